@@ -1,0 +1,780 @@
+//! Export: walk → hash and archive in one pass → tag files → outer manifest → sign → record.
+//!
+//! Every file is read once: its bytes are hashed as they go into the tar stream. Memory stays
+//! bounded: the manifests are spooled to unnamed temporary files while the walk runs, and only
+//! hard-linked inodes (to store later names as tar hard links) are remembered.
+//! Never follows a symlink, never writes outside `--out`, never leaves a partial output under
+//! a final name.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tar::{EntryType, Header, HeaderMode};
+
+use crate::archive::{ArchiveWriter, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
+use crate::error::{Error, ExportError, Result};
+use crate::home::{self, Home, PUBLIC_MODE};
+use crate::keys::{self, Signer};
+use crate::manifest::{self, Manifest};
+use crate::report::Reporter;
+use crate::signing;
+use crate::store::{HandoverRecord, Store};
+use crate::util;
+
+/// Read buffer for file contents: 1 MiB (64 KiB–1 MiB measured best; tar-rs's own 8 KiB copy
+/// was ~10 % slower, shared/bench/NOTES.md).
+const READ_BUF: usize = 1 << 20;
+/// The tar block size: entries are padded to it.
+const TAR_BLOCK: u64 = 512;
+
+/// What to export and how.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub data_dir: PathBuf,
+    pub client: String,
+    pub recipients: Vec<String>,
+    pub recipient_files: Vec<PathBuf>,
+    pub out_dir: PathBuf,
+    pub name: Option<String>,
+    /// Signing key; default the home's `handover.key`.
+    pub sign_key: Option<PathBuf>,
+    /// zstd level (1–22).
+    pub level: i32,
+    /// Refuse names that are not UTF-8 instead of warning.
+    pub strict_names: bool,
+}
+
+/// What an export produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportSummary {
+    pub handover_id: String,
+    pub client: String,
+    pub name: String,
+    pub created_at: String,
+    pub archive_path: PathBuf,
+    pub manifest_path: PathBuf,
+    pub signature_path: PathBuf,
+    pub archive_sha256: String,
+    pub signer_key_id: String,
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub hard_links: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub seconds: f64,
+    /// Names that are not valid UTF-8, shown with escapes (stored exactly in the archive).
+    pub non_utf8_names: Vec<String>,
+}
+
+/// Checks a client or handover name: it becomes part of file names.
+pub fn check_name(what: &'static str, v: &str) -> std::result::Result<(), ExportError> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && !v.starts_with(['.', '-'])
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ExportError::BadName {
+            what,
+            value: v.to_string(),
+        })
+    }
+}
+
+/// A temp file collecting one manifest while the walk runs, hashed as it is written.
+struct Spool {
+    w: BufWriter<File>,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl Spool {
+    fn new() -> io::Result<Spool> {
+        Ok(Spool {
+            w: BufWriter::with_capacity(64 << 10, tempfile::tempfile()?),
+            hasher: Sha256::new(),
+            len: 0,
+        })
+    }
+    fn add(&mut self, b: &[u8]) -> io::Result<()> {
+        self.hasher.update(b);
+        self.len += b.len() as u64;
+        self.w.write_all(b)
+    }
+    /// The file rewound to its start, its length and SHA-256.
+    fn done(self) -> io::Result<(File, u64, String)> {
+        let mut f = self.w.into_inner().map_err(|e| e.into_error())?;
+        f.rewind()?;
+        Ok((f, self.len, hex::encode(self.hasher.finalize())))
+    }
+}
+
+/// Counts gathered during the walk.
+#[derive(Default)]
+struct Counts {
+    files: u64,
+    dirs: u64,
+    symlinks: u64,
+    hard_links: u64,
+    bytes: u64,
+}
+
+/// Runs an export. See the module documentation for what it guarantees.
+pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Result<ExportSummary> {
+    let started = Instant::now();
+    check_name("client name", &opts.client)?;
+    if let Some(n) = &opts.name {
+        check_name("name", n)?;
+    }
+    if !(1..=22).contains(&opts.level) {
+        return Err(ExportError::Option(format!(
+            "--level {} is out of range; zstd levels run from 1 to 22 (default 3).",
+            opts.level
+        ))
+        .into());
+    }
+
+    // Everything that can be checked is checked before any output exists.
+    let data = match fs::metadata(&opts.data_dir) {
+        Ok(m) if m.is_dir() => {
+            fs::canonicalize(&opts.data_dir).map_err(|source| ExportError::Unreadable {
+                path: opts.data_dir.clone(),
+                source,
+            })?
+        }
+        Ok(_) => return Err(ExportError::NotADirectory(opts.data_dir.clone()).into()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(ExportError::DataMissing(opts.data_dir.clone()).into());
+        }
+        Err(source) => {
+            return Err(ExportError::Unreadable {
+                path: opts.data_dir.clone(),
+                source,
+            }
+            .into());
+        }
+    };
+    let recipients = keys::recipients(&opts.recipients, &opts.recipient_files)?;
+    let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
+    let signer = keys::load_signer(&key_path, reporter)?;
+
+    let out_abs = util::absolute(&opts.out_dir).map_err(|source| ExportError::Write {
+        path: opts.out_dir.clone(),
+        source,
+    })?;
+    if util::lexically_inside(&out_abs, &data) {
+        return Err(ExportError::OutInsideData {
+            out: opts.out_dir.clone(),
+            data: data.clone(),
+        }
+        .into());
+    }
+    fs::create_dir_all(&opts.out_dir).map_err(|source| ExportError::Write {
+        path: opts.out_dir.clone(),
+        source,
+    })?;
+    let out = fs::canonicalize(&opts.out_dir).map_err(|source| ExportError::Write {
+        path: opts.out_dir.clone(),
+        source,
+    })?;
+    if out.starts_with(&data) {
+        return Err(ExportError::OutInsideData {
+            out: opts.out_dir.clone(),
+            data,
+        }
+        .into());
+    }
+
+    home.ensure()
+        .map_err(|source| crate::error::StoreError::Home {
+            path: home.dir.clone(),
+            source,
+        })?;
+    let mut store = Store::open(&home.database())?;
+
+    let now = util::now();
+    let created_at = util::rfc3339(now);
+    let handover_id = util::random_hex(16);
+    let name = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", opts.client, util::compact_timestamp(now)));
+    let archive_path = out.join(format!("{name}.tar.zst.age"));
+    let manifest_path = out.join(format!("{name}.manifest.json"));
+    let sig_path = out.join(format!("{name}.manifest.json.minisig"));
+    for p in [&archive_path, &manifest_path, &sig_path] {
+        if p.symlink_metadata().is_ok() {
+            return Err(ExportError::OutputExists(p.clone()).into());
+        }
+    }
+    let receipt_code = util::receipt_code();
+
+    let z = ZstdSettings::new(opts.level);
+    let write_err = |source: io::Error| ExportError::Write {
+        path: archive_path.clone(),
+        source,
+    };
+    let mut aw = ArchiveWriter::create(&archive_path, &recipients, z).map_err(write_err)?;
+
+    if reporter.wants_totals() {
+        let (bytes, files) = pre_count(&data);
+        reporter.start("export", Some(bytes), Some(files));
+    } else {
+        reporter.start("export", None, None);
+    }
+
+    let mut pass = Pass {
+        aw: &mut aw,
+        top: PathBuf::from(&name),
+        data: &data,
+        sums: Some(Spool::new().map_err(write_err)?),
+        bagit: Some(Spool::new().map_err(write_err)?),
+        links: Some(Spool::new().map_err(write_err)?),
+        counts: Counts::default(),
+        inodes: HashMap::new(),
+        non_utf8: Vec::new(),
+        strict_names: opts.strict_names,
+        buf: vec![0u8; READ_BUF],
+        reporter,
+        archive_path: &archive_path,
+    };
+    pass.walk()?;
+    let (tag, counts, non_utf8) = pass.tags(
+        &handover_id,
+        &opts.client,
+        &created_at,
+        &receipt_code,
+        &signer,
+        now,
+    )?;
+    let sealed = aw.finish().map_err(write_err)?;
+    reporter.finish();
+
+    let m = Manifest {
+        format: manifest::FORMAT.into(),
+        handover_id: handover_id.clone(),
+        client: opts.client.clone(),
+        name: name.clone(),
+        created_at: created_at.clone(),
+        tool: manifest::Tool {
+            name: "handover".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        signer: manifest::SignerInfo {
+            public_key: signer.public_base64(),
+            key_id: signer.key_id(),
+        },
+        recipients: recipients.iter().map(|r| r.text.clone()).collect(),
+        archive: manifest::ArchiveInfo {
+            file_name: format!("{name}.tar.zst.age"),
+            bytes: sealed.bytes,
+            sha256: sealed.sha256.clone(),
+        },
+        payload: manifest::PayloadInfo {
+            files: counts.files,
+            directories: counts.dirs,
+            symlinks: counts.symlinks,
+            hard_links: counts.hard_links,
+            bytes: counts.bytes,
+        },
+        bag: manifest::BagInfo {
+            top_folder: name.clone(),
+            tagmanifest_sha256: tag,
+        },
+        compression: manifest::Compression {
+            algorithm: "zstd".into(),
+            level: z.level,
+            workers: z.workers,
+            window_log_max: ZSTD_WINDOW_LOG_MAX,
+            frame_checksum: true,
+        },
+        encryption: "age-encryption.org/v1".into(),
+        receipt_code_sha256: util::sha256_hex(receipt_code.as_bytes()),
+    };
+    let mut manifest_json = serde_json::to_vec_pretty(&m).expect("manifest serializes");
+    manifest_json.push(b'\n');
+    let manifest_sig = signing::sign(
+        &signer,
+        &manifest_json,
+        &format!("{name}.manifest.json"),
+        now.unix_timestamp(),
+    )
+    .map_err(crate::error::KeyError::Crypto)?;
+
+    let mut mf = home::PendingFile::create(&manifest_path, PUBLIC_MODE).map_err(|source| {
+        ExportError::Write {
+            path: manifest_path.clone(),
+            source,
+        }
+    })?;
+    mf.file()
+        .write_all(&manifest_json)
+        .map_err(|source| ExportError::Write {
+            path: manifest_path.clone(),
+            source,
+        })?;
+    let mut sf =
+        home::PendingFile::create(&sig_path, PUBLIC_MODE).map_err(|source| ExportError::Write {
+            path: sig_path.clone(),
+            source,
+        })?;
+    sf.file()
+        .write_all(manifest_sig.as_bytes())
+        .map_err(|source| ExportError::Write {
+            path: sig_path.clone(),
+            source,
+        })?;
+
+    let record = HandoverRecord {
+        handover_id: handover_id.clone(),
+        client: opts.client.clone(),
+        name: name.clone(),
+        created_at: created_at.clone(),
+        source_path: data.clone(),
+        archive_path: archive_path.clone(),
+        manifest_path: manifest_path.clone(),
+        signature_path: sig_path.clone(),
+        archive_sha256: sealed.sha256.clone(),
+        archive_bytes: sealed.bytes,
+        manifest_sha256: util::sha256_hex(&manifest_json),
+        tagmanifest_sha256: m.bag.tagmanifest_sha256.clone(),
+        receipt_code_sha256: m.receipt_code_sha256.clone(),
+        signer_key_id: signer.key_id(),
+        recipients: m.recipients.clone(),
+        files: counts.files,
+        directories: counts.dirs,
+        symlinks: counts.symlinks,
+        payload_bytes: counts.bytes,
+    };
+    // Record and publish together: the row is committed only once the three files carry
+    // their final names; if any rename fails the transaction rolls back and the renamed files
+    // are removed. The manifest is renamed last: its presence means the set is complete.
+    let tx = store.begin()?;
+    tx.insert_handover(&record)?;
+    let mut published: Vec<PathBuf> = Vec::new();
+    let publish = (|| -> io::Result<()> {
+        published.push(sealed.pending.commit()?);
+        published.push(sf.commit()?);
+        published.push(mf.commit()?);
+        Ok(())
+    })();
+    if let Err(source) = publish.and_then(|_| {
+        tx.commit()
+            .map_err(|e| io::Error::other(format!("recording the handover: {e}")))
+    }) {
+        for p in &published {
+            let _ = fs::remove_file(p);
+        }
+        return Err(ExportError::Write {
+            path: out.clone(),
+            source,
+        }
+        .into());
+    }
+
+    for n in &non_utf8 {
+        reporter.warn(&format!(
+            "name is not valid UTF-8 (stored exactly; some systems cannot show it): {n}"
+        ));
+    }
+    Ok(ExportSummary {
+        handover_id,
+        client: opts.client.clone(),
+        name,
+        created_at,
+        archive_path,
+        manifest_path,
+        signature_path: sig_path,
+        archive_sha256: sealed.sha256,
+        signer_key_id: signer.key_id(),
+        files: counts.files,
+        directories: counts.dirs,
+        symlinks: counts.symlinks,
+        hard_links: counts.hard_links,
+        bytes_in: counts.bytes,
+        bytes_out: sealed.bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        non_utf8_names: non_utf8,
+    })
+}
+
+/// Counts bytes and entries with metadata only, so a progress bar can show an ETA.
+fn pre_count(data: &Path) -> (u64, u64) {
+    let mut bytes = 0;
+    let mut files = 0;
+    for e in walkdir::WalkDir::new(data)
+        .follow_links(false)
+        .min_depth(1)
+        .into_iter()
+        .flatten()
+    {
+        files += 1;
+        if e.file_type().is_file() {
+            bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    (bytes, files)
+}
+
+/// The state of the one pass over the tree.
+struct Pass<'a> {
+    aw: &'a mut ArchiveWriter,
+    /// The bag's top folder inside the tar (`NAME`).
+    top: PathBuf,
+    data: &'a Path,
+    // Options only so that `tags` can take them out to append them.
+    sums: Option<Spool>,
+    bagit: Option<Spool>,
+    links: Option<Spool>,
+    counts: Counts,
+    /// (dev, inode) → (bag path, hash) of files with several links, to store later names as
+    /// tar hard links and list them with the same hash without reading them again.
+    inodes: HashMap<(u64, u64), (Vec<u8>, String)>,
+    non_utf8: Vec<String>,
+    strict_names: bool,
+    buf: Vec<u8>,
+    reporter: &'a dyn Reporter,
+    archive_path: &'a Path,
+}
+
+fn kind_of(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "fifo"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
+}
+
+impl Pass<'_> {
+    fn werr(&self, source: io::Error) -> Error {
+        ExportError::Write {
+            path: self.archive_path.to_path_buf(),
+            source,
+        }
+        .into()
+    }
+
+    fn walk(&mut self) -> Result<()> {
+        let root_meta =
+            fs::symlink_metadata(self.data).map_err(|source| ExportError::Unreadable {
+                path: self.data.to_path_buf(),
+                source,
+            })?;
+        // The top folder, then data/ with the client's root directory's own mode and mtime.
+        let mut h = Header::new_gnu();
+        h.set_metadata_in_mode(&root_meta, HeaderMode::Complete);
+        h.set_mtime(root_meta.mtime().max(0) as u64);
+        let top = self.top.clone();
+        self.aw
+            .tar()
+            .append_data(&mut h.clone(), &top, io::empty())
+            .map_err(|e| self.werr(e))?;
+        self.aw
+            .tar()
+            .append_data(&mut h, top.join("data"), io::empty())
+            .map_err(|e| self.werr(e))?;
+
+        let walker = walkdir::WalkDir::new(self.data)
+            .follow_links(false)
+            .sort_by_file_name()
+            .min_depth(1);
+        for entry in walker {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(self.data).to_path_buf();
+                match e.into_io_error() {
+                    Some(source) => Error::from(ExportError::Unreadable { path, source }),
+                    None => ExportError::Walk {
+                        path,
+                        detail: "filesystem loop".into(),
+                    }
+                    .into(),
+                }
+            })?;
+            let rel = entry
+                .path()
+                .strip_prefix(self.data)
+                .expect("walk stays under its root");
+            let mut bag_path = b"data/".to_vec();
+            bag_path.extend_from_slice(rel.as_os_str().as_bytes());
+            if std::str::from_utf8(rel.as_os_str().as_bytes()).is_err() {
+                if self.strict_names {
+                    return Err(ExportError::NonUtf8Names {
+                        count: 1,
+                        first: entry.path().to_path_buf(),
+                    }
+                    .into());
+                }
+                self.non_utf8.push(crate::error::show(rel));
+            }
+            let tar_path = self.top.join(OsStr::from_bytes(&bag_path));
+            let meta = entry.metadata().map_err(|e| ExportError::Unreadable {
+                path: entry.path().to_path_buf(),
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("metadata")),
+            })?;
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                let mut h = Header::new_gnu();
+                h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+                self.aw
+                    .tar()
+                    .append_data(&mut h, &tar_path, io::empty())
+                    .map_err(|e| self.werr(e))?;
+                self.counts.dirs += 1;
+            } else if ft.is_symlink() {
+                let target =
+                    fs::read_link(entry.path()).map_err(|source| ExportError::Unreadable {
+                        path: entry.path().to_path_buf(),
+                        source,
+                    })?;
+                let mut h = Header::new_gnu();
+                h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+                h.set_size(0);
+                self.aw
+                    .tar()
+                    .append_link(&mut h, &tar_path, &target)
+                    .map_err(|e| self.werr(e))?;
+                let line = manifest::symlink_line(&bag_path, target.as_os_str().as_bytes());
+                let links = self.links.as_mut().expect("spool present during the walk");
+                links.add(line.as_bytes()).map_err(|e| self.werr(e))?;
+                self.counts.symlinks += 1;
+            } else if ft.is_file() {
+                self.file(entry.path(), &meta, &bag_path, &tar_path)?;
+            } else {
+                return Err(ExportError::SpecialFile {
+                    path: entry.path().to_path_buf(),
+                    kind: kind_of(&ft),
+                }
+                .into());
+            }
+            self.reporter.file_done();
+        }
+        Ok(())
+    }
+
+    /// Stores one regular file: hashes its bytes as they go into the tar stream.
+    fn file(
+        &mut self,
+        path: &Path,
+        lmeta: &fs::Metadata,
+        bag_path: &[u8],
+        tar_path: &Path,
+    ) -> Result<()> {
+        let key = (lmeta.dev(), lmeta.ino());
+        if lmeta.nlink() > 1
+            && let Some((first, hash)) = self.inodes.get(&key).cloned()
+        {
+            let mut h = Header::new_gnu();
+            h.set_metadata_in_mode(lmeta, HeaderMode::Complete);
+            h.set_entry_type(EntryType::Link);
+            h.set_size(0);
+            let target = self.top.join(OsStr::from_bytes(&first));
+            self.aw
+                .tar()
+                .append_link(&mut h, tar_path, &target)
+                .map_err(|e| self.werr(e))?;
+            self.record_file(bag_path, &hash, lmeta.len())?;
+            self.counts.hard_links += 1;
+            return Ok(());
+        }
+        let unreadable = |source| ExportError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        };
+        // O_NOFOLLOW: if the name was swapped for a symlink since the walk saw it, fail
+        // rather than archive whatever the link points to.
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(unreadable)?;
+        let meta = f.metadata().map_err(unreadable)?;
+        let changed = |what| ExportError::Changed {
+            path: path.to_path_buf(),
+            what,
+        };
+        if meta.ino() != lmeta.ino() || meta.dev() != lmeta.dev() {
+            return Err(changed("replaced by another file").into());
+        }
+        if meta.len() != lmeta.len() || meta.mtime() != lmeta.mtime() {
+            return Err(changed("size or modification time").into());
+        }
+        let size = meta.len();
+        let mut h = Header::new_gnu();
+        h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+        h.set_size(size);
+        // tar-rs writes the header (and a GNU long-name entry when the path needs one). The
+        // contents are copied by our own loop with a large buffer, hashing as they pass, then
+        // padded to the tar block: tar-rs's copy goes through 8 KiB and cannot hash.
+        self.aw
+            .tar()
+            .append_data(&mut h, tar_path, io::empty())
+            .map_err(|e| self.werr(e))?;
+        let mut hasher = Sha256::new();
+        let mut left = size;
+        while left > 0 {
+            let want = left.min(self.buf.len() as u64) as usize;
+            let n = match f.read(&mut self.buf[..want]) {
+                Ok(0) => return Err(changed("it became shorter").into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(unreadable(e).into()),
+            };
+            hasher.update(&self.buf[..n]);
+            self.aw
+                .tar()
+                .get_mut()
+                .write_all(&self.buf[..n])
+                .map_err(|e| self.werr(e))?;
+            left -= n as u64;
+            self.reporter.bytes(n as u64);
+        }
+        let pad = (TAR_BLOCK - size % TAR_BLOCK) % TAR_BLOCK;
+        self.aw
+            .tar()
+            .get_mut()
+            .write_all(&[0u8; TAR_BLOCK as usize][..pad as usize])
+            .map_err(|e| self.werr(e))?;
+        let after = f.metadata().map_err(unreadable)?;
+        if after.len() != size
+            || after.mtime() != meta.mtime()
+            || after.mtime_nsec() != meta.mtime_nsec()
+        {
+            return Err(changed("it was modified while being read").into());
+        }
+        let hash = hex::encode(hasher.finalize());
+        if lmeta.nlink() > 1 {
+            self.inodes.insert(key, (bag_path.to_vec(), hash.clone()));
+        }
+        self.record_file(bag_path, &hash, size)
+    }
+
+    fn record_file(&mut self, bag_path: &[u8], hash: &str, size: u64) -> Result<()> {
+        let (sums, bagit) = (self.sums.as_mut(), self.bagit.as_mut());
+        let r = sums
+            .expect("spool present during the walk")
+            .add(&manifest::sha256sums_line(hash, bag_path))
+            .and_then(|_| {
+                bagit
+                    .expect("spool present during the walk")
+                    .add(manifest::bagit_line(hash, bag_path).as_bytes())
+            });
+        r.map_err(|e| self.werr(e))?;
+        self.counts.files += 1;
+        self.counts.bytes += size;
+        Ok(())
+    }
+
+    /// Appends the tag files after the payload; returns the SHA-256 of the tag manifest.
+    fn tags(
+        mut self,
+        handover_id: &str,
+        client: &str,
+        created_at: &str,
+        receipt_code: &str,
+        signer: &Signer,
+        now: time::OffsetDateTime,
+    ) -> Result<(String, Counts, Vec<String>)> {
+        let bag_info = format!(
+            "Bag-Software-Agent: handover {}\nBagging-Date: {}\nPayload-Oxum: {}.{}\nExternal-Identifier: {}\nHandover-Client: {}\nHandover-Created: {}\nHandover-Signer-Key-Id: {}\nHandover-Receipt-Code: {}\n",
+            env!("CARGO_PKG_VERSION"),
+            &created_at[..10],
+            self.counts.bytes,
+            self.counts.files,
+            handover_id,
+            client,
+            created_at,
+            signer.key_id(),
+            receipt_code,
+        );
+        let mtime = now.unix_timestamp().max(0) as u64;
+        let mut tagmanifest = String::new();
+        let small = |this: &mut Self, name: &str, body: &[u8], tm: &mut String| -> Result<()> {
+            this.tag_file(name, body.len() as u64, body, mtime)?;
+            tm.push_str(&manifest::bagit_line(
+                &util::sha256_hex(body),
+                name.as_bytes(),
+            ));
+            Ok(())
+        };
+        small(
+            &mut self,
+            "bagit.txt",
+            manifest::bagit_txt().as_bytes(),
+            &mut tagmanifest,
+        )?;
+        small(
+            &mut self,
+            "bag-info.txt",
+            bag_info.as_bytes(),
+            &mut tagmanifest,
+        )?;
+        let spools = [
+            ("manifest-sha256.txt", self.bagit.take()),
+            ("SHA256SUMS", self.sums.take()),
+            ("symlinks.txt", self.links.take()),
+        ];
+        for (name, spool) in spools {
+            let spool = spool.expect("spools are taken once");
+            let (f, len, hash) = spool.done().map_err(|e| self.werr(e))?;
+            self.tag_file(name, len, f, mtime)?;
+            tagmanifest.push_str(&manifest::bagit_line(&hash, name.as_bytes()));
+        }
+        self.tag_file(
+            "tagmanifest-sha256.txt",
+            tagmanifest.len() as u64,
+            tagmanifest.as_bytes(),
+            mtime,
+        )?;
+        let sig = signing::sign(
+            signer,
+            tagmanifest.as_bytes(),
+            "tagmanifest-sha256.txt",
+            now.unix_timestamp(),
+        )
+        .map_err(crate::error::KeyError::Crypto)?;
+        self.tag_file(
+            "tagmanifest-sha256.txt.minisig",
+            sig.len() as u64,
+            sig.as_bytes(),
+            mtime,
+        )?;
+        Ok((
+            util::sha256_hex(tagmanifest.as_bytes()),
+            self.counts,
+            self.non_utf8,
+        ))
+    }
+
+    fn tag_file(&mut self, name: &str, len: u64, body: impl Read, mtime: u64) -> Result<()> {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_mtime(mtime);
+        h.set_size(len);
+        let p = self.top.join(name);
+        self.aw
+            .tar()
+            .append_data(&mut h, p, body)
+            .map_err(|e| self.werr(e))
+    }
+}

@@ -1,0 +1,33 @@
+//! How the library talks to whoever runs it, without printing: progress, warnings, and the
+//! password prompt go through [`Reporter`]; results come back as plain summary structs.
+//!
+//! The binary implements `Reporter` with indicatif on stderr; tests and scripts use
+//! [`NoReporter`]. Nothing here may print or read the terminal itself.
+
+/// Receives progress and warnings from long-running library work.
+pub trait Reporter: Sync {
+    /// True when a progress display would be shown. Export uses this to decide whether
+    /// the tree is counted first (a metadata-only pre-walk) so the bar can show an ETA.
+    fn wants_totals(&self) -> bool {
+        false
+    }
+    /// A stage begins; totals are known only when `wants_totals` was true.
+    fn start(&self, _stage: &str, _total_bytes: Option<u64>, _total_files: Option<u64>) {}
+    /// `bytes` more payload bytes were processed.
+    fn bytes(&self, _bytes: u64) {}
+    /// One more file (or other entry) is done.
+    fn file_done(&self) {}
+    /// The stage is over.
+    fn finish(&self) {}
+    /// Something the user should know that does not stop the work.
+    fn warn(&self, _message: &str) {}
+    /// Asks for a password (for example to unlock the signing key). `None`: none can be had.
+    fn password(&self, _prompt: &str) -> Option<String> {
+        None
+    }
+}
+
+/// A reporter that shows nothing and cannot prompt.
+pub struct NoReporter;
+
+impl Reporter for NoReporter {}

@@ -1,0 +1,266 @@
+//! Local state in SQLite (rusqlite, bundled): handovers and, in later stages, receipts,
+//! deletion jobs and the audit log. The only module that contains SQL.
+//!
+//! Holds hashes and paths, never a secret: the receipt code is stored only as its SHA-256.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::error::StoreError;
+
+/// How long to wait for another process's lock before reporting the database as locked.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts the ones applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE handovers (
+    id                  TEXT PRIMARY KEY,
+    client              TEXT NOT NULL,
+    name                TEXT NOT NULL,
+    created_at          TEXT NOT NULL,
+    source_path         BLOB NOT NULL,
+    archive_path        BLOB NOT NULL,
+    manifest_path       BLOB NOT NULL,
+    signature_path      BLOB NOT NULL,
+    archive_sha256      TEXT NOT NULL,
+    archive_bytes       INTEGER NOT NULL,
+    manifest_sha256     TEXT NOT NULL,
+    tagmanifest_sha256  TEXT NOT NULL,
+    receipt_code_sha256 TEXT NOT NULL,
+    signer_key_id       TEXT NOT NULL,
+    recipients          TEXT NOT NULL,
+    files               INTEGER NOT NULL,
+    directories         INTEGER NOT NULL,
+    symlinks            INTEGER NOT NULL,
+    payload_bytes       INTEGER NOT NULL
+);
+"#];
+
+/// One recorded handover.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandoverRecord {
+    pub handover_id: String,
+    pub client: String,
+    pub name: String,
+    pub created_at: String,
+    pub source_path: PathBuf,
+    pub archive_path: PathBuf,
+    pub manifest_path: PathBuf,
+    pub signature_path: PathBuf,
+    pub archive_sha256: String,
+    pub archive_bytes: u64,
+    pub manifest_sha256: String,
+    pub tagmanifest_sha256: String,
+    pub receipt_code_sha256: String,
+    pub signer_key_id: String,
+    pub recipients: Vec<String>,
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub payload_bytes: u64,
+}
+
+/// A write transaction on the state database.
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+    path: PathBuf,
+}
+
+/// An open state database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn path_bytes(p: &Path) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    p.as_os_str().as_bytes()
+}
+
+fn bytes_path(b: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(b))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path).map_err(|e| classify(path, e))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store.err(e))?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        classify(&self.path, e)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+            tx.execute_batch(sql).map_err(|e| self.err(e))?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(|e| self.err(e))?;
+            tx.commit().map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Begins a write transaction; it rolls back unless [`Tx::commit`] is called.
+    pub fn begin(&mut self) -> Result<Tx<'_>, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| classify(&path, e))?;
+        Ok(Tx { tx, path })
+    }
+}
+
+impl Tx<'_> {
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        classify(&self.path, e)
+    }
+
+    /// Records a handover.
+    pub fn insert_handover(&self, h: &HandoverRecord) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+            "INSERT INTO handovers (id, client, name, created_at, source_path, archive_path,
+                manifest_path, signature_path, archive_sha256, archive_bytes, manifest_sha256,
+                tagmanifest_sha256, receipt_code_sha256, signer_key_id, recipients, files,
+                directories, symlinks, payload_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            params![
+                h.handover_id,
+                h.client,
+                h.name,
+                h.created_at,
+                path_bytes(&h.source_path),
+                path_bytes(&h.archive_path),
+                path_bytes(&h.manifest_path),
+                path_bytes(&h.signature_path),
+                h.archive_sha256,
+                h.archive_bytes as i64,
+                h.manifest_sha256,
+                h.tagmanifest_sha256,
+                h.receipt_code_sha256,
+                h.signer_key_id,
+                serde_json::to_string(&h.recipients).unwrap_or_default(),
+                h.files as i64,
+                h.directories as i64,
+                h.symlinks as i64,
+                h.payload_bytes as i64,
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Makes the transaction's changes durable.
+    pub fn commit(self) -> Result<(), StoreError> {
+        let path = self.path;
+        self.tx.commit().map_err(|e| classify(&path, e))
+    }
+}
+
+impl Store {
+    /// Every handover, oldest first.
+    pub fn handovers(&self) -> Result<Vec<HandoverRecord>, StoreError> {
+        self.select("ORDER BY created_at, id", [])
+    }
+
+    /// The handover whose id is `id` or starts with it (at least 4 characters).
+    pub fn handover(&self, id: &str) -> Result<HandoverRecord, StoreError> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() < 4 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::NotFound(id));
+        }
+        let mut found = self.select("WHERE id LIKE ?1 || '%' ORDER BY id LIMIT 2", [&id])?;
+        match found.len() {
+            0 => Err(StoreError::NotFound(id)),
+            1 => Ok(found.remove(0)),
+            _ => Err(StoreError::Ambiguous(id)),
+        }
+    }
+
+    fn select<P: rusqlite::Params>(
+        &self,
+        tail: &str,
+        p: P,
+    ) -> Result<Vec<HandoverRecord>, StoreError> {
+        let sql = format!(
+            "SELECT id, client, name, created_at, source_path, archive_path, manifest_path,
+                signature_path, archive_sha256, archive_bytes, manifest_sha256, tagmanifest_sha256,
+                receipt_code_sha256, signer_key_id, recipients, files, directories, symlinks,
+                payload_bytes FROM handovers {tail}"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(p, |r| {
+                Ok(HandoverRecord {
+                    handover_id: r.get(0)?,
+                    client: r.get(1)?,
+                    name: r.get(2)?,
+                    created_at: r.get(3)?,
+                    source_path: bytes_path(r.get(4)?),
+                    archive_path: bytes_path(r.get(5)?),
+                    manifest_path: bytes_path(r.get(6)?),
+                    signature_path: bytes_path(r.get(7)?),
+                    archive_sha256: r.get(8)?,
+                    archive_bytes: r.get::<_, i64>(9)? as u64,
+                    manifest_sha256: r.get(10)?,
+                    tagmanifest_sha256: r.get(11)?,
+                    receipt_code_sha256: r.get(12)?,
+                    signer_key_id: r.get(13)?,
+                    recipients: serde_json::from_str(&r.get::<_, String>(14)?).unwrap_or_default(),
+                    files: r.get::<_, i64>(15)? as u64,
+                    directories: r.get::<_, i64>(16)? as u64,
+                    symlinks: r.get::<_, i64>(17)? as u64,
+                    payload_bytes: r.get::<_, i64>(18)? as u64,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Whether a handover id is already taken.
+    pub fn has_handover(&self, id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT 1 FROM handovers WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Maps SQLite failures to what the user can act on.
+pub fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+            StoreError::Locked(path.to_path_buf())
+        }
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        _ => StoreError::Other {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+    }
+}
