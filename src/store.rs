@@ -15,7 +15,8 @@ use crate::error::StoreError;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the ones applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE handovers (
     id                  TEXT PRIMARY KEY,
     client              TEXT NOT NULL,
@@ -37,7 +38,19 @@ CREATE TABLE handovers (
     symlinks            INTEGER NOT NULL,
     payload_bytes       INTEGER NOT NULL
 );
-"#];
+"#,
+    // 2: proof of receipt, one per handover (issue 3). Deletion is gated on it (issue 4).
+    r#"
+CREATE TABLE receipts (
+    handover_id     TEXT PRIMARY KEY REFERENCES handovers(id),
+    confirmed_at    TEXT NOT NULL,
+    method          TEXT NOT NULL CHECK (method IN ('code', 'receipt')),
+    receipt_sha256  TEXT,
+    client_key_id   TEXT,
+    received_at     TEXT
+);
+"#,
+];
 
 /// One recorded handover.
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +80,22 @@ pub struct HandoverRecord {
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
     path: PathBuf,
+}
+
+/// A confirmed proof of receipt.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptRecord {
+    pub handover_id: String,
+    /// When the provider confirmed it (UTC, RFC 3339).
+    pub confirmed_at: String,
+    /// `code` (the receipt code was typed) or `receipt` (a receipt file was checked).
+    pub method: String,
+    /// SHA-256 of the receipt file, when one was given.
+    pub receipt_sha256: Option<String>,
+    /// Minisign key id of the client's signature on the receipt, when signed.
+    pub client_key_id: Option<String>,
+    /// The time the client's receipt states, when one was given.
+    pub received_at: Option<String>,
 }
 
 /// An open state database.
@@ -171,6 +200,25 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Records a confirmed receipt.
+    pub fn insert_receipt(&self, r: &ReceiptRecord) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO receipts (handover_id, confirmed_at, method, receipt_sha256,
+                    client_key_id, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    r.handover_id,
+                    r.confirmed_at,
+                    r.method,
+                    r.receipt_sha256,
+                    r.client_key_id,
+                    r.received_at
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Makes the transaction's changes durable.
     pub fn commit(self) -> Result<(), StoreError> {
         let path = self.path;
@@ -236,6 +284,28 @@ impl Store {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The confirmed receipt of a handover, if any.
+    pub fn receipt(&self, handover_id: &str) -> Result<Option<ReceiptRecord>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT handover_id, confirmed_at, method, receipt_sha256, client_key_id,
+                    received_at FROM receipts WHERE handover_id = ?1",
+                [handover_id],
+                |r| {
+                    Ok(ReceiptRecord {
+                        handover_id: r.get(0)?,
+                        confirmed_at: r.get(1)?,
+                        method: r.get(2)?,
+                        receipt_sha256: r.get(3)?,
+                        client_key_id: r.get(4)?,
+                        received_at: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     /// Whether a handover id is already taken.
