@@ -1,0 +1,35 @@
+//! The shipped fixture exports with the shipped test keys, as the README's demo does.
+mod common;
+use common::*;
+
+#[test]
+fn fixture_exports_and_is_listed() {
+    let env = Env::new();
+    let o = env
+        .cmd()
+        .args(["--json", "export"])
+        .arg(fixture("acme"))
+        .args(["--client", "acme", "-R"])
+        .arg(fixture("keys/client.recipients"))
+        .arg("--sign-key")
+        .arg(fixture("keys/provider.key"))
+        .arg("--out")
+        .arg(env.path("out"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["files"], 12);
+    assert_eq!(s["symlinks"], 1);
+    let id = s["handover_id"].as_str().unwrap();
+    for k in ["archive_path", "manifest_path", "signature_path"] {
+        assert!(
+            std::path::Path::new(s[k].as_str().unwrap()).is_file(),
+            "{k}"
+        );
+    }
+    let l = env.run(&["--json", "list"]);
+    assert_ok(&l);
+    let l: serde_json::Value = serde_json::from_slice(&l.stdout).unwrap();
+    assert_eq!(l["handovers"][0]["handover_id"], id);
+}
