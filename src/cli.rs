@@ -74,6 +74,16 @@ Nothing appears under a final name unless the whole export succeeded.",
     /// List every handover recorded so far
     #[command(after_help = EXIT_CODES)]
     List,
+    /// The tamper-evident audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Walk the hash chain and its signed head; name the first row edited, deleted or reordered
+    #[command(after_help = EXIT_CODES)]
+    Verify,
 }
 
 #[derive(Args, Debug)]

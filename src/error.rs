@@ -153,12 +153,23 @@ pub enum StoreError {
     Ambiguous(String),
 }
 
+/// Errors from the audit log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The hash chain or its signed head does not hold.
+    #[error(
+        "the audit log was tampered with at row {seq}: {what}.\nRestore the state database from a backup and find out who changed it."
+    )]
+    Broken { seq: i64, what: String },
+}
+
 /// The top-level error every library command returns.
 #[derive(Debug)]
 pub enum Error {
     Key(KeyError),
     Export(ExportError),
     Store(StoreError),
+    Audit(AuditError),
     /// An I/O error outside a stage with its own enum (reading a file the user named, ...).
     Io {
         what: String,
@@ -173,6 +184,7 @@ impl Error {
             Error::Key(_) | Error::Export(_) | Error::Store(_) | Error::Io { .. } => {
                 ExitClass::Operational
             }
+            Error::Audit(_) => ExitClass::Refused,
         }
     }
 }
@@ -183,6 +195,7 @@ impl fmt::Display for Error {
             Error::Key(e) => e.fmt(f),
             Error::Export(e) => e.fmt(f),
             Error::Store(e) => e.fmt(f),
+            Error::Audit(e) => e.fmt(f),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
         }
     }
@@ -205,6 +218,11 @@ impl From<KeyError> for Error {
 impl From<ExportError> for Error {
     fn from(e: ExportError) -> Self {
         Error::Export(e)
+    }
+}
+impl From<AuditError> for Error {
+    fn from(e: AuditError) -> Self {
+        Error::Audit(e)
     }
 }
 impl From<StoreError> for Error {

@@ -362,6 +362,21 @@ pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Res
     // are removed. The manifest is renamed last: its presence means the set is complete.
     let tx = store.begin()?;
     tx.insert_handover(&record)?;
+    crate::audit::append(
+        &tx,
+        home,
+        "export",
+        Some(&handover_id),
+        serde_json::json!({
+            "client": opts.client,
+            "name": name,
+            "archive_sha256": sealed.sha256,
+            "manifest_sha256": record.manifest_sha256,
+            "files": counts.files,
+            "bytes": counts.bytes,
+            "signer_key_id": record.signer_key_id,
+        }),
+    )?;
     let mut published: Vec<PathBuf> = Vec::new();
     let publish = (|| -> io::Result<()> {
         published.push(sealed.pending.commit()?);

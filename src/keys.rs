@@ -143,8 +143,22 @@ pub struct KeygenSummary {
 /// Makes a minisign key pair in `dir`: `handover.key` (0600) and `handover.pub`.
 /// `password` None makes an unencrypted key (`--no-password`). Never overwrites.
 pub fn keygen(dir: &Path, password: Option<String>) -> Result<KeygenSummary, KeyError> {
-    let sk_path = dir.join("handover.key");
-    let pk_path = dir.join("handover.pub");
+    keygen_at(
+        &dir.join("handover.key"),
+        &dir.join("handover.pub"),
+        password,
+        "handover secret key",
+    )
+}
+
+/// Makes a minisign key pair at the given paths (secret 0600). Never overwrites.
+pub fn keygen_at(
+    sk_path: &Path,
+    pk_path: &Path,
+    password: Option<String>,
+    comment: &str,
+) -> Result<KeygenSummary, KeyError> {
+    let (sk_path, pk_path) = (sk_path.to_path_buf(), pk_path.to_path_buf());
     for p in [&sk_path, &pk_path] {
         if p.symlink_metadata().is_ok() {
             return Err(KeyError::Exists(p.clone()));
@@ -159,7 +173,7 @@ pub fn keygen(dir: &Path, password: Option<String>) -> Result<KeygenSummary, Key
     let id = key_id(kp.pk.keynum());
     let sk_box = kp
         .sk
-        .to_box(Some(&format!("handover secret key {id}")))
+        .to_box(Some(&format!("{comment} {id}")))
         .map_err(|e| KeyError::Crypto(e.to_string()))?;
     let pk_box = kp
         .pk

@@ -5,6 +5,7 @@
 //! arguments, picks a [`report::Reporter`], calls one function here and prints its summary.
 
 pub mod archive;
+pub mod audit;
 pub mod error;
 pub mod export;
 pub mod home;
@@ -78,7 +79,36 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
             })?;
         Some(pw)
     };
-    Ok(keys::keygen(&dir, password)?)
+    let summary = keys::keygen(&dir, password)?;
+    if opts.out.is_none() {
+        let mut store = store::Store::open(&home.database())?;
+        let tx = store.begin()?;
+        audit::append(
+            &tx,
+            home,
+            "keygen",
+            None,
+            serde_json::json!({
+                "key_id": summary.key_id,
+                "public_key": summary.public_key,
+                "password_protected": summary.password_protected,
+            }),
+        )?;
+        tx.commit()?;
+    }
+    Ok(summary)
+}
+
+/// Checks the whole audit log; an error names the first row that does not hold.
+pub fn audit_verify(home: &Home) -> Result<audit::AuditReport> {
+    if !home.database().exists() {
+        return Err(error::StoreError::Home {
+            path: home.database(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no state database"),
+        }
+        .into());
+    }
+    audit::verify(home)
 }
 
 /// Every recorded handover, oldest first.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde::Serialize;
 
-use cli::{Cli, Command};
+use cli::{AuditCommand, Cli, Command};
 use handover::{ExitClass, Home};
 
 fn main() -> ExitCode {
@@ -131,6 +131,17 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                         r.archive_path.display()
                     );
                 }
+            }
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let r = handover::audit_verify(&home)?;
+            if cli.json {
+                print_json(&r);
+            } else {
+                eprintln!(
+                    "audit log intact: {} events, head row {} ({}), signed by audit key {}",
+                    r.events, r.head_seq, r.head_hash, r.key_id
+                );
             }
         }
     }

@@ -50,6 +50,25 @@ CREATE TABLE receipts (
     received_at     TEXT
 );
 "#,
+    // 3: the tamper-evident audit log (issue 5): each row holds the hash of the one before;
+    // the single head row is signed after every append.
+    r#"
+CREATE TABLE audit_events (
+    seq         INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    command     TEXT NOT NULL,
+    handover_id TEXT,
+    details     TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE TABLE audit_head (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    seq         INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    signature   TEXT NOT NULL
+);
+"#,
 ];
 
 /// One recorded handover.
@@ -75,6 +94,41 @@ pub struct HandoverRecord {
     pub symlinks: u64,
     pub payload_bytes: u64,
 }
+
+/// One row of the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: String,
+    pub command: String,
+    pub handover_id: Option<String>,
+    /// JSON text, exactly as hashed.
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The signed head of the audit chain.
+#[derive(Debug, Clone)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+    pub signature: String,
+}
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        command: r.get(2)?,
+        handover_id: r.get(3)?,
+        details: r.get(4)?,
+        prev_hash: r.get(5)?,
+        hash: r.get(6)?,
+    })
+}
+
+const AUDIT_COLUMNS: &str = "seq, at, command, handover_id, details, prev_hash, hash";
 
 /// A write transaction on the state database.
 pub struct Tx<'a> {
@@ -219,6 +273,46 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The last audit row's sequence number and hash, if any.
+    pub fn audit_tail(&self) -> Result<Option<(i64, String)>, StoreError> {
+        self.tx
+            .query_row(
+                "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Appends an audit row and moves the signed head to it.
+    pub fn append_audit(&self, row: &AuditRow, head_signature: &str) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                &format!(
+                    "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    row.seq,
+                    row.at,
+                    row.command,
+                    row.handover_id,
+                    row.details,
+                    row.prev_hash,
+                    row.hash
+                ],
+            )
+            .and_then(|_| {
+                self.tx.execute(
+                    "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, ?1, ?2, ?3)
+                     ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2, signature = ?3",
+                    params![row.seq, row.hash, head_signature],
+                )
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Makes the transaction's changes durable.
     pub fn commit(self) -> Result<(), StoreError> {
         let path = self.path;
@@ -301,6 +395,45 @@ impl Store {
                         receipt_sha256: r.get(3)?,
                         client_key_id: r.get(4)?,
                         received_at: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The audit log in order of its sequence numbers (as stored: verification decides).
+    pub fn audit_events(&self, handover_id: Option<&str>) -> Result<Vec<AuditRow>, StoreError> {
+        let (sql, p): (String, Vec<String>) = match handover_id {
+            Some(id) => (
+                format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE handover_id = ?1 ORDER BY seq"
+                ),
+                vec![id.to_string()],
+            ),
+            None => (
+                format!("SELECT {AUDIT_COLUMNS} FROM audit_events ORDER BY seq"),
+                vec![],
+            ),
+        };
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(p.iter()), audit_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The signed head of the audit chain, if any event was recorded.
+    pub fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT seq, hash, signature FROM audit_head WHERE id = 1",
+                [],
+                |r| {
+                    Ok(AuditHead {
+                        seq: r.get(0)?,
+                        hash: r.get(1)?,
+                        signature: r.get(2)?,
                     })
                 },
             )
