@@ -74,9 +74,120 @@ Nothing appears under a final name unless the whole export succeeded.",
     /// List every handover recorded so far
     #[command(after_help = EXIT_CODES)]
     List,
+    /// Schedule (or move) the deletion of a handover's local copies
+    #[command(
+        long_about = "Schedule, or reschedule, the deletion of a handover's local copies (the source data\n\
+directory and the local archive and manifest). It runs through `run-due` once the time has\n\
+come, the client's receipt is confirmed and no hold is placed. A time in the past is refused\n\
+(a typo must not delete data today) unless --allow-past.",
+        after_help = EXIT_CODES
+    )]
+    Schedule(ScheduleArgs),
+    /// Place a hold (e.g. a litigation hold): the handover's deletion will not run
+    #[command(after_help = EXIT_CODES)]
+    Hold(HoldArgs),
+    /// Lift the hold on a handover's deletion
+    #[command(after_help = EXIT_CODES)]
+    Release(IdArg),
+    /// Deletion jobs: what is due, when, and why it waits
+    #[command(after_help = EXIT_CODES)]
+    Jobs(NowArg),
+    /// Run every due deletion (from cron or a systemd timer); never prompts
+    #[command(
+        long_about = "Run every deletion job whose time has come, whose receipt is confirmed and which has no\n\
+hold, through the deletion engine (--yes implied; it never prompts). Due jobs without a receipt\n\
+or under a hold stay, and are reported with the reason. Safe to run often and at once: a job\n\
+is claimed by one run only; a run killed half way is finished by the next.",
+        after_help = "Exit status:\n  0  every due job was done (or none was due)\n  1  a job failed (I/O); it stays scheduled and is retried next run\n  2  usage error\n  3  a job was refused by a safety rule, or the clock is behind the last recorded event\n  4  due jobs are waiting: held, or the client's receipt is not confirmed"
+    )]
+    RunDue(RunDueArgs),
+    /// Print a systemd unit pair or a crontab line that runs `run-due`
+    #[command(after_help = EXIT_CODES)]
+    Timer(TimerArgs),
+    /// The offboarding checklist of every handover (or of one client)
+    #[command(after_help = EXIT_CODES)]
+    Status(StatusArgs),
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+/// Parses a time for --at/--now (a clap value parser, so a bad date is a usage error).
+fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    handover::schedule::parse_at(s)
+}
+
+/// Parses a delay for --after/--delete-after.
+fn parse_delay(s: &str) -> Result<time::Duration, String> {
+    handover::schedule::parse_after(s)
+}
+
+#[derive(Args, Debug)]
+pub struct IdArg {
+    /// Handover id (or a unique prefix of at least 4 characters)
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NowArg {
+    /// Pretend the time is this (tests only)
+    #[arg(long, hide = true, value_parser = parse_time)]
+    pub now: Option<time::OffsetDateTime>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("when").required(true).args(["at", "after"])))]
+pub struct ScheduleArgs {
+    /// Handover id (or a unique prefix of at least 4 characters)
+    pub id: String,
+    /// When: a date (2027-01-31, midnight UTC) or an RFC 3339 time
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
+    /// When, from now: 30d, 12h, 2w
+    #[arg(long, value_parser = parse_delay)]
+    pub after: Option<time::Duration>,
+    /// Accept a time in the past (deletion then runs at the next run-due)
+    #[arg(long)]
+    pub allow_past: bool,
+    /// Pretend the time is this (tests only)
+    #[arg(long, hide = true, value_parser = parse_time)]
+    pub now: Option<time::OffsetDateTime>,
+}
+
+#[derive(Args, Debug)]
+pub struct HoldArgs {
+    /// Handover id (or a unique prefix of at least 4 characters)
+    pub id: String,
+    /// Why (recorded in the audit log and shown by jobs and status)
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RunDueArgs {
+    /// Show what would run; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Pretend the time is this (tests only)
+    #[arg(long, hide = true, value_parser = parse_time)]
+    pub now: Option<time::OffsetDateTime>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("kind").required(true).args(["systemd", "cron"])))]
+pub struct TimerArgs {
+    /// A systemd service and timer pair (hourly)
+    #[arg(long)]
+    pub systemd: bool,
+    /// A crontab line (hourly)
+    #[arg(long)]
+    pub cron: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Only this client's handovers
+    pub client: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,4 +239,7 @@ pub struct ExportArgs {
     /// Refuse file names that are not valid UTF-8 instead of storing them and warning
     #[arg(long)]
     pub strict_names: bool,
+    /// Schedule deletion of the local copies this long after the export (30d, 12h, 2w)
+    #[arg(long, value_parser = parse_delay, value_name = "DELAY")]
+    pub delete_after: Option<time::Duration>,
 }

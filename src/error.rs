@@ -13,6 +13,8 @@ pub enum ExitClass {
     Operational,
     /// 3: a check failed or a safety rule refused (tampering, no receipt, unsafe deletion).
     Refused,
+    /// 4: work left waiting (`run-due` with due jobs held back).
+    Waiting,
 }
 
 /// Shows a path for a message, bytes that are not UTF-8 escaped rather than dropped.
@@ -163,6 +165,26 @@ pub enum AuditError {
     Broken { seq: i64, what: String },
 }
 
+/// Errors from the deletion schedule.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// A date in the past: a typo must not delete data today.
+    #[error(
+        "the deletion date {due} is in the past; a typo must not delete data today.\nCheck the date, or pass --allow-past if deleting now is really meant."
+    )]
+    InPast { due: String },
+    /// The job has already run.
+    #[error(
+        "the deletion job of handover {handover_id} has already finished ({state}); there is nothing left to schedule."
+    )]
+    Finished { handover_id: String, state: String },
+    /// The clock is behind the last recorded event.
+    #[error(
+        "the clock says {now}, but the state database recorded an event at {last}: the clock is behind.\nFix the system time (NTP) before running deletions; nothing was run."
+    )]
+    ClockBehind { now: String, last: String },
+}
+
 /// The top-level error every library command returns.
 #[derive(Debug)]
 pub enum Error {
@@ -170,6 +192,7 @@ pub enum Error {
     Export(ExportError),
     Store(StoreError),
     Audit(AuditError),
+    Schedule(ScheduleError),
     /// An I/O error outside a stage with its own enum (reading a file the user named, ...).
     Io {
         what: String,
@@ -184,7 +207,7 @@ impl Error {
             Error::Key(_) | Error::Export(_) | Error::Store(_) | Error::Io { .. } => {
                 ExitClass::Operational
             }
-            Error::Audit(_) => ExitClass::Refused,
+            Error::Audit(_) | Error::Schedule(_) => ExitClass::Refused,
         }
     }
 }
@@ -196,6 +219,7 @@ impl fmt::Display for Error {
             Error::Export(e) => e.fmt(f),
             Error::Store(e) => e.fmt(f),
             Error::Audit(e) => e.fmt(f),
+            Error::Schedule(e) => e.fmt(f),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
         }
     }
@@ -218,6 +242,11 @@ impl From<KeyError> for Error {
 impl From<ExportError> for Error {
     fn from(e: ExportError) -> Self {
         Error::Export(e)
+    }
+}
+impl From<ScheduleError> for Error {
+    fn from(e: ScheduleError) -> Self {
+        Error::Schedule(e)
     }
 }
 impl From<AuditError> for Error {

@@ -50,6 +50,8 @@ pub struct ExportOptions {
     pub level: i32,
     /// Refuse names that are not UTF-8 instead of warning.
     pub strict_names: bool,
+    /// Schedule deletion of the local copies this long after the export.
+    pub delete_after: Option<time::Duration>,
 }
 
 /// What an export produced.
@@ -73,6 +75,8 @@ pub struct ExportSummary {
     pub seconds: f64,
     /// Names that are not valid UTF-8, shown with escapes (stored exactly in the archive).
     pub non_utf8_names: Vec<String>,
+    /// When deletion of the local copies is scheduled (`--delete-after`).
+    pub deletion_due_at: Option<String>,
 }
 
 /// Checks a client or handover name: it becomes part of file names.
@@ -132,6 +136,26 @@ struct Counts {
 
 /// Runs an export. See the module documentation for what it guarantees.
 pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Result<ExportSummary> {
+    let mut summary = export_only(home, opts, reporter)?;
+    if let Some(d) = opts.delete_after {
+        let created = crate::schedule::parse_at(&summary.created_at).expect("we wrote it");
+        let s = crate::schedule::schedule(
+            home,
+            &summary.handover_id,
+            crate::schedule::When::At(created + d),
+            false,
+            Some(created),
+        )?;
+        summary.deletion_due_at = Some(s.due_at);
+    }
+    Ok(summary)
+}
+
+fn export_only(
+    home: &Home,
+    opts: &ExportOptions,
+    reporter: &dyn Reporter,
+) -> Result<ExportSummary> {
     let started = Instant::now();
     check_name("client name", &opts.client)?;
     if let Some(n) = &opts.name {
@@ -421,6 +445,7 @@ pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Res
         bytes_out: sealed.bytes,
         seconds: started.elapsed().as_secs_f64(),
         non_utf8_names: non_utf8,
+        deletion_due_at: None,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod home;
 pub mod keys;
 pub mod manifest;
 pub mod report;
+pub mod schedule;
 pub mod signing;
 pub mod store;
 pub mod util;
@@ -97,6 +98,22 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
         tx.commit()?;
     }
     Ok(summary)
+}
+
+/// Runs every due deletion job through the deletion engine (see [`schedule::run_due`]).
+pub fn run_due(
+    home: &Home,
+    dry_run: bool,
+    now: Option<time::OffsetDateTime>,
+    _reporter: &dyn Reporter,
+) -> Result<schedule::RunDueReport> {
+    schedule::run_due(home, dry_run, now, &|h| {
+        Err(error::StoreError::NotFound(format!(
+            "deletion engine not wired yet for {}",
+            h.handover_id
+        ))
+        .into())
+    })
 }
 
 /// Checks the whole audit log; an error names the first row that does not hold.

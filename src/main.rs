@@ -10,6 +10,7 @@ use clap::Parser;
 use serde::Serialize;
 
 use cli::{AuditCommand, Cli, Command};
+use handover::schedule;
 use handover::{ExitClass, Home};
 
 fn main() -> ExitCode {
@@ -18,10 +19,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = match e.class() {
-                ExitClass::Operational => 1,
-                ExitClass::Refused => 3,
-            };
+            let code = exit_code(e.class());
             if json {
                 print_json(&serde_json::json!({
                     "error": { "exit_code": code, "message": e.to_string() }
@@ -30,6 +28,15 @@ fn main() -> ExitCode {
             eprintln!("handover: error: {e}");
             ExitCode::from(code)
         }
+    }
+}
+
+/// The one place where an exit class becomes a process exit code (2 is clap's).
+fn exit_code(class: ExitClass) -> u8 {
+    match class {
+        ExitClass::Operational => 1,
+        ExitClass::Refused => 3,
+        ExitClass::Waiting => 4,
     }
 }
 
@@ -86,6 +93,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     sign_key: a.sign_key,
                     level: a.level,
                     strict_names: a.strict_names,
+                    delete_after: a.delete_after,
                 },
                 &reporter,
             )?;
@@ -107,6 +115,11 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 eprintln!("  manifest  {}", s.manifest_path.display());
                 eprintln!("  signature {}", s.signature_path.display());
                 eprintln!("signed by key {}", s.signer_key_id);
+                if let Some(d) = &s.deletion_due_at {
+                    eprintln!(
+                        "deletion of the local copies scheduled for {d} (after the client's receipt)"
+                    );
+                }
             }
         }
         Command::List => {
@@ -130,6 +143,122 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                         ui::human_bytes(r.payload_bytes),
                         r.archive_path.display()
                     );
+                }
+            }
+        }
+        Command::Schedule(a) => {
+            let when = match (a.at, a.after) {
+                (Some(t), _) => schedule::When::At(t),
+                (None, Some(d)) => schedule::When::After(d),
+                (None, None) => unreachable!("clap requires --at or --after"),
+            };
+            let s = schedule::schedule(&home, &a.id, when, a.allow_past, a.now)?;
+            if cli.json {
+                print_json(&s);
+            } else {
+                eprintln!(
+                    "deletion of handover {} ({}) scheduled for {}{}",
+                    s.handover_id,
+                    s.client,
+                    s.due_at,
+                    s.previous_due_at
+                        .as_ref()
+                        .map(|p| format!(" (was {p})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        Command::Hold(a) => {
+            let s = schedule::hold(&home, &a.id, Some(&a.reason))?;
+            if cli.json {
+                print_json(&s);
+            } else {
+                eprintln!("handover {} is on hold: {}", s.handover_id, a.reason);
+            }
+        }
+        Command::Release(a) => {
+            let s = schedule::hold(&home, &a.id, None)?;
+            if cli.json {
+                print_json(&s);
+            } else {
+                eprintln!("hold lifted on handover {}", s.handover_id);
+            }
+        }
+        Command::Jobs(a) => {
+            let jobs = schedule::jobs(&home, a.now)?;
+            if cli.json {
+                print_json(&serde_json::json!({ "jobs": jobs }));
+            } else if jobs.is_empty() {
+                eprintln!("no deletion jobs");
+            } else {
+                println!(
+                    "{:<32}  {:<16}  {:<20}  {:<13}  REASON",
+                    "HANDOVER_ID", "CLIENT", "DUE_AT", "STATUS"
+                );
+                for j in jobs {
+                    println!(
+                        "{:<32}  {:<16}  {:<20}  {:<13}  {}",
+                        j.handover_id,
+                        j.client,
+                        j.due_at.as_deref().unwrap_or("-"),
+                        j.status,
+                        j.reason
+                    );
+                }
+            }
+        }
+        Command::RunDue(a) => {
+            let r = handover::run_due(&home, a.dry_run, a.now, &reporter)?;
+            if cli.json {
+                print_json(&r);
+            } else if !cli.quiet {
+                for j in &r.jobs {
+                    eprintln!("{}  {:<18} {}", j.handover_id, j.result, j.detail);
+                }
+                eprintln!(
+                    "run-due at {}: {} deleted, {} waiting, {} failed{}",
+                    r.now,
+                    r.deleted,
+                    r.waiting,
+                    r.failed,
+                    if r.dry_run { " (dry run)" } else { "" }
+                );
+            }
+            if let Some(class) = r.class() {
+                return Ok(ExitCode::from(exit_code(class)));
+            }
+        }
+        Command::Timer(a) => {
+            let exe = std::env::current_exe().map_err(|source| handover::Error::Io {
+                what: "cannot find this program's path".into(),
+                source,
+            })?;
+            print!("{}", schedule::timer(a.systemd, &exe, &home));
+        }
+        Command::Status(a) => {
+            let rows = schedule::status(&home, a.client.as_deref())?;
+            if cli.json {
+                print_json(&serde_json::json!({ "handovers": rows }));
+            } else if rows.is_empty() {
+                eprintln!("no handovers recorded in {}", home.dir.display());
+            } else {
+                for h in rows {
+                    println!("{}  {}  ({})", h.client, h.handover_id, h.name);
+                    for (label, s) in [
+                        ("exported", &h.exported),
+                        ("receipt confirmed", &h.receipt_confirmed),
+                        ("deletion scheduled", &h.deletion_scheduled),
+                        ("hold", &h.hold),
+                        ("deleted", &h.deleted),
+                    ] {
+                        println!(
+                            "  [{}] {:<19} {:<21} {}",
+                            if s.done { "x" } else { " " },
+                            label,
+                            s.at.as_deref().unwrap_or("-"),
+                            s.detail
+                        );
+                    }
                 }
             }
         }

@@ -69,6 +69,24 @@ CREATE TABLE audit_head (
     signature   TEXT NOT NULL
 );
 "#,
+    // 4: post-contract deletion schedule (issue 5): one job per handover, with its hold and
+    // the lease that makes concurrent `run-due` runs claim it exactly once.
+    r#"
+CREATE TABLE schedules (
+    handover_id    TEXT PRIMARY KEY REFERENCES handovers(id),
+    due_at         TEXT,
+    scheduled_at   TEXT,
+    hold_reason    TEXT,
+    held_at        TEXT,
+    state          TEXT NOT NULL DEFAULT 'scheduled'
+                   CHECK (state IN ('scheduled', 'done', 'gone')),
+    lease_owner    TEXT,
+    lease_until    TEXT,
+    finished_at    TEXT,
+    certificate_id TEXT,
+    last_error     TEXT
+);
+"#,
 ];
 
 /// One recorded handover.
@@ -130,6 +148,43 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
 
 const AUDIT_COLUMNS: &str = "seq, at, command, handover_id, details, prev_hash, hash";
 
+/// A deletion job on the schedule.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleRecord {
+    pub handover_id: String,
+    /// None: not scheduled (a hold can exist before a schedule does).
+    pub due_at: Option<String>,
+    pub scheduled_at: Option<String>,
+    pub hold_reason: Option<String>,
+    pub held_at: Option<String>,
+    /// `scheduled`, `done` (deleted, with a certificate) or `gone` (nothing was left to delete).
+    pub state: String,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<String>,
+    pub finished_at: Option<String>,
+    pub certificate_id: Option<String>,
+    pub last_error: Option<String>,
+}
+
+const SCHEDULE_COLUMNS: &str = "handover_id, due_at, scheduled_at, hold_reason, held_at, state,
+    lease_owner, lease_until, finished_at, certificate_id, last_error";
+
+fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRecord> {
+    Ok(ScheduleRecord {
+        handover_id: r.get(0)?,
+        due_at: r.get(1)?,
+        scheduled_at: r.get(2)?,
+        hold_reason: r.get(3)?,
+        held_at: r.get(4)?,
+        state: r.get(5)?,
+        lease_owner: r.get(6)?,
+        lease_until: r.get(7)?,
+        finished_at: r.get(8)?,
+        certificate_id: r.get(9)?,
+        last_error: r.get(10)?,
+    })
+}
+
 /// A write transaction on the state database.
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
@@ -150,6 +205,17 @@ pub struct ReceiptRecord {
     pub client_key_id: Option<String>,
     /// The time the client's receipt states, when one was given.
     pub received_at: Option<String>,
+}
+
+fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRecord> {
+    Ok(ReceiptRecord {
+        handover_id: r.get(0)?,
+        confirmed_at: r.get(1)?,
+        method: r.get(2)?,
+        receipt_sha256: r.get(3)?,
+        client_key_id: r.get(4)?,
+        received_at: r.get(5)?,
+    })
 }
 
 /// An open state database.
@@ -313,6 +379,109 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Creates or moves the deletion job of a handover (a finished job is not reopened).
+    pub fn set_schedule(
+        &self,
+        handover_id: &str,
+        due_at: &str,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO schedules (handover_id, due_at, scheduled_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(handover_id) DO UPDATE SET due_at = ?2, scheduled_at = ?3",
+                params![handover_id, due_at, now],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Places (Some) or lifts (None) a hold on a job.
+    pub fn set_hold(
+        &self,
+        handover_id: &str,
+        reason: Option<&str>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO schedules (handover_id, hold_reason, held_at)
+                    VALUES (?1, ?2, CASE WHEN ?2 IS NULL THEN NULL ELSE ?3 END)
+                 ON CONFLICT(handover_id) DO UPDATE SET hold_reason = ?2,
+                    held_at = CASE WHEN ?2 IS NULL THEN NULL ELSE ?3 END",
+                params![handover_id, reason, now],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The job of a handover, read inside this transaction.
+    pub fn schedule(&self, handover_id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.tx
+            .query_row(
+                &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE handover_id = ?1"),
+                [handover_id],
+                schedule_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Takes the lease on a job for `owner` until `until`.
+    pub fn lease(
+        &self,
+        handover_id: &str,
+        owner: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE schedules SET lease_owner = ?2, lease_until = ?3 WHERE handover_id = ?1",
+                params![handover_id, owner, until],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Closes a job: `done` with its certificate, or `gone`; or records an error and keeps it open.
+    pub fn finish_schedule(
+        &self,
+        handover_id: &str,
+        state: &str,
+        finished_at: Option<&str>,
+        certificate_id: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE schedules SET state = ?2, finished_at = ?3, certificate_id = ?4,
+                    last_error = ?5, lease_owner = NULL, lease_until = NULL WHERE handover_id = ?1",
+                params![handover_id, state, finished_at, certificate_id, error],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The confirmed receipt of a handover, read inside this transaction.
+    pub fn receipt(&self, handover_id: &str) -> Result<Option<ReceiptRecord>, StoreError> {
+        self.tx
+            .query_row(
+                "SELECT handover_id, confirmed_at, method, receipt_sha256, client_key_id,
+                    received_at FROM receipts WHERE handover_id = ?1",
+                [handover_id],
+                receipt_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The time of the latest audit event, if any.
+    pub fn last_event_at(&self) -> Result<Option<String>, StoreError> {
+        self.tx
+            .query_row("SELECT max(at) FROM audit_events", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Makes the transaction's changes durable.
     pub fn commit(self) -> Result<(), StoreError> {
         let path = self.path;
@@ -387,16 +556,7 @@ impl Store {
                 "SELECT handover_id, confirmed_at, method, receipt_sha256, client_key_id,
                     received_at FROM receipts WHERE handover_id = ?1",
                 [handover_id],
-                |r| {
-                    Ok(ReceiptRecord {
-                        handover_id: r.get(0)?,
-                        confirmed_at: r.get(1)?,
-                        method: r.get(2)?,
-                        receipt_sha256: r.get(3)?,
-                        client_key_id: r.get(4)?,
-                        received_at: r.get(5)?,
-                    })
-                },
+                receipt_row,
             )
             .optional()
             .map_err(|e| self.err(e))
@@ -439,6 +599,18 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    /// Every deletion job, soonest first.
+    pub fn schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY due_at, handover_id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], schedule_row).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     /// Whether a handover id is already taken.

@@ -1,0 +1,634 @@
+//! The post-contract deletion schedule: `schedule`, `hold`/`release`, `jobs`, `run-due`,
+//! `timer` and the per-handover `status` checklist.
+//!
+//! Nothing runs early: times are stored in UTC and compared as instants. Nothing runs twice:
+//! `run-due` claims a job with a lease taken inside an IMMEDIATE transaction, re-reading the
+//! hold and receipt there, so a hold placed while a run waits for the lock wins. A run killed
+//! half way leaves a lease whose process is gone; the next run takes it over and the deletion
+//! engine, which is resumable, finishes the job.
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::error::{Result, ScheduleError};
+use crate::home::Home;
+use crate::store::{HandoverRecord, ScheduleRecord, Store};
+use crate::{audit, util};
+
+/// How long a claimed job stays leased to a run on another host before others may take it.
+const LEASE: Duration = Duration::hours(6);
+/// How far the clock may be behind the last recorded event before `run-due` refuses: more
+/// than NTP drift, less than any real deletion delay.
+const CLOCK_SLACK: Duration = Duration::minutes(5);
+
+/// Parses `--at`: a date (`2027-01-31`, midnight UTC) or an RFC 3339 time.
+pub fn parse_at(s: &str) -> std::result::Result<OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t.to_offset(time::UtcOffset::UTC));
+    }
+    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| {
+            format!("{s:?} is not a date (2027-01-31) or an RFC 3339 time (2027-01-31T09:00:00Z)")
+        })?;
+    Ok(d.midnight().assume_utc())
+}
+
+/// Parses `--after`/`--delete-after`: a whole number of days, hours or weeks (`30d`, `12h`, `2w`).
+pub fn parse_after(s: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("{s:?} is not a delay; use a number with d, h or w, e.g. 30d");
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    if n <= 0 {
+        return Err(bad());
+    }
+    match unit {
+        "d" => Ok(Duration::days(n)),
+        "h" => Ok(Duration::hours(n)),
+        "w" => Ok(Duration::weeks(n)),
+        _ => Err(bad()),
+    }
+}
+
+/// When a deletion should run.
+#[derive(Debug, Clone, Copy)]
+pub enum When {
+    At(OffsetDateTime),
+    After(Duration),
+}
+
+/// What `schedule` recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleSummary {
+    pub handover_id: String,
+    pub client: String,
+    pub due_at: String,
+    /// The time before, if this moved an existing schedule.
+    pub previous_due_at: Option<String>,
+}
+
+/// Schedules (or reschedules) deletion of a handover's local copies.
+pub fn schedule(
+    home: &Home,
+    id: &str,
+    when: When,
+    allow_past: bool,
+    now: Option<OffsetDateTime>,
+) -> Result<ScheduleSummary> {
+    let now = now.unwrap_or_else(util::now);
+    let due = match when {
+        When::At(t) => t,
+        When::After(d) => now + d,
+    };
+    if due < now && !allow_past {
+        return Err(ScheduleError::InPast {
+            due: util::rfc3339(due),
+        }
+        .into());
+    }
+    let mut store = Store::open(&home.database())?;
+    let h = store.handover(id)?;
+    let tx = store.begin()?;
+    let previous = tx.schedule(&h.handover_id)?;
+    if let Some(p) = &previous
+        && p.state != "scheduled"
+    {
+        return Err(ScheduleError::Finished {
+            handover_id: h.handover_id,
+            state: p.state.clone(),
+        }
+        .into());
+    }
+    let due_s = util::rfc3339(due);
+    tx.set_schedule(&h.handover_id, &due_s, &util::rfc3339(now))?;
+    let previous_due_at = previous.and_then(|p| p.due_at);
+    audit::append(
+        &tx,
+        home,
+        "schedule",
+        Some(&h.handover_id),
+        serde_json::json!({ "due_at": due_s, "previous_due_at": previous_due_at, "allow_past": allow_past }),
+    )?;
+    tx.commit()?;
+    Ok(ScheduleSummary {
+        handover_id: h.handover_id,
+        client: h.client,
+        due_at: due_s,
+        previous_due_at,
+    })
+}
+
+/// What `hold`/`release` recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct HoldSummary {
+    pub handover_id: String,
+    pub held: bool,
+    pub reason: Option<String>,
+}
+
+/// Places a hold (`reason` Some) or releases it (None).
+pub fn hold(home: &Home, id: &str, reason: Option<&str>) -> Result<HoldSummary> {
+    let mut store = Store::open(&home.database())?;
+    let h = store.handover(id)?;
+    let tx = store.begin()?;
+    tx.set_hold(&h.handover_id, reason, &util::rfc3339(util::now()))?;
+    audit::append(
+        &tx,
+        home,
+        if reason.is_some() { "hold" } else { "release" },
+        Some(&h.handover_id),
+        serde_json::json!({ "reason": reason }),
+    )?;
+    tx.commit()?;
+    Ok(HoldSummary {
+        handover_id: h.handover_id,
+        held: reason.is_some(),
+        reason: reason.map(str::to_string),
+    })
+}
+
+/// One deletion job and why it waits.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub handover_id: String,
+    pub client: String,
+    pub due_at: Option<String>,
+    /// `not_scheduled`, `not_due`, `due`, `held`, `no_receipt`, `running`, `done`, `gone`.
+    pub status: String,
+    /// Why it waits, or what happened, for people.
+    pub reason: String,
+    pub certificate_id: Option<String>,
+    pub last_error: Option<String>,
+}
+
+fn parse_time(s: &str) -> Option<OffsetDateTime> {
+    parse_at(s).ok()
+}
+
+/// Whether the process holding a lease is gone (same host, pid no longer alive) or the lease
+/// has expired.
+fn lease_is_stale(s: &ScheduleRecord, now: OffsetDateTime) -> bool {
+    let Some(owner) = &s.lease_owner else {
+        return true;
+    };
+    if s.lease_until
+        .as_deref()
+        .and_then(parse_time)
+        .is_none_or(|u| u < now)
+    {
+        return true;
+    }
+    let mut parts = owner.split(':');
+    let (host, pid) = (
+        parts.next(),
+        parts.next().and_then(|p| p.parse::<i32>().ok()),
+    );
+    match (host, pid) {
+        (Some(h), Some(pid)) if h == hostname() => {
+            // kill(pid, 0) sends nothing; ESRCH means no such process.
+            let r = unsafe { libc::kill(pid, 0) };
+            r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        }
+        _ => false,
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn view(h: &HandoverRecord, s: &ScheduleRecord, received: bool, now: OffsetDateTime) -> JobView {
+    let (status, reason) = match s.state.as_str() {
+        "done" => (
+            "done",
+            format!("deleted at {}", s.finished_at.clone().unwrap_or_default()),
+        ),
+        "gone" => ("gone", "nothing was left to delete".to_string()),
+        _ => match s.due_at.as_deref().and_then(parse_time) {
+            None => ("not_scheduled", "no deletion date set".to_string()),
+            Some(due) if due > now => ("not_due", format!("due at {}", util::rfc3339(due))),
+            Some(_) if s.hold_reason.is_some() => (
+                "held",
+                format!("on hold: {}", s.hold_reason.clone().unwrap_or_default()),
+            ),
+            Some(_) if !received => (
+                "no_receipt",
+                "due, but the client's receipt is not confirmed (handover confirm)".to_string(),
+            ),
+            Some(_) if !lease_is_stale(s, now) => (
+                "running",
+                format!("claimed by {}", s.lease_owner.clone().unwrap_or_default()),
+            ),
+            Some(_) => ("due", "due now".to_string()),
+        },
+    };
+    JobView {
+        handover_id: h.handover_id.clone(),
+        client: h.client.clone(),
+        due_at: s.due_at.clone(),
+        status: status.into(),
+        reason,
+        certificate_id: s.certificate_id.clone(),
+        last_error: s.last_error.clone(),
+    }
+}
+
+/// Every deletion job with its status at `now`.
+pub fn jobs(home: &Home, now: Option<OffsetDateTime>) -> Result<Vec<JobView>> {
+    let now = now.unwrap_or_else(util::now);
+    let store = Store::open(&home.database())?;
+    let mut out = Vec::new();
+    for s in store.schedules()? {
+        let h = store.handover(&s.handover_id)?;
+        let received = store.receipt(&s.handover_id)?.is_some();
+        out.push(view(&h, &s, received, now));
+    }
+    Ok(out)
+}
+
+/// What one deletion run produced, as the deletion engine reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletionOutcome {
+    pub certificate_id: String,
+    /// The method summary for people ("Clear by overwrite with read-back", "logical delete", ...).
+    pub method: String,
+}
+
+/// One job's fate in a `run-due`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunItem {
+    pub handover_id: String,
+    pub client: String,
+    /// `deleted`, `gone`, `would_run`, `held`, `no_receipt`, `running_elsewhere`, `failed`.
+    pub result: String,
+    pub detail: String,
+    pub certificate_id: Option<String>,
+}
+
+/// What `run-due` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDueReport {
+    pub now: String,
+    pub dry_run: bool,
+    pub deleted: u64,
+    pub waiting: u64,
+    pub failed: u64,
+    /// The highest exit class among failed jobs: 3 when a safety rule refused, else 1.
+    pub failed_refused: bool,
+    pub jobs: Vec<RunItem>,
+}
+
+/// Runs every due job whose receipt is confirmed and which has no hold, through `delete`.
+/// `delete` is the deletion engine with `--yes` implied; its error decides the job's failure.
+pub fn run_due(
+    home: &Home,
+    dry_run: bool,
+    now: Option<OffsetDateTime>,
+    delete: &dyn Fn(&HandoverRecord) -> Result<DeletionOutcome>,
+) -> Result<RunDueReport> {
+    let now = now.unwrap_or_else(util::now);
+    let mut store = Store::open(&home.database())?;
+    {
+        let tx = store.begin()?;
+        if let Some(last) = tx.last_event_at()?.as_deref().and_then(parse_time)
+            && now + CLOCK_SLACK < last
+        {
+            return Err(ScheduleError::ClockBehind {
+                now: util::rfc3339(now),
+                last: util::rfc3339(last),
+            }
+            .into());
+        }
+    }
+    let owner = format!(
+        "{}:{}:{}",
+        hostname(),
+        std::process::id(),
+        util::random_hex(4)
+    );
+    let mut report = RunDueReport {
+        now: util::rfc3339(now),
+        dry_run,
+        deleted: 0,
+        waiting: 0,
+        failed: 0,
+        failed_refused: false,
+        jobs: Vec::new(),
+    };
+    for s in store.schedules()? {
+        let due = s.due_at.as_deref().and_then(parse_time);
+        if s.state != "scheduled" || due.is_none_or(|d| d > now) {
+            continue;
+        }
+        let h = store.handover(&s.handover_id)?;
+        let mut item = RunItem {
+            handover_id: h.handover_id.clone(),
+            client: h.client.clone(),
+            result: String::new(),
+            detail: String::new(),
+            certificate_id: None,
+        };
+        // Claim inside one IMMEDIATE transaction: the hold, the receipt and the lease are read
+        // again here, after any other process's write has committed.
+        let claimed = {
+            let tx = store.begin()?;
+            let cur = tx.schedule(&h.handover_id)?;
+            let received = store_has_receipt(&tx, &h.handover_id)?;
+            match cur {
+                Some(c) if c.state != "scheduled" => None,
+                Some(c) if c.hold_reason.is_some() => {
+                    item.result = "held".into();
+                    item.detail = format!("on hold: {}", c.hold_reason.unwrap_or_default());
+                    None
+                }
+                Some(_) if !received => {
+                    item.result = "no_receipt".into();
+                    item.detail = "the client's receipt is not confirmed".into();
+                    None
+                }
+                Some(c) if !lease_is_stale(&c, now) => {
+                    item.result = "running_elsewhere".into();
+                    item.detail = format!("claimed by {}", c.lease_owner.unwrap_or_default());
+                    None
+                }
+                Some(_) if dry_run => {
+                    item.result = "would_run".into();
+                    item.detail = "due; would be deleted now".into();
+                    None
+                }
+                Some(_) => {
+                    tx.lease(
+                        &h.handover_id,
+                        Some(&owner),
+                        Some(&util::rfc3339(now + LEASE)),
+                    )?;
+                    tx.commit()?;
+                    Some(())
+                }
+                None => None,
+            }
+        };
+        if claimed.is_none() {
+            match item.result.as_str() {
+                "" => continue,
+                "held" | "no_receipt" => report.waiting += 1,
+                _ => {}
+            }
+            report.jobs.push(item);
+            continue;
+        }
+        let all_gone = [
+            &h.source_path,
+            &h.archive_path,
+            &h.manifest_path,
+            &h.signature_path,
+        ]
+        .iter()
+        .all(|p| p.symlink_metadata().is_err());
+        let outcome = if all_gone {
+            Ok(None)
+        } else {
+            delete(&h).map(Some)
+        };
+        let tx = store.begin()?;
+        let at = util::rfc3339(util::now());
+        match outcome {
+            Ok(Some(o)) => {
+                tx.finish_schedule(
+                    &h.handover_id,
+                    "done",
+                    Some(&at),
+                    Some(&o.certificate_id),
+                    None,
+                )?;
+                audit::append(
+                    &tx,
+                    home,
+                    "run-due",
+                    Some(&h.handover_id),
+                    serde_json::json!({ "result": "deleted", "certificate_id": o.certificate_id, "method": o.method }),
+                )?;
+                item.result = "deleted".into();
+                item.detail = o.method;
+                item.certificate_id = Some(o.certificate_id);
+                report.deleted += 1;
+            }
+            Ok(None) => {
+                tx.finish_schedule(&h.handover_id, "gone", Some(&at), None, None)?;
+                audit::append(
+                    &tx,
+                    home,
+                    "run-due",
+                    Some(&h.handover_id),
+                    serde_json::json!({ "result": "gone", "detail": "every recorded path was already gone" }),
+                )?;
+                item.result = "gone".into();
+                item.detail =
+                    "every recorded path was already gone; recorded, nothing to delete".into();
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                tx.finish_schedule(&h.handover_id, "scheduled", None, None, Some(&msg))?;
+                audit::append(
+                    &tx,
+                    home,
+                    "run-due",
+                    Some(&h.handover_id),
+                    serde_json::json!({ "result": "failed", "error": msg }),
+                )?;
+                item.result = "failed".into();
+                item.detail = msg;
+                report.failed += 1;
+                if e.class() == crate::ExitClass::Refused {
+                    report.failed_refused = true;
+                }
+            }
+        }
+        tx.commit()?;
+        report.jobs.push(item);
+    }
+    Ok(report)
+}
+
+impl RunDueReport {
+    /// How the run should exit: failures first (3 if a safety rule refused, else 1), then 4
+    /// when due jobs wait; None when everything due was done.
+    pub fn class(&self) -> Option<crate::ExitClass> {
+        if self.failed > 0 {
+            Some(if self.failed_refused {
+                crate::ExitClass::Refused
+            } else {
+                crate::ExitClass::Operational
+            })
+        } else if self.waiting > 0 {
+            Some(crate::ExitClass::Waiting)
+        } else {
+            None
+        }
+    }
+}
+
+fn store_has_receipt(tx: &crate::store::Tx<'_>, id: &str) -> Result<bool> {
+    Ok(tx.receipt(id)?.is_some())
+}
+
+/// What `timer` prints: a systemd service + timer pair, or a crontab line, running `run-due`.
+pub fn timer(systemd: bool, exe: &std::path::Path, home: &Home) -> String {
+    let exe = exe.display();
+    let home = home.dir.display();
+    if systemd {
+        format!(
+            "# /etc/systemd/system/handover-run-due.service\n\
+[Unit]\n\
+Description=handover: run due deletions of handed-over client data\n\
+\n\
+[Service]\n\
+Type=oneshot\n\
+ExecStart={exe} --home {home} --quiet run-due\n\
+# Exit 4 means jobs are due but held or waiting for a receipt: not a failure of the unit.\n\
+SuccessExitStatus=4\n\
+\n\
+# /etc/systemd/system/handover-run-due.timer\n\
+[Unit]\n\
+Description=Run handover run-due hourly\n\
+\n\
+[Timer]\n\
+OnCalendar=hourly\n\
+Persistent=true\n\
+RandomizedDelaySec=300\n\
+\n\
+[Install]\n\
+WantedBy=timers.target\n\
+\n\
+# enable with: systemctl daemon-reload && systemctl enable --now handover-run-due.timer\n"
+        )
+    } else {
+        format!(
+            "# crontab line (crontab -e): hourly. cron mails what it prints: errors, and nothing else\n\
+# with --quiet. Exit 4 means due jobs wait (held, or no receipt yet).\n\
+17 * * * * {exe} --home {home} --quiet run-due\n"
+        )
+    }
+}
+
+/// One step of the offboarding checklist.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub done: bool,
+    pub at: Option<String>,
+    pub detail: String,
+}
+
+/// Where one handover stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    pub handover_id: String,
+    pub client: String,
+    pub name: String,
+    pub exported: Step,
+    pub receipt_confirmed: Step,
+    pub deletion_scheduled: Step,
+    pub hold: Step,
+    pub deleted: Step,
+}
+
+/// The offboarding checklist of every handover, or of one client's.
+pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
+    let store = Store::open(&home.database())?;
+    let mut out = Vec::new();
+    for h in store.handovers()? {
+        if client.is_some_and(|c| c != h.client) {
+            continue;
+        }
+        let r = store.receipt(&h.handover_id)?;
+        let s = store
+            .schedules()?
+            .into_iter()
+            .find(|s| s.handover_id == h.handover_id);
+        let exported = Step {
+            done: true,
+            at: Some(h.created_at.clone()),
+            detail: format!(
+                "{} files, {} bytes; archive {} bytes",
+                h.files, h.payload_bytes, h.archive_bytes
+            ),
+        };
+        let receipt_confirmed = match &r {
+            Some(r) => Step {
+                done: true,
+                at: Some(r.confirmed_at.clone()),
+                detail: match (&r.method[..], &r.client_key_id) {
+                    ("receipt", Some(k)) => format!("receipt signed by client key {k}"),
+                    ("receipt", None) => "receipt file (unsigned)".into(),
+                    _ => "receipt code".into(),
+                },
+            },
+            None => Step {
+                done: false,
+                at: None,
+                detail: "waiting for the client's receipt (handover confirm)".into(),
+            },
+        };
+        let due = s.as_ref().and_then(|s| s.due_at.clone());
+        let deletion_scheduled = Step {
+            done: due.is_some(),
+            at: due.clone(),
+            detail: if due.is_some() {
+                "deletion scheduled".into()
+            } else {
+                "no deletion date (handover schedule)".into()
+            },
+        };
+        let hold = match s.as_ref().and_then(|s| s.hold_reason.clone()) {
+            Some(reason) => Step {
+                done: true,
+                at: s.as_ref().and_then(|s| s.held_at.clone()),
+                detail: format!("ON HOLD: {reason}"),
+            },
+            None => Step {
+                done: false,
+                at: None,
+                detail: "no hold".into(),
+            },
+        };
+        let deleted = match s.as_ref().map(|s| s.state.as_str()) {
+            Some("done") => Step {
+                done: true,
+                at: s.as_ref().and_then(|s| s.finished_at.clone()),
+                detail: format!(
+                    "certificate {}",
+                    s.as_ref()
+                        .and_then(|s| s.certificate_id.clone())
+                        .unwrap_or_default()
+                ),
+            },
+            Some("gone") => Step {
+                done: true,
+                at: s.as_ref().and_then(|s| s.finished_at.clone()),
+                detail: "nothing was left to delete".into(),
+            },
+            _ => Step {
+                done: false,
+                at: None,
+                detail: s
+                    .as_ref()
+                    .and_then(|s| s.last_error.clone())
+                    .map(|e| format!("last attempt failed: {e}"))
+                    .unwrap_or_else(|| "not deleted".into()),
+            },
+        };
+        out.push(StatusView {
+            handover_id: h.handover_id.clone(),
+            client: h.client.clone(),
+            name: h.name.clone(),
+            exported,
+            receipt_confirmed,
+            deletion_scheduled,
+            hold,
+            deleted,
+        });
+    }
+    Ok(out)
+}
