@@ -1,0 +1,215 @@
+//! The deletion schedule as a user drives it: dates, holds, jobs, run-due's exit codes, the
+//! clock check, timers, status, and a broken or locked database.
+mod common;
+use common::*;
+
+/// A home with a key and one export of the fixture; returns (env, handover id).
+fn exported(extra: &[&str]) -> (Env, String) {
+    let env = Env::new();
+    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let o = env
+        .cmd()
+        .args(["--json", "export"])
+        .arg(fixture("acme"))
+        .args(["--client", "acme", "-R"])
+        .arg(fixture("keys/client.recipients"))
+        .arg("--out")
+        .arg(env.path("out"))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    (env, v["handover_id"].as_str().unwrap().to_string())
+}
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).expect("one JSON document on stdout")
+}
+
+#[test]
+fn delete_after_schedules_relative_to_the_export() {
+    let (env, id) = exported(&["--delete-after", "30d"]);
+    let j = json(&env.run(&["--json", "jobs"]));
+    assert_eq!(j["jobs"][0]["handover_id"], id.as_str());
+    assert_eq!(j["jobs"][0]["status"], "not_due");
+    let due = j["jobs"][0]["due_at"].as_str().unwrap();
+    let l = json(&env.run(&["--json", "list"]));
+    let created = l["handovers"][0]["created_at"].as_str().unwrap();
+    let (d, c) = (
+        handover::schedule::parse_at(due).unwrap(),
+        handover::schedule::parse_at(created).unwrap(),
+    );
+    assert_eq!(d - c, time::Duration::days(30));
+}
+
+#[test]
+fn a_date_in_the_past_is_refused_unless_allowed() {
+    let (env, id) = exported(&[]);
+    let err = assert_code(&env.run(&["schedule", &id, "--at", "2020-01-31"]), 3);
+    assert!(err.contains("in the past"), "{err}");
+    assert!(
+        json(&env.run(&["--json", "jobs"]))["jobs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_ok(&env.run(&["schedule", &id, "--at", "2020-01-31", "--allow-past"]));
+    let j = json(&env.run(&["--json", "jobs"]));
+    assert_eq!(j["jobs"][0]["due_at"], "2020-01-31T00:00:00Z");
+}
+
+#[test]
+fn bad_dates_and_missing_when_are_usage_errors() {
+    let (env, id) = exported(&[]);
+    assert_code(&env.run(&["schedule", &id, "--at", "31/01/2027"]), 2);
+    assert_code(&env.run(&["schedule", &id, "--after", "30x"]), 2);
+    assert_code(&env.run(&["schedule", &id]), 2);
+    let err = assert_code(&env.run(&["schedule", "ffff0000", "--after", "1d"]), 1);
+    assert!(err.contains("no handover matches"), "{err}");
+}
+
+#[test]
+fn run_due_waits_for_holds_and_receipts_with_exit_4() {
+    let (env, id) = exported(&[]);
+    assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
+    // Not due yet: nothing to do, exit 0.
+    let r = env.run(&["--json", "run-due", "--now", "2098-12-31T23:00:00Z"]);
+    assert_ok(&r);
+    assert_eq!(json(&r)["jobs"].as_array().unwrap().len(), 0);
+    // Due, but held.
+    assert_ok(&env.run(&["hold", &id, "--reason", "litigation hold, case 123"]));
+    let r = env.run(&["--json", "run-due", "--now", "2099-01-02T00:00:00Z"]);
+    assert_code(&r, 4);
+    let v = json(&r);
+    assert_eq!(v["jobs"][0]["result"], "held");
+    assert!(
+        v["jobs"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("case 123")
+    );
+    let j = json(&env.run(&["--json", "jobs", "--now", "2099-01-02T00:00:00Z"]));
+    assert_eq!(j["jobs"][0]["status"], "held");
+    // Released, but no receipt yet.
+    assert_ok(&env.run(&["release", &id]));
+    let r = env.run(&["--json", "run-due", "--now", "2099-01-02T00:00:00Z"]);
+    assert_code(&r, 4);
+    assert_eq!(json(&r)["jobs"][0]["result"], "no_receipt");
+    // The source data is untouched throughout.
+    assert!(std::path::Path::new(&fixture("acme/README.txt")).is_file());
+}
+
+#[test]
+fn clock_behind_the_last_event_refuses_to_run() {
+    let (env, id) = exported(&[]);
+    assert_ok(&env.run(&["schedule", &id, "--at", "2020-01-01", "--allow-past"]));
+    let err = assert_code(&env.run(&["run-due", "--now", "2001-01-01T00:00:00Z"]), 3);
+    assert!(err.contains("clock is behind"), "{err}");
+}
+
+#[test]
+fn status_shows_the_checklist() {
+    let (env, id) = exported(&["--delete-after", "2w"]);
+    assert_ok(&env.run(&["hold", &id[..8], "--reason", "regulator asked"]));
+    let s = json(&env.run(&["--json", "status", "acme"]));
+    let h = &s["handovers"][0];
+    assert_eq!(h["handover_id"], id.as_str());
+    assert_eq!(h["exported"]["done"], true);
+    assert_eq!(h["receipt_confirmed"]["done"], false);
+    assert_eq!(h["deletion_scheduled"]["done"], true);
+    assert_eq!(h["hold"]["done"], true);
+    assert!(
+        h["hold"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("regulator asked")
+    );
+    assert_eq!(h["deleted"]["done"], false);
+    let text = env.run(&["status"]);
+    assert_ok(&text);
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        out.contains("[x] exported") && out.contains("[ ] receipt confirmed"),
+        "{out}"
+    );
+    assert!(
+        json(&env.run(&["--json", "status", "other-client"]))["handovers"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn timer_prints_units_and_cron_lines() {
+    let env = Env::new();
+    let o = env.run(&["timer", "--systemd"]);
+    assert_ok(&o);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        t.contains("[Timer]") && t.contains("run-due") && t.contains("SuccessExitStatus=4"),
+        "{t}"
+    );
+    let o = env.run(&["timer", "--cron"]);
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("run-due"));
+    assert_code(&env.run(&["timer"]), 2);
+}
+
+#[test]
+fn schedule_changes_are_audited() {
+    let (env, id) = exported(&[]);
+    assert_ok(&env.run(&["schedule", &id, "--after", "3d"]));
+    assert_ok(&env.run(&["hold", &id, "--reason", "x"]));
+    assert_ok(&env.run(&["release", &id]));
+    let a = json(&env.run(&["--json", "audit", "verify"]));
+    assert_eq!(a["events"], 5); // keygen, export, schedule, hold, release
+}
+
+#[test]
+fn a_corrupt_database_is_a_clear_error() {
+    let (env, id) = exported(&[]);
+    std::fs::write(
+        env.home().join("state.db"),
+        b"this is not a database, just text padding it out to look like a file with a header",
+    )
+    .unwrap();
+    let err = assert_code(&env.run(&["run-due"]), 1);
+    assert!(err.contains("corrupt"), "{err}");
+    assert_code(&env.run(&["schedule", &id, "--after", "1d"]), 1);
+}
+
+#[test]
+fn a_locked_database_is_a_clear_error() {
+    if !require_tool("python3") {
+        return;
+    }
+    let (env, id) = exported(&[]);
+    let db = env.home().join("state.db");
+    // Another process holds the write lock longer than the busy timeout.
+    let mut holder = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys,time\n\
+             c=sqlite3.connect(sys.argv[1],isolation_level=None)\n\
+             c.execute('BEGIN EXCLUSIVE')\n\
+             print('locked',flush=True)\n\
+             time.sleep(15)\n",
+        )
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let err = assert_code(&env.run(&["schedule", &id, "--after", "1d"]), 1);
+    holder.kill().ok();
+    holder.wait().ok();
+    assert!(err.contains("locked"), "{err}");
+}
