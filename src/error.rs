@@ -262,3 +262,55 @@ impl From<StoreError> for Error {
 
 /// Result with the top-level error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stable snake_case names for scripts (`--json` prints them as `error.kind`); messages may
+/// change, kinds do not.
+impl Error {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Key(e) => match e {
+                KeyError::Exists(_) => "key_exists",
+                KeyError::Unreadable { .. } => "key_unreadable",
+                KeyError::Malformed { .. } => "key_malformed",
+                KeyError::WrongPassword(_) => "key_wrong_password",
+                KeyError::NoPassword(_) => "key_no_password",
+                KeyError::PublicKey { .. } => "public_key_invalid",
+                KeyError::BadRecipient { .. } => "recipient_invalid",
+                KeyError::BadRecipientLine { .. } => "recipients_file_invalid",
+                KeyError::RecipientsFile { .. } => "recipients_file_unreadable",
+                KeyError::NoRecipients => "no_recipients",
+                KeyError::Write { .. } => "key_write_failed",
+                KeyError::Crypto(_) => "key_error",
+            },
+            Error::Export(e) => match e {
+                ExportError::BadName { .. } => "bad_name",
+                ExportError::DataMissing(_) => "data_missing",
+                ExportError::NotADirectory(_) => "data_not_a_directory",
+                ExportError::OutInsideData { .. } => "out_inside_data",
+                ExportError::OutputExists(_) => "output_exists",
+                ExportError::Unreadable { .. } => "file_unreadable",
+                ExportError::Changed { .. } => "file_changed",
+                ExportError::SpecialFile { .. } => "special_file",
+                ExportError::NonUtf8Names { .. } => "non_utf8_name",
+                ExportError::Write { .. } => "write_failed",
+                ExportError::Walk { .. } => "walk_failed",
+                ExportError::Option(_) => "bad_option",
+            },
+            Error::Store(e) => match e {
+                StoreError::Locked(_) => "database_locked",
+                StoreError::Corrupt { .. } => "database_corrupt",
+                StoreError::Other { .. } => "database_error",
+                StoreError::Home { .. } => "home_unusable",
+                StoreError::NotFound(_) => "handover_not_found",
+                StoreError::Ambiguous(_) => "handover_id_ambiguous",
+            },
+            Error::Audit(AuditError::Broken { .. }) => "audit_chain_broken",
+            Error::Schedule(e) => match e {
+                ScheduleError::InPast { .. } => "date_in_past",
+                ScheduleError::Finished { .. } => "job_finished",
+                ScheduleError::ClockBehind { .. } => "clock_behind",
+            },
+            Error::Io { .. } => "io_error",
+        }
+    }
+}

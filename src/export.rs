@@ -193,11 +193,13 @@ fn export_only(
     let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
     let signer = keys::load_signer(&key_path, reporter)?;
 
-    let out_abs = util::absolute(&opts.out_dir).map_err(|source| ExportError::Write {
+    // Checked before the output directory is created, so a refused export leaves nothing
+    // inside the client's data.
+    let out_future = util::resolve_future(&opts.out_dir).map_err(|source| ExportError::Write {
         path: opts.out_dir.clone(),
         source,
     })?;
-    if util::lexically_inside(&out_abs, &data) {
+    if out_future.starts_with(&data) {
         return Err(ExportError::OutInsideData {
             out: opts.out_dir.clone(),
             data: data.clone(),

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             let code = exit_code(e.class());
             if json {
                 print_json(&serde_json::json!({
-                    "error": { "exit_code": code, "message": e.to_string() }
+                    "error": { "exit_code": code, "kind": e.kind(), "message": e.to_string() }
                 }));
             }
             eprintln!("handover: error: {e}");

@@ -98,9 +98,30 @@ pub fn absolute(p: &Path) -> std::io::Result<PathBuf> {
     Ok(out)
 }
 
-/// Whether `p` is `dir` or below it, comparing components.
-pub fn lexically_inside(p: &Path, dir: &Path) -> bool {
-    p.starts_with(dir)
+/// Where `p` would resolve to: its deepest existing ancestor canonicalized (symlinks
+/// resolved), with the rest appended. Lets a check run before a directory is created.
+pub fn resolve_future(p: &Path) -> std::io::Result<PathBuf> {
+    let abs = absolute(p)?;
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match std::fs::canonicalize(existing) {
+            Ok(c) => {
+                let mut out = c;
+                for r in rest.iter().rev() {
+                    out.push(r);
+                }
+                return Ok(out);
+            }
+            Err(_) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    existing = parent;
+                }
+                _ => return Ok(abs),
+            },
+        }
+    }
 }
 
 #[cfg(test)]
