@@ -388,6 +388,11 @@ fn export_only(
     // are removed. The manifest is renamed last: its presence means the set is complete.
     let tx = store.begin()?;
     tx.insert_handover(&record)?;
+    tx.set_manifest_documents(
+        &handover_id,
+        std::str::from_utf8(&manifest_json).expect("serde_json writes UTF-8"),
+        &manifest_sig,
+    )?;
     crate::audit::append(
         &tx,
         home,

@@ -87,6 +87,12 @@ CREATE TABLE schedules (
     last_error     TEXT
 );
 "#,
+    // 5: keep the signed outer manifest itself, so the evidence pack can include it after the
+    // local copies have been deleted. It names no client file, and holds no secret.
+    r#"
+ALTER TABLE handovers ADD COLUMN manifest_json TEXT;
+ALTER TABLE handovers ADD COLUMN manifest_signature TEXT;
+"#,
 ];
 
 /// One recorded handover.
@@ -320,6 +326,22 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Stores the signed outer manifest of a handover (for the evidence pack).
+    pub fn set_manifest_documents(
+        &self,
+        handover_id: &str,
+        json: &str,
+        sig: &str,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE handovers SET manifest_json = ?2, manifest_signature = ?3 WHERE id = ?1",
+                params![handover_id, json, sig],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Records a confirmed receipt.
     pub fn insert_receipt(&self, r: &ReceiptRecord) -> Result<(), StoreError> {
         self.tx
@@ -547,6 +569,27 @@ impl Store {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The signed outer manifest of a handover, as written at export: (JSON, minisig).
+    pub fn manifest_documents(
+        &self,
+        handover_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT manifest_json, manifest_signature FROM handovers WHERE id = ?1",
+                [handover_id],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                    ))
+                },
+            )
+            .optional()
+            .map(|o| o.and_then(|(m, s)| Some((m?, s?))))
+            .map_err(|e| self.err(e))
     }
 
     /// The confirmed receipt of a handover, if any.
