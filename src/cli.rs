@@ -107,9 +107,27 @@ is claimed by one run only; a run killed half way is finished by the next.",
     /// The offboarding checklist of every handover (or of one client)
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
+    /// Write everything an auditor asks for about one handover into a new folder
+    #[command(
+        long_about = "Write the evidence pack of one handover into a new folder: the signed manifest, the\n\
+receipt, the deletion certificate with their signatures, the provider's public key, the audit\n\
+events of that handover with the signed chain head, and a one-page report (report.md and\n\
+report.html) with the checklist and the timeline. A SHA256SUMS lists every file.",
+        after_help = EXIT_CODES
+    )]
+    Evidence(EvidenceArgs),
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct EvidenceArgs {
+    /// Handover id (or a unique prefix of at least 4 characters)
+    pub id: String,
+    /// The folder to create (must not exist)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Parses a time for --at/--now (a clap value parser, so a bad date is a usage error).

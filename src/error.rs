@@ -185,6 +185,23 @@ pub enum ScheduleError {
     ClockBehind { now: String, last: String },
 }
 
+/// Errors from the evidence pack.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// The output folder exists.
+    #[error("{} already exists; the evidence pack is written to a new folder.\nChoose another --out.", show(.0))]
+    Exists(PathBuf),
+    /// The signed manifest is not in the database (handovers recorded before it was kept).
+    #[error("the state database holds no signed manifest for handover {0}.")]
+    NoManifest(String),
+    /// Writing failed.
+    #[error("cannot write {}: {source}", show(.path))]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// The top-level error every library command returns.
 #[derive(Debug)]
 pub enum Error {
@@ -193,6 +210,7 @@ pub enum Error {
     Store(StoreError),
     Audit(AuditError),
     Schedule(ScheduleError),
+    Evidence(EvidenceError),
     /// An I/O error outside a stage with its own enum (reading a file the user named, ...).
     Io {
         what: String,
@@ -204,9 +222,11 @@ impl Error {
     /// The exit class of this error.
     pub fn class(&self) -> ExitClass {
         match self {
-            Error::Key(_) | Error::Export(_) | Error::Store(_) | Error::Io { .. } => {
-                ExitClass::Operational
-            }
+            Error::Key(_)
+            | Error::Export(_)
+            | Error::Store(_)
+            | Error::Evidence(_)
+            | Error::Io { .. } => ExitClass::Operational,
             Error::Audit(_) | Error::Schedule(_) => ExitClass::Refused,
         }
     }
@@ -220,6 +240,7 @@ impl fmt::Display for Error {
             Error::Store(e) => e.fmt(f),
             Error::Audit(e) => e.fmt(f),
             Error::Schedule(e) => e.fmt(f),
+            Error::Evidence(e) => e.fmt(f),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
         }
     }
@@ -242,6 +263,11 @@ impl From<KeyError> for Error {
 impl From<ExportError> for Error {
     fn from(e: ExportError) -> Self {
         Error::Export(e)
+    }
+}
+impl From<EvidenceError> for Error {
+    fn from(e: EvidenceError) -> Self {
+        Error::Evidence(e)
     }
 }
 impl From<ScheduleError> for Error {
@@ -309,6 +335,11 @@ impl Error {
                 ScheduleError::InPast { .. } => "date_in_past",
                 ScheduleError::Finished { .. } => "job_finished",
                 ScheduleError::ClockBehind { .. } => "clock_behind",
+            },
+            Error::Evidence(e) => match e {
+                EvidenceError::Exists(_) => "output_exists",
+                EvidenceError::NoManifest(_) => "manifest_not_recorded",
+                EvidenceError::Write { .. } => "write_failed",
             },
             Error::Io { .. } => "io_error",
         }

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod audit;
 pub mod error;
+pub mod evidence;
 pub mod export;
 pub mod home;
 pub mod keys;
@@ -114,6 +115,26 @@ pub fn run_due(
         ))
         .into())
     })
+}
+
+/// Writes the evidence pack of a handover into `out` (a new folder).
+pub fn evidence(home: &Home, id: &str, out: &std::path::Path) -> Result<evidence::EvidenceSummary> {
+    let store = store::Store::open(&home.database())?;
+    let h = store.handover(id)?;
+    let (json, sig) = store
+        .manifest_documents(&h.handover_id)?
+        .ok_or_else(|| error::EvidenceError::NoManifest(h.handover_id.clone()))?;
+    let sources = evidence::Sources {
+        manifest: evidence::Document {
+            file_name: format!("{}.manifest.json", h.name),
+            content: json,
+            signature: Some(sig),
+        },
+        receipt: None,
+        certificate: None,
+    };
+    drop(store);
+    evidence::write(home, &h.handover_id, out, sources)
 }
 
 /// Checks the whole audit log; an error names the first row that does not hold.

@@ -262,6 +262,25 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 }
             }
         }
+        Command::Evidence(a) => {
+            let s = handover::evidence(&home, &a.id, &a.out)?;
+            if cli.json {
+                print_json(&s);
+            } else {
+                eprintln!(
+                    "evidence pack for handover {} ({}) written to {}: {} files{}",
+                    s.handover_id,
+                    s.client,
+                    s.out_dir.display(),
+                    s.files.len(),
+                    if s.audit_log_intact {
+                        ""
+                    } else {
+                        "; WARNING: the audit log does not verify (see report)"
+                    }
+                );
+            }
+        }
         Command::Audit(AuditCommand::Verify) => {
             let r = handover::audit_verify(&home)?;
             if cli.json {

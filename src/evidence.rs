@@ -1,0 +1,373 @@
+//! The evidence pack: everything an auditor asks for about one client's offboarding, in one
+//! folder that can be sent as it is.
+//!
+//! Built only from what the state database holds (the signed manifest, the receipt, the
+//! deletion certificate, the audit events), so it can be made after the local copies are
+//! gone. The folder appears under its final name only when complete.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{EvidenceError, Result};
+use crate::home::{self, Home, PUBLIC_MODE};
+use crate::store::{AuditRow, Store};
+use crate::{audit, util};
+
+/// A signed document to include: file name, content, and its `.minisig` if any.
+pub struct Document {
+    pub file_name: String,
+    pub content: String,
+    pub signature: Option<String>,
+}
+
+/// What `evidence` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceSummary {
+    pub handover_id: String,
+    pub client: String,
+    pub out_dir: PathBuf,
+    pub files: Vec<String>,
+    /// Whether the whole audit log verified when the pack was made.
+    pub audit_log_intact: bool,
+    pub deletion_certificate: bool,
+    pub receipt: bool,
+}
+
+/// A timeline line for the report.
+struct Event {
+    at: String,
+    what: String,
+}
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Describes an audit event for people.
+fn describe(r: &AuditRow) -> String {
+    let d: serde_json::Value = serde_json::from_str(&r.details).unwrap_or_default();
+    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    match r.command.as_str() {
+        "export" => format!(
+            "Exported {} files ({} bytes), archive SHA-256 {}, signed by key {}",
+            d["files"],
+            d["bytes"],
+            s("archive_sha256"),
+            s("signer_key_id")
+        ),
+        "confirm" => "Client's receipt confirmed".to_string(),
+        "schedule" => format!("Deletion scheduled for {}", s("due_at")),
+        "hold" => format!("Hold placed: {}", s("reason")),
+        "release" => "Hold released".to_string(),
+        "delete" | "run-due" => match s("result").as_str() {
+            "failed" => format!("Deletion attempt failed: {}", s("error")),
+            "gone" => "Deletion job closed: nothing was left to delete".to_string(),
+            _ => format!(
+                "Local copies deleted; certificate {} ({})",
+                s("certificate_id"),
+                s("method")
+            ),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Everything the pack is made from, gathered by the caller from the store.
+pub struct Sources {
+    pub manifest: Document,
+    pub receipt: Option<Document>,
+    pub certificate: Option<Document>,
+}
+
+/// Writes the evidence pack of handover `id` into `out` (which must not exist yet).
+pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<EvidenceSummary> {
+    let store = Store::open(&home.database())?;
+    let h = store.handover(id)?;
+    if out.symlink_metadata().is_ok() {
+        return Err(EvidenceError::Exists(out.to_path_buf()).into());
+    }
+    let events = store.audit_events(Some(&h.handover_id))?;
+    let head = store.audit_head()?;
+    let audit_result = audit::verify(home);
+    let audit_ok = audit_result.is_ok();
+    let receipt = store.receipt(&h.handover_id)?;
+    let schedule = store
+        .schedules()?
+        .into_iter()
+        .find(|s| s.handover_id == h.handover_id);
+
+    let parent = home::parent_dir(out);
+    fs::create_dir_all(parent).map_err(|source| EvidenceError::Write {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let staging = tempfile::Builder::new()
+        .prefix(".evidence.tmp-")
+        .tempdir_in(parent)
+        .map_err(|source| EvidenceError::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |name: String, bytes: Vec<u8>| files.push((name, bytes));
+
+    let mut docs = vec![("manifest", &sources.manifest)];
+    if let Some(r) = &sources.receipt {
+        docs.push(("receipt", r));
+    }
+    if let Some(c) = &sources.certificate {
+        docs.push(("deletion", c));
+    }
+    for (dir, d) in &docs {
+        add(
+            format!("{dir}/{}", d.file_name),
+            d.content.clone().into_bytes(),
+        );
+        if let Some(sig) = &d.signature {
+            add(
+                format!("{dir}/{}.minisig", d.file_name),
+                sig.clone().into_bytes(),
+            );
+        }
+    }
+    // The provider's public key, from the signed manifest, so `minisign -V` runs as it is.
+    let signer_pk = serde_json::from_str::<crate::manifest::Manifest>(&sources.manifest.content)
+        .ok()
+        .and_then(|m| minisign::PublicKey::from_base64(&m.signer.public_key).ok())
+        .and_then(|pk| pk.to_box().ok())
+        .map(|b| b.into_string());
+    if let Some(pk) = &signer_pk {
+        add("provider.pub".into(), pk.clone().into_bytes());
+    }
+    let mut jsonl = String::new();
+    for e in &events {
+        jsonl.push_str(&serde_json::to_string(e).expect("rows serialize"));
+        jsonl.push('\n');
+    }
+    add("audit/events.jsonl".into(), jsonl.into_bytes());
+    if let Some(head) = &head {
+        let v =
+            serde_json::json!({ "seq": head.seq, "hash": head.hash, "signature": head.signature });
+        add(
+            "audit/head.json".into(),
+            serde_json::to_vec_pretty(&v).expect("json"),
+        );
+    }
+    if let Ok(pk) = fs::read(home.dir.join("audit.pub")) {
+        add("audit/audit.pub".into(), pk);
+    }
+    let verify_note = match &audit_result {
+        Ok(r) => format!(
+            "intact: {} events, head row {} ({})",
+            r.events, r.head_seq, r.head_hash
+        ),
+        Err(e) => format!("NOT INTACT: {e}"),
+    };
+
+    // The report: one page, a checklist and a timeline.
+    let now = util::rfc3339(util::now());
+    let mut timeline: Vec<Event> = events
+        .iter()
+        .map(|r| Event {
+            at: r.at.clone(),
+            what: describe(r),
+        })
+        .collect();
+    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    let checklist = [
+        (
+            "Exported",
+            true,
+            format!(
+                "{}: {} files, {} bytes; archive {} ({} bytes, SHA-256 {})",
+                h.created_at, h.files, h.payload_bytes, h.name, h.archive_bytes, h.archive_sha256
+            ),
+        ),
+        (
+            "Receipt confirmed",
+            receipt.is_some(),
+            receipt
+                .as_ref()
+                .map(|r| {
+                    format!(
+                        "{} by {}{}",
+                        r.confirmed_at,
+                        if r.method == "receipt" {
+                            "receipt file"
+                        } else {
+                            "receipt code"
+                        },
+                        r.client_key_id
+                            .as_ref()
+                            .map(|k| format!(", signed by client key {k}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "not yet".into()),
+        ),
+        (
+            "Deletion scheduled",
+            schedule.as_ref().and_then(|s| s.due_at.as_ref()).is_some(),
+            schedule
+                .as_ref()
+                .and_then(|s| s.due_at.clone())
+                .unwrap_or_else(|| "no date set".into()),
+        ),
+        (
+            "Hold",
+            schedule
+                .as_ref()
+                .and_then(|s| s.hold_reason.as_ref())
+                .is_some(),
+            schedule
+                .as_ref()
+                .and_then(|s| s.hold_reason.clone())
+                .map(|r| format!("ON HOLD: {r}"))
+                .unwrap_or_else(|| "none".into()),
+        ),
+        (
+            "Deleted",
+            sources.certificate.is_some(),
+            sources
+                .certificate
+                .as_ref()
+                .map(|c| format!("certificate {}", c.file_name))
+                .unwrap_or_else(|| "not yet".into()),
+        ),
+    ];
+    let title = format!(
+        "Offboarding evidence: {} (handover {})",
+        h.client, h.handover_id
+    );
+    let mut md = format!(
+        "# {title}\n\nGenerated {now} by handover {}.\n\n## Checklist\n\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (label, done, detail) in &checklist {
+        let _ = writeln!(
+            md,
+            "- [{}] **{label}**: {detail}",
+            if *done { "x" } else { " " }
+        );
+    }
+    md.push_str("\n## Timeline (UTC)\n\n| time | event |\n|---|---|\n");
+    for e in &timeline {
+        let _ = writeln!(md, "| {} | {} |", e.at, e.what.replace('|', "\\|"));
+    }
+    let _ = write!(
+        md,
+        "\n## Audit log\n\n{verify_note}.\n\n## How to check this pack\n\n\
+```sh\nsha256sum -c SHA256SUMS\n\
+minisign -Vm manifest/{m} -p provider.pub\n{c}{r}```\n",
+        m = sources.manifest.file_name,
+        c = sources
+            .certificate
+            .as_ref()
+            .map(|c| format!("minisign -Vm deletion/{} -p provider.pub\n", c.file_name))
+            .unwrap_or_default(),
+        r = sources
+            .receipt
+            .as_ref()
+            .filter(|r| r.signature.is_some())
+            .map(|r| format!(
+                "minisign -Vm receipt/{} -p CLIENT.pub   # the client's key\n",
+                r.file_name
+            ))
+            .unwrap_or_default(),
+    );
+    let mut html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n\
+<style>body{{font:15px/1.45 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}\
+table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}}\
+.done{{color:#060}}.todo{{color:#a00}}code{{word-break:break-all}}</style></head><body>\n<h1>{t}</h1>\n\
+<p>Generated {now} by handover {v}.</p>\n<h2>Checklist</h2>\n<ul>\n",
+        t = esc(&title),
+        v = env!("CARGO_PKG_VERSION")
+    );
+    for (label, done, detail) in &checklist {
+        let _ = writeln!(
+            html,
+            "<li class=\"{}\">{} <strong>{}</strong>: {}</li>",
+            if *done { "done" } else { "todo" },
+            if *done { "&#9745;" } else { "&#9744;" },
+            esc(label),
+            esc(detail)
+        );
+    }
+    html.push_str("</ul>\n<h2>Timeline (UTC)</h2>\n<table><tr><th>time</th><th>event</th></tr>\n");
+    for e in &timeline {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            esc(&e.at),
+            esc(&e.what)
+        );
+    }
+    let _ = write!(
+        html,
+        "</table>\n<h2>Audit log</h2>\n<p>{}.</p>\n</body></html>\n",
+        esc(&verify_note)
+    );
+    add("report.md".into(), md.into_bytes());
+    add("report.html".into(), html.into_bytes());
+
+    // Write, list in SHA256SUMS, then publish the folder by one rename.
+    let mut sums = String::new();
+    let mut names = Vec::new();
+    for (name, bytes) in &files {
+        let p = staging.path().join(name);
+        let dir = home::parent_dir(&p);
+        fs::create_dir_all(dir)
+            .and_then(|_| home::write_new(&p, bytes, PUBLIC_MODE).map(|_| ()))
+            .map_err(|source| EvidenceError::Write {
+                path: p.clone(),
+                source,
+            })?;
+        let _ = writeln!(sums, "{}  {name}", util::sha256_hex(bytes));
+        names.push(name.clone());
+    }
+    home::write_new(
+        &staging.path().join("SHA256SUMS"),
+        sums.as_bytes(),
+        PUBLIC_MODE,
+    )
+    .map_err(|source| EvidenceError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    names.push("SHA256SUMS".into());
+    let staged = staging.keep();
+    fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .and_then(|_| util::rename_noreplace(&staged, out))
+        .and_then(|_| home::sync_dir(parent))
+        .map_err(|source| {
+            let _ = fs::remove_dir_all(&staged);
+            EvidenceError::Write {
+                path: out.to_path_buf(),
+                source,
+            }
+        })?;
+    Ok(EvidenceSummary {
+        handover_id: h.handover_id,
+        client: h.client,
+        out_dir: out.to_path_buf(),
+        files: names,
+        audit_log_intact: audit_ok,
+        deletion_certificate: sources.certificate.is_some(),
+        receipt: sources.receipt.is_some(),
+    })
+}
