@@ -169,7 +169,10 @@ pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Res
     let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
     let signer = keys::load_signer(&key_path, reporter)?;
 
-    let out_abs = util::absolute(&opts.out_dir).map_err(|source| ExportError::Write {
+    // Resolved through symlinks before anything is created: a lexical check alone let
+    // `--out LINK/out` (LINK pointing into the data) create the folder inside the client's
+    // data before the canonical check below refused it.
+    let out_abs = resolve_to_be(&opts.out_dir).map_err(|source| ExportError::Write {
         path: opts.out_dir.clone(),
         source,
     })?;
@@ -407,6 +410,35 @@ pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Res
         seconds: started.elapsed().as_secs_f64(),
         non_utf8_names: non_utf8,
     })
+}
+
+/// Where `p` will be once created: its deepest existing ancestor resolved by the filesystem
+/// (symlinks followed, as `create_dir_all` will follow them), then the missing components
+/// appended; they do not exist yet, so none is a symlink and `..` among them is lexical.
+fn resolve_to_be(p: &Path) -> io::Result<PathBuf> {
+    use std::path::Component;
+    let abs = std::env::current_dir()?.join(p);
+    let comps: Vec<Component> = abs.components().collect();
+    for n in (1..=comps.len()).rev() {
+        let existing: PathBuf = comps[..n].iter().collect();
+        match fs::canonicalize(&existing) {
+            Ok(mut out) => {
+                for c in &comps[n..] {
+                    match c {
+                        Component::ParentDir => {
+                            out.pop();
+                        }
+                        Component::Normal(s) => out.push(s),
+                        _ => {}
+                    }
+                }
+                return Ok(out);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(abs)
 }
 
 /// Counts bytes and entries with metadata only, so a progress bar can show an ETA.
