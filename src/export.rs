@@ -412,6 +412,24 @@ pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Res
     })
 }
 
+/// A GNU header filled from `meta` (type, mode, owner, size, mtime). tar-rs stores the mtime
+/// as `mtime as u64`, so a date before 1970 became a huge positive number that GNU tar
+/// refuses ("out of time_t range", extraction fails); such a date is written in GNU's
+/// negative base-256 form instead (first byte 0xFF, then two's complement), which GNU tar
+/// reads back exactly.
+fn header_from(meta: &fs::Metadata) -> Header {
+    let mut h = Header::new_gnu();
+    h.set_metadata_in_mode(meta, HeaderMode::Complete);
+    let t = meta.mtime();
+    if t < 0 {
+        // The 12-byte field: 4 bytes of sign extension, then the i64 itself.
+        let (fill, value) = h.as_old_mut().mtime.split_at_mut(4);
+        fill.fill(0xFF);
+        value.copy_from_slice(&t.to_be_bytes());
+    }
+    h
+}
+
 /// Where `p` will be once created: its deepest existing ancestor resolved by the filesystem
 /// (symlinks followed, as `create_dir_all` will follow them), then the missing components
 /// appended; they do not exist yet, so none is a symlink and `..` among them is lexical.
@@ -511,9 +529,7 @@ impl Pass<'_> {
                 source,
             })?;
         // The top folder, then data/ with the client's root directory's own mode and mtime.
-        let mut h = Header::new_gnu();
-        h.set_metadata_in_mode(&root_meta, HeaderMode::Complete);
-        h.set_mtime(root_meta.mtime().max(0) as u64);
+        let mut h = header_from(&root_meta);
         let top = self.top.clone();
         self.aw
             .tar()
@@ -565,8 +581,7 @@ impl Pass<'_> {
             })?;
             let ft = meta.file_type();
             if ft.is_dir() {
-                let mut h = Header::new_gnu();
-                h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+                let mut h = header_from(&meta);
                 self.aw
                     .tar()
                     .append_data(&mut h, &tar_path, io::empty())
@@ -578,8 +593,7 @@ impl Pass<'_> {
                         path: entry.path().to_path_buf(),
                         source,
                     })?;
-                let mut h = Header::new_gnu();
-                h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+                let mut h = header_from(&meta);
                 h.set_size(0);
                 self.aw
                     .tar()
@@ -615,8 +629,7 @@ impl Pass<'_> {
         if lmeta.nlink() > 1
             && let Some((first, hash)) = self.inodes.get(&key).cloned()
         {
-            let mut h = Header::new_gnu();
-            h.set_metadata_in_mode(lmeta, HeaderMode::Complete);
+            let mut h = header_from(lmeta);
             h.set_entry_type(EntryType::Link);
             h.set_size(0);
             let target = self.top.join(OsStr::from_bytes(&first));
@@ -651,8 +664,7 @@ impl Pass<'_> {
             return Err(changed("size or modification time").into());
         }
         let size = meta.len();
-        let mut h = Header::new_gnu();
-        h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+        let mut h = header_from(&meta);
         h.set_size(size);
         // tar-rs writes the header (and a GNU long-name entry when the path needs one). The
         // contents are copied by our own loop with a large buffer, hashing as they pass, then
