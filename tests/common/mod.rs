@@ -438,9 +438,13 @@ pub fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// Sets a path's mtime (whole seconds, as tar stores them), following no symlink.
-pub fn set_mtime(p: &Path, secs: u64) {
-    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+/// Sets a path's mtime (whole seconds, as tar stores them; negative before 1970).
+pub fn set_mtime(p: &Path, secs: i64) {
+    let t = if secs >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    };
     let f = fs::File::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     f.set_modified(t)
         .unwrap_or_else(|e| panic!("set mtime of {}: {e}", p.display()));
@@ -474,10 +478,11 @@ pub struct EdgeTree {
 /// (`tar_prefix` + relative path) of 99/100/101 bytes, a path over 255 bytes, empty files and
 /// nested empty directories, symlinks (inside, to a folder, absolute to `outside`, relative
 /// escaping, dangling, a target over 100 bytes), a hard-link pair, a sparse file (16 MiB hole
-/// and a tail), modes 0600/0444/0755 and a 0700 folder, and distinct explicit mtimes.
+/// and a tail), modes 0600/0444/0755 and a 0700 folder, and distinct explicit mtimes (a file
+/// and a folder dated before 1970, a file dated 2300).
 pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree {
     fs::create_dir(root).unwrap();
-    let mut when = 1_600_000_000u64;
+    let mut when = 1_600_000_000i64;
     let mut next_time = || {
         when += 3_601;
         when
@@ -487,13 +492,12 @@ pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree
         fs::create_dir_all(p(rel)).unwrap();
         fs::set_permissions(p(rel), fs::Permissions::from_mode(mode)).unwrap();
     };
-    let file = |rel: &[u8], body: &[u8], mode: u32, t: u64| {
+    let file = |rel: &[u8], body: &[u8], mode: u32, t: i64| {
         let path = p(rel);
         let mut f = fs::File::create(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         f.write_all(body).unwrap();
-        f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(t))
-            .unwrap();
         drop(f);
+        set_mtime(&path, t);
         // chmod last: it leaves the mtime alone, and a 0444 file could not be opened again.
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
     };
@@ -626,9 +630,13 @@ pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree
         let mut f = fs::File::create(&path).unwrap();
         f.seek(SeekFrom::Start(16 << 20)).unwrap();
         f.write_all(b"tail after the hole\n").unwrap();
-        f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(next_time()))
-            .unwrap();
+        drop(f);
+        set_mtime(&path, next_time());
     }
+    // Dates tar needs care for: before 1970 (negative) and past 2242 (beyond 11 octal digits).
+    mkdir(b"times/before-1970", 0o755);
+    file(b"times/1960.txt", b"dated 1960\n", 0o644, -315_619_200);
+    file(b"times/2300.txt", b"dated 2300\n", 0o644, 10_413_792_000);
     mkdir(b"modes", 0o755);
     file(b"modes/private-0600.txt", b"private\n", 0o600, next_time());
     file(
@@ -681,6 +689,7 @@ pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree
     for d in &dirs {
         set_mtime(d, next_time());
     }
+    set_mtime(&p(b"times/before-1970"), -1_000_000);
     fs::set_permissions(
         p(b"modes/private-dir-0700"),
         fs::Permissions::from_mode(0o700),
