@@ -59,8 +59,11 @@ pub struct ExportSummary {
     pub client: String,
     pub name: String,
     pub created_at: String,
+    #[serde(serialize_with = "path_text")]
     pub archive_path: PathBuf,
+    #[serde(serialize_with = "path_text")]
     pub manifest_path: PathBuf,
+    #[serde(serialize_with = "path_text")]
     pub signature_path: PathBuf,
     pub archive_sha256: String,
     pub signer_key_id: String,
@@ -73,6 +76,16 @@ pub struct ExportSummary {
     pub seconds: f64,
     /// Names that are not valid UTF-8, shown with escapes (stored exactly in the archive).
     pub non_utf8_names: Vec<String>,
+}
+
+/// Serializes a path as text: as it is when UTF-8, else with the other bytes escaped (`\xFF`)
+/// as messages and `non_utf8_names` show them. serde's own `PathBuf` serializer fails on such
+/// a path, which made `--json` panic after a successful export into a non-UTF-8 `--out`.
+fn path_text<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match p.to_str() {
+        Some(t) => s.serialize_str(t),
+        None => s.serialize_str(&crate::error::show(p)),
+    }
 }
 
 /// Checks a client or handover name: it becomes part of file names.
