@@ -878,3 +878,24 @@ fn a_json_error_is_one_document_on_stdout() {
         "{v}"
     );
 }
+
+#[test]
+fn json_summary_survives_a_non_utf8_output_path() {
+    let env = Env::new();
+    let r = env.keys();
+    let data = env.path("data");
+    small_tree(&data);
+    let out = env.dir.path().join(OsStr::from_bytes(b"outbox-caf\xe9"));
+    let o = export_cmd(&env, &data, &out)
+        .args(["--json", "-r", &r, "--name", "n"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let s = json(&o.stdout);
+    let archive = s["archive_path"].as_str().unwrap();
+    assert!(
+        archive.ends_with(r"outbox-caf\xE9/n.tar.zst.age"),
+        "{archive}"
+    );
+    assert_eq!(listing(&out).len(), 3);
+}
