@@ -532,6 +532,24 @@ fn a_missing_data_directory_or_a_file_is_refused() {
 }
 
 #[test]
+fn an_output_path_that_is_a_file_is_refused() {
+    let env = Env::new();
+    let r = env.keys();
+    let data = env.path("data");
+    small_tree(&data);
+    let out = env.path("out");
+    fs::write(&out, "a file\n").unwrap();
+    let o = export_cmd(&env, &data, &out)
+        .args(["-r", &r])
+        .output()
+        .unwrap();
+    let err = assert_code(&o, 1);
+    assert!(err.contains("cannot write") && err.contains("out"), "{err}");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "a file\n");
+    assert_eq!(env.recorded(), 0);
+}
+
+#[test]
 fn bad_names_and_levels_are_refused() {
     let env = Env::new();
     let r = env.keys();
@@ -788,6 +806,25 @@ fn keygen_writes_private_keys_0600_and_never_overwrites() {
     assert_code(&o, 1);
     assert_eq!(listing(&lone), ["handover.pub"]);
 
+    // --json: one document, snake_case, naming what was written.
+    let o = env.run(&[
+        "--json",
+        "keygen",
+        "--no-password",
+        "--out",
+        env.path("k2").to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let k = json(&o.stdout);
+    assert_snake_case_keys(&k);
+    assert_eq!(k["password_protected"], false);
+    assert_eq!(k["key_id"].as_str().unwrap().len(), 16);
+    assert!(
+        fs::read_to_string(env.path("k2/handover.pub"))
+            .unwrap()
+            .contains(k["public_key"].as_str().unwrap())
+    );
+
     let ages = env.path("ages");
     let o = with_shell(
         env.cmd().args(["keygen", "--age", "--out"]).arg(&ages),
@@ -798,8 +835,9 @@ fn keygen_writes_private_keys_0600_and_never_overwrites() {
     assert_ok(&o);
     assert_eq!(mode(&ages.join("age.key")), 0o600);
     let id = fs::read(ages.join("age.key")).unwrap();
-    let o = env.run(&["keygen", "--age", "--out", ages.to_str().unwrap()]);
+    let o = env.run(&["--json", "keygen", "--age", "--out", ages.to_str().unwrap()]);
     let err = assert_code(&o, 1);
+    assert_eq!(json(&o.stdout)["error"]["exit_code"], 1);
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(fs::read(ages.join("age.key")).unwrap(), id);
 }
