@@ -602,3 +602,62 @@ fn client_and_escrow_recipients_both_decrypt_and_no_one_else() {
         "a key that is not a recipient decrypted the archive: {text}"
     );
 }
+
+#[test]
+fn zstd_frames_have_a_checksum_and_a_window_plain_zstd_accepts() {
+    if !tools(&[]) {
+        return;
+    }
+    let env = Env::new();
+    let recipient = env.keys();
+    let src = env.path("src");
+    bagit_friendly_tree(&src);
+    // Level 22 asks for the largest window; plain `zstd -d` (128 MiB limit) must still open it.
+    for level in ["3", "22"] {
+        let name = format!("level{level}");
+        let (summary, _) = export(
+            &env,
+            &src,
+            &name,
+            &[
+                "-r".as_ref(),
+                recipient.as_ref(),
+                "--level".as_ref(),
+                level.as_ref(),
+            ],
+        );
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(summary["manifest_path"].as_str().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(m["compression"]["level"], level.parse::<i32>().unwrap());
+        let stream = env.path(&format!("{name}.tar.zst"));
+        sh(
+            &format!(
+                "age -d -i {} -o {} {}",
+                q(&env.path("client.agekey")),
+                q(&stream),
+                q(Path::new(summary["archive_path"].as_str().unwrap()))
+            ),
+            env.dir.path(),
+        );
+        let info =
+            String::from_utf8(sh(&format!("zstd -lv {}", q(&stream)), env.dir.path())).unwrap();
+        assert!(info.contains("Check: XXH64"), "no frame checksum:\n{info}");
+        let window = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Window Size: "))
+            .and_then(|l| l.split_once("(")?.1.split_once(" B)"))
+            .map(|(b, _)| b.parse::<u64>().unwrap())
+            .unwrap_or_else(|| panic!("no window size:\n{info}"));
+        assert!(
+            window <= 1 << 27,
+            "window {window} B needs zstd --long/--memory"
+        );
+        let bag = open_with_standard_tools(
+            Path::new(summary["archive_path"].as_str().unwrap()),
+            &env.path("client.agekey"),
+            &env.path(&format!("x{level}")),
+        );
+        assert_eq!(snapshot(&bag.join("data")), snapshot(&src));
+    }
+}
