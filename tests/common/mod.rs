@@ -477,7 +477,8 @@ pub struct EdgeTree {
 /// 255-byte names, non-UTF-8 bytes), relative paths of 99/100/101 bytes and in-tar paths
 /// (`tar_prefix` + relative path) of 99/100/101 bytes, a path over 255 bytes, empty files and
 /// nested empty directories, symlinks (inside, to a folder, absolute to `outside`, relative
-/// escaping, dangling, a target over 100 bytes), a hard-link pair, a sparse file (16 MiB hole
+/// escaping, dangling, a target over 100 bytes, targets with odd or non-UTF-8 bytes), a
+/// hard-link pair and a hard link to a path over 100 bytes, a sparse file (16 MiB hole
 /// and a tail), modes 0600/0444/0755 and a 0700 folder, and distinct explicit mtimes (a file
 /// and a folder dated before 1970, a file dated 2300).
 pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree {
@@ -617,6 +618,10 @@ pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree
     link(b"links/relative-escaping", b"../../outside.txt");
     link(b"links/dangling", b"does-not-exist");
     link(b"links/long-target", format!("../{deep_file}").as_bytes());
+    link(b"links/non-utf8-target", b"../bytes/invalid-\xff\xfe.bin");
+    link(b"links/odd-target", b"../weird/tab\there.txt");
+    link(b"links/percent-target", b"../weird/100%-done.txt");
+    link(b"links/newline-target", b"../weird/new\nline.txt");
     file(
         b"links/hard-a.txt",
         b"hard link pair: one inode\n",
@@ -624,6 +629,9 @@ pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree
         next_time(),
     );
     fs::hard_link(p(b"links/hard-a.txt"), p(b"links/hard-b.txt")).unwrap();
+    // A hard link to a file whose path is over 100 bytes: the tar link name needs a long-name
+    // entry too. ("deep" sorts before "links", so the deep name is stored first.)
+    fs::hard_link(p(deep_file.as_bytes()), p(b"links/hard-to-deep.txt")).unwrap();
     mkdir(b"sparse", 0o755);
     {
         let path = p(b"sparse/hole-16MiB-then-tail.bin");
