@@ -655,6 +655,8 @@ pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree
     );
     file(b"modes/run.sh", b"#!/bin/sh\necho hi\n", 0o755, next_time());
     mkdir(b"modes/private-dir-0700", 0o755);
+    mkdir(b"modes/setgid-2775", 0o755);
+    mkdir(b"modes/sticky-1777", 0o755);
     file(
         b"modes/private-dir-0700/inside.txt",
         b"in a 0700 dir\n",
@@ -703,6 +705,15 @@ pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree
         fs::Permissions::from_mode(0o700),
     )
     .unwrap();
+    // Shared-folder bits: setgid and sticky folders keep them too.
+    for (rel, mode) in [
+        (&b"modes/setgid-2775"[..], 0o2775),
+        (b"modes/sticky-1777", 0o1777),
+    ] {
+        let t = fs::metadata(p(rel)).unwrap().modified().unwrap();
+        fs::set_permissions(p(rel), fs::Permissions::from_mode(mode)).unwrap();
+        fs::File::open(p(rel)).unwrap().set_modified(t).unwrap();
+    }
     set_mtime(root, next_time());
 
     EdgeTree {
