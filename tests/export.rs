@@ -476,7 +476,7 @@ fn an_output_directory_inside_the_data_directory_is_refused_and_not_created() {
     std::os::unix::fs::symlink(&data, env.path("data-link")).unwrap();
     let before = snapshot(&data);
     // Plainly inside; inside after `..`; inside through a symlinked data path; inside
-    // through a symlinked output path.
+    // through a symlinked output path; the data directory itself.
     let cases: Vec<(PathBuf, PathBuf, PathBuf)> = vec![
         (data.clone(), data.join("out"), data.join("out")),
         (data.clone(), data.join("invoices/../out"), data.join("out")),
@@ -487,9 +487,16 @@ fn an_output_directory_inside_the_data_directory_is_refused_and_not_created() {
         ),
         (data.clone(), env.path("data-link/out"), data.join("out")),
         (data.clone(), data.clone(), data.clone()),
+        // Relative, through the link and `..` (run from the scratch folder).
+        (
+            PathBuf::from("data"),
+            PathBuf::from("data-link/invoices/../out"),
+            data.join("out"),
+        ),
     ];
     for (d, out, real) in cases {
         let o = export_cmd(&env, &d, &out)
+            .current_dir(env.dir.path())
             .args(["-r", &r])
             .output()
             .unwrap();
