@@ -181,6 +181,22 @@ pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Res
     let recipients = keys::recipients(&opts.recipients, &opts.recipient_files)?;
     let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
     let signer = keys::load_signer(&key_path, reporter)?;
+    // The provider's secrets never travel to the client: a home folder (signing key, state
+    // database) or signing key inside the data directory would be archived with the data.
+    for (what, p) in [("home folder", &home.dir), ("signing key", &key_path)] {
+        let resolved = resolve_to_be(p).map_err(|source| ExportError::Unreadable {
+            path: p.clone(),
+            source,
+        })?;
+        if resolved.starts_with(&data) {
+            return Err(ExportError::Option(format!(
+                "the {what} {} is inside the data directory {}: it would be handed over to the client.\nKeep the home folder (--home, HANDOVER_HOME) and the signing key outside the client's data.",
+                crate::error::show(p),
+                crate::error::show(&data)
+            ))
+            .into());
+        }
+    }
 
     // Resolved through symlinks before anything is created: a lexical check alone let
     // `--out LINK/out` (LINK pointing into the data) create the folder inside the client's
