@@ -520,6 +520,53 @@ fn an_output_directory_inside_the_data_directory_is_refused_and_not_created() {
 }
 
 #[test]
+fn the_providers_home_or_signing_key_inside_the_data_is_refused() {
+    let env = Env::new();
+    let r = env.keys();
+    let data = env.path("data");
+    small_tree(&data);
+    let inner_home = data.join(".handover");
+    let o = env
+        .cmd_with_home(&inner_home)
+        .args(["keygen", "--no-password"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let before = snapshot(&data);
+    let out = env.path("out");
+    // The home (with its key) in the data; a home that would be created in the data; the
+    // signing key alone in the data.
+    let cases: Vec<(PathBuf, Option<PathBuf>, &str)> = vec![
+        (inner_home.clone(), None, "home folder"),
+        (data.join("new-home"), Some(env.sign_key()), "home folder"),
+        (
+            env.home(),
+            Some(inner_home.join("handover.key")),
+            "signing key",
+        ),
+    ];
+    for (home, key, what) in cases {
+        let mut c = env.cmd_with_home(&home);
+        c.arg("export")
+            .arg(&data)
+            .args(["--client", "acme", "-r", &r, "--out"])
+            .arg(&out);
+        if let Some(k) = &key {
+            c.arg("--sign-key").arg(k);
+        }
+        let o = c.output().unwrap();
+        let err = assert_code(&o, 1);
+        assert!(
+            err.contains(&format!("the {what}")) && err.contains("inside the data directory"),
+            "{err}"
+        );
+        assert!(!out.exists());
+        assert_eq!(snapshot(&data), before, "the data directory changed");
+    }
+    env.assert_nothing_left(&out);
+}
+
+#[test]
 fn a_missing_data_directory_or_a_file_is_refused() {
     let env = Env::new();
     let r = env.keys();

@@ -56,8 +56,13 @@ impl Env {
 
     /// `handover --home <home> ARGS...`, with HANDOVER_KEY_PASSWORD cleared.
     pub fn cmd(&self) -> Command {
+        self.cmd_with_home(&self.home())
+    }
+
+    /// `handover --home HOME ARGS...`, otherwise as [`cmd`](Self::cmd).
+    pub fn cmd_with_home(&self, home: &Path) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_handover"));
-        c.arg("--home").arg(self.home());
+        c.arg("--home").arg(home);
         c.env_remove("HANDOVER_KEY_PASSWORD");
         c.env_remove("HANDOVER_HOME");
         c.env("TMPDIR", self.path("tmp"));
