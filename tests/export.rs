@@ -969,6 +969,14 @@ fn a_json_error_is_one_document_on_stdout() {
             .contains("invalid recipient"),
         "{v}"
     );
+    // --quiet silences progress and warnings, never the error.
+    let o = export_cmd(&env, &data, &env.path("out"))
+        .args(["--quiet", "-r", "foo"])
+        .output()
+        .unwrap();
+    let err = assert_code(&o, 1);
+    assert!(err.contains("invalid recipient"), "{err}");
+    assert_eq!(stdout_text(&o), "");
 }
 
 #[test]
