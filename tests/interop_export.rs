@@ -294,6 +294,8 @@ fn check_round_trip(
     }
     let groups = hard_link_groups(src);
     assert!(!groups.is_empty(), "the source tree has a hard-link pair");
+    let extra_names: usize = groups.iter().map(|g| g.len() - 1).sum();
+    assert_eq!(m["payload"]["hard_links"], extra_names as u64);
     for g in groups {
         let inodes: BTreeSet<u64> = g
             .iter()
