@@ -61,8 +61,11 @@ pub struct ExportSummary {
     pub client: String,
     pub name: String,
     pub created_at: String,
+    #[serde(serialize_with = "path_text")]
     pub archive_path: PathBuf,
+    #[serde(serialize_with = "path_text")]
     pub manifest_path: PathBuf,
+    #[serde(serialize_with = "path_text")]
     pub signature_path: PathBuf,
     pub archive_sha256: String,
     pub signer_key_id: String,
@@ -77,6 +80,16 @@ pub struct ExportSummary {
     pub non_utf8_names: Vec<String>,
     /// When deletion of the local copies is scheduled (`--delete-after`).
     pub deletion_due_at: Option<String>,
+}
+
+/// Serializes a path as text: as it is when UTF-8, else with the other bytes escaped (`\xFF`)
+/// as messages and `non_utf8_names` show them. serde's own `PathBuf` serializer fails on such
+/// a path, which made `--json` panic after a successful export into a non-UTF-8 `--out`.
+fn path_text<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match p.to_str() {
+        Some(t) => s.serialize_str(t),
+        None => s.serialize_str(&crate::error::show(p)),
+    }
 }
 
 /// Checks a client or handover name: it becomes part of file names.
@@ -192,6 +205,22 @@ fn export_only(
     let recipients = keys::recipients(&opts.recipients, &opts.recipient_files)?;
     let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
     let signer = keys::load_signer(&key_path, reporter)?;
+    // The provider's secrets never travel to the client: a home folder (signing key, state
+    // database) or signing key inside the data directory would be archived with the data.
+    for (what, p) in [("home folder", &home.dir), ("signing key", &key_path)] {
+        let resolved = util::resolve_future(p).map_err(|source| ExportError::Unreadable {
+            path: p.clone(),
+            source,
+        })?;
+        if resolved.starts_with(&data) {
+            return Err(ExportError::Option(format!(
+                "the {what} {} is inside the data directory {}: it would be handed over to the client.\nKeep the home folder (--home, HANDOVER_HOME) and the signing key outside the client's data.",
+                crate::error::show(p),
+                crate::error::show(&data)
+            ))
+            .into());
+        }
+    }
 
     // Checked before the output directory is created, so a refused export leaves nothing
     // inside the client's data.
@@ -456,6 +485,24 @@ fn export_only(
     })
 }
 
+/// A GNU header filled from `meta` (type, mode, owner, size, mtime). tar-rs stores the mtime
+/// as `mtime as u64`, so a date before 1970 became a huge positive number that GNU tar
+/// refuses ("out of time_t range", extraction fails); such a date is written in GNU's
+/// negative base-256 form instead (first byte 0xFF, then two's complement), which GNU tar
+/// reads back exactly.
+fn header_from(meta: &fs::Metadata) -> Header {
+    let mut h = Header::new_gnu();
+    h.set_metadata_in_mode(meta, HeaderMode::Complete);
+    let t = meta.mtime();
+    if t < 0 {
+        // The 12-byte field: 4 bytes of sign extension, then the i64 itself.
+        let (fill, value) = h.as_old_mut().mtime.split_at_mut(4);
+        fill.fill(0xFF);
+        value.copy_from_slice(&t.to_be_bytes());
+    }
+    h
+}
+
 /// Counts bytes and entries with metadata only, so a progress bar can show an ETA.
 fn pre_count(data: &Path) -> (u64, u64) {
     let mut bytes = 0;
@@ -526,9 +573,7 @@ impl Pass<'_> {
                 source,
             })?;
         // The top folder, then data/ with the client's root directory's own mode and mtime.
-        let mut h = Header::new_gnu();
-        h.set_metadata_in_mode(&root_meta, HeaderMode::Complete);
-        h.set_mtime(root_meta.mtime().max(0) as u64);
+        let mut h = header_from(&root_meta);
         let top = self.top.clone();
         self.aw
             .tar()
@@ -580,8 +625,7 @@ impl Pass<'_> {
             })?;
             let ft = meta.file_type();
             if ft.is_dir() {
-                let mut h = Header::new_gnu();
-                h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+                let mut h = header_from(&meta);
                 self.aw
                     .tar()
                     .append_data(&mut h, &tar_path, io::empty())
@@ -593,8 +637,7 @@ impl Pass<'_> {
                         path: entry.path().to_path_buf(),
                         source,
                     })?;
-                let mut h = Header::new_gnu();
-                h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+                let mut h = header_from(&meta);
                 h.set_size(0);
                 self.aw
                     .tar()
@@ -630,8 +673,7 @@ impl Pass<'_> {
         if lmeta.nlink() > 1
             && let Some((first, hash)) = self.inodes.get(&key).cloned()
         {
-            let mut h = Header::new_gnu();
-            h.set_metadata_in_mode(lmeta, HeaderMode::Complete);
+            let mut h = header_from(lmeta);
             h.set_entry_type(EntryType::Link);
             h.set_size(0);
             let target = self.top.join(OsStr::from_bytes(&first));
@@ -666,8 +708,7 @@ impl Pass<'_> {
             return Err(changed("size or modification time").into());
         }
         let size = meta.len();
-        let mut h = Header::new_gnu();
-        h.set_metadata_in_mode(&meta, HeaderMode::Complete);
+        let mut h = header_from(&meta);
         h.set_size(size);
         // tar-rs writes the header (and a GNU long-name entry when the path needs one). The
         // contents are copied by our own loop with a large buffer, hashing as they pass, then

@@ -50,11 +50,18 @@ pub fn parse_recipient(s: &str) -> Result<Recipient, String> {
             text: r.to_string(),
             inner: Box::new(r),
         })
-    } else if s.starts_with("AGE-SECRET-KEY-") {
+    } else if looks_secret(s) {
         Err("this is a secret key, not a public one; give the client's age1... public key".into())
     } else {
         Err("unknown recipient type".into())
     }
+}
+
+/// Whether `s` starts like an age secret key. Bech32 is case-insensitive, so a lower-case
+/// `age-secret-key-1...` is the same secret and must be recognised (and never echoed) too.
+fn looks_secret(s: &str) -> bool {
+    s.get(..15)
+        .is_some_and(|p| p.eq_ignore_ascii_case("AGE-SECRET-KEY-"))
 }
 
 /// Collects recipients from `-r` values and `-R` files, in order, without duplicates.
@@ -68,7 +75,7 @@ pub fn recipients(values: &[String], files: &[PathBuf]) -> Result<Vec<Recipient>
     for v in values {
         let r = parse_recipient(v).map_err(|why| KeyError::BadRecipient {
             // Shown so the user can find the typo; a secret key is never echoed.
-            shown: if v.trim_start().starts_with("AGE-SECRET-KEY-") {
+            shown: if looks_secret(v.trim_start()) {
                 "AGE-SECRET-KEY-…".into()
             } else {
                 v.chars().take(24).collect()

@@ -104,50 +104,32 @@ pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
-/// An absolute form of `p` without touching the filesystem (`..` resolved lexically).
-pub fn absolute(p: &Path) -> std::io::Result<PathBuf> {
-    let base = if p.is_absolute() {
-        PathBuf::new()
-    } else {
-        std::env::current_dir()?
-    };
-    let mut out = PathBuf::new();
-    for c in base.join(p).components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            c => out.push(c),
-        }
-    }
-    Ok(out)
-}
-
-/// Where `p` would resolve to: its deepest existing ancestor canonicalized (symlinks
-/// resolved), with the rest appended. Lets a check run before a directory is created.
+/// Where `p` will be once created: its deepest existing ancestor resolved by the filesystem
+/// (symlinks followed, as `create_dir_all` will follow them), then the missing components
+/// appended; they do not exist yet, so none is a symlink and `..` among them is lexical.
 pub fn resolve_future(p: &Path) -> std::io::Result<PathBuf> {
-    let abs = absolute(p)?;
-    let mut existing = abs.as_path();
-    let mut rest = Vec::new();
-    loop {
-        match std::fs::canonicalize(existing) {
-            Ok(c) => {
-                let mut out = c;
-                for r in rest.iter().rev() {
-                    out.push(r);
+    let abs = std::env::current_dir()?.join(p);
+    let comps: Vec<Component> = abs.components().collect();
+    for n in (1..=comps.len()).rev() {
+        let existing: PathBuf = comps[..n].iter().collect();
+        match std::fs::canonicalize(&existing) {
+            Ok(mut out) => {
+                for c in &comps[n..] {
+                    match c {
+                        Component::ParentDir => {
+                            out.pop();
+                        }
+                        Component::Normal(s) => out.push(s),
+                        _ => {}
+                    }
                 }
                 return Ok(out);
             }
-            Err(_) => match (existing.parent(), existing.file_name()) {
-                (Some(parent), Some(name)) => {
-                    rest.push(name.to_os_string());
-                    existing = parent;
-                }
-                _ => return Ok(abs),
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
         }
     }
+    Ok(abs)
 }
 
 #[cfg(test)]

@@ -2,8 +2,17 @@
 //! make keys, and require the standard tools the interoperability tests use.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
 
 /// The crate's top folder (fixtures live there).
 pub fn repo() -> PathBuf {
@@ -28,6 +37,12 @@ impl Env {
             .tempdir()
             .expect("tempdir");
         std::fs::create_dir(dir.path().join("home")).unwrap();
+        // TMPDIR for the binary, so a test can see that a failed export left no spool or
+        // temp file behind anywhere, not only in --out. Mode 1777 like /tmp: the tests that
+        // run the binary as another user need it too.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
         Env { dir }
     }
 
@@ -41,10 +56,16 @@ impl Env {
 
     /// `handover --home <home> ARGS...`, with HANDOVER_KEY_PASSWORD cleared.
     pub fn cmd(&self) -> Command {
+        self.cmd_with_home(&self.home())
+    }
+
+    /// `handover --home HOME ARGS...`, otherwise as [`cmd`](Self::cmd).
+    pub fn cmd_with_home(&self, home: &Path) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_handover"));
-        c.arg("--home").arg(self.home());
+        c.arg("--home").arg(home);
         c.env_remove("HANDOVER_KEY_PASSWORD");
         c.env_remove("HANDOVER_HOME");
+        c.env("TMPDIR", self.path("tmp"));
         c
     }
 
@@ -143,4 +164,579 @@ pub fn sh(script: &str, cwd: &Path) -> Vec<u8> {
         String::from_utf8_lossy(&o.stderr)
     );
     o.stdout
+}
+
+/// Every name in `dir`, hidden ones included, sorted; empty when `dir` does not exist.
+pub fn listing(dir: &Path) -> Vec<String> {
+    match fs::read_dir(dir) {
+        Ok(rd) => {
+            let mut v: Vec<String> = rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("cannot list {}: {e}", dir.display()),
+    }
+}
+
+/// The stdout of a `--json` run: exactly one JSON document (trailing text is an error).
+pub fn json(stdout: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}",
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+/// Asserts that every object key in `v`, at any depth, is snake_case.
+pub fn assert_snake_case_keys(v: &serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                assert!(
+                    !k.is_empty()
+                        && k.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                        && !k.starts_with('_'),
+                    "JSON key {k:?} is not snake_case"
+                );
+                assert_snake_case_keys(v);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(assert_snake_case_keys),
+        _ => {}
+    }
+}
+
+impl Env {
+    /// The home's signing key.
+    pub fn sign_key(&self) -> PathBuf {
+        self.home().join("handover.key")
+    }
+
+    /// The home's public key.
+    pub fn public_key(&self) -> PathBuf {
+        self.home().join("handover.pub")
+    }
+
+    /// How many handovers `list --json` shows.
+    pub fn recorded(&self) -> usize {
+        let o = self.run(&["--json", "list"]);
+        assert_ok(&o);
+        json(&o.stdout)["handovers"]
+            .as_array()
+            .expect("list --json has a handovers array")
+            .len()
+    }
+
+    /// Asserts that a failed run left nothing: `out` absent or empty (no temp files either),
+    /// the binary's TMPDIR empty, and no handover recorded.
+    pub fn assert_nothing_left(&self, out: &Path) {
+        assert_eq!(
+            listing(out),
+            Vec::<String>::new(),
+            "a failed export left files in {}",
+            out.display()
+        );
+        assert_eq!(
+            listing(&self.path("tmp")),
+            Vec::<String>::new(),
+            "a failed export left files in its TMPDIR"
+        );
+        assert_eq!(self.recorded(), 0, "a failed export was recorded");
+    }
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The user the permission tests run the binary as when they run as root (nobody).
+pub const UNPRIVILEGED_ID: u32 = 65534;
+
+/// `cmd` as it must run for a permission test: unchanged for an ordinary user; as root,
+/// where `chmod 000` does not stop reads, through `setpriv` as nobody. Never a skip: as root
+/// without setpriv the test fails.
+pub fn unprivileged(cmd: Command) -> Command {
+    if !is_root() {
+        return cmd;
+    }
+    let found = Command::new("sh")
+        .args(["-c", "command -v setpriv"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "the tests run as root: the permission tests need setpriv (util-linux) to drop privileges"
+    );
+    let mut c = Command::new("setpriv");
+    c.arg(format!("--reuid={UNPRIVILEGED_ID}"))
+        .arg(format!("--regid={UNPRIVILEGED_ID}"))
+        .arg("--clear-groups")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
+}
+
+/// Makes `env`'s scratch area usable by [`unprivileged`] runs: the top folder traversable and
+/// `owned` (recursively) owned by that user. Nothing to do for an ordinary user.
+pub fn share_with_unprivileged(env: &Env, owned: &[&Path]) {
+    if !is_root() {
+        return;
+    }
+    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fn chown_r(p: &Path) {
+        std::os::unix::fs::lchown(p, Some(UNPRIVILEGED_ID), Some(UNPRIVILEGED_ID)).unwrap();
+        if fs::symlink_metadata(p).unwrap().is_dir() {
+            for e in fs::read_dir(p).unwrap() {
+                chown_r(&e.unwrap().path());
+            }
+        }
+    }
+    for p in owned {
+        chown_r(p);
+    }
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(p: &Path) -> String {
+    let mut f = fs::File::open(p).unwrap_or_else(|e| panic!("open {}: {e}", p.display()));
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// SHA-256 of bytes, hex.
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// What a tree entry is, as a round trip must keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    File { size: u64, sha256: String },
+    Dir,
+    Symlink { target: Vec<u8> },
+}
+
+/// One entry of a tree: kind, permission bits and mtime (None for symlinks, whose mode is
+/// meaningless and whose mtime a client's tar need not restore).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub kind: Kind,
+    pub mode: Option<u32>,
+    pub mtime: Option<i64>,
+}
+
+/// Every entry below `root` (the root itself under the empty path), by relative path bytes.
+/// Symlinks are read, never followed.
+pub fn snapshot(root: &Path) -> BTreeMap<Vec<u8>, Node> {
+    fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<Vec<u8>, Node>) {
+        let p = root.join(rel);
+        let m = fs::symlink_metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let ft = m.file_type();
+        let kind = if ft.is_symlink() {
+            Kind::Symlink {
+                target: fs::read_link(&p).unwrap().as_os_str().as_bytes().to_vec(),
+            }
+        } else if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_file() {
+            Kind::File {
+                size: m.len(),
+                sha256: sha256_file(&p),
+            }
+        } else {
+            panic!("unexpected file type at {}", p.display())
+        };
+        let plain = !ft.is_symlink();
+        out.insert(
+            rel.as_os_str().as_bytes().to_vec(),
+            Node {
+                kind,
+                mode: plain.then(|| m.mode() & 0o7777),
+                mtime: plain.then(|| m.mtime()),
+            },
+        );
+        if ft.is_dir() {
+            for e in fs::read_dir(&p).unwrap() {
+                walk(root, &rel.join(e.unwrap().file_name()), out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, Path::new(""), &mut out);
+    out
+}
+
+/// Payload counts of a snapshot, the root excluded: (files, directories, symlinks, bytes).
+pub fn counts(snap: &BTreeMap<Vec<u8>, Node>) -> (u64, u64, u64, u64) {
+    let (mut files, mut dirs, mut links, mut bytes) = (0, 0, 0, 0);
+    for (rel, n) in snap {
+        if rel.is_empty() {
+            continue;
+        }
+        match &n.kind {
+            Kind::File { size, .. } => {
+                files += 1;
+                bytes += size;
+            }
+            Kind::Dir => dirs += 1,
+            Kind::Symlink { .. } => links += 1,
+        }
+    }
+    (files, dirs, links, bytes)
+}
+
+/// Groups of relative paths that are hard links to one file (nlink > 1, same inode).
+pub fn hard_link_groups(root: &Path) -> Vec<Vec<Vec<u8>>> {
+    let mut by_inode: BTreeMap<(u64, u64), Vec<Vec<u8>>> = BTreeMap::new();
+    for rel in snapshot(root).keys() {
+        let m = fs::symlink_metadata(root.join(OsStr::from_bytes(rel))).unwrap();
+        if m.is_file() && m.nlink() > 1 {
+            by_inode
+                .entry((m.dev(), m.ino()))
+                .or_default()
+                .push(rel.clone());
+        }
+    }
+    by_inode.into_values().filter(|g| g.len() > 1).collect()
+}
+
+/// Decodes every `%XX` of a BagIt path (RFC 8493 §2.1.3, generalised to any byte).
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("a %XX escape");
+            out.push(u8::from_str_radix(hex, 16).expect("a %XX escape"));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Sets a path's mtime (whole seconds, as tar stores them; negative before 1970).
+pub fn set_mtime(p: &Path, secs: i64) {
+    let t = if secs >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    };
+    let f = fs::File::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    f.set_modified(t)
+        .unwrap_or_else(|e| panic!("set mtime of {}: {e}", p.display()));
+}
+
+/// Deterministic bytes that do not compress (xorshift64*), for trees that must be big on disk.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// What [`make_edge_tree`] made, for the checks that need to know.
+pub struct EdgeTree {
+    /// Relative paths that are not UTF-8 (a non-UTF-8 folder's children included).
+    pub non_utf8: Vec<Vec<u8>>,
+    /// Names that must never appear outside the encryption (the outer manifest).
+    pub distinctive: Vec<&'static str>,
+}
+
+/// Builds, in `root` (which must not exist), a tree of every case a round trip must keep:
+/// odd names (spaces, NFC and NFD unicode, newline, CR, backslash, tab, `%`, leading dash,
+/// 255-byte names, non-UTF-8 bytes), relative paths of 99/100/101 bytes and in-tar paths
+/// (`tar_prefix` + relative path) of 99/100/101 bytes, a path over 255 bytes, empty files and
+/// nested empty directories, symlinks (inside, to a folder, absolute to `outside`, relative
+/// escaping, dangling, a target over 100 bytes, targets with odd or non-UTF-8 bytes), a
+/// hard-link pair and a hard link to a path over 100 bytes, a sparse file (16 MiB hole
+/// and a tail), modes 0600/0444/0755 and a 0700 folder, and distinct explicit mtimes (a file
+/// and a folder dated before 1970, a file dated 2300).
+pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree {
+    fs::create_dir(root).unwrap();
+    let mut when = 1_600_000_000i64;
+    let mut next_time = || {
+        when += 3_601;
+        when
+    };
+    let p = |rel: &[u8]| root.join(OsStr::from_bytes(rel));
+    let mkdir = |rel: &[u8], mode: u32| {
+        fs::create_dir_all(p(rel)).unwrap();
+        fs::set_permissions(p(rel), fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let file = |rel: &[u8], body: &[u8], mode: u32, t: i64| {
+        let path = p(rel);
+        let mut f = fs::File::create(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        f.write_all(body).unwrap();
+        drop(f);
+        set_mtime(&path, t);
+        // chmod last: it leaves the mtime alone, and a 0444 file could not be opened again.
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    };
+
+    file(b"plain.txt", b"hello, plain file\n", 0o644, next_time());
+    mkdir(b"with space", 0o755);
+    file(
+        b"with space/two  spaces.txt",
+        b"spaces\n",
+        0o644,
+        next_time(),
+    );
+    file(
+        b"with space/ leading space.txt",
+        b"lead\n",
+        0o644,
+        next_time(),
+    );
+    mkdir("unicode/日本語".as_bytes(), 0o755);
+    file(
+        "unicode/caf\u{e9}.txt".as_bytes(),
+        b"NFC\n",
+        0o644,
+        next_time(),
+    );
+    file(
+        "unicode/cafe\u{301}.txt".as_bytes(),
+        b"NFD\n",
+        0o644,
+        next_time(),
+    );
+    file(
+        "unicode/日本語/データ.txt".as_bytes(),
+        "データ\n".as_bytes(),
+        0o644,
+        next_time(),
+    );
+    mkdir(b"weird", 0o755);
+    file(
+        b"weird/new\nline.txt",
+        b"newline in name\n",
+        0o644,
+        next_time(),
+    );
+    file(
+        b"weird/carriage\rreturn.txt",
+        b"CR in name\n",
+        0o644,
+        next_time(),
+    );
+    file(
+        b"weird/back\\slash.txt",
+        b"backslash in name\n",
+        0o644,
+        next_time(),
+    );
+    file(b"weird/tab\there.txt", b"tab in name\n", 0o644, next_time());
+    file(b"weird/100%-done.txt", b"percent\n", 0o644, next_time());
+    file(
+        b"weird/%41%2F-not-escapes.txt",
+        b"literal %41\n",
+        0o644,
+        next_time(),
+    );
+    file(b"weird/-leading-dash.txt", b"dash\n", 0o644, next_time());
+    file(
+        b"weird/--help",
+        b"looks like an option\n",
+        0o644,
+        next_time(),
+    );
+    mkdir(b"long", 0o755);
+    let n255 = format!("long/{}.txt", "n".repeat(251));
+    file(n255.as_bytes(), b"255-byte name\n", 0o644, next_time());
+    let u255 = format!("long/{}x", "\u{e9}".repeat(127));
+    file(
+        u255.as_bytes(),
+        b"255-byte UTF-8 name\n",
+        0o644,
+        next_time(),
+    );
+    // Relative paths of 99, 100 and 101 bytes, then in-tar paths of 99, 100 and 101 bytes:
+    // the ustar name field holds 100.
+    mkdir(b"ustar", 0o755);
+    for len in [99usize, 100, 101] {
+        for (tag, want) in [("r", len), ("t", len - tar_prefix.len())] {
+            let mut rel = format!("ustar/{tag}{len}-");
+            assert!(want > rel.len(), "tar prefix {tar_prefix:?} too long");
+            rel.push_str(&"x".repeat(want - rel.len()));
+            assert_eq!(rel.len(), want);
+            file(
+                rel.as_bytes(),
+                format!("{tag} {len}\n").as_bytes(),
+                0o644,
+                next_time(),
+            );
+        }
+    }
+    let mut deep = String::from("deep");
+    for i in 0..6 {
+        deep.push_str(&format!("/level{i}-{}", "d".repeat(40)));
+    }
+    mkdir(deep.as_bytes(), 0o755);
+    let deep_file = format!("{deep}/bottom.txt");
+    assert!(deep_file.len() > 255);
+    file(deep_file.as_bytes(), b"deep\n", 0o644, next_time());
+    mkdir(b"empty/empty-dir", 0o755);
+    mkdir(b"empty/nested/a/b", 0o755);
+    file(b"empty/empty.txt", b"", 0o644, next_time());
+    mkdir(b"links", 0o755);
+    let link = |rel: &[u8], target: &[u8]| {
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), p(rel)).unwrap();
+    };
+    link(b"links/to-file", b"../plain.txt");
+    link(b"links/to-dir", b"../unicode");
+    link(b"links/absolute-outside", outside.as_os_str().as_bytes());
+    link(b"links/relative-escaping", b"../../outside.txt");
+    link(b"links/dangling", b"does-not-exist");
+    link(b"links/long-target", format!("../{deep_file}").as_bytes());
+    link(b"links/non-utf8-target", b"../bytes/invalid-\xff\xfe.bin");
+    link(b"links/odd-target", b"../weird/tab\there.txt");
+    link(b"links/percent-target", b"../weird/100%-done.txt");
+    link(b"links/newline-target", b"../weird/new\nline.txt");
+    file(
+        b"links/hard-a.txt",
+        b"hard link pair: one inode\n",
+        0o644,
+        next_time(),
+    );
+    fs::hard_link(p(b"links/hard-a.txt"), p(b"links/hard-b.txt")).unwrap();
+    // A hard link to a file whose path is over 100 bytes: the tar link name needs a long-name
+    // entry too. ("deep" sorts before "links", so the deep name is stored first.)
+    fs::hard_link(p(deep_file.as_bytes()), p(b"links/hard-to-deep.txt")).unwrap();
+    mkdir(b"sparse", 0o755);
+    {
+        let path = p(b"sparse/hole-16MiB-then-tail.bin");
+        let mut f = fs::File::create(&path).unwrap();
+        f.seek(SeekFrom::Start(16 << 20)).unwrap();
+        f.write_all(b"tail after the hole\n").unwrap();
+        drop(f);
+        set_mtime(&path, next_time());
+    }
+    // Dates tar needs care for: before 1970 (negative) and past 2242 (beyond 11 octal digits).
+    mkdir(b"times/before-1970", 0o755);
+    file(b"times/1960.txt", b"dated 1960\n", 0o644, -315_619_200);
+    file(b"times/2300.txt", b"dated 2300\n", 0o644, 10_413_792_000);
+    mkdir(b"modes", 0o755);
+    file(b"modes/private-0600.txt", b"private\n", 0o600, next_time());
+    file(
+        b"modes/readonly-0444.txt",
+        b"read only\n",
+        0o444,
+        next_time(),
+    );
+    file(b"modes/run.sh", b"#!/bin/sh\necho hi\n", 0o755, next_time());
+    mkdir(b"modes/private-dir-0700", 0o755);
+    mkdir(b"modes/setgid-2775", 0o755);
+    mkdir(b"modes/sticky-1777", 0o755);
+    file(
+        b"modes/private-dir-0700/inside.txt",
+        b"in a 0700 dir\n",
+        0o600,
+        next_time(),
+    );
+    mkdir(b"bytes/dir-\xff", 0o755);
+    file(
+        b"bytes/latin1-caf\xe9.txt",
+        b"latin-1 byte in name\n",
+        0o644,
+        next_time(),
+    );
+    file(
+        b"bytes/invalid-\xff\xfe.bin",
+        b"0xFF 0xFE in name\n",
+        0o644,
+        next_time(),
+    );
+    file(
+        b"bytes/dir-\xff/inside.txt",
+        b"in a non-UTF-8 folder\n",
+        0o644,
+        next_time(),
+    );
+
+    // Folders last, deepest first, so that nothing created later moves their mtimes; the
+    // 0700 folder is closed only then.
+    fn dirs_below(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                dirs_below(&e.path(), out);
+                out.push(e.path());
+            }
+        }
+    }
+    let mut dirs = Vec::new();
+    dirs_below(root, &mut dirs);
+    for d in &dirs {
+        set_mtime(d, next_time());
+    }
+    set_mtime(&p(b"times/before-1970"), -1_000_000);
+    fs::set_permissions(
+        p(b"modes/private-dir-0700"),
+        fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    // Shared-folder bits: setgid and sticky folders keep them too.
+    for (rel, mode) in [
+        (&b"modes/setgid-2775"[..], 0o2775),
+        (b"modes/sticky-1777", 0o1777),
+    ] {
+        let t = fs::metadata(p(rel)).unwrap().modified().unwrap();
+        fs::set_permissions(p(rel), fs::Permissions::from_mode(mode)).unwrap();
+        fs::File::open(p(rel)).unwrap().set_modified(t).unwrap();
+    }
+    set_mtime(root, next_time());
+
+    EdgeTree {
+        non_utf8: vec![
+            b"bytes/dir-\xff".to_vec(),
+            b"bytes/dir-\xff/inside.txt".to_vec(),
+            b"bytes/invalid-\xff\xfe.bin".to_vec(),
+            b"bytes/latin1-caf\xe9.txt".to_vec(),
+        ],
+        distinctive: vec![
+            "plain.txt",
+            "hard-a.txt",
+            "run.sh",
+            "two  spaces",
+            "-leading-dash",
+            "readonly-0444",
+            "データ",
+            "bottom.txt",
+        ],
+    }
 }
