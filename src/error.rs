@@ -127,6 +127,9 @@ pub enum ExportError {
     /// Invalid option value.
     #[error("{0}")]
     Option(String),
+    /// Stopped by a signal (Ctrl-C, SIGTERM).
+    #[error("export interrupted; no output was left behind.")]
+    Interrupted,
 }
 
 /// Errors from the local state database.
@@ -321,6 +324,7 @@ impl Error {
                 ExportError::Write { .. } => "write_failed",
                 ExportError::Walk { .. } => "walk_failed",
                 ExportError::Option(_) => "bad_option",
+                ExportError::Interrupted => "interrupted",
             },
             Error::Store(e) => match e {
                 StoreError::Locked(_) => "database_locked",

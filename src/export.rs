@@ -61,11 +61,11 @@ pub struct ExportSummary {
     pub client: String,
     pub name: String,
     pub created_at: String,
-    #[serde(serialize_with = "path_text")]
+    #[serde(serialize_with = "crate::util::path_text")]
     pub archive_path: PathBuf,
-    #[serde(serialize_with = "path_text")]
+    #[serde(serialize_with = "crate::util::path_text")]
     pub manifest_path: PathBuf,
-    #[serde(serialize_with = "path_text")]
+    #[serde(serialize_with = "crate::util::path_text")]
     pub signature_path: PathBuf,
     pub archive_sha256: String,
     pub signer_key_id: String,
@@ -80,16 +80,6 @@ pub struct ExportSummary {
     pub non_utf8_names: Vec<String>,
     /// When deletion of the local copies is scheduled (`--delete-after`).
     pub deletion_due_at: Option<String>,
-}
-
-/// Serializes a path as text: as it is when UTF-8, else with the other bytes escaped (`\xFF`)
-/// as messages and `non_utf8_names` show them. serde's own `PathBuf` serializer fails on such
-/// a path, which made `--json` panic after a successful export into a non-UTF-8 `--out`.
-fn path_text<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match p.to_str() {
-        Some(t) => s.serialize_str(t),
-        None => s.serialize_str(&crate::error::show(p)),
-    }
 }
 
 /// Checks a client or handover name: it becomes part of file names.
@@ -458,6 +448,11 @@ fn export_only(
         .into());
     }
 
+    if counts.files == 0 {
+        reporter.warn(
+            "the data directory holds no files: the handover carries only its folders, and `sha256sum -c SHA256SUMS` will report an empty list",
+        );
+    }
     for n in &non_utf8 {
         reporter.warn(&format!(
             "name is not valid UTF-8 (stored exactly; some systems cannot show it): {n}"
@@ -657,6 +652,9 @@ impl Pass<'_> {
                 .into());
             }
             self.reporter.file_done();
+            if self.reporter.cancelled() {
+                return Err(ExportError::Interrupted.into());
+            }
         }
         Ok(())
     }
@@ -727,6 +725,9 @@ impl Pass<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(unreadable(e).into()),
             };
+            if self.reporter.cancelled() {
+                return Err(ExportError::Interrupted.into());
+            }
             hasher.update(&self.buf[..n]);
             self.aw
                 .tar()

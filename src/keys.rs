@@ -75,10 +75,14 @@ pub fn recipients(values: &[String], files: &[PathBuf]) -> Result<Vec<Recipient>
     for v in values {
         let r = parse_recipient(v).map_err(|why| KeyError::BadRecipient {
             // Shown so the user can find the typo; a secret key is never echoed.
+            // Only a value that looks public is echoed: anything else might be a secret
+            // (an identity of a plugin, a password) pasted into the wrong place.
             shown: if looks_secret(v.trim_start()) {
                 "AGE-SECRET-KEY-…".into()
+            } else if v.trim_start().starts_with("age1") || v.trim_start().starts_with("ssh-") {
+                v.trim_start().chars().take(24).collect()
             } else {
-                v.chars().take(24).collect()
+                format!("({} characters, not shown)", v.chars().count())
             },
             why,
         })?;

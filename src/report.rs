@@ -21,6 +21,11 @@ pub trait Reporter: Sync {
     fn finish(&self) {}
     /// Something the user should know that does not stop the work.
     fn warn(&self, _message: &str) {}
+    /// True once the user asked to stop (Ctrl-C, SIGTERM). Long work checks it between
+    /// chunks and returns an error, so temporary files are removed on the way out.
+    fn cancelled(&self) -> bool {
+        false
+    }
     /// Asks for a password (for example to unlock the signing key). `None`: none can be had.
     fn password(&self, _prompt: &str) -> Option<String> {
         None

@@ -102,9 +102,13 @@ pub struct HandoverRecord {
     pub client: String,
     pub name: String,
     pub created_at: String,
+    #[serde(serialize_with = "crate::util::path_text")]
     pub source_path: PathBuf,
+    #[serde(serialize_with = "crate::util::path_text")]
     pub archive_path: PathBuf,
+    #[serde(serialize_with = "crate::util::path_text")]
     pub manifest_path: PathBuf,
+    #[serde(serialize_with = "crate::util::path_text")]
     pub signature_path: PathBuf,
     pub archive_sha256: String,
     pub archive_bytes: u64,
@@ -514,7 +518,7 @@ impl Tx<'_> {
 impl Store {
     /// Every handover, oldest first.
     pub fn handovers(&self) -> Result<Vec<HandoverRecord>, StoreError> {
-        self.select("ORDER BY created_at, id", [])
+        self.select("ORDER BY rowid", [])
     }
 
     /// The handover whose id is `id` or starts with it (at least 4 characters).

@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -12,14 +13,25 @@ use handover::Reporter;
 /// Shows progress on stderr when it is a terminal and neither `--quiet` nor `--json` is set.
 pub struct TermReporter {
     bar: Mutex<Option<ProgressBar>>,
+    cancel: &'static AtomicBool,
     show: bool,
     quiet: bool,
 }
 
 impl TermReporter {
     pub fn new(quiet: bool, json: bool) -> Self {
+        // Ctrl-C and SIGTERM only raise a flag: the library stops at its next check and
+        // returns an error, so temporary outputs are dropped (and deleted) on the way out.
+        static CANCEL: AtomicBool = AtomicBool::new(false);
+        // A second signal ends the process at once, for when the first is not enough.
+        let _ = ctrlc::set_handler(|| {
+            if CANCEL.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
         TermReporter {
             bar: Mutex::new(None),
+            cancel: &CANCEL,
             show: !quiet && !json && std::io::stderr().is_terminal(),
             quiet,
         }
@@ -70,6 +82,10 @@ impl Reporter for TermReporter {
             Some(b) => b.suspend(|| eprintln!("handover: warning: {message}")),
             None => eprintln!("handover: warning: {message}"),
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
     }
 
     fn password(&self, prompt: &str) -> Option<String> {

@@ -99,6 +99,16 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Serializes a path as text: as it is when UTF-8, else with the other bytes escaped (`\xFF`)
+/// as messages and `non_utf8_names` show them. serde's own `PathBuf` serializer fails on such
+/// a path, which made `--json` panic after a successful export into a non-UTF-8 `--out`.
+pub fn path_text<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match p.to_str() {
+        Some(t) => s.serialize_str(t),
+        None => s.serialize_str(&crate::error::show(p)),
+    }
+}
+
 /// SHA-256 of bytes, hex.
 pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))

@@ -1010,3 +1010,50 @@ fn json_summary_survives_a_non_utf8_output_path() {
     );
     assert_eq!(listing(&out).len(), 3);
 }
+
+/// Ctrl-C or SIGTERM in the middle of an export: the run stops with an error, and its
+/// temporary archive and spools are removed (nothing under a final name, nothing hidden).
+#[test]
+fn a_signal_mid_export_leaves_nothing_behind() {
+    let env = Env::new();
+    env.keys();
+    let data = env.path("data");
+    fs::create_dir(&data).unwrap();
+    // 8 GiB of holes: cheap on disk, many seconds of reading and compressing.
+    fs::File::create(data.join("big.bin"))
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    let out = env.path("out");
+    let child = env
+        .cmd()
+        .arg("export")
+        .arg(&data)
+        .args([
+            "--client",
+            "acme",
+            "-r",
+            &recipient_of(&env.path("client.agekey")),
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the temporary archive exists, then ask the process to stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while listing(&out).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "export never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    let err = assert_code(&o, 1);
+    assert!(err.contains("interrupted"), "{err}");
+    env.assert_nothing_left(&out);
+}
