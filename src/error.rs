@@ -51,7 +51,7 @@ pub enum KeyError {
     PublicKey { what: String, detail: String },
     /// A recipient given with -r is not one we know.
     #[error(
-        "invalid recipient {shown:?}: {why}.\nA recipient is an age public key (age1...) or an ssh-ed25519 / ssh-rsa public key line."
+        "invalid recipient {shown}: {why}.\nA recipient is an age public key (age1...) or an ssh-ed25519 / ssh-rsa public key line."
     )]
     BadRecipient { shown: String, why: String },
     /// A line of a recipients file (-R) is not a recipient. The line itself is not printed:

@@ -78,9 +78,9 @@ pub fn recipients(values: &[String], files: &[PathBuf]) -> Result<Vec<Recipient>
             // Only a value that looks public is echoed: anything else might be a secret
             // (an identity of a plugin, a password) pasted into the wrong place.
             shown: if looks_secret(v.trim_start()) {
-                "AGE-SECRET-KEY-…".into()
+                "\"AGE-SECRET-KEY-…\"".into()
             } else if v.trim_start().starts_with("age1") || v.trim_start().starts_with("ssh-") {
-                v.trim_start().chars().take(24).collect()
+                format!("{:?}", v.trim_start().chars().take(24).collect::<String>())
             } else {
                 format!("({} characters, not shown)", v.chars().count())
             },
