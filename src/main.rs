@@ -165,7 +165,9 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             )?;
             if cli.json {
                 print_json(&report);
-            } else {
+            }
+            // Problems go to stderr under --json too, as errors do.
+            if !cli.json || !report.ok {
                 ui::print_verify(&report);
             }
             if let Some(class) = report.class() {
