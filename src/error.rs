@@ -219,6 +219,8 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
+    Verify(VerifyError),
+    Receipt(ReceiptError),
 }
 
 impl Error {
@@ -231,6 +233,8 @@ impl Error {
             | Error::Evidence(_)
             | Error::Io { .. } => ExitClass::Operational,
             Error::Audit(_) | Error::Schedule(_) => ExitClass::Refused,
+            Error::Verify(_) => ExitClass::Operational,
+            Error::Receipt(e) => e.class(),
         }
     }
 }
@@ -245,6 +249,8 @@ impl fmt::Display for Error {
             Error::Schedule(e) => e.fmt(f),
             Error::Evidence(e) => e.fmt(f),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
+            Error::Verify(e) => e.fmt(f),
+            Error::Receipt(e) => e.fmt(f),
         }
     }
 }
@@ -286,6 +292,145 @@ impl From<AuditError> for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         Error::Store(e)
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(e: VerifyError) -> Self {
+        Error::Verify(e)
+    }
+}
+impl From<ReceiptError> for Error {
+    fn from(e: ReceiptError) -> Self {
+        Error::Receipt(e)
+    }
+}
+
+/// Errors that stop `verify` before it can judge the archive: its inputs cannot be read or
+/// its outputs written. A check that fails is not an error but a problem in the report
+/// (`verify::Problem`), and makes the run exit 3.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The archive cannot be opened or read.
+    #[error("cannot read the archive {}: {source}\nCheck the path and its permissions.", show(.path))]
+    ArchiveUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The manifest is not where it should be or cannot be read.
+    #[error("cannot read the manifest {}: {source}\nIt is looked for beside the archive (NAME.manifest.json); pass --manifest FILE if it is elsewhere.", show(.path))]
+    ManifestUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An identity file (-i) cannot be read or used.
+    #[error("cannot use the identity file {}: {detail}.\nGive an age identity file (as age-keygen writes) or an unencrypted OpenSSH private key with -i.", show(.path))]
+    Identity { path: PathBuf, detail: String },
+    /// The --extract target exists already.
+    #[error("{} already exists; verify --extract never writes into an existing path.\nName a directory that does not exist yet: it is created only once everything verified.", show(.0))]
+    ExtractExists(PathBuf),
+    /// Writing the extracted files failed.
+    #[error("cannot write {}: {source}\nNothing was extracted (the partial directory was removed); free space or fix the permissions, then run verify again.", show(.path))]
+    ExtractWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The receipt file (or its signature) exists already.
+    #[error("{} already exists; a receipt is never overwritten.\nChoose another --receipt FILE.", show(.0))]
+    ReceiptExists(PathBuf),
+    /// Writing the receipt failed.
+    #[error("cannot write the receipt {}: {source}\nThe archive verified; run verify again with a writable --receipt FILE.", show(.path))]
+    ReceiptWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl VerifyError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VerifyError::ArchiveUnreadable { .. } => "archive_unreadable",
+            VerifyError::ManifestUnreadable { .. } => "manifest_unreadable",
+            VerifyError::Identity { .. } => "identity_unusable",
+            VerifyError::ExtractExists(_) => "extract_target_exists",
+            VerifyError::ExtractWrite { .. } => "extract_write_failed",
+            VerifyError::ReceiptExists(_) => "receipt_exists",
+            VerifyError::ReceiptWrite { .. } => "receipt_write_failed",
+        }
+    }
+}
+
+/// Errors from `confirm`: the client's proof of receipt is missing, wrong or tampered with.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptError {
+    /// The receipt file cannot be read.
+    #[error("cannot read the receipt {}: {source}", show(.path))]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The receipt is not a handover receipt.
+    #[error("{} is not a handover receipt ({detail}).\nAsk the client for the receipt.json that `handover verify --receipt` wrote.", show(.path))]
+    Malformed { path: PathBuf, detail: String },
+    /// The receipt names a handover this provider never recorded.
+    #[error(
+        "the receipt is for handover {0}, which is not recorded here.\nNothing was changed. Check that it is your client's receipt and that --home is right (`handover list`)."
+    )]
+    UnknownHandover(String),
+    /// The receipt's archive hash is not the recorded one.
+    #[error(
+        "the receipt for handover {id} names archive SHA-256 {claimed}, but {recorded} was handed over.\nNothing was changed. The client verified another archive: send the recorded one again."
+    )]
+    ArchiveMismatch {
+        id: String,
+        claimed: String,
+        recorded: String,
+    },
+    /// The receipt's manifest hash is not the recorded one.
+    #[error(
+        "the receipt for handover {0} names another manifest than the one recorded.\nNothing was changed. Send the client the recorded manifest and ask for a new receipt."
+    )]
+    ManifestMismatch(String),
+    /// The receipt code does not match the handover's.
+    #[error(
+        "wrong receipt code for handover {0}.\nNothing was changed. Ask the client for the code `handover verify` printed (it is also in bag-info.txt)."
+    )]
+    WrongCode(String),
+    /// The client's signature on the receipt does not verify.
+    #[error("the signature {} does not match the receipt: it was changed after signing.\nNothing was changed. Ask the client for the receipt again.", show(.0))]
+    SignatureInvalid(PathBuf),
+    /// Signed by another key than the client's.
+    #[error(
+        "the receipt is signed by key {signed_by}, not the client's key {expected}.\nNothing was changed. Check --client-key, or ask the client to sign with their own key."
+    )]
+    SignedByOtherKey { signed_by: String, expected: String },
+    /// --client-key was given and the receipt carries no signature.
+    #[error("--client-key was given but there is no signature {} beside the receipt.\nNothing was changed. Ask the client for the .minisig file as well.", show(.0))]
+    SignatureMissing(PathBuf),
+}
+
+impl ReceiptError {
+    /// Exit class: an unreadable file is operational; every other case is a refusal.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            ReceiptError::Unreadable { .. } => ExitClass::Operational,
+            _ => ExitClass::Refused,
+        }
+    }
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReceiptError::Unreadable { .. } => "receipt_unreadable",
+            ReceiptError::Malformed { .. } => "receipt_malformed",
+            ReceiptError::UnknownHandover(_) => "receipt_unknown_handover",
+            ReceiptError::ArchiveMismatch { .. } => "receipt_archive_mismatch",
+            ReceiptError::ManifestMismatch(_) => "receipt_manifest_mismatch",
+            ReceiptError::WrongCode(_) => "wrong_receipt_code",
+            ReceiptError::SignatureInvalid(_) => "receipt_signature_invalid",
+            ReceiptError::SignedByOtherKey { .. } => "receipt_signed_by_other_key",
+            ReceiptError::SignatureMissing(_) => "receipt_signature_missing",
+        }
     }
 }
 
@@ -346,6 +491,8 @@ impl Error {
                 EvidenceError::Write { .. } => "write_failed",
             },
             Error::Io { .. } => "io_error",
+            Error::Verify(e) => e.kind(),
+            Error::Receipt(e) => e.kind(),
         }
     }
 }

@@ -9,20 +9,26 @@ pub mod audit;
 pub mod error;
 pub mod evidence;
 pub mod export;
+pub mod extract;
 pub mod home;
 pub mod keys;
 pub mod manifest;
+pub mod reader;
+pub mod receipt;
 pub mod report;
 pub mod schedule;
 pub mod signing;
 pub mod store;
 pub mod util;
+pub mod verify;
 
 pub use error::{Error, ExitClass, Result};
 pub use export::{ExportOptions, ExportSummary, export};
 pub use home::Home;
 pub use keys::KeygenSummary;
+pub use receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use report::{NoReporter, Reporter};
+pub use verify::{VerifyOptions, VerifyReport, verify};
 
 use std::path::PathBuf;
 
@@ -155,4 +161,12 @@ pub fn list(home: &Home) -> Result<Vec<store::HandoverRecord>> {
         return Ok(Vec::new());
     }
     Ok(store::Store::open(&home.database())?.handovers()?)
+}
+
+/// Every confirmed receipt, for `list` to show which handovers were received.
+pub fn receipts(home: &Home) -> Result<Vec<store::ReceiptRecord>> {
+    if !home.database().exists() {
+        return Ok(Vec::new());
+    }
+    Ok(store::Store::open(&home.database())?.receipts()?)
 }

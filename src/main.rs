@@ -124,23 +124,33 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
         }
         Command::List => {
             let rows = handover::list(&home)?;
+            let receipts = handover::receipts(&home)?;
+            let receipt_of = |id: &str| receipts.iter().find(|r| r.handover_id == id);
             if cli.json {
+                let rows: Vec<_> = rows
+                    .iter()
+                    .map(|h| ui::ListRow {
+                        handover: h,
+                        receipt: receipt_of(&h.handover_id),
+                    })
+                    .collect();
                 print_json(&serde_json::json!({ "handovers": rows }));
             } else if rows.is_empty() {
                 eprintln!("no handovers recorded in {}", home.dir.display());
             } else {
                 println!(
-                    "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  ARCHIVE",
-                    "HANDOVER_ID", "CLIENT", "CREATED_AT", "FILES", "BYTES"
+                    "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  ARCHIVE",
+                    "HANDOVER_ID", "CLIENT", "CREATED_AT", "FILES", "BYTES", "RECEIVED"
                 );
                 for r in rows {
                     println!(
-                        "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {}",
+                        "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {}",
                         r.handover_id,
                         r.client,
                         r.created_at,
                         r.files,
                         ui::human_bytes(r.payload_bytes),
+                        receipt_of(&r.handover_id).map_or("-", |c| c.confirmed_at.as_str()),
                         r.archive_path.display()
                     );
                 }
@@ -289,6 +299,70 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 eprintln!(
                     "audit log intact: {} events, head row {} ({}), signed by audit key {}",
                     r.events, r.head_seq, r.head_hash, r.key_id
+                );
+            }
+        }
+        Command::Verify(a) => {
+            let report = handover::verify(
+                &handover::VerifyOptions {
+                    archive: a.archive,
+                    identities: a.identities,
+                    manifest: a.manifest,
+                    signer: a.signer,
+                    signer_key: a.signer_key,
+                    extract: a.extract,
+                    keep_outside_links: a.keep_outside_links,
+                    receipt: a.receipt,
+                    sign_receipt: a.sign_receipt,
+                },
+                &reporter,
+            )?;
+            if cli.json {
+                print_json(&report);
+            }
+            // Problems go to stderr under --json too, as errors do.
+            if !cli.json || !report.ok {
+                ui::print_verify(&report);
+            }
+            if let Some(class) = report.class() {
+                return Ok(ExitCode::from(exit_code(class)));
+            }
+        }
+        Command::Confirm(a) => {
+            let target = match a.code {
+                Some(code) => handover::ConfirmTarget::Code {
+                    handover: a.target,
+                    code,
+                },
+                None => handover::ConfirmTarget::Receipt(a.target.into()),
+            };
+            let s = handover::confirm(
+                &home,
+                &handover::ConfirmOptions {
+                    target,
+                    client_key: a.client_key,
+                },
+            )?;
+            if cli.json {
+                print_json(&s);
+            } else if s.already_confirmed {
+                eprintln!(
+                    "handover {} for {} was already confirmed on {} ({}); nothing changed",
+                    s.handover_id, s.client, s.confirmed_at, s.method
+                );
+            } else {
+                eprintln!(
+                    "confirmed: handover {} for {} was received ({}{}); recorded {}",
+                    s.handover_id,
+                    s.client,
+                    s.method,
+                    match (&s.client_key_id, s.client_key_authenticated) {
+                        (Some(k), true) => format!(", signed by the client's key {k}"),
+                        (Some(k), false) =>
+                            format!(", signed by key {k}, which the receipt names itself"),
+                        (None, _) => String::new(),
+                    },
+                    s.confirmed_at
                 );
             }
         }

@@ -670,6 +670,32 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every confirmed receipt.
+    pub fn receipts(&self) -> Result<Vec<ReceiptRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT handover_id, confirmed_at, method, receipt_sha256, client_key_id,
+                    received_at FROM receipts ORDER BY confirmed_at",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(ReceiptRecord {
+                    handover_id: r.get(0)?,
+                    confirmed_at: r.get(1)?,
+                    method: r.get(2)?,
+                    receipt_sha256: r.get(3)?,
+                    client_key_id: r.get(4)?,
+                    received_at: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
 /// Maps SQLite failures to what the user can act on.
 pub fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {

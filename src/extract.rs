@@ -1,0 +1,252 @@
+//! Safe extraction for `verify --extract`: a staging directory beside the target, renamed to
+//! the target only when everything verified.
+//!
+//! Must never write outside the staging directory, never follow a symlink while writing, and
+//! never leave anything under the target's name unless [`Stage::commit`] ran. The rules:
+//! - every file is created new (`O_CREAT|O_EXCL|O_NOFOLLOW`) in a directory this stage made;
+//! - symlinks are created last, after every file and hard link, and only after checking that
+//!   no directory on the way to them is a symlink; so nothing can be written through one;
+//! - modes are the entry's permission bits masked by the umask, never setuid/setgid/sticky;
+//! - directories stay 0700 while they are filled and get their own mode and mtime at the end;
+//! - a stage dropped without `commit` removes its directory (`remove_dir_all` does not follow
+//!   symlinks).
+//!
+//! Callers pass paths relative to the bag root that were already checked: no `..`, not
+//! absolute. This module checks again and refuses such a path rather than trust the caller.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::home;
+
+/// Only the permission bits survive: setuid, setgid and sticky are dropped.
+const PERM_BITS: u32 = 0o777;
+
+/// A directory being filled beside the target.
+pub struct Stage {
+    root: PathBuf,
+    dest: PathBuf,
+    umask: u32,
+    /// Directories made (relative), with the mode and mtime they get at the end.
+    dirs: Vec<(PathBuf, u32, u64)>,
+    committed: bool,
+}
+
+/// The process umask. Read by setting and restoring it: there is no other portable way; this
+/// runs before the stage's threads exist.
+fn umask() -> u32 {
+    // SAFETY: umask only swaps the process's file mode mask.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
+    }
+}
+
+fn checked(rel: &Path) -> io::Result<&Path> {
+    if rel
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        Ok(rel)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unsafe path {}", crate::error::show(rel)),
+        ))
+    }
+}
+
+fn mtime(t: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(t)
+}
+
+impl Stage {
+    /// Starts a staging directory beside `dest`, which must not exist.
+    pub fn create(dest: &Path) -> io::Result<Stage> {
+        if dest.symlink_metadata().is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the target exists",
+            ));
+        }
+        let parent = home::parent_dir(dest);
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(dest.file_name().unwrap_or(OsStr::new("extract")));
+        prefix.push(".handover-partial-");
+        let root = tempfile::Builder::new()
+            .prefix(&prefix)
+            .permissions(fs::Permissions::from_mode(0o700))
+            .tempdir_in(parent)?
+            .keep();
+        Ok(Stage {
+            root,
+            dest: dest.to_path_buf(),
+            umask: umask(),
+            dirs: Vec::new(),
+            committed: false,
+        })
+    }
+
+    /// The staging directory (for messages and tests).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn mode(&self, mode: u32) -> u32 {
+        mode & PERM_BITS & !self.umask
+    }
+
+    /// Makes the parents of `rel` that are missing (0700 for now, 0777 less the umask later,
+    /// as `tar` does for directories the archive does not list).
+    fn parents(&mut self, rel: &Path) -> io::Result<()> {
+        let mut cur = PathBuf::new();
+        let comps: Vec<_> = rel.components().collect();
+        for c in &comps[..comps.len().saturating_sub(1)] {
+            cur.push(c);
+            let p = self.root.join(&cur);
+            match p.symlink_metadata() {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} is not a directory", crate::error::show(&cur)),
+                    ));
+                }
+                Err(_) => {
+                    fs::DirBuilder::new().mode(0o700).create(&p)?;
+                    self.dirs.push((cur.clone(), 0o777, 0));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes directory `rel` (or adopts it if an earlier entry made it).
+    pub fn dir(&mut self, rel: &Path, mode: u32, mtime: u64) -> io::Result<()> {
+        let rel = checked(rel)?;
+        if rel.as_os_str().is_empty() {
+            self.dirs.push((PathBuf::new(), mode, mtime));
+            return Ok(());
+        }
+        self.parents(rel)?;
+        let p = self.root.join(rel);
+        match fs::DirBuilder::new().mode(0o700).create(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if !p.symlink_metadata()?.is_dir() {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        self.dirs.push((rel.to_path_buf(), mode, mtime));
+        Ok(())
+    }
+
+    /// Creates the new file `rel` for writing; never follows or replaces anything.
+    pub fn file(&mut self, rel: &Path) -> io::Result<File> {
+        let rel = checked(rel)?;
+        self.parents(rel)?;
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(self.root.join(rel))
+    }
+
+    /// Gives a written file its mode and mtime.
+    pub fn close_file(&self, f: File, mode: u32, mtime_secs: u64) -> io::Result<()> {
+        f.set_modified(mtime(mtime_secs))?;
+        f.set_permissions(fs::Permissions::from_mode(self.mode(mode)))?;
+        Ok(())
+    }
+
+    /// Makes `rel` another name of the already written file `target` (both relative).
+    pub fn hard_link(&mut self, rel: &Path, target: &Path) -> io::Result<()> {
+        let (rel, target) = (checked(rel)?, checked(target)?);
+        self.parents(rel)?;
+        // link(2) does not follow a symlink in `target` (Linux), and none exist yet anyway.
+        fs::hard_link(self.root.join(target), self.root.join(rel))
+    }
+
+    /// Creates the symlink `rel` → `target`. Call only after every file was written: it
+    /// refuses when a directory on the way is not a real directory of this stage.
+    pub fn symlink(&mut self, rel: &Path, target: &[u8]) -> io::Result<()> {
+        let rel = checked(rel)?;
+        let mut cur = self.root.clone();
+        let comps: Vec<_> = rel.components().collect();
+        for c in &comps[..comps.len().saturating_sub(1)] {
+            cur.push(c);
+            if !cur.symlink_metadata()?.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is not a directory", crate::error::show(&cur)),
+                ));
+            }
+        }
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), self.root.join(rel))
+    }
+
+    /// Gives directories their modes and mtimes (deepest first, after everything inside them
+    /// exists), then renames the stage to the target without replacing anything.
+    pub fn commit(mut self) -> io::Result<PathBuf> {
+        let mut dirs = std::mem::take(&mut self.dirs);
+        dirs.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.components().count()));
+        for (rel, mode, t) in &dirs {
+            let p = self.root.join(rel);
+            if *t > 0 {
+                File::open(&p)?.set_modified(mtime(*t))?;
+            }
+            fs::set_permissions(&p, fs::Permissions::from_mode(self.mode(*mode)))?;
+        }
+        if !dirs.iter().any(|(p, _, _)| p.as_os_str().is_empty()) {
+            fs::set_permissions(&self.root, fs::Permissions::from_mode(self.mode(0o777)))?;
+        }
+        rename_noreplace(&self.root, &self.dest)?;
+        self.committed = true;
+        home::sync_dir(home::parent_dir(&self.dest))?;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if !self.committed {
+            // A directory left 0500 by an entry's mode would stop the removal: open it up
+            // first. Modes are only applied in `commit`, so this is belt and braces.
+            let _ = fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700));
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// rename(2) that fails instead of replacing an (empty) directory created meanwhile.
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+    };
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths; renameat2 does not keep the pointers.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

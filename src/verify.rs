@@ -1,0 +1,1233 @@
+//! Verify on receipt: manifest signature → archive size and SHA-256 → decrypt → decompress →
+//! read the tar as a stream, hashing every payload file → compare with the bag's manifests,
+//! the outer manifest and the bag's own signature → [`VerifyReport`].
+//!
+//! Streams: with no `--extract` nothing is written, and memory grows only with the number of
+//! files (a hash and a name each), never with their size. Every problem found is collected
+//! with a stable `kind`; reading stops only where going on means nothing (the archive cannot
+//! be decrypted or decompressed). The decrypted stream is always read to its end, so age's
+//! final-chunk check and zstd's frame checksum run. A decompression bomb stops at the size the
+//! signed manifest allows ([`plaintext_limit`]).
+//!
+//! Must never write outside the `--extract` target, never follow a symlink while writing, and
+//! never leave anything under the target's name unless everything verified (`extract.rs`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tar::EntryType;
+
+use crate::error::{ExitClass, Result, VerifyError, show};
+use crate::extract::Stage;
+use crate::keys;
+use crate::manifest::{self, Manifest};
+use crate::reader::{self, Layer, OpenError};
+use crate::receipt;
+use crate::report::Reporter;
+use crate::signing::{self, SigProblem};
+use crate::util;
+
+/// Read buffer for payload files: 1 MiB, as export's.
+const READ_BUF: usize = 1 << 20;
+/// A manifest larger than this is not one of ours (it names no files; a few KiB).
+const MANIFEST_MAX: u64 = 1 << 20;
+/// At most this many problems of one kind are listed; the rest are counted.
+const PER_KIND: usize = 20;
+/// Symlink hops followed when deciding where a link points; Linux's own limit (MAXSYMLINKS).
+const MAX_HOPS: usize = 40;
+
+/// What to verify and what to do with it.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    pub archive: PathBuf,
+    /// age identity files or OpenSSH private keys.
+    pub identities: Vec<PathBuf>,
+    /// The outer manifest; default beside the archive.
+    pub manifest: Option<PathBuf>,
+    /// The provider's minisign public key file.
+    pub signer: Option<PathBuf>,
+    /// The provider's minisign public key, `RW...`.
+    pub signer_key: Option<String>,
+    /// Extract the bag into this new directory when everything verified.
+    pub extract: Option<PathBuf>,
+    /// Also create symlinks that point outside the extracted directory.
+    pub keep_outside_links: bool,
+    /// Write a receipt here when everything verified.
+    pub receipt: Option<PathBuf>,
+    /// Sign the receipt with this minisign secret key (the client's own).
+    pub sign_receipt: Option<PathBuf>,
+}
+
+/// One thing that did not verify.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// Stable snake_case name, for scripts.
+    pub kind: &'static str,
+    /// What happened and what to do, for people.
+    pub message: String,
+}
+
+/// A symlink in the bag whose target lies outside the extracted directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutsideLink {
+    pub path: String,
+    pub target: String,
+    /// Whether it was created (`--keep-outside-links`).
+    pub created: bool,
+}
+
+/// The outcome of `verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// True only when no problem was found.
+    pub ok: bool,
+    pub archive_path: PathBuf,
+    pub manifest_path: PathBuf,
+    pub handover_id: String,
+    pub client: String,
+    pub name: String,
+    pub signer_key_id: String,
+    /// False when no --signer was given: the key id must then be compared out of band.
+    pub signer_authenticated: bool,
+    /// SHA-256 of the archive as read (absent if it was not read to its end).
+    pub archive_sha256: Option<String>,
+    pub manifest_sha256: String,
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub hard_links: u64,
+    pub bytes: u64,
+    /// The proof of receipt to return to the provider; only when everything verified.
+    pub receipt_code: Option<String>,
+    pub extracted_to: Option<PathBuf>,
+    pub receipt_path: Option<PathBuf>,
+    pub outside_links: Vec<OutsideLink>,
+    pub problems: Vec<Problem>,
+    /// Problems found beyond the first few of each kind, counted but not listed.
+    pub problems_not_listed: u64,
+    pub seconds: f64,
+}
+
+impl VerifyReport {
+    /// The exit class of a finished verification: none when it passed.
+    pub fn class(&self) -> Option<ExitClass> {
+        (!self.ok).then_some(ExitClass::Refused)
+    }
+}
+
+/// The collected problems, capped per kind.
+#[derive(Default)]
+struct Problems {
+    list: Vec<Problem>,
+    per_kind: HashMap<&'static str, usize>,
+    not_listed: u64,
+}
+
+impl Problems {
+    fn add(&mut self, kind: &'static str, message: String) {
+        let n = self.per_kind.entry(kind).or_default();
+        *n += 1;
+        if *n > PER_KIND {
+            self.not_listed += 1;
+        } else {
+            self.list.push(Problem { kind, message });
+        }
+    }
+    fn any(&self) -> bool {
+        !self.list.is_empty() || self.not_listed > 0
+    }
+}
+
+/// A bag path for messages: percent-encoded like the manifests, so any byte shows.
+fn shown(p: &[u8]) -> String {
+    manifest::bagit_encode(p)
+}
+
+/// The most plaintext a genuine archive with these counts can hold: the payload bytes plus a
+/// generous tar overhead. Per entry: a 512-byte header, GNU long-name and long-link entries
+/// for names up to PATH_MAX (4096) each, and up to 511 bytes of padding. The tag files are
+/// two manifests with one line per file (hash, separator, a name up to PATH_MAX percent-
+/// encoded, so 3 × 4096), symlinks.txt with two such names per link, and 1 MiB for the small
+/// tag files and the end-of-archive blocks (GNU tar pads to 10 KiB records).
+pub fn plaintext_limit(p: &manifest::PayloadInfo) -> u64 {
+    const NAME: u64 = 4096;
+    const PER_ENTRY: u64 = 512 + 2 * (512 + NAME + 512) + 512;
+    const LINE: u64 = 64 + 2 + 3 * NAME + 1;
+    let entries = p.files + p.directories + p.symlinks + 2 + 16;
+    p.bytes
+        .saturating_add(entries.saturating_mul(PER_ENTRY))
+        .saturating_add((p.files + 1).saturating_mul(2 * LINE))
+        .saturating_add((p.symlinks + 1).saturating_mul(2 * 3 * NAME + 2))
+        .saturating_add(1 << 20)
+}
+
+/// Loads identities as the age CLI takes them: an age identity file, else an OpenSSH key.
+fn load_identities(paths: &[PathBuf]) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>> {
+    let mut out: Vec<Box<dyn age::Identity + Send + Sync>> = Vec::new();
+    for p in paths {
+        let err = |detail: String| VerifyError::Identity {
+            path: p.clone(),
+            detail,
+        };
+        let mut text = Vec::new();
+        File::open(p)
+            .and_then(|f| f.take(16 << 20).read_to_end(&mut text))
+            .map_err(|e| err(e.to_string()))?;
+        // The age CLI's order: a native identity file first, then an SSH key. Only the line
+        // number of a bad line is ever reported: the file holds secrets.
+        if text.starts_with(b"-----BEGIN") {
+            if text.starts_with(b"-----BEGIN AGE ENCRYPTED FILE") {
+                return Err(err(
+                    "passphrase-protected identity files are not supported; decrypt it with `age -d` first"
+                        .into(),
+                )
+                .into());
+            }
+            let id = age::ssh::Identity::from_buffer(&text[..], Some(show(p)))
+                .map_err(|_| err("not a readable OpenSSH private key".into()))?;
+            match id {
+                age::ssh::Identity::Unencrypted(_) => out.push(Box::new(id)),
+                age::ssh::Identity::Encrypted(_) => {
+                    return Err(err("passphrase-protected SSH keys are not supported; use an unencrypted copy (ssh-keygen -p) or an age identity".into()).into());
+                }
+                age::ssh::Identity::Unsupported(_) => {
+                    return Err(err("this SSH key type is not supported by age".into()).into());
+                }
+            }
+        } else {
+            let f = age::IdentityFile::from_buffer(&text[..]).map_err(|e| err(e.to_string()))?;
+            let ids = f.into_identities().map_err(|e| err(e.to_string()))?;
+            if ids.is_empty() {
+                return Err(err("it holds no identity".into()).into());
+            }
+            out.extend(ids);
+        }
+    }
+    Ok(out)
+}
+
+/// The manifest's default path: the archive's name with `.tar.zst.age` replaced.
+fn manifest_beside(archive: &Path) -> PathBuf {
+    let name = archive.file_name().map(|n| n.as_bytes()).unwrap_or(b"");
+    let stem = name.strip_suffix(b".tar.zst.age").unwrap_or(name);
+    let mut m = stem.to_vec();
+    m.extend_from_slice(b".manifest.json");
+    archive.with_file_name(std::ffi::OsStr::from_bytes(&m))
+}
+
+fn sig_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".minisig");
+    PathBuf::from(s)
+}
+
+/// Runs a verification. Returns a report (failed or not) when the archive could be judged,
+/// an error when its inputs could not be read or its outputs not written.
+pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let manifest_path = opts
+        .manifest
+        .clone()
+        .unwrap_or_else(|| manifest_beside(&opts.archive));
+    let mut manifest_bytes = Vec::new();
+    File::open(&manifest_path)
+        .and_then(|f| f.take(MANIFEST_MAX).read_to_end(&mut manifest_bytes))
+        .map_err(|source| VerifyError::ManifestUnreadable {
+            path: manifest_path.clone(),
+            source,
+        })?;
+    let signer = match (&opts.signer, &opts.signer_key) {
+        (None, None) => None,
+        (f, k) => Some(keys::load_public_key(f.as_deref(), k.as_deref())?),
+    };
+    let identities = load_identities(&opts.identities)?;
+    let receipt_signer = match &opts.sign_receipt {
+        Some(p) => Some(keys::load_signer(p, reporter)?),
+        None => None,
+    };
+    if let Some(r) = &opts.receipt {
+        for p in [r.clone(), sig_path(r)] {
+            if p.symlink_metadata().is_ok() && (p == *r || receipt_signer.is_some()) {
+                return Err(VerifyError::ReceiptExists(p).into());
+            }
+        }
+    }
+    if let Some(d) = &opts.extract
+        && d.symlink_metadata().is_ok()
+    {
+        return Err(VerifyError::ExtractExists(d.clone()).into());
+    }
+    let archive = File::open(&opts.archive).map_err(|source| VerifyError::ArchiveUnreadable {
+        path: opts.archive.clone(),
+        source,
+    })?;
+    let archive_len = archive
+        .metadata()
+        .map_err(|source| VerifyError::ArchiveUnreadable {
+            path: opts.archive.clone(),
+            source,
+        })?
+        .len();
+
+    let mut v = Verification {
+        problems: Problems::default(),
+        report: VerifyReport {
+            ok: false,
+            archive_path: opts.archive.clone(),
+            manifest_path: manifest_path.clone(),
+            handover_id: String::new(),
+            client: String::new(),
+            name: String::new(),
+            signer_key_id: String::new(),
+            signer_authenticated: signer.is_some(),
+            archive_sha256: None,
+            manifest_sha256: util::sha256_hex(&manifest_bytes),
+            files: 0,
+            directories: 0,
+            symlinks: 0,
+            hard_links: 0,
+            bytes: 0,
+            receipt_code: None,
+            extracted_to: None,
+            receipt_path: None,
+            outside_links: Vec::new(),
+            problems: Vec::new(),
+            problems_not_listed: 0,
+            seconds: 0.0,
+        },
+    };
+
+    // The manifest and its signature. A manifest that does not parse leaves nothing to
+    // compare the archive with: stop.
+    let m: Manifest = match serde_json::from_slice(&manifest_bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            v.problems.add(
+                "manifest_malformed",
+                format!(
+                    "{} is not a handover manifest ({e}).\nCheck that you were given the right file, or ask the provider to send it again.",
+                    show(&manifest_path)
+                ),
+            );
+            return Ok(v.done(started));
+        }
+    };
+    if m.format != manifest::FORMAT {
+        v.problems.add(
+            "manifest_malformed",
+            format!(
+                "{} has format {:?}; this handover understands {:?}.\nUpdate handover, or ask the provider which version made it.",
+                show(&manifest_path),
+                m.format,
+                manifest::FORMAT
+            ),
+        );
+        return Ok(v.done(started));
+    }
+    v.report.handover_id = m.handover_id.clone();
+    v.report.client = m.client.clone();
+    v.report.name = m.name.clone();
+    let key = match signer {
+        Some(k) => k,
+        None => match minisign::PublicKey::from_base64(&m.signer.public_key) {
+            Ok(k) => {
+                reporter.warn(&format!(
+                    "THE SIGNER IS NOT AUTHENTICATED: no --signer was given, so the manifest is checked only against the key it names itself (key id {}).\nAnyone could have made this handover. Compare that key id with the provider by a channel you trust, then run again with --signer FILE or --signer-key RW...",
+                    keys::key_id(k.keynum())
+                ));
+                k
+            }
+            Err(_) => {
+                v.problems.add(
+                    "manifest_malformed",
+                    "the manifest names no usable signer public key.\nAsk the provider for their public key and pass it with --signer.".into(),
+                );
+                return Ok(v.done(started));
+            }
+        },
+    };
+    v.report.signer_key_id = keys::key_id(key.keynum());
+    v.check_signature(
+        &key,
+        &manifest_bytes,
+        &sig_path(&manifest_path),
+        "manifest",
+        &show(&manifest_path),
+    );
+
+    // The archive file itself.
+    if archive_len == 0 {
+        v.problems.add(
+            "archive_empty",
+            format!(
+                "{} is empty (the manifest says {} bytes).\nThe transfer failed: ask the provider to send the archive again.",
+                show(&opts.archive),
+                m.archive.bytes
+            ),
+        );
+        return Ok(v.done(started));
+    }
+    let truncated = archive_len < m.archive.bytes;
+    if archive_len != m.archive.bytes {
+        v.problems.add(
+            "archive_size_mismatch",
+            format!(
+                "{} is {archive_len} bytes but the manifest says {}: it is {}.\nAsk the provider to send it again, and check that archive and manifest belong together.",
+                show(&opts.archive),
+                m.archive.bytes,
+                if truncated { "truncated" } else { "longer than what was handed over (another archive?)" }
+            ),
+        );
+    }
+
+    let limit = plaintext_limit(&m.payload);
+    let (plain, stack) = match reader::open(archive, &identities, limit) {
+        Ok(x) => x,
+        Err((e, stack)) => {
+            stack.finish(None);
+            match e {
+                OpenError::Io(source) => {
+                    return Err(VerifyError::ArchiveUnreadable {
+                        path: opts.archive.clone(),
+                        source,
+                    }
+                    .into());
+                }
+                OpenError::NotAge => v.problems.add(
+                    "not_an_age_file",
+                    format!(
+                        "{} is not an age-encrypted file.\nCheck that you were given the .tar.zst.age archive, and ask the provider to send it again.",
+                        show(&opts.archive)
+                    ),
+                ),
+                OpenError::NoMatchingIdentity => v.problems.add(
+                    "no_matching_identity",
+                    format!(
+                        "none of the identities given with -i can decrypt {}; it was encrypted to: {}.\nPass the identity file that belongs to one of those recipients.",
+                        show(&opts.archive),
+                        m.recipients.join(", ")
+                    ),
+                ),
+                OpenError::Header(msg, kind) => {
+                    if truncated || kind == io::ErrorKind::UnexpectedEof {
+                        v.problems.add(
+                            "archive_truncated",
+                            format!("the archive is truncated inside its age header ({msg}).\nAsk the provider to send it again."),
+                        );
+                    } else {
+                        v.problems.add(
+                            "archive_header_invalid",
+                            format!("the archive's age header is damaged or was tampered with ({msg}).\nAsk the provider to send it again."),
+                        );
+                    }
+                }
+            }
+            return Ok(v.done(started));
+        }
+    };
+
+    let mut stage = match &opts.extract {
+        Some(d) => Some(
+            Stage::create(d).map_err(|source| VerifyError::ExtractWrite {
+                path: d.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    reporter.start("verify", Some(m.payload.bytes), Some(m.payload.files));
+    let mut bag = Bag::new(m.bag.top_folder.as_bytes());
+    let read = bag.read(plain, stage.as_mut(), reporter, &mut v.problems);
+    reporter.finish();
+    let (plain, read) = match read {
+        Ok(x) => x,
+        Err(e) => {
+            stack.finish(None);
+            return Err(e);
+        }
+    };
+    let failure = stack.failure();
+    let digest = stack.finish(plain);
+    let stream_complete = read.is_none();
+    if let Some(stop) = read {
+        v.stream_problem(failure, stop, truncated);
+    }
+    match &digest {
+        Some((_, sha)) if *sha != m.archive.sha256 => v.problems.add(
+            "archive_hash_mismatch",
+            format!(
+                "the archive's SHA-256 is {sha}, but the manifest says {}.\nThis is not the archive the provider signed: ask for it again.",
+                m.archive.sha256
+            ),
+        ),
+        _ => {}
+    }
+    v.report.archive_sha256 = digest.map(|(_, s)| s);
+    v.report.files = bag.files;
+    v.report.directories = bag.dirs;
+    v.report.symlinks = bag.links.len() as u64;
+    v.report.hard_links = bag.hard_links;
+    v.report.bytes = bag.bytes;
+    let code = if stream_complete {
+        bag.check(&m, &key, &mut v.problems)
+    } else {
+        None
+    };
+
+    // Symlinks that leave the bag: client data, reported, created only on request, last.
+    let outside = bag.outside_links();
+    for (p, t) in &outside {
+        reporter.warn(&format!(
+            "symlink {} points outside the bag, to {}{}",
+            shown(p),
+            shown(t),
+            if opts.keep_outside_links || stage.is_none() {
+                ""
+            } else {
+                " (not created; pass --keep-outside-links to create it)"
+            }
+        ));
+    }
+    v.report.outside_links = outside
+        .iter()
+        .map(|(p, t)| OutsideLink {
+            path: shown(p),
+            target: shown(t),
+            created: stage.is_some() && opts.keep_outside_links,
+        })
+        .collect();
+
+    if v.problems.any() {
+        // The stage is dropped here: its directory is removed, nothing looks verified.
+        drop(stage);
+        return Ok(v.done(started));
+    }
+    if let Some(mut st) = stage.take() {
+        let werr = |source| VerifyError::ExtractWrite {
+            path: st_path(opts),
+            source,
+        };
+        for (p, t) in &bag.links {
+            let out = outside.iter().any(|(op, _)| op == p);
+            if !out || opts.keep_outside_links {
+                st.symlink(Path::new(std::ffi::OsStr::from_bytes(p)), t)
+                    .map_err(werr)?;
+            }
+        }
+        v.report.extracted_to = Some(st.commit().map_err(werr)?);
+    }
+    v.report.receipt_code = code;
+    v.report.ok = true;
+    if let Some(path) = &opts.receipt {
+        receipt::write(path, &v.report, &m, receipt_signer.as_ref())?;
+        v.report.receipt_path = Some(path.clone());
+    }
+    Ok(v.done(started))
+}
+
+fn st_path(opts: &VerifyOptions) -> PathBuf {
+    opts.extract.clone().unwrap_or_default()
+}
+
+struct Verification {
+    problems: Problems,
+    report: VerifyReport,
+}
+
+impl Verification {
+    fn done(mut self, started: Instant) -> VerifyReport {
+        self.report.ok = !self.problems.any();
+        if !self.report.ok {
+            self.report.receipt_code = None;
+        }
+        self.report.problems = self.problems.list;
+        self.report.problems_not_listed = self.problems.not_listed;
+        self.report.seconds = started.elapsed().as_secs_f64();
+        self.report
+    }
+
+    /// Checks a detached minisign signature; `what` is "manifest" or "bag" (the kind prefix).
+    fn check_signature(
+        &mut self,
+        key: &minisign::PublicKey,
+        data: &[u8],
+        sig: &Path,
+        what: &'static str,
+        name: &str,
+    ) {
+        let text = match fs::read_to_string(sig) {
+            Ok(t) => t,
+            Err(_) => {
+                self.problems.add(
+                    "manifest_signature_missing",
+                    format!("there is no signature {} beside the {what}.\nAsk the provider for the .minisig file; without it nothing proves who made this handover.", show(sig)),
+                );
+                return;
+            }
+        };
+        sig_problem(&mut self.problems, key, data, &text, what, name);
+    }
+
+    /// Turns a failure of the decryption stack or the tar reader into a problem.
+    fn stream_problem(&mut self, failure: Option<reader::Failure>, stop: Stop, truncated: bool) {
+        let p = &mut self.problems;
+        match (failure, stop) {
+            (Some(f), _) if f.layer == Layer::Age => {
+                if truncated || f.kind == io::ErrorKind::UnexpectedEof {
+                    p.add("archive_truncated", format!("the archive is truncated: decryption reached its end before age's final chunk ({}).\nNothing it holds can be trusted; ask the provider to send it again.", f.message));
+                } else {
+                    p.add("archive_corrupt", format!("the archive fails age's authentication ({}): a byte was changed in transit or on disk, or it was tampered with.\nAsk the provider to send it again.", f.message));
+                }
+            }
+            (Some(f), _) if f.layer == Layer::Zstd => p.add(
+                "decompression_failed",
+                format!("the decrypted archive is not valid zstd ({}).\nIt was not made by handover export, or was damaged before encryption; ask the provider.", f.message),
+            ),
+            (Some(f), _) if f.layer == Layer::Limit => p.add(
+                "decompression_limit_exceeded",
+                format!("the archive decompresses to more than the manifest allows ({}); reading stopped there.\nThis is a decompression bomb or not the archive the manifest describes; do not unpack it with other tools.", f.message),
+            ),
+            (Some(f), _) => p.add(
+                "archive_unreadable",
+                format!("reading the archive failed ({}).", f.message),
+            ),
+            (None, Stop::Tar(msg)) => p.add(
+                "tar_malformed",
+                format!("the decrypted archive is not a valid tar stream ({msg}).\nIt was not made by handover export; ask the provider."),
+            ),
+        }
+    }
+}
+
+/// Records the outcome of a minisign verification as a problem, if any.
+fn sig_problem(
+    problems: &mut Problems,
+    key: &minisign::PublicKey,
+    data: &[u8],
+    sig_text: &str,
+    what: &'static str,
+    name: &str,
+) {
+    let kinds: [&'static str; 3] = match what {
+        "manifest" => [
+            "manifest_signature_malformed",
+            "manifest_signed_by_other_key",
+            "manifest_signature_invalid",
+        ],
+        _ => [
+            "bag_signature_malformed",
+            "bag_signed_by_other_key",
+            "bag_signature_invalid",
+        ],
+    };
+    match signing::verify(key, data, sig_text) {
+        Ok(()) => {}
+        Err(SigProblem::Malformed) => problems.add(
+            kinds[0],
+            format!("the signature of {name} is not a minisign signature.\nAsk the provider to send it again."),
+        ),
+        Err(SigProblem::OtherKey { signed_by, expected }) => problems.add(
+            kinds[1],
+            format!("{name} is signed by key {signed_by}, not by the signer's key {expected}.\nSomeone else made or changed it: do not trust it. Check --signer with the provider."),
+        ),
+        Err(SigProblem::Invalid) => problems.add(
+            kinds[2],
+            format!("the signature of {name} does not match its content: it was changed after signing.\nDo not trust it; ask the provider to send it again."),
+        ),
+    }
+}
+
+/// Why reading the tar stream stopped early.
+enum Stop {
+    /// The tar reader (or a stage below it) failed; the message is the error's.
+    Tar(String),
+}
+
+/// Tag files whose content is parsed; others are only hashed.
+const PARSED_TAGS: [&str; 6] = [
+    "bagit.txt",
+    "bag-info.txt",
+    "manifest-sha256.txt",
+    "symlinks.txt",
+    "tagmanifest-sha256.txt",
+    "tagmanifest-sha256.txt.minisig",
+];
+
+/// What the tar stream held, gathered in one pass.
+struct Bag {
+    top: Vec<u8>,
+    /// Payload files (hard-linked names included): bag path → (SHA-256, size).
+    seen: HashMap<Vec<u8>, ([u8; 32], u64)>,
+    /// Payload directories (bag paths), `data` itself excluded.
+    dir_paths: Vec<Vec<u8>>,
+    /// Symlinks: bag path → target, in archive order.
+    links: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Tag files: name → SHA-256 hex.
+    tag_hashes: HashMap<Vec<u8>, String>,
+    /// Parsed tag files' contents.
+    tag_bodies: HashMap<&'static str, Vec<u8>>,
+    files: u64,
+    dirs: u64,
+    hard_links: u64,
+    bytes: u64,
+    saw_top: bool,
+}
+
+impl Bag {
+    fn new(top: &[u8]) -> Bag {
+        Bag {
+            top: top.to_vec(),
+            seen: HashMap::new(),
+            dir_paths: Vec::new(),
+            links: Vec::new(),
+            tag_hashes: HashMap::new(),
+            tag_bodies: HashMap::new(),
+            files: 0,
+            dirs: 0,
+            hard_links: 0,
+            bytes: 0,
+            saw_top: false,
+        }
+    }
+
+    /// The entry's path inside the bag (`data/...` or a tag file name), or why it is refused.
+    fn rel(&self, raw: &[u8]) -> std::result::Result<Vec<u8>, (&'static str, &'static str)> {
+        if raw.starts_with(b"/") {
+            return Err(("unsafe_path", "is an absolute path"));
+        }
+        let comps: Vec<&[u8]> = raw
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .collect();
+        if comps.contains(&&b".."[..]) {
+            return Err(("unsafe_path", "contains a `..` component"));
+        }
+        if comps.first() != Some(&&self.top[..]) {
+            return Err(("outside_bag", "is outside the bag's folder"));
+        }
+        Ok(comps[1..].join(&b'/'))
+    }
+
+    /// Reads the whole tar stream. Returns the reader (drained to its end unless reading
+    /// stopped) and why it stopped early, if it did. Errors only for extraction I/O.
+    fn read(
+        &mut self,
+        plain: reader::ChannelReader,
+        mut stage: Option<&mut Stage>,
+        reporter: &dyn Reporter,
+        problems: &mut Problems,
+    ) -> Result<(Option<reader::ChannelReader>, Option<Stop>)> {
+        let mut archive = tar::Archive::new(plain);
+        let mut buf = vec![0u8; READ_BUF];
+        let stage_err = |stage: &Option<&mut Stage>, source: io::Error| -> crate::Error {
+            VerifyError::ExtractWrite {
+                path: stage
+                    .as_ref()
+                    .map(|s| s.root().to_path_buf())
+                    .unwrap_or_default(),
+                source,
+            }
+            .into()
+        };
+        let entries = match archive.entries() {
+            Ok(e) => e,
+            Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
+        };
+        for entry in entries {
+            let mut entry = match entry {
+                Ok(e) => e,
+                Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
+            };
+            let raw = entry.path_bytes().into_owned();
+            let et = entry.header().entry_type();
+            if et == EntryType::XGlobalHeader {
+                continue;
+            }
+            let rel = match self.rel(&raw) {
+                Ok(r) => r,
+                Err((kind, why)) => {
+                    problems.add(kind, format!("the entry {} {why}; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&raw)));
+                    continue;
+                }
+            };
+            let mode = entry.header().mode().unwrap_or(0o644);
+            let mtime = entry.header().mtime().unwrap_or(0);
+            let relp = |r: &[u8]| PathBuf::from(std::ffi::OsStr::from_bytes(r));
+            if rel.is_empty() || rel == b"data" {
+                if !et.is_dir() {
+                    problems.add(
+                        "unexpected_entry",
+                        format!("the entry {} should be a directory.", shown(&raw)),
+                    );
+                } else if rel.is_empty() {
+                    self.saw_top = true;
+                } else if let Some(s) = stage.as_deref_mut() {
+                    s.dir(&relp(&rel), mode, mtime)
+                        .map_err(|e| stage_err(&stage, e))?;
+                }
+                if rel.is_empty()
+                    && let Some(s) = stage.as_deref_mut()
+                {
+                    s.dir(Path::new(""), mode, mtime)
+                        .map_err(|e| stage_err(&stage, e))?;
+                }
+                continue;
+            }
+            let payload = rel.starts_with(b"data/");
+            if !payload && rel.contains(&b'/') {
+                problems.add(
+                    "unexpected_entry",
+                    format!(
+                        "the entry {} is neither payload (data/) nor a tag file.",
+                        shown(&raw)
+                    ),
+                );
+                continue;
+            }
+            if !payload {
+                if !et.is_file() {
+                    problems.add(
+                        "unexpected_entry",
+                        format!("the tag file {} is not a regular file.", shown(&raw)),
+                    );
+                    continue;
+                }
+                if self.tag_hashes.contains_key(&rel) {
+                    problems.add(
+                        "duplicate_entry",
+                        format!("the tag file {} appears twice in the archive.", shown(&rel)),
+                    );
+                    continue;
+                }
+                let parsed = PARSED_TAGS.iter().find(|t| t.as_bytes() == &rel[..]);
+                let mut out = match stage.as_deref_mut() {
+                    Some(s) => Some(s.file(&relp(&rel)).map_err(|e| stage_err(&stage, e))?),
+                    None => None,
+                };
+                let mut body = Vec::new();
+                let mut h = Sha256::new();
+                loop {
+                    let n = match entry.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
+                    };
+                    h.update(&buf[..n]);
+                    if parsed.is_some() {
+                        body.extend_from_slice(&buf[..n]);
+                    }
+                    if let Some(f) = out.as_mut() {
+                        f.write_all(&buf[..n]).map_err(|e| stage_err(&stage, e))?;
+                    }
+                }
+                if let (Some(f), Some(s)) = (out, stage.as_deref()) {
+                    s.close_file(f, mode, mtime)
+                        .map_err(|e| stage_err(&stage, e))?;
+                }
+                self.tag_hashes
+                    .insert(rel.clone(), hex::encode(h.finalize()));
+                if let Some(t) = parsed {
+                    self.tag_bodies.insert(t, body);
+                }
+                continue;
+            }
+
+            // Payload.
+            match et {
+                EntryType::Directory => {
+                    self.dirs += 1;
+                    self.dir_paths.push(rel.clone());
+                    if let Some(s) = stage.as_deref_mut() {
+                        s.dir(&relp(&rel), mode, mtime).map_err(|e| stage_err(&stage, e))?;
+                    }
+                }
+                EntryType::Regular | EntryType::Continuous => {
+                    if self.seen.contains_key(&rel) {
+                        problems.add("duplicate_entry", format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
+                        continue;
+                    }
+                    let mut out = match stage.as_deref_mut() {
+                        Some(s) => Some(s.file(&relp(&rel)).map_err(|e| stage_err(&stage, e))?),
+                        None => None,
+                    };
+                    let mut h = Sha256::new();
+                    let mut size = 0u64;
+                    loop {
+                        let n = match entry.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => n,
+                            Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
+                        };
+                        h.update(&buf[..n]);
+                        size += n as u64;
+                        reporter.bytes(n as u64);
+                        if let Some(f) = out.as_mut() {
+                            f.write_all(&buf[..n]).map_err(|e| stage_err(&stage, e))?;
+                        }
+                    }
+                    if let (Some(f), Some(s)) = (out, stage.as_deref()) {
+                        s.close_file(f, mode, mtime).map_err(|e| stage_err(&stage, e))?;
+                    }
+                    self.seen.insert(rel, (h.finalize().into(), size));
+                    self.files += 1;
+                    self.bytes += size;
+                    reporter.file_done();
+                }
+                EntryType::Link => {
+                    let target_raw = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
+                    let target = match self.rel(&target_raw) {
+                        Ok(t) if t.starts_with(b"data/") && self.seen.contains_key(&t) => t,
+                        _ => {
+                            problems.add("unsafe_hard_link", format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&rel), shown(&target_raw)));
+                            continue;
+                        }
+                    };
+                    if self.seen.contains_key(&rel) {
+                        problems.add("duplicate_entry", format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
+                        continue;
+                    }
+                    let (hash, size) = self.seen[&target];
+                    if let Some(s) = stage.as_deref_mut() {
+                        s.hard_link(&relp(&rel), &relp(&target)).map_err(|e| stage_err(&stage, e))?;
+                    }
+                    self.seen.insert(rel, (hash, size));
+                    self.files += 1;
+                    self.hard_links += 1;
+                    self.bytes += size;
+                }
+                EntryType::Symlink => {
+                    let target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
+                    self.links.push((rel, target));
+                }
+                EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                    let what = match et {
+                        EntryType::Char => "character device",
+                        EntryType::Block => "block device",
+                        _ => "fifo",
+                    };
+                    problems.add("special_file", format!("the entry {} is a {what}, which a handover never contains; it was not extracted.\nThe archive is hostile or broken.", shown(&rel)));
+                }
+                _ => problems.add("unsupported_entry", format!("the entry {} has a tar type ({:?}) that a handover never contains; it was not extracted.", shown(&rel), et)),
+            }
+        }
+        // Past the end-of-archive blocks: read the rest so age and zstd check their ends.
+        let mut plain = archive.into_inner();
+        loop {
+            match plain.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
+            }
+        }
+        Ok((Some(plain), None))
+    }
+
+    /// Compares what was read with the bag's tag files and the outer manifest. Returns the
+    /// receipt code when it matches the manifest's hash of it.
+    fn check(&self, m: &Manifest, key: &minisign::PublicKey, p: &mut Problems) -> Option<String> {
+        if !self.saw_top && self.seen.is_empty() {
+            p.add("bag_folder_missing", format!("the archive holds no folder {}/, the bag the manifest names.\nThis is another handover's archive, or not a handover at all.", m.bag.top_folder));
+        }
+        let missing_tag = |p: &mut Problems, name: &str| {
+            p.add("tag_file_missing", format!("the bag has no {name}.\nThe archive was not made by handover export, or was changed: ask the provider."));
+        };
+        // bag-info.txt: the handover id, Payload-Oxum and the receipt code.
+        let mut code = None;
+        match self.tag_bodies.get("bag-info.txt") {
+            None => missing_tag(p, "bag-info.txt"),
+            Some(b) => {
+                let text = String::from_utf8_lossy(b);
+                let field = |k: &str| {
+                    text.lines().find_map(|l| {
+                        l.strip_prefix(k)
+                            .and_then(|r| r.strip_prefix(':'))
+                            .map(|v| v.trim().to_string())
+                    })
+                };
+                if field("External-Identifier").as_deref() != Some(&m.handover_id) {
+                    p.add("handover_id_mismatch", format!("the bag belongs to handover {}, but the manifest is for {}.\nThe archive was swapped with another one: ask the provider for the right archive.", field("External-Identifier").unwrap_or_else(|| "(none)".into()), m.handover_id));
+                }
+                let oxum = format!("{}.{}", self.bytes, self.files);
+                let declared = format!("{}.{}", m.payload.bytes, m.payload.files);
+                match field("Payload-Oxum") {
+                    Some(o) if o == oxum && o == declared => {}
+                    o => p.add("payload_oxum_mismatch", format!("Payload-Oxum is {}, the payload read is {oxum} and the manifest declares {declared} (bytes.files).\nFiles were added, removed or changed: ask the provider.", o.unwrap_or_else(|| "(none)".into()))),
+                }
+                match field("Handover-Receipt-Code") {
+                    Some(c) if util::sha256_hex(c.as_bytes()) == m.receipt_code_sha256 => code = Some(c),
+                    _ => p.add("receipt_code_mismatch", "the receipt code in bag-info.txt is not the one the manifest was made with.\nThe bag was changed: ask the provider.".into()),
+                }
+            }
+        }
+        if !self.tag_bodies.contains_key("bagit.txt") {
+            missing_tag(p, "bagit.txt");
+        }
+
+        // The tag manifest: the outer manifest's hash, its own signature, each tag file.
+        match self.tag_bodies.get("tagmanifest-sha256.txt") {
+            None => missing_tag(p, "tagmanifest-sha256.txt"),
+            Some(tm) => {
+                if util::sha256_hex(tm) != m.bag.tagmanifest_sha256 {
+                    p.add("tagmanifest_mismatch", "the bag's tagmanifest-sha256.txt is not the one the manifest was signed with.\nThe bag was changed after it was made: do not trust it.".into());
+                }
+                match self.tag_bodies.get("tagmanifest-sha256.txt.minisig") {
+                    None => missing_tag(p, "tagmanifest-sha256.txt.minisig"),
+                    Some(sig) => sig_problem(
+                        p,
+                        key,
+                        tm,
+                        &String::from_utf8_lossy(sig),
+                        "bag",
+                        "the bag's tagmanifest-sha256.txt",
+                    ),
+                }
+                let mut listed = BTreeSet::new();
+                for (hash, name) in parse_manifest(tm, p, "tagmanifest-sha256.txt") {
+                    match self.tag_hashes.get(&name) {
+                        None => p.add("tag_file_missing", format!("the tag file {} listed in tagmanifest-sha256.txt is not in the archive.", shown(&name))),
+                        Some(h) if *h != hex::encode(hash) => p.add("tag_file_hash_mismatch", format!("the tag file {} does not match its hash in tagmanifest-sha256.txt: it was changed.\nDo not trust the bag; ask the provider.", shown(&name))),
+                        _ => {}
+                    }
+                    listed.insert(name);
+                }
+                for name in self.tag_hashes.keys() {
+                    if !listed.contains(name)
+                        && name != b"tagmanifest-sha256.txt"
+                        && name != b"tagmanifest-sha256.txt.minisig"
+                    {
+                        p.add("unlisted_tag_file", format!("the tag file {} is not listed in tagmanifest-sha256.txt: it was added.", shown(name)));
+                    }
+                }
+            }
+        }
+
+        // The payload manifest against what was read.
+        match self.tag_bodies.get("manifest-sha256.txt") {
+            None => missing_tag(p, "manifest-sha256.txt"),
+            Some(body) => {
+                let mut listed: HashMap<Vec<u8>, [u8; 32]> = HashMap::new();
+                for (hash, path) in parse_manifest(body, p, "manifest-sha256.txt") {
+                    if listed.insert(path.clone(), hash).is_some() {
+                        p.add(
+                            "tag_file_malformed",
+                            format!("{} is listed twice in manifest-sha256.txt.", shown(&path)),
+                        );
+                    }
+                }
+                for (path, (hash, _)) in &self.seen {
+                    match listed.remove(path) {
+                        None => p.add("unlisted_file", format!("{} is in the archive but not in manifest-sha256.txt: it was added.\nDo not trust it; ask the provider.", shown(path))),
+                        Some(h) if h != *hash => p.add("file_hash_mismatch", format!("{} does not match its SHA-256 in manifest-sha256.txt: it was changed.\nDo not trust it; ask the provider.", shown(path))),
+                        _ => {}
+                    }
+                }
+                for path in listed.keys() {
+                    p.add("missing_file", format!("{} is listed in manifest-sha256.txt but not in the archive: it was removed.\nAsk the provider.", shown(path)));
+                }
+            }
+        }
+
+        // Symlinks against symlinks.txt.
+        let mut declared: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+        if let Some(body) = self.tag_bodies.get("symlinks.txt") {
+            for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let parsed = std::str::from_utf8(line)
+                    .ok()
+                    .and_then(|l| l.split_once('\t'))
+                    .and_then(|(a, b)| {
+                        Some((manifest::bagit_decode(a)?, manifest::bagit_decode(b)?))
+                    });
+                match parsed {
+                    Some((a, b)) => {
+                        declared.insert(a, b);
+                    }
+                    None => p.add(
+                        "tag_file_malformed",
+                        "symlinks.txt has a line that is not `data/LINK<TAB>TARGET`.".into(),
+                    ),
+                }
+            }
+        } else if !self.links.is_empty() || m.payload.symlinks > 0 {
+            missing_tag(p, "symlinks.txt");
+        }
+        for (path, target) in &self.links {
+            match declared.remove(path) {
+                None => p.add("unlisted_symlink", format!("the symlink {} → {} is not listed in symlinks.txt: it was added{}.\nDo not trust the archive; ask the provider.", shown(path), shown(target), if escapes(path, target, &self.links) { " and points outside the bag" } else { "" })),
+                Some(t) if t != *target => p.add("symlink_mismatch", format!("the symlink {} points to {}, but symlinks.txt says {}: it was changed.", shown(path), shown(target), shown(&t))),
+                _ => {}
+            }
+        }
+        for path in declared.keys() {
+            p.add(
+                "missing_symlink",
+                format!(
+                    "the symlink {} listed in symlinks.txt is not in the archive: it was removed.",
+                    shown(path)
+                ),
+            );
+        }
+        // No entry may lie beneath a symlink: extracting it would write through the link.
+        let link_set: BTreeSet<&[u8]> = self.links.iter().map(|(p, _)| &p[..]).collect();
+        let under_link = |path: &[u8]| {
+            path.iter()
+                .enumerate()
+                .any(|(i, &b)| b == b'/' && link_set.contains(&path[..i]))
+        };
+        for path in self
+            .seen
+            .keys()
+            .chain(self.dir_paths.iter())
+            .chain(self.links.iter().map(|(p, _)| p))
+        {
+            if under_link(path) {
+                p.add("path_through_symlink", format!("the entry {} lies beneath a symlink in the archive; writing it would follow the link.\nThe archive is hostile: do not unpack it with other tools.", shown(path)));
+            }
+        }
+
+        // Counts against the signed manifest.
+        let found = [
+            self.files,
+            self.dirs,
+            self.links.len() as u64,
+            self.hard_links,
+            self.bytes,
+        ];
+        let want = [
+            m.payload.files,
+            m.payload.directories,
+            m.payload.symlinks,
+            m.payload.hard_links,
+            m.payload.bytes,
+        ];
+        let names = ["files", "directories", "symlinks", "hard links", "bytes"];
+        let diffs: Vec<String> = (0..5)
+            .filter(|&i| found[i] != want[i])
+            .map(|i| format!("{} {} (manifest: {})", found[i], names[i], want[i]))
+            .collect();
+        if !diffs.is_empty() {
+            p.add(
+                "count_mismatch",
+                format!(
+                    "the payload holds {}.\nFiles were added or removed: ask the provider.",
+                    diffs.join(", ")
+                ),
+            );
+        }
+        code
+    }
+
+    /// Symlinks whose target resolves outside the bag root (the extracted directory).
+    fn outside_links(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.links
+            .iter()
+            .filter(|(p, t)| escapes(p, t, &self.links))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Parses a BagIt manifest (`HASH  PATH` per line); bad lines become problems.
+fn parse_manifest(body: &[u8], p: &mut Problems, name: &str) -> Vec<([u8; 32], Vec<u8>)> {
+    let mut out = Vec::new();
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let parsed = std::str::from_utf8(line).ok().and_then(|l| {
+            let (h, rest) = l.split_once(char::is_whitespace)?;
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(h, &mut hash).ok()?;
+            Some((hash, manifest::bagit_decode(rest.trim_start())?))
+        });
+        match parsed {
+            Some(x) => out.push(x),
+            None => p.add(
+                "tag_file_malformed",
+                format!("{name} line {} is not `SHA256  PATH`.", i + 1),
+            ),
+        }
+    }
+    out
+}
+
+/// Whether the symlink at `link` (a bag path) with `target` resolves outside the bag root,
+/// following the archive's other symlinks on the way (a link through `a -> ..` escapes even
+/// when its own text looks inside). Absolute targets and loops count as outside.
+fn escapes(link: &[u8], target: &[u8], links: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    let map: HashMap<&[u8], &[u8]> = links.iter().map(|(p, t)| (&p[..], &t[..])).collect();
+    let comps = |b: &[u8]| -> Vec<Vec<u8>> {
+        b.split(|&c| c == b'/')
+            .filter(|c| !c.is_empty())
+            .map(|c| c.to_vec())
+            .collect()
+    };
+    let mut stack = comps(link);
+    stack.pop();
+    if target.starts_with(b"/") {
+        return true;
+    }
+    let mut pending: std::collections::VecDeque<Vec<u8>> = comps(target).into();
+    let mut hops = 0;
+    while let Some(c) = pending.pop_front() {
+        match &c[..] {
+            b"." => {}
+            b".." => {
+                if stack.pop().is_none() {
+                    return true;
+                }
+            }
+            _ => {
+                stack.push(c);
+                let cur = stack.join(&b'/');
+                if let Some(t) = map.get(&cur[..]) {
+                    hops += 1;
+                    if hops > MAX_HOPS || t.starts_with(b"/") {
+                        return true;
+                    }
+                    stack.pop();
+                    for x in comps(t).into_iter().rev() {
+                        pending.push_front(x);
+                    }
+                }
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(p: &str, t: &str) -> (Vec<u8>, Vec<u8>) {
+        (p.as_bytes().to_vec(), t.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn symlink_escape_follows_other_links() {
+        let links = vec![l("data/up", ".."), l("data/x/y", "../../z")];
+        assert!(!escapes(b"data/a", b"../data/b", &links));
+        assert!(escapes(b"data/a", b"../../etc", &links));
+        assert!(escapes(b"data/a", b"/etc/passwd", &links));
+        // data/up is the bag root; up/.. is outside it, though the text has one `..` only.
+        assert!(escapes(b"data/b", b"up/..", &links));
+        assert!(!escapes(b"data/x/y", b"../../z", &links));
+        let looped = vec![l("data/a", "b"), l("data/b", "a")];
+        assert!(escapes(b"data/c", b"a", &looped));
+    }
+
+    #[test]
+    fn manifest_is_found_beside_the_archive() {
+        assert_eq!(
+            manifest_beside(Path::new("out/acme-1.tar.zst.age")),
+            PathBuf::from("out/acme-1.manifest.json")
+        );
+    }
+}
