@@ -321,6 +321,18 @@ pub fn confirm(home: &Home, opts: &ConfirmOptions) -> Result<ConfirmSummary> {
     };
     let tx = store.begin()?;
     tx.insert_receipt(&record)?;
+    crate::audit::append(
+        &tx,
+        home,
+        "confirm",
+        Some(&rec.handover_id),
+        serde_json::json!({
+            "method": record.method,
+            "receipt_sha256": record.receipt_sha256,
+            "client_key_id": record.client_key_id,
+            "received_at": record.received_at,
+        }),
+    )?;
     tx.commit()?;
     Ok(ConfirmSummary {
         handover_id: rec.handover_id,
