@@ -151,6 +151,11 @@ pub enum StoreError {
     /// An id prefix matches several handovers.
     #[error("{0:?} matches more than one handover; give more characters of the id.")]
     Ambiguous(String),
+    /// No deletion certificate matches an id.
+    #[error(
+        "no deletion certificate matches {0:?}.\nThe id is printed by `handover delete` and `handover shred`, and is in the certificate file."
+    )]
+    CertificateNotFound(String),
 }
 
 /// The top-level error every library command returns.
@@ -159,6 +164,7 @@ pub enum Error {
     Key(KeyError),
     Export(ExportError),
     Store(StoreError),
+    Shred(ShredError),
     /// An I/O error outside a stage with its own enum (reading a file the user named, ...).
     Io {
         what: String,
@@ -173,6 +179,7 @@ impl Error {
             Error::Key(_) | Error::Export(_) | Error::Store(_) | Error::Io { .. } => {
                 ExitClass::Operational
             }
+            Error::Shred(e) => e.class(),
         }
     }
 }
@@ -183,6 +190,7 @@ impl fmt::Display for Error {
             Error::Key(e) => e.fmt(f),
             Error::Export(e) => e.fmt(f),
             Error::Store(e) => e.fmt(f),
+            Error::Shred(e) => e.fmt(f),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
         }
     }
@@ -210,6 +218,104 @@ impl From<ExportError> for Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         Error::Store(e)
+    }
+}
+
+impl From<ShredError> for Error {
+    fn from(e: ShredError) -> Self {
+        Error::Shred(e)
+    }
+}
+
+/// Something in a deletion plan that stops the run before anything is touched.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Blocker {
+    /// Stable snake_case name for scripts (`hard_link_outside`, `not_writable`, ...).
+    pub kind: &'static str,
+    pub path: PathBuf,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+/// How many blockers a message lists before summarising the rest.
+const BLOCKERS_SHOWN: usize = 10;
+
+fn list_blockers(b: &[Blocker]) -> String {
+    let mut s = String::new();
+    for x in b.iter().take(BLOCKERS_SHOWN) {
+        s.push_str(&format!("\n  - {}: {}", show(&x.path), x.message));
+    }
+    if b.len() > BLOCKERS_SHOWN {
+        s.push_str(&format!("\n  ... and {} more", b.len() - BLOCKERS_SHOWN));
+    }
+    s
+}
+
+/// Errors from secure deletion (`shred`, `delete`) and its certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum ShredError {
+    /// The plan found blockers; nothing was touched.
+    #[error("the deletion plan has {} blocker(s); nothing was deleted:{}\nFix them (or leave those paths out) and run again; --dry-run shows the plan.", .0.len(), list_blockers(.0))]
+    Blocked(Vec<Blocker>),
+    /// `delete` before the client's receipt is confirmed.
+    #[error(
+        "no receipt is recorded for handover {0}; nothing was deleted.\nAsk the client for the receipt code, then run `handover confirm`. To delete without it, pass --without-receipt --reason \"why\"."
+    )]
+    NoReceipt(String),
+    /// `--without-receipt` with an empty reason.
+    #[error("--without-receipt needs a --reason that says why; it goes into the certificate.")]
+    EmptyReason,
+    /// Confirmation is needed and cannot be asked.
+    #[error(
+        "nothing was deleted: the plan needs confirmation and stdin is not a terminal.\nCheck the plan with --dry-run, then run again with --yes to delete without asking."
+    )]
+    CannotAsk,
+    /// The user answered no.
+    #[error("nothing was deleted: not confirmed.")]
+    Declined,
+    /// The handover's copies were already deleted and certified.
+    #[error(
+        "handover {handover_id} was already deleted; its certificate is {certificate_id}.\nSee it with `handover certificate show {certificate_id}`."
+    )]
+    AlreadyDeleted {
+        handover_id: String,
+        certificate_id: String,
+    },
+    /// An unfinished job for the handover covers other paths than this run would.
+    #[error("an interrupted deletion job {job_id} for this handover covers other paths ({}).\nRun the same command as before (same --also paths) to finish it first.", .roots.iter().map(|p| show(p)).collect::<Vec<_>>().join(", "))]
+    JobRootsDiffer { job_id: String, roots: Vec<PathBuf> },
+    /// Some entries could not be deleted; the job stays open.
+    #[error("{failed} entr{} could not be deleted (first: {}: {first_reason}).\nNo certificate was issued. The job {job_id} is recorded: fix the cause and run the same command again to finish it.", if *.failed == 1 { "y" } else { "ies" }, show(.first))]
+    Incomplete {
+        job_id: String,
+        failed: usize,
+        first: PathBuf,
+        first_reason: String,
+        /// True when an I/O error (not a failed check) stopped an entry.
+        io: bool,
+    },
+    /// An I/O error while planning or deleting.
+    #[error("{}: {source}", show(.path))]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The certificate could not be written.
+    #[error("cannot write the certificate {}: {source}\nEverything was deleted and is recorded; run the same command again to write the certificate.", show(.path))]
+    CertificateWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl ShredError {
+    /// The exit class: refusals and failed checks 3, I/O 1.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            ShredError::Io { .. } | ShredError::CertificateWrite { .. } => ExitClass::Operational,
+            ShredError::Incomplete { io: true, .. } => ExitClass::Operational,
+            _ => ExitClass::Refused,
+        }
     }
 }
 

@@ -5,12 +5,15 @@
 //! arguments, picks a [`report::Reporter`], calls one function here and prints its summary.
 
 pub mod archive;
+pub mod certificate;
 pub mod error;
 pub mod export;
+pub mod fsinfo;
 pub mod home;
 pub mod keys;
 pub mod manifest;
 pub mod report;
+pub mod shred;
 pub mod signing;
 pub mod store;
 pub mod util;
@@ -20,6 +23,7 @@ pub use export::{ExportOptions, ExportSummary, export};
 pub use home::Home;
 pub use keys::KeygenSummary;
 pub use report::{NoReporter, Reporter};
+pub use shred::{DeleteOptions, ShredOptions, ShredSummary, delete, shred};
 
 use std::path::PathBuf;
 
@@ -87,4 +91,9 @@ pub fn list(home: &Home) -> Result<Vec<store::HandoverRecord>> {
         return Ok(Vec::new());
     }
     Ok(store::Store::open(&home.database())?.handovers()?)
+}
+
+/// Shows a stored deletion certificate (`handover certificate show`).
+pub fn certificate_show(home: &Home, id: &str) -> Result<certificate::CertificateView> {
+    certificate::show(home, id)
 }
