@@ -186,8 +186,11 @@ fn operator_name(given: Option<String>) -> String {
         .filter(|s| !s.trim().is_empty())
         .or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
         .or_else(|| std::env::var("LOGNAME").ok().filter(|s| !s.is_empty()))
-        // SAFETY: getuid has no preconditions.
-        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
+        .unwrap_or_else(|| {
+            // SAFETY: getuid has no preconditions.
+            let uid = unsafe { libc::getuid() };
+            fsinfo::user_name(uid).unwrap_or_else(|| format!("uid {uid}"))
+        })
 }
 
 /// Builds, signs, writes and stores the certificate of a finished job.
@@ -233,6 +236,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     let mut warnings = Vec::new();
     let mut out_entries = Vec::with_capacity(entries.len());
     let mut bytes_verified = 0;
+    let mut read_back: Vec<String> = Vec::new();
     for e in &entries {
         let root = &roots[e.root_idx as usize];
         let recorded = match (input.handover, root.label.as_str()) {
@@ -260,10 +264,16 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
                         totals.overwritten_files += 1;
                         totals.overwritten_bytes += e.bytes;
                         bytes_verified += e.bytes;
+                        if let Some(v) = &e.verification
+                            && !read_back.contains(v)
+                        {
+                            read_back.push(v.clone());
+                        }
                     } else {
                         totals.logical_delete_files += 1;
                     }
                 }
+                "hard_link" => totals.files += 1,
                 "dir" => totals.directories += 1,
                 "symlink" => totals.symlinks += 1,
                 _ => totals.other += 1,
@@ -350,7 +360,14 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         runs: job.runs,
         sanitization,
         verification: Verification {
-            method: "every overwritten byte was synced (fdatasync), read back (O_DIRECT from the device where the filesystem allows it, otherwise after dropping the page cache) and compared with the keystream regenerated from the file's seed".into(),
+            method: format!(
+                "every overwritten byte was synced (fdatasync), then compared with the keystream regenerated from the file's own random seed; how it was read: {}",
+                if read_back.is_empty() {
+                    "nothing was overwritten".to_string()
+                } else {
+                    read_back.join("; ")
+                }
+            ),
             result: if totals.overwritten_files > 0 {
                 "passed".into()
             } else {

@@ -523,7 +523,9 @@ pub fn describe_method(method: &str) -> &'static str {
         "logical_delete" => {
             "logical delete: the name was removed (and the file truncated) without overwriting, because overwriting cannot reach the old blocks (see the reason)"
         }
-        _ => "unlinked: no file data (symlink, directory or special file)",
+        _ => {
+            "unlinked: no file data of its own (directory, symlink, special file, or a further hard link to a file overwritten under its first name)"
+        }
     }
 }
 
@@ -652,6 +654,9 @@ fn walk_root(
         } else if ft.is_symlink() {
             ("symlink", 0, "unlink", None)
         } else if ft.is_file() {
+            // Names of one inode after the first are only unlinked: overwriting through each
+            // name would rewrite the same blocks again (and fail the first name's read-back).
+            let mut again = false;
             if meta.nlink() > 1 {
                 let e = links.entry((meta.dev(), meta.ino())).or_insert((
                     meta.nlink(),
@@ -659,9 +664,14 @@ fn walk_root(
                     path.to_path_buf(),
                 ));
                 e.1 += 1;
+                again = e.1 > 1;
             }
-            let (method, reason) = plan_file(path, &meta, &root.fs, blockers);
-            ("file", meta.len(), method, reason)
+            if again {
+                ("hard_link", 0, "unlink", None)
+            } else {
+                let (method, reason) = plan_file(path, &meta, &root.fs, blockers);
+                ("file", meta.len(), method, reason)
+            }
         } else {
             ("other", 0, "unlink", None)
         };
@@ -1199,6 +1209,7 @@ fn plan_summary(roots: &[Root], entries: &[EntryRecord]) -> PlanSummary {
                     p.overwrite_bytes += e.bytes;
                 }
             }
+            "hard_link" => p.files += 1,
             "dir" => p.directories += 1,
             "symlink" => p.symlinks += 1,
             _ => p.other += 1,

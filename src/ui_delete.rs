@@ -40,6 +40,13 @@ fn print_plan(p: &PlanSummary) {
         );
     }
     for f in &p.filesystems {
+        if f.method == "unlink" {
+            eprintln!(
+                "  {} on {}: {} entr(y/ies) without data (directories, symlinks, special files): unlink",
+                f.filesystem, f.mount_point, f.entries
+            );
+            continue;
+        }
         eprintln!(
             "  {} on {} ({}, {}): {} entr(y/ies), {}: {}",
             f.filesystem,
