@@ -21,7 +21,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -530,7 +530,7 @@ pub fn describe_method(method: &str) -> &'static str {
 }
 
 /// Checks that entries of directory `dir` can be removed by us.
-fn dir_blocker(dir: &Path, meta: &fs::Metadata, blockers: &mut Vec<Blocker>) {
+fn dir_blocker(dir: &Path, blockers: &mut Vec<Blocker>) {
     let c = match std::ffi::CString::new(dir.as_os_str().as_bytes()) {
         Ok(c) => c,
         Err(_) => return,
@@ -553,14 +553,6 @@ fn dir_blocker(dir: &Path, meta: &fs::Metadata, blockers: &mut Vec<Blocker>) {
                 io::Error::last_os_error()
             ),
         });
-        return;
-    }
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    if meta.mode() & libc::S_ISVTX != 0 && euid != 0 && meta.uid() != euid {
-        // In a sticky directory (like /tmp) only the owner of an entry, or of the directory,
-        // may remove it; the per-entry check is in `walk_root`.
-        let _ = ();
     }
 }
 
@@ -576,7 +568,7 @@ fn walk_root(
     let euid = unsafe { libc::geteuid() };
     let parent = crate::home::parent_dir(&root.path).to_path_buf();
     match fs::symlink_metadata(&parent) {
-        Ok(m) => dir_blocker(&parent, &m, blockers),
+        Ok(_) => dir_blocker(&parent, blockers),
         Err(e) => blockers.push(io_blocker("unreadable", &parent, &e)),
     }
     let mut dir_meta: HashMap<PathBuf, fs::Metadata> = HashMap::new();
@@ -648,7 +640,7 @@ fn walk_root(
                     message: "another filesystem (or btrfs subvolume) starts here; leave it out or delete it separately".into(),
                 });
             }
-            dir_blocker(path, &meta, blockers);
+            dir_blocker(path, blockers);
             dir_meta.insert(path.to_path_buf(), meta.clone());
             ("dir", 0, "unlink", None)
         } else if ft.is_symlink() {
@@ -1896,11 +1888,6 @@ fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
-}
-
-#[allow(dead_code)]
-fn _mode_unused(m: &fs::Metadata) -> u32 {
-    m.permissions().mode()
 }
 
 #[cfg(test)]
