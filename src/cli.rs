@@ -76,6 +76,40 @@ Nothing appears under a final name unless the whole export succeeded.",
     /// List every handover recorded so far
     #[command(after_help = EXIT_CODES)]
     List,
+    /// Securely delete a handover's local copies, after the client confirmed receipt
+    #[command(
+        long_about = "Securely delete everything the handover recorded as local: the source data directory,\n\
+the archive, the manifest and its signature (plus --also PATH), then write a signed deletion\n\
+certificate NAME.deletion-certificate.json (+ .minisig) beside the archive.\n\n\
+Refuses (exit 3) until the client's receipt is confirmed, unless --without-receipt --reason.\n\
+Each file is hashed (SHA-256, listed in the certificate), then deleted as `shred` does.\n\
+An interrupted run is finished by running the same command again.",
+        after_help = DELETE_HELP
+    )]
+    Delete(DeleteArgs),
+    /// Securely delete files or trees: plan, overwrite, read back, unlink, certify
+    #[command(
+        long_about = "Securely delete files or directory trees, with a signed certificate.\n\n\
+1. Plan, touching nothing: walk every path (never following symlinks), find each filesystem\n   \
+and device, shared extents and hard links. Blockers stop the run: a file that cannot be\n   \
+opened for writing, a hard link with names outside the paths, /, a home directory, the\n   \
+handover home folder, a mount point inside a tree. --dry-run stops here.\n\
+2. Ask for confirmation (or --yes; without a terminal, --yes is required).\n\
+3. Each regular file is overwritten with a ChaCha20 keystream, fdatasync'ed, read back from the\n   \
+device and compared, then truncated, renamed to a random name and unlinked; each directory is\n   \
+synced. Symlinks are unlinked, never followed. Directories are removed bottom-up.\n\
+Where overwriting cannot reach the old blocks (copy-on-write, overlay, network filesystems,\n\
+shared extents) the file is deleted logically and the certificate says so; on SSDs, memory\n\
+filesystems and journalled data it says \"overwrite, best effort\" with the reason.\n\n\
+The certificate (NAME.deletion-certificate.json + .minisig, verifiable with minisign -V) goes\n\
+to --out DIR, default the home folder's certificates/. An interrupted run is finished by\n\
+running the same command again.",
+        after_help = DELETE_HELP
+    )]
+    Shred(ShredArgs),
+    /// Deletion certificates
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
     /// Client side: verify a received handover, optionally extract it and write a receipt
     #[command(
         long_about = "Verify a received handover without trusting the channel it came over: the manifest's\n\
@@ -289,6 +323,77 @@ pub struct ConfirmArgs {
     /// The client's minisign public key file: the receipt must be signed with it
     #[arg(long, value_name = "FILE", conflicts_with = "code")]
     pub client_key: Option<PathBuf>,
+}
+
+/// Exit codes of `delete` and `shred`, and the test-only variable.
+pub const DELETE_HELP: &str = "\
+Exit status:
+  0  success: everything deleted and the certificate written (or --dry-run)
+  1  operational error (I/O while deleting, bad key file, locked database)
+  2  usage error (bad arguments)
+  3  refused or a check failed: a blocker in the plan, no receipt, not confirmed,
+     a read-back mismatch; nothing is deleted on a refusal
+
+HANDOVER_TEST_KILL_AFTER=verified:N|done:N is for the test suite only (it kills the process).";
+
+#[derive(Subcommand, Debug)]
+pub enum CertificateCommand {
+    /// Show a deletion certificate (--json prints the signed document itself)
+    #[command(after_help = EXIT_CODES)]
+    Show {
+        /// Certificate id (or its first characters)
+        #[arg(value_name = "CERTIFICATE_ID")]
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// Signing key for the certificate [default: handover.key in the home folder]
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Name of the person running the deletion [default: $USER]
+    #[arg(long, env = "HANDOVER_OPERATOR")]
+    pub operator: Option<String>,
+    /// Organisation named in the certificate
+    #[arg(long, env = "HANDOVER_ORGANIZATION")]
+    pub organization: Option<String>,
+    /// Show the plan and stop; nothing is changed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// The handover id (or its first characters), as `handover list` shows
+    #[arg(value_name = "HANDOVER_ID")]
+    pub handover: String,
+    /// Also delete this path (file or tree); repeatable
+    #[arg(long, value_name = "PATH")]
+    pub also: Vec<PathBuf>,
+    /// Delete although no receipt is confirmed (needs --reason)
+    #[arg(long, requires = "reason")]
+    pub without_receipt: bool,
+    /// Why the deletion runs without a receipt (written into the certificate)
+    #[arg(long, requires = "without_receipt")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ShredArgs {
+    /// Files or directories to delete
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Directory for the certificate [default: certificates/ in the home folder]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub sign: SignArgs,
 }
 
 #[derive(Args, Debug)]

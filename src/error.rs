@@ -156,6 +156,11 @@ pub enum StoreError {
     /// An id prefix matches several handovers.
     #[error("{0:?} matches more than one handover; give more characters of the id.")]
     Ambiguous(String),
+    /// No deletion certificate matches an id.
+    #[error(
+        "no deletion certificate matches {0:?}.\nThe id is printed by `handover delete` and `handover shred`, and is in the certificate file."
+    )]
+    CertificateNotFound(String),
 }
 
 /// Errors from the audit log.
@@ -214,6 +219,7 @@ pub enum Error {
     Audit(AuditError),
     Schedule(ScheduleError),
     Evidence(EvidenceError),
+    Shred(ShredError),
     /// An I/O error outside a stage with its own enum (reading a file the user named, ...).
     Io {
         what: String,
@@ -235,6 +241,7 @@ impl Error {
             Error::Audit(_) | Error::Schedule(_) => ExitClass::Refused,
             Error::Verify(_) => ExitClass::Operational,
             Error::Receipt(e) => e.class(),
+            Error::Shred(e) => e.class(),
         }
     }
 }
@@ -248,6 +255,7 @@ impl fmt::Display for Error {
             Error::Audit(e) => e.fmt(f),
             Error::Schedule(e) => e.fmt(f),
             Error::Evidence(e) => e.fmt(f),
+            Error::Shred(e) => e.fmt(f),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
             Error::Verify(e) => e.fmt(f),
             Error::Receipt(e) => e.fmt(f),
@@ -346,6 +354,93 @@ pub enum VerifyError {
     },
 }
 
+impl From<ShredError> for Error {
+    fn from(e: ShredError) -> Self {
+        Error::Shred(e)
+    }
+}
+
+/// Something in a deletion plan that stops the run before anything is touched.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Blocker {
+    /// Stable snake_case name for scripts (`hard_link_outside`, `not_writable`, ...).
+    pub kind: &'static str,
+    pub path: PathBuf,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+/// How many blockers a message lists before summarising the rest.
+const BLOCKERS_SHOWN: usize = 10;
+
+fn list_blockers(b: &[Blocker]) -> String {
+    let mut s = String::new();
+    for x in b.iter().take(BLOCKERS_SHOWN) {
+        s.push_str(&format!("\n  - {}: {}", show(&x.path), x.message));
+    }
+    if b.len() > BLOCKERS_SHOWN {
+        s.push_str(&format!("\n  ... and {} more", b.len() - BLOCKERS_SHOWN));
+    }
+    s
+}
+
+/// Errors from secure deletion (`shred`, `delete`) and its certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum ShredError {
+    /// The plan found blockers; nothing was touched.
+    #[error("the deletion plan has {} blocker(s); nothing was deleted:{}\nFix them (or leave those paths out) and run again; --dry-run shows the plan.", .0.len(), list_blockers(.0))]
+    Blocked(Vec<Blocker>),
+    /// `delete` before the client's receipt is confirmed.
+    #[error(
+        "no receipt is recorded for handover {0}; nothing was deleted.\nAsk the client for the receipt code, then run `handover confirm`. To delete without it, pass --without-receipt --reason \"why\"."
+    )]
+    NoReceipt(String),
+    /// `--without-receipt` with an empty reason.
+    #[error("--without-receipt needs a --reason that says why; it goes into the certificate.")]
+    EmptyReason,
+    /// Confirmation is needed and cannot be asked.
+    #[error(
+        "nothing was deleted: the plan needs confirmation and stdin is not a terminal.\nCheck the plan with --dry-run, then run again with --yes to delete without asking."
+    )]
+    CannotAsk,
+    /// The user answered no.
+    #[error("nothing was deleted: not confirmed.")]
+    Declined,
+    /// The handover's copies were already deleted and certified.
+    #[error(
+        "handover {handover_id} was already deleted; its certificate is {certificate_id}.\nSee it with `handover certificate show {certificate_id}`."
+    )]
+    AlreadyDeleted {
+        handover_id: String,
+        certificate_id: String,
+    },
+    /// An unfinished job for the handover covers other paths than this run would.
+    #[error("an interrupted deletion job {job_id} for this handover covers other paths ({}).\nRun the same command as before (same --also paths) to finish it first.", .roots.iter().map(|p| show(p)).collect::<Vec<_>>().join(", "))]
+    JobRootsDiffer { job_id: String, roots: Vec<PathBuf> },
+    /// Some entries could not be deleted; the job stays open.
+    #[error("{failed} entr{} could not be deleted (first: {}: {first_reason}).\nNo certificate was issued. The job {job_id} is recorded: fix the cause and run the same command again to finish it.", if *.failed == 1 { "y" } else { "ies" }, show(.first))]
+    Incomplete {
+        job_id: String,
+        failed: usize,
+        first: PathBuf,
+        first_reason: String,
+        /// True when an I/O error (not a failed check) stopped an entry.
+        io: bool,
+    },
+    /// An I/O error while planning or deleting.
+    #[error("{}: {source}", show(.path))]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The certificate could not be written.
+    #[error("cannot write the certificate {}: {source}\nEverything was deleted and is recorded; run the same command again to write the certificate.", show(.path))]
+    CertificateWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 impl VerifyError {
     /// The `--json` kind.
     pub fn kind(&self) -> &'static str {
@@ -434,6 +529,17 @@ impl ReceiptError {
     }
 }
 
+impl ShredError {
+    /// The exit class: refusals and failed checks 3, I/O 1.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            ShredError::Io { .. } | ShredError::CertificateWrite { .. } => ExitClass::Operational,
+            ShredError::Incomplete { io: true, .. } => ExitClass::Operational,
+            _ => ExitClass::Refused,
+        }
+    }
+}
+
 /// Result with the top-level error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -478,6 +584,7 @@ impl Error {
                 StoreError::Home { .. } => "home_unusable",
                 StoreError::NotFound(_) => "handover_not_found",
                 StoreError::Ambiguous(_) => "handover_id_ambiguous",
+                StoreError::CertificateNotFound(_) => "certificate_not_found",
             },
             Error::Audit(AuditError::Broken { .. }) => "audit_chain_broken",
             Error::Schedule(e) => match e {
@@ -493,6 +600,18 @@ impl Error {
             Error::Io { .. } => "io_error",
             Error::Verify(e) => e.kind(),
             Error::Receipt(e) => e.kind(),
+            Error::Shred(e) => match e {
+                ShredError::Blocked(_) => "deletion_blocked",
+                ShredError::NoReceipt(_) => "no_receipt",
+                ShredError::EmptyReason => "reason_required",
+                ShredError::CannotAsk => "cannot_ask",
+                ShredError::Declined => "declined",
+                ShredError::AlreadyDeleted { .. } => "already_deleted",
+                ShredError::JobRootsDiffer { .. } => "job_roots_differ",
+                ShredError::Incomplete { .. } => "deletion_incomplete",
+                ShredError::Io { .. } => "io_error",
+                ShredError::CertificateWrite { .. } => "certificate_write_failed",
+            },
         }
     }
 }

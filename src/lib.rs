@@ -6,10 +6,12 @@
 
 pub mod archive;
 pub mod audit;
+pub mod certificate;
 pub mod error;
 pub mod evidence;
 pub mod export;
 pub mod extract;
+pub mod fsinfo;
 pub mod home;
 pub mod keys;
 pub mod manifest;
@@ -17,6 +19,7 @@ pub mod reader;
 pub mod receipt;
 pub mod report;
 pub mod schedule;
+pub mod shred;
 pub mod signing;
 pub mod store;
 pub mod util;
@@ -28,6 +31,7 @@ pub use home::Home;
 pub use keys::KeygenSummary;
 pub use receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use report::{NoReporter, Reporter};
+pub use shred::{DeleteOptions, ShredOptions, ShredSummary, delete, shred};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 
 use std::path::PathBuf;
@@ -169,4 +173,9 @@ pub fn receipts(home: &Home) -> Result<Vec<store::ReceiptRecord>> {
         return Ok(Vec::new());
     }
     Ok(store::Store::open(&home.database())?.receipts()?)
+}
+
+/// Shows a stored deletion certificate (`handover certificate show`).
+pub fn certificate_show(home: &Home, id: &str) -> Result<certificate::CertificateView> {
+    certificate::show(home, id)
 }

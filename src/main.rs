@@ -3,6 +3,7 @@
 
 mod cli;
 mod ui;
+mod ui_delete;
 
 use std::process::ExitCode;
 
@@ -365,6 +366,44 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     s.confirmed_at
                 );
             }
+        }
+        Command::Delete(a) => {
+            let s = handover::delete(
+                &home,
+                &handover::DeleteOptions {
+                    handover: a.handover,
+                    dry_run: a.sign.dry_run,
+                    yes: a.sign.yes,
+                    also: a.also,
+                    without_receipt: a.without_receipt,
+                    reason: a.reason,
+                    sign_key: a.sign.sign_key,
+                    operator: a.sign.operator,
+                    organization: a.sign.organization,
+                },
+                &reporter,
+            )?;
+            ui_delete::print_summary(&s, cli.json, cli.quiet);
+        }
+        Command::Shred(a) => {
+            let s = handover::shred(
+                &home,
+                &handover::ShredOptions {
+                    paths: a.paths,
+                    dry_run: a.sign.dry_run,
+                    yes: a.sign.yes,
+                    out_dir: a.out,
+                    sign_key: a.sign.sign_key,
+                    operator: a.sign.operator,
+                    organization: a.sign.organization,
+                },
+                &reporter,
+            )?;
+            ui_delete::print_summary(&s, cli.json, cli.quiet);
+        }
+        Command::Certificate(cli::CertificateCommand::Show { id }) => {
+            let v = handover::certificate_show(&home, &id)?;
+            ui_delete::print_certificate(&v, cli.json);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -30,6 +30,15 @@ pub trait Reporter: Sync {
     fn password(&self, _prompt: &str) -> Option<String> {
         None
     }
+    /// Whether [`Reporter::confirm`] can ask anyone (a terminal on stdin). Deletion fails
+    /// with a message instead of asking when it cannot.
+    fn can_ask(&self) -> bool {
+        false
+    }
+    /// Asks a yes/no question; anything but a clear yes is no.
+    fn confirm(&self, _question: &str) -> bool {
+        false
+    }
 }
 
 /// A reporter that shows nothing and cannot prompt.

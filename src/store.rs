@@ -93,6 +93,60 @@ CREATE TABLE schedules (
 ALTER TABLE handovers ADD COLUMN manifest_json TEXT;
 ALTER TABLE handovers ADD COLUMN manifest_signature TEXT;
 "#,
+    // 6: deletion jobs with their plans, and the signed certificates (issue 4). A job and
+    // every entry of its plan are recorded before anything is touched, so an interrupted
+    // deletion can be finished and certified once.
+    r#"
+CREATE TABLE deletion_jobs (
+    id                     TEXT PRIMARY KEY,
+    kind                   TEXT NOT NULL CHECK (kind IN ('delete', 'shred')),
+    handover_id            TEXT REFERENCES handovers(id),
+    roots_key              TEXT NOT NULL,
+    created_at             TEXT NOT NULL,
+    state                  TEXT NOT NULL CHECK (state IN ('running', 'done')),
+    runs                   INTEGER NOT NULL,
+    without_receipt_reason TEXT,
+    certificate_id         TEXT
+);
+CREATE TABLE deletion_roots (
+    job_id TEXT NOT NULL REFERENCES deletion_jobs(id),
+    idx    INTEGER NOT NULL,
+    path   BLOB NOT NULL,
+    label  TEXT NOT NULL,
+    fs     TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE deletion_entries (
+    job_id       TEXT NOT NULL REFERENCES deletion_jobs(id),
+    seq          INTEGER NOT NULL,
+    root_idx     INTEGER NOT NULL,
+    rel_path     BLOB NOT NULL,
+    kind         TEXT NOT NULL,
+    bytes        INTEGER NOT NULL,
+    dev          INTEGER NOT NULL,
+    ino          INTEGER NOT NULL,
+    method       TEXT NOT NULL,
+    reason       TEXT,
+    tmp_name     TEXT NOT NULL,
+    state        TEXT NOT NULL
+                 CHECK (state IN ('pending', 'hashed', 'ready', 'done', 'vanished', 'failed')),
+    sha256       TEXT,
+    verification TEXT,
+    note         TEXT,
+    PRIMARY KEY (job_id, seq),
+    UNIQUE (job_id, root_idx, rel_path)
+);
+CREATE TABLE certificates (
+    id             TEXT PRIMARY KEY,
+    job_id         TEXT NOT NULL UNIQUE REFERENCES deletion_jobs(id),
+    handover_id    TEXT,
+    created_at     TEXT NOT NULL,
+    document       BLOB NOT NULL,
+    signature      TEXT NOT NULL,
+    json_path      BLOB NOT NULL,
+    signature_path BLOB NOT NULL
+);
+"#,
 ];
 
 /// One recorded handover.
@@ -710,5 +764,369 @@ pub fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
             path: path.to_path_buf(),
             detail: e.to_string(),
         },
+    }
+}
+
+/// A deletion job (`delete` or `shred`): its plan lives in [`EntryRecord`]s.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub job_id: String,
+    /// `delete` or `shred`.
+    pub kind: String,
+    pub handover_id: Option<String>,
+    /// SHA-256 over the sorted root paths: finds the unfinished job for the same paths.
+    pub roots_key: String,
+    pub created_at: String,
+    /// `running` until its certificate is stored, then `done`.
+    pub state: String,
+    /// How many times the job was started (more than 1: it was interrupted and resumed).
+    pub runs: u32,
+    pub without_receipt_reason: Option<String>,
+    pub certificate_id: Option<String>,
+}
+
+/// One path a deletion job was asked to remove.
+#[derive(Debug, Clone)]
+pub struct RootRecord {
+    pub path: PathBuf,
+    /// What the path is: `source`, `archive`, `manifest`, `signature`, `also` or `path`.
+    pub label: String,
+    /// The filesystem description at plan time, JSON.
+    pub fs_json: String,
+}
+
+/// One entry of a deletion plan and how far its deletion got.
+#[derive(Debug, Clone)]
+pub struct EntryRecord {
+    pub seq: u64,
+    pub root_idx: u32,
+    /// Relative to the root (empty for the root itself), raw bytes.
+    pub rel_path: Vec<u8>,
+    /// `file`, `dir`, `symlink` or `other`.
+    pub kind: String,
+    pub bytes: u64,
+    pub dev: u64,
+    pub ino: u64,
+    /// `clear`, `overwrite_best_effort`, `logical_delete` or `unlink`.
+    pub method: String,
+    pub reason: Option<String>,
+    /// The random name the entry is renamed to just before it is unlinked.
+    pub tmp_name: String,
+    /// `pending`, `hashed`, `ready`, `done`, `vanished` or `failed`.
+    pub state: String,
+    pub sha256: Option<String>,
+    pub verification: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A stored deletion certificate.
+#[derive(Debug, Clone)]
+pub struct CertificateRecord {
+    pub certificate_id: String,
+    pub job_id: String,
+    pub handover_id: Option<String>,
+    pub created_at: String,
+    /// The exact signed JSON bytes.
+    pub document: Vec<u8>,
+    /// The `.minisig` text.
+    pub signature: String,
+    pub json_path: PathBuf,
+    pub signature_path: PathBuf,
+}
+
+impl Tx<'_> {
+    /// Records a new deletion job.
+    pub fn insert_job(&self, j: &JobRecord) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO deletion_jobs (id, kind, handover_id, roots_key, created_at, state,
+                    runs, without_receipt_reason, certificate_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    j.job_id,
+                    j.kind,
+                    j.handover_id,
+                    j.roots_key,
+                    j.created_at,
+                    j.state,
+                    j.runs,
+                    j.without_receipt_reason,
+                    j.certificate_id
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records one root of a job.
+    pub fn insert_root(&self, job_id: &str, idx: u32, r: &RootRecord) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO deletion_roots (job_id, idx, path, label, fs) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![job_id, idx, path_bytes(&r.path), r.label, r.fs_json],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Adds a plan entry, or refreshes a pending one planned again on a resumed run.
+    pub fn upsert_entry(&self, job_id: &str, e: &EntryRecord) -> Result<(), StoreError> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO deletion_entries (job_id, seq, root_idx, rel_path, kind, bytes, dev,
+                    ino, method, reason, tmp_name, state, sha256, verification, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT (job_id, seq) DO UPDATE SET kind = excluded.kind,
+                    bytes = excluded.bytes, dev = excluded.dev, ino = excluded.ino,
+                    method = excluded.method, reason = excluded.reason, state = excluded.state,
+                    sha256 = excluded.sha256, verification = excluded.verification,
+                    note = excluded.note",
+            )
+            .map_err(|e| self.err(e))?;
+        st.execute(params![
+            job_id,
+            e.seq as i64,
+            e.root_idx,
+            e.rel_path,
+            e.kind,
+            e.bytes as i64,
+            e.dev as i64,
+            e.ino as i64,
+            e.method,
+            e.reason,
+            e.tmp_name,
+            e.state,
+            e.sha256,
+            e.verification,
+            e.note
+        ])
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records how far one entry got.
+    pub fn set_entry_state(
+        &self,
+        job_id: &str,
+        seq: u64,
+        state: &str,
+        sha256: Option<&str>,
+        verification: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut st = self
+            .tx
+            .prepare_cached(
+                "UPDATE deletion_entries SET state = ?3, sha256 = COALESCE(?4, sha256),
+                    verification = COALESCE(?5, verification), note = COALESCE(?6, note)
+                 WHERE job_id = ?1 AND seq = ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        st.execute(params![
+            job_id,
+            seq as i64,
+            state,
+            sha256,
+            verification,
+            note
+        ])
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Counts one more run of an interrupted job, and the reason it runs without a receipt.
+    pub fn resume_job(&self, job_id: &str, reason: Option<&str>) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE deletion_jobs SET runs = runs + 1,
+                    without_receipt_reason = COALESCE(?2, without_receipt_reason) WHERE id = ?1",
+                params![job_id, reason],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Stores a certificate and marks its job done.
+    pub fn insert_certificate(&self, c: &CertificateRecord) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO certificates (id, job_id, handover_id, created_at, document,
+                    signature, json_path, signature_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    c.certificate_id,
+                    c.job_id,
+                    c.handover_id,
+                    c.created_at,
+                    c.document,
+                    c.signature,
+                    path_bytes(&c.json_path),
+                    path_bytes(&c.signature_path)
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        self.tx
+            .execute(
+                "UPDATE deletion_jobs SET state = 'done', certificate_id = ?2 WHERE id = ?1",
+                params![c.job_id, c.certificate_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    Ok(JobRecord {
+        job_id: r.get(0)?,
+        kind: r.get(1)?,
+        handover_id: r.get(2)?,
+        roots_key: r.get(3)?,
+        created_at: r.get(4)?,
+        state: r.get(5)?,
+        runs: r.get(6)?,
+        without_receipt_reason: r.get(7)?,
+        certificate_id: r.get(8)?,
+    })
+}
+
+const JOB_COLUMNS: &str = "id, kind, handover_id, roots_key, created_at, state, runs,
+    without_receipt_reason, certificate_id";
+
+impl Store {
+    /// The newest job of `kind` for these roots (and handover), in `state`.
+    pub fn deletion_job(
+        &self,
+        kind: &str,
+        roots_key: &str,
+        state: &str,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM deletion_jobs WHERE kind = ?1 AND roots_key = ?2
+                     AND state = ?3 ORDER BY created_at DESC, rowid DESC LIMIT 1"
+                ),
+                params![kind, roots_key, state],
+                job_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest job for a handover, whatever its roots.
+    pub fn deletion_job_for_handover(
+        &self,
+        handover_id: &str,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM deletion_jobs WHERE handover_id = ?1
+                     ORDER BY (state = 'running') DESC, created_at DESC, rowid DESC LIMIT 1"
+                ),
+                [handover_id],
+                job_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// A job by id.
+    pub fn deletion_job_by_id(&self, job_id: &str) -> Result<JobRecord, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM deletion_jobs WHERE id = ?1"),
+                [job_id],
+                job_row,
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The roots of a job, in order.
+    pub fn deletion_roots(&self, job_id: &str) -> Result<Vec<RootRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT path, label, fs FROM deletion_roots WHERE job_id = ?1 ORDER BY idx")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([job_id], |r| {
+                Ok(RootRecord {
+                    path: bytes_path(r.get(0)?),
+                    label: r.get(1)?,
+                    fs_json: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every entry of a job's plan, in plan order.
+    pub fn deletion_entries(&self, job_id: &str) -> Result<Vec<EntryRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT seq, root_idx, rel_path, kind, bytes, dev, ino, method, reason, tmp_name,
+                    state, sha256, verification, note
+                 FROM deletion_entries WHERE job_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([job_id], |r| {
+                Ok(EntryRecord {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    root_idx: r.get(1)?,
+                    rel_path: r.get(2)?,
+                    kind: r.get(3)?,
+                    bytes: r.get::<_, i64>(4)? as u64,
+                    dev: r.get::<_, i64>(5)? as u64,
+                    ino: r.get::<_, i64>(6)? as u64,
+                    method: r.get(7)?,
+                    reason: r.get(8)?,
+                    tmp_name: r.get(9)?,
+                    state: r.get(10)?,
+                    sha256: r.get(11)?,
+                    verification: r.get(12)?,
+                    note: r.get(13)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The certificate whose id is `id` or starts with it (at least 4 hex characters).
+    pub fn certificate(&self, id: &str) -> Result<CertificateRecord, StoreError> {
+        let id = id.trim().to_ascii_lowercase();
+        let not_found = || StoreError::CertificateNotFound(id.clone());
+        if id.len() < 4 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, job_id, handover_id, created_at, document, signature, json_path,
+                    signature_path FROM certificates WHERE id LIKE ?1 || '%' ORDER BY id LIMIT 2",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut found = st
+            .query_map([&id], |r| {
+                Ok(CertificateRecord {
+                    certificate_id: r.get(0)?,
+                    job_id: r.get(1)?,
+                    handover_id: r.get(2)?,
+                    created_at: r.get(3)?,
+                    document: r.get(4)?,
+                    signature: r.get(5)?,
+                    json_path: bytes_path(r.get(6)?),
+                    signature_path: bytes_path(r.get(7)?),
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        match found.len() {
+            0 => Err(not_found()),
+            1 => Ok(found.remove(0)),
+            _ => Err(StoreError::Ambiguous(id)),
+        }
     }
 }

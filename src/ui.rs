@@ -94,6 +94,27 @@ impl Reporter for TermReporter {
         }
         rpassword::prompt_password(prompt).ok()
     }
+
+    fn can_ask(&self) -> bool {
+        std::io::stdin().is_terminal()
+    }
+
+    fn confirm(&self, question: &str) -> bool {
+        if !self.can_ask() {
+            return false;
+        }
+        let mut line = String::new();
+        let guard = self.bar.lock().unwrap();
+        let mut ask = || {
+            eprint!("{question}");
+            std::io::stdin().read_line(&mut line).is_ok()
+        };
+        let ok = match guard.as_ref() {
+            Some(b) => b.suspend(ask),
+            None => ask(),
+        };
+        ok && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
 }
 
 /// Bytes for people: 1.5 GiB, 12.0 KiB.

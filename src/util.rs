@@ -114,6 +114,26 @@ pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
+/// An absolute form of `p` without touching the filesystem (`..` resolved lexically).
+pub fn absolute(p: &Path) -> std::io::Result<PathBuf> {
+    let base = if p.is_absolute() {
+        PathBuf::new()
+    } else {
+        std::env::current_dir()?
+    };
+    let mut out = PathBuf::new();
+    for c in base.join(p).components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
 /// Where `p` will be once created: its deepest existing ancestor resolved by the filesystem
 /// (symlinks followed, as `create_dir_all` will follow them), then the missing components
 /// appended; they do not exist yet, so none is a symlink and `..` among them is lexical.

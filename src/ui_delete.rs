@@ -1,0 +1,232 @@
+//! Text and JSON rendering for `delete`, `shred` and `certificate show`. Human text about a
+//! run goes to stderr; `certificate show` prints the certificate (its output) on stdout.
+
+use std::io::Write;
+
+use handover::certificate::CertificateView;
+use handover::shred::{PlanSummary, ShredSummary};
+
+use crate::ui::human_bytes;
+
+fn rotational(r: Option<bool>) -> &'static str {
+    match r {
+        Some(true) => "rotational",
+        Some(false) => "non-rotational",
+        None => "no block device",
+    }
+}
+
+fn print_plan(p: &PlanSummary) {
+    eprintln!(
+        "plan: {} file(s) ({}), {} director(y/ies), {} symlink(s), {} other",
+        p.files,
+        human_bytes(p.bytes),
+        p.directories,
+        p.symlinks,
+        p.other
+    );
+    if p.already_done > 0 {
+        eprintln!(
+            "  {} entr(y/ies) already finished by the interrupted run",
+            p.already_done
+        );
+    }
+    for r in &p.roots {
+        eprintln!(
+            "  {:<9} {}{}",
+            r.label,
+            r.path.display(),
+            if r.exists { "" } else { "  (not found)" }
+        );
+    }
+    for f in &p.filesystems {
+        if f.method == "unlink" {
+            eprintln!(
+                "  {} on {}: {} entr(y/ies) without data (directories, symlinks, special files): unlink",
+                f.filesystem, f.mount_point, f.entries
+            );
+            continue;
+        }
+        eprintln!(
+            "  {} on {} ({}, {}): {} entr(y/ies), {}: {}",
+            f.filesystem,
+            f.mount_point,
+            f.device,
+            rotational(f.rotational),
+            f.entries,
+            human_bytes(f.bytes),
+            f.method
+        );
+        if let Some(r) = &f.reason {
+            eprintln!("      because {r}");
+        }
+    }
+}
+
+/// Prints a delete/shred summary: the JSON document, or text on stderr.
+pub fn print_summary(s: &ShredSummary, json: bool, quiet: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(s).expect("summaries serialize")
+        );
+        return;
+    }
+    if quiet && !s.dry_run {
+        if let Some(id) = &s.certificate_id {
+            eprintln!("certificate {id}");
+        }
+        return;
+    }
+    print_plan(&s.plan);
+    if s.dry_run {
+        eprintln!("dry run: nothing was changed");
+        return;
+    }
+    eprintln!(
+        "deleted{}: {} file(s) overwritten and verified ({}), {} by logical delete, in {:.1} s",
+        if s.resumed {
+            " (finishing an interrupted job)"
+        } else {
+            ""
+        },
+        s.files_verified,
+        human_bytes(s.bytes_overwritten),
+        s.files_logical_delete,
+        s.seconds
+    );
+    if let Some(id) = &s.certificate_id {
+        eprintln!("certificate {id}");
+    }
+    if let Some(p) = &s.certificate_path {
+        eprintln!("  certificate {}", p.display());
+    }
+    if let Some(p) = &s.signature_path {
+        eprintln!("  signature   {}", p.display());
+    }
+    if s.downgraded {
+        eprintln!(
+            "NOTE: some files got less than a verified in-place overwrite (see the reasons above and in the certificate)"
+        );
+    }
+    for w in &s.warnings {
+        eprintln!("handover: warning: {w}");
+    }
+}
+
+/// Prints a certificate: the exact signed JSON with --json, else a readable form on stdout.
+pub fn print_certificate(v: &CertificateView, json: bool) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = out.write_all(&v.document);
+        return;
+    }
+    let c = &v.certificate;
+    let mut w = |s: String| {
+        let _ = writeln!(out, "{s}");
+    };
+    w(format!("Certificate of deletion {}", c.certificate_id));
+    w(format!("  ({})", c.standard));
+    w(format!(
+        "Signature:   {} (key {})",
+        if v.signature_valid {
+            "valid"
+        } else {
+            "INVALID"
+        },
+        c.signer.key_id
+    ));
+    w(format!("File:        {}", v.json_path.display()));
+    if let Some(h) = &c.handover {
+        w(format!(
+            "Handover:    {} for {} ({}, {})",
+            h.handover_id, h.client, h.name, h.created_at
+        ));
+    }
+    match (&c.receipt, &c.without_receipt_reason) {
+        (Some(r), _) => w(format!(
+            "Receipt:     confirmed {} ({})",
+            r.confirmed_at, r.method
+        )),
+        (None, Some(reason)) => w(format!(
+            "Receipt:     NONE; deleted without it because: {reason}"
+        )),
+        _ => {}
+    }
+    w(format!(
+        "Operator:    {}{}",
+        c.operator.name,
+        c.operator
+            .organization
+            .as_ref()
+            .map(|o| format!(", {o}"))
+            .unwrap_or_default()
+    ));
+    w(format!("Host:        {} ({})", c.host.hostname, c.host.os));
+    w(format!("Tool:        {} {}", c.tool.name, c.tool.version));
+    w(format!(
+        "Time:        {} to {} ({} run(s))",
+        c.started_at, c.finished_at, c.runs
+    ));
+    w("Sanitization:".into());
+    for s in &c.sanitization {
+        w(format!(
+            "  {} on {} ({}, {}): {} file(s), {}: {}",
+            s.detail.filesystem,
+            s.detail.mount_point,
+            s.detail.device,
+            rotational(s.detail.rotational),
+            s.detail.entries,
+            human_bytes(s.detail.bytes),
+            s.nist_category
+        ));
+        w(format!("    {}", s.detail.description));
+        if let Some(r) = &s.detail.reason {
+            w(format!("    because {r}"));
+        }
+    }
+    w(format!(
+        "Verification: {} ({} file(s), {})",
+        c.verification.result,
+        c.verification.files_verified,
+        human_bytes(c.verification.bytes_verified)
+    ));
+    w(format!("  {}", c.verification.method));
+    let t = &c.totals;
+    w(format!(
+        "Totals:      {} file(s) ({}), {} director(y/ies), {} symlink(s), {} other, {} vanished",
+        t.files,
+        human_bytes(t.bytes),
+        t.directories,
+        t.symlinks,
+        t.other,
+        t.vanished
+    ));
+    w("Paths:".into());
+    for r in &c.roots {
+        w(format!(
+            "  [{}] {} ({}, {})",
+            r.index, r.path, r.label, r.filesystem
+        ));
+    }
+    for e in &c.entries {
+        w(format!(
+            "  [{}] {}  {} {}  {}{}",
+            e.root,
+            e.path,
+            e.kind,
+            e.bytes,
+            e.status,
+            e.sha256
+                .as_ref()
+                .map(|h| format!("  sha256 {h}"))
+                .unwrap_or_default()
+        ));
+    }
+    if !c.warnings.is_empty() {
+        w("Warnings:".into());
+        for x in &c.warnings {
+            w(format!("  - {x}"));
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `handover delete`: gated on the client's receipt, covers every local copy the handover
+//! recorded, hashes what it destroys, resumes after a kill, and refuses a second time.
+//!
+//! The receipt is inserted with the sqlite3 CLI exactly as `handover confirm` (issue 3, built
+//! on another branch) records one: a row in `receipts` with `method = 'code'`.
+mod common;
+mod deletion;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use deletion::*;
+
+/// An exported handover of a fresh tree; returns (env, export summary, data dir).
+fn exported() -> (Env, serde_json::Value, PathBuf) {
+    let env = Env::new();
+    let recipient = env.keys();
+    let data = env.path("clients/acme");
+    make_tree(&data);
+    let s = env.export(&data, &recipient);
+    (env, s, data)
+}
+
+fn id(s: &serde_json::Value) -> String {
+    s["handover_id"].as_str().unwrap().to_string()
+}
+
+/// Records a confirmed receipt the way `handover confirm` does.
+fn confirm_receipt(env: &Env, handover_id: &str) {
+    assert!(
+        require_tool("sqlite3"),
+        "sqlite3 is needed to record a receipt"
+    );
+    sh(
+        &format!(
+            "sqlite3 '{}' \"INSERT INTO receipts (handover_id, confirmed_at, method) VALUES ('{handover_id}', '2026-11-25T10:00:00Z', 'code')\"",
+            env.home().join("state.db").display()
+        ),
+        Path::new("/"),
+    );
+}
+
+fn delete(env: &Env, args: &[&str]) -> std::process::Output {
+    env.cmd()
+        .args(["--json", "delete", "--yes"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `sha256sum` of every regular file under `data`, keyed by the path relative to it.
+fn sums(data: &Path) -> BTreeMap<String, String> {
+    let out = sh("find . -type f -print0 | xargs -0 sha256sum", data);
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (h, p) = l.split_once("  ").unwrap();
+            (p.trim_start_matches("./").to_string(), h.to_string())
+        })
+        .collect()
+}
+
+fn outputs(s: &serde_json::Value) -> Vec<PathBuf> {
+    ["archive_path", "manifest_path", "signature_path"]
+        .iter()
+        .map(|k| PathBuf::from(s[k].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn without_a_receipt_delete_is_refused_and_nothing_changes() {
+    let (env, s, data) = exported();
+    let before = state_of(&data);
+    let o = delete(&env, &[&id(&s)]);
+    let err = assert_code(&o, 3);
+    assert!(err.contains("no receipt is recorded"), "{err}");
+    assert!(err.contains("handover confirm"), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["error"]["exit_code"], 3);
+    assert_eq!(state_of(&data), before);
+    for p in outputs(&s) {
+        assert!(p.exists(), "{}", p.display());
+    }
+}
+
+#[test]
+fn after_the_receipt_every_local_copy_goes_and_the_certificate_says_what_it_was() {
+    let (env, s, data) = exported();
+    let hid = id(&s);
+    confirm_receipt(&env, &hid);
+    let before = sums(&data);
+    let extra = env.path("scratch-copy");
+    make_tree(&extra);
+    let o = delete(
+        &env,
+        &[
+            &hid[..8],
+            "--also",
+            extra.to_str().unwrap(),
+            "--operator",
+            "Ada",
+            "--organization",
+            "Acme IT",
+        ],
+    );
+    let d = summary(&o);
+    assert!(!data.exists() && !extra.exists());
+    for p in outputs(&s) {
+        assert!(!p.exists(), "{} remains", p.display());
+    }
+    // Written beside the archive, named after the handover.
+    let cert_path = PathBuf::from(d["certificate_path"].as_str().unwrap());
+    assert_eq!(cert_path.parent(), outputs(&s)[0].parent());
+    assert_eq!(
+        cert_path.file_name().unwrap().to_str().unwrap(),
+        format!("{}.deletion-certificate.json", s["name"].as_str().unwrap())
+    );
+    let c = certificate(&env, &d);
+    assert_eq!(c["handover"]["handover_id"], hid.as_str());
+    assert_eq!(c["handover"]["client"], "acme");
+    assert_eq!(c["receipt"]["method"], "code");
+    assert!(c["without_receipt_reason"].is_null());
+    assert_eq!(c["operator"]["name"], "Ada");
+    assert_eq!(c["operator"]["organization"], "Acme IT");
+    let labels: Vec<&str> = c["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    for l in ["source", "archive", "manifest", "signature", "also"] {
+        assert!(labels.contains(&l), "{l} in {labels:?}");
+    }
+    // The hash of every source file, taken just before its overwrite, is the one sha256sum
+    // gave before the deletion (and so the one in the archive's SHA256SUMS).
+    let src = c["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["label"] == "source")
+        .unwrap()["index"]
+        .clone();
+    let got: BTreeMap<String, String> = c["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["root"] == src && e["kind"] == "file")
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, before);
+    let archive = c["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["recorded_sha256"] == s["archive_sha256"])
+        .expect("the archive is listed with its recorded hash");
+    assert_eq!(archive["sha256"], archive["recorded_sha256"]);
+    entry_paths(&c);
+    minisign_verifies(&env, &d);
+
+    // Once certified, a second delete refuses and names the certificate.
+    let again = delete(&env, &[&hid]);
+    let err = assert_code(&again, 3);
+    assert!(err.contains(d["certificate_id"].as_str().unwrap()), "{err}");
+}
+
+#[test]
+fn without_receipt_needs_a_reason_which_goes_into_the_certificate_and_database() {
+    let (env, s, data) = exported();
+    let hid = id(&s);
+    let o = env
+        .cmd()
+        .args(["delete", "--yes", &hid, "--without-receipt"])
+        .output()
+        .unwrap();
+    assert_code(&o, 2);
+    let o = delete(&env, &[&hid, "--without-receipt", "--reason", "   "]);
+    assert_code(&o, 3);
+    assert!(data.exists());
+    let reason = "client unreachable; contract ended 2026-10-31";
+    let d = summary(&delete(
+        &env,
+        &[&hid, "--without-receipt", "--reason", reason],
+    ));
+    let c = certificate(&env, &d);
+    assert_eq!(c["without_receipt_reason"], reason);
+    assert!(c["receipt"].is_null());
+    let db = sh(
+        &format!(
+            "sqlite3 '{}' \"SELECT without_receipt_reason FROM deletion_jobs WHERE handover_id = '{hid}'\"",
+            env.home().join("state.db").display()
+        ),
+        Path::new("/"),
+    );
+    assert_eq!(String::from_utf8_lossy(&db).trim(), reason);
+    assert!(!data.exists());
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let (env, s, data) = exported();
+    confirm_receipt(&env, &id(&s));
+    let before = state_of(&data);
+    let o = env
+        .cmd()
+        .args(["--json", "delete", "--dry-run", &id(&s)])
+        .output()
+        .unwrap();
+    let d = summary(&o);
+    assert_eq!(d["dry_run"], true);
+    assert_eq!(d["plan"]["files"], 7 + 3);
+    assert_eq!(state_of(&data), before);
+    for p in outputs(&s) {
+        assert!(p.exists());
+    }
+}
+
+/// Killed twice (a real SIGKILL through the test-only HANDOVER_TEST_KILL_AFTER): once after
+/// some files were overwritten and verified but before the batch was recorded, once after
+/// some were unlinked. The third run finishes; the certificate lists every entry once, and
+/// the hashes are those of the original bytes even for files overwritten by a killed run.
+#[test]
+fn an_interrupted_delete_is_finished_by_running_it_again() {
+    let (env, s, data) = exported();
+    let hid = id(&s);
+    confirm_receipt(&env, &hid);
+    let before = sums(&data);
+    for kill in ["verified:3", "done:4"] {
+        let o = env
+            .cmd()
+            .args(["--json", "delete", "--yes", &hid])
+            .env("HANDOVER_TEST_KILL_AFTER", kill)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), None, "{kill}: killed by a signal");
+    }
+    assert!(count_files(&data) < 7, "the second run deleted some files");
+    let d = summary(&delete(&env, &[&hid]));
+    assert_eq!(d["resumed"], true);
+    assert!(!data.exists());
+    let c = certificate(&env, &d);
+    assert_eq!(c["runs"], 3);
+    entry_paths(&c);
+    assert_eq!(c["totals"]["files"], 7 + 3);
+    assert_eq!(c["totals"]["vanished"], 0);
+    let got: BTreeMap<String, String> = c["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["root"] == 0 && e["kind"] == "file")
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, before);
+    minisign_verifies(&env, &d);
+}

@@ -1,0 +1,373 @@
+//! `handover shred`: the plan's blockers, symlinks, dry runs, duplicates, interruption, and the
+//! proof that the bytes are gone, on the test machine's disk and on tmpfs.
+mod common;
+mod deletion;
+
+use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use deletion::*;
+
+fn keyed_env() -> Env {
+    let env = Env::new();
+    assert_ok(&env.run(&["keygen", "--no-password"]));
+    env
+}
+
+fn shred_json(env: &Env, args: &[&str]) -> std::process::Output {
+    let mut c = env.cmd();
+    c.args(["--json", "shred", "--yes"]).args(args);
+    c.output().unwrap()
+}
+
+#[test]
+fn symlink_to_a_file_outside_goes_and_its_target_stays() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    make_tree(&tree);
+    std::fs::write(env.path("outside.txt"), b"keep me").unwrap();
+    std::os::unix::fs::symlink(env.path("outside.txt"), tree.join("a/link-out")).unwrap();
+    let s = summary(&shred_json(&env, &[tree.to_str().unwrap()]));
+    assert!(!tree.exists(), "the tree is gone");
+    assert_eq!(std::fs::read(env.path("outside.txt")).unwrap(), b"keep me");
+    let c = certificate(&env, &s);
+    let link = c["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "a/link-out")
+        .expect("the link is listed");
+    assert_eq!(link["kind"], "symlink");
+    assert_eq!(link["status"], "deleted");
+    assert_eq!(c["totals"]["files"], 7);
+    assert_eq!(c["totals"]["symlinks"], 2);
+    minisign_verifies(&env, &s);
+}
+
+#[test]
+fn a_symlink_given_as_the_path_is_removed_not_followed() {
+    let env = keyed_env();
+    std::fs::write(env.path("target.txt"), b"keep me").unwrap();
+    std::os::unix::fs::symlink(env.path("target.txt"), env.path("link")).unwrap();
+    summary(&shred_json(&env, &[env.path("link").to_str().unwrap()]));
+    assert!(env.path("link").symlink_metadata().is_err());
+    assert_eq!(std::fs::read(env.path("target.txt")).unwrap(), b"keep me");
+}
+
+#[test]
+fn hard_link_with_a_twin_outside_is_refused_and_nothing_is_deleted() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    make_tree(&tree);
+    std::fs::hard_link(tree.join("a/f1.bin"), env.path("twin.bin")).unwrap();
+    let before = state_of(&tree);
+    let o = shred_json(&env, &[tree.to_str().unwrap()]);
+    let err = assert_code(&o, 3);
+    assert!(err.contains("hard link"), "{err}");
+    assert!(err.contains("f1.bin"), "{err}");
+    assert_eq!(state_of(&tree), before);
+    // Both names inside the set: fine.
+    let both = shred_json(
+        &env,
+        &[
+            tree.to_str().unwrap(),
+            env.path("twin.bin").to_str().unwrap(),
+        ],
+    );
+    summary(&both);
+    assert!(!tree.exists() && !env.path("twin.bin").exists());
+}
+
+/// One file among many cannot be opened: the plan fails and nothing is deleted. Root ignores
+/// permissions, so as root the binary runs as `nobody` (setpriv) on a tree that user owns.
+#[test]
+fn one_unreadable_file_fails_the_plan_and_nothing_is_deleted() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    make_tree(&tree);
+    let locked = tree.join("a/b/f2.bin");
+    let mut cmd = if is_root() {
+        assert!(require_tool("setpriv"), "setpriv is needed to drop root");
+        sh(
+            &format!(
+                "chmod 755 '{0}' && chown -R 65534:65534 '{1}' '{2}'",
+                env.dir.path().display(),
+                tree.display(),
+                env.home().display()
+            ),
+            Path::new("/"),
+        );
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_handover"))
+            .arg("--home")
+            .arg(env.home());
+        c
+    } else {
+        env.cmd()
+    };
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let before = state_of(&tree);
+    let o = cmd
+        .args(["shred", "--yes"])
+        .arg(&tree)
+        .env_remove("HANDOVER_HOME")
+        .output()
+        .unwrap();
+    let err = assert_code(&o, 3);
+    assert!(err.contains("f2.bin"), "{err}");
+    assert!(err.contains("cannot be opened for writing"), "{err}");
+    assert_eq!(state_of(&tree), before, "nothing may change");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    make_tree(&tree);
+    let before = state_of(&tree);
+    let db = env.home().join("state.db");
+    let db_before = std::fs::read(&db).ok();
+    let o = env
+        .cmd()
+        .args(["--json", "shred", "--dry-run"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let s = summary(&o);
+    assert_eq!(s["dry_run"], true);
+    assert_eq!(s["plan"]["files"], 7);
+    assert_eq!(s["plan"]["directories"], 5);
+    assert!(s["certificate_id"].is_null());
+    assert_eq!(state_of(&tree), before);
+    // keygen made the database (it is an audited event); a dry run leaves it byte for byte.
+    assert_eq!(
+        std::fs::read(&db).ok(),
+        db_before,
+        "a dry run records nothing"
+    );
+}
+
+#[test]
+fn without_yes_and_without_a_terminal_it_refuses() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    make_tree(&tree);
+    let before = state_of(&tree);
+    let o = env
+        .cmd()
+        .arg("shred")
+        .arg(&tree)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = assert_code(&o, 3);
+    assert!(err.contains("stdin is not a terminal"), "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(state_of(&tree), before);
+}
+
+#[test]
+fn root_home_directories_and_the_handover_home_are_refused() {
+    let env = keyed_env();
+    let fake_home = env.path("someone");
+    make_tree(&fake_home);
+    for (path, what) in [
+        ("/".to_string(), "root directory"),
+        (fake_home.display().to_string(), "home directory"),
+        (env.home().display().to_string(), "handover home"),
+        (env.dir.path().display().to_string(), "home directory"),
+    ] {
+        let o = env
+            .cmd()
+            .env("HOME", &fake_home)
+            .args(["shred", "--yes", "--dry-run", &path])
+            .output()
+            .unwrap();
+        let err = assert_code(&o, 3);
+        assert!(err.contains(what), "{path}: {err}");
+    }
+    assert_eq!(count_files(&fake_home), 7);
+    assert!(env.home().join("handover.key").exists());
+}
+
+#[test]
+fn a_path_given_twice_or_nested_is_deleted_once() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    make_tree(&tree);
+    let t = tree.to_str().unwrap();
+    let nested = tree.join("a");
+    let file = tree.join("a/f1.bin");
+    let o = shred_json(
+        &env,
+        &[
+            t,
+            t,
+            nested.to_str().unwrap(),
+            file.to_str().unwrap(),
+            &format!("{t}/./a/../a"),
+        ],
+    );
+    let s = summary(&o);
+    assert_eq!(s["plan"]["roots"].as_array().unwrap().len(), 1);
+    let c = certificate(&env, &s);
+    let paths = entry_paths(&c);
+    assert_eq!(c["totals"]["files"], 7);
+    assert_eq!(
+        paths.len(),
+        7 + 5 + 1,
+        "files, directories, the inner symlink"
+    );
+    assert!(!tree.exists());
+}
+
+/// Kills the process (a real SIGKILL, through the test-only HANDOVER_TEST_KILL_AFTER) after some
+/// files are unlinked; the same command again finishes the job, and the certificate lists each
+/// entry once.
+#[test]
+fn an_interrupted_shred_is_finished_by_running_it_again() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    make_tree(&tree);
+    for i in 0..20 {
+        std::fs::write(tree.join(format!("a/b/many-{i:02}")), pattern(5000 + i)).unwrap();
+    }
+    let o = env
+        .cmd()
+        .args(["--json", "shred", "--yes"])
+        .arg(&tree)
+        .env("HANDOVER_TEST_KILL_AFTER", "done:5")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), None, "killed by a signal");
+    let left = count_files(&tree);
+    assert!(left > 0 && left < 27, "part way: {left} files left");
+    let s = summary(&shred_json(&env, &[tree.to_str().unwrap()]));
+    assert_eq!(s["resumed"], true);
+    assert!(!tree.exists());
+    let c = certificate(&env, &s);
+    entry_paths(&c);
+    assert_eq!(c["totals"]["files"], 27);
+    assert_eq!(c["totals"]["vanished"], 0);
+    assert_eq!(c["runs"], 2);
+    for e in c["entries"].as_array().unwrap() {
+        assert_eq!(e["status"], "deleted", "{e}");
+    }
+    minisign_verifies(&env, &s);
+}
+
+/// Runs the fd proof in `dir`: a descriptor opened before `shred` reads none of the original
+/// bytes afterwards. The run is first killed after every file was overwritten and verified but
+/// before any was unlinked, so the descriptor sees what the overwrite left in the file's own
+/// blocks; the second run finishes, after which the inode is truncated and unlinked.
+fn fd_proof(env: &Env, dir: &Path) -> serde_json::Value {
+    let tree = dir.join("tree");
+    make_tree(&tree);
+    let victim = tree.join("f5.bin");
+    let original = std::fs::read(&victim).unwrap();
+    let fd = std::fs::File::open(&victim).unwrap();
+    let o = env
+        .cmd()
+        .args(["--json", "shred", "--yes"])
+        .arg(&tree)
+        .env("HANDOVER_TEST_KILL_AFTER", "verified:6")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), None, "killed after the overwrite");
+    let mut now = vec![0u8; original.len()];
+    fd.read_exact_at(&mut now, 0).unwrap();
+    let windows = |b: &[u8]| b.windows(MARKER.len()).any(|w| w == MARKER);
+    assert!(
+        !windows(&now),
+        "an original 32-byte run survived the overwrite"
+    );
+    for (i, (a, b)) in original.chunks(4096).zip(now.chunks(4096)).enumerate() {
+        assert_ne!(a, b, "block {i} unchanged");
+    }
+    let s = summary(&shred_json(env, &[tree.to_str().unwrap()]));
+    let m = fd.metadata().unwrap();
+    assert_eq!(m.nlink(), 0, "unlinked");
+    assert_eq!(m.len(), 0, "truncated: the descriptor reaches no data");
+    let mut rest = Vec::new();
+    (&fd).read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    s
+}
+
+#[test]
+fn after_shred_a_descriptor_opened_before_reads_none_of_the_original_bytes() {
+    let env = keyed_env();
+    let fs = fs_type(env.dir.path());
+    let c = certificate(&env, &fd_proof(&env, env.dir.path()));
+    let methods: Vec<&str> = c["sanitization"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["method"].as_str().unwrap())
+        .collect();
+    eprintln!("test directory filesystem: {fs}; methods {methods:?}");
+    match fs.as_str() {
+        // ext2/3/4 and xfs overwrite in place: Clear on a rotational disk, best effort (with a
+        // reason) on flash or with data journalling.
+        "ext2/ext3" | "xfs" => {
+            for s in c["sanitization"].as_array().unwrap() {
+                assert!(
+                    s["method"] == "clear"
+                        || (s["method"] == "overwrite_best_effort" && s["reason"].is_string()),
+                    "{s}"
+                );
+            }
+        }
+        _ => {
+            for s in c["sanitization"].as_array().unwrap() {
+                assert_ne!(s["method"], "clear", "{fs} is not in-place: {s}");
+                assert!(s["reason"].is_string());
+            }
+        }
+    }
+    assert_eq!(c["verification"]["result"], "passed");
+}
+
+/// On tmpfs the overwrite still happens (pages are rewritten in place), but swapped-out copies
+/// are out of reach: the certificate must say "overwrite_best_effort" with that reason, never
+/// Clear, and the summary must flag the downgrade.
+#[test]
+fn on_tmpfs_the_certificate_records_the_downgrade() {
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() || fs_type(shm) != "tmpfs" {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("/dev/shm must be a tmpfs in CI");
+        }
+        eprintln!("SKIPPED: /dev/shm is not a tmpfs here");
+        return;
+    }
+    let env = keyed_env();
+    let dir = tempfile::Builder::new()
+        .prefix("handover-test-")
+        .tempdir_in(shm)
+        .unwrap();
+    let s = fd_proof(&env, dir.path());
+    assert_eq!(s["downgraded"], true);
+    let c = certificate(&env, &s);
+    let san = c["sanitization"].as_array().unwrap();
+    assert!(!san.is_empty());
+    for x in san {
+        assert_eq!(x["filesystem"], "tmpfs");
+        assert_eq!(x["method"], "overwrite_best_effort");
+        assert_ne!(x["nist_category"], "Clear");
+        assert!(x["reason"].as_str().unwrap().contains("swapped out"), "{x}");
+    }
+    assert!(
+        c["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("tmpfs"))
+    );
+    minisign_verifies(&env, &s);
+}
