@@ -160,6 +160,8 @@ pub struct EntryRef {
 
 /// What [`issue`] needs beyond the database.
 pub struct IssueInput<'a> {
+    /// The home, for the audit log the certificate is recorded in.
+    pub home: &'a crate::home::Home,
     pub job_id: &'a str,
     pub handover: Option<&'a HandoverRecord>,
     pub receipt: Option<&'a ReceiptRecord>,
@@ -438,6 +440,22 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         json_path: json_path.clone(),
         signature_path: sig_path.clone(),
     })?;
+    crate::audit::append(
+        &tx,
+        input.home,
+        &job.kind,
+        job.handover_id.as_deref(),
+        serde_json::json!({
+            "result": "deleted",
+            "certificate_id": certificate_id,
+            "job_id": job.job_id,
+            "files": totals.files,
+            "bytes": totals.bytes,
+            "overwritten_files": totals.overwritten_files,
+            "logical_delete_files": totals.logical_delete_files,
+            "without_receipt_reason": job.without_receipt_reason,
+        }),
+    )?;
     tx.commit()?;
     Ok(Issued {
         certificate_id,

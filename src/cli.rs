@@ -194,6 +194,10 @@ pub struct EvidenceArgs {
     /// The folder to create (must not exist)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The client's receipt.json (and its .minisig beside it) to include; it must be the one
+    /// `confirm` checked
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
 }
 
 /// Parses a time for --at/--now (a clap value parser, so a bad date is a usage error).

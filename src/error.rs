@@ -208,6 +208,15 @@ pub enum EvidenceError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The receipt file given could not be read.
+    #[error("cannot read {}: {source}", show(.path))]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The receipt file given is not the one `confirm` checked.
+    #[error("{} is not the receipt that was confirmed for this handover (its SHA-256 differs, or the handover was confirmed by code).\nGive the receipt.json that `handover confirm` checked, or leave --receipt out.", show(.0))]
+    NotTheConfirmedReceipt(PathBuf),
 }
 
 /// The top-level error every library command returns.
@@ -233,11 +242,11 @@ impl Error {
     /// The exit class of this error.
     pub fn class(&self) -> ExitClass {
         match self {
-            Error::Key(_)
-            | Error::Export(_)
-            | Error::Store(_)
-            | Error::Evidence(_)
-            | Error::Io { .. } => ExitClass::Operational,
+            Error::Key(_) | Error::Export(_) | Error::Store(_) | Error::Io { .. } => {
+                ExitClass::Operational
+            }
+            Error::Evidence(EvidenceError::NotTheConfirmedReceipt(_)) => ExitClass::Refused,
+            Error::Evidence(_) => ExitClass::Operational,
             Error::Audit(_) | Error::Schedule(_) => ExitClass::Refused,
             Error::Verify(_) => ExitClass::Operational,
             Error::Receipt(e) => e.class(),
@@ -596,6 +605,8 @@ impl Error {
                 EvidenceError::Exists(_) => "output_exists",
                 EvidenceError::NoManifest(_) => "manifest_not_recorded",
                 EvidenceError::Write { .. } => "write_failed",
+                EvidenceError::Read { .. } => "receipt_unreadable",
+                EvidenceError::NotTheConfirmedReceipt(_) => "receipt_not_confirmed_one",
             },
             Error::Io { .. } => "io_error",
             Error::Verify(e) => e.kind(),

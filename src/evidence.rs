@@ -73,13 +73,21 @@ fn describe(r: &AuditRow) -> String {
         "schedule" => format!("Deletion scheduled for {}", s("due_at")),
         "hold" => format!("Hold placed: {}", s("reason")),
         "release" => "Hold released".to_string(),
-        "delete" | "run-due" => match s("result").as_str() {
+        "delete" | "shred" | "run-due" => match s("result").as_str() {
             "failed" => format!("Deletion attempt failed: {}", s("error")),
             "gone" => "Deletion job closed: nothing was left to delete".to_string(),
-            _ => format!(
-                "Local copies deleted; certificate {} ({})",
+            _ if r.command == "run-due" => format!(
+                "Scheduled deletion ran (run-due); certificate {}: {}",
                 s("certificate_id"),
                 s("method")
+            ),
+            _ => format!(
+                "Local copies deleted ({} files, {} bytes; {} overwritten, {} logical deletes); certificate {}",
+                d["files"],
+                d["bytes"],
+                d["overwritten_files"],
+                d["logical_delete_files"],
+                s("certificate_id")
             ),
         },
         other => other.to_string(),
@@ -89,7 +97,8 @@ fn describe(r: &AuditRow) -> String {
 /// Everything the pack is made from, gathered by the caller from the store.
 pub struct Sources {
     pub manifest: Document,
-    pub receipt: Option<Document>,
+    /// The confirmation recorded by `confirm`, and the client's receipt file if given.
+    pub receipts: Vec<Document>,
     pub certificate: Option<Document>,
 }
 
@@ -126,7 +135,7 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
     let mut add = |name: String, bytes: Vec<u8>| files.push((name, bytes));
 
     let mut docs = vec![("manifest", &sources.manifest)];
-    if let Some(r) = &sources.receipt {
+    for r in &sources.receipts {
         docs.push(("receipt", r));
     }
     if let Some(c) = &sources.certificate {
@@ -280,9 +289,9 @@ minisign -Vm manifest/{m} -p provider.pub\n{c}{r}```\n",
             .map(|c| format!("minisign -Vm deletion/{} -p provider.pub\n", c.file_name))
             .unwrap_or_default(),
         r = sources
-            .receipt
-            .as_ref()
-            .filter(|r| r.signature.is_some())
+            .receipts
+            .iter()
+            .find(|r| r.signature.is_some())
             .map(|r| format!(
                 "minisign -Vm receipt/{} -p CLIENT.pub   # the client's key\n",
                 r.file_name
@@ -368,6 +377,6 @@ table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding
         files: names,
         audit_log_intact: audit_ok,
         deletion_certificate: sources.certificate.is_some(),
-        receipt: sources.receipt.is_some(),
+        receipt: receipt.is_some(),
     })
 }

@@ -111,37 +111,117 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
     Ok(summary)
 }
 
-/// Runs every due deletion job through the deletion engine (see [`schedule::run_due`]).
+/// Runs every due deletion job through the deletion engine (`delete` with `--yes` implied).
 pub fn run_due(
     home: &Home,
     dry_run: bool,
     now: Option<time::OffsetDateTime>,
-    _reporter: &dyn Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<schedule::RunDueReport> {
     schedule::run_due(home, dry_run, now, &|h| {
-        Err(error::StoreError::NotFound(format!(
-            "deletion engine not wired yet for {}",
-            h.handover_id
-        ))
-        .into())
+        let opts = shred::DeleteOptions {
+            handover: h.handover_id.clone(),
+            yes: true,
+            ..Default::default()
+        };
+        match shred::delete(home, &opts, reporter) {
+            Ok(s) => Ok(schedule::DeletionOutcome {
+                method: method_summary(&s),
+                certificate_id: s.certificate_id.unwrap_or_default(),
+            }),
+            // Deleted by hand (`handover delete`) before the job came due: the job is done,
+            // with that certificate; not an error to retry forever.
+            Err(Error::Shred(error::ShredError::AlreadyDeleted { certificate_id, .. })) => {
+                Ok(schedule::DeletionOutcome {
+                    certificate_id,
+                    method: "deleted earlier by `handover delete`".into(),
+                })
+            }
+            Err(e) => Err(e),
+        }
     })
 }
 
-/// Writes the evidence pack of a handover into `out` (a new folder).
-pub fn evidence(home: &Home, id: &str, out: &std::path::Path) -> Result<evidence::EvidenceSummary> {
+/// One line on how a deletion was done, per filesystem, honest about downgrades.
+fn method_summary(s: &ShredSummary) -> String {
+    let mut parts: Vec<String> = s
+        .plan
+        .filesystems
+        .iter()
+        .map(|f| format!("{}: {}", f.filesystem, f.description))
+        .collect();
+    parts.dedup();
+    if parts.is_empty() {
+        "nothing left to overwrite".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// Writes the evidence pack of a handover into `out` (a new folder). `receipt_file`, the
+/// client's receipt.json as received, is included (with its `.minisig`) after checking it is
+/// the one that was confirmed.
+pub fn evidence(
+    home: &Home,
+    id: &str,
+    out: &std::path::Path,
+    receipt_file: Option<&std::path::Path>,
+) -> Result<evidence::EvidenceSummary> {
     let store = store::Store::open(&home.database())?;
     let h = store.handover(id)?;
     let (json, sig) = store
         .manifest_documents(&h.handover_id)?
         .ok_or_else(|| error::EvidenceError::NoManifest(h.handover_id.clone()))?;
+    let certificate = match store.deletion_job_for_handover(&h.handover_id)? {
+        Some(job) if job.state == "done" => {
+            let c = store.certificate(job.certificate_id.as_deref().unwrap_or(""))?;
+            Some(evidence::Document {
+                file_name: c
+                    .json_path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("{}.deletion-certificate.json", h.name)),
+                content: String::from_utf8_lossy(&c.document).into_owned(),
+                signature: Some(c.signature),
+            })
+        }
+        _ => None,
+    };
+    let recorded = store.receipt(&h.handover_id)?;
+    let mut receipts = Vec::new();
+    if let Some(r) = &recorded {
+        receipts.push(evidence::Document {
+            file_name: "confirmation.json".into(),
+            content: serde_json::to_string_pretty(r).expect("records serialize") + "\n",
+            signature: None,
+        });
+    }
+    if let Some(path) = receipt_file {
+        let io = |source| error::EvidenceError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = std::fs::read(path).map_err(io)?;
+        let expected = recorded.as_ref().and_then(|r| r.receipt_sha256.clone());
+        if expected.as_deref() != Some(util::sha256_hex(&bytes).as_str()) {
+            return Err(error::EvidenceError::NotTheConfirmedReceipt(path.to_path_buf()).into());
+        }
+        let mut sig_path = path.as_os_str().to_owned();
+        sig_path.push(".minisig");
+        receipts.push(evidence::Document {
+            file_name: "receipt.json".into(),
+            content: String::from_utf8_lossy(&bytes).into_owned(),
+            signature: std::fs::read_to_string(sig_path).ok(),
+        });
+    }
     let sources = evidence::Sources {
         manifest: evidence::Document {
             file_name: format!("{}.manifest.json", h.name),
             content: json,
             signature: Some(sig),
         },
-        receipt: None,
-        certificate: None,
+        receipts,
+        certificate,
     };
     drop(store);
     evidence::write(home, &h.handover_id, out, sources)

@@ -274,7 +274,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             }
         }
         Command::Evidence(a) => {
-            let s = handover::evidence(&home, &a.id, &a.out)?;
+            let s = handover::evidence(&home, &a.id, &a.out, a.receipt.as_deref())?;
             if cli.json {
                 print_json(&s);
             } else {

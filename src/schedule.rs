@@ -593,7 +593,33 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
                 detail: "no hold".into(),
             },
         };
+        let job = store.deletion_job_for_handover(&h.handover_id)?;
         let deleted = match s.as_ref().map(|s| s.state.as_str()) {
+            _ if job.as_ref().is_some_and(|j| j.state == "done") => {
+                let j = job.as_ref().expect("checked");
+                let c = j
+                    .certificate_id
+                    .as_deref()
+                    .and_then(|id| store.certificate(id).ok());
+                Step {
+                    done: true,
+                    at: c.as_ref().map(|c| c.created_at.clone()),
+                    detail: format!(
+                        "certificate {}{}",
+                        j.certificate_id.clone().unwrap_or_default(),
+                        j.without_receipt_reason
+                            .as_ref()
+                            .map(|r| format!(" (without receipt: {r})"))
+                            .unwrap_or_default()
+                    ),
+                }
+            }
+            _ if job.as_ref().is_some_and(|j| j.state == "running") => Step {
+                done: false,
+                at: None,
+                detail: "deletion started but not finished: run the same delete (or run-due) again"
+                    .into(),
+            },
             Some("done") => Step {
                 done: true,
                 at: s.as_ref().and_then(|s| s.finished_at.clone()),

@@ -1150,6 +1150,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     let cert = certificate::issue(
         store,
         &certificate::IssueInput {
+            home,
             job_id: &job.job_id,
             handover: req.handover.as_ref(),
             receipt: req.receipt.as_ref(),

@@ -1,0 +1,253 @@
+//! A whole offboarding with the real binary, as issue 5 describes it: export, verify with the
+//! client's key, confirm, schedule, run-due before and after the date, status, audit verify,
+//! evidence; then tampering with the database. And two run-due processes at once.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::*;
+
+/// A copy of the sample client directory (deletion destroys it, so never the fixture itself).
+fn client_copy(env: &Env, name: &str) -> PathBuf {
+    let dst = env.path(name);
+    sh(
+        &format!("cp -a '{}' '{}'", fixture("acme").display(), dst.display()),
+        Path::new("/"),
+    );
+    dst
+}
+
+fn json_of(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).expect("one JSON document on stdout")
+}
+
+/// Exports `data` as client `acme` under `name`; returns the export summary.
+fn export(env: &Env, data: &Path, name: &str, recipient: &str) -> serde_json::Value {
+    let o = env
+        .cmd()
+        .args(["--json", "export"])
+        .arg(data)
+        .args(["--client", "acme", "-r", recipient, "--name", name, "--out"])
+        .arg(env.path("outbox"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    json_of(&o)
+}
+
+/// The client verifies with its own key and the provider's public key; returns the report.
+fn client_verifies(env: &Env, archive: &str, receipt: Option<&Path>) -> serde_json::Value {
+    let mut c = env.cmd();
+    c.args(["--json", "verify", archive, "-i"])
+        .arg(env.path("client.agekey"))
+        .arg("--signer")
+        .arg(env.home().join("handover.pub"));
+    if let Some(r) = receipt {
+        c.arg("--receipt").arg(r);
+    }
+    let o = c.output().unwrap();
+    assert_ok(&o);
+    let v = json_of(&o);
+    assert_eq!(v["ok"], true);
+    v
+}
+
+#[test]
+fn a_whole_offboarding() {
+    for t in ["minisign", "sqlite3", "sha256sum"] {
+        if !require_tool(t) {
+            return;
+        }
+    }
+    let env = Env::new();
+    let recipient = env.keys();
+    let data = client_copy(&env, "acme-data");
+    let e = export(&env, &data, "acme-final", &recipient);
+    let id = e["handover_id"].as_str().unwrap().to_string();
+    let archive = e["archive_path"].as_str().unwrap().to_string();
+
+    // The client checks what it got and writes a receipt; the provider confirms it.
+    let receipt = env.path("receipt.json");
+    let v = client_verifies(&env, &archive, Some(&receipt));
+    assert_eq!(v["handover_id"], id.as_str());
+    assert_ok(&env.run(&["confirm", receipt.to_str().unwrap()]));
+
+    // Deletion 30 days after "now"; run-due before the date does nothing.
+    assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-31"]));
+    let before = env.run(&["--json", "run-due", "--now", "2099-01-30T23:59:59Z"]);
+    assert_ok(&before);
+    assert_eq!(json_of(&before)["deleted"], 0);
+    assert!(data.join("README.txt").is_file(), "nothing may run early");
+    assert!(Path::new(&archive).is_file());
+
+    // After the date it runs, without prompting, and certifies.
+    let after = env
+        .cmd()
+        .args(["--json", "run-due", "--now", "2099-02-01T00:00:00Z"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&after);
+    let r = json_of(&after);
+    assert_eq!(r["deleted"], 1, "{r}");
+    let cert_id = r["jobs"][0]["certificate_id"].as_str().unwrap().to_string();
+    assert!(!data.exists(), "the source data is gone");
+    for k in ["archive_path", "manifest_path", "signature_path"] {
+        assert!(!Path::new(e[k].as_str().unwrap()).exists(), "{k} is gone");
+    }
+    let cert = env.path(&format!("outbox/acme-final.deletion-certificate.json"));
+    assert!(cert.is_file(), "certificate beside the archive");
+    sh(
+        &format!(
+            "minisign -Vm '{}' -p '{}'",
+            cert.display(),
+            env.home().join("handover.pub").display()
+        ),
+        Path::new("/"),
+    );
+    // A second run finds nothing due.
+    let again = env.run(&["--json", "run-due", "--now", "2099-02-02T00:00:00Z"]);
+    assert_ok(&again);
+    assert_eq!(json_of(&again)["jobs"].as_array().unwrap().len(), 0);
+
+    // The checklist shows every step.
+    let s = json_of(&env.run(&["--json", "status", "acme"]));
+    let h = &s["handovers"][0];
+    for step in [
+        "exported",
+        "receipt_confirmed",
+        "deletion_scheduled",
+        "deleted",
+    ] {
+        assert_eq!(h[step]["done"], true, "{step}: {h}");
+    }
+    assert_eq!(h["hold"]["done"], false);
+    assert!(h["deleted"]["detail"].as_str().unwrap().contains(&cert_id));
+
+    // The audit log holds the story, intact.
+    let a = env.run(&["--json", "audit", "verify"]);
+    assert_ok(&a);
+    let events = json_of(&a)["events"].as_u64().unwrap();
+    // keygen, export, confirm, schedule, delete (the engine's certificate), run-due
+    assert_eq!(events, 6);
+
+    // The evidence pack opens with standard tools.
+    let ev = env.path("evidence");
+    let o = env
+        .cmd()
+        .args(["--json", "evidence", &id[..8], "--out"])
+        .arg(&ev)
+        .arg("--receipt")
+        .arg(&receipt)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let pack = json_of(&o);
+    assert_eq!(pack["deletion_certificate"], true);
+    assert_eq!(pack["receipt"], true);
+    assert_eq!(pack["audit_log_intact"], true);
+    sh("sha256sum -c --quiet SHA256SUMS", &ev);
+    sh(
+        "minisign -Vm manifest/acme-final.manifest.json -p provider.pub >/dev/null \
+         && minisign -Vm deletion/acme-final.deletion-certificate.json -p provider.pub >/dev/null",
+        &ev,
+    );
+    assert!(ev.join("receipt/receipt.json").is_file());
+    assert!(ev.join("receipt/confirmation.json").is_file());
+    let report = std::fs::read_to_string(ev.join("report.md")).unwrap();
+    for needle in [
+        "[x] **Exported**",
+        "[x] **Receipt confirmed**",
+        "[x] **Deleted**",
+        &cert_id,
+    ] {
+        assert!(
+            report.contains(needle),
+            "report lacks {needle:?}:\n{report}"
+        );
+    }
+    let html = std::fs::read_to_string(ev.join("report.html")).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.contains("Timeline"));
+    let lines = std::fs::read_to_string(ev.join("audit/events.jsonl")).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        5,
+        "the handover's own events (not keygen)"
+    );
+
+    // Someone edits the database behind the tool's back: the log names the row.
+    let db = env.home().join("state.db");
+    sh(
+        &format!(
+            "sqlite3 '{}' \"UPDATE audit_events SET details = replace(details, 'deleted', 'kept') WHERE command = 'delete'\"",
+            db.display()
+        ),
+        Path::new("/"),
+    );
+    let bad = env.run(&["--json", "audit", "verify"]);
+    let err = assert_code(&bad, 3);
+    assert!(err.contains("row 5") && err.contains("edited"), "{err}");
+    assert_eq!(json_of(&bad)["error"]["kind"], "audit_chain_broken");
+}
+
+#[test]
+fn two_run_due_at_once_delete_each_job_exactly_once() {
+    if !require_tool("sqlite3") {
+        return;
+    }
+    let env = Env::new();
+    let recipient = env.keys();
+    let mut sources = Vec::new();
+    for i in 0..3 {
+        let data = client_copy(&env, &format!("client-{i}"));
+        let e = export(&env, &data, &format!("job-{i}"), &recipient);
+        let id = e["handover_id"].as_str().unwrap().to_string();
+        let v = client_verifies(&env, e["archive_path"].as_str().unwrap(), None);
+        let code = v["receipt_code"].as_str().unwrap();
+        assert_ok(&env.run(&["confirm", &id, "--code", code]));
+        assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
+        sources.push(data);
+    }
+    let start = |_| {
+        env.cmd()
+            .args(["--json", "run-due", "--now", "2099-01-02T00:00:00Z"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<std::process::Child> = (0..2).map(start).collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let mut deleted = 0;
+    for o in &outs {
+        assert_ok(o);
+        deleted += json_of(o)["deleted"].as_u64().unwrap();
+    }
+    assert_eq!(
+        deleted, 3,
+        "each job deleted by exactly one of the two runs"
+    );
+    for s in &sources {
+        assert!(!s.exists());
+    }
+    // One certificate per handover, each listing every file of its source once.
+    let db = env.home().join("state.db");
+    let counts = sh(
+        &format!(
+            "sqlite3 '{}' 'SELECT count(*) FROM certificates GROUP BY handover_id'",
+            db.display()
+        ),
+        Path::new("/"),
+    );
+    assert_eq!(String::from_utf8_lossy(&counts).trim(), "1\n1\n1");
+    let jobs = json_of(&env.run(&["--json", "jobs"]));
+    for j in jobs["jobs"].as_array().unwrap() {
+        assert_eq!(j["status"], "done", "{j}");
+    }
+    assert_ok(&env.run(&["audit", "verify"]));
+}
