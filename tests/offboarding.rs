@@ -96,7 +96,7 @@ fn a_whole_offboarding() {
     for k in ["archive_path", "manifest_path", "signature_path"] {
         assert!(!Path::new(e[k].as_str().unwrap()).exists(), "{k} is gone");
     }
-    let cert = env.path(&format!("outbox/acme-final.deletion-certificate.json"));
+    let cert = env.path("outbox/acme-final.deletion-certificate.json");
     assert!(cert.is_file(), "certificate beside the archive");
     sh(
         &format!(
