@@ -977,8 +977,9 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
                     // Overwritten and verified (or needing no overwrite): only the unlink is
                     // left, provided it is still the same file.
                     "ready" | "done" if same => e = old.clone(),
-                    // Hashed before its overwrite began: keep the hash of the original bytes.
-                    "hashed" if same => {
+                    // Hashed before its overwrite began (then perhaps failed): keep the hash
+                    // of the original bytes; hashing again could read the overwrite.
+                    "hashed" | "failed" if same && old.sha256.is_some() => {
                         e.state = "hashed".into();
                         e.sha256 = old.sha256.clone();
                     }
@@ -1013,6 +1014,9 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         entries.push(e);
     }
     entries.sort_by_key(|e| e.seq);
+    if existing.is_none() && entries.is_empty() {
+        return Err(ShredError::NothingToDelete.into());
+    }
 
     let plan = plan_summary(&roots, &entries);
     let mut summary = ShredSummary {
