@@ -521,7 +521,7 @@ pub fn describe_method(method: &str) -> &'static str {
             "overwrite, best effort: overwritten with a ChaCha20 keystream, read back and compared, then truncated, renamed and unlinked; the old blocks may survive elsewhere (see the reason)"
         }
         "logical_delete" => {
-            "logical delete: the name was removed (and the file truncated) without overwriting, because overwriting cannot reach the old blocks (see the reason)"
+            "logical delete: not overwritten, because overwriting cannot reach the old blocks (see the reason); truncated (except on overlay, where that would copy the file up) and unlinked"
         }
         _ => {
             "unlinked: no file data of its own (directory, symlink, special file, or a further hard link to a file overwritten under its first name)"
