@@ -322,6 +322,7 @@ fn roots_key(roots: &[Root]) -> String {
 fn resolve_roots(
     req: &Request,
     blockers: &mut Vec<Blocker>,
+    missing: &mut Vec<Blocker>,
     warnings: &mut Vec<String>,
 ) -> Vec<(PathBuf, String, bool)> {
     let mut out: Vec<(PathBuf, String, bool)> = Vec::new();
@@ -377,8 +378,9 @@ fn resolve_roots(
                         crate::error::show(&path)
                     ));
                 } else {
-                    blockers.push(io_blocker("not_found", &path, &e));
-                    continue;
+                    // A blocker unless an interrupted job for these paths removed it: decided
+                    // in `run` once the job is looked up.
+                    missing.push(io_blocker("not_found", &path, &e));
                 }
                 false
             }
@@ -830,7 +832,8 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     let started = Instant::now();
     let mut blockers = Vec::new();
     let mut warnings = Vec::new();
-    let resolved = resolve_roots(&req, &mut blockers, &mut warnings);
+    let mut missing = Vec::new();
+    let resolved = resolve_roots(&req, &mut blockers, &mut missing, &mut warnings);
 
     let mut roots: Vec<Root> = Vec::new();
     for (path, label, exists) in resolved {
@@ -883,6 +886,12 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         (Some(s), None) => s.deletion_job(req.kind, &key, "running")?,
         _ => None,
     };
+    if existing.is_some() {
+        // Paths an interrupted run of this job already removed are expected to be gone.
+        warnings.clear();
+    } else {
+        blockers.append(&mut missing);
+    }
     let mut stored: Vec<EntryRecord> = Vec::new();
     if let (Some(job), Some(s)) = (&existing, &store) {
         let old_roots = s.deletion_roots(&job.job_id)?;

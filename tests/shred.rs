@@ -387,3 +387,30 @@ fn on_tmpfs_the_certificate_records_the_downgrade() {
     );
     minisign_verifies(&env, &s);
 }
+
+/// A single file given as the path, killed after it was unlinked but before that was
+/// recorded: the path no longer exists, yet running the command again finishes the job.
+#[test]
+fn an_interrupted_shred_of_one_file_finishes_although_the_file_is_gone() {
+    let env = keyed_env();
+    let f = env.path("one.bin");
+    std::fs::write(&f, pattern(10_000)).unwrap();
+    let o = env
+        .cmd()
+        .args(["shred", "--yes"])
+        .arg(&f)
+        .env("HANDOVER_TEST_KILL_AFTER", "done:1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), None);
+    assert!(!f.exists());
+    let s = summary(&shred_json(&env, &[f.to_str().unwrap()]));
+    let c = certificate(&env, &s);
+    assert_eq!(c["totals"]["files"], 1);
+    assert_eq!(c["entries"][0]["status"], "deleted");
+    assert_eq!(c["totals"]["overwritten_files"], 1);
+    // Without a job to finish, a missing path is a blocker.
+    let o = shred_json(&env, &[f.to_str().unwrap()]);
+    let err = assert_code(&o, 3);
+    assert!(err.contains("one.bin"), "{err}");
+}
