@@ -327,6 +327,8 @@ fn resolve_roots(
 ) -> Vec<(PathBuf, String, bool)> {
     let mut out: Vec<(PathBuf, String, bool)> = Vec::new();
     for (given, label) in &req.roots {
+        // Paths export recorded (not --also ones the user typed) must still be themselves.
+        let recorded = req.recorded && label != "also";
         let abs = match util::absolute(given) {
             Ok(a) => a,
             Err(e) => {
@@ -344,7 +346,7 @@ fn resolve_roots(
         };
         let parent = match fs::canonicalize(parent) {
             Ok(p) => p,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && req.recorded => {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && recorded => {
                 warnings.push(format!(
                     "{} ({label}) no longer exists; nothing to delete there",
                     crate::error::show(&abs)
@@ -358,7 +360,7 @@ fn resolve_roots(
             }
         };
         let path = parent.join(name);
-        if req.recorded && path != abs {
+        if recorded && path != abs {
             blockers.push(Blocker {
                 kind: "outside_registered_roots",
                 path: abs.clone(),
@@ -372,7 +374,7 @@ fn resolve_roots(
         let exists = match fs::symlink_metadata(&path) {
             Ok(_) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if req.recorded {
+                if recorded {
                     warnings.push(format!(
                         "{} ({label}) no longer exists; nothing to delete there",
                         crate::error::show(&path)
@@ -845,19 +847,17 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         let dev = fs::symlink_metadata(&dir).map(|m| m.dev()).unwrap_or(0);
         let fs = match fsinfo::describe(&dir, dev) {
             Ok(f) => f,
-            Err(e) if !exists => {
-                let _ = e;
-                FsInfo {
-                    fs_type: "unknown".into(),
-                    class: FsClass::Unknown,
-                    mount_point: PathBuf::new(),
-                    source: String::new(),
-                    device: String::new(),
-                    rotational: None,
-                    data_journal: false,
-                    block_size: 4096,
-                }
-            }
+            // A recorded path that is gone: nothing will be deleted there.
+            Err(_) if !exists => FsInfo {
+                fs_type: "unknown".into(),
+                class: FsClass::Unknown,
+                mount_point: PathBuf::new(),
+                source: String::new(),
+                device: String::new(),
+                rotational: None,
+                data_journal: false,
+                block_size: 4096,
+            },
             Err(e) => {
                 blockers.push(io_blocker("unreadable", &path, &e));
                 continue;
