@@ -89,39 +89,52 @@ fn one_unreadable_file_fails_the_plan_and_nothing_is_deleted() {
     let tree = env.path("tree");
     make_tree(&tree);
     let locked = tree.join("a/b/f2.bin");
-    let mut cmd = if is_root() {
+    let bin = env.path("handover-bin");
+    if is_root() {
         assert!(require_tool("setpriv"), "setpriv is needed to drop root");
         sh(
             &format!(
-                "chmod 755 '{0}' && chown -R 65534:65534 '{1}' '{2}'",
+                "chmod 755 '{0}' && chown -R 65534:65534 '{0}'",
                 env.dir.path().display(),
-                tree.display(),
-                env.home().display()
             ),
             Path::new("/"),
         );
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_handover"))
-            .arg("--home")
-            .arg(env.home());
-        c
-    } else {
-        env.cmd()
+        // A copy of the binary in the (now world-readable) scratch directory: the build
+        // directory may sit under a home that `nobody` cannot enter (/root is 0700).
+        std::fs::copy(env!("CARGO_BIN_EXE_handover"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = || {
+        let mut c = if is_root() {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&bin)
+                .arg("--home")
+                .arg(env.home());
+            c
+        } else {
+            env.cmd()
+        };
+        c.args(["shred", "--yes"])
+            .arg(&tree)
+            .env_remove("HANDOVER_HOME")
+            .output()
+            .unwrap()
     };
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     let before = snapshot(&tree);
-    let o = cmd
-        .args(["shred", "--yes"])
-        .arg(&tree)
-        .env_remove("HANDOVER_HOME")
-        .output()
-        .unwrap();
-    let err = assert_code(&o, 3);
+    let err = assert_code(&run(), 3);
     assert!(err.contains("f2.bin"), "{err}");
     assert!(err.contains("cannot be opened for writing"), "{err}");
+    assert!(
+        err.contains("has 1 blocker(s)"),
+        "only the locked file blocks: {err}"
+    );
     assert_eq!(snapshot(&tree), before, "nothing may change");
+    // Readable again: the same unprivileged run now deletes everything.
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_ok(&run());
+    assert!(!tree.exists());
 }
 
 #[test]
