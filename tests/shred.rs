@@ -200,6 +200,16 @@ fn root_home_directories_and_the_handover_home_are_refused() {
         let err = assert_code(&o, 3);
         assert!(err.contains(what), "{path}: {err}");
     }
+    for dot in [".", "..", "tree/.", "tree/a/.."] {
+        let o = env
+            .cmd()
+            .current_dir(env.dir.path())
+            .args(["shred", "--yes", "--dry-run", dot])
+            .output()
+            .unwrap();
+        let err = assert_code(&o, 3);
+        assert!(err.contains("'.' or '..'"), "{dot}: {err}");
+    }
     assert_eq!(count_files(&fake_home), 7);
     assert!(env.home().join("handover.key").exists());
 }

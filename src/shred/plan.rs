@@ -82,6 +82,16 @@ pub(super) fn resolve_roots(
     for (given, label) in &req.roots {
         // Paths export recorded (not --also ones the user typed) must still be themselves.
         let recorded = req.recorded && label != "also";
+        // Like rm(1): `.` and `..` are refused; name the directory instead.
+        let raw = given.as_os_str().as_bytes();
+        if raw == b"." || raw == b".." || raw.ends_with(b"/.") || raw.ends_with(b"/..") {
+            blockers.push(Blocker {
+                kind: "dot_path",
+                path: given.clone(),
+                message: "refusing to delete '.' or '..'; name the directory instead".into(),
+            });
+            continue;
+        }
         let abs = match util::absolute(given) {
             Ok(a) => a,
             Err(e) => {
