@@ -92,7 +92,8 @@ pub struct FsMethod {
 /// One path the run was asked to delete.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanRoot {
-    pub path: PathBuf,
+    /// The path, with bytes that are not UTF-8 escaped (a JSON string must be UTF-8).
+    pub path: String,
     pub label: String,
     pub exists: bool,
 }
@@ -613,7 +614,7 @@ fn plan_summary(roots: &[Root], entries: &[EntryRecord]) -> PlanSummary {
         roots: roots
             .iter()
             .map(|r| PlanRoot {
-                path: r.path.clone(),
+                path: crate::error::show(&r.path),
                 label: r.label.clone(),
                 exists: r.exists,
             })
@@ -673,11 +674,7 @@ fn confirm_question(p: &PlanSummary) -> String {
         p.files, p.bytes, p.directories, p.symlinks, p.other
     );
     for r in &p.roots {
-        q.push_str(&format!(
-            "  {} ({})\n",
-            crate::error::show(&r.path),
-            r.label
-        ));
+        q.push_str(&format!("  {} ({})\n", r.path, r.label));
     }
     for f in &p.filesystems {
         if f.method == "unlink" {
