@@ -345,10 +345,13 @@ impl Exec<'_> {
                     removed.push((i, name, tmp));
                 }
                 Ok(None) => {
-                    // Already gone after an interrupted run that had marked it ready.
+                    // Gone although marked ready (overwritten and verified, or needing no
+                    // overwrite): an interrupted run of this job had already unlinked it.
                     entries[i].state = "done".into();
                     let mut c = change(e.seq, "done");
-                    c.note = Some("already removed by the interrupted run".into());
+                    c.note = Some(
+                        "name already gone when it was to be unlinked, after its overwrite was verified (or it needed none)".into(),
+                    );
                     changes.push(c);
                 }
                 Err((reason, io)) => {
