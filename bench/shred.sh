@@ -40,7 +40,7 @@ for p in "${profiles[@]}"; do
     src=$work/src-$p
     "$make_corpus" "$p" "$src" --scale "$scale" >/dev/null
     files=$(find "$src" -type f | wc -l)
-    bytes=$(du -sb "$src" | cut -f1)
+    bytes=$(find "$src" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
     cp -a "$src" "$work/gnu-$p"
     cp -a "$src" "$work/ho-$p"
     rm -rf "$src"
