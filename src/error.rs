@@ -423,6 +423,11 @@ pub enum ShredError {
         handover_id: String,
         certificate_id: String,
     },
+    /// None of the paths exists any more (delete), so there is nothing to certify.
+    #[error(
+        "nothing to delete: none of the recorded paths exists any more.\nNo certificate was issued; a certificate is only written for a deletion this tool carried out."
+    )]
+    NothingToDelete,
     /// An unfinished job for the handover covers other paths than this run would.
     #[error("an interrupted deletion job {job_id} for this handover covers other paths ({}).\nRun the same command as before (same --also paths) to finish it first.", .roots.iter().map(|p| show(p)).collect::<Vec<_>>().join(", "))]
     JobRootsDiffer { job_id: String, roots: Vec<PathBuf> },
@@ -622,6 +627,7 @@ impl Error {
                 ShredError::Incomplete { .. } => "deletion_incomplete",
                 ShredError::Io { .. } => "io_error",
                 ShredError::CertificateWrite { .. } => "certificate_write_failed",
+                ShredError::NothingToDelete => "nothing_to_delete",
             },
         }
     }

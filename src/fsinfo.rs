@@ -372,5 +372,12 @@ mod tests {
         let i = describe(d.path(), dev).unwrap();
         assert!(!i.fs_type.is_empty());
         assert!(i.block_size >= 512);
+        // A file just written holds no shared extent (FIEMAP works on ext4, xfs, btrfs, tmpfs
+        // reports unsupported).
+        let p = d.path().join("f");
+        std::fs::write(&p, vec![7u8; 100_000]).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        assert_ne!(has_shared_extents(&f), Some(true));
+        assert!(!journals_data(&f) || i.fs_type == "ext4");
     }
 }

@@ -35,7 +35,7 @@ fn print_plan(p: &PlanSummary) {
         eprintln!(
             "  {:<9} {}{}",
             r.label,
-            r.path.display(),
+            r.path,
             if r.exists { "" } else { "  (not found)" }
         );
     }

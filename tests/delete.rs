@@ -165,6 +165,17 @@ fn after_the_receipt_every_local_copy_goes_and_the_certificate_says_what_it_was(
     entry_paths(&c);
     minisign_verifies(&env, &d);
 
+    // For people: the signature is checked against the key the certificate names.
+    let shown = env.run(&[
+        "certificate",
+        "show",
+        &d["certificate_id"].as_str().unwrap()[..6],
+    ]);
+    assert_ok(&shown);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("Signature:   valid"), "{text}");
+    assert!(text.contains("Receipt:     confirmed"), "{text}");
+
     // Once certified, a second delete refuses and names the certificate.
     let again = delete(&env, &[&hid]);
     let err = assert_code(&again, 3);
@@ -264,4 +275,17 @@ fn an_interrupted_delete_is_finished_by_running_it_again() {
         .collect();
     assert_eq!(got, before);
     minisign_verifies(&env, &d);
+}
+
+#[test]
+fn when_every_recorded_path_is_gone_there_is_nothing_to_certify() {
+    let (env, s, data) = exported();
+    confirm_receipt(&env, &id(&s));
+    std::fs::remove_dir_all(&data).unwrap();
+    for p in outputs(&s) {
+        std::fs::remove_file(p).unwrap();
+    }
+    let o = delete(&env, &[&id(&s)]);
+    let err = assert_code(&o, 3);
+    assert!(err.contains("nothing to delete"), "{err}");
 }

@@ -1,0 +1,698 @@
+//! Secure deletion (`shred`, `delete`): plan → record the job → overwrite with read-back
+//! verification → truncate, rename, unlink, sync → signed certificate.
+//!
+//! Nothing is touched until the whole plan is known and free of blockers, and the job with its
+//! plan is in the state database. The plan never follows a symlink. Where an overwrite cannot
+//! reach the old blocks (copy-on-write, overlay, network, shared extents) the file is still
+//! deleted, but the method recorded says so: this module never claims more than it did.
+//!
+//! Progress of a job is committed in batches, in an order that keeps a crash honest: a file is
+//! marked `ready` (overwritten and verified, or needing no overwrite) before its name is
+//! removed, so on a resumed run a missing name means either "we removed it" (`ready`) or
+//! "something else did" (`pending`, reported as vanished).
+//!
+//! Test-only fault injection: `HANDOVER_TEST_KILL_AFTER=verified:N` or `done:N` makes the
+//! process SIGKILL itself after the N-th file is verified or unlinked, to test resumption
+//! after a real kill. It is never set in normal use.
+
+mod exec;
+mod plan;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::certificate;
+use crate::error::{Blocker, Result, ShredError, StoreError};
+use crate::fsinfo::{self, FsClass, FsInfo};
+use crate::home::Home;
+use crate::keys;
+use crate::report::Reporter;
+use crate::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, RootRecord, Store};
+use crate::util;
+
+use exec::{CHUNK, DIRECT_ALIGN, Exec, KillPoint};
+pub use plan::describe_method;
+pub(crate) use plan::fs_methods;
+use plan::{
+    Planned, Root, entry_path, io_blocker, resolve_roots, roots_key, safety_blockers, walk_root,
+};
+
+/// Environment variable for test-only fault injection (see the module documentation).
+pub const KILL_ENV: &str = "HANDOVER_TEST_KILL_AFTER";
+
+/// `handover shred PATH...`: any files or trees.
+#[derive(Debug, Clone, Default)]
+pub struct ShredOptions {
+    pub paths: Vec<PathBuf>,
+    pub dry_run: bool,
+    pub yes: bool,
+    /// Where the certificate goes; default the home folder's `certificates/`.
+    pub out_dir: Option<PathBuf>,
+    pub sign_key: Option<PathBuf>,
+    pub operator: Option<String>,
+    pub organization: Option<String>,
+}
+
+/// `handover delete <handover-id>`: the handover's local copies, after receipt.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub handover: String,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub also: Vec<PathBuf>,
+    pub without_receipt: bool,
+    pub reason: Option<String>,
+    pub sign_key: Option<PathBuf>,
+    pub operator: Option<String>,
+    pub organization: Option<String>,
+}
+
+/// One filesystem and what deletion does on it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct FsMethod {
+    pub filesystem: String,
+    pub mount_point: String,
+    pub device: String,
+    pub rotational: Option<bool>,
+    /// `clear`, `overwrite_best_effort`, `logical_delete` or `unlink`.
+    pub method: String,
+    /// For people: what is done.
+    pub description: String,
+    /// Why the method is weaker than Clear, when it is.
+    pub reason: Option<String>,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// One path the run was asked to delete.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRoot {
+    /// The path, with bytes that are not UTF-8 escaped (a JSON string must be UTF-8).
+    pub path: String,
+    pub label: String,
+    pub exists: bool,
+}
+
+/// The plan: what will be deleted and how.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PlanSummary {
+    pub roots: Vec<PlanRoot>,
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub other: u64,
+    pub bytes: u64,
+    /// Files that will be overwritten before unlinking, and their bytes.
+    pub overwrite_files: u64,
+    pub overwrite_bytes: u64,
+    pub filesystems: Vec<FsMethod>,
+    /// On a resumed job: entries an earlier run already finished.
+    pub already_done: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShredSummary {
+    /// `delete` or `shred`.
+    pub command: String,
+    pub dry_run: bool,
+    pub handover_id: Option<String>,
+    pub job_id: Option<String>,
+    /// True when this run finished an interrupted job.
+    pub resumed: bool,
+    pub plan: PlanSummary,
+    pub files_overwritten: u64,
+    pub bytes_overwritten: u64,
+    pub files_verified: u64,
+    pub files_logical_delete: u64,
+    /// True when some entry got less than Clear (best effort or logical delete).
+    pub downgraded: bool,
+    pub certificate_id: Option<String>,
+    pub certificate_path: Option<PathBuf>,
+    pub signature_path: Option<PathBuf>,
+    pub warnings: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Deletes any files or trees, with a certificate.
+pub fn shred(home: &Home, opts: &ShredOptions, reporter: &dyn Reporter) -> Result<ShredSummary> {
+    let roots = opts
+        .paths
+        .iter()
+        .map(|p| (p.clone(), "path".to_string()))
+        .collect();
+    let cert_dir = opts
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| home.dir.join("certificates"));
+    run(
+        home,
+        Request {
+            kind: "shred",
+            handover: None,
+            receipt: None,
+            reason: None,
+            roots,
+            recorded: false,
+            dry_run: opts.dry_run,
+            yes: opts.yes,
+            cert_dir,
+            cert_name: None,
+            sign_key: opts.sign_key.clone(),
+            operator: opts.operator.clone(),
+            organization: opts.organization.clone(),
+            hash_files: false,
+        },
+        reporter,
+    )
+}
+
+/// Deletes a handover's local copies once the client's receipt is confirmed.
+pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Result<ShredSummary> {
+    if !home.database().exists() {
+        return Err(StoreError::NotFound(opts.handover.clone()).into());
+    }
+    let store = Store::open(&home.database())?;
+    let h = store.handover(&opts.handover)?;
+    if let Some(job) = store.deletion_job_for_handover(&h.handover_id)?
+        && job.state == "done"
+    {
+        return Err(ShredError::AlreadyDeleted {
+            handover_id: h.handover_id.clone(),
+            certificate_id: job.certificate_id.unwrap_or_default(),
+        }
+        .into());
+    }
+    let receipt = store.receipt(&h.handover_id)?;
+    let reason = if receipt.is_some() {
+        if opts.without_receipt {
+            reporter.warn("a receipt is recorded for this handover; --without-receipt is ignored");
+        }
+        None
+    } else if opts.without_receipt {
+        let r = opts.reason.clone().unwrap_or_default();
+        if r.trim().is_empty() {
+            return Err(ShredError::EmptyReason.into());
+        }
+        Some(r.trim().to_string())
+    } else {
+        return Err(ShredError::NoReceipt(h.handover_id.clone()).into());
+    };
+    drop(store);
+    let mut roots = vec![
+        (h.source_path.clone(), "source".to_string()),
+        (h.archive_path.clone(), "archive".to_string()),
+        (h.manifest_path.clone(), "manifest".to_string()),
+        (h.signature_path.clone(), "signature".to_string()),
+    ];
+    roots.extend(opts.also.iter().map(|p| (p.clone(), "also".to_string())));
+    let cert_dir = crate::home::parent_dir(&h.archive_path).to_path_buf();
+    let name = h.name.clone();
+    run(
+        home,
+        Request {
+            kind: "delete",
+            handover: Some(h),
+            receipt,
+            reason,
+            roots,
+            recorded: true,
+            dry_run: opts.dry_run,
+            yes: opts.yes,
+            cert_dir,
+            cert_name: Some(name),
+            sign_key: opts.sign_key.clone(),
+            operator: opts.operator.clone(),
+            organization: opts.organization.clone(),
+            hash_files: true,
+        },
+        reporter,
+    )
+}
+
+/// Everything one run needs, whichever command started it.
+struct Request {
+    kind: &'static str,
+    handover: Option<HandoverRecord>,
+    receipt: Option<ReceiptRecord>,
+    reason: Option<String>,
+    roots: Vec<(PathBuf, String)>,
+    /// The roots were recorded by export (delete): they must still resolve to themselves.
+    recorded: bool,
+    dry_run: bool,
+    yes: bool,
+    cert_dir: PathBuf,
+    cert_name: Option<String>,
+    sign_key: Option<PathBuf>,
+    operator: Option<String>,
+    organization: Option<String>,
+    /// Hash each file just before it is overwritten (delete: so the client can match the
+    /// certificate against the SHA256SUMS inside the archive they received).
+    hash_files: bool,
+}
+
+/// The whole run: resolve, plan, record, confirm, execute, certify.
+fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummary> {
+    let started = Instant::now();
+    let mut blockers = Vec::new();
+    let mut warnings = Vec::new();
+    let mut missing = Vec::new();
+    let resolved = resolve_roots(&req, &mut blockers, &mut missing, &mut warnings);
+
+    let mut roots: Vec<Root> = Vec::new();
+    for (path, label, exists) in resolved {
+        let dir = if exists && fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            path.clone()
+        } else {
+            crate::home::parent_dir(&path).to_path_buf()
+        };
+        let dev = fs::symlink_metadata(&dir).map(|m| m.dev()).unwrap_or(0);
+        let fs = match fsinfo::describe(&dir, dev) {
+            Ok(f) => f,
+            // A recorded path that is gone: nothing will be deleted there.
+            Err(_) if !exists => FsInfo {
+                fs_type: "unknown".into(),
+                class: FsClass::Unknown,
+                mount_point: PathBuf::new(),
+                source: String::new(),
+                device: String::new(),
+                rotational: None,
+                data_journal: false,
+                block_size: 4096,
+            },
+            Err(e) => {
+                blockers.push(io_blocker("unreadable", &path, &e));
+                continue;
+            }
+        };
+        roots.push(Root {
+            path,
+            label,
+            exists,
+            fs,
+        });
+    }
+    safety_blockers(&roots, home, &req.cert_dir, &mut blockers);
+
+    let key = roots_key(&roots);
+    // An unfinished job for the same paths is resumed rather than started again.
+    let mut store = if home.database().exists() {
+        Some(Store::open(&home.database())?)
+    } else {
+        None
+    };
+    let existing: Option<JobRecord> = match (&store, &req.handover) {
+        (Some(s), Some(h)) => s
+            .deletion_job_for_handover(&h.handover_id)?
+            .filter(|j| j.state == "running"),
+        (Some(s), None) => s.deletion_job(req.kind, &key, "running")?,
+        _ => None,
+    };
+    if existing.is_some() {
+        // Paths an interrupted run of this job already removed are expected to be gone.
+        warnings.clear();
+    } else {
+        blockers.append(&mut missing);
+    }
+    let mut stored: Vec<EntryRecord> = Vec::new();
+    if let (Some(job), Some(s)) = (&existing, &store) {
+        let old_roots = s.deletion_roots(&job.job_id)?;
+        let old: BTreeSet<&Path> = old_roots.iter().map(|r| r.path.as_path()).collect();
+        let new: BTreeSet<&Path> = roots.iter().map(|r| r.path.as_path()).collect();
+        if old != new {
+            return Err(ShredError::JobRootsDiffer {
+                job_id: job.job_id.clone(),
+                roots: old_roots.into_iter().map(|r| r.path).collect(),
+            }
+            .into());
+        }
+        // Keep the job's root order: entries refer to roots by index.
+        let mut reordered = Vec::new();
+        for r in &old_roots {
+            if let Some(i) = roots.iter().position(|x| x.path == r.path) {
+                reordered.push(roots.swap_remove(i));
+            }
+        }
+        roots = reordered;
+        stored = s.deletion_entries(&job.job_id)?;
+    }
+
+    // Walk.
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut links: HashMap<(u64, u64), (u64, u64, PathBuf)> = HashMap::new();
+    // Names we renamed entries to on an interrupted run: not new entries.
+    let tmp_names: HashSet<PathBuf> = stored
+        .iter()
+        .filter(|e| e.state == "ready")
+        .map(|e| {
+            let p = entry_path(&roots[e.root_idx as usize].path, &e.rel_path);
+            crate::home::parent_dir(&p).join(&e.tmp_name)
+        })
+        .collect();
+    for (i, r) in roots.iter().enumerate() {
+        if r.exists {
+            walk_root(i as u32, r, &mut planned, &mut blockers, &mut links);
+        }
+    }
+    planned.retain(|p| !tmp_names.contains(&entry_path(&roots[p.root_idx as usize].path, &p.rel)));
+    for (nlink, found, path) in links.values() {
+        if found < nlink {
+            blockers.push(Blocker {
+                kind: "hard_link_outside",
+                path: path.clone(),
+                message: format!(
+                    "has {nlink} hard links but only {found} inside the paths given: the data would survive under the other name(s); delete those too or leave this file out"
+                ),
+            });
+        }
+    }
+    if !blockers.is_empty() {
+        blockers.sort_by(|a, b| a.path.cmp(&b.path));
+        blockers.dedup_by(|a, b| a.path == b.path && a.kind == b.kind);
+        return Err(ShredError::Blocked(blockers).into());
+    }
+
+    // Merge with the stored plan of an interrupted job.
+    let mut entries: Vec<EntryRecord> = Vec::new();
+    let mut index: HashMap<(u32, Vec<u8>), usize> = HashMap::new();
+    for (i, e) in stored.iter().enumerate() {
+        index.insert((e.root_idx, e.rel_path.clone()), i);
+    }
+    let mut next_seq = stored.iter().map(|e| e.seq + 1).max().unwrap_or(0);
+    let mut seen = vec![false; stored.len()];
+    for p in &planned {
+        let fresh = |seq: u64| EntryRecord {
+            seq,
+            root_idx: p.root_idx,
+            rel_path: p.rel.clone(),
+            kind: p.kind.to_string(),
+            bytes: p.bytes,
+            dev: p.dev,
+            ino: p.ino,
+            method: p.method.to_string(),
+            reason: p.reason.clone(),
+            tmp_name: util::random_hex(16),
+            state: "pending".into(),
+            sha256: None,
+            verification: None,
+            note: None,
+        };
+        match index.get(&(p.root_idx, p.rel.clone())) {
+            Some(&i) => {
+                seen[i] = true;
+                let old = &stored[i];
+                let same = old.ino == p.ino && old.dev == p.dev && old.kind == p.kind;
+                let mut e = fresh(old.seq);
+                e.tmp_name = old.tmp_name.clone();
+                match old.state.as_str() {
+                    // Overwritten and verified (or needing no overwrite): only the unlink is
+                    // left, provided it is still the same file.
+                    "ready" | "done" if same => e = old.clone(),
+                    // Hashed before its overwrite began (then perhaps failed): keep the hash
+                    // of the original bytes; hashing again could read the overwrite.
+                    "hashed" | "failed" if same && old.sha256.is_some() => {
+                        e.state = "hashed".into();
+                        e.sha256 = old.sha256.clone();
+                    }
+                    _ => {}
+                }
+                entries.push(e);
+            }
+            None => {
+                entries.push(fresh(next_seq));
+                next_seq += 1;
+            }
+        }
+    }
+    for (i, e) in stored.iter().enumerate() {
+        if seen[i] {
+            continue;
+        }
+        let mut e = e.clone();
+        match e.state.as_str() {
+            "done" | "vanished" | "ready" => {}
+            _ => {
+                e.state = "vanished".into();
+                e.note = Some(
+                    "was gone when the job resumed: removed by something other than this job, so it was not overwritten by it".into(),
+                );
+                warnings.push(format!(
+                    "{} vanished before this job could delete it",
+                    crate::error::show(&entry_path(&roots[e.root_idx as usize].path, &e.rel_path))
+                ));
+            }
+        }
+        entries.push(e);
+    }
+    entries.sort_by_key(|e| e.seq);
+    if existing.is_none() && entries.is_empty() {
+        return Err(ShredError::NothingToDelete.into());
+    }
+
+    let plan = plan_summary(&roots, &entries);
+    let mut summary = ShredSummary {
+        command: req.kind.to_string(),
+        dry_run: req.dry_run,
+        handover_id: req.handover.as_ref().map(|h| h.handover_id.clone()),
+        job_id: existing.as_ref().map(|j| j.job_id.clone()),
+        resumed: existing.is_some(),
+        plan,
+        files_overwritten: 0,
+        bytes_overwritten: 0,
+        files_verified: 0,
+        files_logical_delete: 0,
+        downgraded: false,
+        certificate_id: None,
+        certificate_path: None,
+        signature_path: None,
+        warnings: warnings.clone(),
+        seconds: 0.0,
+    };
+    summary.downgraded = summary
+        .plan
+        .filesystems
+        .iter()
+        .any(|f| f.method != "clear" && f.method != "unlink");
+    if req.dry_run {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+
+    // The signing key is loaded before anything is touched: a wrong password must not
+    // leave deleted files without a certificate.
+    let key_path = req.sign_key.clone().unwrap_or_else(|| home.secret_key());
+    let signer = keys::load_signer(&key_path, reporter)?;
+
+    if !req.yes {
+        if !reporter.can_ask() {
+            return Err(ShredError::CannotAsk.into());
+        }
+        if !reporter.confirm(&confirm_question(&summary.plan)) {
+            return Err(ShredError::Declined.into());
+        }
+    }
+
+    // Record the job and its whole plan before touching anything.
+    if store.is_none() {
+        home.ensure().map_err(|source| StoreError::Home {
+            path: home.dir.clone(),
+            source,
+        })?;
+        store = Some(Store::open(&home.database())?);
+    }
+    let store = store.as_mut().expect("opened above");
+    let job = match &existing {
+        Some(j) => {
+            let tx = store.begin()?;
+            tx.resume_job(&j.job_id, req.reason.as_deref())?;
+            for e in &entries {
+                tx.upsert_entry(&j.job_id, e)?;
+            }
+            tx.commit()?;
+            store.deletion_job_by_id(&j.job_id)?
+        }
+        None => {
+            let j = JobRecord {
+                job_id: util::random_hex(16),
+                kind: req.kind.to_string(),
+                handover_id: req.handover.as_ref().map(|h| h.handover_id.clone()),
+                roots_key: key.clone(),
+                created_at: util::rfc3339(util::now()),
+                state: "running".into(),
+                runs: 1,
+                without_receipt_reason: req.reason.clone(),
+                certificate_id: None,
+            };
+            let tx = store.begin()?;
+            tx.insert_job(&j)?;
+            for (i, r) in roots.iter().enumerate() {
+                tx.insert_root(
+                    &j.job_id,
+                    i as u32,
+                    &RootRecord {
+                        path: r.path.clone(),
+                        label: r.label.clone(),
+                        fs_json: serde_json::to_string(&r.fs).expect("fs info serializes"),
+                    },
+                )?;
+            }
+            for e in &entries {
+                tx.upsert_entry(&j.job_id, e)?;
+            }
+            tx.commit()?;
+            j
+        }
+    };
+    summary.job_id = Some(job.job_id.clone());
+
+    let mut ex = Exec {
+        store,
+        job_id: job.job_id.clone(),
+        roots: &roots,
+        reporter,
+        hash: req.hash_files,
+        kill: KillPoint::from_env(),
+        failures: Vec::new(),
+        buf: vec![0u8; CHUNK + DIRECT_ALIGN],
+        files_overwritten: 0,
+        bytes_overwritten: 0,
+        files_verified: 0,
+    };
+    reporter.start(
+        req.kind,
+        Some(summary.plan.overwrite_bytes),
+        Some(entries.len() as u64),
+    );
+    let result = ex.run(&mut entries);
+    reporter.finish();
+    result?;
+    summary.files_overwritten = ex.files_overwritten;
+    summary.bytes_overwritten = ex.bytes_overwritten;
+    summary.files_verified = ex.files_verified;
+    if let Some((path, reason, _)) = ex.failures.first() {
+        return Err(ShredError::Incomplete {
+            job_id: job.job_id.clone(),
+            failed: ex.failures.len(),
+            first: path.clone(),
+            first_reason: reason.clone(),
+            io: ex.failures.iter().any(|f| f.2),
+        }
+        .into());
+    }
+    drop(ex);
+
+    // Every entry is done: certify from what the database recorded over all runs.
+    let cert = certificate::issue(
+        store,
+        &certificate::IssueInput {
+            home,
+            job_id: &job.job_id,
+            handover: req.handover.as_ref(),
+            receipt: req.receipt.as_ref(),
+            operator: req.operator.clone(),
+            organization: req.organization.clone(),
+            signer: &signer,
+            dir: &req.cert_dir,
+            name: req.cert_name.clone(),
+        },
+    )?;
+    summary.warnings.extend(cert.warnings.iter().cloned());
+    summary.files_logical_delete = cert.logical_delete_files;
+    summary.certificate_id = Some(cert.certificate_id);
+    summary.certificate_path = Some(cert.json_path);
+    summary.signature_path = Some(cert.signature_path);
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn plan_summary(roots: &[Root], entries: &[EntryRecord]) -> PlanSummary {
+    let mut p = PlanSummary {
+        roots: roots
+            .iter()
+            .map(|r| PlanRoot {
+                path: crate::error::show(&r.path),
+                label: r.label.clone(),
+                exists: r.exists,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let todo: Vec<&EntryRecord> = entries
+        .iter()
+        .filter(|e| {
+            let finished = e.state == "done" || e.state == "vanished";
+            if finished {
+                p.already_done += 1;
+            }
+            !finished
+        })
+        .collect();
+    for e in &todo {
+        match e.kind.as_str() {
+            "file" => {
+                p.files += 1;
+                p.bytes += e.bytes;
+                if e.method == "clear" || e.method == "overwrite_best_effort" {
+                    p.overwrite_files += 1;
+                    p.overwrite_bytes += e.bytes;
+                }
+            }
+            "hard_link" => p.files += 1,
+            "dir" => p.directories += 1,
+            "symlink" => p.symlinks += 1,
+            _ => p.other += 1,
+        }
+    }
+    let fsr: Vec<(&FsInfo, u32)> = roots
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (&r.fs, i as u32))
+        .collect();
+    p.filesystems = fs_methods(
+        &fsr,
+        todo.iter().map(|e| {
+            (
+                e.root_idx,
+                e.kind.as_str(),
+                e.method.as_str(),
+                e.reason.as_deref(),
+                e.bytes,
+            )
+        }),
+    );
+    p
+}
+
+/// The question asked before deleting: the plan in a few lines.
+fn confirm_question(p: &PlanSummary) -> String {
+    let mut q = format!(
+        "About to delete {} file(s) ({} bytes), {} director(y/ies), {} symlink(s), {} other, under:\n",
+        p.files, p.bytes, p.directories, p.symlinks, p.other
+    );
+    for r in &p.roots {
+        q.push_str(&format!("  {} ({})\n", r.path, r.label));
+    }
+    for f in &p.filesystems {
+        if f.method == "unlink" {
+            q.push_str(&format!(
+                "  {} on {}: {} entr(y/ies) without data of their own: unlink\n",
+                f.filesystem, f.mount_point, f.entries
+            ));
+            continue;
+        }
+        q.push_str(&format!(
+            "  {} on {} ({}): {} file(s), {} bytes: {}\n",
+            f.filesystem, f.mount_point, f.device, f.entries, f.bytes, f.method
+        ));
+        if let Some(r) = &f.reason {
+            q.push_str(&format!("    because {r}\n"));
+        }
+    }
+    q.push_str("This cannot be undone. Delete? [y/N] ");
+    q
+}
