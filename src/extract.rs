@@ -34,6 +34,9 @@ pub struct Stage {
     umask: u32,
     /// Directories made (relative), with the mode and mtime they get at the end.
     dirs: Vec<(PathBuf, u32, u64)>,
+    /// Directories known to exist as real directories of this stage: saves an lstat per
+    /// path component per file (100,000 files in 1,000 folders).
+    made: std::collections::HashSet<PathBuf>,
     committed: bool,
 }
 
@@ -89,6 +92,7 @@ impl Stage {
             dest: dest.to_path_buf(),
             umask: umask(),
             dirs: Vec::new(),
+            made: std::collections::HashSet::new(),
             committed: false,
         })
     }
@@ -109,6 +113,9 @@ impl Stage {
         let comps: Vec<_> = rel.components().collect();
         for c in &comps[..comps.len().saturating_sub(1)] {
             cur.push(c);
+            if self.made.contains(&cur) {
+                continue;
+            }
             let p = self.root.join(&cur);
             match p.symlink_metadata() {
                 Ok(m) if m.is_dir() => {}
@@ -123,6 +130,7 @@ impl Stage {
                     self.dirs.push((cur.clone(), 0o777, 0));
                 }
             }
+            self.made.insert(cur.clone());
         }
         Ok(())
     }
@@ -145,6 +153,7 @@ impl Stage {
             }
             Err(e) => return Err(e),
         }
+        self.made.insert(rel.to_path_buf());
         self.dirs.push((rel.to_path_buf(), mode, mtime));
         Ok(())
     }
