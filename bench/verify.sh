@@ -77,7 +77,8 @@ for p in "${PROFILES[@]}"; do
     A="$WORK/out/$NAME.tar.zst.age"
     if [ ! -f "$A" ]; then
         "$HANDOVER" --home "$HOME_DIR" -q export "$CORPUS" --client bench --name "$NAME" \
-            -r "$RCP" --sign-key "$WORK/keys/handover.key" --out "$WORK/out"
+            -r "$RCP" --sign-key "$WORK/keys/handover.key" --out "$WORK/out" >/dev/null 2>&1 \
+            || { echo "bench/verify.sh: export of $CORPUS failed" >&2; exit 1; }
     fi
     export A KEY NAME HANDOVER WORK
     run tools 'age -d -i "$KEY" "$A" | zstd -dq | tar -C "$XD" -xf - && cd "$XD/$NAME" && sha256sum -c --quiet SHA256SUMS' \

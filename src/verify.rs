@@ -1056,9 +1056,10 @@ impl Bag {
         } else if !self.links.is_empty() || m.payload.symlinks > 0 {
             missing_tag(p, "symlinks.txt");
         }
+        let map = link_map(&self.links);
         for (path, target) in &self.links {
             match declared.remove(path) {
-                None => p.add("unlisted_symlink", format!("the symlink {} → {} is not listed in symlinks.txt: it was added{}.\nDo not trust the archive; ask the provider.", shown(path), shown(target), if escapes(path, target, &self.links) { " and points outside the bag" } else { "" })),
+                None => p.add("unlisted_symlink", format!("the symlink {} → {} is not listed in symlinks.txt: it was added{}.\nDo not trust the archive; ask the provider.", shown(path), shown(target), if escapes(path, target, &map) { " and points outside the bag" } else { "" })),
                 Some(t) if t != *target => p.add("symlink_mismatch", format!("the symlink {} points to {}, but symlinks.txt says {}: it was changed.", shown(path), shown(target), shown(&t))),
                 _ => {}
             }
@@ -1079,6 +1080,17 @@ impl Bag {
                 .enumerate()
                 .any(|(i, &b)| b == b'/' && link_set.contains(&path[..i]))
         };
+        for path in self.seen.keys().chain(self.dir_paths.iter()) {
+            if link_set.contains(&path[..]) {
+                p.add(
+                    "duplicate_entry",
+                    format!(
+                        "{} is both a symlink and a file or directory in the archive.",
+                        shown(path)
+                    ),
+                );
+            }
+        }
         for path in self
             .seen
             .keys()
@@ -1124,9 +1136,10 @@ impl Bag {
 
     /// Symlinks whose target resolves outside the bag root (the extracted directory).
     fn outside_links(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let map = link_map(&self.links);
         self.links
             .iter()
-            .filter(|(p, t)| escapes(p, t, &self.links))
+            .filter(|(p, t)| escapes(p, t, &map))
             .cloned()
             .collect()
     }
@@ -1157,11 +1170,17 @@ fn parse_manifest(body: &[u8], p: &mut Problems, name: &str) -> Vec<([u8; 32], V
     out
 }
 
+/// Symlinks by bag path, for [`escapes`].
+type LinkMap<'a> = HashMap<&'a [u8], &'a [u8]>;
+
+fn link_map(links: &[(Vec<u8>, Vec<u8>)]) -> LinkMap<'_> {
+    links.iter().map(|(p, t)| (&p[..], &t[..])).collect()
+}
+
 /// Whether the symlink at `link` (a bag path) with `target` resolves outside the bag root,
 /// following the archive's other symlinks on the way (a link through `a -> ..` escapes even
 /// when its own text looks inside). Absolute targets and loops count as outside.
-fn escapes(link: &[u8], target: &[u8], links: &[(Vec<u8>, Vec<u8>)]) -> bool {
-    let map: HashMap<&[u8], &[u8]> = links.iter().map(|(p, t)| (&p[..], &t[..])).collect();
+fn escapes(link: &[u8], target: &[u8], map: &LinkMap) -> bool {
     let comps = |b: &[u8]| -> Vec<Vec<u8>> {
         b.split(|&c| c == b'/')
             .filter(|c| !c.is_empty())
@@ -1213,6 +1232,7 @@ mod tests {
     #[test]
     fn symlink_escape_follows_other_links() {
         let links = vec![l("data/up", ".."), l("data/x/y", "../../z")];
+        let links = link_map(&links);
         assert!(!escapes(b"data/a", b"../data/b", &links));
         assert!(escapes(b"data/a", b"../../etc", &links));
         assert!(escapes(b"data/a", b"/etc/passwd", &links));
@@ -1220,6 +1240,7 @@ mod tests {
         assert!(escapes(b"data/b", b"up/..", &links));
         assert!(!escapes(b"data/x/y", b"../../z", &links));
         let looped = vec![l("data/a", "b"), l("data/b", "a")];
+        let looped = link_map(&looped);
         assert!(escapes(b"data/c", b"a", &looped));
     }
 
