@@ -28,7 +28,7 @@ use crate::extract::Stage;
 use crate::keys;
 use crate::manifest::{self, Manifest};
 use crate::reader::{self, Layer, OpenError};
-use crate::receipt;
+use crate::receipt::{self, sig_path};
 use crate::report::Reporter;
 use crate::signing::{self, SigProblem};
 use crate::util;
@@ -219,12 +219,6 @@ fn manifest_beside(archive: &Path) -> PathBuf {
     let mut m = stem.to_vec();
     m.extend_from_slice(b".manifest.json");
     archive.with_file_name(std::ffi::OsStr::from_bytes(&m))
-}
-
-fn sig_path(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".minisig");
-    PathBuf::from(s)
 }
 
 /// Runs a verification. Returns a report (failed or not) when the archive could be judged,
