@@ -705,3 +705,37 @@ fn archive_made_by_standard_tools_alone_verifies() {
     assert_eq!(j["files"], 2);
     sh("sha256sum -c --quiet manifest-sha256.txt", &env.path("x"));
 }
+
+#[test]
+fn verify_without_extract_writes_nothing() {
+    let h = handover();
+    let before = tree(h.env.dir.path());
+    let o = h
+        .env
+        .cmd()
+        .arg("verify")
+        .arg(&h.archive)
+        .arg("-i")
+        .arg(fixture("keys/client.agekey"))
+        .arg("--signer")
+        .arg(fixture("keys/provider.pub"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(tree(h.env.dir.path()), before);
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let env = Env::new();
+    for cmd in ["verify", "confirm"] {
+        let o = env.run(&[cmd, "--help"]);
+        assert_ok(&o);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("3  a check failed"), "{out}");
+        assert!(out.contains("2  usage error"), "{out}");
+    }
+    // A usage error is clap's 2, distinct from a failed check's 3.
+    let o = env.run(&["verify", "x.tar.zst.age"]);
+    assert_code(&o, 2);
+}
