@@ -801,7 +801,10 @@ impl Bag {
                 }
                 let parsed = PARSED_TAGS.iter().find(|t| t.as_bytes() == &rel[..]);
                 let mut out = match stage.as_deref_mut() {
-                    Some(s) => Some(s.file(&relp(&rel)).map_err(|e| stage_err(&stage, e))?),
+                    Some(s) => Some(
+                        s.file(&relp(&rel), mode)
+                            .map_err(|e| stage_err(&stage, e))?,
+                    ),
                     None => None,
                 };
                 let mut body = Vec::new();
@@ -821,8 +824,7 @@ impl Bag {
                     }
                 }
                 if let (Some(f), Some(s)) = (out, stage.as_deref()) {
-                    s.close_file(f, mode, mtime)
-                        .map_err(|e| stage_err(&stage, e))?;
+                    s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
                 }
                 self.tag_hashes
                     .insert(rel.clone(), hex::encode(h.finalize()));
@@ -847,7 +849,7 @@ impl Bag {
                         continue;
                     }
                     let mut out = match stage.as_deref_mut() {
-                        Some(s) => Some(s.file(&relp(&rel)).map_err(|e| stage_err(&stage, e))?),
+                        Some(s) => Some(s.file(&relp(&rel), mode).map_err(|e| stage_err(&stage, e))?),
                         None => None,
                     };
                     let mut h = Sha256::new();
@@ -866,7 +868,7 @@ impl Bag {
                         }
                     }
                     if let (Some(f), Some(s)) = (out, stage.as_deref()) {
-                        s.close_file(f, mode, mtime).map_err(|e| stage_err(&stage, e))?;
+                        s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
                     }
                     self.seen.insert(rel, (h.finalize().into(), size));
                     self.files += 1;
