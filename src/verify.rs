@@ -839,8 +839,11 @@ impl Bag {
                 EntryType::Directory => {
                     self.dirs += 1;
                     self.dir_paths.push(rel.clone());
-                    if let Some(s) = stage.as_deref_mut() {
-                        s.dir(&relp(&rel), mode, mtime).map_err(|e| stage_err(&stage, e))?;
+                    if let Some(s) = stage.as_deref_mut()
+                        && let Err(e) = s.dir(&relp(&rel), mode, mtime)
+                        && !collided(problems, &rel, &e)
+                    {
+                        return Err(stage_err(&stage, e));
                     }
                 }
                 EntryType::Regular | EntryType::Continuous => {
@@ -849,7 +852,11 @@ impl Bag {
                         continue;
                     }
                     let mut out = match stage.as_deref_mut() {
-                        Some(s) => Some(s.file(&relp(&rel), mode).map_err(|e| stage_err(&stage, e))?),
+                        Some(s) => match s.file(&relp(&rel), mode) {
+                            Ok(f) => Some(f),
+                            Err(e) if collided(problems, &rel, &e) => continue,
+                            Err(e) => return Err(stage_err(&stage, e)),
+                        },
                         None => None,
                     };
                     let mut h = Sha256::new();
@@ -889,8 +896,13 @@ impl Bag {
                         continue;
                     }
                     let (hash, size) = self.seen[&target];
-                    if let Some(s) = stage.as_deref_mut() {
-                        s.hard_link(&relp(&rel), &relp(&target)).map_err(|e| stage_err(&stage, e))?;
+                    if let Some(s) = stage.as_deref_mut()
+                        && let Err(e) = s.hard_link(&relp(&rel), &relp(&target))
+                    {
+                        if collided(problems, &rel, &e) {
+                            continue;
+                        }
+                        return Err(stage_err(&stage, e));
                     }
                     self.seen.insert(rel, (hash, size));
                     self.files += 1;
@@ -1076,6 +1088,17 @@ impl Bag {
                 .enumerate()
                 .any(|(i, &b)| b == b'/' && link_set.contains(&path[..i]))
         };
+        for path in &self.dir_paths {
+            if self.seen.contains_key(path) {
+                p.add(
+                    "duplicate_entry",
+                    format!(
+                        "{} is both a file and a directory in the archive.",
+                        shown(path)
+                    ),
+                );
+            }
+        }
         for path in self.seen.keys().chain(self.dir_paths.iter()) {
             if link_set.contains(&path[..]) {
                 p.add(
@@ -1139,6 +1162,23 @@ impl Bag {
             .cloned()
             .collect()
     }
+}
+
+/// Whether an extraction error is a collision with an earlier entry (a file where a
+/// directory is, a name given twice): that is a problem of the archive, recorded as such,
+/// not an I/O failure.
+fn collided(problems: &mut Problems, rel: &[u8], e: &io::Error) -> bool {
+    if e.kind() != io::ErrorKind::AlreadyExists {
+        return false;
+    }
+    problems.add(
+        "duplicate_entry",
+        format!(
+            "{} collides with an earlier entry of the archive (a name given twice, or a file where a directory is); it was not extracted.",
+            shown(rel)
+        ),
+    );
+    true
 }
 
 /// Parses a BagIt manifest (`HASH  PATH` per line); bad lines become problems.

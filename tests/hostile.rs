@@ -214,3 +214,15 @@ fn decompression_bomb_stops_at_the_declared_size() {
     // It stopped near the limit (a few MiB) rather than inflating the whole gigabyte.
     assert!(started.elapsed().as_secs() < 20);
 }
+
+#[test]
+fn file_and_directory_of_the_same_name_are_refused_not_an_io_error() {
+    let Some(c) = hostile(
+        "blob(t, 'acme-1/data/twice', b'a file')\n\
+         special(t, 'acme-1/data/twice', tarfile.DIRTYPE)\n\
+         blob(t, 'acme-1/data/twice/inside', b'x')",
+    ) else {
+        return;
+    };
+    assert_refused(&c, "duplicate_entry", "data/twice");
+}
