@@ -34,6 +34,9 @@ pub struct Stage {
     umask: u32,
     /// Directories made (relative), with the mode and mtime they get at the end.
     dirs: Vec<(PathBuf, u32, u64)>,
+    /// Directories known to exist as real directories of this stage: saves an lstat per
+    /// path component per file (100,000 files in 1,000 folders).
+    made: std::collections::HashSet<PathBuf>,
     committed: bool,
 }
 
@@ -89,6 +92,7 @@ impl Stage {
             dest: dest.to_path_buf(),
             umask: umask(),
             dirs: Vec::new(),
+            made: std::collections::HashSet::new(),
             committed: false,
         })
     }
@@ -109,6 +113,9 @@ impl Stage {
         let comps: Vec<_> = rel.components().collect();
         for c in &comps[..comps.len().saturating_sub(1)] {
             cur.push(c);
+            if self.made.contains(&cur) {
+                continue;
+            }
             let p = self.root.join(&cur);
             match p.symlink_metadata() {
                 Ok(m) if m.is_dir() => {}
@@ -123,6 +130,7 @@ impl Stage {
                     self.dirs.push((cur.clone(), 0o777, 0));
                 }
             }
+            self.made.insert(cur.clone());
         }
         Ok(())
     }
@@ -145,27 +153,28 @@ impl Stage {
             }
             Err(e) => return Err(e),
         }
+        self.made.insert(rel.to_path_buf());
         self.dirs.push((rel.to_path_buf(), mode, mtime));
         Ok(())
     }
 
-    /// Creates the new file `rel` for writing; never follows or replaces anything.
-    pub fn file(&mut self, rel: &Path) -> io::Result<File> {
+    /// Creates the new file `rel` for writing; never follows or replaces anything. It gets
+    /// its final mode at creation (the kernel applies the umask; the descriptor stays
+    /// writable even for a read-only mode), which saves an fchmod per file.
+    pub fn file(&mut self, rel: &Path, mode: u32) -> io::Result<File> {
         let rel = checked(rel)?;
         self.parents(rel)?;
         OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode & PERM_BITS)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(self.root.join(rel))
     }
 
-    /// Gives a written file its mode and mtime.
-    pub fn close_file(&self, f: File, mode: u32, mtime_secs: u64) -> io::Result<()> {
-        f.set_modified(mtime(mtime_secs))?;
-        f.set_permissions(fs::Permissions::from_mode(self.mode(mode)))?;
-        Ok(())
+    /// Gives a written file its mtime.
+    pub fn close_file(&self, f: File, mtime_secs: u64) -> io::Result<()> {
+        f.set_modified(mtime(mtime_secs))
     }
 
     /// Makes `rel` another name of the already written file `target` (both relative).

@@ -125,8 +125,11 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
         }
         Command::List => {
             let rows = handover::list(&home)?;
-            let receipts = handover::receipts(&home)?;
-            let receipt_of = |id: &str| receipts.iter().find(|r| r.handover_id == id);
+            let receipts: std::collections::HashMap<_, _> = handover::receipts(&home)?
+                .into_iter()
+                .map(|r| (r.handover_id.clone(), r))
+                .collect();
+            let receipt_of = |id: &str| receipts.get(id);
             if cli.json {
                 let rows: Vec<_> = rows
                     .iter()

@@ -118,6 +118,9 @@ enum Msg {
 /// The receiving end of a stage: a `BufRead` over the chunks another thread sends.
 pub struct ChannelReader {
     rx: Receiver<Msg>,
+    /// Used chunks go back to the sender, which then neither allocates nor zeroes 1 MiB per
+    /// chunk (memset alone was ~4 % of a verify's CPU).
+    back: SyncSender<Vec<u8>>,
     buf: Vec<u8>,
     pos: usize,
     done: bool,
@@ -125,9 +128,10 @@ pub struct ChannelReader {
 }
 
 impl ChannelReader {
-    fn new(rx: Receiver<Msg>) -> Self {
+    fn new(rx: Receiver<Msg>, back: SyncSender<Vec<u8>>) -> Self {
         ChannelReader {
             rx,
+            back,
             buf: Vec::new(),
             pos: 0,
             done: false,
@@ -144,7 +148,10 @@ impl BufRead for ChannelReader {
             }
             match self.rx.recv() {
                 Ok(Msg::Data(v)) => {
-                    self.buf = v;
+                    let used = std::mem::replace(&mut self.buf, v);
+                    if used.capacity() > 0 {
+                        let _ = self.back.try_send(used);
+                    }
                     self.pos = 0;
                 }
                 Ok(Msg::End) => self.done = true,
@@ -176,10 +183,17 @@ impl Read for ChannelReader {
 
 /// Reads `r` to its end in chunks and sends them; stops early when the receiver is gone or,
 /// with a limit, once more than `limit` bytes came out.
-fn pump<R: Read>(mut r: R, tx: SyncSender<Msg>, limit: Option<(u64, Slot)>) {
+fn pump<R: Read>(
+    mut r: R,
+    tx: SyncSender<Msg>,
+    back: Receiver<Vec<u8>>,
+    limit: Option<(u64, Slot)>,
+) {
     let mut total = 0u64;
     loop {
-        let mut v = vec![0u8; CHUNK];
+        let mut v = back.try_recv().unwrap_or_default();
+        // Only the tail past the last short chunk, if any, is zeroed.
+        v.resize(CHUNK, 0);
         let mut n = 0;
         while n < CHUNK {
             match r.read(&mut v[n..]) {
@@ -251,6 +265,7 @@ pub fn open(
     };
 
     let (tx_a, rx_a) = sync_channel(DEPTH);
+    let (back_a, back_rx_a) = sync_channel(DEPTH + 2);
     let hashing = Hashing {
         inner: Tag {
             inner: file,
@@ -261,10 +276,10 @@ pub fn open(
         bytes: 0,
         out: digest,
     };
-    stack
-        .threads
-        .push(std::thread::spawn(move || pump(hashing, tx_a, None)));
-    let mut cipher = ChannelReader::new(rx_a);
+    stack.threads.push(std::thread::spawn(move || {
+        pump(hashing, tx_a, back_rx_a, None)
+    }));
+    let mut cipher = ChannelReader::new(rx_a, back_a);
 
     let head = match cipher.fill_buf() {
         Ok(h) => h,
@@ -288,6 +303,7 @@ pub fn open(
     };
 
     let (tx_b, rx_b) = sync_channel(DEPTH);
+    let (back_b, back_rx_b) = sync_channel(DEPTH + 2);
     let slot_b = slot.clone();
     stack.threads.push(std::thread::spawn(move || {
         let age_out = Tag {
@@ -311,9 +327,9 @@ pub fn open(
             layer: Layer::Zstd,
             slot: slot_b.clone(),
         };
-        pump(zstd_out, tx_b, Some((limit, slot_b)));
+        pump(zstd_out, tx_b, back_rx_b, Some((limit, slot_b)));
     }));
-    Ok((ChannelReader::new(rx_b), stack))
+    Ok((ChannelReader::new(rx_b, back_b), stack))
 }
 
 impl Stack {

@@ -50,7 +50,8 @@ pub struct Receipt {
     pub client_public_key: Option<String>,
 }
 
-fn sig_path(p: &Path) -> PathBuf {
+/// The detached signature beside a file: `FILE.minisig`.
+pub(crate) fn sig_path(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(".minisig");
     PathBuf::from(s)

@@ -28,7 +28,7 @@ use crate::extract::Stage;
 use crate::keys;
 use crate::manifest::{self, Manifest};
 use crate::reader::{self, Layer, OpenError};
-use crate::receipt;
+use crate::receipt::{self, sig_path};
 use crate::report::Reporter;
 use crate::signing::{self, SigProblem};
 use crate::util;
@@ -219,12 +219,6 @@ fn manifest_beside(archive: &Path) -> PathBuf {
     let mut m = stem.to_vec();
     m.extend_from_slice(b".manifest.json");
     archive.with_file_name(std::ffi::OsStr::from_bytes(&m))
-}
-
-fn sig_path(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".minisig");
-    PathBuf::from(s)
 }
 
 /// Runs a verification. Returns a report (failed or not) when the archive could be judged,
@@ -807,7 +801,10 @@ impl Bag {
                 }
                 let parsed = PARSED_TAGS.iter().find(|t| t.as_bytes() == &rel[..]);
                 let mut out = match stage.as_deref_mut() {
-                    Some(s) => Some(s.file(&relp(&rel)).map_err(|e| stage_err(&stage, e))?),
+                    Some(s) => Some(
+                        s.file(&relp(&rel), mode)
+                            .map_err(|e| stage_err(&stage, e))?,
+                    ),
                     None => None,
                 };
                 let mut body = Vec::new();
@@ -827,8 +824,7 @@ impl Bag {
                     }
                 }
                 if let (Some(f), Some(s)) = (out, stage.as_deref()) {
-                    s.close_file(f, mode, mtime)
-                        .map_err(|e| stage_err(&stage, e))?;
+                    s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
                 }
                 self.tag_hashes
                     .insert(rel.clone(), hex::encode(h.finalize()));
@@ -843,8 +839,11 @@ impl Bag {
                 EntryType::Directory => {
                     self.dirs += 1;
                     self.dir_paths.push(rel.clone());
-                    if let Some(s) = stage.as_deref_mut() {
-                        s.dir(&relp(&rel), mode, mtime).map_err(|e| stage_err(&stage, e))?;
+                    if let Some(s) = stage.as_deref_mut()
+                        && let Err(e) = s.dir(&relp(&rel), mode, mtime)
+                        && !collided(problems, &rel, &e)
+                    {
+                        return Err(stage_err(&stage, e));
                     }
                 }
                 EntryType::Regular | EntryType::Continuous => {
@@ -853,7 +852,11 @@ impl Bag {
                         continue;
                     }
                     let mut out = match stage.as_deref_mut() {
-                        Some(s) => Some(s.file(&relp(&rel)).map_err(|e| stage_err(&stage, e))?),
+                        Some(s) => match s.file(&relp(&rel), mode) {
+                            Ok(f) => Some(f),
+                            Err(e) if collided(problems, &rel, &e) => continue,
+                            Err(e) => return Err(stage_err(&stage, e)),
+                        },
                         None => None,
                     };
                     let mut h = Sha256::new();
@@ -872,7 +875,7 @@ impl Bag {
                         }
                     }
                     if let (Some(f), Some(s)) = (out, stage.as_deref()) {
-                        s.close_file(f, mode, mtime).map_err(|e| stage_err(&stage, e))?;
+                        s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
                     }
                     self.seen.insert(rel, (h.finalize().into(), size));
                     self.files += 1;
@@ -893,8 +896,13 @@ impl Bag {
                         continue;
                     }
                     let (hash, size) = self.seen[&target];
-                    if let Some(s) = stage.as_deref_mut() {
-                        s.hard_link(&relp(&rel), &relp(&target)).map_err(|e| stage_err(&stage, e))?;
+                    if let Some(s) = stage.as_deref_mut()
+                        && let Err(e) = s.hard_link(&relp(&rel), &relp(&target))
+                    {
+                        if collided(problems, &rel, &e) {
+                            continue;
+                        }
+                        return Err(stage_err(&stage, e));
                     }
                     self.seen.insert(rel, (hash, size));
                     self.files += 1;
@@ -1056,9 +1064,10 @@ impl Bag {
         } else if !self.links.is_empty() || m.payload.symlinks > 0 {
             missing_tag(p, "symlinks.txt");
         }
+        let map = link_map(&self.links);
         for (path, target) in &self.links {
             match declared.remove(path) {
-                None => p.add("unlisted_symlink", format!("the symlink {} → {} is not listed in symlinks.txt: it was added{}.\nDo not trust the archive; ask the provider.", shown(path), shown(target), if escapes(path, target, &self.links) { " and points outside the bag" } else { "" })),
+                None => p.add("unlisted_symlink", format!("the symlink {} → {} is not listed in symlinks.txt: it was added{}.\nDo not trust the archive; ask the provider.", shown(path), shown(target), if escapes(path, target, &map) { " and points outside the bag" } else { "" })),
                 Some(t) if t != *target => p.add("symlink_mismatch", format!("the symlink {} points to {}, but symlinks.txt says {}: it was changed.", shown(path), shown(target), shown(&t))),
                 _ => {}
             }
@@ -1079,6 +1088,28 @@ impl Bag {
                 .enumerate()
                 .any(|(i, &b)| b == b'/' && link_set.contains(&path[..i]))
         };
+        for path in &self.dir_paths {
+            if self.seen.contains_key(path) {
+                p.add(
+                    "duplicate_entry",
+                    format!(
+                        "{} is both a file and a directory in the archive.",
+                        shown(path)
+                    ),
+                );
+            }
+        }
+        for path in self.seen.keys().chain(self.dir_paths.iter()) {
+            if link_set.contains(&path[..]) {
+                p.add(
+                    "duplicate_entry",
+                    format!(
+                        "{} is both a symlink and a file or directory in the archive.",
+                        shown(path)
+                    ),
+                );
+            }
+        }
         for path in self
             .seen
             .keys()
@@ -1124,12 +1155,30 @@ impl Bag {
 
     /// Symlinks whose target resolves outside the bag root (the extracted directory).
     fn outside_links(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let map = link_map(&self.links);
         self.links
             .iter()
-            .filter(|(p, t)| escapes(p, t, &self.links))
+            .filter(|(p, t)| escapes(p, t, &map))
             .cloned()
             .collect()
     }
+}
+
+/// Whether an extraction error is a collision with an earlier entry (a file where a
+/// directory is, a name given twice): that is a problem of the archive, recorded as such,
+/// not an I/O failure.
+fn collided(problems: &mut Problems, rel: &[u8], e: &io::Error) -> bool {
+    if e.kind() != io::ErrorKind::AlreadyExists {
+        return false;
+    }
+    problems.add(
+        "duplicate_entry",
+        format!(
+            "{} collides with an earlier entry of the archive (a name given twice, or a file where a directory is); it was not extracted.",
+            shown(rel)
+        ),
+    );
+    true
 }
 
 /// Parses a BagIt manifest (`HASH  PATH` per line); bad lines become problems.
@@ -1157,11 +1206,17 @@ fn parse_manifest(body: &[u8], p: &mut Problems, name: &str) -> Vec<([u8; 32], V
     out
 }
 
+/// Symlinks by bag path, for [`escapes`].
+type LinkMap<'a> = HashMap<&'a [u8], &'a [u8]>;
+
+fn link_map(links: &[(Vec<u8>, Vec<u8>)]) -> LinkMap<'_> {
+    links.iter().map(|(p, t)| (&p[..], &t[..])).collect()
+}
+
 /// Whether the symlink at `link` (a bag path) with `target` resolves outside the bag root,
 /// following the archive's other symlinks on the way (a link through `a -> ..` escapes even
 /// when its own text looks inside). Absolute targets and loops count as outside.
-fn escapes(link: &[u8], target: &[u8], links: &[(Vec<u8>, Vec<u8>)]) -> bool {
-    let map: HashMap<&[u8], &[u8]> = links.iter().map(|(p, t)| (&p[..], &t[..])).collect();
+fn escapes(link: &[u8], target: &[u8], map: &LinkMap) -> bool {
     let comps = |b: &[u8]| -> Vec<Vec<u8>> {
         b.split(|&c| c == b'/')
             .filter(|c| !c.is_empty())
@@ -1213,6 +1268,7 @@ mod tests {
     #[test]
     fn symlink_escape_follows_other_links() {
         let links = vec![l("data/up", ".."), l("data/x/y", "../../z")];
+        let links = link_map(&links);
         assert!(!escapes(b"data/a", b"../data/b", &links));
         assert!(escapes(b"data/a", b"../../etc", &links));
         assert!(escapes(b"data/a", b"/etc/passwd", &links));
@@ -1220,6 +1276,7 @@ mod tests {
         assert!(escapes(b"data/b", b"up/..", &links));
         assert!(!escapes(b"data/x/y", b"../../z", &links));
         let looped = vec![l("data/a", "b"), l("data/b", "a")];
+        let looped = link_map(&looped);
         assert!(escapes(b"data/c", b"a", &looped));
     }
 

@@ -3,6 +3,7 @@
 //! then `zstd` and `age -R`). `verify --extract` must refuse each with the entry named, exit 3,
 //! and write nothing outside the target, nor leave the target or its staging directory.
 mod common;
+mod support;
 use common::*;
 
 use std::path::{Path, PathBuf};
@@ -22,20 +23,8 @@ fn hostile(extra: &str) -> Option<Case> {
         }
     }
     let env = Env::new();
-    let o = env
-        .cmd()
-        .arg("export")
-        .arg(fixture("acme"))
-        .args(["--client", "acme", "--name", "acme-1", "-R"])
-        .arg(fixture("keys/client.recipients"))
-        .arg("--sign-key")
-        .arg(fixture("keys/provider.key"))
-        .arg("--out")
-        .arg(env.path("out"))
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let archive = env.path("out/acme-1.tar.zst.age");
+    support::export(&env, &fixture("acme"), "acme-1");
+    let archive = support::archive(&env, "acme-1");
     let work = env.path("work");
     std::fs::create_dir(&work).unwrap();
     sh(
@@ -78,18 +67,10 @@ fn hostile(extra: &str) -> Option<Case> {
 }
 
 fn verify(c: &Case) -> (Output, serde_json::Value) {
-    let o = c
-        .env
-        .cmd()
-        .args(["--json", "verify"])
-        .arg(&c.archive)
-        .arg("-i")
-        .arg(fixture("keys/client.agekey"))
-        .arg("--signer")
-        .arg(fixture("keys/provider.pub"))
+    let o = support::verify_cmd(&c.env, &c.archive)
         .arg("--extract")
         .arg(c.env.path("x"))
-        .args(["--keep-outside-links"])
+        .arg("--keep-outside-links")
         .output()
         .unwrap();
     let j = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
@@ -221,4 +202,16 @@ fn decompression_bomb_stops_at_the_declared_size() {
     assert_refused(&c, "decompression_limit_exceeded", "decompression bomb");
     // It stopped near the limit (a few MiB) rather than inflating the whole gigabyte.
     assert!(started.elapsed().as_secs() < 20);
+}
+
+#[test]
+fn file_and_directory_of_the_same_name_are_refused_not_an_io_error() {
+    let Some(c) = hostile(
+        "blob(t, 'acme-1/data/twice', b'a file')\n\
+         special(t, 'acme-1/data/twice', tarfile.DIRTYPE)\n\
+         blob(t, 'acme-1/data/twice/inside', b'x')",
+    ) else {
+        return;
+    };
+    assert_refused(&c, "duplicate_entry", "data/twice");
 }

@@ -2,6 +2,7 @@
 //! the provider's. A wrong code, a receipt for another handover or a tampered receipt is
 //! refused with exit 3 and leaves the state database unchanged.
 mod common;
+mod support;
 use common::*;
 
 use std::path::PathBuf;
@@ -15,33 +16,12 @@ struct Setup {
 }
 
 fn export(env: &Env, name: &str) -> String {
-    let o = env
-        .cmd()
-        .args(["--json", "export"])
-        .arg(fixture("acme"))
-        .args(["--client", "acme", "--name", name, "-R"])
-        .arg(fixture("keys/client.recipients"))
-        .arg("--sign-key")
-        .arg(fixture("keys/provider.key"))
-        .arg("--out")
-        .arg(env.path("out"))
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    s["handover_id"].as_str().unwrap().to_string()
+    support::export(env, &fixture("acme"), name)
 }
 
 fn client_verify(env: &Env, name: &str, receipt: &str, signed: bool) -> std::process::Output {
-    let mut c = env.cmd();
-    c.arg("verify")
-        .arg(env.path(&format!("out/{name}.tar.zst.age")))
-        .arg("-i")
-        .arg(fixture("keys/client.agekey"))
-        .arg("--signer")
-        .arg(fixture("keys/provider.pub"))
-        .arg("--receipt")
-        .arg(env.path(receipt));
+    let mut c = support::verify_cmd(env, &support::archive(env, name));
+    c.arg("--receipt").arg(env.path(receipt));
     if signed {
         c.arg("--sign-receipt").arg(fixture("keys/client.key"));
     }

@@ -3,6 +3,7 @@
 //! naming the problem, the `--json` kind, and that nothing was written outside the target or
 //! left under a name that looks verified.
 mod common;
+mod support;
 use common::*;
 
 use std::path::{Path, PathBuf};
@@ -18,23 +19,10 @@ struct Handover {
 
 fn handover_of(data: &Path) -> Handover {
     let env = Env::new();
-    let o = env
-        .cmd()
-        .args(["--json", "export"])
-        .arg(data)
-        .args(["--client", "acme", "--name", "acme-1", "-R"])
-        .arg(fixture("keys/client.recipients"))
-        .arg("--sign-key")
-        .arg(fixture("keys/provider.key"))
-        .arg("--out")
-        .arg(env.path("out"))
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = support::export(&env, data, "acme-1");
     Handover {
-        id: s["handover_id"].as_str().unwrap().to_string(),
-        archive: env.path("out/acme-1.tar.zst.age"),
+        id,
+        archive: support::archive(&env, "acme-1"),
         manifest: env.path("out/acme-1.manifest.json"),
         env,
     }
@@ -46,15 +34,7 @@ fn handover() -> Handover {
 
 /// Runs `--json verify ARCHIVE -i client.agekey --signer provider.pub --extract <env>/x EXTRA`.
 fn verify(h: &Handover, extra: &[&str]) -> (Output, serde_json::Value) {
-    let o = h
-        .env
-        .cmd()
-        .args(["--json", "verify"])
-        .arg(&h.archive)
-        .arg("-i")
-        .arg(fixture("keys/client.agekey"))
-        .arg("--signer")
-        .arg(fixture("keys/provider.pub"))
+    let o = support::verify_cmd(&h.env, &h.archive)
         .arg("--extract")
         .arg(h.env.path("x"))
         .args(extra)
@@ -712,4 +692,28 @@ fn archive_made_by_standard_tools_alone_verifies() {
     assert_eq!(j["receipt_code"], code);
     assert_eq!(j["files"], 2);
     sh("sha256sum -c --quiet manifest-sha256.txt", &env.path("x"));
+}
+
+#[test]
+fn verify_without_extract_writes_nothing() {
+    let h = handover();
+    let before = tree(h.env.dir.path());
+    let o = support::verify_cmd(&h.env, &h.archive).output().unwrap();
+    assert_ok(&o);
+    assert_eq!(tree(h.env.dir.path()), before);
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let env = Env::new();
+    for cmd in ["verify", "confirm"] {
+        let o = env.run(&[cmd, "--help"]);
+        assert_ok(&o);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("3  a check failed"), "{out}");
+        assert!(out.contains("2  usage error"), "{out}");
+    }
+    // A usage error is clap's 2, distinct from a failed check's 3.
+    let o = env.run(&["verify", "x.tar.zst.age"]);
+    assert_code(&o, 2);
 }
