@@ -734,18 +734,7 @@ impl Store {
                     received_at FROM receipts ORDER BY confirmed_at",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok(ReceiptRecord {
-                    handover_id: r.get(0)?,
-                    confirmed_at: r.get(1)?,
-                    method: r.get(2)?,
-                    receipt_sha256: r.get(3)?,
-                    client_key_id: r.get(4)?,
-                    received_at: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], receipt_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 }
