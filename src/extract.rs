@@ -218,7 +218,7 @@ impl Stage {
         if !dirs.iter().any(|(p, _, _)| p.as_os_str().is_empty()) {
             fs::set_permissions(&self.root, fs::Permissions::from_mode(self.mode(0o777)))?;
         }
-        rename_noreplace(&self.root, &self.dest)?;
+        crate::util::rename_noreplace(&self.root, &self.dest)?;
         self.committed = true;
         home::sync_dir(home::parent_dir(&self.dest))?;
         Ok(self.dest.clone())
@@ -233,29 +233,5 @@ impl Drop for Stage {
             let _ = fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700));
             let _ = fs::remove_dir_all(&self.root);
         }
-    }
-}
-
-/// rename(2) that fails instead of replacing an (empty) directory created meanwhile.
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let c = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
-    };
-    let (f, t) = (c(from)?, c(to)?);
-    // SAFETY: both are valid NUL-terminated paths; renameat2 does not keep the pointers.
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }

@@ -6,9 +6,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
@@ -602,12 +601,12 @@ impl Exec<'_> {
                     .map_err(|err| (format!("truncate failed: {err}"), true))?;
             }
             if target == path && !overlay {
-                rename_noreplace(&path, &tmp)
+                crate::util::rename_noreplace(&path, &tmp)
                     .map_err(|err| (format!("rename to a random name failed: {err}"), true))?;
                 let m = fs::symlink_metadata(&tmp)
                     .map_err(|err| (format!("lstat after rename: {err}"), true))?;
                 if m.ino() != e.ino {
-                    let _ = rename_noreplace(&tmp, &path);
+                    let _ = crate::util::rename_noreplace(&tmp, &path);
                     return Err((
                         "was replaced during deletion; restored, not deleted".into(),
                         false,
@@ -691,27 +690,6 @@ impl Exec<'_> {
             }
         }
         self.commit(&changes)
-    }
-}
-
-/// rename(2) that never replaces an existing name (renameat2 RENAME_NOREPLACE).
-pub(super) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let a = std::ffi::CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    let b = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    // SAFETY: both are NUL-terminated paths; renameat2 only reads them.
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
