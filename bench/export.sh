@@ -33,6 +33,9 @@
 #   SCALE=1                 make-corpus --scale (0.25 for a quick look)
 #   ROUNDS=3                rounds per profile
 #   RSS_HALF=1              0 skips the half-size RSS check
+#   IDLE_PCT=15 IDLE_WAIT=20  before each timed run, wait (up to IDLE_WAIT s) until
+#                           other work uses under IDLE_PCT % of the CPUs over 0.5 s
+#                           (IDLE_WAIT=0: never wait); the busy % seen is logged
 #   MAKE_CORPUS=../shared/bench/make-corpus
 # Needs: cargo, GNU tar, zstd, age, age-keygen, coreutils, findutils, python3,
 # GNU time (/usr/bin/time).  Disk: the corpora plus about their size again.
@@ -55,6 +58,8 @@ done
 SCALE=${SCALE:-1}
 ROUNDS=${ROUNDS:-3}
 RSS_HALF=${RSS_HALF:-1}
+IDLE_PCT=${IDLE_PCT:-15}
+IDLE_WAIT=${IDLE_WAIT:-20}
 MAKE_CORPUS=${MAKE_CORPUS:-$ROOT/../shared/bench/make-corpus}
 BENCH_DIR=${BENCH_DIR:-$ROOT/target/bench}
 case "$ROUNDS" in '' | *[!0-9]* | 0) echo "bench/export.sh: ROUNDS must be a positive integer" >&2 && exit 2 ;; esac
@@ -152,12 +157,33 @@ CMD_sums='cd "$DIR" && find . -type f -print0 | xargs -0 sha256sum > "$OUT/manif
 CMD_limit='tar -C "$DIR" -cf - . | zstd -T0 -3 -q > /dev/null'
 export HANDOVER HOME_DIR RCP OUT
 
+# busy_pct: % of all CPUs busy over the next 0.5 s (from /proc/stat).
+busy_pct() {
+    local a b
+    a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat)
+    sleep 0.5
+    b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); u = y[1] - x[1]; i = y[2] - x[2];
+        printf "%d", (u + i > 0 ? 100 * u / (u + i) : 0)}'
+}
+# settle: waits until the machine is quiet enough (see IDLE_PCT); sets BUSY to the last %.
+settle() {
+    local waited=0
+    BUSY=$(busy_pct)
+    while [ "$BUSY" -ge "$IDLE_PCT" ] && [ "$waited" -lt "$IDLE_WAIT" ]; do
+        sleep 1.5
+        waited=$((waited + 2))
+        BUSY=$(busy_pct)
+    done
+}
+
 # run NAME DIR: one timed run of CMD_NAME on DIR, outputs emptied first.
 # Sets WALL (s), CPU (user+sys s of the whole command) and RSS (peak KiB of its largest process).
 run() {
     local cmd="CMD_$1" t0
     rm -rf -- "$OUT" && mkdir -p "$OUT"
     sync
+    settle
     t0=$(now)
     if ! DIR=$2 /usr/bin/time -f '%U %S %M' -o "$TMP/time" bash -c "set -euo pipefail; ${!cmd}" 2>"$TMP/stderr"; then
         echo "bench/export.sh: '$1' failed on $2: ${!cmd}" >&2
@@ -189,7 +215,7 @@ bench_profile() { # PROFILE
         for ((k = 0; k < 4; k++)); do
             cmd=${cmds[$(((r + k) % 4))]}
             run "$cmd" "$dir"
-            line+=" $cmd=${WALL}s/cpu=${CPU}s"
+            line+=" $cmd=${WALL}s/cpu=${CPU}s/busy=$BUSY%"
             case "$cmd" in
                 export) ew=$WALL && rs+=("$RSS") && line+="/rss=$((RSS / 1024))MiB/out=$(stat -c %s "$OUT/bench.tar.zst.age")" ;;
                 pipe) pw=$WALL && line+="/out=$(stat -c %s "$OUT/x.tar.zst.age")" ;;
@@ -201,7 +227,7 @@ bench_profile() { # PROFILE
         tw=$(awk -v a="$pw" -v b="$sw" 'BEGIN {printf "%.3f", a + b}')
         e+=("$ew") pi+=("$pw") su+=("$sw") li+=("$lw") t+=("$tw")
         rt+=("$(div "$ew" "$tw")") rl+=("$(div "$ew" "$lw")")
-        say "  $line  load=$(cut -d' ' -f1-3 /proc/loadavg)"
+        say "  $line"
     done
     local me mt mp ms ml qt ql rss
     me=$(printf '%s\n' "${e[@]}" | median)
