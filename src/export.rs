@@ -612,6 +612,13 @@ impl Pass<'_> {
                 self.non_utf8.push(crate::error::show(rel));
             }
             let tar_path = self.top.join(OsStr::from_bytes(&bag_path));
+            if entry.file_type().is_file() {
+                // No lstat for a file: `file` opens it without following links and takes
+                // its metadata from the open file (one path lookup per file, not two).
+                self.file(entry.path(), &bag_path, &tar_path)?;
+                self.reporter.file_done();
+                continue;
+            }
             let meta = entry.metadata().map_err(|e| ExportError::Unreadable {
                 path: entry.path().to_path_buf(),
                 source: e
@@ -643,7 +650,8 @@ impl Pass<'_> {
                 links.add(line.as_bytes()).map_err(|e| self.werr(e))?;
                 self.counts.symlinks += 1;
             } else if ft.is_file() {
-                self.file(entry.path(), &meta, &bag_path, &tar_path)?;
+                // The walk saw something else a moment ago; it is a file now.
+                self.file(entry.path(), &bag_path, &tar_path)?;
             } else {
                 return Err(ExportError::SpecialFile {
                     path: entry.path().to_path_buf(),
@@ -660,18 +668,32 @@ impl Pass<'_> {
     }
 
     /// Stores one regular file: hashes its bytes as they go into the tar stream.
-    fn file(
-        &mut self,
-        path: &Path,
-        lmeta: &fs::Metadata,
-        bag_path: &[u8],
-        tar_path: &Path,
-    ) -> Result<()> {
-        let key = (lmeta.dev(), lmeta.ino());
-        if lmeta.nlink() > 1
+    fn file(&mut self, path: &Path, bag_path: &[u8], tar_path: &Path) -> Result<()> {
+        let unreadable = |source| ExportError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        };
+        let changed = |what| ExportError::Changed {
+            path: path.to_path_buf(),
+            what,
+        };
+        // O_NOFOLLOW: if the name was swapped for a symlink since the walk saw it, fail
+        // rather than archive whatever the link points to. O_NONBLOCK: if it was swapped for
+        // a FIFO, do not wait for a writer; the type check below refuses it.
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(unreadable)?;
+        let meta = f.metadata().map_err(unreadable)?;
+        if !meta.is_file() {
+            return Err(changed("replaced by another file").into());
+        }
+        let key = (meta.dev(), meta.ino());
+        if meta.nlink() > 1
             && let Some((first, hash)) = self.inodes.get(&key).cloned()
         {
-            let mut h = header_from(lmeta);
+            let mut h = header_from(&meta);
             h.set_entry_type(EntryType::Link);
             h.set_size(0);
             let target = self.top.join(OsStr::from_bytes(&first));
@@ -679,31 +701,9 @@ impl Pass<'_> {
                 .tar()
                 .append_link(&mut h, tar_path, &target)
                 .map_err(|e| self.werr(e))?;
-            self.record_file(bag_path, &hash, lmeta.len())?;
+            self.record_file(bag_path, &hash, meta.len())?;
             self.counts.hard_links += 1;
             return Ok(());
-        }
-        let unreadable = |source| ExportError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        };
-        // O_NOFOLLOW: if the name was swapped for a symlink since the walk saw it, fail
-        // rather than archive whatever the link points to.
-        let mut f = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .map_err(unreadable)?;
-        let meta = f.metadata().map_err(unreadable)?;
-        let changed = |what| ExportError::Changed {
-            path: path.to_path_buf(),
-            what,
-        };
-        if meta.ino() != lmeta.ino() || meta.dev() != lmeta.dev() {
-            return Err(changed("replaced by another file").into());
-        }
-        if meta.len() != lmeta.len() || meta.mtime() != lmeta.mtime() {
-            return Err(changed("size or modification time").into());
         }
         let size = meta.len();
         let mut h = header_from(&meta);
@@ -751,7 +751,7 @@ impl Pass<'_> {
             return Err(changed("it was modified while being read").into());
         }
         let hash = hex::encode(hasher.finalize());
-        if lmeta.nlink() > 1 {
+        if meta.nlink() > 1 {
             self.inodes.insert(key, (bag_path.to_vec(), hash.clone()));
         }
         self.record_file(bag_path, &hash, size)
