@@ -480,13 +480,13 @@ fn export_only(
     })
 }
 
-/// A GNU header filled from `meta` (type, mode, owner, size, mtime). tar-rs stores the mtime
+/// A ustar header filled from `meta` (type, mode, owner, size, mtime). tar-rs stores the mtime
 /// as `mtime as u64`, so a date before 1970 became a huge positive number that GNU tar
 /// refuses ("out of time_t range", extraction fails); such a date is written in GNU's
 /// negative base-256 form instead (first byte 0xFF, then two's complement), which GNU tar
 /// reads back exactly.
 fn header_from(meta: &fs::Metadata) -> Header {
-    let mut h = Header::new_gnu();
+    let mut h = Header::new_ustar();
     h.set_metadata_in_mode(meta, HeaderMode::Complete);
     let t = meta.mtime();
     if t < 0 {
@@ -855,7 +855,7 @@ impl Pass<'_> {
     }
 
     fn tag_file(&mut self, name: &str, len: u64, body: impl Read, mtime: u64) -> Result<()> {
-        let mut h = Header::new_gnu();
+        let mut h = Header::new_ustar();
         h.set_entry_type(EntryType::Regular);
         h.set_mode(0o644);
         h.set_mtime(mtime);
