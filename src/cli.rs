@@ -25,7 +25,9 @@ handover keygen                                   # once: your signing key pair\
 handover export ./clients/acme --client acme -r age1... --out ./outbox\n  \
 handover list                                     # what was handed over\n  \
 handover verify NAME.tar.zst.age -i key --signer handover.pub   # the client checks it\n  \
-handover confirm receipt.json                     # the client's proof of receipt\n\n\
+handover confirm receipt.json                     # the client's proof of receipt\n  \
+handover schedule ID --after 30d                  # deletion of your copies; run-due from cron\n  \
+handover evidence ID --out ./evidence             # what an auditor asks for\n\n\
 State and keys live in one home folder: --home DIR, else $HANDOVER_HOME, else\n\
 $XDG_DATA_HOME/handover (~/.local/share/handover).",
     after_help = EXIT_CODES
@@ -76,6 +78,36 @@ Nothing appears under a final name unless the whole export succeeded.",
     /// List every handover recorded so far
     #[command(after_help = EXIT_CODES)]
     List,
+    /// Client side: verify a received handover, optionally extract it and write a receipt
+    #[command(
+        long_about = "Verify a received handover without trusting the channel it came over: the manifest's\n\
+signature (--signer), the archive's size and SHA-256, then in one streaming pass decrypt (age),\n\
+decompress (zstd) and read the tar, hashing every file and checking it against the bag's\n\
+manifest, counts, Payload-Oxum and the bag's own signature. Nothing is written without --extract.\n\n\
+--extract DIR writes into a hidden staging directory beside DIR and renames it to DIR only\n\
+when everything verified. Unsafe entries (absolute paths, `..`, hard links out of the bag,\n\
+devices, fifos) are refused. Symlinks pointing outside DIR are reported and created only with\n\
+--keep-outside-links, after every file was written.\n\n\
+On success it prints the receipt code: send it (or the --receipt file) to the provider, who\n\
+runs `handover confirm`. Every problem found is listed; with --json each has a stable `kind`.\n\n\
+Example:\n  \
+handover verify acme-20261125T101500Z.tar.zst.age -i client.agekey --signer provider.pub \\\n      \
+--extract ./acme-data --receipt receipt.json",
+        after_help = EXIT_CODES
+    )]
+    Verify(VerifyArgs),
+    /// Provider side: check the client's receipt (or receipt code) and record it
+    #[command(
+        long_about = "Check the client's proof of receipt and record it in the state database:\n  \
+handover confirm receipt.json                     # the file verify --receipt wrote\n  \
+handover confirm 7f3c... --code XXXX-XXXX-XXXX-XXXX-XXXX\n\n\
+A receipt must name a recorded handover, its archive and manifest SHA-256 and its code; a\n\
+receipt.json.minisig beside it must verify (with --client-key, which then also requires one).\n\
+A wrong code, a receipt for another handover or a tampered receipt is refused (exit 3) and\n\
+changes nothing. Confirming twice is harmless: the first confirmation stands.",
+        after_help = EXIT_CODES
+    )]
+    Confirm(ConfirmArgs),
     /// Securely delete a handover's local copies, after the client confirmed receipt
     #[command(
         long_about = "Securely delete everything the handover recorded as local: the source data directory,\n\
@@ -110,36 +142,6 @@ running the same command again.",
     /// Deletion certificates
     #[command(subcommand)]
     Certificate(CertificateCommand),
-    /// Client side: verify a received handover, optionally extract it and write a receipt
-    #[command(
-        long_about = "Verify a received handover without trusting the channel it came over: the manifest's\n\
-signature (--signer), the archive's size and SHA-256, then in one streaming pass decrypt (age),\n\
-decompress (zstd) and read the tar, hashing every file and checking it against the bag's\n\
-manifest, counts, Payload-Oxum and the bag's own signature. Nothing is written without --extract.\n\n\
---extract DIR writes into a hidden staging directory beside DIR and renames it to DIR only\n\
-when everything verified. Unsafe entries (absolute paths, `..`, hard links out of the bag,\n\
-devices, fifos) are refused. Symlinks pointing outside DIR are reported and created only with\n\
---keep-outside-links, after every file was written.\n\n\
-On success it prints the receipt code: send it (or the --receipt file) to the provider, who\n\
-runs `handover confirm`. Every problem found is listed; with --json each has a stable `kind`.\n\n\
-Example:\n  \
-handover verify acme-20261125T101500Z.tar.zst.age -i client.agekey --signer provider.pub \\\n      \
---extract ./acme-data --receipt receipt.json",
-        after_help = EXIT_CODES
-    )]
-    Verify(VerifyArgs),
-    /// Provider side: check the client's receipt (or receipt code) and record it
-    #[command(
-        long_about = "Check the client's proof of receipt and record it in the state database:\n  \
-handover confirm receipt.json                     # the file verify --receipt wrote\n  \
-handover confirm 7f3c... --code XXXX-XXXX-XXXX-XXXX-XXXX\n\n\
-A receipt must name a recorded handover, its archive and manifest SHA-256 and its code; a\n\
-receipt.json.minisig beside it must verify (with --client-key, which then also requires one).\n\
-A wrong code, a receipt for another handover or a tampered receipt is refused (exit 3) and\n\
-changes nothing. Confirming twice is harmless: the first confirmation stands.",
-        after_help = EXIT_CODES
-    )]
-    Confirm(ConfirmArgs),
     /// Schedule (or move) the deletion of a handover's local copies
     #[command(
         long_about = "Schedule, or reschedule, the deletion of a handover's local copies (the source data\n\
