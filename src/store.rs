@@ -349,6 +349,11 @@ impl Tx<'_> {
         classify(&self.path, e)
     }
 
+    /// Runs one statement, mapping its failure to what the user can act on.
+    fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<(), StoreError> {
+        self.tx.execute(sql, p).map(|_| ()).map_err(|e| self.err(e))
+    }
+
     /// Records a handover.
     pub fn insert_handover(&self, h: &HandoverRecord) -> Result<(), StoreError> {
         self.tx
@@ -391,32 +396,26 @@ impl Tx<'_> {
         json: &str,
         sig: &str,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "UPDATE handovers SET manifest_json = ?2, manifest_signature = ?3 WHERE id = ?1",
-                params![handover_id, json, sig],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.exec(
+            "UPDATE handovers SET manifest_json = ?2, manifest_signature = ?3 WHERE id = ?1",
+            params![handover_id, json, sig],
+        )
     }
 
     /// Records a confirmed receipt.
     pub fn insert_receipt(&self, r: &ReceiptRecord) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO receipts (handover_id, confirmed_at, method, receipt_sha256,
+        self.exec(
+            "INSERT INTO receipts (handover_id, confirmed_at, method, receipt_sha256,
                     client_key_id, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    r.handover_id,
-                    r.confirmed_at,
-                    r.method,
-                    r.receipt_sha256,
-                    r.client_key_id,
-                    r.received_at
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            params![
+                r.handover_id,
+                r.confirmed_at,
+                r.method,
+                r.receipt_sha256,
+                r.client_key_id,
+                r.received_at
+            ],
+        )
     }
 
     /// The last audit row's sequence number and hash, if any.
@@ -433,30 +432,25 @@ impl Tx<'_> {
 
     /// Appends an audit row and moves the signed head to it.
     pub fn append_audit(&self, row: &AuditRow, head_signature: &str) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                &format!(
-                    "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                ),
-                params![
-                    row.seq,
-                    row.at,
-                    row.command,
-                    row.handover_id,
-                    row.details,
-                    row.prev_hash,
-                    row.hash
-                ],
-            )
-            .and_then(|_| {
-                self.tx.execute(
-                    "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, ?1, ?2, ?3)
-                     ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2, signature = ?3",
-                    params![row.seq, row.hash, head_signature],
-                )
-            })
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.exec(
+            &format!(
+                "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ),
+            params![
+                row.seq,
+                row.at,
+                row.command,
+                row.handover_id,
+                row.details,
+                row.prev_hash,
+                row.hash
+            ],
+        )?;
+        self.exec(
+            "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2, signature = ?3",
+            params![row.seq, row.hash, head_signature],
+        )
     }
 
     /// Creates or moves the deletion job of a handover (a finished job is not reopened).
@@ -466,14 +460,11 @@ impl Tx<'_> {
         due_at: &str,
         now: &str,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO schedules (handover_id, due_at, scheduled_at) VALUES (?1, ?2, ?3)
+        self.exec(
+            "INSERT INTO schedules (handover_id, due_at, scheduled_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT(handover_id) DO UPDATE SET due_at = ?2, scheduled_at = ?3",
-                params![handover_id, due_at, now],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            params![handover_id, due_at, now],
+        )
     }
 
     /// Places (Some) or lifts (None) a hold on a job.
@@ -483,16 +474,13 @@ impl Tx<'_> {
         reason: Option<&str>,
         now: &str,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO schedules (handover_id, hold_reason, held_at)
+        self.exec(
+            "INSERT INTO schedules (handover_id, hold_reason, held_at)
                     VALUES (?1, ?2, CASE WHEN ?2 IS NULL THEN NULL ELSE ?3 END)
                  ON CONFLICT(handover_id) DO UPDATE SET hold_reason = ?2,
                     held_at = CASE WHEN ?2 IS NULL THEN NULL ELSE ?3 END",
-                params![handover_id, reason, now],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            params![handover_id, reason, now],
+        )
     }
 
     /// The job of a handover, read inside this transaction.
@@ -514,13 +502,10 @@ impl Tx<'_> {
         owner: Option<&str>,
         until: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "UPDATE schedules SET lease_owner = ?2, lease_until = ?3 WHERE handover_id = ?1",
-                params![handover_id, owner, until],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.exec(
+            "UPDATE schedules SET lease_owner = ?2, lease_until = ?3 WHERE handover_id = ?1",
+            params![handover_id, owner, until],
+        )
     }
 
     /// Closes a job: `done` with its certificate, or `gone`; or records an error and keeps it open.
@@ -532,14 +517,11 @@ impl Tx<'_> {
         certificate_id: Option<&str>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "UPDATE schedules SET state = ?2, finished_at = ?3, certificate_id = ?4,
+        self.exec(
+            "UPDATE schedules SET state = ?2, finished_at = ?3, certificate_id = ?4,
                     last_error = ?5, lease_owner = NULL, lease_until = NULL WHERE handover_id = ?1",
-                params![handover_id, state, finished_at, certificate_id, error],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            params![handover_id, state, finished_at, certificate_id, error],
+        )
     }
 
     /// The confirmed receipt of a handover, read inside this transaction.
@@ -826,36 +808,30 @@ pub struct CertificateRecord {
 impl Tx<'_> {
     /// Records a new deletion job.
     pub fn insert_job(&self, j: &JobRecord) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO deletion_jobs (id, kind, handover_id, roots_key, created_at, state,
+        self.exec(
+            "INSERT INTO deletion_jobs (id, kind, handover_id, roots_key, created_at, state,
                     runs, without_receipt_reason, certificate_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    j.job_id,
-                    j.kind,
-                    j.handover_id,
-                    j.roots_key,
-                    j.created_at,
-                    j.state,
-                    j.runs,
-                    j.without_receipt_reason,
-                    j.certificate_id
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            params![
+                j.job_id,
+                j.kind,
+                j.handover_id,
+                j.roots_key,
+                j.created_at,
+                j.state,
+                j.runs,
+                j.without_receipt_reason,
+                j.certificate_id
+            ],
+        )
     }
 
     /// Records one root of a job.
     pub fn insert_root(&self, job_id: &str, idx: u32, r: &RootRecord) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO deletion_roots (job_id, idx, path, label, fs) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![job_id, idx, path_bytes(&r.path), r.label, r.fs_json],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.exec(
+            "INSERT INTO deletion_roots (job_id, idx, path, label, fs) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![job_id, idx, path_bytes(&r.path), r.label, r.fs_json],
+        )
     }
 
     /// Adds a plan entry, or refreshes a pending one planned again on a resumed run.
@@ -926,41 +902,33 @@ impl Tx<'_> {
 
     /// Counts one more run of an interrupted job, and the reason it runs without a receipt.
     pub fn resume_job(&self, job_id: &str, reason: Option<&str>) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "UPDATE deletion_jobs SET runs = runs + 1,
+        self.exec(
+            "UPDATE deletion_jobs SET runs = runs + 1,
                     without_receipt_reason = COALESCE(?2, without_receipt_reason) WHERE id = ?1",
-                params![job_id, reason],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            params![job_id, reason],
+        )
     }
 
     /// Stores a certificate and marks its job done.
     pub fn insert_certificate(&self, c: &CertificateRecord) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO certificates (id, job_id, handover_id, created_at, document,
+        self.exec(
+            "INSERT INTO certificates (id, job_id, handover_id, created_at, document,
                     signature, json_path, signature_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    c.certificate_id,
-                    c.job_id,
-                    c.handover_id,
-                    c.created_at,
-                    c.document,
-                    c.signature,
-                    path_bytes(&c.json_path),
-                    path_bytes(&c.signature_path)
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        self.tx
-            .execute(
-                "UPDATE deletion_jobs SET state = 'done', certificate_id = ?2 WHERE id = ?1",
-                params![c.job_id, c.certificate_id],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            params![
+                c.certificate_id,
+                c.job_id,
+                c.handover_id,
+                c.created_at,
+                c.document,
+                c.signature,
+                path_bytes(&c.json_path),
+                path_bytes(&c.signature_path)
+            ],
+        )?;
+        self.exec(
+            "UPDATE deletion_jobs SET state = 'done', certificate_id = ?2 WHERE id = ?1",
+            params![c.job_id, c.certificate_id],
+        )
     }
 }
 
