@@ -24,16 +24,7 @@ fn json_of(o: &std::process::Output) -> serde_json::Value {
 
 /// Exports `data` as client `acme` under `name`; returns the export summary.
 fn export(env: &Env, data: &Path, name: &str, recipient: &str) -> serde_json::Value {
-    let o = env
-        .cmd()
-        .args(["--json", "export"])
-        .arg(data)
-        .args(["--client", "acme", "-r", recipient, "--name", name, "--out"])
-        .arg(env.path("outbox"))
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    json_of(&o)
+    env.export_with(data, &["-r", recipient, "--name", name])
 }
 
 /// The client verifies with its own key and the provider's public key; returns the report.
@@ -96,7 +87,7 @@ fn a_whole_offboarding() {
     for k in ["archive_path", "manifest_path", "signature_path"] {
         assert!(!Path::new(e[k].as_str().unwrap()).exists(), "{k} is gone");
     }
-    let cert = env.path("outbox/acme-final.deletion-certificate.json");
+    let cert = env.path("out/acme-final.deletion-certificate.json");
     assert!(cert.is_file(), "certificate beside the archive");
     sh(
         &format!(

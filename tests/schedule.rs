@@ -7,19 +7,10 @@ use common::*;
 fn exported(extra: &[&str]) -> (Env, String) {
     let env = Env::new();
     assert_ok(&env.run(&["keygen", "--no-password"]));
-    let o = env
-        .cmd()
-        .args(["--json", "export"])
-        .arg(fixture("acme"))
-        .args(["--client", "acme", "-R"])
-        .arg(fixture("keys/client.recipients"))
-        .arg("--out")
-        .arg(env.path("out"))
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let recipients = fixture("keys/client.recipients");
+    let mut args = vec!["-R", recipients.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let v = env.export_with(&fixture("acme"), &args);
     (env, v["handover_id"].as_str().unwrap().to_string())
 }
 

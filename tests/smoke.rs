@@ -5,20 +5,19 @@ use common::*;
 #[test]
 fn fixture_exports_and_is_listed() {
     let env = Env::new();
-    let o = env
-        .cmd()
-        .args(["--json", "export"])
-        .arg(fixture("acme"))
-        .args(["--client", "acme", "-R"])
-        .arg(fixture("keys/client.recipients"))
-        .arg("--sign-key")
-        .arg(fixture("keys/provider.key"))
-        .arg("--out")
-        .arg(env.path("out"))
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (recipients, key) = (
+        fixture("keys/client.recipients"),
+        fixture("keys/provider.key"),
+    );
+    let s = env.export_with(
+        &fixture("acme"),
+        &[
+            "-R",
+            recipients.to_str().unwrap(),
+            "--sign-key",
+            key.to_str().unwrap(),
+        ],
+    );
     assert_eq!(s["files"], 12);
     assert_eq!(s["symlinks"], 1);
     let id = s["handover_id"].as_str().unwrap();

@@ -92,12 +92,19 @@ impl Env {
 
     /// Exports `data` for client `acme` to `out/` with `--json` and returns the summary.
     pub fn export(&self, data: &Path, recipient: &str) -> serde_json::Value {
+        self.export_with(data, &["-r", recipient])
+    }
+
+    /// `handover --json export DATA --client acme --out out/ ARGS...`, which must succeed;
+    /// returns its summary.
+    pub fn export_with(&self, data: &Path, args: &[&str]) -> serde_json::Value {
         let o = self
             .cmd()
             .args(["--json", "export"])
             .arg(data)
-            .args(["--client", "acme", "-r", recipient, "--out"])
+            .args(["--client", "acme", "--out"])
             .arg(self.path("out"))
+            .args(args)
             .output()
             .unwrap();
         assert_ok(&o);

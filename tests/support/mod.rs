@@ -6,25 +6,26 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::common::{Env, assert_ok, fixture};
+use super::common::{Env, fixture};
 
 /// Exports `data` as `name` for client `acme` into `out/`, signed with the test provider key
 /// and encrypted to the test client; returns the handover id.
 pub fn export(env: &Env, data: &Path, name: &str) -> String {
-    let o = env
-        .cmd()
-        .args(["--json", "export"])
-        .arg(data)
-        .args(["--client", "acme", "--name", name, "-R"])
-        .arg(fixture("keys/client.recipients"))
-        .arg("--sign-key")
-        .arg(fixture("keys/provider.key"))
-        .arg("--out")
-        .arg(env.path("out"))
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (recipients, key) = (
+        fixture("keys/client.recipients"),
+        fixture("keys/provider.key"),
+    );
+    let s = env.export_with(
+        data,
+        &[
+            "--name",
+            name,
+            "-R",
+            recipients.to_str().unwrap(),
+            "--sign-key",
+            key.to_str().unwrap(),
+        ],
+    );
     s["handover_id"].as_str().unwrap().to_string()
 }
 
