@@ -537,16 +537,18 @@ pub struct StatusView {
 /// The offboarding checklist of every handover, or of one client's.
 pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
     let store = Store::open(&home.database())?;
+    let mut schedules: std::collections::HashMap<String, ScheduleRecord> = store
+        .schedules()?
+        .into_iter()
+        .map(|s| (s.handover_id.clone(), s))
+        .collect();
     let mut out = Vec::new();
     for h in store.handovers()? {
         if client.is_some_and(|c| c != h.client) {
             continue;
         }
         let r = store.receipt(&h.handover_id)?;
-        let s = store
-            .schedules()?
-            .into_iter()
-            .find(|s| s.handover_id == h.handover_id);
+        let s = schedules.remove(&h.handover_id);
         let exported = Step {
             done: true,
             at: Some(h.created_at.clone()),
