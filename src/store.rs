@@ -695,15 +695,6 @@ impl Store {
         let rows = st.query_map([], schedule_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
-
-    /// Whether a handover id is already taken.
-    pub fn has_handover(&self, id: &str) -> Result<bool, StoreError> {
-        self.conn
-            .query_row("SELECT 1 FROM handovers WHERE id = ?1", [id], |_| Ok(()))
-            .optional()
-            .map(|o| o.is_some())
-            .map_err(|e| self.err(e))
-    }
 }
 
 impl Store {
