@@ -242,3 +242,88 @@ fn two_run_due_at_once_delete_each_job_exactly_once() {
     }
     assert_ok(&env.run(&["audit", "verify"]));
 }
+
+/// An exported, received handover of a fresh copy of the fixture, scheduled in the past so
+/// that it is due; returns (env, handover id, export summary).
+fn due_handover() -> (Env, String, serde_json::Value) {
+    let env = Env::new();
+    let recipient = env.keys();
+    let data = client_copy(&env, "acme-data");
+    let e = export(&env, &data, "due", &recipient);
+    let id = e["handover_id"].as_str().unwrap().to_string();
+    let v = client_verifies(&env, e["archive_path"].as_str().unwrap(), None);
+    assert_ok(&env.run(&[
+        "confirm",
+        &id,
+        "--code",
+        v["receipt_code"].as_str().unwrap(),
+    ]));
+    assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
+    (env, id, e)
+}
+
+#[test]
+fn a_job_whose_files_are_already_gone_is_closed_not_retried() {
+    let (env, id, e) = due_handover();
+    std::fs::remove_dir_all(env.path("acme-data")).unwrap();
+    for k in ["archive_path", "manifest_path", "signature_path"] {
+        std::fs::remove_file(e[k].as_str().unwrap()).unwrap();
+    }
+    let r = env.run(&["--json", "run-due", "--now", "2099-01-02T00:00:00Z"]);
+    assert_ok(&r);
+    let v = json_of(&r);
+    assert_eq!(v["jobs"][0]["result"], "gone", "{v}");
+    assert_eq!(v["failed"], 0);
+    let j = json_of(&env.run(&["--json", "jobs"]));
+    assert_eq!(j["jobs"][0]["handover_id"], id.as_str());
+    assert_eq!(j["jobs"][0]["status"], "gone");
+    // The next run has nothing to do: no error loop.
+    let again = env.run(&["--json", "run-due", "--now", "2099-01-03T00:00:00Z"]);
+    assert_ok(&again);
+    assert!(json_of(&again)["jobs"].as_array().unwrap().is_empty());
+    assert_ok(&env.run(&["audit", "verify"]));
+}
+
+#[test]
+fn a_hold_committed_while_run_due_waits_for_the_lock_wins() {
+    if !require_tool("python3") {
+        return;
+    }
+    let (env, id, _) = due_handover();
+    let db = env.home().join("state.db");
+    // Another process places the hold inside a write transaction and keeps it open for a
+    // moment; run-due starts meanwhile and must wait for the lock.
+    let mut holder = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys,time\n\
+             c=sqlite3.connect(sys.argv[1],isolation_level=None)\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             c.execute(\"UPDATE schedules SET hold_reason='litigation hold', held_at='2099-01-01T00:00:00Z' WHERE handover_id=?\", (sys.argv[2],))\n\
+             print('locked',flush=True)\n\
+             time.sleep(1.5)\n\
+             c.execute('COMMIT')\n",
+        )
+        .arg(&db)
+        .arg(&id)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let r = env.run(&["--json", "run-due", "--now", "2099-01-02T00:00:00Z"]);
+    assert!(holder.wait().unwrap().success());
+    assert_code(&r, 4);
+    let v = json_of(&r);
+    assert_eq!(v["jobs"][0]["result"], "held", "{v}");
+    assert_eq!(v["deleted"], 0);
+    assert!(
+        env.path("acme-data/README.txt").is_file(),
+        "a held job must not run"
+    );
+}
