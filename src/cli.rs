@@ -159,7 +159,7 @@ come, the client's receipt is confirmed and no hold is placed. A time in the pas
     Release(IdArg),
     /// Deletion jobs: what is due, when, and why it waits
     #[command(after_help = EXIT_CODES)]
-    Jobs(NowArg),
+    Jobs,
     /// Run every due deletion (from cron or a systemd timer); never prompts
     #[command(
         long_about = "Run every deletion job whose time has come, whose receipt is confirmed and which has no\n\
@@ -202,7 +202,7 @@ pub struct EvidenceArgs {
     pub receipt: Option<PathBuf>,
 }
 
-/// Parses a time for --at/--now (a clap value parser, so a bad date is a usage error).
+/// Parses a time for --at (a clap value parser, so a bad date is a usage error).
 fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
     handover::schedule::parse_at(s)
 }
@@ -219,13 +219,6 @@ pub struct IdArg {
 }
 
 #[derive(Args, Debug)]
-pub struct NowArg {
-    /// Pretend the time is this (tests only)
-    #[arg(long, hide = true, value_parser = parse_time)]
-    pub now: Option<time::OffsetDateTime>,
-}
-
-#[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("when").required(true).args(["at", "after"])))]
 pub struct ScheduleArgs {
     /// Handover id (or a unique prefix of at least 4 characters)
@@ -239,9 +232,6 @@ pub struct ScheduleArgs {
     /// Accept a time in the past (deletion then runs at the next run-due)
     #[arg(long)]
     pub allow_past: bool,
-    /// Pretend the time is this (tests only)
-    #[arg(long, hide = true, value_parser = parse_time)]
-    pub now: Option<time::OffsetDateTime>,
 }
 
 #[derive(Args, Debug)]
@@ -258,9 +248,6 @@ pub struct RunDueArgs {
     /// Show what would run; change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Pretend the time is this (tests only)
-    #[arg(long, hide = true, value_parser = parse_time)]
-    pub now: Option<time::OffsetDateTime>,
 }
 
 #[derive(Args, Debug)]
@@ -331,16 +318,14 @@ pub struct ConfirmArgs {
     pub client_key: Option<PathBuf>,
 }
 
-/// Exit codes of `delete` and `shred`, and the test-only variable.
+/// Exit codes of `delete` and `shred`.
 pub const DELETE_HELP: &str = "\
 Exit status:
   0  success: everything deleted and the certificate written (or --dry-run)
   1  operational error (I/O while deleting, bad key file, locked database)
   2  usage error (bad arguments)
   3  refused or a check failed: a blocker in the plan, no receipt, not confirmed,
-     a read-back mismatch; nothing is deleted on a refusal
-
-HANDOVER_TEST_KILL_AFTER=verified:N|done:N is for the test suite only (it kills the process).";
+     a read-back mismatch; nothing is deleted on a refusal";
 
 #[derive(Subcommand, Debug)]
 pub enum CertificateCommand {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod evidence;
 pub mod export;
 pub mod extract;
+mod fault;
 pub mod fsinfo;
 pub mod home;
 pub mod keys;

@@ -166,7 +166,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 (None, Some(d)) => schedule::When::After(d),
                 (None, None) => unreachable!("clap requires --at or --after"),
             };
-            let s = schedule::schedule(&home, &a.id, when, a.allow_past, a.now)?;
+            let s = schedule::schedule(&home, &a.id, when, a.allow_past, None)?;
             if cli.json {
                 print_json(&s);
             } else {
@@ -198,8 +198,8 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 eprintln!("hold lifted on handover {}", s.handover_id);
             }
         }
-        Command::Jobs(a) => {
-            let jobs = schedule::jobs(&home, a.now)?;
+        Command::Jobs => {
+            let jobs = schedule::jobs(&home, None)?;
             if cli.json {
                 print_json(&serde_json::json!({ "jobs": jobs }));
             } else if jobs.is_empty() {
@@ -222,7 +222,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             }
         }
         Command::RunDue(a) => {
-            let r = handover::run_due(&home, a.dry_run, a.now, &reporter)?;
+            let r = handover::run_due(&home, a.dry_run, None, &reporter)?;
             if cli.json {
                 print_json(&r);
             } else if !cli.quiet {

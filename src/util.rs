@@ -8,7 +8,8 @@ use time::format_description::well_known::Rfc3339;
 
 /// Now, in UTC, to the second (every time the tool records is UTC, RFC 3339).
 pub fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    crate::fault::now()
+        .unwrap_or_else(OffsetDateTime::now_utc)
         .replace_nanosecond(0)
         .expect("0 is a valid nanosecond")
 }

@@ -233,7 +233,7 @@ fn dry_run_changes_nothing() {
     }
 }
 
-/// Killed twice (a real SIGKILL through the test-only HANDOVER_TEST_KILL_AFTER): once after
+/// Killed twice (a real SIGKILL through the test-only shred.* failpoints): once after
 /// some files were overwritten and verified but before the batch was recorded, once after
 /// some were unlinked. The third run finishes; the certificate lists every entry once, and
 /// the hashes are those of the original bytes even for files overwritten by a killed run.
@@ -243,11 +243,11 @@ fn an_interrupted_delete_is_finished_by_running_it_again() {
     let hid = id(&s);
     confirm_receipt(&env, &hid);
     let before = sums(&data);
-    for kill in ["verified:3", "done:4"] {
+    for kill in ["shred.verified=kill@3", "shred.unlinked=kill@4"] {
         let o = env
             .cmd()
             .args(["--json", "delete", "--yes", &hid])
-            .env("HANDOVER_TEST_KILL_AFTER", kill)
+            .env("HANDOVER_FAILPOINTS", kill)
             .output()
             .unwrap();
         assert_eq!(o.status.code(), None, "{kill}: killed by a signal");

@@ -66,7 +66,7 @@ fn a_whole_offboarding() {
 
     // Deletion 30 days after "now"; run-due before the date does nothing.
     assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-31"]));
-    let before = env.run(&["--json", "run-due", "--now", "2099-01-30T23:59:59Z"]);
+    let before = env.run_at("2099-01-30T23:59:59Z", &["--json", "run-due"]);
     assert_ok(&before);
     assert_eq!(json_of(&before)["deleted"], 0);
     assert!(data.join("README.txt").is_file(), "nothing may run early");
@@ -75,7 +75,8 @@ fn a_whole_offboarding() {
     // After the date it runs, without prompting, and certifies.
     let after = env
         .cmd()
-        .args(["--json", "run-due", "--now", "2099-02-01T00:00:00Z"])
+        .args(["--json", "run-due"])
+        .env("HANDOVER_FAKE_NOW", "2099-02-01T00:00:00Z")
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -98,7 +99,7 @@ fn a_whole_offboarding() {
         Path::new("/"),
     );
     // A second run finds nothing due.
-    let again = env.run(&["--json", "run-due", "--now", "2099-02-02T00:00:00Z"]);
+    let again = env.run_at("2099-02-02T00:00:00Z", &["--json", "run-due"]);
     assert_ok(&again);
     assert_eq!(json_of(&again)["jobs"].as_array().unwrap().len(), 0);
 
@@ -202,7 +203,8 @@ fn two_run_due_at_once_delete_each_job_exactly_once() {
     }
     let start = |_| {
         env.cmd()
-            .args(["--json", "run-due", "--now", "2099-01-02T00:00:00Z"])
+            .args(["--json", "run-due"])
+            .env("HANDOVER_FAKE_NOW", "2099-01-02T00:00:00Z")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -269,7 +271,7 @@ fn a_job_whose_files_are_already_gone_is_closed_not_retried() {
     for k in ["archive_path", "manifest_path", "signature_path"] {
         std::fs::remove_file(e[k].as_str().unwrap()).unwrap();
     }
-    let r = env.run(&["--json", "run-due", "--now", "2099-01-02T00:00:00Z"]);
+    let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
     assert_ok(&r);
     let v = json_of(&r);
     assert_eq!(v["jobs"][0]["result"], "gone", "{v}");
@@ -278,7 +280,7 @@ fn a_job_whose_files_are_already_gone_is_closed_not_retried() {
     assert_eq!(j["jobs"][0]["handover_id"], id.as_str());
     assert_eq!(j["jobs"][0]["status"], "gone");
     // The next run has nothing to do: no error loop.
-    let again = env.run(&["--json", "run-due", "--now", "2099-01-03T00:00:00Z"]);
+    let again = env.run_at("2099-01-03T00:00:00Z", &["--json", "run-due"]);
     assert_ok(&again);
     assert!(json_of(&again)["jobs"].as_array().unwrap().is_empty());
     assert_ok(&env.run(&["audit", "verify"]));
@@ -316,7 +318,7 @@ fn a_hold_committed_while_run_due_waits_for_the_lock_wins() {
     )
     .unwrap();
     assert_eq!(line.trim(), "locked");
-    let r = env.run(&["--json", "run-due", "--now", "2099-01-02T00:00:00Z"]);
+    let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
     assert!(holder.wait().unwrap().success());
     assert_code(&r, 4);
     let v = json_of(&r);

@@ -65,12 +65,12 @@ fn run_due_waits_for_holds_and_receipts_with_exit_4() {
     let (env, id) = exported(&[]);
     assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
     // Not due yet: nothing to do, exit 0.
-    let r = env.run(&["--json", "run-due", "--now", "2098-12-31T23:00:00Z"]);
+    let r = env.run_at("2098-12-31T23:00:00Z", &["--json", "run-due"]);
     assert_ok(&r);
     assert_eq!(json(&r)["jobs"].as_array().unwrap().len(), 0);
     // Due, but held.
     assert_ok(&env.run(&["hold", &id, "--reason", "litigation hold, case 123"]));
-    let r = env.run(&["--json", "run-due", "--now", "2099-01-02T00:00:00Z"]);
+    let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
     assert_code(&r, 4);
     let v = json(&r);
     assert_eq!(v["jobs"][0]["result"], "held");
@@ -80,11 +80,11 @@ fn run_due_waits_for_holds_and_receipts_with_exit_4() {
             .unwrap()
             .contains("case 123")
     );
-    let j = json(&env.run(&["--json", "jobs", "--now", "2099-01-02T00:00:00Z"]));
+    let j = json(&env.run_at("2099-01-02T00:00:00Z", &["--json", "jobs"]));
     assert_eq!(j["jobs"][0]["status"], "held");
     // Released, but no receipt yet.
     assert_ok(&env.run(&["release", &id]));
-    let r = env.run(&["--json", "run-due", "--now", "2099-01-02T00:00:00Z"]);
+    let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
     assert_code(&r, 4);
     assert_eq!(json(&r)["jobs"][0]["result"], "no_receipt");
     // The source data is untouched throughout.
@@ -95,7 +95,7 @@ fn run_due_waits_for_holds_and_receipts_with_exit_4() {
 fn clock_behind_the_last_event_refuses_to_run() {
     let (env, id) = exported(&[]);
     assert_ok(&env.run(&["schedule", &id, "--at", "2020-01-01", "--allow-past"]));
-    let err = assert_code(&env.run(&["run-due", "--now", "2001-01-01T00:00:00Z"]), 3);
+    let err = assert_code(&env.run_at("2001-01-01T00:00:00Z", &["run-due"]), 3);
     assert!(err.contains("clock is behind"), "{err}");
 }
 

@@ -249,7 +249,7 @@ fn a_path_given_twice_or_nested_is_deleted_once() {
     assert!(!tree.exists());
 }
 
-/// Kills the process (a real SIGKILL, through the test-only HANDOVER_TEST_KILL_AFTER) after some
+/// Kills the process (a real SIGKILL, through the test-only shred.* failpoints) after some
 /// files are unlinked; the same command again finishes the job, and the certificate lists each
 /// entry once.
 #[test]
@@ -264,7 +264,7 @@ fn an_interrupted_shred_is_finished_by_running_it_again() {
         .cmd()
         .args(["--json", "shred", "--yes"])
         .arg(&tree)
-        .env("HANDOVER_TEST_KILL_AFTER", "done:5")
+        .env("HANDOVER_FAILPOINTS", "shred.unlinked=kill@5")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), None, "killed by a signal");
@@ -318,7 +318,7 @@ fn fd_proof(env: &Env, dir: &Path) -> serde_json::Value {
         .cmd()
         .args(["--json", "shred", "--yes"])
         .arg(&tree)
-        .env("HANDOVER_TEST_KILL_AFTER", "verified:6")
+        .env("HANDOVER_FAILPOINTS", "shred.verified=kill@6")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), None, "killed after the overwrite");
@@ -426,7 +426,7 @@ fn an_interrupted_shred_of_one_file_finishes_although_the_file_is_gone() {
         .cmd()
         .args(["shred", "--yes"])
         .arg(&f)
-        .env("HANDOVER_TEST_KILL_AFTER", "done:1")
+        .env("HANDOVER_FAILPOINTS", "shred.unlinked=kill@1")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), None);

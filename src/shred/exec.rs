@@ -18,7 +18,6 @@ use crate::fsinfo::FsClass;
 use crate::report::Reporter;
 use crate::store::{EntryRecord, Store};
 
-use super::KILL_ENV;
 use super::plan::{Root, entry_path};
 
 /// Overwrite and read-back chunk: 1 MiB, the buffer size export measured best for file I/O
@@ -35,45 +34,6 @@ pub(super) const BATCH_BYTES: u64 = 64 << 20;
 /// uses a new nonce every 64 GiB so any file size works.
 pub(super) const SEGMENT: u64 = 1 << 36;
 
-/// The test-only kill point (see the module documentation).
-pub(super) struct KillPoint {
-    pub(super) at: Option<(String, u64)>,
-    pub(super) verified: u64,
-    pub(super) done: u64,
-}
-
-impl KillPoint {
-    pub(super) fn from_env() -> KillPoint {
-        let at = std::env::var(KILL_ENV).ok().and_then(|v| {
-            let (p, n) = v.split_once(':')?;
-            Some((p.to_string(), n.parse().ok()?))
-        });
-        KillPoint {
-            at,
-            verified: 0,
-            done: 0,
-        }
-    }
-    fn hit(&mut self, point: &str) {
-        let n = if point == "verified" {
-            self.verified += 1;
-            self.verified
-        } else {
-            self.done += 1;
-            self.done
-        };
-        if let Some((p, at)) = &self.at
-            && p == point
-            && *at == n
-        {
-            // SAFETY: raising a signal on ourselves has no memory-safety preconditions.
-            unsafe {
-                libc::raise(libc::SIGKILL);
-            }
-        }
-    }
-}
-
 /// The execution state of one run.
 pub(super) struct Exec<'a> {
     pub(super) store: &'a mut Store,
@@ -81,7 +41,6 @@ pub(super) struct Exec<'a> {
     pub(super) roots: &'a [Root],
     pub(super) reporter: &'a dyn Reporter,
     pub(super) hash: bool,
-    pub(super) kill: KillPoint,
     /// (path, reason, was an I/O error).
     pub(super) failures: Vec<(PathBuf, String, bool)>,
     pub(super) buf: Vec<u8>,
@@ -314,7 +273,7 @@ impl Exec<'_> {
             match self.verify(&o, fsc) {
                 Ok(how) => {
                     self.files_verified += 1;
-                    self.kill.hit("verified");
+                    crate::fault::point("shred.verified");
                     entries[o.idx].state = "ready".into();
                     let mut c = change(e.seq, "ready");
                     c.verification = Some(how);
@@ -340,7 +299,7 @@ impl Exec<'_> {
             }
             match self.unlink(&e, fds.remove(&i)) {
                 Ok(Some((name, tmp))) => {
-                    self.kill.hit("done");
+                    crate::fault::point("shred.unlinked");
                     removed.push((i, name, tmp));
                 }
                 Ok(None) => {

@@ -11,9 +11,8 @@
 //! removed, so on a resumed run a missing name means either "we removed it" (`ready`) or
 //! "something else did" (`pending`, reported as vanished).
 //!
-//! Test-only fault injection: `HANDOVER_TEST_KILL_AFTER=verified:N` or `done:N` makes the
-//! process SIGKILL itself after the N-th file is verified or unlinked, to test resumption
-//! after a real kill. It is never set in normal use.
+//! Fault points (test builds only, see `crate::fault`): `shred.verified` after each file's
+//! read-back, `shred.unlinked` after each unlink.
 
 mod exec;
 mod plan;
@@ -35,15 +34,12 @@ use crate::report::Reporter;
 use crate::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, RootRecord, Store};
 use crate::util;
 
-use exec::{CHUNK, DIRECT_ALIGN, Exec, KillPoint};
+use exec::{CHUNK, DIRECT_ALIGN, Exec};
 pub use plan::describe_method;
 pub(crate) use plan::fs_methods;
 use plan::{
     Planned, Root, entry_path, io_blocker, resolve_roots, roots_key, safety_blockers, walk_root,
 };
-
-/// Environment variable for test-only fault injection (see the module documentation).
-pub const KILL_ENV: &str = "HANDOVER_TEST_KILL_AFTER";
 
 /// `handover shred PATH...`: any files or trees.
 #[derive(Debug, Clone, Default)]
@@ -556,7 +552,6 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         roots: &roots,
         reporter,
         hash: req.hash_files,
-        kill: KillPoint::from_env(),
         failures: Vec::new(),
         buf: vec![0u8; CHUNK + DIRECT_ALIGN],
         files_overwritten: 0,

@@ -74,6 +74,15 @@ impl Env {
         self.cmd().args(args).output().expect("run handover")
     }
 
+    /// Runs with the clock set to `now` (RFC 3339), through the test build's fault module.
+    pub fn run_at(&self, now: &str, args: &[&str]) -> Output {
+        self.cmd()
+            .env("HANDOVER_FAKE_NOW", now)
+            .args(args)
+            .output()
+            .expect("run handover")
+    }
+
     /// An unencrypted provider signing key in the home, and a client age identity at
     /// `client.agekey`; returns the client's recipient (age1...).
     pub fn keys(&self) -> String {
