@@ -13,6 +13,7 @@ pub mod export;
 pub mod extract;
 mod fault;
 pub mod fsinfo;
+pub(crate) mod fsx;
 pub mod home;
 pub mod keys;
 pub mod manifest;
