@@ -124,6 +124,21 @@ pub(super) struct Resolved {
     pub(super) is_dir: bool,
 }
 
+impl Resolved {
+    /// A root that does not exist (gone since export, or removed by an interrupted run).
+    fn absent(path: PathBuf, label: &str, parent: Option<File>, parent_id: (u64, u64)) -> Self {
+        Resolved {
+            path,
+            label: label.to_string(),
+            exists: false,
+            parent,
+            parent_id,
+            id: (0, 0),
+            is_dir: false,
+        }
+    }
+}
+
 /// Resolves the given paths: absolute, the parent directory resolved physically the way the
 /// kernel would (symlinks followed, then `..` of their targets; the last component is kept,
 /// so a symlink given as a path is itself deleted), the parent opened by handle with no
@@ -198,15 +213,7 @@ fn resolve_one(given: &Path, label: &str, recorded: bool, n: &mut Notes) -> Opti
     let lexical = util::absolute(given).unwrap_or_else(|_| joined.clone());
     let gone = |n: &mut Notes, path: PathBuf| {
         n.gone(&path, label);
-        Some(Resolved {
-            path,
-            label: label.to_string(),
-            exists: false,
-            parent: None,
-            parent_id: (0, 0),
-            id: (0, 0),
-            is_dir: false,
-        })
+        Some(Resolved::absent(path, label, None, (0, 0)))
     };
     let (Some(parent), Some(name)) = (joined.parent(), joined.file_name()) else {
         n.blockers.push(Blocker {
@@ -259,15 +266,7 @@ fn resolve_one(given: &Path, label: &str, recorded: bool, n: &mut Notes) -> Opti
             // A blocker unless an interrupted job for these paths removed it: decided in
             // `run` once the job is looked up.
             n.missing.push(io_blocker("not_found", &path, &e));
-            return Some(Resolved {
-                path,
-                label: label.to_string(),
-                exists: false,
-                parent: Some(dir),
-                parent_id,
-                id: (0, 0),
-                is_dir: false,
-            });
+            return Some(Resolved::absent(path, label, Some(dir), parent_id));
         }
         Err(e) => {
             n.blockers.push(io_blocker("unreadable", &path, &e));
@@ -276,17 +275,8 @@ fn resolve_one(given: &Path, label: &str, recorded: bool, n: &mut Notes) -> Opti
     };
     let ft = FileType::from_raw_mode(st.st_mode as _);
     if recorded && ft == FileType::Symlink {
-        // The data was moved and a symlink left in its place: deleting the link would certify
-        // a deletion while the data lives on elsewhere.
-        let target = fsx::readlink_at(&dir, &name).unwrap_or_default();
-        n.blockers.push(Blocker {
-            kind: "root_is_symlink",
-            path: path.clone(),
-            message: format!(
-                "recorded by export as the {label}, but it is now a symlink to {}: the data may have moved there. Delete it by its real path with `handover shred`, or remove the symlink, then run again",
-                crate::error::show(Path::new(&target))
-            ),
-        });
+        n.blockers
+            .push(symlink_root_blocker(&dir, &name, &path, label));
         return None;
     }
     Some(Resolved {
@@ -298,6 +288,20 @@ fn resolve_one(given: &Path, label: &str, recorded: bool, n: &mut Notes) -> Opti
         id: fsx::id(&st),
         is_dir: ft == FileType::Directory,
     })
+}
+
+/// A recorded root that is now a symlink: the data was moved and a link left in its place.
+/// Deleting the link would certify a deletion while the data lives on elsewhere.
+fn symlink_root_blocker(dir: &File, name: &OsStr, path: &Path, label: &str) -> Blocker {
+    let target = fsx::readlink_at(dir, name).unwrap_or_default();
+    Blocker {
+        kind: "root_is_symlink",
+        path: path.to_path_buf(),
+        message: format!(
+            "recorded by export as the {label}, but it is now a symlink to {}: the data may have moved there. Delete it by its real path with `handover shred`, or remove the symlink, then run again",
+            crate::error::show(Path::new(&target))
+        ),
+    }
 }
 
 /// Why the resolved parent of `path` could not be opened by handle. A symlink on the way
