@@ -23,7 +23,7 @@ use std::path::{Component, Path};
 
 use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, ResolveFlags};
 
-pub use rustix::fs::{FileType, Stat};
+pub use rustix::fs::{Access, FileType, Stat};
 
 fn err(e: rustix::io::Errno) -> io::Error {
     io::Error::from_raw_os_error(e.raw_os_error())
@@ -105,6 +105,30 @@ pub fn lstat_at(dir: &File, name: &OsStr) -> io::Result<Stat> {
 /// `fstat` of an open file or directory.
 pub fn fstat(f: &File) -> io::Result<Stat> {
     rustix::fs::fstat(f.as_fd()).map_err(err)
+}
+
+/// Device and inode of a stat, the identity the plan records and every later step compares.
+#[allow(clippy::unnecessary_cast)] // st_dev/st_ino widths differ between architectures
+pub fn id(st: &Stat) -> (u64, u64) {
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+/// Whether we may `mode` (e.g. write and search) the entry `name` of `dir`, or `dir` itself when
+/// `name` is `None`, by the effective ids (`faccessat` with `AT_EACCESS`), never following a
+/// symlink. Kernels before 5.8 lack `faccessat2`, which `AT_SYMLINK_NOFOLLOW` needs: there the
+/// check follows a symlink swapped in, which only asks a question about its target.
+pub fn access_at(dir: &File, name: Option<&OsStr>, mode: Access) -> io::Result<()> {
+    let name = match name {
+        Some(n) => one(n)?,
+        None => OsStr::new("."),
+    };
+    let flags = AtFlags::EACCESS | AtFlags::SYMLINK_NOFOLLOW;
+    match rustix::fs::accessat(dir.as_fd(), name, mode, flags) {
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            rustix::fs::accessat(dir.as_fd(), name, mode, AtFlags::EACCESS).map_err(err)
+        }
+        r => r.map_err(err),
+    }
 }
 
 /// The target of the symlink `name` inside `dir`.

@@ -289,3 +289,90 @@ fn when_every_recorded_path_is_gone_there_is_nothing_to_certify() {
     let err = assert_code(&o, 3);
     assert!(err.contains("nothing to delete"), "{err}");
 }
+
+/// While `delete` plans, `a` in the source becomes a symlink to a tree of the provider's own
+/// (after the source's names were read, before any was looked at: `plan.readdir`, hit 1). The
+/// walk must not go through it: the link is unlinked, the outside tree and the moved
+/// directory stay byte for byte, and the certificate lists nothing under `a/`.
+#[test]
+fn a_source_directory_swapped_for_a_symlink_during_the_plan_is_never_followed() {
+    let (env, s, data) = exported();
+    let hid = id(&s);
+    confirm_receipt(&env, &hid);
+    let outside = env.path("provider-secrets");
+    make_tree(&outside);
+    let before = state_of(&outside);
+    let mut cmd = env.cmd();
+    cmd.args(["--json", "delete", "--yes", &hid]);
+    let p = run_paused(cmd, "plan.readdir", 1, &env.path("fp"));
+    swap_for_symlink(&data.join("a"), &env.path("stash"), &outside);
+    let stash = state_of(&env.path("stash"));
+    let d = summary(&p.resume());
+    assert!(data.symlink_metadata().is_err(), "the source is gone");
+    assert_eq!(state_of(&outside), before, "the outside tree is untouched");
+    assert_eq!(
+        state_of(&env.path("stash")),
+        stash,
+        "the moved directory too"
+    );
+    let c = certificate(&env, &d);
+    let src = root_index(&c, "source");
+    no_entry_under(&c, src, "a");
+    let a = c["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["root"] == src && e["path"] == "a")
+        .expect("the symlink is listed");
+    assert_eq!(a["kind"], "symlink");
+}
+
+/// The same swap between the plan's lstat of `a` and its open (`plan.opening`: hit 1 is the
+/// source, hit 2 `a`): a blocker, exit 3, nothing touched.
+#[test]
+fn a_source_directory_swapped_between_lstat_and_open_is_a_blocker() {
+    let (env, s, data) = exported();
+    let hid = id(&s);
+    confirm_receipt(&env, &hid);
+    let outside = env.path("provider-secrets");
+    make_tree(&outside);
+    let before = state_of(&outside);
+    let mut cmd = env.cmd();
+    cmd.args(["delete", "--yes", &hid]);
+    let p = run_paused(cmd, "plan.opening", 2, &env.path("fp"));
+    swap_for_symlink(&data.join("a"), &env.path("stash"), &outside);
+    let (in_data, stash) = (state_of(&data), state_of(&env.path("stash")));
+    let err = assert_code(&p.resume(), 3);
+    assert!(err.contains("became a symlink"), "{err}");
+    assert_eq!(state_of(&outside), before);
+    assert_eq!(state_of(&env.path("stash")), stash);
+    assert_eq!(state_of(&data), in_data, "nothing deleted");
+    for p in outputs(&s) {
+        assert!(p.exists(), "{}", p.display());
+    }
+}
+
+/// The source was moved and a symlink left in its place. Deleting the symlink would certify
+/// a deletion while the data lives on, so `delete` refuses (exit 3) and names the path; the
+/// moved data and every output stay.
+#[test]
+fn a_recorded_source_replaced_by_a_symlink_is_refused() {
+    let (env, s, data) = exported();
+    let hid = id(&s);
+    confirm_receipt(&env, &hid);
+    let moved = env.path("moved-acme");
+    std::fs::rename(&data, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &data).unwrap();
+    let before = state_of(&moved);
+    let o = delete(&env, &[&hid]);
+    let err = assert_code(&o, 3);
+    assert!(err.contains("now a symlink"), "{err}");
+    assert!(err.contains(data.to_str().unwrap()), "{err}");
+    assert_eq!(state_of(&moved), before, "the moved data is untouched");
+    assert!(data.symlink_metadata().unwrap().file_type().is_symlink());
+    for p in outputs(&s) {
+        assert!(p.exists(), "{}", p.display());
+    }
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["error"]["exit_code"], 3);
+}

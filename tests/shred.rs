@@ -441,3 +441,115 @@ fn an_interrupted_shred_of_one_file_finishes_although_the_file_is_gone() {
     let err = assert_code(&o, 3);
     assert!(err.contains("one.bin"), "{err}");
 }
+
+/// An outside tree full of marker files (the provider's own data), and a snapshot of it.
+fn outside_tree(env: &Env) -> (std::path::PathBuf, deletion::Snapshot) {
+    let outside = env.path("outside");
+    make_tree(&outside);
+    let before = state_of(&outside);
+    (outside, before)
+}
+
+/// `tree/a` becomes a symlink to a tree outside after the plan read `tree`'s names but before
+/// it looked at any (`plan.readdir`, hit 1 is the root's). The walk must see a symlink and
+/// never go through it: the link is unlinked, its target and the moved directory stay byte
+/// for byte, and the certificate lists nothing under `a/`.
+#[test]
+fn a_directory_swapped_for_a_symlink_during_the_plan_is_never_followed() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    make_tree(&tree);
+    let (outside, before) = outside_tree(&env);
+    let mut cmd = env.cmd();
+    cmd.args(["--json", "shred", "--yes"]).arg(&tree);
+    let p = run_paused(cmd, "plan.readdir", 1, &env.path("fp"));
+    swap_for_symlink(&tree.join("a"), &env.path("stash"), &outside);
+    let stash = state_of(&env.path("stash"));
+    let s = summary(&p.resume());
+    assert!(tree.symlink_metadata().is_err(), "the tree is gone");
+    assert_eq!(state_of(&outside), before, "the outside tree is untouched");
+    assert_eq!(
+        state_of(&env.path("stash")),
+        stash,
+        "the moved directory too"
+    );
+    let c = certificate(&env, &s);
+    no_entry_under(&c, 0, "a");
+    let a = c["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "a")
+        .expect("the symlink is listed");
+    assert_eq!(a["kind"], "symlink");
+    assert_eq!(c["totals"]["files"], 2, "f0.bin and f5.bin only");
+}
+
+/// The same swap after the plan's lstat saw a directory and before it opened it
+/// (`plan.opening`: hit 1 is the root, hit 2 `a`): opened with O_NOFOLLOW it fails, and the
+/// run refuses (exit 3) with nothing touched anywhere.
+#[test]
+fn a_directory_swapped_between_lstat_and_open_is_a_blocker() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    make_tree(&tree);
+    let (outside, before) = outside_tree(&env);
+    let mut cmd = env.cmd();
+    cmd.args(["shred", "--yes"]).arg(&tree);
+    let p = run_paused(cmd, "plan.opening", 2, &env.path("fp"));
+    swap_for_symlink(&tree.join("a"), &env.path("stash"), &outside);
+    let (in_tree, stash) = (state_of(&tree), state_of(&env.path("stash")));
+    let err = assert_code(&p.resume(), 3);
+    assert!(err.contains("became a symlink"), "{err}");
+    assert!(err.contains("tree/a"), "{err}");
+    assert_eq!(state_of(&outside), before);
+    assert_eq!(state_of(&env.path("stash")), stash);
+    assert_eq!(state_of(&tree), in_tree, "nothing deleted");
+}
+
+/// `link/../victim` is `victim` beside the directory `link` points into, as the kernel and
+/// rm(1) resolve it; the `./victim` a textual reading gives stays.
+#[test]
+fn dot_dot_after_a_symlink_is_resolved_the_way_rm_does() {
+    let env = keyed_env();
+    std::fs::create_dir_all(env.path("real/sub")).unwrap();
+    std::fs::write(env.path("real/victim"), pattern(5000)).unwrap();
+    std::fs::create_dir(env.path("work")).unwrap();
+    std::fs::write(env.path("work/victim"), b"not this one").unwrap();
+    std::os::unix::fs::symlink(env.path("real/sub"), env.path("work/link")).unwrap();
+    let want = std::fs::canonicalize(env.path("real/victim")).unwrap();
+    let before = state_of(&env.path("work"));
+    let o = env
+        .cmd()
+        .current_dir(env.path("work"))
+        .args(["--json", "shred", "--yes", "link/../victim"])
+        .output()
+        .unwrap();
+    let s = summary(&o);
+    assert_eq!(s["plan"]["roots"][0]["path"], want.to_str().unwrap());
+    assert!(env.path("real/victim").symlink_metadata().is_err());
+    assert!(env.path("real/sub").is_dir());
+    assert_eq!(state_of(&env.path("work")), before, "./victim stays");
+}
+
+/// A directory on the way to the root is replaced by a symlink to an outside tree after the
+/// path was resolved and before its parent is opened (`plan.resolved`): the handle-based open
+/// refuses the symlink, the run exits 3 and neither tree changes.
+#[test]
+fn a_symlink_swapped_into_the_parent_path_after_resolution_is_refused() {
+    let env = keyed_env();
+    let victim = env.path("p/q/victim");
+    make_tree(&victim);
+    make_tree(&env.path("outside/q/victim"));
+    let before = state_of(&env.path("outside"));
+    let mut cmd = env.cmd();
+    cmd.args(["shred", "--yes"]).arg(&victim);
+    let p = run_paused(cmd, "plan.resolved", 1, &env.path("fp"));
+    swap_for_symlink(&env.path("p"), &env.path("p-real"), &env.path("outside"));
+    let moved = state_of(&env.path("p-real"));
+    let err = assert_code(&p.resume(), 3);
+    assert!(err.contains("replaced by a symlink"), "{err}");
+    assert_eq!(state_of(&env.path("outside")), before);
+    assert_eq!(state_of(&env.path("p-real")), moved);
+    assert_eq!(count_files(&env.path("p-real")), 7);
+}

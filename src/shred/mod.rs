@@ -18,8 +18,6 @@ mod exec;
 mod plan;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -261,17 +259,20 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     let resolved = resolve_roots(&req, &mut blockers, &mut missing, &mut warnings);
 
     let mut roots: Vec<Root> = Vec::new();
-    for (path, label, exists) in resolved {
-        let dir = if exists && fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-            path.clone()
+    for r in resolved {
+        // The filesystem of the root when it is a directory, else of its parent.
+        let (dir, dev) = if r.is_dir {
+            (r.path.clone(), r.id.0)
         } else {
-            crate::home::parent_dir(&path).to_path_buf()
+            (
+                crate::home::parent_dir(&r.path).to_path_buf(),
+                r.parent_id.0,
+            )
         };
-        let dev = fs::symlink_metadata(&dir).map(|m| m.dev()).unwrap_or(0);
         let fs = match fsinfo::describe(&dir, dev) {
             Ok(f) => f,
             // A recorded path that is gone: nothing will be deleted there.
-            Err(_) if !exists => FsInfo {
+            Err(_) if !r.exists => FsInfo {
                 fs_type: "unknown".into(),
                 class: FsClass::Unknown,
                 mount_point: PathBuf::new(),
@@ -282,15 +283,20 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
                 block_size: 4096,
             },
             Err(e) => {
-                blockers.push(io_blocker("unreadable", &path, &e));
+                blockers.push(io_blocker("unreadable", &r.path, &e));
                 continue;
             }
         };
         roots.push(Root {
-            path,
-            label,
-            exists,
+            path: r.path,
+            label: r.label,
+            exists: r.exists,
             fs,
+            parent: r.parent,
+            parent_dev: r.parent_id.0,
+            parent_ino: r.parent_id.1,
+            dev: r.id.0,
+            ino: r.id.1,
         });
     }
     safety_blockers(&roots, home, &req.cert_dir, &mut blockers);
@@ -491,6 +497,13 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         if !reporter.confirm(&confirm_question(&summary.plan)) {
             return Err(ShredError::Declined.into());
         }
+    }
+    // Confirmation can take long: the roots must still be the directories and inodes that
+    // were planned, reached without a symlink.
+    let mut changed: Vec<Blocker> = roots.iter().filter_map(|r| r.recheck().err()).collect();
+    if !changed.is_empty() {
+        changed.sort_by(|a, b| a.path.cmp(&b.path));
+        return Err(ShredError::Blocked(changed).into());
     }
 
     // Record the job and its whole plan before touching anything.

@@ -1,18 +1,24 @@
-//! Planning a deletion: resolve the paths, refuse the unsafe ones, walk without following
-//! symlinks, and decide each file's method from its filesystem. Touches nothing.
+//! Planning a deletion: resolve the paths, refuse the unsafe ones, walk by directory handle
+//! without following symlinks, and decide each file's method from its filesystem. Touches
+//! nothing.
+//!
+//! Fault points (test builds only, see `crate::fault`): `plan.resolved` after a root's parent
+//! was resolved and before it is opened; `plan.opening` after a directory's lstat and before
+//! it is opened (the root directory is hit 1); `plan.readdir` after a directory's names were
+//! read and before any is looked at (the root's is hit 1).
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
-use std::fs;
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::Blocker;
 use crate::fsinfo::{self, FsClass, FsInfo};
+use crate::fsx::{self, Access, FileType, Stat};
 use crate::home::Home;
 use crate::util;
 
@@ -24,6 +30,42 @@ pub(super) struct Root {
     pub(super) label: String,
     pub(super) exists: bool,
     pub(super) fs: FsInfo,
+    /// The parent directory, opened at resolution with no symlink on the way (`None` when a
+    /// recorded path's parent is gone). The walk starts here; the run may use it too.
+    pub(super) parent: Option<File>,
+    /// dev/ino of the parent directory as opened at resolution ((0, 0) when it is gone): a
+    /// later open of `path`'s parent must find this directory again.
+    pub(super) parent_dev: u64,
+    pub(super) parent_ino: u64,
+    /// dev/ino of the root itself as lstat saw it at resolution ((0, 0) when it does not
+    /// exist): the entry `path`'s name in the parent must still be this inode.
+    pub(super) dev: u64,
+    pub(super) ino: u64,
+}
+
+impl Root {
+    /// Whether the root is still what resolution found: its parent path opens by handle (no
+    /// symlink on the way) to the same directory, and the name there is the same inode. A
+    /// root that vanished is left to the run, which reports it. Nothing is followed.
+    pub(super) fn recheck(&self) -> Result<(), Blocker> {
+        let (true, Some(name)) = (self.exists, self.path.file_name()) else {
+            return Ok(());
+        };
+        let parent = crate::home::parent_dir(&self.path);
+        let dir = fsx::open_dir_path(parent).map_err(|e| parent_blocker(&e, parent, &self.path))?;
+        let pid = fsx::fstat(&dir).map_err(|e| io_blocker("unreadable", parent, &e))?;
+        if fsx::id(&pid) != (self.parent_dev, self.parent_ino) {
+            return Err(changed(&self.path, "its parent directory was replaced"));
+        }
+        match fsx::lstat_at(&dir, name) {
+            Ok(st) if fsx::id(&st) != (self.dev, self.ino) => {
+                Err(changed(&self.path, "was replaced"))
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_blocker("unreadable", &self.path, &e)),
+        }
+    }
 }
 
 /// One entry found by the walk.
@@ -69,102 +111,213 @@ pub(super) fn roots_key(roots: &[Root]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Resolves the given paths: absolute, the parent directory canonical (the last component is
-/// kept, so a symlink given as a path is itself deleted), duplicates and nested paths folded
-/// into the outermost one.
+/// A root as resolution found it, before its filesystem is described.
+pub(super) struct Resolved {
+    pub(super) path: PathBuf,
+    pub(super) label: String,
+    pub(super) exists: bool,
+    /// The parent directory, opened with no symlink on the way (None when it is gone).
+    pub(super) parent: Option<File>,
+    /// dev/ino of the parent as opened, and of the root as lstat saw it ((0, 0) when absent).
+    pub(super) parent_id: (u64, u64),
+    pub(super) id: (u64, u64),
+    pub(super) is_dir: bool,
+}
+
+impl Resolved {
+    /// A root that does not exist (gone since export, or removed by an interrupted run).
+    fn absent(path: PathBuf, label: &str, parent: Option<File>, parent_id: (u64, u64)) -> Self {
+        Resolved {
+            path,
+            label: label.to_string(),
+            exists: false,
+            parent,
+            parent_id,
+            id: (0, 0),
+            is_dir: false,
+        }
+    }
+}
+
+/// Resolves the given paths: absolute, the parent directory resolved physically the way the
+/// kernel would (symlinks followed, then `..` of their targets; the last component is kept,
+/// so a symlink given as a path is itself deleted), the parent opened by handle with no
+/// symlink on the way, duplicates and nested paths folded into the outermost one.
 pub(super) fn resolve_roots(
     req: &Request,
     blockers: &mut Vec<Blocker>,
     missing: &mut Vec<Blocker>,
     warnings: &mut Vec<String>,
-) -> Vec<(PathBuf, String, bool)> {
-    let mut out: Vec<(PathBuf, String, bool)> = Vec::new();
+) -> Vec<Resolved> {
+    let mut out: Vec<Resolved> = Vec::new();
     for (given, label) in &req.roots {
         // Paths export recorded (not --also ones the user typed) must still be themselves.
         let recorded = req.recorded && label != "also";
-        // Like rm(1): `.` and `..` are refused; name the directory instead.
-        let raw = given.as_os_str().as_bytes();
-        if raw == b"." || raw == b".." || raw.ends_with(b"/.") || raw.ends_with(b"/..") {
-            blockers.push(Blocker {
-                kind: "dot_path",
-                path: given.clone(),
-                message: "refusing to delete '.' or '..'; name the directory instead".into(),
-            });
-            continue;
+        let mut notes = Notes {
+            blockers,
+            missing,
+            warnings,
+        };
+        if let Some(r) = resolve_one(given, label, recorded, &mut notes) {
+            out.push(r);
         }
-        let abs = match util::absolute(given) {
-            Ok(a) => a,
-            Err(e) => {
-                blockers.push(io_blocker("unresolvable", given, &e));
-                continue;
-            }
-        };
-        let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
-            blockers.push(Blocker {
-                kind: "root_directory",
-                path: abs.clone(),
-                message: "refusing to delete the root directory /".into(),
-            });
-            continue;
-        };
-        let parent = match fs::canonicalize(parent) {
-            Ok(p) => p,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && recorded => {
-                warnings.push(format!(
-                    "{} ({label}) no longer exists; nothing to delete there",
-                    crate::error::show(&abs)
-                ));
-                out.push((abs, label.clone(), false));
-                continue;
-            }
-            Err(e) => {
-                blockers.push(io_blocker("not_found", &abs, &e));
-                continue;
-            }
-        };
-        let path = parent.join(name);
-        if recorded && path != abs {
-            blockers.push(Blocker {
-                kind: "outside_registered_roots",
-                path: abs.clone(),
-                message: format!(
-                    "recorded by export as this path, but it now resolves to {} (a directory on the way was replaced by a symlink?)",
-                    crate::error::show(&path)
-                ),
-            });
-            continue;
-        }
-        let exists = match fs::symlink_metadata(&path) {
-            Ok(_) => true,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if recorded {
-                    warnings.push(format!(
-                        "{} ({label}) no longer exists; nothing to delete there",
-                        crate::error::show(&path)
-                    ));
-                } else {
-                    // A blocker unless an interrupted job for these paths removed it: decided
-                    // in `run` once the job is looked up.
-                    missing.push(io_blocker("not_found", &path, &e));
-                }
-                false
-            }
-            Err(e) => {
-                blockers.push(io_blocker("unreadable", &path, &e));
-                continue;
-            }
-        };
-        out.push((path, label.clone(), exists));
     }
     // Outermost first, then drop anything equal to or inside an earlier root.
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut kept: Vec<(PathBuf, String, bool)> = Vec::new();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut kept: Vec<Resolved> = Vec::new();
     for r in out {
-        if !kept.iter().any(|k| r.0.starts_with(&k.0)) {
+        if !kept.iter().any(|k| r.path.starts_with(&k.path)) {
             kept.push(r);
         }
     }
     kept
+}
+
+/// Where resolution reports what it found.
+struct Notes<'a> {
+    blockers: &'a mut Vec<Blocker>,
+    missing: &'a mut Vec<Blocker>,
+    warnings: &'a mut Vec<String>,
+}
+
+impl Notes<'_> {
+    fn gone(&mut self, path: &Path, label: &str) {
+        self.warnings.push(format!(
+            "{} ({label}) no longer exists; nothing to delete there",
+            crate::error::show(path)
+        ));
+    }
+}
+
+/// Resolves one given path; `None` when it is refused (a blocker) or left out.
+fn resolve_one(given: &Path, label: &str, recorded: bool, n: &mut Notes) -> Option<Resolved> {
+    // Like rm(1): `.` and `..` are refused; name the directory instead.
+    let raw = given.as_os_str().as_bytes();
+    if raw == b"." || raw == b".." || raw.ends_with(b"/.") || raw.ends_with(b"/..") {
+        n.blockers.push(Blocker {
+            kind: "dot_path",
+            path: given.to_path_buf(),
+            message: "refusing to delete '.' or '..'; name the directory instead".into(),
+        });
+        return None;
+    }
+    let cwd = match std::env::current_dir() {
+        Ok(c) => c,
+        Err(e) => {
+            n.blockers.push(io_blocker("unresolvable", given, &e));
+            return None;
+        }
+    };
+    // `..` is kept here for the kernel to resolve; `lexical` is only what the text says.
+    let joined = cwd.join(given);
+    let lexical = util::absolute(given).unwrap_or_else(|_| joined.clone());
+    let gone = |n: &mut Notes, path: PathBuf| {
+        n.gone(&path, label);
+        Some(Resolved::absent(path, label, None, (0, 0)))
+    };
+    let (Some(parent), Some(name)) = (joined.parent(), joined.file_name()) else {
+        n.blockers.push(Blocker {
+            kind: "root_directory",
+            path: given.to_path_buf(),
+            message: "refusing to delete the root directory /".into(),
+        });
+        return None;
+    };
+    let name = name.to_os_string();
+    // Physically, like the kernel and rm(1): `link/../x` is `x` beside the directory `link`
+    // points into, not `./x`.
+    let parent = match fs::canonicalize(parent) {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && recorded => return gone(n, lexical),
+        Err(e) => {
+            n.blockers.push(io_blocker("not_found", &lexical, &e));
+            return None;
+        }
+    };
+    let path = parent.join(&name);
+    if recorded && path != lexical {
+        n.blockers.push(Blocker {
+            kind: "outside_registered_roots",
+            path: lexical.clone(),
+            message: format!(
+                "recorded by export as this path, but it now resolves to {} (a directory on the way was replaced by a symlink?)",
+                crate::error::show(&path)
+            ),
+        });
+        return None;
+    }
+    // Test builds: a test swaps a directory on the way for a symlink here.
+    crate::fault::point("plan.resolved");
+    let dir = match fsx::open_dir_path(&parent) {
+        Ok(d) => d,
+        Err(e) if recorded && e.kind() == io::ErrorKind::NotFound => return gone(n, path),
+        Err(e) => {
+            n.blockers.push(parent_blocker(&e, &parent, &path));
+            return None;
+        }
+    };
+    let parent_id = fsx::fstat(&dir).map(|s| fsx::id(&s)).unwrap_or((0, 0));
+    let st = match fsx::lstat_at(&dir, &name) {
+        Ok(st) => st,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if recorded {
+                return gone(n, path);
+            }
+            // A blocker unless an interrupted job for these paths removed it: decided in
+            // `run` once the job is looked up.
+            n.missing.push(io_blocker("not_found", &path, &e));
+            return Some(Resolved::absent(path, label, Some(dir), parent_id));
+        }
+        Err(e) => {
+            n.blockers.push(io_blocker("unreadable", &path, &e));
+            return None;
+        }
+    };
+    let ft = FileType::from_raw_mode(st.st_mode as _);
+    if recorded && ft == FileType::Symlink {
+        n.blockers
+            .push(symlink_root_blocker(&dir, &name, &path, label));
+        return None;
+    }
+    Some(Resolved {
+        path,
+        label: label.to_string(),
+        exists: true,
+        parent: Some(dir),
+        parent_id,
+        id: fsx::id(&st),
+        is_dir: ft == FileType::Directory,
+    })
+}
+
+/// A recorded root that is now a symlink: the data was moved and a link left in its place.
+/// Deleting the link would certify a deletion while the data lives on elsewhere.
+fn symlink_root_blocker(dir: &File, name: &OsStr, path: &Path, label: &str) -> Blocker {
+    let target = fsx::readlink_at(dir, name).unwrap_or_default();
+    Blocker {
+        kind: "root_is_symlink",
+        path: path.to_path_buf(),
+        message: format!(
+            "recorded by export as the {label}, but it is now a symlink to {}: the data may have moved there. Delete it by its real path with `handover shred`, or remove the symlink, then run again",
+            crate::error::show(Path::new(&target))
+        ),
+    }
+}
+
+/// Why the resolved parent of `path` could not be opened by handle. A symlink on the way
+/// (`ELOOP`) or a file where a directory was (`ENOTDIR`) was swapped in since resolution.
+fn parent_blocker(e: &io::Error, parent: &Path, path: &Path) -> Blocker {
+    if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
+        Blocker {
+            kind: "changed",
+            path: path.to_path_buf(),
+            message: format!(
+                "a directory on the way to it was replaced by a symlink or another file while the plan was made ({e}); nothing was touched: check what changed it, then run again"
+            ),
+        }
+    } else {
+        io_blocker("unreadable", parent, e)
+    }
 }
 
 /// Refuses roots that are `/`, a home directory or contain one, or the handover home.
@@ -301,34 +454,56 @@ pub fn describe_method(method: &str) -> &'static str {
     }
 }
 
-/// Checks that entries of directory `dir` can be removed by us.
-pub(super) fn dir_blocker(dir: &Path, blockers: &mut Vec<Blocker>) {
-    let c = match std::ffi::CString::new(dir.as_os_str().as_bytes()) {
-        Ok(c) => c,
-        Err(_) => return,
-    };
-    // SAFETY: c is NUL-terminated; faccessat only reads it.
-    let r = unsafe {
-        libc::faccessat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            libc::W_OK | libc::X_OK,
-            libc::AT_EACCESS,
-        )
-    };
-    if r != 0 {
+/// Checks that entries of the open directory `dir` (at `path`) can be removed by us.
+fn dir_blocker(dir: &File, path: &Path, blockers: &mut Vec<Blocker>) {
+    if let Err(e) = fsx::access_at(dir, None, Access::WRITE_OK | Access::EXEC_OK) {
         blockers.push(Blocker {
             kind: "directory_not_writable",
-            path: dir.to_path_buf(),
-            message: format!(
-                "entries cannot be removed from this directory: {}",
-                io::Error::last_os_error()
-            ),
+            path: path.to_path_buf(),
+            message: format!("entries cannot be removed from this directory: {e}"),
         });
     }
 }
 
-/// Walks one root, appending planned entries and blockers.
+/// A directory being walked: its handle, its stat (for the sticky rule), the names still to
+/// look at, and its path relative to the root.
+struct Frame {
+    dir: File,
+    stat: Stat,
+    names: std::vec::IntoIter<(OsString, FileType)>,
+    rel: Vec<u8>,
+}
+
+/// One root's walk and where it reports.
+struct Walk<'a> {
+    idx: u32,
+    root: &'a Root,
+    planned: &'a mut Vec<Planned>,
+    blockers: &'a mut Vec<Blocker>,
+    links: &'a mut HashMap<(u64, u64), (u64, u64, PathBuf)>,
+    euid: u32,
+    root_dev: u64,
+}
+
+/// The blocker for an entry that is no longer what lstat (or resolution) showed.
+fn changed(path: &Path, what: &str) -> Blocker {
+    Blocker {
+        kind: "changed",
+        path: path.to_path_buf(),
+        message: format!(
+            "{what} while the plan was being made; nothing was touched: check what changes it, then run again"
+        ),
+    }
+}
+
+/// Walks one root by handle, appending planned entries (each directory before its children,
+/// names bytewise: the run removes directories in reverse plan order) and blockers.
+///
+/// Starts at the parent opened at resolution and goes down one name at a time: each entry is
+/// lstat'ed relative to its directory's handle, a directory is opened with
+/// `O_DIRECTORY|O_NOFOLLOW` and must be the inode lstat showed, a file is opened with
+/// `O_NOFOLLOW` and checked the same way. A directory swapped for a symlink before its lstat
+/// is planned as a symlink (unlinked, its target untouched); swapped after, it is a blocker.
 pub(super) fn walk_root(
     idx: u32,
     root: &Root,
@@ -336,176 +511,233 @@ pub(super) fn walk_root(
     blockers: &mut Vec<Blocker>,
     links: &mut HashMap<(u64, u64), (u64, u64, PathBuf)>,
 ) {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    let parent = crate::home::parent_dir(&root.path).to_path_buf();
-    match fs::symlink_metadata(&parent) {
-        Ok(_) => dir_blocker(&parent, blockers),
-        Err(e) => blockers.push(io_blocker("unreadable", &parent, &e)),
+    let parent_path = crate::home::parent_dir(&root.path).to_path_buf();
+    let (Some(parent), Some(name)) = (&root.parent, root.path.file_name()) else {
+        return;
+    };
+    let pstat = match fsx::fstat(parent) {
+        Ok(s) => s,
+        Err(e) => return blockers.push(io_blocker("unreadable", &parent_path, &e)),
+    };
+    dir_blocker(parent, &parent_path, blockers);
+    let st = match fsx::lstat_at(parent, name) {
+        Ok(s) => s,
+        Err(e) => return blockers.push(io_blocker("unreadable", &root.path, &e)),
+    };
+    if fsx::id(&st) != (root.dev, root.ino) {
+        return blockers.push(changed(&root.path, "was replaced"));
     }
-    let mut dir_meta: HashMap<PathBuf, fs::Metadata> = HashMap::new();
-    if let Ok(m) = fs::symlink_metadata(&parent) {
-        dir_meta.insert(parent.clone(), m);
+    let mut w = Walk {
+        idx,
+        root,
+        planned,
+        blockers,
+        links,
+        // SAFETY: geteuid has no preconditions.
+        euid: unsafe { libc::geteuid() },
+        root_dev: fsx::id(&st).0,
+    };
+    let mut stack: Vec<Frame> = Vec::new();
+    if let Some(f) = w.entry(parent, &pstat, name, &st, Vec::new()) {
+        stack.push(f);
     }
-    let root_dev = fs::symlink_metadata(&root.path).map(|m| m.dev()).ok();
-    let walker = walkdir::WalkDir::new(&root.path)
-        .follow_links(false)
-        .follow_root_links(false)
-        .sort_by_file_name();
-    for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                let path = e.path().unwrap_or(&root.path).to_path_buf();
-                let err = e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("filesystem loop"));
-                blockers.push(io_blocker("unreadable", &path, &err));
-                continue;
-            }
-        };
-        let path = entry.path();
-        let rel = path
-            .strip_prefix(&root.path)
-            .expect("the walk stays under its root")
-            .as_os_str()
-            .as_bytes()
-            .to_vec();
-        if !path.starts_with(&root.path) {
-            blockers.push(Blocker {
-                kind: "outside_registered_roots",
-                path: path.to_path_buf(),
-                message: "outside the paths given".into(),
-            });
+    while let Some(top) = stack.last_mut() {
+        let Some((name, _)) = top.names.next() else {
+            stack.pop();
             continue;
+        };
+        let mut rel = top.rel.clone();
+        if !rel.is_empty() {
+            rel.push(b'/');
         }
-        let meta = match entry.metadata() {
-            Ok(m) => m,
+        rel.extend_from_slice(name.as_bytes());
+        let st = match fsx::lstat_at(&top.dir, &name) {
+            Ok(s) => s,
             Err(e) => {
-                let err = e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("metadata"));
-                blockers.push(io_blocker("unreadable", path, &err));
+                let path = entry_path(&root.path, &rel);
+                w.blockers.push(io_blocker("unreadable", &path, &e));
                 continue;
             }
         };
-        // Sticky directories (like /tmp): only the owner of an entry or of the directory
-        // (or root) may remove the entry.
-        if let Some(pm) = path.parent().and_then(|p| dir_meta.get(p))
-            && pm.mode() & libc::S_ISVTX != 0
-            && euid != 0
-            && meta.uid() != euid
-            && pm.uid() != euid
-        {
-            blockers.push(Blocker {
-                kind: "sticky_directory",
-                path: path.to_path_buf(),
-                message: "owned by another user in a sticky directory: it cannot be removed".into(),
-            });
+        let next = w.entry(&top.dir, &top.stat, &name, &st, rel);
+        if let Some(f) = next {
+            stack.push(f);
         }
-        let ft = meta.file_type();
-        let (kind, bytes, method, reason) = if ft.is_dir() {
-            if Some(meta.dev()) != root_dev {
-                blockers.push(Blocker {
-                    kind: "other_filesystem",
-                    path: path.to_path_buf(),
-                    message: "another filesystem (or btrfs subvolume) starts here; leave it out or delete it separately".into(),
-                });
-            }
-            dir_blocker(path, blockers);
-            dir_meta.insert(path.to_path_buf(), meta.clone());
-            ("dir", 0, "unlink", None)
-        } else if ft.is_symlink() {
-            ("symlink", 0, "unlink", None)
-        } else if ft.is_file() {
-            // Names of one inode after the first are only unlinked: overwriting through each
-            // name would rewrite the same blocks again (and fail the first name's read-back).
-            let mut again = false;
-            if meta.nlink() > 1 {
-                let e = links.entry((meta.dev(), meta.ino())).or_insert((
-                    meta.nlink(),
-                    0,
-                    path.to_path_buf(),
-                ));
-                e.1 += 1;
-                again = e.1 > 1;
-            }
-            if again {
-                ("hard_link", 0, "unlink", None)
-            } else {
-                let (method, reason) = plan_file(path, &meta, &root.fs, blockers);
-                ("file", meta.len(), method, reason)
-            }
-        } else {
-            ("other", 0, "unlink", None)
-        };
-        planned.push(Planned {
-            root_idx: idx,
-            rel,
-            kind,
-            bytes,
-            dev: meta.dev(),
-            ino: meta.ino(),
-            method,
-            reason,
-        });
     }
 }
 
-/// Checks that a regular file can be opened for writing (and read back), and decides its
-/// method from the filesystem, shared extents and per-file data journalling.
-pub(super) fn plan_file(
+impl Walk<'_> {
+    /// Plans the entry `name` of `dir` (lstat `st`); returns the frame to walk when it is a
+    /// directory that was opened and is still the one lstat showed.
+    fn entry(
+        &mut self,
+        dir: &File,
+        dstat: &Stat,
+        name: &OsStr,
+        st: &Stat,
+        rel: Vec<u8>,
+    ) -> Option<Frame> {
+        let path = entry_path(&self.root.path, &rel);
+        // Sticky directories (like /tmp): only the owner of an entry or of the directory
+        // (or root) may remove the entry.
+        if dstat.st_mode & libc::S_ISVTX != 0
+            && self.euid != 0
+            && st.st_uid != self.euid
+            && dstat.st_uid != self.euid
+        {
+            self.blockers.push(Blocker {
+                kind: "sticky_directory",
+                path: path.clone(),
+                message: "owned by another user in a sticky directory: it cannot be removed".into(),
+            });
+        }
+        let (dev, ino) = fsx::id(st);
+        let mut frame = None;
+        let (kind, bytes, method, reason) = match FileType::from_raw_mode(st.st_mode as _) {
+            FileType::Directory => {
+                frame = self.open_dir(dir, name, st, &path, &rel);
+                ("dir", 0, "unlink", None)
+            }
+            FileType::Symlink => ("symlink", 0, "unlink", None),
+            FileType::RegularFile => {
+                // Names of one inode after the first are only unlinked: overwriting through
+                // each name would rewrite the same blocks again (and fail the first name's
+                // read-back).
+                #[allow(clippy::unnecessary_cast)] // st_nlink's width differs by architecture
+                let nlink = st.st_nlink as u64;
+                let mut again = false;
+                if nlink > 1 {
+                    let e = self
+                        .links
+                        .entry((dev, ino))
+                        .or_insert((nlink, 0, path.clone()));
+                    e.1 += 1;
+                    again = e.1 > 1;
+                }
+                if again {
+                    ("hard_link", 0, "unlink", None)
+                } else {
+                    let (m, r) = plan_file(dir, name, &path, st, &self.root.fs, self.blockers);
+                    ("file", st.st_size as u64, m, r)
+                }
+            }
+            _ => ("other", 0, "unlink", None),
+        };
+        self.planned.push(Planned {
+            root_idx: self.idx,
+            rel,
+            kind,
+            bytes,
+            dev,
+            ino,
+            method,
+            reason,
+        });
+        frame
+    }
+
+    /// Opens the directory `name` of `dir` to walk it: refused (a blocker) when it is on
+    /// another filesystem, is no longer a directory (a symlink swapped in), or is another
+    /// directory than the one lstat showed.
+    fn open_dir(
+        &mut self,
+        dir: &File,
+        name: &OsStr,
+        st: &Stat,
+        path: &Path,
+        rel: &[u8],
+    ) -> Option<Frame> {
+        if fsx::id(st).0 != self.root_dev {
+            self.blockers.push(Blocker {
+                kind: "other_filesystem",
+                path: path.to_path_buf(),
+                message: "another filesystem (or btrfs subvolume) starts here; leave it out or delete it separately".into(),
+            });
+            return None;
+        }
+        // Test builds: a test swaps the directory for a symlink between lstat and open.
+        crate::fault::point("plan.opening");
+        let child = match fsx::open_dir_at(dir, name) {
+            Ok(c) => c,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+                self.blockers.push(changed(
+                    path,
+                    "was a directory, then became a symlink or a file",
+                ));
+                return None;
+            }
+            Err(e) => {
+                self.blockers.push(io_blocker("unreadable", path, &e));
+                return None;
+            }
+        };
+        let stat = match fsx::fstat(&child) {
+            Ok(s) if fsx::id(&s) == fsx::id(st) => s,
+            Ok(_) => {
+                self.blockers
+                    .push(changed(path, "was replaced by another directory"));
+                return None;
+            }
+            Err(e) => {
+                self.blockers.push(io_blocker("unreadable", path, &e));
+                return None;
+            }
+        };
+        dir_blocker(&child, path, self.blockers);
+        let names = match fsx::read_dir(&child) {
+            Ok(n) => n,
+            Err(e) => {
+                self.blockers.push(io_blocker("unreadable", path, &e));
+                return None;
+            }
+        };
+        // Test builds: a test swaps an entry of this directory before it is looked at.
+        crate::fault::point("plan.readdir");
+        Some(Frame {
+            dir: child,
+            stat,
+            names: names.into_iter(),
+            rel: rel.to_vec(),
+        })
+    }
+}
+
+/// Checks that the regular file `name` of `dir` can be opened for writing (and read back),
+/// and decides its method from the filesystem, shared extents and per-file data journalling.
+fn plan_file(
+    dir: &File,
+    name: &OsStr,
     path: &Path,
-    meta: &fs::Metadata,
+    st: &Stat,
     fsi: &FsInfo,
     blockers: &mut Vec<Blocker>,
 ) -> (&'static str, Option<String>) {
     if fsi.class == FsClass::Overlay {
         // Opening a lower-layer file for writing copies it up, which would write the client's
         // data to a new place: ask the kernel with access(2) instead of opening.
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap_or_default();
-        // SAFETY: c is NUL-terminated; faccessat only reads it.
-        let r = unsafe {
-            libc::faccessat(
-                libc::AT_FDCWD,
-                c.as_ptr(),
-                libc::R_OK | libc::W_OK,
-                libc::AT_EACCESS | libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        if r != 0 {
-            blockers.push(io_blocker(
-                "not_writable",
-                path,
-                &io::Error::last_os_error(),
-            ));
+        if let Err(e) = fsx::access_at(dir, Some(name), Access::READ_OK | Access::WRITE_OK) {
+            blockers.push(io_blocker("not_writable", path, &e));
         }
         return method_for(fsi, None, false);
     }
-    // O_NONBLOCK: a file under a lease held by another process fails instead of waiting.
-    match fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-    {
+    // O_NONBLOCK (fsx): a file under a lease held by another process fails instead of waiting.
+    match fsx::open_file_at(dir, name, true) {
         Ok(f) => {
-            if let Ok(m) = f.metadata()
-                && (m.ino() != meta.ino() || m.dev() != meta.dev())
-            {
-                blockers.push(Blocker {
-                    kind: "changed",
-                    path: path.to_path_buf(),
-                    message: "was replaced while the plan was being made".into(),
-                });
+            if fsx::fstat(&f).is_ok_and(|m| fsx::id(&m) != fsx::id(st)) {
+                blockers.push(changed(path, "was replaced by another file"));
+                return method_for(fsi, None, false);
             }
-            let shared = if meta.len() > 0 {
+            let shared = if st.st_size > 0 {
                 fsinfo::has_shared_extents(&f)
             } else {
                 Some(false)
             };
             let journalled = fsi.fs_type == "ext4" && fsinfo::journals_data(&f);
             method_for(fsi, shared, journalled)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            blockers.push(changed(path, "was a file, then became a symlink"));
+            method_for(fsi, None, false)
         }
         Err(e) => {
             blockers.push(Blocker {

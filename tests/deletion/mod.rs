@@ -32,7 +32,10 @@ pub fn pattern(n: usize) -> Vec<u8> {
 }
 
 /// Path → (kind, content or link target, mtime), for "nothing changed" checks.
-pub fn state_of(root: &Path) -> BTreeMap<PathBuf, (String, Vec<u8>, i64)> {
+pub type Snapshot = BTreeMap<PathBuf, (String, Vec<u8>, i64)>;
+
+/// A [`Snapshot`] of everything under `root` (nothing followed).
+pub fn state_of(root: &Path) -> Snapshot {
     let mut out = BTreeMap::new();
     if root.symlink_metadata().is_err() {
         return out;
@@ -118,4 +121,87 @@ pub fn entry_paths(c: &serde_json::Value) -> Vec<String> {
 pub fn fs_type(p: &Path) -> String {
     let out = sh(&format!("stat -f -c %T '{}'", p.display()), Path::new("/"));
     String::from_utf8_lossy(&out).trim().to_string()
+}
+
+/// A run of the binary stopped at a `pause` failpoint (test builds only, see src/fault.rs),
+/// so a test can change the tree at exactly that moment.
+pub struct Paused {
+    child: std::process::Child,
+    dir: PathBuf,
+    point: String,
+}
+
+/// Starts `cmd` with `POINT=pause@AT` and waits until the binary reached that point. Panics
+/// (after killing the run) when it ends without reaching it: a binary without the point, or
+/// a walk that never gets there, fails the test instead of hanging it.
+pub fn run_paused(mut cmd: std::process::Command, point: &str, at: u32, dir: &Path) -> Paused {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut child = cmd
+        .env("HANDOVER_FAILPOINTS", format!("{point}=pause@{at}"))
+        .env("HANDOVER_FAILPOINT_DIR", dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reached = dir.join(format!("{point}.reached"));
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !reached.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "the run ended ({status}) without reaching {point}@{at}\nstderr:\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        if std::time::Instant::now() > until {
+            child.kill().unwrap();
+            panic!("{point}@{at} was not reached in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Paused {
+        child,
+        dir: dir.to_path_buf(),
+        point: point.to_string(),
+    }
+}
+
+impl Paused {
+    /// Lets the run go on and waits for it to end.
+    pub fn resume(self) -> Output {
+        std::fs::write(self.dir.join(format!("{}.go", self.point)), b"").unwrap();
+        self.child.wait_with_output().unwrap()
+    }
+}
+
+/// Moves the directory `dir` to `stash` and leaves in its place a symlink to `target`: the
+/// swap an attacker makes to send a walk outside its roots.
+pub fn swap_for_symlink(dir: &Path, stash: &Path, target: &Path) {
+    std::fs::rename(dir, stash).unwrap();
+    std::os::unix::fs::symlink(target, dir).unwrap();
+}
+
+/// The index of the certificate root labelled `label`.
+pub fn root_index(c: &serde_json::Value, label: &str) -> u64 {
+    c["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["label"] == label)
+        .unwrap_or_else(|| panic!("no root labelled {label}: {c}"))["index"]
+        .as_u64()
+        .unwrap()
+}
+
+/// No certificate entry lies under `rel` of root `root` (the swapped directory's old contents
+/// or the outside tree it pointed to).
+pub fn no_entry_under(c: &serde_json::Value, root: u64, rel: &str) {
+    let prefix = format!("{rel}/");
+    for e in c["entries"].as_array().unwrap() {
+        let p = e["path"].as_str().unwrap();
+        assert!(
+            !(e["root"] == root && p.starts_with(&prefix)),
+            "the certificate lists {p} under the swapped directory: {e}"
+        );
+    }
 }
