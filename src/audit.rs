@@ -8,14 +8,14 @@
 //! database but cannot read that key; certificates and evidence packs, signed with the
 //! provider's own key, carry the head they were made at, which fixes the history up to there.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{AuditError, Result};
 use crate::home::Home;
 use crate::keys::{self, Signer};
 use crate::report::NoReporter;
 use crate::signing;
-use crate::store::{AuditRow, Store, Tx};
+use crate::store::{AuditHead, AuditRow, ReceiptRecord, ScheduleRecord, Store, Tx};
 use crate::util;
 
 /// The `prev_hash` of the first row.
@@ -53,7 +53,126 @@ fn signer(home: &Home) -> Result<Signer> {
     Ok(keys::load_signer(&sk, &NoReporter)?)
 }
 
-/// Appends one event inside `tx` and re-signs the head. `details` is a JSON object.
+/// Checks the chain `rows` against the signed `heads`: every row follows the one before and
+/// hashes to what it says; every head names a row whose hash it carries; the last head is the
+/// last row. With `pk`, head signatures are checked too (all of them, or only the latest with
+/// `latest_only`). Names the first row that does not hold.
+fn check_chain(
+    rows: &[AuditRow],
+    heads: &[AuditHead],
+    pk: Option<&minisign::PublicKey>,
+    latest_only: bool,
+) -> std::result::Result<(), AuditError> {
+    let broken = |seq: i64, what: String| AuditError::Broken { seq, what };
+    let mut prev = GENESIS.to_string();
+    for (i, r) in rows.iter().enumerate() {
+        let expected_seq = i as i64 + 1;
+        if r.seq != expected_seq {
+            return Err(broken(
+                expected_seq,
+                format!("row {expected_seq} is missing (the next row is {})", r.seq),
+            ));
+        }
+        if r.prev_hash != prev {
+            return Err(broken(
+                r.seq,
+                format!(
+                    "row {} does not follow row {} (deleted, inserted or reordered rows)",
+                    r.seq,
+                    r.seq - 1
+                ),
+            ));
+        }
+        let h = row_hash(
+            r.seq,
+            &r.at,
+            &r.command,
+            r.handover_id.as_deref(),
+            &r.details,
+            &r.prev_hash,
+        );
+        if h != r.hash {
+            return Err(broken(
+                r.seq,
+                format!(
+                    "row {} ({}) was edited after it was written",
+                    r.seq, r.command
+                ),
+            ));
+        }
+        prev = r.hash.clone();
+    }
+    let last_seq = rows.last().map(|r| r.seq).unwrap_or(0);
+    let Some(latest) = heads.last() else {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        return Err(broken(
+            last_seq,
+            "the signed heads of the chain are missing, on a log that has rows".into(),
+        ));
+    };
+    for (i, head) in heads.iter().enumerate() {
+        let is_latest = i + 1 == heads.len();
+        let Some(row) = usize::try_from(head.seq - 1).ok().and_then(|k| rows.get(k)) else {
+            return Err(broken(
+                last_seq + 1,
+                format!(
+                    "a signed head names row {} but the chain ends at row {last_seq} (rows removed from the end)",
+                    head.seq
+                ),
+            ));
+        };
+        if row.hash != head.hash {
+            return Err(broken(
+                row.seq,
+                format!(
+                    "row {} no longer has the hash its signed head recorded (the chain was rewritten and re-hashed)",
+                    row.seq
+                ),
+            ));
+        }
+        if let Some(pk) = pk
+            && (is_latest || !latest_only)
+            && signing::verify(
+                pk,
+                head_message(head.seq, &head.hash).as_bytes(),
+                &head.signature,
+            )
+            .is_err()
+        {
+            return Err(broken(
+                head.seq,
+                "the signature on the signed head of this row does not verify with audit.pub"
+                    .into(),
+            ));
+        }
+    }
+    if latest.seq != last_seq {
+        return Err(broken(
+            latest.seq + 1,
+            format!(
+                "rows {}..{last_seq} carry no signed head (appended outside handover)",
+                latest.seq + 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The audit public key of `home`.
+fn public_key(home: &Home) -> Result<minisign::PublicKey> {
+    Ok(keys::load_public_key(
+        Some(&home.dir.join("audit.pub")),
+        None,
+    )?)
+}
+
+/// Appends one event inside `tx` and signs the new head. `details` is a JSON object.
+///
+/// First the whole chain is checked against the signed heads (and the latest head's
+/// signature against `audit.pub`): a log rewritten with `sqlite3` is refused here, with the
+/// first bad row named, rather than signed over and made to look intact.
 pub fn append(
     tx: &Tx<'_>,
     home: &Home,
@@ -61,9 +180,50 @@ pub fn append(
     handover_id: Option<&str>,
     details: serde_json::Value,
 ) -> Result<AuditRow> {
+    prepare(tx, home, command, handover_id, details)?.append(tx)
+}
+
+/// An event whose row and signed head are computed but not yet written: a document can carry
+/// the checkpoint of the very event that records it (export's manifest names its own export
+/// row). Written with [`Prepared::append`] in the same transaction it was prepared in.
+pub struct Prepared {
+    row: AuditRow,
+    signature: String,
+    key_id: String,
+}
+
+impl Prepared {
+    /// The checkpoint this event will have once appended.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            seq: self.row.seq,
+            hash: self.row.hash.clone(),
+            signature: self.signature.clone(),
+            key_id: self.key_id.clone(),
+        }
+    }
+
+    /// Writes the row and its signed head.
+    pub fn append(self, tx: &Tx<'_>) -> Result<AuditRow> {
+        tx.append_audit(&self.row, &self.signature)?;
+        Ok(self.row)
+    }
+}
+
+/// Checks the chain and computes the next row and its signed head (see [`append`]).
+pub fn prepare(
+    tx: &Tx<'_>,
+    home: &Home,
+    command: &str,
+    handover_id: Option<&str>,
+    details: serde_json::Value,
+) -> Result<Prepared> {
     let signer = signer(home)?;
-    let (seq, prev) = match tx.audit_tail()? {
-        Some((s, h)) => (s + 1, h),
+    let (rows, heads) = tx.audit_log()?;
+    let pk = public_key(home)?;
+    check_chain(&rows, &heads, Some(&pk), true)?;
+    let (seq, prev) = match rows.last() {
+        Some(r) => (r.seq + 1, r.hash.clone()),
         None => (1, GENESIS.to_string()),
     };
     let at = util::rfc3339(util::now());
@@ -85,8 +245,171 @@ pub fn append(
         prev_hash: prev,
         hash,
     };
-    tx.append_audit(&row, &sig)?;
-    Ok(row)
+    Ok(Prepared {
+        row,
+        signature: sig,
+        key_id: keys::key_id(pk.keynum()),
+    })
+}
+
+/// A point of the audit log, carried by the documents that leave the database (manifest,
+/// receipt, certificate, evidence pack): the row number, its chain hash, and the audit key's
+/// signature over both. Whoever holds such a document can later check that the database still
+/// has that row with that hash (`audit verify --against FILE`), so a rollback or a rewrite
+/// before that point cannot go unseen by them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    /// Minisign signature of `handover-audit-head\nseq=SEQ\nhash=HASH\n` by the audit key.
+    pub signature: String,
+    /// The audit key's id.
+    pub key_id: String,
+}
+
+/// The current signed head as a checkpoint (None on an empty log).
+pub fn checkpoint(store: &Store, home: &Home) -> Result<Option<Checkpoint>> {
+    let Some(head) = store.audit_head()? else {
+        return Ok(None);
+    };
+    let key_id = public_key(home)
+        .map(|pk| keys::key_id(pk.keynum()))
+        .unwrap_or_default();
+    Ok(Some(Checkpoint {
+        seq: head.seq,
+        hash: head.hash,
+        signature: head.signature,
+        key_id,
+    }))
+}
+
+/// The same, inside a write transaction.
+pub fn checkpoint_tx(tx: &Tx<'_>, home: &Home) -> Result<Option<Checkpoint>> {
+    let (_, heads) = tx.audit_log()?;
+    let Some(head) = heads.into_iter().last() else {
+        return Ok(None);
+    };
+    let key_id = public_key(home)
+        .map(|pk| keys::key_id(pk.keynum()))
+        .unwrap_or_default();
+    Ok(Some(Checkpoint {
+        seq: head.seq,
+        hash: head.hash,
+        signature: head.signature,
+        key_id,
+    }))
+}
+
+/// What the audited events say about the state that gates a handover's deletion.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditedGates {
+    /// The last audited confirmation: (method, receipt SHA-256).
+    pub confirmed: Option<(String, Option<String>)>,
+    /// The last of hold/release was a hold.
+    pub held: bool,
+    /// The last audited schedule.
+    pub due_at: Option<String>,
+}
+
+/// Reads the gate state of one handover from its audited events (in order).
+pub fn audited_gates(events: &[AuditRow]) -> AuditedGates {
+    let mut g = AuditedGates::default();
+    for e in events {
+        let d: serde_json::Value = serde_json::from_str(&e.details).unwrap_or_default();
+        let text = |k: &str| d.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        match e.command.as_str() {
+            "confirm" | "confirm_upgrade" => {
+                if let Some(m) = text("method") {
+                    g.confirmed = Some((m, text("receipt_sha256")));
+                }
+            }
+            "hold" => g.held = true,
+            "release" => g.held = false,
+            "schedule" => g.due_at = text("due_at"),
+            _ => {}
+        }
+    }
+    g
+}
+
+/// Where the gate tables disagree with the audited events of one handover, in words; empty
+/// when they agree. Only disagreements that would let a deletion run (or run earlier) than
+/// the audited history allows are listed by `permissive_only`.
+pub fn gate_mismatches(
+    events: &[AuditRow],
+    receipt: Option<&ReceiptRecord>,
+    schedule: Option<&ScheduleRecord>,
+    permissive_only: bool,
+) -> Vec<String> {
+    let g = audited_gates(events);
+    let mut out = Vec::new();
+    match (receipt, &g.confirmed) {
+        (Some(r), None) => out.push(format!(
+            "a receipt ({}) is recorded but no audited confirm event matches it: it was written to the database outside handover",
+            r.method
+        )),
+        (Some(r), Some((m, sha))) if &r.method != m || &r.receipt_sha256 != sha => {
+            out.push(format!(
+                "the recorded receipt ({}, {}) is not the one the audit log confirmed ({m}, {})",
+                r.method,
+                r.receipt_sha256.as_deref().unwrap_or("no file"),
+                sha.as_deref().unwrap_or("no file")
+            ))
+        }
+        (None, Some(_)) if !permissive_only => out.push(
+            "the audit log confirms a receipt that the receipts table no longer holds".into(),
+        ),
+        _ => {}
+    }
+    let table_held = schedule.is_some_and(|s| s.hold_reason.is_some());
+    if g.held && !table_held {
+        out.push(
+            "the audit log records a hold with no release, but the schedule shows none: the hold was removed outside handover".into(),
+        );
+    } else if table_held && !g.held && !permissive_only {
+        out.push("the schedule shows a hold that the audit log does not record".into());
+    }
+    let table_due = schedule.and_then(|s| s.due_at.clone());
+    match (&table_due, &g.due_at) {
+        (Some(t), Some(a)) if t < a => out.push(format!(
+            "the schedule says the deletion is due {t}, but the audit log scheduled it for {a}: moved earlier outside handover"
+        )),
+        (Some(t), None) => out.push(format!(
+            "the schedule says the deletion is due {t}, but the audit log never scheduled it"
+        )),
+        (None, Some(a)) if !permissive_only => out.push(format!(
+            "the audit log scheduled the deletion for {a}, but the schedule no longer holds it"
+        )),
+        _ => {}
+    }
+    out
+}
+
+/// Refuses (exit 3) when the receipt, hold or schedule that a deletion of `handover_id` would
+/// rely on is not what the audited history says: a row inserted, or a hold cleared, with
+/// `sqlite3` must not open the way to a deletion. The chain itself is checked first.
+pub fn check_gates(
+    store: &Store,
+    home: &Home,
+    handover_id: &str,
+    receipt: Option<&ReceiptRecord>,
+    schedule: Option<&ScheduleRecord>,
+) -> Result<()> {
+    let (rows, heads) = store.audit_log(None)?;
+    check_chain(&rows, &heads, Some(&public_key(home)?), true)?;
+    let mine: Vec<AuditRow> = rows
+        .into_iter()
+        .filter(|r| r.handover_id.as_deref() == Some(handover_id))
+        .collect();
+    let problems = gate_mismatches(&mine, receipt, schedule, true);
+    if let Some(first) = problems.into_iter().next() {
+        return Err(AuditError::GateMismatch {
+            handover_id: handover_id.to_string(),
+            what: first,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// What `audit verify` found.
@@ -95,96 +418,139 @@ pub struct AuditReport {
     pub events: u64,
     pub head_seq: i64,
     pub head_hash: String,
+    /// Signed heads kept (one per event since this home kept them all).
+    pub signed_heads: u64,
     /// The audit key's id, to compare with `audit.pub`.
     pub key_id: String,
+    /// The documents checked with `--against`, each with the row it anchors.
+    pub anchors: Vec<AnchorCheck>,
 }
 
-/// Walks the whole chain; names the first row that was edited, deleted or reordered.
-pub fn verify(home: &Home) -> Result<AuditReport> {
+/// One document checked with `--against`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnchorCheck {
+    #[serde(serialize_with = "crate::util::path_text")]
+    pub file: std::path::PathBuf,
+    pub seq: i64,
+}
+
+/// Walks the whole chain and every signed head, checks the gate tables against the audited
+/// events, and each anchor document in `against`; names the first thing that does not hold.
+pub fn verify(home: &Home, against: &[std::path::PathBuf]) -> Result<AuditReport> {
     let store = Store::open(&home.database())?;
-    let rows = store.audit_events(None)?;
-    let head = store.audit_head()?;
-    let mut prev = GENESIS.to_string();
-    for (i, r) in rows.iter().enumerate() {
-        let expected_seq = i as i64 + 1;
-        if r.seq != expected_seq {
-            return Err(AuditError::Broken {
-                seq: expected_seq,
-                what: format!("row {expected_seq} is missing (the next row is {})", r.seq),
-            }
-            .into());
-        }
-        if r.prev_hash != prev {
-            return Err(AuditError::Broken {
-                seq: r.seq,
-                what: format!(
-                    "row {} does not follow row {} (deleted, inserted or reordered rows)",
-                    r.seq,
-                    r.seq - 1
-                ),
-            }
-            .into());
-        }
-        let h = row_hash(
-            r.seq,
-            &r.at,
-            &r.command,
-            r.handover_id.as_deref(),
-            &r.details,
-            &r.prev_hash,
-        );
-        if h != r.hash {
-            return Err(AuditError::Broken {
-                seq: r.seq,
-                what: format!(
-                    "row {} ({}) was edited after it was written",
-                    r.seq, r.command
-                ),
-            }
-            .into());
-        }
-        prev = r.hash.clone();
+    let (rows, heads) = store.audit_log(None)?;
+    if rows.is_empty() && heads.is_empty() && against.is_empty() {
+        return Ok(AuditReport {
+            events: 0,
+            head_seq: 0,
+            head_hash: GENESIS.into(),
+            signed_heads: 0,
+            key_id: String::new(),
+            anchors: Vec::new(),
+        });
     }
-    let last_seq = rows.last().map(|r| r.seq).unwrap_or(0);
-    let Some(head) = head else {
-        if rows.is_empty() {
-            return Ok(AuditReport {
-                events: 0,
-                head_seq: 0,
-                head_hash: GENESIS.into(),
-                key_id: String::new(),
-            });
+    let pk = public_key(home)?;
+    check_chain(&rows, &heads, Some(&pk), false)?;
+    for h in store.handovers()? {
+        let mine: Vec<AuditRow> = rows
+            .iter()
+            .filter(|r| r.handover_id.as_deref() == Some(h.handover_id.as_str()))
+            .cloned()
+            .collect();
+        let receipt = store.receipt(&h.handover_id)?;
+        let schedule = store.schedule(&h.handover_id)?;
+        if let Some(first) = gate_mismatches(&mine, receipt.as_ref(), schedule.as_ref(), false)
+            .into_iter()
+            .next()
+        {
+            return Err(AuditError::GateMismatch {
+                handover_id: h.handover_id.clone(),
+                what: first,
+            }
+            .into());
         }
-        return Err(AuditError::Broken {
-            seq: last_seq,
-            what: "the signed head of the chain is missing".into(),
-        }
-        .into());
-    };
-    if head.seq != last_seq || head.hash != prev {
-        return Err(AuditError::Broken {
-            seq: (last_seq + 1).min(head.seq.max(1)),
-            what: format!(
-                "the signed head names row {} but the chain ends at row {last_seq} (rows removed from the end, or the head was replaced)",
-                head.seq
-            ),
-        }
-        .into());
     }
-    let pk = keys::load_public_key(Some(&home.dir.join("audit.pub")), None)?;
-    signing::verify(
-        &pk,
-        head_message(head.seq, &head.hash).as_bytes(),
-        &head.signature,
-    )
-    .map_err(|_| AuditError::Broken {
-        seq: head.seq,
-        what: "the signature on the chain head does not verify with audit.pub".into(),
-    })?;
+    let mut anchors = Vec::new();
+    for file in against {
+        let cp = read_anchor(file)?;
+        check_anchor(file, &cp, &rows, &pk)?;
+        anchors.push(AnchorCheck {
+            file: file.clone(),
+            seq: cp.seq,
+        });
+    }
+    let (head_seq, head_hash) = heads
+        .last()
+        .map(|h| (h.seq, h.hash.clone()))
+        .unwrap_or((0, GENESIS.into()));
     Ok(AuditReport {
         events: rows.len() as u64,
-        head_seq: head.seq,
-        head_hash: head.hash,
+        head_seq,
+        head_hash,
+        signed_heads: heads.len() as u64,
         key_id: keys::key_id(pk.keynum()),
+        anchors,
     })
+}
+
+/// The checkpoint a document carries: a JSON file with an `audit_checkpoint` object (manifest,
+/// receipt, certificate), or an evidence pack folder (its `audit-checkpoint.json`).
+fn read_anchor(file: &std::path::Path) -> Result<Checkpoint> {
+    let path = if file.is_dir() {
+        file.join("audit-checkpoint.json")
+    } else {
+        file.to_path_buf()
+    };
+    let bad = |what: String| AuditError::Anchor {
+        file: file.to_path_buf(),
+        what,
+    };
+    let text = std::fs::read(&path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let cp = v.get("audit_checkpoint").cloned().unwrap_or(v);
+    serde_json::from_value(cp).map_err(|_| {
+        bad(
+            "it carries no audit checkpoint (documents made before checkpoints existed carry none)"
+                .into(),
+        )
+        .into()
+    })
+}
+
+fn check_anchor(
+    file: &std::path::Path,
+    cp: &Checkpoint,
+    rows: &[AuditRow],
+    pk: &minisign::PublicKey,
+) -> std::result::Result<(), AuditError> {
+    if signing::verify(pk, head_message(cp.seq, &cp.hash).as_bytes(), &cp.signature).is_err() {
+        return Err(AuditError::Anchor {
+            file: file.to_path_buf(),
+            what: format!(
+                "its checkpoint is not signed by this home's audit key (it names key {})",
+                cp.key_id
+            ),
+        });
+    }
+    let last = rows.last().map(|r| r.seq).unwrap_or(0);
+    match usize::try_from(cp.seq - 1).ok().and_then(|k| rows.get(k)) {
+        None => Err(AuditError::Broken {
+            seq: last + 1,
+            what: format!(
+                "{} was made at row {}, but the log now ends at row {last}: the database was rolled back or its tail removed",
+                crate::error::show(file),
+                cp.seq
+            ),
+        }),
+        Some(r) if r.hash != cp.hash => Err(AuditError::Broken {
+            seq: cp.seq,
+            what: format!(
+                "row {} is not the row {} recorded: the log was rewritten before that point",
+                cp.seq,
+                crate::error::show(file)
+            ),
+        }),
+        Some(_) => Ok(()),
+    }
 }

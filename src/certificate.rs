@@ -56,6 +56,10 @@ pub struct Certificate {
     pub roots: Vec<RootRef>,
     pub entries: Vec<EntryRef>,
     pub warnings: Vec<String>,
+    /// The audit log as it stood when the certificate was issued: an anchor outside the
+    /// database (`handover audit verify --against CERTIFICATE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_checkpoint: Option<crate::audit::Checkpoint>,
 }
 
 /// The handover whose copies were deleted.
@@ -394,6 +398,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             .collect(),
         entries: out_entries,
         warnings: warnings.clone(),
+        audit_checkpoint: crate::audit::checkpoint(store, input.home)?,
     };
     let mut json = serde_json::to_vec_pretty(&cert).expect("certificate serializes");
     json.push(b'\n');

@@ -269,9 +269,16 @@ pub struct StatusArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Walk the hash chain and its signed head; name the first row edited, deleted or reordered
-    #[command(after_help = EXIT_CODES)]
-    Verify,
+    /// Walk the hash chain and every signed head, check receipts, holds and schedules against
+    /// the audited events; name the first row edited, deleted or reordered
+    #[command(after_help = AUDIT_VERIFY_HELP)]
+    Verify {
+        /// A document that carries an audit checkpoint (signed manifest, receipt, deletion
+        /// certificate, or an evidence pack folder): check that the database still holds that
+        /// row with that hash, so a rollback or a rewrite before it is caught; repeatable
+        #[arg(long, value_name = "FILE")]
+        against: Vec<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -317,6 +324,20 @@ pub struct ConfirmArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "code")]
     pub client_key: Option<PathBuf>,
 }
+
+/// `audit verify`: the witness model in short, and the exit codes.
+pub const AUDIT_VERIFY_HELP: &str = "\
+The database alone can be rolled back to an older copy without a trace. Every manifest,
+receipt, certificate and evidence pack carries the audit checkpoint of its moment; whoever
+holds one (the client keeps the manifest and the receipt) can check the log against it:
+  handover audit verify --against acme-20261201T101500Z.manifest.json --against receipt.json
+
+Exit status:
+  0  intact (and consistent with every --against document)
+  1  operational error (no state database, unreadable file)
+  2  usage error (bad arguments)
+  3  tampering found: a row edited, removed or reordered, a signed head missing, a receipt or
+     hold that disagrees with the audited events, or a rollback behind an anchor";
 
 /// Exit codes of `delete` and `shred`.
 pub const DELETE_HELP: &str = "\

@@ -171,6 +171,17 @@ pub enum AuditError {
         "the audit log was tampered with at row {seq}: {what}.\nRestore the state database from a backup and find out who changed it."
     )]
     Broken { seq: i64, what: String },
+    /// A receipt, hold or schedule in the database disagrees with the audited history.
+    #[error(
+        "handover {handover_id}: {what}.\nNothing was deleted. The gate tables must match the audit log; restore the state database from a backup, or redo the step with handover (confirm, hold, schedule) so that it is audited."
+    )]
+    GateMismatch { handover_id: String, what: String },
+    /// A document given to `audit verify --against` cannot serve as an anchor.
+    #[error("{}: {what}", show(.file))]
+    Anchor {
+        file: std::path::PathBuf,
+        what: String,
+    },
 }
 
 /// Errors from the deletion schedule.
@@ -601,6 +612,8 @@ impl Error {
                 StoreError::CertificateNotFound(_) => "certificate_not_found",
             },
             Error::Audit(AuditError::Broken { .. }) => "audit_chain_broken",
+            Error::Audit(AuditError::GateMismatch { .. }) => "audit_gate_mismatch",
+            Error::Audit(AuditError::Anchor { .. }) => "audit_anchor_unusable",
             Error::Schedule(e) => match e {
                 ScheduleError::InPast { .. } => "date_in_past",
                 ScheduleError::Finished { .. } => "job_finished",

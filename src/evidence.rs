@@ -111,7 +111,8 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
     }
     let events = store.audit_events(Some(&h.handover_id))?;
     let head = store.audit_head()?;
-    let audit_result = audit::verify(home);
+    let audit_result = audit::verify(home, &[]);
+    let checkpoint = audit::checkpoint(&store, home)?;
     let audit_ok = audit_result.is_ok();
     let receipt = store.receipt(&h.handover_id)?;
     let schedule = store
@@ -174,6 +175,14 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
         add(
             "audit/head.json".into(),
             serde_json::to_vec_pretty(&v).expect("json"),
+        );
+    }
+    // The pack's anchor: whoever keeps the pack can later run
+    // `handover audit verify --against PACK` to see the log was not rolled back behind it.
+    if let Some(cp) = &checkpoint {
+        add(
+            "audit-checkpoint.json".into(),
+            serde_json::to_vec_pretty(cp).expect("json"),
         );
     }
     if let Ok(pk) = fs::read(home.dir.join("audit.pub")) {

@@ -306,6 +306,25 @@ fn export_only(
     let sealed = aw.finish().map_err(write_err)?;
     reporter.finish();
 
+    // The write transaction starts here, before the manifest is signed: the manifest carries
+    // the checkpoint of its own export row (prepared now, appended below), so the client's
+    // copy anchors the provider's audit log up to and including this handover. The export
+    // row binds the archive; the manifest binds the row.
+    let tx = store.begin()?;
+    let audited = crate::audit::prepare(
+        &tx,
+        home,
+        "export",
+        Some(&handover_id),
+        serde_json::json!({
+            "client": opts.client,
+            "name": name,
+            "archive_sha256": sealed.sha256,
+            "files": counts.files,
+            "bytes": counts.bytes,
+            "signer_key_id": signer.key_id(),
+        }),
+    )?;
     let m = Manifest {
         format: manifest::FORMAT.into(),
         handover_id: handover_id.clone(),
@@ -346,6 +365,7 @@ fn export_only(
         },
         encryption: "age-encryption.org/v1".into(),
         receipt_code_sha256: util::sha256_hex(receipt_code.as_bytes()),
+        audit_checkpoint: Some(audited.checkpoint()),
     };
     let mut manifest_json = serde_json::to_vec_pretty(&m).expect("manifest serializes");
     manifest_json.push(b'\n');
@@ -405,28 +425,13 @@ fn export_only(
     // Record and publish together: the row is committed only once the three files carry
     // their final names; if any rename fails the transaction rolls back and the renamed files
     // are removed. The manifest is renamed last: its presence means the set is complete.
-    let tx = store.begin()?;
     tx.insert_handover(&record)?;
     tx.set_manifest_documents(
         &handover_id,
         std::str::from_utf8(&manifest_json).expect("serde_json writes UTF-8"),
         &manifest_sig,
     )?;
-    crate::audit::append(
-        &tx,
-        home,
-        "export",
-        Some(&handover_id),
-        serde_json::json!({
-            "client": opts.client,
-            "name": name,
-            "archive_sha256": sealed.sha256,
-            "manifest_sha256": record.manifest_sha256,
-            "files": counts.files,
-            "bytes": counts.bytes,
-            "signer_key_id": record.signer_key_id,
-        }),
-    )?;
+    audited.append(&tx)?;
     let mut published: Vec<PathBuf> = Vec::new();
     let publish = (|| -> io::Result<()> {
         published.push(sealed.pending.commit()?);

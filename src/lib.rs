@@ -229,8 +229,10 @@ pub fn evidence(
     evidence::write(home, &h.handover_id, out, sources)
 }
 
-/// Checks the whole audit log; an error names the first row that does not hold.
-pub fn audit_verify(home: &Home) -> Result<audit::AuditReport> {
+/// Checks the whole audit log, its signed heads, the gate tables against it, and each
+/// document in `against` (manifest, receipt, certificate, evidence pack) that carries a
+/// checkpoint; an error names the first thing that does not hold.
+pub fn audit_verify(home: &Home, against: &[PathBuf]) -> Result<audit::AuditReport> {
     if !home.database().exists() {
         return Err(error::StoreError::Home {
             path: home.database(),
@@ -238,7 +240,7 @@ pub fn audit_verify(home: &Home) -> Result<audit::AuditReport> {
         }
         .into());
     }
-    audit::verify(home)
+    audit::verify(home, against)
 }
 
 /// Every recorded handover, oldest first.

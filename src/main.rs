@@ -295,8 +295,8 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 );
             }
         }
-        Command::Audit(AuditCommand::Verify) => {
-            let r = handover::audit_verify(&home)?;
+        Command::Audit(AuditCommand::Verify { against }) => {
+            let r = handover::audit_verify(&home, &against)?;
             if cli.json {
                 print_json(&r);
             } else {
@@ -304,6 +304,13 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     "audit log intact: {} events, head row {} ({}), signed by audit key {}",
                     r.events, r.head_seq, r.head_hash, r.key_id
                 );
+                for a in &r.anchors {
+                    eprintln!(
+                        "  consistent with {} (made at row {})",
+                        a.file.display(),
+                        a.seq
+                    );
+                }
             }
         }
         Command::Verify(a) => {

@@ -26,6 +26,11 @@ pub struct Manifest {
     pub compression: Compression,
     pub encryption: String,
     pub receipt_code_sha256: String,
+    /// The provider's audit log as it stood when this handover was made: an anchor outside
+    /// the database (`handover audit verify --against NAME.manifest.json`). Absent on an empty
+    /// log and on manifests made before checkpoints existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_checkpoint: Option<crate::audit::Checkpoint>,
 }
 
 /// The program that made the handover.

@@ -48,6 +48,10 @@ pub struct Receipt {
     /// The client's minisign public key, when the receipt is signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_public_key: Option<String>,
+    /// The provider's audit checkpoint from the signed manifest, so that the client's own copy
+    /// of the receipt can anchor the provider's audit log (`audit verify --against`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_checkpoint: Option<crate::audit::Checkpoint>,
 }
 
 /// The detached signature beside a file: `FILE.minisig`.
@@ -81,6 +85,7 @@ pub(crate) fn write(
         receipt_code: report.receipt_code.clone().unwrap_or_default(),
         signer_key_id: report.signer_key_id.clone(),
         client_public_key: signer.map(|s| s.public_base64()),
+        audit_checkpoint: m.audit_checkpoint.clone(),
     };
     let mut json = serde_json::to_vec_pretty(&r).expect("receipts serialize");
     json.push(b'\n');

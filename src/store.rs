@@ -147,6 +147,16 @@ CREATE TABLE certificates (
     signature_path BLOB NOT NULL
 );
 "#,
+    // 6: every signed head of the audit log, not only the latest (issue 9): a rewrite of any
+    // row before a head breaks that head's signature, and a head that disappeared is seen.
+    r#"
+CREATE TABLE audit_heads (
+    seq         INTEGER PRIMARY KEY,
+    hash        TEXT NOT NULL,
+    signature   TEXT NOT NULL
+);
+INSERT INTO audit_heads (seq, hash, signature) SELECT seq, hash, signature FROM audit_head;
+"#,
 ];
 
 /// One recorded handover.
@@ -447,10 +457,20 @@ impl Tx<'_> {
             ],
         )?;
         self.exec(
+            "INSERT INTO audit_heads (seq, hash, signature) VALUES (?1, ?2, ?3)",
+            params![row.seq, row.hash, head_signature],
+        )?;
+        self.exec(
             "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, ?1, ?2, ?3)
                  ON CONFLICT(id) DO UPDATE SET seq = ?1, hash = ?2, signature = ?3",
             params![row.seq, row.hash, head_signature],
         )
+    }
+
+    /// The whole audit log and every signed head, read inside this transaction (an append
+    /// checks them before it signs anything new).
+    pub fn audit_log(&self) -> Result<(Vec<AuditRow>, Vec<AuditHead>), StoreError> {
+        read_audit_log(&self.tx, None).map_err(|e| self.err(e))
     }
 
     /// Creates or moves the deletion job of a handover (a finished job is not reopened).
@@ -645,6 +665,14 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The whole audit log (or one handover's events) and every signed head.
+    pub fn audit_log(
+        &self,
+        handover_id: Option<&str>,
+    ) -> Result<(Vec<AuditRow>, Vec<AuditHead>), StoreError> {
+        read_audit_log(&self.conn, handover_id).map_err(|e| self.err(e))
+    }
+
     /// The audit log in order of its sequence numbers (as stored: verification decides).
     pub fn audit_events(&self, handover_id: Option<&str>) -> Result<Vec<AuditRow>, StoreError> {
         let (sql, p): (String, Vec<String>) = match handover_id {
@@ -670,7 +698,7 @@ impl Store {
     pub fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
         self.conn
             .query_row(
-                "SELECT seq, hash, signature FROM audit_head WHERE id = 1",
+                "SELECT seq, hash, signature FROM audit_heads ORDER BY seq DESC LIMIT 1",
                 [],
                 |r| {
                     Ok(AuditHead {
@@ -679,6 +707,18 @@ impl Store {
                         signature: r.get(2)?,
                     })
                 },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The deletion job of one handover, if any.
+    pub fn schedule(&self, handover_id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE handover_id = ?1"),
+                [handover_id],
+                schedule_row,
             )
             .optional()
             .map_err(|e| self.err(e))
@@ -710,6 +750,39 @@ impl Store {
         let rows = st.query_map([], receipt_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
+}
+
+/// Rows (all, or one handover's) and every signed head, each in sequence order.
+fn read_audit_log(
+    conn: &Connection,
+    handover_id: Option<&str>,
+) -> rusqlite::Result<(Vec<AuditRow>, Vec<AuditHead>)> {
+    let sql = match handover_id {
+        Some(_) => {
+            format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE handover_id = ?1 ORDER BY seq")
+        }
+        None => format!("SELECT {AUDIT_COLUMNS} FROM audit_events ORDER BY seq"),
+    };
+    let mut st = conn.prepare(&sql)?;
+    let rows = match handover_id {
+        Some(id) => st
+            .query_map([id], audit_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        None => st
+            .query_map([], audit_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    };
+    let mut st = conn.prepare("SELECT seq, hash, signature FROM audit_heads ORDER BY seq")?;
+    let heads = st
+        .query_map([], |r| {
+            Ok(AuditHead {
+                seq: r.get(0)?,
+                hash: r.get(1)?,
+                signature: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((rows, heads))
 }
 
 /// Maps SQLite failures to what the user can act on.

@@ -105,17 +105,340 @@ fn removed_last_row_is_caught_by_the_signed_head() {
 }
 
 #[test]
-fn rewritten_chain_without_the_key_fails_the_head_signature() {
+fn re_pointing_the_head_at_an_earlier_row_is_caught_by_the_kept_heads() {
     if !require_tool("sqlite3") {
         return;
     }
     let env = home_with_events();
-    // Someone without audit.key re-points the head at an earlier row.
+    // Someone without audit.key drops the last row and re-points the latest head at row 3:
+    // every signed head is kept, and the one of row 4 still names a row that is gone.
     sql(
         &env,
         "DELETE FROM audit_events WHERE seq = 4; \
                UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)",
     );
-    let err = verify_fails_at(&env, 3);
-    assert!(err.contains("signature"), "{err}");
+    let err = verify_fails_at(&env, 4);
+    assert!(err.contains("signed head"), "{err}");
+}
+
+// ---- Issue 9: a log the provider's own tools cannot quietly rewrite --------------------
+// These edit the database in-process with rusqlite (a dependency of the crate), as an
+// attacker with write access to state.db would, so they never need the sqlite3 tool.
+
+fn db(env: &Env) -> rusqlite::Connection {
+    rusqlite::Connection::open(env.home().join("state.db")).unwrap()
+}
+
+/// The row hash exactly as handover computes it (SHA-256 of the JSON array of the fields).
+fn row_hash(seq: i64, at: &str, cmd: &str, hid: Option<&str>, details: &str, prev: &str) -> String {
+    let canon = serde_json::json!([seq, at, cmd, hid, details, prev]).to_string();
+    sha256_hex(canon.as_bytes())
+}
+
+/// Deletes every audit row of `command` and re-chains the rest with correct hashes, as
+/// someone who read the source would: only the signed heads can tell.
+fn delete_and_rechain(env: &Env, command: &str) {
+    let c = db(env);
+    c.execute("DELETE FROM audit_events WHERE command = ?1", [command])
+        .unwrap();
+    let rows: Vec<(i64, String, String, Option<String>, String)> = c
+        .prepare("SELECT seq, at, command, handover_id, details FROM audit_events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    c.execute("DELETE FROM audit_events", []).unwrap();
+    let mut prev = "0".repeat(64);
+    for (i, (_, at, cmd, hid, details)) in rows.iter().enumerate() {
+        let seq = i as i64 + 1;
+        let h = row_hash(seq, at, cmd, hid.as_deref(), details, &prev);
+        c.execute(
+            "INSERT INTO audit_events (seq, at, command, handover_id, details, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![seq, at, cmd, hid, details, prev, h],
+        )
+        .unwrap();
+        prev = h;
+    }
+}
+
+/// A home with the test keys, one export of the fixture (id returned), confirmed by code.
+fn exported(env: &Env) -> String {
+    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let s = env.export_with(
+        &fixture("acme"),
+        &[
+            "-R",
+            fixture("keys/client.recipients").to_str().unwrap(),
+            "--name",
+            "n1",
+        ],
+    );
+    s["handover_id"].as_str().unwrap().to_string()
+}
+
+fn receipt_code(env: &Env) -> String {
+    let o = env
+        .cmd()
+        .args(["--json", "verify"])
+        .arg(env.path("out/n1.tar.zst.age"))
+        .arg("-i")
+        .arg(fixture("keys/client.agekey"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    json(&o.stdout)["receipt_code"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_rechained_log_is_refused_before_anything_is_signed_over_it() {
+    let env = Env::new();
+    let id = exported(&env);
+    assert_ok(&env.run(&["hold", &id, "--reason", "litigation hold, case 123"]));
+    assert_ok(&env.run(&["schedule", &id, "--after", "30d"]));
+    // The attacker removes the hold event, re-chains, and clears the hold in the table.
+    delete_and_rechain(&env, "hold");
+    db(&env)
+        .execute(
+            "UPDATE schedules SET hold_reason = NULL, held_at = NULL",
+            [],
+        )
+        .unwrap();
+    // The next ordinary command refuses to sign the forged head.
+    let code = receipt_code(&env);
+    let err = assert_code(&env.run(&["confirm", &id, "--code", &code]), 3);
+    assert!(err.contains("tampered with at row"), "{err}");
+    assert!(err.contains("rewritten"), "{err}");
+    let err = assert_code(&env.run(&["audit", "verify"]), 3);
+    assert!(err.contains("rewritten"), "{err}");
+    // And nothing was deleted.
+    let err = assert_code(
+        &env.run(&[
+            "delete",
+            "--yes",
+            &id,
+            "--without-receipt",
+            "--reason",
+            "test",
+        ]),
+        3,
+    );
+    assert!(err.contains("tampered"), "{err}");
+    assert!(env.path("out/n1.tar.zst.age").exists());
+}
+
+#[test]
+fn a_receipt_row_inserted_with_sql_does_not_open_the_way_to_deletion() {
+    let env = Env::new();
+    let id = exported(&env);
+    db(&env)
+        .execute(
+            "INSERT INTO receipts (handover_id, confirmed_at, method) VALUES (?1, '2026-12-01T00:00:00Z', 'code')",
+            [&id],
+        )
+        .unwrap();
+    let o = env.run(&["--json", "delete", "--yes", &id]);
+    let err = assert_code(&o, 3);
+    assert!(err.contains("no audited confirm event"), "{err}");
+    assert_eq!(json(&o.stdout)["error"]["kind"], "audit_gate_mismatch");
+    assert!(env.path("out/n1.tar.zst.age").exists(), "nothing deleted");
+    assert!(fixture("acme").exists());
+    let err = assert_code(&env.run(&["audit", "verify"]), 3);
+    assert!(err.contains("no audited confirm event"), "{err}");
+}
+
+#[test]
+fn a_hold_cleared_in_the_table_alone_still_holds() {
+    let env = Env::new();
+    let id = exported(&env);
+    assert_ok(&env.run(&["hold", &id, "--reason", "litigation"]));
+    db(&env)
+        .execute(
+            "UPDATE schedules SET hold_reason = NULL, held_at = NULL",
+            [],
+        )
+        .unwrap();
+    let err = assert_code(
+        &env.run(&[
+            "delete",
+            "--yes",
+            &id,
+            "--without-receipt",
+            "--reason",
+            "test",
+        ]),
+        3,
+    );
+    assert!(err.contains("hold"), "{err}");
+    assert!(env.path("out/n1.tar.zst.age").exists());
+    let err = assert_code(&env.run(&["audit", "verify"]), 3);
+    assert!(err.contains("removed outside handover"), "{err}");
+}
+
+#[test]
+fn missing_signed_heads_are_an_error_and_block_appends() {
+    let env = Env::new();
+    let id = exported(&env);
+    db(&env)
+        .execute_batch("DELETE FROM audit_heads; DELETE FROM audit_head;")
+        .unwrap();
+    let err = assert_code(&env.run(&["audit", "verify"]), 3);
+    assert!(
+        err.contains("signed heads of the chain are missing"),
+        "{err}"
+    );
+    let err = assert_code(&env.run(&["hold", &id, "--reason", "x"]), 3);
+    assert!(
+        err.contains("signed heads of the chain are missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_restored_head_over_a_longer_chain_is_caught() {
+    let env = Env::new();
+    let id = exported(&env);
+    let c = db(&env);
+    let (seq, hash, sig): (i64, String, String) = c
+        .query_row(
+            "SELECT seq, hash, signature FROM audit_heads ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    drop(c);
+    assert_ok(&env.run(&["hold", &id, "--reason", "x"]));
+    // Remove the newest head and put the old one back as the latest.
+    let c = db(&env);
+    c.execute("DELETE FROM audit_heads WHERE seq > ?1", [seq])
+        .unwrap();
+    c.execute(
+        "UPDATE audit_head SET seq = ?1, hash = ?2, signature = ?3",
+        rusqlite::params![seq, hash, sig],
+    )
+    .unwrap();
+    let err = assert_code(&env.run(&["audit", "verify"]), 3);
+    assert!(err.contains("carry no signed head"), "{err}");
+}
+
+#[test]
+fn a_rollback_to_an_older_database_is_caught_by_the_documents_that_left_it() {
+    let env = Env::new();
+    let _ = exported(&env);
+    let backup = env.path("state.db.bak");
+    std::fs::copy(env.home().join("state.db"), &backup).unwrap();
+    // A second handover, confirmed with a receipt: its manifest and the client's receipt
+    // carry the checkpoint of their moment.
+    let s = env.export_with(
+        &fixture("acme"),
+        &[
+            "-R",
+            fixture("keys/client.recipients").to_str().unwrap(),
+            "--name",
+            "n2",
+        ],
+    );
+    let id2 = s["handover_id"].as_str().unwrap().to_string();
+    let receipt = env.path("receipt.json");
+    let o = env
+        .cmd()
+        .args(["--json", "verify"])
+        .arg(env.path("out/n2.tar.zst.age"))
+        .arg("-i")
+        .arg(fixture("keys/client.agekey"))
+        .arg("--receipt")
+        .arg(&receipt)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_ok(&env.run(&["confirm", receipt.to_str().unwrap()]));
+    assert_ok(&env.run(&["hold", &id2, "--reason", "after the receipt"]));
+    let pack = env.path("evidence");
+    assert_ok(&env.run(&["evidence", &id2, "--out", pack.to_str().unwrap()]));
+    let manifest = env.path("out/n2.manifest.json");
+    let m = json(&std::fs::read(&manifest).unwrap());
+    assert!(m["audit_checkpoint"]["seq"].as_i64().unwrap() >= 2, "{m}");
+    let r = json(&std::fs::read(&receipt).unwrap());
+    assert_eq!(r["audit_checkpoint"], m["audit_checkpoint"]);
+
+    // Intact, and consistent with every anchor.
+    let o = env.run(&[
+        "--json",
+        "audit",
+        "verify",
+        "--against",
+        manifest.to_str().unwrap(),
+        "--against",
+        receipt.to_str().unwrap(),
+        "--against",
+        pack.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    assert_eq!(json(&o.stdout)["anchors"].as_array().unwrap().len(), 3);
+
+    // Roll the database back to the copy taken before the second export.
+    std::fs::copy(&backup, env.home().join("state.db")).unwrap();
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(env.home().join(format!("state.db{ext}")));
+    }
+    assert_ok(&env.run(&["audit", "verify"])); // the database alone cannot tell
+    for anchor in [&manifest, &receipt, &pack] {
+        let err = assert_code(
+            &env.run(&["audit", "verify", "--against", anchor.to_str().unwrap()]),
+            3,
+        );
+        assert!(err.contains("rolled back"), "{}: {err}", anchor.display());
+    }
+}
+
+#[test]
+fn a_deletion_certificate_is_an_anchor_too() {
+    let env = Env::new();
+    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let data = env.path("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("f"), b"client bytes").unwrap();
+    let s = env.export_with(
+        &data,
+        &[
+            "-R",
+            fixture("keys/client.recipients").to_str().unwrap(),
+            "--name",
+            "n1",
+        ],
+    );
+    let id = s["handover_id"].as_str().unwrap().to_string();
+    let o = env.run(&[
+        "--json",
+        "delete",
+        "--yes",
+        &id,
+        "--without-receipt",
+        "--reason",
+        "test",
+    ]);
+    assert_ok(&o);
+    let cert = json(&o.stdout)["certificate_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = json(&std::fs::read(&cert).unwrap());
+    assert!(c["audit_checkpoint"]["seq"].as_i64().is_some(), "{c}");
+    assert_ok(&env.run(&["audit", "verify", "--against", &cert]));
+    // Forged checkpoint: another hash at that row.
+    let mut forged = c.clone();
+    forged["audit_checkpoint"]["hash"] = serde_json::json!("00".repeat(32));
+    let f = env.path("forged.json");
+    std::fs::write(&f, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let err = assert_code(
+        &env.run(&["audit", "verify", "--against", f.to_str().unwrap()]),
+        3,
+    );
+    assert!(err.contains("not signed by this home's audit key"), "{err}");
 }
