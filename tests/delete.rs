@@ -1,8 +1,8 @@
 //! `handover delete`: gated on the client's receipt, covers every local copy the handover
 //! recorded, hashes what it destroys, resumes after a kill, and refuses a second time.
 //!
-//! The receipt is inserted with the sqlite3 CLI exactly as `handover confirm` (issue 3, built
-//! on another branch) records one: a row in `receipts` with `method = 'code'`.
+//! The receipt is confirmed the way a provider does it: the client's `verify` gives the code,
+//! `confirm --code` records it.
 mod common;
 mod deletion;
 
@@ -26,19 +26,30 @@ fn id(s: &serde_json::Value) -> String {
     s["handover_id"].as_str().unwrap().to_string()
 }
 
-/// Records a confirmed receipt the way `handover confirm` does.
+/// Confirms the client's receipt as a client and provider would: `verify` with the client's
+/// identity gives the receipt code, `confirm --code` records it (audited, so the deletion
+/// gate accepts it).
 fn confirm_receipt(env: &Env, handover_id: &str) {
-    assert!(
-        require_tool("sqlite3"),
-        "sqlite3 is needed to record a receipt"
-    );
-    sh(
-        &format!(
-            "sqlite3 '{}' \"INSERT INTO receipts (handover_id, confirmed_at, method) VALUES ('{handover_id}', '2026-11-25T10:00:00Z', 'code')\"",
-            env.home().join("state.db").display()
-        ),
-        Path::new("/"),
-    );
+    let list = json(&env.run(&["--json", "list"]).stdout);
+    let archive = list
+        .as_array()
+        .or_else(|| list["handovers"].as_array())
+        .expect("list --json prints the handovers")
+        .iter()
+        .find(|h| h["handover_id"] == handover_id)
+        .expect("the handover is listed")["archive_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = env
+        .cmd()
+        .args(["--json", "verify", &archive, "-i"])
+        .arg(env.path("client.agekey"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let code = json(&o.stdout)["receipt_code"].as_str().unwrap().to_string();
+    assert_ok(&env.run(&["confirm", handover_id, "--code", &code]));
 }
 
 fn delete(env: &Env, args: &[&str]) -> std::process::Output {
