@@ -1,7 +1,7 @@
 //! `handover delete`: gated on the client's receipt, covers every local copy the handover
 //! recorded, hashes what it destroys, resumes after a kill, and refuses a second time.
 //!
-//! The receipt is inserted with the sqlite3 CLI exactly as `handover confirm` (issue 3, built
+//! The receipt is inserted with SQL (in-process) exactly as `handover confirm` (issue 3, built
 //! on another branch) records one: a row in `receipts` with `method = 'code'`.
 mod common;
 mod deletion;
@@ -28,16 +28,11 @@ fn id(s: &serde_json::Value) -> String {
 
 /// Records a confirmed receipt the way `handover confirm` does.
 fn confirm_receipt(env: &Env, handover_id: &str) {
-    assert!(
-        require_tool("sqlite3"),
-        "sqlite3 is needed to record a receipt"
-    );
-    sh(
+    sql_exec(
+        &env.home().join("state.db"),
         &format!(
-            "sqlite3 '{}' \"INSERT INTO receipts (handover_id, confirmed_at, method) VALUES ('{handover_id}', '2026-11-25T10:00:00Z', 'code')\"",
-            env.home().join("state.db").display()
+            "INSERT INTO receipts (handover_id, confirmed_at, method) VALUES ('{handover_id}', '2026-11-25T10:00:00Z', 'code')"
         ),
-        Path::new("/"),
     );
 }
 
@@ -49,15 +44,15 @@ fn delete(env: &Env, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// `sha256sum` of every regular file under `data`, keyed by the path relative to it.
+/// SHA-256 of every regular file under `data`, keyed by the path relative to it.
 fn sums(data: &Path) -> BTreeMap<String, String> {
-    let out = sh("find . -type f -print0 | xargs -0 sha256sum", data);
-    String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (h, p) = l.split_once("  ").unwrap();
-            (p.trim_start_matches("./").to_string(), h.to_string())
+    walkdir::WalkDir::new(data)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(data).unwrap();
+            (rel.to_str().unwrap().to_string(), sha256_file(e.path()))
         })
         .collect()
 }
@@ -203,14 +198,11 @@ fn without_receipt_needs_a_reason_which_goes_into_the_certificate_and_database()
     let c = certificate(&env, &d);
     assert_eq!(c["without_receipt_reason"], reason);
     assert!(c["receipt"].is_null());
-    let db = sh(
-        &format!(
-            "sqlite3 '{}' \"SELECT without_receipt_reason FROM deletion_jobs WHERE handover_id = '{hid}'\"",
-            env.home().join("state.db").display()
-        ),
-        Path::new("/"),
+    let db = sql_query(
+        &env.home().join("state.db"),
+        &format!("SELECT without_receipt_reason FROM deletion_jobs WHERE handover_id = '{hid}'"),
     );
-    assert_eq!(String::from_utf8_lossy(&db).trim(), reason);
+    assert_eq!(db.trim(), reason);
     assert!(!data.exists());
 }
 
