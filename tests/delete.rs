@@ -48,7 +48,10 @@ fn confirm_receipt(env: &Env, handover_id: &str) {
         .output()
         .unwrap();
     assert_ok(&o);
-    let code = json(&o.stdout)["receipt_code"].as_str().unwrap().to_string();
+    let code = json(&o.stdout)["receipt_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ok(&env.run(&["confirm", handover_id, "--code", &code]));
 }
 
@@ -60,15 +63,15 @@ fn delete(env: &Env, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// `sha256sum` of every regular file under `data`, keyed by the path relative to it.
+/// SHA-256 of every regular file under `data`, keyed by the path relative to it.
 fn sums(data: &Path) -> BTreeMap<String, String> {
-    let out = sh("find . -type f -print0 | xargs -0 sha256sum", data);
-    String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (h, p) = l.split_once("  ").unwrap();
-            (p.trim_start_matches("./").to_string(), h.to_string())
+    walkdir::WalkDir::new(data)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(data).unwrap();
+            (rel.to_str().unwrap().to_string(), sha256_file(e.path()))
         })
         .collect()
 }
@@ -214,14 +217,11 @@ fn without_receipt_needs_a_reason_which_goes_into_the_certificate_and_database()
     let c = certificate(&env, &d);
     assert_eq!(c["without_receipt_reason"], reason);
     assert!(c["receipt"].is_null());
-    let db = sh(
-        &format!(
-            "sqlite3 '{}' \"SELECT without_receipt_reason FROM deletion_jobs WHERE handover_id = '{hid}'\"",
-            env.home().join("state.db").display()
-        ),
-        Path::new("/"),
+    let db = sql_query(
+        &env.home().join("state.db"),
+        &format!("SELECT without_receipt_reason FROM deletion_jobs WHERE handover_id = '{hid}'"),
     );
-    assert_eq!(String::from_utf8_lossy(&db).trim(), reason);
+    assert_eq!(db.trim(), reason);
     assert!(!data.exists());
 }
 

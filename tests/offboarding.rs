@@ -11,10 +11,7 @@ use common::*;
 /// A copy of the sample client directory (deletion destroys it, so never the fixture itself).
 fn client_copy(env: &Env, name: &str) -> PathBuf {
     let dst = env.path(name);
-    sh(
-        &format!("cp -a '{}' '{}'", fixture("acme").display(), dst.display()),
-        Path::new("/"),
-    );
+    copy_tree(&fixture("acme"), &dst);
     dst
 }
 
@@ -46,11 +43,6 @@ fn client_verifies(env: &Env, archive: &str, receipt: Option<&Path>) -> serde_js
 
 #[test]
 fn a_whole_offboarding() {
-    for t in ["minisign", "sqlite3", "sha256sum"] {
-        if !require_tool(t) {
-            return;
-        }
-    }
     let env = Env::new();
     let recipient = env.keys();
     let data = client_copy(&env, "acme-data");
@@ -90,13 +82,10 @@ fn a_whole_offboarding() {
     }
     let cert = env.path("out/acme-final.deletion-certificate.json");
     assert!(cert.is_file(), "certificate beside the archive");
-    sh(
-        &format!(
-            "minisign -Vm '{}' -p '{}'",
-            cert.display(),
-            env.home().join("handover.pub").display()
-        ),
-        Path::new("/"),
+    assert_minisign_verifies(
+        &cert,
+        &env.path("out/acme-final.deletion-certificate.json.minisig"),
+        &env.home().join("handover.pub"),
     );
     // A second run finds nothing due.
     let again = env.run_at("2099-02-02T00:00:00Z", &["--json", "run-due"]);
@@ -139,12 +128,17 @@ fn a_whole_offboarding() {
     assert_eq!(pack["deletion_certificate"], true);
     assert_eq!(pack["receipt"], true);
     assert_eq!(pack["audit_log_intact"], true);
-    sh("sha256sum -c --quiet SHA256SUMS", &ev);
-    sh(
-        "minisign -Vm manifest/acme-final.manifest.json -p provider.pub >/dev/null \
-         && minisign -Vm deletion/acme-final.deletion-certificate.json -p provider.pub >/dev/null",
-        &ev,
-    );
+    assert_sha256sums(&ev, "SHA256SUMS");
+    for signed in [
+        "manifest/acme-final.manifest.json",
+        "deletion/acme-final.deletion-certificate.json",
+    ] {
+        assert_minisign_verifies(
+            &ev.join(signed),
+            &ev.join(format!("{signed}.minisig")),
+            &ev.join("provider.pub"),
+        );
+    }
     assert!(ev.join("receipt/receipt.json").is_file());
     assert!(ev.join("receipt/confirmation.json").is_file());
     let report = std::fs::read_to_string(ev.join("report.md")).unwrap();
@@ -170,12 +164,9 @@ fn a_whole_offboarding() {
 
     // Someone edits the database behind the tool's back: the log names the row.
     let db = env.home().join("state.db");
-    sh(
-        &format!(
-            "sqlite3 '{}' \"UPDATE audit_events SET details = replace(details, 'deleted', 'kept') WHERE command = 'delete'\"",
-            db.display()
-        ),
-        Path::new("/"),
+    sql_exec(
+        &db,
+        "UPDATE audit_events SET details = replace(details, 'deleted', 'kept') WHERE command = 'delete'",
     );
     let bad = env.run(&["--json", "audit", "verify"]);
     let err = assert_code(&bad, 3);
@@ -185,9 +176,6 @@ fn a_whole_offboarding() {
 
 #[test]
 fn two_run_due_at_once_delete_each_job_exactly_once() {
-    if !require_tool("sqlite3") {
-        return;
-    }
     let env = Env::new();
     let recipient = env.keys();
     let mut sources = Vec::new();
@@ -230,14 +218,11 @@ fn two_run_due_at_once_delete_each_job_exactly_once() {
     }
     // One certificate per handover, each listing every file of its source once.
     let db = env.home().join("state.db");
-    let counts = sh(
-        &format!(
-            "sqlite3 '{}' 'SELECT count(*) FROM certificates GROUP BY handover_id'",
-            db.display()
-        ),
-        Path::new("/"),
+    let counts = sql_query(
+        &db,
+        "SELECT count(*) FROM certificates GROUP BY handover_id",
     );
-    assert_eq!(String::from_utf8_lossy(&counts).trim(), "1\n1\n1");
+    assert_eq!(counts.trim(), "1\n1\n1");
     let jobs = json_of(&env.run(&["--json", "jobs"]));
     for j in jobs["jobs"].as_array().unwrap() {
         assert_eq!(j["status"], "done", "{j}");
@@ -288,38 +273,27 @@ fn a_job_whose_files_are_already_gone_is_closed_not_retried() {
 
 #[test]
 fn a_hold_committed_while_run_due_waits_for_the_lock_wins() {
-    if !require_tool("python3") {
-        return;
-    }
     let (env, id, _) = due_handover();
     let db = env.home().join("state.db");
     // Another process places the hold inside a write transaction and keeps it open for a
-    // moment; run-due starts meanwhile and must wait for the lock.
-    let mut holder = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3,sys,time\n\
-             c=sqlite3.connect(sys.argv[1],isolation_level=None)\n\
-             c.execute('BEGIN IMMEDIATE')\n\
-             c.execute(\"UPDATE schedules SET hold_reason='litigation hold', held_at='2099-01-01T00:00:00Z' WHERE handover_id=?\", (sys.argv[2],))\n\
-             print('locked',flush=True)\n\
-             time.sleep(1.5)\n\
-             c.execute('COMMIT')\n",
+    // moment; run-due starts meanwhile and must wait for the lock. (A thread with its own
+    // connection stands for that process: SQLite's locks are per connection and on the file.)
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        c.execute(
+            "UPDATE schedules SET hold_reason='litigation hold', held_at='2099-01-01T00:00:00Z' WHERE handover_id=?1",
+            [&id],
         )
-        .arg(&db)
-        .arg(&id)
-        .stdout(Stdio::piped())
-        .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "locked");
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        c.execute_batch("COMMIT").unwrap();
+    });
+    locked.recv().unwrap();
     let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
-    assert!(holder.wait().unwrap().success());
+    holder.join().expect("the holder committed");
     assert_code(&r, 4);
     let v = json_of(&r);
     assert_eq!(v["jobs"][0]["result"], "held", "{v}");

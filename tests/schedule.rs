@@ -173,34 +173,22 @@ fn a_corrupt_database_is_a_clear_error() {
 
 #[test]
 fn a_locked_database_is_a_clear_error() {
-    if !require_tool("python3") {
-        return;
-    }
     let (env, id) = exported(&[]);
     let db = env.home().join("state.db");
-    // Another process holds the write lock longer than the busy timeout.
-    let mut holder = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3,sys,time\n\
-             c=sqlite3.connect(sys.argv[1],isolation_level=None)\n\
-             c.execute('BEGIN EXCLUSIVE')\n\
-             print('locked',flush=True)\n\
-             time.sleep(15)\n",
-        )
-        .arg(&db)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "locked");
+    // Another connection (a thread standing for another process) holds the write lock for
+    // longer than the busy timeout: until the command has given up.
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let (done_tx, done) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        locked_tx.send(()).unwrap();
+        done.recv().ok();
+        c.execute_batch("ROLLBACK").unwrap();
+    });
+    locked.recv().unwrap();
     let err = assert_code(&env.run(&["schedule", &id, "--after", "1d"]), 1);
-    holder.kill().ok();
-    holder.wait().ok();
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
     assert!(err.contains("locked"), "{err}");
 }

@@ -82,7 +82,8 @@ fn hard_link_with_a_twin_outside_is_refused_and_nothing_is_deleted() {
 }
 
 /// One file among many cannot be opened: the plan fails and nothing is deleted. Root ignores
-/// permissions, so as root the binary runs as `nobody` (setpriv) on a tree that user owns.
+/// permissions, so as root the binary runs as `nobody` (common::unprivileged) on a tree that
+/// user owns.
 #[test]
 fn one_unreadable_file_fails_the_plan_and_nothing_is_deleted() {
     let env = keyed_env();
@@ -91,14 +92,7 @@ fn one_unreadable_file_fails_the_plan_and_nothing_is_deleted() {
     let locked = tree.join("a/b/f2.bin");
     let bin = env.path("handover-bin");
     if is_root() {
-        assert!(require_tool("setpriv"), "setpriv is needed to drop root");
-        sh(
-            &format!(
-                "chmod 755 '{0}' && chown -R 65534:65534 '{0}'",
-                env.dir.path().display(),
-            ),
-            Path::new("/"),
-        );
+        share_with_unprivileged(&env, &[env.dir.path()]);
         // A copy of the binary in the (now world-readable) scratch directory: the build
         // directory may sit under a home that `nobody` cannot enter (/root is 0700).
         std::fs::copy(env!("CARGO_BIN_EXE_handover"), &bin).unwrap();
@@ -106,12 +100,9 @@ fn one_unreadable_file_fails_the_plan_and_nothing_is_deleted() {
     }
     let run = || {
         let mut c = if is_root() {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(&bin)
-                .arg("--home")
-                .arg(env.home());
-            c
+            let mut c = Command::new(&bin);
+            c.arg("--home").arg(env.home());
+            unprivileged(c)
         } else {
             env.cmd()
         };

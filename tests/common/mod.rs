@@ -276,37 +276,15 @@ pub fn is_root() -> bool {
 pub const UNPRIVILEGED_ID: u32 = 65534;
 
 /// `cmd` as it must run for a permission test: unchanged for an ordinary user; as root,
-/// where `chmod 000` does not stop reads, through `setpriv` as nobody. Never a skip: as root
-/// without setpriv the test fails.
-pub fn unprivileged(cmd: Command) -> Command {
-    if !is_root() {
-        return cmd;
+/// where `chmod 000` does not stop reads, as nobody: the child sets its uid and gid (and
+/// clears its supplementary groups, which std does when dropping from root) before exec, so
+/// no `setpriv` program is needed and the test never skips.
+pub fn unprivileged(mut cmd: Command) -> Command {
+    use std::os::unix::process::CommandExt;
+    if is_root() {
+        cmd.uid(UNPRIVILEGED_ID).gid(UNPRIVILEGED_ID);
     }
-    let found = Command::new("sh")
-        .args(["-c", "command -v setpriv"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "the tests run as root: the permission tests need setpriv (util-linux) to drop privileges"
-    );
-    let mut c = Command::new("setpriv");
-    c.arg(format!("--reuid={UNPRIVILEGED_ID}"))
-        .arg(format!("--regid={UNPRIVILEGED_ID}"))
-        .arg("--clear-groups")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    if let Some(d) = cmd.get_current_dir() {
-        c.current_dir(d);
-    }
-    c
+    cmd
 }
 
 /// Makes `env`'s scratch area usable by [`unprivileged`] runs: the top folder traversable and
@@ -754,5 +732,160 @@ pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree
             "データ",
             "bottom.txt",
         ],
+    }
+}
+
+/// Signs `data` with the unencrypted minisign secret key in `key_file`, as `minisign -S -s
+/// KEY` would, in-process; returns the `.minisig` text.
+pub fn minisign_sign(key_file: &Path, data: &[u8]) -> String {
+    let text = fs::read_to_string(key_file).unwrap();
+    let sk = minisign::SecretKeyBox::from_string(&text)
+        .and_then(|b| b.into_unencrypted_secret_key())
+        .expect("an unencrypted minisign secret key");
+    minisign::sign(None, &sk, std::io::Cursor::new(data), None, None)
+        .expect("sign")
+        .into_string()
+}
+
+/// Checks the minisign signature `sig_file` of `file` with the public key file `pub_file`
+/// in-process (the minisign crate), then with the real `minisign -V` when it is installed.
+pub fn assert_minisign_verifies(file: &Path, sig_file: &Path, pub_file: &Path) {
+    let pk = minisign::PublicKeyBox::from_string(&fs::read_to_string(pub_file).unwrap())
+        .and_then(|b| b.into_public_key())
+        .expect("a minisign public key");
+    let sig = minisign::SignatureBox::from_string(&fs::read_to_string(sig_file).unwrap())
+        .expect("a minisign signature");
+    let data = fs::read(file).unwrap();
+    minisign::verify(&pk, &sig, std::io::Cursor::new(&data), true, false, false)
+        .unwrap_or_else(|e| panic!("the signature of {} does not verify: {e}", file.display()));
+    if require_tool("minisign") {
+        let o = Command::new("minisign")
+            .arg("-Vm")
+            .arg(file)
+            .arg("-x")
+            .arg(sig_file)
+            .arg("-p")
+            .arg(pub_file)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "minisign -V {} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+/// Runs SQL statements on the home's state database in-process (rusqlite, the same bundled
+/// SQLite the binary uses), as someone editing it behind the tool's back with `sqlite3`
+/// would: no sqlite3 program needed.
+pub fn sql_exec(db: &Path, statements: &str) {
+    let c = rusqlite::Connection::open(db).unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    c.execute_batch(statements)
+        .unwrap_or_else(|e| panic!("`{statements}` failed: {e}"));
+}
+
+/// Every row of `query` on `db`, each column as text joined by `|`, rows joined by newlines:
+/// what `sqlite3 DB QUERY` prints.
+pub fn sql_query(db: &Path, query: &str) -> String {
+    let c = rusqlite::Connection::open(db).unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    let mut st = c.prepare(query).unwrap();
+    let n = st.column_count();
+    let rows = st
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => String::new(),
+                        rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                        rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map(|cols| cols.join("|"))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .unwrap_or_else(|e| panic!("`{query}` failed: {e}"));
+    rows.join("\n")
+}
+
+/// Copies the tree at `src` to `dst` (which must not exist) as `cp -a` would for what the
+/// tests use: folders, files and symlinks, with permission bits and mtimes.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    let m = fs::symlink_metadata(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let ft = m.file_type();
+    if ft.is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(src).unwrap(), dst).unwrap();
+        return;
+    }
+    if ft.is_dir() {
+        fs::create_dir(dst).unwrap();
+        for e in fs::read_dir(src).unwrap() {
+            let e = e.unwrap();
+            copy_tree(&e.path(), &dst.join(e.file_name()));
+        }
+    } else {
+        fs::copy(src, dst).unwrap();
+    }
+    fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777)).unwrap();
+    let f = fs::File::open(dst).unwrap();
+    f.set_modified(m.modified().unwrap()).unwrap();
+}
+
+/// The filesystem `statfs` reports for a path, named as `stat -f -c %T` names it (the names
+/// the tests compare with), in-process.
+pub fn fs_type(p: &Path) -> String {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path and `s` a writable statfs buffer; a zeroed
+    // statfs is a valid value of this plain C struct.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statfs(c.as_ptr(), &mut s) };
+    assert_eq!(
+        r,
+        0,
+        "statfs {}: {}",
+        p.display(),
+        std::io::Error::last_os_error()
+    );
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between C libraries
+    let magic = s.f_type as u64;
+    match magic {
+        0xEF53 => "ext2/ext3".into(),
+        0x5846_5342 => "xfs".into(),
+        0x0102_1994 => "tmpfs".into(),
+        0x9123_683E => "btrfs".into(),
+        0x794C_7630 => "overlayfs".into(),
+        0x6573_5546 => "fuseblk".into(),
+        0x6969 => "nfs".into(),
+        0x2FC1_2FC1 => "zfs".into(),
+        other => format!("UNKNOWN ({other:#x})"),
+    }
+}
+
+/// Checks a `sha256sum`-format file (`HASH  PATH` lines) in `dir` in-process, then with the
+/// real `sha256sum -c` when it is installed.
+pub fn assert_sha256sums(dir: &Path, sums_file: &str) {
+    let text = fs::read_to_string(dir.join(sums_file)).unwrap();
+    let mut n = 0;
+    for line in text.lines() {
+        let (hash, name) = line
+            .split_once("  ")
+            .unwrap_or_else(|| panic!("not a sha256sum line: {line:?}"));
+        assert!(
+            !hash.starts_with('\\'),
+            "escaped names are not expected here: {line:?}"
+        );
+        assert_eq!(sha256_file(&dir.join(name)), hash, "{name} in {sums_file}");
+        n += 1;
+    }
+    assert!(n > 0, "{sums_file} lists nothing");
+    if require_tool("sha256sum") {
+        sh(&format!("sha256sum -c --quiet {sums_file}"), dir);
     }
 }

@@ -84,22 +84,13 @@ pub fn certificate(env: &Env, s: &serde_json::Value) -> serde_json::Value {
     c
 }
 
-/// Checks the certificate's signature with the real minisign CLI.
+/// Checks the certificate's signature: in-process always, and with the real minisign CLI
+/// when it is installed (common::assert_minisign_verifies).
 pub fn minisign_verifies(env: &Env, s: &serde_json::Value) {
-    if !require_tool("minisign") {
-        return;
-    }
-    let cert = s["certificate_path"].as_str().unwrap();
-    let o = std::process::Command::new("minisign")
-        .args(["-V", "-m", cert, "-p"])
-        .arg(env.home().join("handover.pub"))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "minisign -V failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let cert = PathBuf::from(s["certificate_path"].as_str().unwrap());
+    let mut sig = cert.clone().into_os_string();
+    sig.push(".minisig");
+    assert_minisign_verifies(&cert, Path::new(&sig), &env.home().join("handover.pub"));
 }
 
 /// Every entry path of a certificate, as `root:path`, asserting each appears once.
@@ -115,12 +106,6 @@ pub fn entry_paths(c: &serde_json::Value) -> Vec<String> {
     v.dedup();
     assert_eq!(v.len(), n, "an entry is listed twice: {c}");
     v
-}
-
-/// The filesystem `statfs` reports for a path, as `stat -f -c %T` names it.
-pub fn fs_type(p: &Path) -> String {
-    let out = sh(&format!("stat -f -c %T '{}'", p.display()), Path::new("/"));
-    String::from_utf8_lossy(&out).trim().to_string()
 }
 
 /// A run of the binary stopped at a `pause` failpoint (test builds only, see src/fault.rs),

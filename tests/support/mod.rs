@@ -8,6 +8,8 @@ use std::process::Command;
 
 use super::common::{Env, fixture};
 
+pub mod tamper;
+
 /// Exports `data` as `name` for client `acme` into `out/`, signed with the test provider key
 /// and encrypted to the test client; returns the handover id.
 pub fn export(env: &Env, data: &Path, name: &str) -> String {
