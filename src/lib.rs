@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod audit;
 pub mod certificate;
+pub mod clientkey;
 pub mod error;
 pub mod evidence;
 pub mod export;
