@@ -305,6 +305,17 @@ minisign -Vm manifest/{m} -p provider.pub\n{c}{r}```\n",
                 "minisign -Vm receipt/{} -p CLIENT.pub   # the client's key\n",
                 r.file_name
             ))
+            .or_else(|| {
+                sources
+                    .receipts
+                    .iter()
+                    .any(|r| r.file_name == "receipt.json.sig")
+                    .then(|| format!(
+                        "# the client's SSH key: ALLOWED holds \"client namespaces=\\\"{ns}\\\" ssh-ed25519 AAAA...\"\n\
+ssh-keygen -Y verify -f ALLOWED -I client -n {ns} -s receipt/receipt.json.sig < receipt/receipt.json\n",
+                        ns = crate::clientkey::SSH_NAMESPACE
+                    ))
+            })
             .unwrap_or_default(),
     );
     let mut html = format!(

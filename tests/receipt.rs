@@ -509,6 +509,9 @@ fn ssh_ed25519_bound_key_accepts_its_signature_and_refuses_another() {
         .output()
         .unwrap();
     assert_ok(&o);
+    // verify tells the client how to sign for the key the provider bound.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("ssh-keygen -Y sign -n handover-receipt"), "{err}");
     let db = std::fs::read(env.path("home/state.db")).unwrap();
     let confirm = || {
         let o = env
@@ -548,6 +551,24 @@ fn ssh_ed25519_bound_key_accepts_its_signature_and_refuses_another() {
     assert_eq!(j["proof"], "client_signature");
     assert_eq!(j["client_key_id"], fp.as_str());
     assert_eq!(status(&env)["proof"], "client_signature");
+    // The evidence pack keeps the SSH signature under its own name, with how to check it.
+    let out = env.path("evidence");
+    let id = m["handover_id"].as_str().unwrap();
+    let o = env
+        .cmd()
+        .args(["evidence", id, "--out"])
+        .arg(&out)
+        .arg("--receipt")
+        .arg(env.path("receipt.json"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(
+        std::fs::read(out.join("receipt/receipt.json.sig")).unwrap(),
+        std::fs::read(env.path("receipt.json.sig")).unwrap()
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("ssh-keygen -Y verify"), "{report}");
 }
 
 fn edit_receipt_at(p: &std::path::Path, f: impl FnOnce(&mut serde_json::Value)) {
