@@ -303,8 +303,8 @@ pub fn checkpoint_tx(tx: &Tx<'_>, home: &Home) -> Result<Option<Checkpoint>> {
 /// What the audited events say about the state that gates a handover's deletion.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditedGates {
-    /// The last audited confirmation: (method, receipt SHA-256).
-    pub confirmed: Option<(String, Option<String>)>,
+    /// The last audited confirmation or upgrade: (method, receipt SHA-256, proof level).
+    pub confirmed: Option<(String, Option<String>, Option<String>)>,
     /// The last of hold/release was a hold.
     pub held: bool,
     /// The last audited schedule.
@@ -320,7 +320,7 @@ pub fn audited_gates(events: &[AuditRow]) -> AuditedGates {
         match e.command.as_str() {
             "confirm" | "confirm_upgrade" => {
                 if let Some(m) = text("method") {
-                    g.confirmed = Some((m, text("receipt_sha256")));
+                    g.confirmed = Some((m, text("receipt_sha256"), text("proof")));
                 }
             }
             "hold" => g.held = true,
@@ -348,7 +348,11 @@ pub fn gate_mismatches(
             "a receipt ({}) is recorded but no audited confirm event matches it: it was written to the database outside handover",
             r.method
         )),
-        (Some(r), Some((m, sha))) if &r.method != m || &r.receipt_sha256 != sha => {
+        (Some(r), Some((_, _, Some(proof)))) if &r.proof != proof => out.push(format!(
+            "the recorded proof of receipt ({}) is not the level the audit log confirmed ({proof})",
+            r.proof
+        )),
+        (Some(r), Some((m, sha, _))) if &r.method != m || &r.receipt_sha256 != sha => {
             out.push(format!(
                 "the recorded receipt ({}, {}) is not the one the audit log confirmed ({m}, {})",
                 r.method,

@@ -81,6 +81,12 @@ pub struct ReceiptRef {
     pub receipt_sha256: Option<String>,
     pub client_key_id: Option<String>,
     pub received_at: Option<String>,
+    /// What the confirmation proves (`client_signature`, `unbound_signature`, `code`) and
+    /// that in words, with its caveat. Absent in certificates made before levels existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_meaning: Option<String>,
 }
 
 /// Who ran the deletion (NIST: "Person Performing Sanitization").
@@ -343,6 +349,11 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             receipt_sha256: r.receipt_sha256.clone(),
             client_key_id: r.client_key_id.clone(),
             received_at: r.received_at.clone(),
+            proof: Some(r.proof.clone()),
+            proof_meaning: Some(crate::receipt::proof_meaning(
+                &r.proof,
+                r.client_key_id.as_deref(),
+            )),
         }),
         without_receipt_reason: job.without_receipt_reason.clone(),
         operator: Operator {

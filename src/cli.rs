@@ -101,10 +101,16 @@ handover verify acme-20261125T101500Z.tar.zst.age -i client.agekey --signer prov
         long_about = "Check the client's proof of receipt and record it in the state database:\n  \
 handover confirm receipt.json                     # the file verify --receipt wrote\n  \
 handover confirm 7f3c... --code XXXX-XXXX-XXXX-XXXX-XXXX\n\n\
-A receipt must name a recorded handover, its archive and manifest SHA-256 and its code; a\n\
-receipt.json.minisig beside it must verify (with --client-key, which then also requires one).\n\
-A wrong code, a receipt for another handover or a tampered receipt is refused (exit 3) and\n\
-changes nothing. Confirming twice is harmless: the first confirmation stands.",
+A receipt must name a recorded handover, its archive and manifest SHA-256 and its code; its\n\
+signature beside it (receipt.json.minisig, or receipt.json.sig from ssh-keygen -Y sign) must\n\
+verify. When the client's key was bound at export (export --client-key), only that key may\n\
+have signed. A wrong code, a receipt for another handover, a tampered receipt or one signed\n\
+by another key is refused (exit 3) and changes nothing.\n\n\
+The proof level recorded: client_signature (signed by the key bound at export),\n\
+unbound_signature (signed, but no key was bound: proves only that whoever holds that key\n\
+signed) or code (the receipt code: the provider generated it and every recipient of the\n\
+archive can read it, so it proves the client's cooperation, not receipt, to a third party).\n\
+A later receipt of a higher level upgrades the confirmation; anything else changes nothing.",
         after_help = EXIT_CODES
     )]
     Confirm(ConfirmArgs),
@@ -320,7 +326,9 @@ pub struct ConfirmArgs {
     /// The receipt code the client read out (XXXX-XXXX-XXXX-XXXX-XXXX)
     #[arg(long, value_name = "CODE")]
     pub code: Option<String>,
-    /// The client's minisign public key file: the receipt must be signed with it
+    /// The client's public key file (minisign, or ssh-ed25519): the receipt must be signed
+    /// with it. Not needed when the key was bound at export (`export --client-key`), and it
+    /// must then be that key
     #[arg(long, value_name = "FILE", conflicts_with = "code")]
     pub client_key: Option<PathBuf>,
 }
@@ -453,4 +461,8 @@ pub struct ExportArgs {
     /// Schedule deletion of the local copies this long after the export (30d, 12h, 2w)
     #[arg(long, value_parser = parse_delay, value_name = "DELAY")]
     pub delete_after: Option<time::Duration>,
+    /// The client's public signing key (minisign .pub, or an ssh-ed25519 public key line):
+    /// bound in the signed manifest, so `confirm` takes a signed receipt only from this key
+    #[arg(long, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
 }

@@ -522,19 +522,39 @@ pub enum ReceiptError {
     SignatureInvalid(PathBuf),
     /// Signed by another key than the client's.
     #[error(
-        "the receipt is signed by key {signed_by}, not the client's key {expected}.\nNothing was changed. Check --client-key, or ask the client to sign with their own key."
+        "the receipt is signed by key {signed_by}, not the client's key {expected}.\nNothing was changed. Ask the client to sign with the key bound at export (client_key in the signed manifest), or check --client-key."
     )]
     SignedByOtherKey { signed_by: String, expected: String },
     /// --client-key was given and the receipt carries no signature.
-    #[error("--client-key was given but there is no signature {} beside the receipt.\nNothing was changed. Ask the client for the .minisig file as well.", show(.0))]
+    #[error("--client-key was given but there is no signature {} beside the receipt.\nNothing was changed. Ask the client for the signature file (.minisig, or .sig from ssh-keygen) as well.", show(.0))]
     SignatureMissing(PathBuf),
+    /// --client-key names another key than the one bound at export.
+    #[error(
+        "--client-key is key {given}, but handover {id} was exported with client key {bound} bound in its signed manifest.\nNothing was changed. Leave out --client-key: the bound key is used."
+    )]
+    NotTheBoundKey {
+        id: String,
+        given: String,
+        bound: String,
+    },
+    /// An SSH signature made for another purpose than a receipt.
+    #[error("the SSH signature {} was made for namespace {namespace:?}, not \"handover-receipt\".\nNothing was changed. The client signs with: ssh-keygen -Y sign -n handover-receipt -f KEY receipt.json", show(.path))]
+    SignatureNamespace { path: PathBuf, namespace: String },
+    /// ssh-keygen, which checks SSH signatures, could not be run.
+    #[error("{0}.\nNothing was changed.")]
+    SshKeygen(String),
+    /// The client key bound at export cannot be read from the recorded manifest.
+    #[error(
+        "cannot read the client key bound to handover {id} from its recorded manifest: {detail}.\nNothing was changed. Run `handover audit verify`: the state database may have been altered."
+    )]
+    BoundKeyUnreadable { id: String, detail: String },
 }
 
 impl ReceiptError {
     /// Exit class: an unreadable file is operational; every other case is a refusal.
     pub fn class(&self) -> ExitClass {
         match self {
-            ReceiptError::Unreadable { .. } => ExitClass::Operational,
+            ReceiptError::Unreadable { .. } | ReceiptError::SshKeygen(_) => ExitClass::Operational,
             _ => ExitClass::Refused,
         }
     }
@@ -550,6 +570,10 @@ impl ReceiptError {
             ReceiptError::SignatureInvalid(_) => "receipt_signature_invalid",
             ReceiptError::SignedByOtherKey { .. } => "receipt_signed_by_other_key",
             ReceiptError::SignatureMissing(_) => "receipt_signature_missing",
+            ReceiptError::NotTheBoundKey { .. } => "client_key_not_bound",
+            ReceiptError::SignatureNamespace { .. } => "receipt_signature_namespace",
+            ReceiptError::SshKeygen(_) => "ssh_keygen_unavailable",
+            ReceiptError::BoundKeyUnreadable { .. } => "bound_client_key_unreadable",
         }
     }
 }

@@ -69,7 +69,15 @@ fn describe(r: &AuditRow) -> String {
             s("archive_sha256"),
             s("signer_key_id")
         ),
-        "confirm" => "Client's receipt confirmed".to_string(),
+        "confirm" => match s("proof").as_str() {
+            "" => "Client's receipt confirmed".to_string(),
+            p => format!("Client's receipt confirmed (proof {p})"),
+        },
+        "confirm_upgrade" => format!(
+            "Proof of receipt upgraded from {} to {}",
+            s("previous_proof"),
+            s("proof")
+        ),
         "schedule" => format!("Deletion scheduled for {}", s("due_at")),
         "hold" => format!("Hold placed: {}", s("reason")),
         "release" => "Hold released".to_string(),
@@ -222,17 +230,18 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
                 .as_ref()
                 .map(|r| {
                     format!(
-                        "{} by {}{}",
+                        "{} by {}{}; proof {}",
                         r.confirmed_at,
                         if r.method == "receipt" {
                             "receipt file"
                         } else {
                             "receipt code"
                         },
-                        r.client_key_id
+                        r.upgraded_at
                             .as_ref()
-                            .map(|k| format!(", signed by client key {k}"))
-                            .unwrap_or_default()
+                            .map(|t| format!(" (upgraded {t})"))
+                            .unwrap_or_default(),
+                        crate::receipt::proof_meaning(&r.proof, r.client_key_id.as_deref())
                     )
                 })
                 .unwrap_or_else(|| "not yet".into()),
@@ -305,6 +314,17 @@ minisign -Vm manifest/{m} -p provider.pub\n{c}{r}```\n",
                 "minisign -Vm receipt/{} -p CLIENT.pub   # the client's key\n",
                 r.file_name
             ))
+            .or_else(|| {
+                sources
+                    .receipts
+                    .iter()
+                    .any(|r| r.file_name == "receipt.json.sig")
+                    .then(|| format!(
+                        "# the client's SSH key: ALLOWED holds \"client namespaces=\\\"{ns}\\\" ssh-ed25519 AAAA...\"\n\
+ssh-keygen -Y verify -f ALLOWED -I client -n {ns} -s receipt/receipt.json.sig < receipt/receipt.json\n",
+                        ns = crate::clientkey::SSH_NAMESPACE
+                    ))
+            })
             .unwrap_or_default(),
     );
     let mut html = format!(

@@ -52,6 +52,9 @@ pub struct ExportOptions {
     pub strict_names: bool,
     /// Schedule deletion of the local copies this long after the export.
     pub delete_after: Option<time::Duration>,
+    /// The client's public signing key (minisign or ssh-ed25519), bound in the signed
+    /// manifest: `confirm` then takes a signed receipt only from it.
+    pub client_key: Option<PathBuf>,
 }
 
 /// What an export produced.
@@ -80,6 +83,8 @@ pub struct ExportSummary {
     pub non_utf8_names: Vec<String>,
     /// When deletion of the local copies is scheduled (`--delete-after`).
     pub deletion_due_at: Option<String>,
+    /// The id of the client key bound in the manifest (`--client-key`).
+    pub client_key_id: Option<String>,
 }
 
 /// Checks a client or handover name: it becomes part of file names.
@@ -193,6 +198,10 @@ fn export_only(
         }
     };
     let recipients = keys::recipients(&opts.recipients, &opts.recipient_files)?;
+    let client_key = match &opts.client_key {
+        Some(p) => Some(crate::clientkey::ClientKey::load(p)?.info()),
+        None => None,
+    };
     let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
     let signer = keys::load_signer(&key_path, reporter)?;
     // The provider's secrets never travel to the client: a home folder (signing key, state
@@ -323,6 +332,7 @@ fn export_only(
             "files": counts.files,
             "bytes": counts.bytes,
             "signer_key_id": signer.key_id(),
+            "client_key_id": client_key.as_ref().map(|k| &k.key_id),
         }),
     )?;
     let m = Manifest {
@@ -366,6 +376,7 @@ fn export_only(
         encryption: "age-encryption.org/v1".into(),
         receipt_code_sha256: util::sha256_hex(receipt_code.as_bytes()),
         audit_checkpoint: Some(audited.checkpoint()),
+        client_key,
     };
     let mut manifest_json = serde_json::to_vec_pretty(&m).expect("manifest serializes");
     manifest_json.push(b'\n');
@@ -482,6 +493,7 @@ fn export_only(
         seconds: started.elapsed().as_secs_f64(),
         non_utf8_names: non_utf8,
         deletion_due_at: None,
+        client_key_id: m.client_key.as_ref().map(|k| k.key_id.clone()),
     })
 }
 

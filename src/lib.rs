@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod audit;
 pub mod certificate;
+pub mod clientkey;
 pub mod error;
 pub mod evidence;
 pub mod export;
@@ -208,13 +209,19 @@ pub fn evidence(
         if expected.as_deref() != Some(util::sha256_hex(&bytes).as_str()) {
             return Err(error::EvidenceError::NotTheConfirmedReceipt(path.to_path_buf()).into());
         }
-        let mut sig_path = path.as_os_str().to_owned();
-        sig_path.push(".minisig");
         receipts.push(evidence::Document {
             file_name: "receipt.json".into(),
             content: String::from_utf8_lossy(&bytes).into_owned(),
-            signature: std::fs::read_to_string(sig_path).ok(),
+            signature: std::fs::read_to_string(clientkey::minisig_path(path)).ok(),
         });
+        // An SSH signature (ssh-keygen -Y sign) keeps its own name, receipt.json.sig.
+        if let Ok(sig) = std::fs::read_to_string(clientkey::ssh_sig_path(path)) {
+            receipts.push(evidence::Document {
+                file_name: "receipt.json.sig".into(),
+                content: sig,
+                signature: None,
+            });
+        }
     }
     let sources = evidence::Sources {
         manifest: evidence::Document {

@@ -95,6 +95,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     level: a.level,
                     strict_names: a.strict_names,
                     delete_after: a.delete_after,
+                    client_key: a.client_key,
                 },
                 &reporter,
             )?;
@@ -116,6 +117,9 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 eprintln!("  manifest  {}", s.manifest_path.display());
                 eprintln!("  signature {}", s.signature_path.display());
                 eprintln!("signed by key {}", s.signer_key_id);
+                if let Some(k) = &s.client_key_id {
+                    eprintln!("client key {k} bound: confirm takes a signed receipt only from it");
+                }
                 if let Some(d) = &s.deletion_due_at {
                     eprintln!(
                         "deletion of the local copies scheduled for {d} (after the client's receipt)"
@@ -143,20 +147,25 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 eprintln!("no handovers recorded in {}", home.dir.display());
             } else {
                 println!(
-                    "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  ARCHIVE",
-                    "HANDOVER_ID", "CLIENT", "CREATED_AT", "FILES", "BYTES", "RECEIVED"
+                    "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {:<17}  ARCHIVE",
+                    "HANDOVER_ID", "CLIENT", "CREATED_AT", "FILES", "BYTES", "RECEIVED", "PROOF"
                 );
                 for r in rows {
+                    let c = receipt_of(&r.handover_id);
                     println!(
-                        "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {}",
+                        "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {:<17}  {}",
                         r.handover_id,
                         r.client,
                         r.created_at,
                         r.files,
                         ui::human_bytes(r.payload_bytes),
-                        receipt_of(&r.handover_id).map_or("-", |c| c.confirmed_at.as_str()),
+                        c.map_or("-", |c| c.confirmed_at.as_str()),
+                        c.map_or("-", |c| c.proof.as_str()),
                         r.archive_path.display()
                     );
+                }
+                if receipts.values().any(|c| c.proof == "code") {
+                    eprintln!("PROOF code: {}", handover::receipt::CODE_CAVEAT);
                 }
             }
         }
@@ -357,23 +366,25 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             if cli.json {
                 print_json(&s);
             } else if s.already_confirmed {
+                let higher = handover::receipt::Proof::parse(&s.offered_proof)
+                    < handover::receipt::Proof::parse(&s.proof);
                 eprintln!(
-                    "handover {} for {} was already confirmed on {} ({}); nothing changed",
-                    s.handover_id, s.client, s.confirmed_at, s.method
+                    "handover {} for {} was already confirmed{} on {}; nothing changed\n  proof: {}",
+                    s.handover_id,
+                    s.client,
+                    if higher { " at a higher level" } else { "" },
+                    s.confirmed_at,
+                    s.proof_meaning
                 );
             } else {
                 eprintln!(
-                    "confirmed: handover {} for {} was received ({}{}); recorded {}",
+                    "{}: handover {} for {} was received ({}); recorded {}\n  proof: {}",
+                    if s.upgraded { "upgraded" } else { "confirmed" },
                     s.handover_id,
                     s.client,
                     s.method,
-                    match (&s.client_key_id, s.client_key_authenticated) {
-                        (Some(k), true) => format!(", signed by the client's key {k}"),
-                        (Some(k), false) =>
-                            format!(", signed by key {k}, which the receipt names itself"),
-                        (None, _) => String::new(),
-                    },
-                    s.confirmed_at
+                    s.upgraded_at.as_deref().unwrap_or(&s.confirmed_at),
+                    s.proof_meaning
                 );
             }
         }

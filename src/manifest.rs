@@ -31,6 +31,22 @@ pub struct Manifest {
     /// log and on manifests made before checkpoints existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_checkpoint: Option<crate::audit::Checkpoint>,
+    /// The client's public signing key, bound at export (`export --client-key`): `confirm`
+    /// then accepts a signed receipt only from this key. Absent when none was bound, and in
+    /// manifests written before it existed, which stay valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<ClientKeyInfo>,
+}
+
+/// The client's public signing key, as the manifest records it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientKeyInfo {
+    /// `minisign` or `ssh-ed25519`.
+    pub kind: String,
+    /// `RW...` (minisign), or `ssh-ed25519 AAAA...` (OpenSSH, without its comment).
+    pub public_key: String,
+    /// The minisign key id, or the SSH fingerprint (`SHA256:...`).
+    pub key_id: String,
 }
 
 /// The program that made the handover.

@@ -529,6 +529,9 @@ pub struct StatusView {
     pub name: String,
     pub exported: Step,
     pub receipt_confirmed: Step,
+    /// What the confirmation proves: `client_signature`, `unbound_signature` or `code`
+    /// (`receipt::Proof`); null while unconfirmed.
+    pub proof: Option<String>,
     pub deletion_scheduled: Step,
     pub hold: Step,
     pub deleted: Step,
@@ -561,11 +564,14 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
             Some(r) => Step {
                 done: true,
                 at: Some(r.confirmed_at.clone()),
-                detail: match (&r.method[..], &r.client_key_id) {
-                    ("receipt", Some(k)) => format!("receipt signed by client key {k}"),
-                    ("receipt", None) => "receipt file (unsigned)".into(),
-                    _ => "receipt code".into(),
-                },
+                detail: format!(
+                    "{}{}",
+                    crate::receipt::proof_meaning(&r.proof, r.client_key_id.as_deref()),
+                    r.upgraded_at
+                        .as_ref()
+                        .map(|t| format!(" (upgraded {t})"))
+                        .unwrap_or_default()
+                ),
             },
             None => Step {
                 done: false,
@@ -652,6 +658,7 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
             client: h.client.clone(),
             name: h.name.clone(),
             exported,
+            proof: r.as_ref().map(|r| r.proof.clone()),
             receipt_confirmed,
             deletion_scheduled,
             hold,

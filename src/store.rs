@@ -157,6 +157,14 @@ CREATE TABLE audit_heads (
 );
 INSERT INTO audit_heads (seq, hash, signature) SELECT seq, hash, signature FROM audit_head;
 "#,
+    // 7: the proof level of a confirmed receipt (issue 9), and when a later, stronger receipt
+    // upgraded it. Earlier signed confirmations had no key bound at export: unbound.
+    r#"
+ALTER TABLE receipts ADD COLUMN proof TEXT NOT NULL DEFAULT 'code'
+    CHECK (proof IN ('code', 'unbound_signature', 'client_signature'));
+ALTER TABLE receipts ADD COLUMN upgraded_at TEXT;
+UPDATE receipts SET proof = 'unbound_signature' WHERE client_key_id IS NOT NULL;
+"#,
 ];
 
 /// One recorded handover.
@@ -279,7 +287,15 @@ pub struct ReceiptRecord {
     pub client_key_id: Option<String>,
     /// The time the client's receipt states, when one was given.
     pub received_at: Option<String>,
+    /// What the confirmation proves (`receipt::Proof`): `client_signature`,
+    /// `unbound_signature` or `code`.
+    pub proof: String,
+    /// When a later receipt raised the proof level (UTC, RFC 3339); `confirmed_at` stays the
+    /// first confirmation.
+    pub upgraded_at: Option<String>,
 }
+
+const RECEIPT_COLUMNS: &str = "handover_id, confirmed_at, method, receipt_sha256, client_key_id, received_at, proof, upgraded_at";
 
 fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRecord> {
     Ok(ReceiptRecord {
@@ -289,6 +305,8 @@ fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRecord> {
         receipt_sha256: r.get(3)?,
         client_key_id: r.get(4)?,
         received_at: r.get(5)?,
+        proof: r.get(6)?,
+        upgraded_at: r.get(7)?,
     })
 }
 
@@ -415,15 +433,36 @@ impl Tx<'_> {
     /// Records a confirmed receipt.
     pub fn insert_receipt(&self, r: &ReceiptRecord) -> Result<(), StoreError> {
         self.exec(
-            "INSERT INTO receipts (handover_id, confirmed_at, method, receipt_sha256,
-                    client_key_id, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &format!(
+                "INSERT INTO receipts ({RECEIPT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ),
             params![
                 r.handover_id,
                 r.confirmed_at,
                 r.method,
                 r.receipt_sha256,
                 r.client_key_id,
-                r.received_at
+                r.received_at,
+                r.proof,
+                r.upgraded_at
+            ],
+        )
+    }
+
+    /// Replaces a confirmed receipt by a stronger one (a higher proof level), keeping the
+    /// time of the first confirmation.
+    pub fn upgrade_receipt(&self, r: &ReceiptRecord) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE receipts SET method = ?2, receipt_sha256 = ?3, client_key_id = ?4,
+                    received_at = ?5, proof = ?6, upgraded_at = ?7 WHERE handover_id = ?1",
+            params![
+                r.handover_id,
+                r.method,
+                r.receipt_sha256,
+                r.client_key_id,
+                r.received_at,
+                r.proof,
+                r.upgraded_at
             ],
         )
     }
@@ -548,8 +587,7 @@ impl Tx<'_> {
     pub fn receipt(&self, handover_id: &str) -> Result<Option<ReceiptRecord>, StoreError> {
         self.tx
             .query_row(
-                "SELECT handover_id, confirmed_at, method, receipt_sha256, client_key_id,
-                    received_at FROM receipts WHERE handover_id = ?1",
+                &format!("SELECT {RECEIPT_COLUMNS} FROM receipts WHERE handover_id = ?1"),
                 [handover_id],
                 receipt_row,
             )
@@ -656,8 +694,7 @@ impl Store {
     pub fn receipt(&self, handover_id: &str) -> Result<Option<ReceiptRecord>, StoreError> {
         self.conn
             .query_row(
-                "SELECT handover_id, confirmed_at, method, receipt_sha256, client_key_id,
-                    received_at FROM receipts WHERE handover_id = ?1",
+                &format!("SELECT {RECEIPT_COLUMNS} FROM receipts WHERE handover_id = ?1"),
                 [handover_id],
                 receipt_row,
             )
@@ -742,10 +779,9 @@ impl Store {
     pub fn receipts(&self) -> Result<Vec<ReceiptRecord>, StoreError> {
         let mut st = self
             .conn
-            .prepare(
-                "SELECT handover_id, confirmed_at, method, receipt_sha256, client_key_id,
-                    received_at FROM receipts ORDER BY confirmed_at",
-            )
+            .prepare(&format!(
+                "SELECT {RECEIPT_COLUMNS} FROM receipts ORDER BY confirmed_at"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = st.query_map([], receipt_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))

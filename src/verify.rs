@@ -521,8 +521,35 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
     if let Some(path) = &opts.receipt {
         receipt::write(path, &v.report, &m, receipt_signer.as_ref())?;
         v.report.receipt_path = Some(path.clone());
+        if let Some(note) = bound_key_note(&m, path, receipt_signer.as_ref()) {
+            reporter.warn(&note);
+        }
     }
     Ok(v.done(started))
+}
+
+/// What the client must still do for the receipt to count as signed by the key the provider
+/// bound at export (`client_key` in the signed manifest), if anything.
+fn bound_key_note(m: &Manifest, receipt: &Path, signer: Option<&keys::Signer>) -> Option<String> {
+    let bound = m.client_key.as_ref()?;
+    let path = show(receipt);
+    match (bound.kind.as_str(), signer) {
+        ("ssh-ed25519", _) => Some(format!(
+            "the provider bound your SSH key {} to this handover: sign the receipt with it and send {path}.sig too:\n  ssh-keygen -Y sign -n {} -f ~/.ssh/id_ed25519 {path}",
+            bound.key_id,
+            crate::clientkey::SSH_NAMESPACE
+        )),
+        (_, Some(s)) if s.key_id() == bound.key_id => None,
+        (_, Some(s)) => Some(format!(
+            "the receipt is signed with key {}, but the provider bound your key {} to this handover and will refuse it: write a new receipt with --sign-receipt and that key",
+            s.key_id(),
+            bound.key_id
+        )),
+        (_, None) => Some(format!(
+            "the provider bound your minisign key {} to this handover: a receipt signed with it (--sign-receipt KEY) proves receipt; an unsigned one proves only that you cooperated",
+            bound.key_id
+        )),
+    }
 }
 
 fn st_path(opts: &VerifyOptions) -> PathBuf {
