@@ -280,6 +280,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
                 rotational: None,
                 data_journal: false,
                 block_size: 4096,
+                disk: None,
             },
             Err(e) => {
                 blockers.push(io_blocker("unreadable", &path, &e));
