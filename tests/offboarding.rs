@@ -90,11 +90,15 @@ fn a_whole_offboarding() {
     }
     let cert = env.path("out/acme-final.deletion-certificate.json");
     assert!(cert.is_file(), "certificate beside the archive");
+    // Signed by the certificate key the provider key authorised: both checked with minisign.
+    let signer: serde_json::Value = serde_json::from_slice(&std::fs::read(&cert).unwrap()).unwrap();
     sh(
         &format!(
-            "minisign -Vm '{}' -p '{}'",
+            "minisign -Vm '{}' -p '{}' && minisign -Vm '{}' -P '{}'",
+            env.path("out/acme-final.cert-delegation.json").display(),
+            env.home().join("handover.pub").display(),
             cert.display(),
-            env.home().join("handover.pub").display()
+            signer["signer"]["public_key"].as_str().unwrap()
         ),
         Path::new("/"),
     );
@@ -142,7 +146,9 @@ fn a_whole_offboarding() {
     sh("sha256sum -c --quiet SHA256SUMS", &ev);
     sh(
         "minisign -Vm manifest/acme-final.manifest.json -p provider.pub >/dev/null \
-         && minisign -Vm deletion/acme-final.deletion-certificate.json -p provider.pub >/dev/null",
+         && minisign -Vm deletion/acme-final.cert-delegation.json -p provider.pub >/dev/null \
+         && minisign -Vm deletion/acme-final.deletion-certificate.json -P \
+            \"$(sed -n 's/.*(\\(RW[^)]*\\)).*/\\1/p' deletion/acme-final.cert-delegation.json.minisig)\" >/dev/null",
         &ev,
     );
     assert!(ev.join("receipt/receipt.json").is_file());

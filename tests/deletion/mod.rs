@@ -87,16 +87,37 @@ pub fn minisign_verifies(env: &Env, s: &serde_json::Value) {
         return;
     }
     let cert = s["certificate_path"].as_str().unwrap();
-    let o = std::process::Command::new("minisign")
-        .args(["-V", "-m", cert, "-p"])
-        .arg(env.home().join("handover.pub"))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "minisign -V failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let c: serde_json::Value = serde_json::from_slice(&std::fs::read(cert).unwrap()).unwrap();
+    let check = |args: &[&str], key: &std::ffi::OsStr| {
+        let o = std::process::Command::new("minisign")
+            .args(args)
+            .arg(key)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "minisign -V failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    // Signed by the home's certificate key: its delegation (beside the certificate) against
+    // handover.pub, then the certificate against the key the delegation authorises.
+    if let Some(name) = c["delegation"]["file_name"].as_str() {
+        let d = std::path::Path::new(cert).with_file_name(name);
+        let dv: serde_json::Value = serde_json::from_slice(&std::fs::read(&d).unwrap()).unwrap();
+        check(
+            &["-V", "-m", d.to_str().unwrap(), "-p"],
+            env.home().join("handover.pub").as_os_str(),
+        );
+        let key = dv["delegated_key"]["public_key"].as_str().unwrap();
+        assert_eq!(key, c["signer"]["public_key"].as_str().unwrap());
+        check(&["-V", "-m", cert, "-P"], std::ffi::OsStr::new(key));
+    } else {
+        check(
+            &["-V", "-m", cert, "-p"],
+            env.home().join("handover.pub").as_os_str(),
+        );
+    }
 }
 
 /// Every entry path of a certificate, as `root:path`, asserting each appears once.
