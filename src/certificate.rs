@@ -117,6 +117,10 @@ pub struct Sanitization {
     /// freed, not overwritten).
     #[serde(default)]
     pub technique: String,
+    /// The disk under the filesystem as sysfs described it when the job was planned (NIST:
+    /// "Media Information"): name, vendor, model, drivers, and why it counts as virtual.
+    #[serde(default)]
+    pub media: Option<fsinfo::DiskInfo>,
     #[serde(flatten)]
     pub detail: FsMethod,
 }
@@ -272,6 +276,10 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             },
             sanitization_method: rev2_method(&m.method).into(),
             technique: rev2_technique(&m.method).into(),
+            media: fs
+                .iter()
+                .find(|f| f.device == m.device)
+                .and_then(|f| f.disk.clone()),
             detail: m,
         })
         .filter(|s| s.detail.method != "unlink")

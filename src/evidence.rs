@@ -117,8 +117,24 @@ fn certificate_claims(c: &crate::certificate::Certificate) -> Vec<String> {
         } else {
             &s.technique
         };
+        let disk = s
+            .media
+            .as_ref()
+            .map(|m| {
+                let who = [m.vendor.as_deref(), m.model.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if who.is_empty() {
+                    format!(", disk {}", m.name)
+                } else {
+                    format!(", disk {} ({who})", m.name)
+                }
+            })
+            .unwrap_or_default();
         out.push(format!(
-            "On the {} filesystem at {} (device {}): {} file(s), {} bytes; sanitization method: {method}; technique: {technique}{}.",
+            "On the {} filesystem at {} (device {}{disk}): {} file(s), {} bytes; sanitization method: {method}; technique: {technique}{}.",
             d.filesystem,
             d.mount_point,
             d.device,

@@ -447,6 +447,9 @@ fn on_a_virtio_disk_a_shred_is_best_effort_never_clear() {
                 x["reason"], "virtual disk: the physical media are unknown",
                 "{x}"
             );
+            // The media are named as sysfs described them, and why they count as virtual.
+            assert!(x["media"]["virtual_because"].is_string(), "{x}");
+            assert!(!x["media"]["name"].as_str().unwrap().is_empty(), "{x}");
         }
     }
     assert!(c["scope"].as_str().unwrap().contains("file level only"));
