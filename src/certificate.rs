@@ -1,7 +1,12 @@
-//! The deletion certificate: a JSON document modelled on the Certificate of Sanitization in
-//! NIST SP 800-88 Rev. 1, Appendix G, signed with the provider's minisign key (so
-//! `minisign -Vm NAME.deletion-certificate.json -p handover.pub` checks it), written beside the
-//! handover (or into `--out`) and stored in the state database.
+//! The deletion certificate: a JSON document modelled on the Certificate of Sanitization of
+//! NIST SP 800-88 (Rev. 2, September 2025, which replaced Rev. 1), in Rev. 2's vocabulary
+//! (sanitization method Clear/Purge/Destroy, technique), written beside the handover (or into
+//! `--out`) and stored in the state database.
+//!
+//! It is signed with the home's certificate key, which the provider key authorised once
+//! (see [`crate::delegation`]); the delegation travels inside the certificate and beside it,
+//! so `minisign -V` checks the delegation against `handover.pub` and the certificate against
+//! the key the delegation names. With `--sign-key FILE` it is signed with that key directly.
 //!
 //! Built only from what the job recorded in the database over all its runs, so an interrupted
 //! and resumed deletion is certified once, every entry listed once. It never states a hash
@@ -60,6 +65,10 @@ pub struct Certificate {
     /// database (`handover audit verify --against CERTIFICATE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_checkpoint: Option<crate::audit::Checkpoint>,
+    /// The provider key's authorisation of the key in `signer`, when that is the delegated
+    /// certificate key (None: signed by the provider key itself, or by `--sign-key`).
+    #[serde(default)]
+    pub delegation: Option<crate::delegation::DelegationRef>,
 }
 
 /// The handover whose copies were deleted.
@@ -109,6 +118,19 @@ pub struct Host {
 pub struct Sanitization {
     /// `Clear` when overwritten in place on a rotational disk and verified; otherwise none.
     pub nist_category: String,
+    /// NIST SP 800-88 Rev. 2 sanitization method reached: `Clear`, or `none (best effort)`
+    /// for an overwrite that cannot be shown to reach the media, or `none` (not overwritten).
+    /// Never `Purge` or `Destroy`: this tool works on files, not on whole media.
+    #[serde(default)]
+    pub sanitization_method: String,
+    /// The technique used: `overwrite` or `logical delete` (the name removed, the blocks
+    /// freed, not overwritten).
+    #[serde(default)]
+    pub technique: String,
+    /// The disk under the filesystem as sysfs described it when the job was planned (NIST:
+    /// "Media Information"): name, vendor, model, drivers, and why it counts as virtual.
+    #[serde(default)]
+    pub media: Option<fsinfo::DiskInfo>,
     #[serde(flatten)]
     pub detail: FsMethod,
 }
@@ -166,6 +188,29 @@ pub struct EntryRef {
     /// `deleted` or `vanished`.
     pub status: String,
     pub note: Option<String>,
+}
+
+/// The model the certificate follows.
+pub const STANDARD: &str = "modelled on the Certificate of Sanitization of NIST SP 800-88 Rev. 2, Guidelines for Media Sanitization (September 2025; Rev. 1 is withdrawn), in its terms: sanitization method (Clear, Purge, Destroy) and technique";
+
+/// What a certificate covers, said once.
+pub const SCOPE: &str = "file level only: the listed files were deleted; where a filesystem says Clear, their blocks were overwritten in place and read back; no whole-media Clear, Purge or Destroy was performed. File names were replaced with random names before unlinking, but filesystems may keep old names in directory blocks and journals until they are reused. Each filesystem's reason says why its method is weaker than Clear.";
+
+/// The NIST SP 800-88 Rev. 2 sanitization method an internal method reaches.
+pub fn rev2_method(method: &str) -> &'static str {
+    match method {
+        "clear" => "Clear",
+        "overwrite_best_effort" => "none (best effort)",
+        _ => "none",
+    }
+}
+
+/// The Rev. 2 technique an internal method used.
+pub fn rev2_technique(method: &str) -> &'static str {
+    match method {
+        "clear" | "overwrite_best_effort" => "overwrite",
+        _ => "logical delete",
+    }
 }
 
 /// What [`issue`] needs beyond the database.
@@ -239,6 +284,12 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             } else {
                 "none (weaker than Clear, see reason)".into()
             },
+            sanitization_method: rev2_method(&m.method).into(),
+            technique: rev2_technique(&m.method).into(),
+            media: fs
+                .iter()
+                .find(|f| f.device == m.device)
+                .and_then(|f| f.disk.clone()),
             detail: m,
         })
         .filter(|s| s.detail.method != "unlink")
@@ -333,8 +384,8 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         certificate_id: certificate_id.clone(),
         job_id: job.job_id.clone(),
         command: job.kind.clone(),
-        standard: "modelled on the Certificate of Sanitization, NIST SP 800-88 Rev. 1, Appendix G".into(),
-        scope: "file-level: only the blocks holding the listed files were overwritten (where stated); no whole-media Clear, Purge or Destroy was performed. File names were replaced with random names before unlinking; filesystems may keep old names in directory blocks and journals until reused.".into(),
+        standard: STANDARD.into(),
+        scope: SCOPE.into(),
         handover: input.handover.map(|h| HandoverRef {
             handover_id: h.handover_id.clone(),
             client: h.client.clone(),
@@ -410,10 +461,8 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         entries: out_entries,
         warnings: warnings.clone(),
         audit_checkpoint: crate::audit::checkpoint(store, input.home)?,
+        delegation: None,
     };
-    let mut json = serde_json::to_vec_pretty(&cert).expect("certificate serializes");
-    json.push(b'\n');
-
     let base = input
         .name
         .clone()
@@ -433,6 +482,14 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // Signed by the delegated certificate key: the delegation goes inside and beside it.
+    let delegation =
+        crate::delegation::load(input.home)?.filter(|l| l.signer.key_id() == input.signer.key_id());
+    let delegation_name = file_name.replace(".deletion-certificate.json", ".cert-delegation.json");
+    let mut cert = cert;
+    cert.delegation = delegation.as_ref().map(|l| l.to_ref(&delegation_name));
+    let mut json = serde_json::to_vec_pretty(&cert).expect("certificate serializes");
+    json.push(b'\n');
     let sig = signing::sign(input.signer, &json, &file_name, now.unix_timestamp())
         .map_err(crate::error::KeyError::Crypto)?;
     let mut sig_path = json_path.clone().into_os_string();
@@ -442,6 +499,14 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         let path = path.to_path_buf();
         move |source| ShredError::CertificateWrite { path, source }
     };
+    if let Some(d) = &cert.delegation {
+        let p = input.dir.join(&d.file_name);
+        let mut ps = p.clone().into_os_string();
+        ps.push(".minisig");
+        let ps = PathBuf::from(ps);
+        home::write_new(&ps, d.signature.as_bytes(), PUBLIC_MODE).map_err(werr(&ps))?;
+        home::write_new(&p, d.document.as_bytes(), PUBLIC_MODE).map_err(werr(&p))?;
+    }
     home::write_new(&sig_path, sig.as_bytes(), PUBLIC_MODE).map_err(werr(&sig_path))?;
     home::write_new(&json_path, &json, PUBLIC_MODE).map_err(werr(&json_path))?;
 
@@ -493,6 +558,9 @@ pub struct CertificateView {
     pub signature_path: PathBuf,
     /// Whether the stored signature verifies with the public key inside the certificate.
     pub signature_valid: bool,
+    /// When the certificate carries a delegation: whether it verifies with this home's
+    /// `handover.pub` and authorises the key that signed the certificate.
+    pub delegation_valid: Option<bool>,
 }
 
 /// Looks a certificate up by id (or a prefix of at least 4 characters).
@@ -510,11 +578,17 @@ pub fn show(home: &Home, id: &str) -> Result<CertificateView> {
     let signature_valid = minisign::PublicKey::from_base64(&certificate.signer.public_key)
         .ok()
         .is_some_and(|pk| signing::verify(&pk, &rec.document, &rec.signature).is_ok());
+    let delegation_valid = certificate.delegation.as_ref().map(|d| {
+        crate::keys::load_public_key(Some(&home.public_key()), None).is_ok_and(|pk| {
+            crate::delegation::check_ref(&pk, d, &certificate.signer.key_id).is_ok()
+        })
+    });
     Ok(CertificateView {
         certificate,
         document: rec.document,
         json_path: rec.json_path,
         signature_path: rec.signature_path,
         signature_valid,
+        delegation_valid,
     })
 }

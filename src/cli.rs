@@ -54,11 +54,27 @@ pub enum Command {
 password-protected unless --no-password) and handover.pub, in the home folder or --out DIR.\n\
 The password is read from HANDOVER_KEY_PASSWORD or asked on the terminal. An existing key is\n\
 never overwritten.\n\n\
+In the home folder it also makes cert.key (unencrypted, mode 0600) and cert-delegation.json with\n\
+its .minisig, signed by the new key: the provider key's authorisation of cert.key to sign\n\
+deletion certificates, so that run-due from cron or systemd never needs the password.\n\n\
 With --age, write an age identity file (age.key, the age-keygen format) instead, for a client\n\
 that has none; its public key (age1...) is printed for use with export -r.",
         after_help = EXIT_CODES
     )]
     Keygen(KeygenArgs),
+    /// Authorise the unattended certificate key (cert.key) with the provider key, once
+    #[command(
+        long_about = "Authorise cert.key, an unencrypted key kept in the home folder (mode 0600), to sign\n\
+deletion certificates on behalf of the provider key, so that run-due from cron or systemd needs\n\
+no password. Asks the provider key's password (or reads HANDOVER_KEY_PASSWORD) and writes\n\
+cert-delegation.json and its .minisig, signed by handover.key. keygen, export and delete do this\n\
+on their own when the password is at hand; run it once on a terminal for a home that has\n\
+neither. Each certificate carries the delegation; a client checks both with minisign:\n  \
+minisign -Vm NAME.cert-delegation.json -p handover.pub\n  \
+minisign -Vm NAME.deletion-certificate.json -P <the key named in the line above>",
+        after_help = EXIT_CODES
+    )]
+    Delegate(DelegateArgs),
     /// Export a client's data directory to an encrypted, signed handover
     #[command(
         long_about = "Export a client's data directory in one streaming pass: every file is hashed (SHA-256)\n\
@@ -427,6 +443,19 @@ pub struct KeygenArgs {
     /// Do not protect the signing key with a password (for automation)
     #[arg(long, conflicts_with = "age")]
     pub no_password: bool,
+    /// Organisation named in the certificate key's delegation
+    #[arg(long, env = "HANDOVER_ORGANIZATION")]
+    pub organization: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DelegateArgs {
+    /// Organisation named in the delegation
+    #[arg(long, env = "HANDOVER_ORGANIZATION")]
+    pub organization: Option<String>,
+    /// Sign a new delegation even if a valid one exists (for example a new organisation)
+    #[arg(long)]
+    pub renew: bool,
 }
 
 #[derive(Args, Debug)]

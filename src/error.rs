@@ -78,6 +78,13 @@ pub enum KeyError {
     /// The minisign library failed while generating or signing.
     #[error("{0}")]
     Crypto(String),
+    /// A certificate must be signed without anyone to type the provider key's password
+    /// (`run-due` from cron or systemd), and no certificate key is authorised yet.
+    #[error("deletion certificates cannot be signed unattended: the provider key {} is password-protected, and {} holds no authorised certificate key (cert.key with cert-delegation.json) yet.\nRun this once, on a terminal: handover --home {} delegate\nIt asks the provider key's password once and authorises cert.key, which then signs deletion certificates without a password (run-due from cron or systemd included).", show(.key), show(.home), show(.home))]
+    NoDelegation { home: PathBuf, key: PathBuf },
+    /// The certificate key's delegation is missing a part, does not verify, or does not match.
+    #[error("the certificate-key delegation {} cannot be used: {detail}.\nRun `handover delegate --renew` on a terminal to authorise the certificate key again.", show(.path))]
+    BadDelegation { path: PathBuf, detail: String },
 }
 
 /// Errors from the export stage.
@@ -610,6 +617,8 @@ impl Error {
                 KeyError::NoRecipients => "no_recipients",
                 KeyError::Write { .. } => "key_write_failed",
                 KeyError::Crypto(_) => "key_error",
+                KeyError::NoDelegation { .. } => "key_no_delegation",
+                KeyError::BadDelegation { .. } => "delegation_invalid",
             },
             Error::Export(e) => match e {
                 ExportError::BadName { .. } => "bad_name",

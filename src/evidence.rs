@@ -102,6 +102,72 @@ fn describe(r: &AuditRow) -> String {
     }
 }
 
+/// The certificate's claims and their limits in plain words, for the report.
+fn certificate_claims(c: &crate::certificate::Certificate) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "Standard: the certificate follows NIST SP 800-88 Rev. 2 (Guidelines for Media Sanitization, September 2025) and uses its terms: the sanitization method reached (Clear, Purge or Destroy, or none) and the technique used (overwrite, logical delete). {} file(s), {} bytes were deleted between {} and {}.",
+            c.totals.files, c.totals.bytes, c.started_at, c.finished_at
+        ),
+        "Scope: file level only. The handed-over files listed in the certificate were deleted; the disks that held them were not sanitized as a whole (no whole-media Clear, Purge or Destroy was performed), and copies elsewhere (backups, snapshots, other systems) are not covered.".into(),
+        "File names: each file was renamed to a random name before it was removed, but a filesystem may keep old names in its directory blocks and its journal until that space is reused.".into(),
+        "Clear, where stated, means the file's blocks were overwritten in place, synced, read back and compared, on a physical rotational disk whose make and model could be read. Anything less is marked \"none (best effort)\" (overwritten, but the old data may survive elsewhere) or \"none\" (deleted without overwriting), with the reason.".into(),
+    ];
+    for s in &c.sanitization {
+        let d = &s.detail;
+        let method = if s.sanitization_method.is_empty() {
+            crate::certificate::rev2_method(&d.method)
+        } else {
+            &s.sanitization_method
+        };
+        let technique = if s.technique.is_empty() {
+            crate::certificate::rev2_technique(&d.method)
+        } else {
+            &s.technique
+        };
+        let disk = s
+            .media
+            .as_ref()
+            .map(|m| {
+                let who = [m.vendor.as_deref(), m.model.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if who.is_empty() {
+                    format!(", disk {}", m.name)
+                } else {
+                    format!(", disk {} ({who})", m.name)
+                }
+            })
+            .unwrap_or_default();
+        out.push(format!(
+            "On the {} filesystem at {} (device {}{disk}): {} file(s), {} bytes; sanitization method: {method}; technique: {technique}{}.",
+            d.filesystem,
+            d.mount_point,
+            d.device,
+            d.entries,
+            d.bytes,
+            d.reason
+                .as_ref()
+                .map(|r| format!("; why not Clear: {r}"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(d) = &c.delegation {
+        let by = serde_json::from_str::<crate::delegation::Delegation>(&d.document).ok();
+        out.push(format!(
+            "Signature: signed by the provider's certificate key {}, which provider key {} authorised to sign deletion certificates{} (the delegation is included and signed by the provider key).",
+            c.signer.key_id,
+            by.as_ref().map(|b| b.provider_key.key_id.as_str()).unwrap_or("?"),
+            by.as_ref().map(|b| format!(" on {}", b.created_at)).unwrap_or_default()
+        ));
+    } else {
+        out.push(format!("Signature: signed by key {}.", c.signer.key_id));
+    }
+    out
+}
+
 /// Everything the pack is made from, gathered by the caller from the store.
 pub struct Sources {
     pub manifest: Document,
@@ -147,8 +213,24 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
     for r in &sources.receipts {
         docs.push(("receipt", r));
     }
+    // The certificate's delegation, as files beside it, so `minisign -V` checks it too.
+    let claims = sources
+        .certificate
+        .as_ref()
+        .and_then(|c| serde_json::from_str::<crate::certificate::Certificate>(&c.content).ok());
+    let delegation_doc = claims
+        .as_ref()
+        .and_then(|c| c.delegation.as_ref())
+        .map(|d| Document {
+            file_name: d.file_name.clone(),
+            content: d.document.clone(),
+            signature: Some(d.signature.clone()),
+        });
     if let Some(c) = &sources.certificate {
         docs.push(("deletion", c));
+    }
+    if let Some(d) = &delegation_doc {
+        docs.push(("deletion", d));
     }
     for (dir, d) in &docs {
         add(
@@ -291,6 +373,13 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
             if *done { "x" } else { " " }
         );
     }
+    let claim_lines = claims.as_ref().map(certificate_claims).unwrap_or_default();
+    if !claim_lines.is_empty() {
+        md.push_str("\n## What the deletion certificate claims\n\n");
+        for l in &claim_lines {
+            let _ = writeln!(md, "- {l}");
+        }
+    }
     md.push_str("\n## Timeline (UTC)\n\n| time | event |\n|---|---|\n");
     for e in &timeline {
         let _ = writeln!(md, "| {} | {} |", e.at, e.what.replace('|', "\\|"));
@@ -304,7 +393,13 @@ minisign -Vm manifest/{m} -p provider.pub\n{c}{r}```\n",
         c = sources
             .certificate
             .as_ref()
-            .map(|c| format!("minisign -Vm deletion/{} -p provider.pub\n", c.file_name))
+            .map(|c| match (&delegation_doc, &claims) {
+                (Some(d), Some(k)) => format!(
+                    "minisign -Vm deletion/{} -p provider.pub\nminisign -Vm deletion/{} -P {}   # the key the line above names\n",
+                    d.file_name, c.file_name, k.signer.public_key
+                ),
+                _ => format!("minisign -Vm deletion/{} -p provider.pub\n", c.file_name),
+            })
             .unwrap_or_default(),
         r = sources
             .receipts
@@ -345,6 +440,12 @@ table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding
             esc(label),
             esc(detail)
         );
+    }
+    if !claim_lines.is_empty() {
+        html.push_str("</ul>\n<h2>What the deletion certificate claims</h2>\n<ul>\n");
+        for l in &claim_lines {
+            let _ = writeln!(html, "<li>{}</li>", esc(l));
+        }
     }
     html.push_str("</ul>\n<h2>Timeline (UTC)</h2>\n<table><tr><th>time</th><th>event</th></tr>\n");
     for e in &timeline {

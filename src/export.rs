@@ -464,6 +464,11 @@ fn export_only(
         .into());
     }
 
+    // An older home gets its unattended certificate key while the provider key is unlocked,
+    // so scheduled deletions run without a password from now on.
+    if let Some(w) = crate::delegation::ensure_quietly(home, &key_path, &signer) {
+        reporter.warn(&w);
+    }
     if counts.files == 0 {
         reporter.warn(
             "the data directory holds no files: the handover carries only its folders, and `sha256sum -c SHA256SUMS` will report an empty list",

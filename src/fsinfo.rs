@@ -68,6 +68,49 @@ pub struct FsInfo {
     pub data_journal: bool,
     /// Filesystem block size (statfs f_bsize).
     pub block_size: u64,
+    /// The disk under the filesystem as sysfs describes it (None without a block device).
+    /// Absent from job records written before it existed.
+    #[serde(default)]
+    pub disk: Option<DiskInfo>,
+}
+
+/// The reason a virtual disk's overwrite is never called Clear.
+pub const VIRTUAL_DISK_REASON: &str = "virtual disk: the physical media are unknown";
+
+/// What sysfs says about the disk (or, for a partition, the whole disk) holding a filesystem.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DiskInfo {
+    /// The kernel's name for it: `sda`, `vda`, `nvme0n1`, `dm-0`.
+    pub name: String,
+    /// `device/vendor` and `device/model`, trimmed; None when sysfs has none.
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    /// The drivers bound to the device and the buses above it, nearest first.
+    pub drivers: Vec<String>,
+    /// Why this is a virtual disk (a hypervisor's or cloud's block device), when it is.
+    pub virtual_because: Option<String>,
+}
+
+impl DiskInfo {
+    /// Whether the disk said who made it: a vendor or model string that is not empty.
+    pub fn identified(&self) -> bool {
+        self.vendor.is_some() || self.model.is_some()
+    }
+}
+
+impl FsInfo {
+    /// Why an in-place overwrite on this filesystem's device cannot be called Clear, beyond
+    /// what the rotational flag says: a virtual disk (its `rotational` is only the
+    /// hypervisor's default), or a rotational disk that did not say what it is. None when the
+    /// device is either a physical disk whose identity was read or not rotational at all.
+    pub fn media_caveat(&self) -> Option<String> {
+        match (&self.disk, self.rotational) {
+            (Some(d), _) if d.virtual_because.is_some() => Some(VIRTUAL_DISK_REASON.into()),
+            (Some(d), Some(true)) if d.identified() => None,
+            (_, Some(true)) => Some("the disk's vendor and model could not be read (a logical device such as loop, device-mapper or RAID, or a driver that does not say), so it cannot be shown to be a physical rotational disk".into()),
+            _ => None,
+        }
+    }
 }
 
 fn fs_name(magic: i64) -> (&'static str, FsClass) {
@@ -120,6 +163,11 @@ pub fn describe(dir: &Path, st_dev: u64) -> std::io::Result<FsInfo> {
     // Major 0 is the kernel's "unnamed" device (tmpfs, overlay, nfs, btrfs subvolumes):
     // there is no block device whose rotational flag would mean anything.
     let rotational = if maj == 0 { None } else { rotational(maj, min) };
+    let disk = if maj == 0 {
+        None
+    } else {
+        classify_disk(Path::new("/sys"), maj, min)
+    };
     Ok(FsInfo {
         fs_type,
         class,
@@ -132,7 +180,154 @@ pub fn describe(dir: &Path, st_dev: u64) -> std::io::Result<FsInfo> {
         rotational,
         data_journal,
         block_size: s.f_bsize as u64,
+        disk,
     })
+}
+
+/// Drivers of hypervisors' and clouds' paravirtual block and SCSI devices: virtio, Xen's
+/// blkfront (bound as `vbd`), Hyper-V's storvsc, VMware's pvscsi.
+const VIRTUAL_DRIVERS: &[&str] = &[
+    "virtio_blk",
+    "virtio_scsi",
+    "virtio-pci",
+    "virtio_pci",
+    "vbd",
+    "xen-blkfront",
+    "xen_blkfront",
+    "hv_storvsc",
+    "storvsc",
+    "vmw_pvscsi",
+];
+
+/// Vendor or model strings of emulated and cloud disks (matched case-insensitively as
+/// substrings): QEMU/KVM, VirtualBox, VMware, Hyper-V/Azure (`Msft` `Virtual Disk`), Amazon
+/// EBS (NVMe), Google Persistent Disk (SCSI `PersistentDisk`, NVMe `nvme_card-pd`), Xen.
+const VIRTUAL_MODELS: &[&str] = &[
+    "qemu",
+    "vbox",
+    "virtualbox",
+    "vmware",
+    "virtual disk",
+    "virtual nvme",
+    "msft",
+    "amazon elastic block store",
+    "persistentdisk",
+    "nvme_card",
+    "google",
+    "xen",
+];
+
+/// Describes the disk behind block device `maj:min` from a sysfs tree at `sys` (the real one
+/// is `/sys`; tests give a fake one). A partition is described by its whole disk, and a
+/// device-mapper or RAID device by the disks under it (`slaves/`). None when sysfs does not
+/// know the device.
+pub fn classify_disk(sys: &Path, maj: u32, min: u32) -> Option<DiskInfo> {
+    let real = std::fs::canonicalize(sys.join(format!("dev/block/{maj}:{min}"))).ok()?;
+    // A partition has no `device` link of its own; its directory sits inside the disk's.
+    let disk = if real.join("device").exists() || real.join("slaves").is_dir() {
+        real
+    } else {
+        match real.parent() {
+            Some(p) if p.join("device").exists() => p.to_path_buf(),
+            _ => real,
+        }
+    };
+    Some(describe_disk(&disk, 0))
+}
+
+fn describe_disk(disk: &Path, depth: u32) -> DiskInfo {
+    let name = disk
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dev = disk.join("device");
+    let read = |f: &str| {
+        std::fs::read_to_string(dev.join(f))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let mut d = DiskInfo {
+        name: name.clone(),
+        vendor: read("vendor"),
+        model: read("model"),
+        drivers: drivers_above(&dev),
+        virtual_because: None,
+    };
+    d.virtual_because = if name.starts_with("vd") || name.starts_with("xvd") {
+        Some(format!(
+            "the disk is named {name}, as virtio and Xen disks are"
+        ))
+    } else if let Some(v) = d
+        .drivers
+        .iter()
+        .find(|v| VIRTUAL_DRIVERS.contains(&v.as_str()))
+    {
+        Some(format!("driver {v}"))
+    } else {
+        let ident = format!(
+            "{} {}",
+            d.vendor.as_deref().unwrap_or(""),
+            d.model.as_deref().unwrap_or("")
+        );
+        let low = ident.to_ascii_lowercase();
+        VIRTUAL_MODELS
+            .iter()
+            .any(|m| low.contains(m))
+            .then(|| format!("vendor and model {:?}", ident.trim()))
+    };
+    // A device-mapper or RAID device: its media are those of the disks under it. It counts
+    // as identified only if every one of them is, and as virtual if any one is.
+    let slaves: Vec<PathBuf> = std::fs::read_dir(disk.join("slaves"))
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    if d.virtual_because.is_none() && !slaves.is_empty() && depth < 8 {
+        let under: Vec<DiskInfo> = slaves
+            .iter()
+            .filter_map(|s| std::fs::canonicalize(s).ok())
+            .map(|s| {
+                let whole = match s.parent() {
+                    Some(p) if !s.join("device").exists() && p.join("device").exists() => {
+                        p.to_path_buf()
+                    }
+                    _ => s,
+                };
+                describe_disk(&whole, depth + 1)
+            })
+            .collect();
+        if let Some(v) = under.iter().find(|u| u.virtual_because.is_some()) {
+            d.virtual_because = Some(format!(
+                "{} under {name}: {}",
+                v.name,
+                v.virtual_because.as_deref().unwrap_or("")
+            ));
+        } else if !under.is_empty() && under.iter().all(DiskInfo::identified) {
+            d.vendor = under[0].vendor.clone();
+            d.model = under[0].model.clone();
+        }
+    }
+    d
+}
+
+/// The `driver` links of a device and every device above it in sysfs, nearest first
+/// (a SCSI disk's own driver is `sd`; its host adapter's, further up, says whose it is).
+fn drivers_above(dev: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(mut cur) = std::fs::canonicalize(dev) else {
+        return out;
+    };
+    for _ in 0..16 {
+        if let Ok(t) = std::fs::read_link(cur.join("driver"))
+            && let Some(n) = t.file_name()
+        {
+            out.push(n.to_string_lossy().into_owned());
+        }
+        match cur.parent() {
+            Some(p) if p.file_name().is_some_and(|n| n != "devices") => cur = p.to_path_buf(),
+            _ => break,
+        }
+    }
+    out
 }
 
 /// `/sys/dev/block/MAJ:MIN/queue/rotational`; a partition has no `queue/`, so its parent
@@ -362,6 +557,176 @@ mod tests {
     fn mountinfo_escapes_decode() {
         assert_eq!(unescape(r"/mnt/a\040b\134c"), b"/mnt/a b\\c".to_vec());
         assert_eq!(unescape(r"/plain"), b"/plain".to_vec());
+    }
+
+    /// A fake sysfs: `disks` are (maj:min, device path under devices/, disk name, partition),
+    /// with files and driver links written by the caller.
+    struct FakeSys(tempfile::TempDir);
+
+    impl FakeSys {
+        fn new() -> FakeSys {
+            let t = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(t.path().join("dev/block")).unwrap();
+            FakeSys(t)
+        }
+        fn p(&self, rel: &str) -> PathBuf {
+            self.0.path().join(rel)
+        }
+        /// A disk directory `devices/DEV/block/NAME` whose `device` link is `devices/DEV`.
+        fn disk(&self, majmin: &str, dev: &str, name: &str) -> PathBuf {
+            let d = self.p(&format!("devices/{dev}/block/{name}"));
+            std::fs::create_dir_all(d.join("queue")).unwrap();
+            std::fs::write(d.join("queue/rotational"), "1\n").unwrap();
+            std::os::unix::fs::symlink(self.p(&format!("devices/{dev}")), d.join("device"))
+                .unwrap();
+            std::os::unix::fs::symlink(&d, self.p(&format!("dev/block/{majmin}"))).unwrap();
+            d
+        }
+        fn partition(&self, majmin: &str, disk: &Path, name: &str) {
+            std::fs::create_dir_all(disk.join(name)).unwrap();
+            std::os::unix::fs::symlink(disk.join(name), self.p(&format!("dev/block/{majmin}")))
+                .unwrap();
+        }
+        fn driver(&self, dev: &str, driver: &str) {
+            let target = self.p(&format!("bus/x/drivers/{driver}"));
+            std::fs::create_dir_all(&target).unwrap();
+            std::os::unix::fs::symlink(target, self.p(&format!("devices/{dev}/driver"))).unwrap();
+        }
+        fn file(&self, rel: &str, text: &str) {
+            std::fs::write(self.p(&format!("devices/{rel}")), text).unwrap();
+        }
+        fn info(&self, maj: u32, min: u32) -> FsInfo {
+            FsInfo {
+                fs_type: "ext4".into(),
+                class: FsClass::InPlace,
+                mount_point: "/".into(),
+                source: String::new(),
+                device: format!("{maj}:{min}"),
+                rotational: Some(true),
+                data_journal: false,
+                block_size: 4096,
+                disk: classify_disk(self.0.path(), maj, min),
+            }
+        }
+    }
+
+    #[test]
+    fn virtual_disks_get_no_clear_and_a_named_physical_disk_does() {
+        let s = FakeSys::new();
+        // virtio_blk, as on a KVM guest: rotational=1 is only the virtio default, and the
+        // PCI vendor id 0x1af4 reads as a vendor.
+        let vda = s.disk("254:0", "pci0000:00/0000:00:02.0/virtio1", "vda");
+        s.file("pci0000:00/0000:00:02.0/virtio1/vendor", "0x1af4\n");
+        s.driver("pci0000:00/0000:00:02.0/virtio1", "virtio_blk");
+        s.partition("254:1", &vda, "vda1");
+        // Xen blkfront.
+        s.disk("202:0", "vbd-51712", "xvda");
+        s.driver("vbd-51712", "vbd");
+        // Amazon EBS over NVMe: the nvme driver itself says nothing, the model does.
+        let nvme = s.disk("259:0", "pci0000:00/0000:00:04.0/nvme/nvme0", "nvme0n1");
+        s.file(
+            "pci0000:00/0000:00:04.0/nvme/nvme0/model",
+            "Amazon Elastic Block Store              \n",
+        );
+        s.driver("pci0000:00/0000:00:04.0", "nvme");
+        s.partition("259:1", &nvme, "nvme0n1p1");
+        // Hyper-V / Azure: a SCSI disk named sda whose host adapter is storvsc.
+        let hv = "LNXSYSTM:00/VMBUS:00/f8b3781a/host0/target0:0:0/0:0:0:0";
+        s.disk("8:16", hv, "sdb");
+        s.file(&format!("{hv}/vendor"), "Msft    \n");
+        s.file(&format!("{hv}/model"), "Virtual Disk    \n");
+        s.driver(hv, "sd");
+        s.driver("LNXSYSTM:00/VMBUS:00/f8b3781a", "hv_storvsc");
+        // A physical SATA disk behind AHCI.
+        let sata = "pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0";
+        let sda = s.disk("8:0", sata, "sda");
+        s.file(&format!("{sata}/vendor"), "ATA     \n");
+        s.file(&format!("{sata}/model"), "ST1000DM003-1CH1\n");
+        s.driver(sata, "sd");
+        s.driver("pci0000:00/0000:00:1f.2", "ahci");
+        s.partition("8:1", &sda, "sda1");
+        // A loop device: no device link, nothing identifies its media.
+        let lo = s.p("devices/virtual/block/loop0");
+        std::fs::create_dir_all(&lo).unwrap();
+        std::os::unix::fs::symlink(&lo, s.p("dev/block/7:0")).unwrap();
+
+        for (maj, min, name) in [
+            (254, 0, "vda"),
+            (254, 1, "vda"),
+            (202, 0, "xvda"),
+            (259, 0, "nvme0n1"),
+            (259, 1, "nvme0n1"),
+            (8, 16, "sdb"),
+        ] {
+            let i = s.info(maj, min);
+            let d = i.disk.as_ref().unwrap();
+            assert_eq!(d.name, name);
+            assert!(d.virtual_because.is_some(), "{maj}:{min} {d:?}");
+            assert_eq!(
+                i.media_caveat().as_deref(),
+                Some(VIRTUAL_DISK_REASON),
+                "{d:?}"
+            );
+        }
+        let nv = s.info(259, 1).disk.unwrap();
+        assert!(
+            nv.virtual_because
+                .unwrap()
+                .contains("Amazon Elastic Block Store")
+        );
+        assert_eq!(
+            s.info(202, 0).disk.unwrap().virtual_because.as_deref(),
+            Some("the disk is named xvda, as virtio and Xen disks are")
+        );
+        assert!(
+            s.info(8, 16)
+                .disk
+                .unwrap()
+                .drivers
+                .contains(&"hv_storvsc".to_string())
+        );
+
+        for min in [0, 1] {
+            let i = s.info(8, min);
+            let d = i.disk.as_ref().unwrap();
+            assert_eq!(
+                (d.name.as_str(), d.vendor.as_deref(), d.model.as_deref()),
+                ("sda", Some("ATA"), Some("ST1000DM003-1CH1"))
+            );
+            assert_eq!(d.virtual_because, None, "{d:?}");
+            assert_eq!(
+                i.media_caveat(),
+                None,
+                "a named rotational SATA disk keeps Clear"
+            );
+            // The same disk reporting itself non-rotational (an SSD) has no media caveat of
+            // its own: the rotational rule decides.
+            let mut ssd = i.clone();
+            ssd.rotational = Some(false);
+            assert_eq!(ssd.media_caveat(), None);
+        }
+        let lo = s.info(7, 0);
+        assert!(!lo.disk.as_ref().unwrap().identified());
+        assert!(
+            lo.media_caveat()
+                .unwrap()
+                .contains("vendor and model could not be read")
+        );
+        assert_eq!(classify_disk(s.0.path(), 9, 9), None);
+    }
+
+    /// On this machine's own root disk: a virtio disk (vd*) must get the virtual-disk reason.
+    #[test]
+    fn this_machines_root_disk_is_classified() {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata("/").unwrap().dev();
+        let i = describe(Path::new("/"), dev).unwrap();
+        eprintln!("/ is on {:?}", i.disk);
+        if let Some(d) = &i.disk
+            && (d.name.starts_with("vd") || d.drivers.iter().any(|x| x == "virtio_blk"))
+        {
+            assert_eq!(i.media_caveat().as_deref(), Some(VIRTUAL_DISK_REASON));
+        }
     }
 
     #[test]

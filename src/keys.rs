@@ -149,6 +149,9 @@ pub struct KeygenSummary {
     /// The minisign key id; empty for an age identity.
     pub key_id: String,
     pub password_protected: bool,
+    /// The unattended certificate key authorised by the new provider key (keygen in the home).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_key: Option<crate::delegation::DelegationSummary>,
 }
 
 /// Makes a minisign key pair in `dir`: `handover.key` (0600) and `handover.pub`.
@@ -210,6 +213,7 @@ pub fn keygen_at(
         public_key: kp.pk.to_base64(),
         key_id: id,
         password_protected: protected,
+        certificate_key: None,
     })
 }
 
@@ -234,6 +238,7 @@ pub fn keygen_age(path: &Path, now_rfc3339: &str) -> Result<KeygenSummary, KeyEr
         public_key: public,
         key_id: String::new(),
         password_protected: false,
+        certificate_key: None,
     })
 }
 

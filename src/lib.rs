@@ -8,6 +8,7 @@ pub mod archive;
 pub mod audit;
 pub mod certificate;
 pub mod clientkey;
+pub mod delegation;
 pub mod error;
 pub mod evidence;
 pub mod export;
@@ -48,6 +49,8 @@ pub struct KeygenOptions {
     pub age: bool,
     /// Leave the signing key unencrypted (automation).
     pub no_password: bool,
+    /// Named in the certificate key's delegation.
+    pub organization: Option<String>,
 }
 
 /// Makes the provider's signing key pair, or with `age` an age identity file.
@@ -94,8 +97,12 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
             })?;
         Some(pw)
     };
-    let summary = keys::keygen(&dir, password)?;
+    let mut summary = keys::keygen(&dir, password.clone())?;
     if opts.out.is_none() {
+        // While the password is at hand: authorise the unattended certificate key, so that
+        // run-due from cron or systemd never needs it.
+        let provider = delegation::unlock(&summary.secret_key_path, password)?;
+        let c = delegation::ensure(home, &provider, opts.organization.as_deref(), false)?;
         let mut store = store::Store::open(&home.database())?;
         let tx = store.begin()?;
         audit::append(
@@ -107,11 +114,56 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
                 "key_id": summary.key_id,
                 "public_key": summary.public_key,
                 "password_protected": summary.password_protected,
+                "certificate_key_id": c.key_id,
+                "certificate_key_purpose": delegation::PURPOSE,
+                "organization": opts.organization,
             }),
         )?;
         tx.commit()?;
+        summary.certificate_key = Some(c);
     }
     Ok(summary)
+}
+
+/// `handover delegate`: unlocks the provider key (password from `HANDOVER_KEY_PASSWORD` or
+/// the prompt) and authorises the unattended certificate key, making it if needed. With
+/// `renew`, signs a new delegation even if a valid one exists (a new organisation).
+pub fn delegate(
+    home: &Home,
+    organization: Option<&str>,
+    renew: bool,
+    reporter: &dyn Reporter,
+) -> Result<delegation::DelegationSummary> {
+    let provider = keys::load_signer(&home.secret_key(), reporter)?;
+    delegation::ensure_audited(home, &provider, organization, renew)
+}
+
+/// A reporter that passes everything through except the password prompt: `run-due` runs
+/// unattended and never asks for the provider key's password, even on a terminal.
+struct NoPrompt<'a>(&'a dyn Reporter);
+
+impl Reporter for NoPrompt<'_> {
+    fn wants_totals(&self) -> bool {
+        self.0.wants_totals()
+    }
+    fn start(&self, stage: &str, total_bytes: Option<u64>, total_files: Option<u64>) {
+        self.0.start(stage, total_bytes, total_files)
+    }
+    fn bytes(&self, bytes: u64) {
+        self.0.bytes(bytes)
+    }
+    fn file_done(&self) {
+        self.0.file_done()
+    }
+    fn finish(&self) {
+        self.0.finish()
+    }
+    fn warn(&self, message: &str) {
+        self.0.warn(message)
+    }
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
 }
 
 /// Runs every due deletion job through the deletion engine (`delete` with `--yes` implied).
@@ -121,6 +173,7 @@ pub fn run_due(
     now: Option<time::OffsetDateTime>,
     reporter: &dyn Reporter,
 ) -> Result<schedule::RunDueReport> {
+    let reporter = &NoPrompt(reporter);
     schedule::run_due(home, dry_run, now, &|h| {
         let opts = shred::DeleteOptions {
             handover: h.handover_id.clone(),

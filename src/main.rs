@@ -48,6 +48,17 @@ fn print_json<T: Serialize>(v: &T) {
     );
 }
 
+/// What `keygen` and `delegate` say about the certificate key.
+fn print_delegation(s: &handover::delegation::DelegationSummary) {
+    eprintln!(
+        "{} {} (unattended certificate key {}, mode 0600), authorised by the provider key in {}",
+        if s.created { "wrote" } else { "already have" },
+        s.key_path.display(),
+        s.key_id,
+        s.delegation_path.display()
+    );
+}
+
 fn run(cli: Cli) -> handover::Result<ExitCode> {
     let home = Home::resolve(cli.home.clone());
     let reporter = ui::TermReporter::new(cli.quiet, cli.json);
@@ -59,6 +70,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     out: a.out,
                     age: a.age,
                     no_password: a.no_password,
+                    organization: a.organization,
                 },
                 &reporter,
             )?;
@@ -79,6 +91,17 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     s.public_key_path.display()
                 );
                 eprintln!("key id {}; public key {}", s.key_id, s.public_key);
+                if let Some(c) = &s.certificate_key {
+                    print_delegation(c);
+                }
+            }
+        }
+        Command::Delegate(a) => {
+            let s = handover::delegate(&home, a.organization.as_deref(), a.renew, &reporter)?;
+            if cli.json {
+                print_json(&s);
+            } else {
+                print_delegation(&s);
             }
         }
         Command::Export(a) => {
@@ -234,7 +257,12 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             let r = handover::run_due(&home, a.dry_run, None, &reporter)?;
             if cli.json {
                 print_json(&r);
-            } else if !cli.quiet {
+            } else if cli.quiet {
+                // cron mails what is printed: a failed job, and what to do about it.
+                for j in r.jobs.iter().filter(|j| j.result == "failed") {
+                    eprintln!("{}  {:<18} {}", j.handover_id, j.result, j.detail);
+                }
+            } else {
                 for j in &r.jobs {
                     eprintln!("{}  {:<18} {}", j.handover_id, j.result, j.detail);
                 }
@@ -257,6 +285,10 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 source,
             })?;
             print!("{}", schedule::timer(a.systemd, &exe, &home));
+            // The unit would fail on every job if certificates cannot be signed unattended.
+            if let Err(e) = handover::delegation::unattended_ready(&home) {
+                eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");
+            }
         }
         Command::Status(a) => {
             let rows = schedule::status(&home, a.client.as_deref())?;

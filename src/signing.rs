@@ -18,12 +18,18 @@ pub fn sign(
     unix_time: i64,
 ) -> Result<String, String> {
     let trusted = format!("timestamp:{unix_time}\tfile:{file_name}\thashed");
+    sign_with_comment(signer, data, &trusted)
+}
+
+/// Signs `data` with the given trusted comment, which `minisign -V` prints once it has checked
+/// it: a line the key vouches for, not only the data.
+pub fn sign_with_comment(signer: &Signer, data: &[u8], trusted: &str) -> Result<String, String> {
     let untrusted = format!("signature from handover secret key {}", signer.key_id());
     minisign::sign(
         Some(&signer.pk),
         &signer.sk,
         Cursor::new(data),
-        Some(&trusted),
+        Some(trusted),
         Some(&untrusted),
     )
     .map(|b| b.into_string())

@@ -136,6 +136,12 @@ pub fn print_certificate(v: &CertificateView, json: bool) {
         },
         c.signer.key_id
     ));
+    if let Some(ok) = v.delegation_valid {
+        w(format!(
+            "Delegation:  {} (the certificate key authorised by this home's handover.pub)",
+            if ok { "valid" } else { "INVALID" }
+        ));
+    }
     w(format!("File:        {}", v.json_path.display()));
     if let Some(h) = &c.handover {
         w(format!(
@@ -168,6 +174,7 @@ pub fn print_certificate(v: &CertificateView, json: bool) {
         "Time:        {} to {} ({} run(s))",
         c.started_at, c.finished_at, c.runs
     ));
+    w(format!("Scope:       {}", c.scope));
     w("Sanitization:".into());
     for s in &c.sanitization {
         w(format!(
@@ -180,6 +187,12 @@ pub fn print_certificate(v: &CertificateView, json: bool) {
             human_bytes(s.detail.bytes),
             s.nist_category
         ));
+        if !s.sanitization_method.is_empty() {
+            w(format!(
+                "    NIST SP 800-88 Rev. 2: method {}, technique {}",
+                s.sanitization_method, s.technique
+            ));
+        }
         w(format!("    {}", s.detail.description));
         if let Some(r) = &s.detail.reason {
             w(format!("    because {r}"));

@@ -854,13 +854,17 @@ fn keygen_writes_private_keys_0600_and_never_overwrites() {
         "the key was overwritten"
     );
     assert_eq!(fs::read(env.public_key()).unwrap(), public);
-    // The home holds the pair, the audit log's own key and the state database (keygen is an
-    // audited event); nothing else.
+    // The home holds the pair, the audit log's own key, the certificate key with its
+    // delegation, and the state database (keygen is an audited event); nothing else.
     assert_eq!(
         listing(&env.home()),
         [
             "audit.key",
             "audit.pub",
+            "cert-delegation.json",
+            "cert-delegation.json.minisig",
+            "cert.key",
+            "cert.pub",
             "handover.key",
             "handover.pub",
             "state.db"

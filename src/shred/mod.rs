@@ -27,7 +27,6 @@ use crate::certificate;
 use crate::error::{Blocker, Result, ShredError, StoreError};
 use crate::fsinfo::{self, FsClass, FsInfo};
 use crate::home::Home;
-use crate::keys;
 use crate::report::Reporter;
 use crate::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, RootRecord, Store};
 use crate::util;
@@ -290,6 +289,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
                 rotational: None,
                 data_journal: false,
                 block_size: 4096,
+                disk: None,
             },
             Err(e) => {
                 blockers.push(io_blocker("unreadable", &r.path, &e));
@@ -496,8 +496,9 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
 
     // The signing key is loaded before anything is touched: a wrong password must not
     // leave deleted files without a certificate.
-    let key_path = req.sign_key.clone().unwrap_or_else(|| home.secret_key());
-    let signer = keys::load_signer(&key_path, reporter)?;
+    // The home's delegated certificate key needs no password (run-due from cron).
+    let signer =
+        crate::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?.signer;
 
     if !req.yes {
         if !reporter.can_ask() {

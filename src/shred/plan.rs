@@ -420,6 +420,9 @@ pub(super) fn method_for(
                 ("logical_delete", Some("its blocks are shared with another file or a snapshot (reflink or dedupe): a rewrite would be copied elsewhere and leave the shared blocks as they are".into()))
             } else if fs.data_journal || journalled {
                 ("overwrite_best_effort", Some("ext4 journals this file's data: earlier copies may remain in the journal until it is reused".into()))
+            } else if let Some(why) = fs.media_caveat() {
+                // A virtual disk's rotational flag is the hypervisor's default, not the media's.
+                ("overwrite_best_effort", Some(why))
             } else {
                 match fs.rotational {
                     Some(true) => ("clear", None),

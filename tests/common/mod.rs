@@ -777,6 +777,39 @@ pub fn assert_minisign_verifies(file: &Path, sig_file: &Path, pub_file: &Path) {
     }
 }
 
+/// Checks a deletion certificate as a client would with minisign alone: when it was signed
+/// by the delegated certificate key, first the delegation beside it against the provider's
+/// public key, then the certificate against the key the delegation names; otherwise the
+/// certificate against the provider's key.
+pub fn assert_certificate_verifies(cert: &Path, provider_pub: &Path) {
+    let sig = |p: &Path| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(".minisig");
+        PathBuf::from(s)
+    };
+    let c: serde_json::Value = serde_json::from_slice(&fs::read(cert).unwrap()).unwrap();
+    let Some(name) = c["delegation"]["file_name"].as_str() else {
+        return assert_minisign_verifies(cert, &sig(cert), provider_pub);
+    };
+    let d = cert.with_file_name(name);
+    assert_minisign_verifies(&d, &sig(&d), provider_pub);
+    let dv: serde_json::Value = serde_json::from_slice(&fs::read(&d).unwrap()).unwrap();
+    let key = dv["delegated_key"]["public_key"].as_str().unwrap();
+    assert_eq!(
+        key,
+        c["signer"]["public_key"].as_str().unwrap(),
+        "signed by the delegated key"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pk = dir.path().join("cert.pub");
+    fs::write(
+        &pk,
+        format!("untrusted comment: delegated certificate key\n{key}\n"),
+    )
+    .unwrap();
+    assert_minisign_verifies(cert, &sig(cert), &pk);
+}
+
 /// Runs SQL statements on the home's state database in-process (rusqlite, the same bundled
 /// SQLite the binary uses), as someone editing it behind the tool's back with `sqlite3`
 /// would: no sqlite3 program needed.

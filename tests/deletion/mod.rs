@@ -88,9 +88,7 @@ pub fn certificate(env: &Env, s: &serde_json::Value) -> serde_json::Value {
 /// when it is installed (common::assert_minisign_verifies).
 pub fn minisign_verifies(env: &Env, s: &serde_json::Value) {
     let cert = PathBuf::from(s["certificate_path"].as_str().unwrap());
-    let mut sig = cert.clone().into_os_string();
-    sig.push(".minisig");
-    assert_minisign_verifies(&cert, Path::new(&sig), &env.home().join("handover.pub"));
+    assert_certificate_verifies(&cert, &env.home().join("handover.pub"));
 }
 
 /// Every entry path of a certificate, as `root:path`, asserting each appears once.
