@@ -15,7 +15,7 @@ use crate::home::Home;
 use crate::keys::{self, Signer};
 use crate::report::NoReporter;
 use crate::signing;
-use crate::store::{AuditRow, Store, Tx};
+use crate::store::{AuditHead, AuditRow, Store, Tx};
 use crate::util;
 
 /// The `prev_hash` of the first row.
@@ -39,18 +39,35 @@ fn head_message(seq: i64, hash: &str) -> String {
     format!("handover-audit-head\nseq={seq}\nhash={hash}\n")
 }
 
-/// The audit key, made on first use.
-fn signer(home: &Home) -> Result<Signer> {
+/// The audit key, made on first use. `events` is how many rows the log holds: once it
+/// holds any (or `audit.pub` exists), a missing `audit.key` is an error that says how to
+/// recover, never a new key made silently, which would let anyone rewrite the history.
+fn signer(home: &Home, events: i64) -> Result<Signer> {
     let sk = home.dir.join("audit.key");
-    if !sk.exists() {
-        keys::keygen_at(
-            &sk,
-            &home.dir.join("audit.pub"),
-            None,
-            "handover audit-log key",
-        )?;
+    let pk = home.dir.join("audit.pub");
+    if sk.symlink_metadata().is_err() {
+        if events > 0 || pk.symlink_metadata().is_ok() {
+            let key_id = keys::load_public_key(Some(&pk), None)
+                .ok()
+                .map(|k| keys::key_id(k.keynum()));
+            return Err(AuditError::KeyMissing {
+                path: sk,
+                events,
+                key_id,
+            }
+            .into());
+        }
+        keys::keygen_at(&sk, &pk, None, "handover audit-log key")?;
     }
     Ok(keys::load_signer(&sk, &NoReporter)?)
+}
+
+/// Checks, before anything is changed, that events can be appended: the audit key is there
+/// (or made now, on first use). Deletions call it before their first byte changes, since
+/// their certificate is recorded with an audit event at the end.
+pub fn ensure_key(home: &Home, store: &Store) -> Result<()> {
+    let events = store.audit_head()?.map(|h| h.seq).unwrap_or(0);
+    signer(home, events).map(|_| ())
 }
 
 /// Appends one event inside `tx` and re-signs the head. `details` is a JSON object.
@@ -61,8 +78,9 @@ pub fn append(
     handover_id: Option<&str>,
     details: serde_json::Value,
 ) -> Result<AuditRow> {
-    let signer = signer(home)?;
-    let (seq, prev) = match tx.audit_tail()? {
+    let tail = tx.audit_tail()?;
+    let signer = signer(home, tail.as_ref().map(|t| t.0).unwrap_or(0))?;
+    let (seq, prev) = match tail {
         Some((s, h)) => (s + 1, h),
         None => (1, GENESIS.to_string()),
     };
@@ -102,6 +120,41 @@ pub struct AuditReport {
 /// Walks the whole chain; names the first row that was edited, deleted or reordered.
 pub fn verify(home: &Home) -> Result<AuditReport> {
     let store = Store::open(&home.database())?;
+    let (events, head) = check_chain(&store)?;
+    let Some(head) = head else {
+        return Ok(AuditReport {
+            events: 0,
+            head_seq: 0,
+            head_hash: GENESIS.into(),
+            key_id: String::new(),
+        });
+    };
+    let pk = keys::load_public_key(Some(&home.dir.join("audit.pub")), None)?;
+    check_head_signature(&pk, &head)?;
+    Ok(AuditReport {
+        events,
+        head_seq: head.seq,
+        head_hash: head.hash,
+        key_id: keys::key_id(pk.keynum()),
+    })
+}
+
+fn check_head_signature(pk: &minisign::PublicKey, head: &AuditHead) -> Result<()> {
+    signing::verify(
+        pk,
+        head_message(head.seq, &head.hash).as_bytes(),
+        &head.signature,
+    )
+    .map_err(|_| AuditError::Broken {
+        seq: head.seq,
+        what: "the signature on the chain head does not verify with audit.pub".into(),
+    })?;
+    Ok(())
+}
+
+/// Checks every row's links and hash and that the head names the last row; returns the
+/// number of rows and the head (None for an empty log). The head's signature is not checked.
+fn check_chain(store: &Store) -> Result<(u64, Option<AuditHead>)> {
     let rows = store.audit_events(None)?;
     let head = store.audit_head()?;
     let mut prev = GENESIS.to_string();
@@ -148,12 +201,7 @@ pub fn verify(home: &Home) -> Result<AuditReport> {
     let last_seq = rows.last().map(|r| r.seq).unwrap_or(0);
     let Some(head) = head else {
         if rows.is_empty() {
-            return Ok(AuditReport {
-                events: 0,
-                head_seq: 0,
-                head_hash: GENESIS.into(),
-                key_id: String::new(),
-            });
+            return Ok((0, None));
         }
         return Err(AuditError::Broken {
             seq: last_seq,
@@ -171,20 +219,91 @@ pub fn verify(home: &Home) -> Result<AuditReport> {
         }
         .into());
     }
-    let pk = keys::load_public_key(Some(&home.dir.join("audit.pub")), None)?;
-    signing::verify(
-        &pk,
-        head_message(head.seq, &head.hash).as_bytes(),
-        &head.signature,
-    )
-    .map_err(|_| AuditError::Broken {
-        seq: head.seq,
-        what: "the signature on the chain head does not verify with audit.pub".into(),
-    })?;
-    Ok(AuditReport {
-        events: rows.len() as u64,
-        head_seq: head.seq,
-        head_hash: head.hash,
-        key_id: keys::key_id(pk.keynum()),
+    Ok((rows.len() as u64, Some(head)))
+}
+
+/// What `audit rekey` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RekeySummary {
+    /// The lost key's id, from the old audit.pub when it was there.
+    pub previous_key_id: Option<String>,
+    /// Whether the old head's signature was checked with the old audit.pub (and held).
+    pub previous_head_verified: bool,
+    /// Where the old audit.pub was kept.
+    #[serde(serialize_with = "crate::util::path_text")]
+    pub previous_public_key: std::path::PathBuf,
+    pub new_key_id: String,
+    /// The audit row that records the re-keying.
+    pub event_seq: i64,
+}
+
+/// Replaces a lost `audit.key`: checks the chain (and the old head's signature with the old
+/// `audit.pub`, when it is there), keeps the old public key as `audit.pub.replaced-TIME`,
+/// makes a new key pair and records the re-keying as an audit event signed with the new key.
+/// Refuses while `audit.key` is present, and when the chain does not hold (a new key must
+/// not bless a tampered history).
+pub fn rekey(home: &Home, reason: &str) -> Result<RekeySummary> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AuditError::ReasonRequired.into());
+    }
+    let sk = home.dir.join("audit.key");
+    let pk = home.dir.join("audit.pub");
+    if sk.symlink_metadata().is_ok() {
+        return Err(AuditError::KeyPresent(sk).into());
+    }
+    let mut store = Store::open(&home.database())?;
+    let (_, head) = check_chain(&store)?;
+    let old_pk = keys::load_public_key(Some(&pk), None).ok();
+    let previous_key_id = old_pk.as_ref().map(|k| keys::key_id(k.keynum()));
+    let previous_head_verified = match (&old_pk, &head) {
+        (Some(k), Some(h)) => {
+            check_head_signature(k, h)?;
+            true
+        }
+        _ => false,
+    };
+    let now = util::now();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let previous_public_key = home.dir.join(format!("audit.pub.replaced-{stamp}"));
+    if pk.symlink_metadata().is_ok() {
+        std::fs::rename(&pk, &previous_public_key).map_err(|source| {
+            crate::error::KeyError::Write {
+                path: previous_public_key.clone(),
+                source,
+            }
+        })?;
+    }
+    let made = keys::keygen_at(&sk, &pk, None, "handover audit-log key")?;
+    let tx = store.begin()?;
+    let row = append(
+        &tx,
+        home,
+        "audit-rekey",
+        None,
+        serde_json::json!({
+            "reason": reason,
+            "previous_key_id": previous_key_id,
+            "previous_head_seq": head.as_ref().map(|h| h.seq),
+            "previous_head_hash": head.as_ref().map(|h| h.hash.clone()),
+            "previous_head_verified": previous_head_verified,
+            "new_key_id": made.key_id,
+        }),
+    )?;
+    tx.commit()?;
+    Ok(RekeySummary {
+        previous_key_id,
+        previous_head_verified,
+        previous_public_key,
+        new_key_id: made.key_id,
+        event_seq: row.seq,
     })
 }

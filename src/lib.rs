@@ -16,6 +16,7 @@ pub mod fsinfo;
 pub(crate) mod fsx;
 pub mod home;
 pub mod keys;
+pub mod lease;
 pub mod manifest;
 pub mod reader;
 pub mod receipt;
