@@ -396,11 +396,19 @@ pub fn run_due(
             report.jobs.push(item);
             continue;
         }
+        // Deleted by hand (`handover delete`) before the job came due: the job is done, with
+        // that certificate, as `status` shows it; not "gone".
+        let certified = store
+            .deletion_job_for_handover(&h.handover_id)?
+            .filter(|j| j.state == "done");
         let all_gone = recorded.iter().all(|p| p.symlink_metadata().is_err());
-        let outcome = if all_gone {
-            Ok(None)
-        } else {
-            delete(&h).map(Some)
+        let outcome = match certified {
+            Some(j) => Ok(Some(DeletionOutcome {
+                certificate_id: j.certificate_id.unwrap_or_default(),
+                method: "deleted earlier by `handover delete`".into(),
+            })),
+            None if all_gone => Ok(None),
+            None => delete(&h).map(Some),
         };
         let tx = store.begin()?;
         tx.drop_lease(&lease_key, Some(lease::owner()))?;
