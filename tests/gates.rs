@@ -3,8 +3,10 @@
 //! time, the home's keys and database cannot be shredded, a missing audit key says how to
 //! recover, and concurrent first use of a fresh home works.
 //!
-//! Races are forced with the test build's pause failpoints (`shred.before_job_start`,
-//! `shred.job_started`, `store.migrate`), never with sleeps.
+//! Races are forced with the test build's pause failpoints, never with sleeps: a deletion
+//! held mid-overwrite (`shred.verified`, after its first file was overwritten and read
+//! back), a hold placed between plan and job start (`shred.before_job_start`), processes
+//! lined up before migrating (`store.migrate`).
 mod common;
 mod deletion;
 
@@ -300,11 +302,11 @@ fn two_deletes_at_once_run_one_job() {
     let dir = env.path("fp");
     let mut first = spawn_paused(
         &env,
-        "shred.job_started=pause",
+        "shred.verified=pause",
         &dir,
         &["--json", "delete", "--yes", &id],
     );
-    wait_reached(&mut first, &dir, "shred.job_started");
+    wait_reached(&mut first, &dir, "shred.verified");
     let second = env.run(&["--json", "delete", "--yes", &id]);
     let (kind, err) = refused(&second, 3);
     assert_eq!(kind, "deletion_running", "{err}");
@@ -313,7 +315,7 @@ fn two_deletes_at_once_run_one_job() {
         "names the other process: {err}"
     );
     assert!(!err.contains("mismatch"), "{err}");
-    go(&dir, "shred.job_started");
+    go(&dir, "shred.verified");
     let o = first.wait_with_output().unwrap();
     let d = summary(&o);
     assert!(!env.path("clients/acme").exists());
@@ -332,19 +334,14 @@ fn delete_beside_run_due_runs_one_job() {
     assert_ok(&env.run(&["schedule", &id, "--at", "2020-01-01", "--allow-past"]));
     // run-due first, held inside its deletion; delete beside it refuses.
     let dir = env.path("fp");
-    let mut due = spawn_paused(
-        &env,
-        "shred.job_started=pause",
-        &dir,
-        &["--json", "run-due"],
-    );
-    wait_reached(&mut due, &dir, "shred.job_started");
+    let mut due = spawn_paused(&env, "shred.verified=pause", &dir, &["--json", "run-due"]);
+    wait_reached(&mut due, &dir, "shred.verified");
     let (kind, err) = refused(&env.run(&["--json", "delete", "--yes", &id]), 3);
     assert_eq!(kind, "deletion_running", "{err}");
     assert!(err.contains(&format!("process {}", due.id())), "{err}");
     let j = json(&env.run(&["--json", "jobs"]).stdout);
     assert_eq!(j["jobs"][0]["status"], "running", "{j}");
-    go(&dir, "shred.job_started");
+    go(&dir, "shred.verified");
     let o = due.wait_with_output().unwrap();
     assert_ok(&o);
     assert_eq!(json(&o.stdout)["deleted"], 1);
@@ -362,11 +359,11 @@ fn run_due_beside_a_running_delete_leaves_the_job_to_it() {
     let dir = env.path("fp");
     let mut del = spawn_paused(
         &env,
-        "shred.job_started=pause",
+        "shred.verified=pause",
         &dir,
         &["--json", "delete", "--yes", &id],
     );
-    wait_reached(&mut del, &dir, "shred.job_started");
+    wait_reached(&mut del, &dir, "shred.verified");
     let r = env.run(&["--json", "run-due"]);
     assert_ok(&r);
     let v = json(&r.stdout);
@@ -378,7 +375,7 @@ fn run_due_beside_a_running_delete_leaves_the_job_to_it() {
             .contains(&format!("process {}", del.id())),
         "{v}"
     );
-    go(&dir, "shred.job_started");
+    go(&dir, "shred.verified");
     assert_ok(&del.wait_with_output().unwrap());
     // The next run-due closes the job with the delete's certificate.
     let r = env.run(&["--json", "run-due"]);
@@ -394,7 +391,7 @@ fn a_killed_deletes_lease_is_taken_over_by_the_next_run() {
     let o = env
         .cmd()
         .args(["--json", "delete", "--yes", &id])
-        .env("HANDOVER_FAILPOINTS", "shred.job_started=kill")
+        .env("HANDOVER_FAILPOINTS", "shred.verified=kill")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), None, "killed by SIGKILL");
@@ -403,15 +400,15 @@ fn a_killed_deletes_lease_is_taken_over_by_the_next_run() {
     let dir = env.path("fp");
     let mut next = spawn_paused(
         &env,
-        "shred.job_started=pause",
+        "shred.verified=pause",
         &dir,
         &["--json", "delete", "--yes", &id],
     );
-    wait_reached(&mut next, &dir, "shred.job_started");
+    wait_reached(&mut next, &dir, "shred.verified");
     let (kind, err) = refused(&env.run(&["--json", "delete", "--yes", &id]), 3);
     assert_eq!(kind, "deletion_running", "{err}");
     assert!(err.contains(&format!("process {}", next.id())), "{err}");
-    go(&dir, "shred.job_started");
+    go(&dir, "shred.verified");
     let d = summary(&next.wait_with_output().unwrap());
     assert_eq!(d["resumed"], true);
     assert_eq!(job_of(&env, &id), ("done".to_string(), 2));
@@ -431,18 +428,18 @@ fn two_shreds_of_overlapping_paths_run_one_job() {
     let t = tree.to_str().unwrap();
     let mut first = spawn_paused(
         &env,
-        "shred.job_started=pause",
+        "shred.verified=pause",
         &dir,
         &["--json", "shred", "--yes", t],
     );
-    wait_reached(&mut first, &dir, "shred.job_started");
+    wait_reached(&mut first, &dir, "shred.verified");
     let inside = tree.join("a");
     for p in [t, inside.to_str().unwrap()] {
         let (kind, err) = refused(&env.run(&["--json", "shred", "--yes", p]), 3);
         assert_eq!(kind, "deletion_running", "{p}: {err}");
         assert!(err.contains(&format!("process {}", first.id())), "{err}");
     }
-    go(&dir, "shred.job_started");
+    go(&dir, "shred.verified");
     summary(&first.wait_with_output().unwrap());
     assert!(!tree.exists());
     assert_eq!(
