@@ -39,18 +39,35 @@ fn head_message(seq: i64, hash: &str) -> String {
     format!("handover-audit-head\nseq={seq}\nhash={hash}\n")
 }
 
-/// The audit key, made on first use.
-fn signer(home: &Home) -> Result<Signer> {
+/// The audit key, made on first use. `events` is how many rows the log holds: once it
+/// holds any (or `audit.pub` exists), a missing `audit.key` is an error that says how to
+/// recover, never a new key made silently, which would let anyone rewrite the history.
+fn signer(home: &Home, events: i64) -> Result<Signer> {
     let sk = home.dir.join("audit.key");
-    if !sk.exists() {
-        keys::keygen_at(
-            &sk,
-            &home.dir.join("audit.pub"),
-            None,
-            "handover audit-log key",
-        )?;
+    let pk = home.dir.join("audit.pub");
+    if sk.symlink_metadata().is_err() {
+        if events > 0 || pk.symlink_metadata().is_ok() {
+            let key_id = keys::load_public_key(Some(&pk), None)
+                .ok()
+                .map(|k| keys::key_id(k.keynum()));
+            return Err(AuditError::KeyMissing {
+                path: sk,
+                events,
+                key_id,
+            }
+            .into());
+        }
+        keys::keygen_at(&sk, &pk, None, "handover audit-log key")?;
     }
     Ok(keys::load_signer(&sk, &NoReporter)?)
+}
+
+/// Checks, before anything is changed, that events can be appended: the audit key is there
+/// (or made now, on first use). Deletions call it before their first byte changes, since
+/// their certificate is recorded with an audit event at the end.
+pub fn ensure_key(home: &Home, store: &Store) -> Result<()> {
+    let events = store.audit_head()?.map(|h| h.seq).unwrap_or(0);
+    signer(home, events).map(|_| ())
 }
 
 /// Checks the chain `rows` against the signed `heads`: every row follows the one before and
@@ -60,7 +77,7 @@ fn signer(home: &Home) -> Result<Signer> {
 fn check_chain(
     rows: &[AuditRow],
     heads: &[AuditHead],
-    pk: Option<&minisign::PublicKey>,
+    keys: Option<&[minisign::PublicKey]>,
     latest_only: bool,
 ) -> std::result::Result<(), AuditError> {
     let broken = |seq: i64, what: String| AuditError::Broken { seq, what };
@@ -132,14 +149,9 @@ fn check_chain(
                 ),
             ));
         }
-        if let Some(pk) = pk
+        if let Some(keys) = keys
             && (is_latest || !latest_only)
-            && signing::verify(
-                pk,
-                head_message(head.seq, &head.hash).as_bytes(),
-                &head.signature,
-            )
-            .is_err()
+            && !signed_by_any(keys, head)
         {
             return Err(broken(
                 head.seq,
@@ -160,12 +172,42 @@ fn check_chain(
     Ok(())
 }
 
+/// Whether `head` carries a valid signature by one of `keys`.
+fn signed_by_any(keys: &[minisign::PublicKey], head: &AuditHead) -> bool {
+    let msg = head_message(head.seq, &head.hash);
+    keys.iter()
+        .any(|pk| signing::verify(pk, msg.as_bytes(), &head.signature).is_ok())
+}
+
 /// The audit public key of `home`.
 fn public_key(home: &Home) -> Result<minisign::PublicKey> {
     Ok(keys::load_public_key(
         Some(&home.dir.join("audit.pub")),
         None,
     )?)
+}
+
+/// Every audit public key the home has had: `audit.pub`, then the keys an `audit rekey`
+/// replaced (`audit.pub.replaced-*`), whose heads stay in the log.
+fn public_keys(home: &Home) -> Result<Vec<minisign::PublicKey>> {
+    let mut out = vec![public_key(home)?];
+    if let Ok(rd) = std::fs::read_dir(&home.dir) {
+        let mut old: Vec<std::path::PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("audit.pub.replaced-"))
+            })
+            .collect();
+        old.sort();
+        for p in old {
+            if let Ok(k) = keys::load_public_key(Some(&p), None) {
+                out.push(k);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Appends one event inside `tx` and signs the new head. `details` is a JSON object.
@@ -218,10 +260,10 @@ pub fn prepare(
     handover_id: Option<&str>,
     details: serde_json::Value,
 ) -> Result<Prepared> {
-    let signer = signer(home)?;
     let (rows, heads) = tx.audit_log()?;
+    let signer = signer(home, rows.len() as i64)?;
     let pk = public_key(home)?;
-    check_chain(&rows, &heads, Some(&pk), true)?;
+    check_chain(&rows, &heads, Some(&public_keys(home)?), true)?;
     let (seq, prev) = match rows.last() {
         Some(r) => (r.seq + 1, r.hash.clone()),
         None => (1, GENESIS.to_string()),
@@ -400,7 +442,7 @@ pub fn check_gates(
     schedule: Option<&ScheduleRecord>,
 ) -> Result<()> {
     let (rows, heads) = store.audit_log(None)?;
-    check_chain(&rows, &heads, Some(&public_key(home)?), true)?;
+    check_chain(&rows, &heads, Some(&public_keys(home)?), true)?;
     let mine: Vec<AuditRow> = rows
         .into_iter()
         .filter(|r| r.handover_id.as_deref() == Some(handover_id))
@@ -454,7 +496,7 @@ pub fn verify(home: &Home, against: &[std::path::PathBuf]) -> Result<AuditReport
         });
     }
     let pk = public_key(home)?;
-    check_chain(&rows, &heads, Some(&pk), false)?;
+    check_chain(&rows, &heads, Some(&public_keys(home)?), false)?;
     for h in store.handovers()? {
         let mine: Vec<AuditRow> = rows
             .iter()
@@ -557,4 +599,90 @@ fn check_anchor(
         }),
         Some(_) => Ok(()),
     }
+}
+
+/// What `audit rekey` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RekeySummary {
+    /// The lost key's id, from the old audit.pub when it was there.
+    pub previous_key_id: Option<String>,
+    /// Whether the old head's signature was checked with the old audit.pub (and held).
+    pub previous_head_verified: bool,
+    /// Where the old audit.pub was kept.
+    #[serde(serialize_with = "crate::util::path_text")]
+    pub previous_public_key: std::path::PathBuf,
+    pub new_key_id: String,
+    /// The audit row that records the re-keying.
+    pub event_seq: i64,
+}
+
+/// Replaces a lost `audit.key`: checks the chain (and the old head's signature with the old
+/// `audit.pub`, when it is there), keeps the old public key as `audit.pub.replaced-TIME`,
+/// makes a new key pair and records the re-keying as an audit event signed with the new key.
+/// Refuses while `audit.key` is present, and when the chain does not hold (a new key must
+/// not bless a tampered history).
+pub fn rekey(home: &Home, reason: &str) -> Result<RekeySummary> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AuditError::ReasonRequired.into());
+    }
+    let sk = home.dir.join("audit.key");
+    let pk = home.dir.join("audit.pub");
+    if sk.symlink_metadata().is_ok() {
+        return Err(AuditError::KeyPresent(sk).into());
+    }
+    let mut store = Store::open(&home.database())?;
+    let (rows, heads) = store.audit_log(None)?;
+    // The chain must hold (and its head be signed by the old key, when its public half is
+    // still there) before a new key may sign after it: a new key must not bless a tampered
+    // history.
+    let old_pk = keys::load_public_key(Some(&pk), None)
+        .map_err(|_| AuditError::PublicKeyMissing(pk.clone()))?;
+    check_chain(&rows, &heads, Some(std::slice::from_ref(&old_pk)), true)?;
+    let head = heads.last().cloned();
+    let previous_key_id = Some(keys::key_id(old_pk.keynum()));
+    let previous_head_verified = head.is_some();
+    let now = util::now();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let previous_public_key = home.dir.join(format!("audit.pub.replaced-{stamp}"));
+    if pk.symlink_metadata().is_ok() {
+        std::fs::rename(&pk, &previous_public_key).map_err(|source| {
+            crate::error::KeyError::Write {
+                path: previous_public_key.clone(),
+                source,
+            }
+        })?;
+    }
+    let made = keys::keygen_at(&sk, &pk, None, "handover audit-log key")?;
+    let tx = store.begin()?;
+    let row = append(
+        &tx,
+        home,
+        "audit-rekey",
+        None,
+        serde_json::json!({
+            "reason": reason,
+            "previous_key_id": previous_key_id,
+            "previous_head_seq": head.as_ref().map(|h| h.seq),
+            "previous_head_hash": head.as_ref().map(|h| h.hash.clone()),
+            "previous_head_verified": previous_head_verified,
+            "new_key_id": made.key_id,
+        }),
+    )?;
+    tx.commit()?;
+    Ok(RekeySummary {
+        previous_key_id,
+        previous_head_verified,
+        previous_public_key,
+        new_key_id: made.key_id,
+        event_seq: row.seq,
+    })
 }

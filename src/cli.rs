@@ -301,6 +301,20 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         against: Vec<PathBuf>,
     },
+    /// Replace a lost audit.key: check the log, make a new key, record the re-keying
+    #[command(
+        long_about = "Replace a lost audit.key (restore it from a backup instead if you can). Checks the whole\n\
+chain and, with the old audit.pub, the signature of its head; keeps the old audit.pub as\n\
+audit.pub.replaced-TIME; makes a new audit key pair; and records the re-keying, with the\n\
+reason and both key ids, as an audit event signed with the new key. Refuses while audit.key\n\
+is present, or when the chain does not verify.",
+        after_help = EXIT_CODES
+    )]
+    Rekey {
+        /// Why the key was lost (recorded in the audit log)
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -189,6 +189,36 @@ pub enum AuditError {
         file: std::path::PathBuf,
         what: String,
     },
+    /// The audit key is gone while the log (or its public key) shows it existed: a new key
+    /// made silently would hide who signed what, so nothing that changes state runs.
+    #[error(
+        "the audit-log key {} is missing, but the audit log {} was signed with it{}.\nNothing was changed: every change of state (hold, release, schedule, confirm, export, delete, shred, run-due) is recorded in the audit log and signed with that key, so none can run until it is back.\nRestore audit.key from your backup of the home folder (same place, mode 0600). If it is lost for good, run `handover audit rekey --reason \"why\"`: it checks the log, makes a new audit key and records the re-keying in the log, signed with the new key; then run this command again.",
+        show(.path),
+        if *.events > 0 { format!("already holds {} event(s)", .events) } else { "(audit.pub is there)".to_string() },
+        .key_id.as_ref().map(|k| format!(" (key id {k}, from audit.pub)")).unwrap_or_default()
+    )]
+    KeyMissing {
+        path: PathBuf,
+        events: i64,
+        key_id: Option<String>,
+    },
+    /// `audit rekey` while the audit key is present and usable.
+    #[error(
+        "the audit-log key {} is present and usable; nothing was changed.\n`handover audit rekey` is only for a lost audit.key.",
+        show(.0)
+    )]
+    KeyPresent(PathBuf),
+    /// `audit rekey` without a reason.
+    #[error(
+        "`handover audit rekey` needs a --reason that says why the key was lost; it goes into the audit log."
+    )]
+    ReasonRequired,
+    /// `audit rekey` without the lost key's public half: the old heads could not be checked.
+    #[error(
+        "the audit log's public key {} is missing too, so the signed heads cannot be checked before a new key signs after them; nothing was changed.\nRestore audit.pub from a backup of the home folder, or from any evidence pack (audit/audit.pub), then run `handover audit rekey` again.",
+        show(.0)
+    )]
+    PublicKeyMissing(PathBuf),
 }
 
 /// Errors from the deletion schedule.
@@ -209,6 +239,12 @@ pub enum ScheduleError {
         "the clock says {now}, but the state database recorded an event at {last}: the clock is behind.\nFix the system time (NTP) before running deletions; nothing was run."
     )]
     ClockBehind { now: String, last: String },
+    /// A hold on a handover whose deletion already ran: there is nothing left to hold, and a
+    /// hold shown beside "deleted" would mislead.
+    #[error(
+        "handover {handover_id}'s local copies were already deleted ({what}); a hold cannot keep them any more, and none was recorded.\nFor the matter, keep the deletion record: `handover evidence {handover_id} --out DIR` writes the certificate, receipt and audit trail."
+    )]
+    HoldAfterDeletion { handover_id: String, what: String },
 }
 
 /// Errors from the evidence pack.
@@ -265,6 +301,8 @@ impl Error {
             }
             Error::Evidence(EvidenceError::NotTheConfirmedReceipt(_)) => ExitClass::Refused,
             Error::Evidence(_) => ExitClass::Operational,
+            // A missing key file is operational, like any other unreadable key.
+            Error::Audit(AuditError::KeyMissing { .. }) => ExitClass::Operational,
             Error::Audit(_) | Error::Schedule(_) => ExitClass::Refused,
             Error::Verify(_) => ExitClass::Operational,
             Error::Receipt(e) => e.class(),
@@ -471,6 +509,87 @@ pub enum ShredError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A hold covers a path of this run (the handover's own, or a shared source's).
+    #[error("deletion refused: {}; nothing was deleted.\nA hold keeps every path its handover recorded (source, archive, manifest, signature). Whoever placed it lifts it with `handover release ID`; then run this again.", list_holds(.0))]
+    Held(Vec<HoldInfo>),
+    /// Paths of this run are also recorded for handovers that are not clear to delete.
+    #[error("deletion refused: {}; nothing was deleted.\nA path shared by several handovers is deleted only when every one of them is clear: confirm each client's receipt (`handover confirm`), or delete that handover first (`handover delete ID`, with --without-receipt --reason \"why\" if there will be no receipt).", list_not_clear(.0))]
+    NotClear(Vec<RelatedHandover>),
+    /// Another process is deleting the same handover or overlapping paths.
+    #[error(
+        "another deletion of {what} is running: {holder}; this run did nothing.\nWait for it to finish: running this again then reports the deletion done. If that process was killed, run this again on its host and its lease is taken over; a lease from another host lapses at {until}."
+    )]
+    Busy {
+        what: String,
+        holder: String,
+        until: String,
+    },
+    /// The recorded jobs changed between the plan and the start of the job.
+    #[error(
+        "another run started or finished a deletion of these paths while this one was planning; nothing was deleted by this run.\nRun the same command again."
+    )]
+    PlanOutOfDate,
+}
+
+/// A hold that refuses a deletion.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HoldInfo {
+    pub handover_id: String,
+    pub client: String,
+    pub reason: String,
+    pub held_at: Option<String>,
+    /// `label: path` of each recorded path of that handover this run would touch.
+    pub paths: Vec<String>,
+}
+
+/// A recorded handover whose paths overlap a deletion's paths.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RelatedHandover {
+    pub handover_id: String,
+    pub client: String,
+    /// `label: path` of each recorded path this run would touch.
+    pub paths: Vec<String>,
+    pub receipt_confirmed: bool,
+    /// Its deletion already ran (certificate, or nothing was left).
+    pub deleted: bool,
+    /// The hold on it, if any.
+    pub hold: Option<String>,
+    /// Deleting its paths is allowed: receipt confirmed or already deleted, and no hold (for
+    /// the handover a `delete` names, its own receipt or reason decides instead).
+    pub clear: bool,
+}
+
+fn list_holds(h: &[HoldInfo]) -> String {
+    h.iter()
+        .map(|x| {
+            format!(
+                "handover {} ({}) is on hold{}: {} (it covers {})",
+                x.handover_id,
+                x.client,
+                x.held_at
+                    .as_ref()
+                    .map(|t| format!(" since {t}"))
+                    .unwrap_or_default(),
+                x.reason,
+                x.paths.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn list_not_clear(h: &[RelatedHandover]) -> String {
+    h.iter()
+        .map(|x| {
+            format!(
+                "{} is also recorded for handover {} ({}), whose client's receipt is not confirmed",
+                x.paths.join(", "),
+                x.handover_id,
+                x.client
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl VerifyError {
@@ -647,10 +766,15 @@ impl Error {
             Error::Audit(AuditError::Broken { .. }) => "audit_chain_broken",
             Error::Audit(AuditError::GateMismatch { .. }) => "audit_gate_mismatch",
             Error::Audit(AuditError::Anchor { .. }) => "audit_anchor_unusable",
+            Error::Audit(AuditError::KeyMissing { .. }) => "audit_key_missing",
+            Error::Audit(AuditError::KeyPresent(_)) => "audit_key_present",
+            Error::Audit(AuditError::ReasonRequired) => "reason_required",
+            Error::Audit(AuditError::PublicKeyMissing(_)) => "audit_public_key_missing",
             Error::Schedule(e) => match e {
                 ScheduleError::InPast { .. } => "date_in_past",
                 ScheduleError::Finished { .. } => "job_finished",
                 ScheduleError::ClockBehind { .. } => "clock_behind",
+                ScheduleError::HoldAfterDeletion { .. } => "hold_after_deletion",
             },
             Error::Evidence(e) => match e {
                 EvidenceError::Exists(_) => "output_exists",
@@ -674,6 +798,10 @@ impl Error {
                 ShredError::Io { .. } => "io_error",
                 ShredError::CertificateWrite { .. } => "certificate_write_failed",
                 ShredError::NothingToDelete => "nothing_to_delete",
+                ShredError::Held(_) => "handover_held",
+                ShredError::NotClear(_) => "shared_path_not_clear",
+                ShredError::Busy { .. } => "deletion_running",
+                ShredError::PlanOutOfDate => "plan_out_of_date",
             },
         }
     }

@@ -18,6 +18,7 @@ pub mod fsinfo;
 pub(crate) mod fsx;
 pub mod home;
 pub mod keys;
+pub mod lease;
 pub mod manifest;
 pub mod reader;
 pub mod receipt;

@@ -336,6 +336,23 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 );
             }
         }
+        Command::Audit(AuditCommand::Rekey { reason }) => {
+            let r = handover::audit::rekey(&home, &reason)?;
+            if cli.json {
+                print_json(&r);
+            } else {
+                eprintln!(
+                    "new audit key {} recorded as audit event {}; the old audit.pub{} is kept as {}.\nDeletions can run again: place any pending hold now.",
+                    r.new_key_id,
+                    r.event_seq,
+                    r.previous_key_id
+                        .as_ref()
+                        .map(|k| format!(" (key id {k})"))
+                        .unwrap_or_default(),
+                    r.previous_public_key.display()
+                );
+            }
+        }
         Command::Audit(AuditCommand::Verify { against }) => {
             let r = handover::audit_verify(&home, &against)?;
             if cli.json {
@@ -437,6 +454,11 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 &reporter,
             )?;
             ui_delete::print_summary(&s, cli.json, cli.quiet);
+            // A dry run shows the plan and why the real run would be refused, and exits as
+            // that run would.
+            if s.refused.is_some() {
+                return Ok(ExitCode::from(exit_code(ExitClass::Refused)));
+            }
         }
         Command::Shred(a) => {
             let s = handover::shred(
@@ -453,6 +475,11 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 &reporter,
             )?;
             ui_delete::print_summary(&s, cli.json, cli.quiet);
+            // A dry run shows the plan and why the real run would be refused, and exits as
+            // that run would.
+            if s.refused.is_some() {
+                return Ok(ExitCode::from(exit_code(ExitClass::Refused)));
+            }
         }
         Command::Certificate(cli::CertificateCommand::Show { id }) => {
             let v = handover::certificate_show(&home, &id)?;

@@ -12,11 +12,9 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::{Result, ScheduleError};
 use crate::home::Home;
-use crate::store::{HandoverRecord, ScheduleRecord, Store};
-use crate::{audit, util};
+use crate::store::{HandoverRecord, LeaseRecord, ScheduleRecord, Store};
+use crate::{audit, lease, util};
 
-/// How long a claimed job stays leased to a run on another host before others may take it.
-const LEASE: Duration = Duration::hours(6);
 /// How far the clock may be behind the last recorded event before `run-due` refuses: more
 /// than NTP drift, less than any real deletion delay.
 const CLOCK_SLACK: Duration = Duration::minutes(5);
@@ -131,6 +129,33 @@ pub fn hold(home: &Home, id: &str, reason: Option<&str>) -> Result<HoldSummary> 
     let mut store = Store::open(&home.database())?;
     let h = store.handover(id)?;
     let tx = store.begin()?;
+    // Read inside the transaction: a deletion that finished while we waited for the lock
+    // counts. Releasing is always allowed.
+    if reason.is_some() {
+        let done = tx
+            .deletion_job_for_handover(&h.handover_id)?
+            .filter(|j| j.state == "done");
+        let sched = tx.schedule(&h.handover_id)?;
+        let what = match (done, sched.as_ref().map(|s| s.state.as_str())) {
+            (Some(j), _) => Some(format!(
+                "certificate {}",
+                j.certificate_id.unwrap_or_default()
+            )),
+            (None, Some("done")) => Some(format!(
+                "certificate {}",
+                sched.and_then(|s| s.certificate_id).unwrap_or_default()
+            )),
+            (None, Some("gone")) => Some("nothing was left to delete when it was due".into()),
+            _ => None,
+        };
+        if let Some(what) = what {
+            return Err(ScheduleError::HoldAfterDeletion {
+                handover_id: h.handover_id,
+                what,
+            }
+            .into());
+        }
+    }
     tx.set_hold(&h.handover_id, reason, &util::rfc3339(util::now()))?;
     audit::append(
         &tx,
@@ -165,41 +190,26 @@ fn parse_time(s: &str) -> Option<OffsetDateTime> {
     parse_at(s).ok()
 }
 
-/// Whether the process holding a lease is gone (same host, pid no longer alive) or the lease
-/// has expired.
-fn lease_is_stale(s: &ScheduleRecord, now: OffsetDateTime) -> bool {
-    let Some(owner) = &s.lease_owner else {
-        return true;
-    };
-    if s.lease_until
-        .as_deref()
-        .and_then(parse_time)
-        .is_none_or(|u| u < now)
-    {
-        return true;
-    }
-    let mut parts = owner.split(':');
-    let (host, pid) = (
-        parts.next(),
-        parts.next().and_then(|p| p.parse::<i32>().ok()),
-    );
-    match (host, pid) {
-        (Some(h), Some(pid)) if h == hostname() => {
-            // kill(pid, 0) sends nothing; ESRCH means no such process.
-            let r = unsafe { libc::kill(pid, 0) };
-            r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-        }
-        _ => false,
-    }
+/// The live lease on a handover's deletion, if a process runs it now.
+fn live_lease(
+    leases: &[LeaseRecord],
+    handover_id: &str,
+    now: OffsetDateTime,
+) -> Option<LeaseRecord> {
+    let key = lease::handover_key(handover_id);
+    leases
+        .iter()
+        .find(|l| l.key == key && !lease::is_stale(&l.owner, &l.until, now))
+        .cloned()
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
-}
-
-fn view(h: &HandoverRecord, s: &ScheduleRecord, received: bool, now: OffsetDateTime) -> JobView {
+fn view(
+    h: &HandoverRecord,
+    s: &ScheduleRecord,
+    received: bool,
+    running: Option<&LeaseRecord>,
+    now: OffsetDateTime,
+) -> JobView {
     let (status, reason) = match s.state.as_str() {
         "done" => (
             "done",
@@ -217,9 +227,12 @@ fn view(h: &HandoverRecord, s: &ScheduleRecord, received: bool, now: OffsetDateT
                 "no_receipt",
                 "due, but the client's receipt is not confirmed (handover confirm)".to_string(),
             ),
-            Some(_) if !lease_is_stale(s, now) => (
+            Some(_) if running.is_some() => (
                 "running",
-                format!("claimed by {}", s.lease_owner.clone().unwrap_or_default()),
+                format!(
+                    "running: {}",
+                    running.map(lease::describe).unwrap_or_default()
+                ),
             ),
             Some(_) => ("due", "due now".to_string()),
         },
@@ -239,11 +252,13 @@ fn view(h: &HandoverRecord, s: &ScheduleRecord, received: bool, now: OffsetDateT
 pub fn jobs(home: &Home, now: Option<OffsetDateTime>) -> Result<Vec<JobView>> {
     let now = now.unwrap_or_else(util::now);
     let store = Store::open(&home.database())?;
+    let leases = store.leases()?;
     let mut out = Vec::new();
     for s in store.schedules()? {
         let h = store.handover(&s.handover_id)?;
         let received = store.receipt(&s.handover_id)?.is_some();
-        out.push(view(&h, &s, received, now));
+        let running = live_lease(&leases, &s.handover_id, now);
+        out.push(view(&h, &s, received, running.as_ref(), now));
     }
     Ok(out)
 }
@@ -302,12 +317,6 @@ pub fn run_due(
             .into());
         }
     }
-    let owner = format!(
-        "{}:{}:{}",
-        hostname(),
-        std::process::id(),
-        util::random_hex(4)
-    );
     let mut report = RunDueReport {
         now: util::rfc3339(now),
         dry_run,
@@ -330,6 +339,16 @@ pub fn run_due(
             detail: String::new(),
             certificate_id: None,
         };
+        let lease_key = lease::handover_key(&h.handover_id);
+        let recorded: Vec<std::path::PathBuf> = [
+            &h.source_path,
+            &h.archive_path,
+            &h.manifest_path,
+            &h.signature_path,
+        ]
+        .into_iter()
+        .cloned()
+        .collect();
         // Claim inside one IMMEDIATE transaction: the hold, the receipt and the lease are read
         // again here, after any other process's write has committed.
         let claimed = {
@@ -348,25 +367,23 @@ pub fn run_due(
                     item.detail = "the client's receipt is not confirmed".into();
                     None
                 }
-                Some(c) if !lease_is_stale(&c, now) => {
-                    item.result = "running_elsewhere".into();
-                    item.detail = format!("claimed by {}", c.lease_owner.unwrap_or_default());
-                    None
-                }
                 Some(_) if dry_run => {
                     item.result = "would_run".into();
                     item.detail = "due; would be deleted now".into();
                     None
                 }
-                Some(_) => {
-                    tx.lease(
-                        &h.handover_id,
-                        Some(&owner),
-                        Some(&util::rfc3339(now + LEASE)),
-                    )?;
-                    tx.commit()?;
-                    Some(())
-                }
+                // The same lease `delete` takes: whichever of the two comes first runs.
+                Some(_) => match lease::acquire(&tx, &lease_key, &recorded, None, now)? {
+                    Err(holder) => {
+                        item.result = "running_elsewhere".into();
+                        item.detail = format!("running: {}", lease::describe(&holder));
+                        None
+                    }
+                    Ok(_) => {
+                        tx.commit()?;
+                        Some(())
+                    }
+                },
                 None => None,
             }
         };
@@ -379,20 +396,22 @@ pub fn run_due(
             report.jobs.push(item);
             continue;
         }
-        let all_gone = [
-            &h.source_path,
-            &h.archive_path,
-            &h.manifest_path,
-            &h.signature_path,
-        ]
-        .iter()
-        .all(|p| p.symlink_metadata().is_err());
-        let outcome = if all_gone {
-            Ok(None)
-        } else {
-            delete(&h).map(Some)
+        // Deleted by hand (`handover delete`) before the job came due: the job is done, with
+        // that certificate, as `status` shows it; not "gone".
+        let certified = store
+            .deletion_job_for_handover(&h.handover_id)?
+            .filter(|j| j.state == "done");
+        let all_gone = recorded.iter().all(|p| p.symlink_metadata().is_err());
+        let outcome = match certified {
+            Some(j) => Ok(Some(DeletionOutcome {
+                certificate_id: j.certificate_id.unwrap_or_default(),
+                method: "deleted earlier by `handover delete`".into(),
+            })),
+            None if all_gone => Ok(None),
+            None => delete(&h).map(Some),
         };
         let tx = store.begin()?;
+        tx.drop_lease(&lease_key, Some(lease::owner()))?;
         let at = util::rfc3339(util::now());
         match outcome {
             Ok(Some(o)) => {
@@ -427,6 +446,30 @@ pub fn run_due(
                 item.result = "gone".into();
                 item.detail =
                     "every recorded path was already gone; recorded, nothing to delete".into();
+            }
+            // A hold on a handover sharing its paths, placed after the claim, or another
+            // process deleting overlapping paths: the job waits, it did not fail.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    "handover_held" | "shared_path_not_clear" | "deletion_running"
+                ) =>
+            {
+                let msg = e.to_string();
+                audit::append(
+                    &tx,
+                    home,
+                    "run-due",
+                    Some(&h.handover_id),
+                    serde_json::json!({ "result": "waiting", "error": msg }),
+                )?;
+                item.result = if e.kind() == "deletion_running" {
+                    "running_elsewhere".into()
+                } else {
+                    report.waiting += 1;
+                    "held".into()
+                };
+                item.detail = msg;
             }
             Err(e) => {
                 let msg = e.to_string();

@@ -165,6 +165,24 @@ ALTER TABLE receipts ADD COLUMN proof TEXT NOT NULL DEFAULT 'code'
 ALTER TABLE receipts ADD COLUMN upgraded_at TEXT;
 UPDATE receipts SET proof = 'unbound_signature' WHERE client_key_id IS NOT NULL;
 "#,
+    // 8: leases on deletions (issue 8), replacing schedules.lease_owner/lease_until (left in
+    // place, no longer used). One row per running deletion: `handover:<id>` for
+    // `delete` and `run-due`, `roots:<roots_key>` for `shred`, with the paths it covers, so
+    // that two deletions of one handover, or of overlapping paths, never run at once.
+    r#"
+CREATE TABLE deletion_leases (
+    key      TEXT PRIMARY KEY,
+    owner    TEXT NOT NULL,
+    until    TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    job_id   TEXT
+);
+CREATE TABLE deletion_lease_paths (
+    key  TEXT NOT NULL,
+    path BLOB NOT NULL
+);
+CREATE INDEX deletion_lease_paths_key ON deletion_lease_paths (key);
+"#,
 ];
 
 /// One recorded handover.
@@ -330,7 +348,7 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and applies migrations.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
-        let store = Store {
+        let mut store = Store {
             conn,
             path: path.to_path_buf(),
         };
@@ -346,19 +364,34 @@ impl Store {
         classify(&self.path, e)
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
-            tx.execute_batch(sql).map_err(|e| self.err(e))?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-                .map_err(|e| self.err(e))?;
-            tx.commit().map_err(|e| self.err(e))?;
+    /// Applies the migrations not yet applied. Several processes may open a fresh home at
+    /// once: the version is read again inside an IMMEDIATE transaction (which takes the write
+    /// lock at BEGIN), so only the first applies a migration and the others, once they get the
+    /// lock, find it applied. A deferred transaction would let all of them read version 0
+    /// and then fail with "table ... already exists".
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let read_version = |c: &Connection| -> rusqlite::Result<usize> {
+            c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+                .map(|v| v as usize)
+        };
+        if read_version(&self.conn).map_err(|e| self.err(e))? >= MIGRATIONS.len() {
+            return Ok(());
         }
-        Ok(())
+        // Test builds: lets a test line several processes up right here.
+        crate::fault::point("store.migrate");
+        let path = self.path.clone();
+        let err = |e| classify(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let version = read_version(&tx).map_err(err)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql).map_err(err)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)
     }
 
     /// Begins a write transaction; it rolls back unless [`Tx::commit`] is called.
@@ -552,19 +585,6 @@ impl Tx<'_> {
             )
             .optional()
             .map_err(|e| self.err(e))
-    }
-
-    /// Takes the lease on a job for `owner` until `until`.
-    pub fn lease(
-        &self,
-        handover_id: &str,
-        owner: Option<&str>,
-        until: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.exec(
-            "UPDATE schedules SET lease_owner = ?2, lease_until = ?3 WHERE handover_id = ?1",
-            params![handover_id, owner, until],
-        )
     }
 
     /// Closes a job: `done` with its certificate, or `gone`; or records an error and keeps it open.
@@ -1057,17 +1077,7 @@ impl Store {
         roots_key: &str,
         state: &str,
     ) -> Result<Option<JobRecord>, StoreError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {JOB_COLUMNS} FROM deletion_jobs WHERE kind = ?1 AND roots_key = ?2
-                     AND state = ?3 ORDER BY created_at DESC, rowid DESC LIMIT 1"
-                ),
-                params![kind, roots_key, state],
-                job_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        job_for_roots_on(&self.conn, kind, roots_key, state).map_err(|e| self.err(e))
     }
 
     /// The newest job for a handover, whatever its roots.
@@ -1075,17 +1085,7 @@ impl Store {
         &self,
         handover_id: &str,
     ) -> Result<Option<JobRecord>, StoreError> {
-        self.conn
-            .query_row(
-                &format!(
-                    "SELECT {JOB_COLUMNS} FROM deletion_jobs WHERE handover_id = ?1
-                     ORDER BY (state = 'running') DESC, created_at DESC, rowid DESC LIMIT 1"
-                ),
-                [handover_id],
-                job_row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        job_for_handover_on(&self.conn, handover_id).map_err(|e| self.err(e))
     }
 
     /// A job by id.
@@ -1185,5 +1185,192 @@ impl Store {
             1 => Ok(found.remove(0)),
             _ => Err(StoreError::Ambiguous(id)),
         }
+    }
+}
+
+/// A lease on a running deletion: who runs it, until when, and the paths it covers.
+#[derive(Debug, Clone)]
+pub struct LeaseRecord {
+    /// `handover:<id>` (delete, run-due) or `roots:<roots_key>` (shred).
+    pub key: String,
+    /// `host:pid:start-time:random` of the process that holds it (see `crate::lease`).
+    pub owner: String,
+    /// When a holder on another host is presumed gone (UTC, RFC 3339).
+    pub until: String,
+    pub taken_at: String,
+    /// The deletion job it runs, once started.
+    pub job_id: Option<String>,
+    /// The paths the deletion covers (absolute).
+    pub paths: Vec<PathBuf>,
+}
+
+/// A hold on a handover's deletion.
+#[derive(Debug, Clone)]
+pub struct HoldRecord {
+    pub handover_id: String,
+    pub reason: String,
+    pub held_at: Option<String>,
+}
+
+fn leases_on(conn: &Connection) -> rusqlite::Result<Vec<LeaseRecord>> {
+    let mut st = conn
+        .prepare("SELECT key, owner, until, taken_at, job_id FROM deletion_leases ORDER BY key")?;
+    let mut out = st
+        .query_map([], |r| {
+            Ok(LeaseRecord {
+                key: r.get(0)?,
+                owner: r.get(1)?,
+                until: r.get(2)?,
+                taken_at: r.get(3)?,
+                job_id: r.get(4)?,
+                paths: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = conn.prepare("SELECT path FROM deletion_lease_paths WHERE key = ?1")?;
+    for l in &mut out {
+        l.paths = st
+            .query_map([&l.key], |r| r.get::<_, Vec<u8>>(0))?
+            .map(|b| b.map(bytes_path))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok(out)
+}
+
+impl Tx<'_> {
+    /// Every lease, read inside this transaction.
+    pub fn leases(&self) -> Result<Vec<LeaseRecord>, StoreError> {
+        leases_on(&self.tx).map_err(|e| self.err(e))
+    }
+
+    /// Takes (or renews) a lease, replacing any row with its key.
+    pub fn put_lease(&self, l: &LeaseRecord) -> Result<(), StoreError> {
+        self.drop_lease(&l.key, None)?;
+        self.exec(
+            "INSERT INTO deletion_leases (key, owner, until, taken_at, job_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![l.key, l.owner, l.until, l.taken_at, l.job_id],
+        )?;
+        for p in &l.paths {
+            self.exec(
+                "INSERT INTO deletion_lease_paths (key, path) VALUES (?1, ?2)",
+                params![l.key, path_bytes(p)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Removes the lease `key`: any holder's (None), or only `owner`'s.
+    pub fn drop_lease(&self, key: &str, owner: Option<&str>) -> Result<(), StoreError> {
+        let held = self
+            .tx
+            .query_row(
+                "SELECT owner FROM deletion_leases WHERE key = ?1",
+                [key],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match (held, owner) {
+            (Some(h), Some(o)) if h != o => Ok(()),
+            (None, _) => Ok(()),
+            _ => {
+                self.exec("DELETE FROM deletion_lease_paths WHERE key = ?1", [key])?;
+                self.exec("DELETE FROM deletion_leases WHERE key = ?1", [key])
+            }
+        }
+    }
+
+    /// Every hold in place, read inside this transaction.
+    pub fn holds(&self) -> Result<Vec<HoldRecord>, StoreError> {
+        let mut st = self
+            .tx
+            .prepare(
+                "SELECT handover_id, hold_reason, held_at FROM schedules
+                 WHERE hold_reason IS NOT NULL ORDER BY handover_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(HoldRecord {
+                    handover_id: r.get(0)?,
+                    reason: r.get(1)?,
+                    held_at: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The newest deletion job of a handover (a running one first), inside this transaction.
+    pub fn deletion_job_for_handover(
+        &self,
+        handover_id: &str,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        job_for_handover_on(&self.tx, handover_id).map_err(|e| self.err(e))
+    }
+
+    /// The newest job of `kind` for these roots in `state`, inside this transaction.
+    pub fn deletion_job(
+        &self,
+        kind: &str,
+        roots_key: &str,
+        state: &str,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        job_for_roots_on(&self.tx, kind, roots_key, state).map_err(|e| self.err(e))
+    }
+}
+
+fn job_for_handover_on(
+    conn: &Connection,
+    handover_id: &str,
+) -> rusqlite::Result<Option<JobRecord>> {
+    conn.query_row(
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM deletion_jobs WHERE handover_id = ?1
+             ORDER BY (state = 'running') DESC, created_at DESC, rowid DESC LIMIT 1"
+        ),
+        [handover_id],
+        job_row,
+    )
+    .optional()
+}
+
+fn job_for_roots_on(
+    conn: &Connection,
+    kind: &str,
+    roots_key: &str,
+    state: &str,
+) -> rusqlite::Result<Option<JobRecord>> {
+    conn.query_row(
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM deletion_jobs WHERE kind = ?1 AND roots_key = ?2
+             AND state = ?3 ORDER BY created_at DESC, rowid DESC LIMIT 1"
+        ),
+        params![kind, roots_key, state],
+        job_row,
+    )
+    .optional()
+}
+
+impl Store {
+    /// Every lease on a deletion.
+    pub fn leases(&self) -> Result<Vec<LeaseRecord>, StoreError> {
+        leases_on(&self.conn).map_err(|e| self.err(e))
+    }
+
+    /// Every hold in place.
+    pub fn holds(&self) -> Result<Vec<HoldRecord>, StoreError> {
+        Ok(self
+            .schedules()?
+            .into_iter()
+            .filter_map(|s| {
+                Some(HoldRecord {
+                    handover_id: s.handover_id,
+                    reason: s.hold_reason?,
+                    held_at: s.held_at,
+                })
+            })
+            .collect())
     }
 }

@@ -79,8 +79,25 @@ pub fn print_summary(s: &ShredSummary, json: bool, quiet: bool) {
         return;
     }
     print_plan(&s.plan);
+    for h in &s.handovers {
+        eprintln!(
+            "  handover {} ({}): {}; {}",
+            h.handover_id,
+            h.client,
+            h.paths.join(", "),
+            match (&h.hold, h.deleted, h.receipt_confirmed) {
+                (Some(r), _, _) => format!("ON HOLD: {r}"),
+                (None, true, _) => "already deleted".to_string(),
+                (None, false, true) => "receipt confirmed".to_string(),
+                (None, false, false) => "no receipt confirmed".to_string(),
+            }
+        );
+    }
     if s.dry_run {
         eprintln!("dry run: nothing was changed");
+        if let Some(r) = &s.refused {
+            eprintln!("REFUSED: the real run would not start: {}", r.message);
+        }
         return;
     }
     eprintln!(

@@ -15,6 +15,7 @@
 //! read-back, `shred.unlinked` after each unlink.
 
 mod exec;
+mod gate;
 mod plan;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -24,11 +25,11 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::certificate;
-use crate::error::{Blocker, Result, ShredError, StoreError};
+use crate::error::{Blocker, RelatedHandover, Result, ShredError, StoreError};
 use crate::fsinfo::{self, FsClass, FsInfo};
 use crate::home::Home;
 use crate::report::Reporter;
-use crate::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, RootRecord, Store};
+use crate::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, Store};
 use crate::util;
 
 use exec::{CHUNK, DIRECT_ALIGN, Exec};
@@ -130,6 +131,19 @@ pub struct ShredSummary {
     pub signature_path: Option<PathBuf>,
     pub warnings: Vec<String>,
     pub seconds: f64,
+    /// Recorded handovers whose paths this run would delete (a source shared by several
+    /// handovers names each), with their receipt, hold and whether they are clear.
+    pub handovers: Vec<RelatedHandover>,
+    /// `--dry-run` only: why the real run would be refused (a hold, or a handover sharing
+    /// these paths that is not clear); the command then exits 3.
+    pub refused: Option<Refusal>,
+}
+
+/// Why a run would be refused, as `--json` reports an error.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    pub kind: String,
+    pub message: String,
 }
 
 /// Deletes any files or trees, with a certificate.
@@ -324,6 +338,23 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         (Some(s), None) => s.deletion_job(req.kind, &key, "running")?,
         _ => None,
     };
+    let done_before = match (&store, &req.handover) {
+        (Some(s), None) => s.deletion_job(req.kind, &key, "done")?.map(|j| j.job_id),
+        _ => None,
+    };
+    // Holds and handovers sharing these paths: a real run stops here; a dry run shows them.
+    let related = gate::related(store.as_ref(), &roots, req.handover.as_ref())?;
+    let refused = match gate::refusal(&related, req.handover.as_ref().map(|h| &*h.handover_id)) {
+        Some(e) if !req.dry_run => return Err(e.into()),
+        Some(e) => {
+            let e = crate::Error::from(e);
+            Some(Refusal {
+                kind: e.kind().into(),
+                message: e.to_string(),
+            })
+        }
+        None => None,
+    };
     if existing.is_some() {
         // Paths an interrupted run of this job already removed are expected to be gone.
         warnings.clear();
@@ -483,6 +514,8 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         signature_path: None,
         warnings: warnings.clone(),
         seconds: 0.0,
+        handovers: related.clone(),
+        refused,
     };
     summary.downgraded = summary
         .plan
@@ -494,9 +527,12 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         return Ok(summary);
     }
 
-    // The signing key is loaded before anything is touched: a wrong password must not
-    // leave deleted files without a certificate.
-    // The home's delegated certificate key needs no password (run-due from cron).
+    // The audit key and the signing key are loaded before anything is touched: a missing
+    // key or a wrong password must not leave deleted files without a certificate. The home's
+    // delegated certificate key needs no password (run-due from cron).
+    if let Some(s) = &store {
+        crate::audit::ensure_key(home, s)?;
+    }
     let signer =
         crate::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?.signer;
 
@@ -525,48 +561,22 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         store = Some(Store::open(&home.database())?);
     }
     let store = store.as_mut().expect("opened above");
-    let job = match &existing {
-        Some(j) => {
-            let tx = store.begin()?;
-            tx.resume_job(&j.job_id, req.reason.as_deref())?;
-            for e in &entries {
-                tx.upsert_entry(&j.job_id, e)?;
-            }
-            tx.commit()?;
-            store.deletion_job_by_id(&j.job_id)?
-        }
-        None => {
-            let j = JobRecord {
-                job_id: util::random_hex(16),
-                kind: req.kind.to_string(),
-                handover_id: req.handover.as_ref().map(|h| h.handover_id.clone()),
-                roots_key: key.clone(),
-                created_at: util::rfc3339(util::now()),
-                state: "running".into(),
-                runs: 1,
-                without_receipt_reason: req.reason.clone(),
-                certificate_id: None,
-            };
-            let tx = store.begin()?;
-            tx.insert_job(&j)?;
-            for (i, r) in roots.iter().enumerate() {
-                tx.insert_root(
-                    &j.job_id,
-                    i as u32,
-                    &RootRecord {
-                        path: r.path.clone(),
-                        label: r.label.clone(),
-                        fs_json: serde_json::to_string(&r.fs).expect("fs info serializes"),
-                    },
-                )?;
-            }
-            for e in &entries {
-                tx.upsert_entry(&j.job_id, e)?;
-            }
-            tx.commit()?;
-            j
-        }
-    };
+    // Holds read again, the lease taken, the job recorded: one IMMEDIATE transaction.
+    let (job, _lease) = gate::start_job(
+        home,
+        store,
+        &gate::Start {
+            kind: req.kind,
+            handover: req.handover.as_ref(),
+            related: &related,
+            roots: &roots,
+            roots_key: &key,
+            existing: existing.as_ref(),
+            done_before: done_before.as_deref(),
+            entries: &entries,
+            reason: req.reason.as_deref(),
+        },
+    )?;
     summary.job_id = Some(job.job_id.clone());
 
     let mut ex = Exec {

@@ -320,7 +320,21 @@ fn parent_blocker(e: &io::Error, parent: &Path, path: &Path) -> Blocker {
     }
 }
 
-/// Refuses roots that are `/`, a home directory or contain one, or the handover home.
+/// Whether a name in the handover home is the home's own state, matched by the whole name:
+/// the keys (`audit.key`, `handover.key`, `age.key`, any `*.key`, and the `*.pub` beside
+/// them), the state database with its `-wal`, `-shm` and `-journal` files, and
+/// `certificates/`. A name that merely starts like one (`state.db.bak`) is not protected.
+fn is_home_state(name: &OsStr) -> bool {
+    let n = name.as_bytes();
+    matches!(
+        n,
+        b"state.db" | b"state.db-wal" | b"state.db-shm" | b"state.db-journal" | b"certificates"
+    ) || n.ends_with(b".key")
+        || n.ends_with(b".pub")
+}
+
+/// Refuses roots that are `/`, a home directory or contain one, the handover home or its
+/// state.
 pub(super) fn safety_blockers(
     roots: &[Root],
     home: &Home,
@@ -332,7 +346,8 @@ pub(super) fn safety_blockers(
         .into_iter()
         .map(|(u, h)| (u, canon(&h)))
         .collect();
-    let handover_home = canon(&util::absolute(&home.dir).unwrap_or(home.dir.clone()));
+    let given_home = util::absolute(&home.dir).unwrap_or(home.dir.clone());
+    let handover_home = canon(&given_home);
     let cert_dir = canon(&util::absolute(cert_dir).unwrap_or(cert_dir.to_path_buf()));
     let mounts = fsinfo::mount_points();
     for r in roots {
@@ -358,25 +373,21 @@ pub(super) fn safety_blockers(
                 break;
             }
         }
-        let own_files = [
-            "state.db",
-            "handover.key",
-            "handover.pub",
-            "age.key",
-            "certificates",
-        ];
-        let in_home_state = p.strip_prefix(&handover_home).ok().is_some_and(|rest| {
-            rest.components().next().is_some_and(|c| {
-                let c = c.as_os_str().to_string_lossy();
-                own_files.iter().any(|f| c.starts_with(f))
-            })
-        });
-        if handover_home.starts_with(p) || in_home_state {
+        // The home as given (it may be a symlink) and as resolved: deleting the link that
+        // names it, or anything the home holds, is refused either way.
+        let protected = |home: &Path| {
+            p.strip_prefix(home)
+                .ok()
+                .and_then(|rest| rest.components().next())
+                .is_some_and(|c| is_home_state(c.as_os_str()))
+                || home.starts_with(p)
+        };
+        if protected(&handover_home) || protected(&given_home) {
             blockers.push(Blocker {
                 kind: "handover_home",
                 path: p.clone(),
                 message: format!(
-                    "is or holds the handover home folder {} (state, keys and certificates)",
+                    "is or holds the handover home folder {} or its state (keys, state database, certificates): deleting it would lose the audit and signing keys",
                     crate::error::show(&handover_home)
                 ),
             });
