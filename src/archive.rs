@@ -289,7 +289,18 @@ pub struct Sealed {
 impl ArchiveWriter {
     /// Starts an archive that will be named `dest`, encrypted to `recipients`.
     pub fn create(dest: &Path, recipients: &[Recipient], z: ZstdSettings) -> io::Result<Self> {
-        let mut pending = PendingFile::create(dest, PUBLIC_MODE)?;
+        Self::create_at(dest, PendingFile::temp_name(dest), recipients, z)
+    }
+
+    /// As [`create`](Self::create), written under the temporary name `tmp` (a
+    /// [`PendingFile::temp_name`] of `dest` the caller recorded before).
+    pub fn create_at(
+        dest: &Path,
+        tmp: std::path::PathBuf,
+        recipients: &[Recipient],
+        z: ZstdSettings,
+    ) -> io::Result<Self> {
+        let mut pending = PendingFile::create_at(dest, tmp, PUBLIC_MODE)?;
         let file = pending.file().try_clone()?;
         let hashed = HashWriter::new(BufWriter::with_capacity(OUT_BUF, Writeback::new(file)));
         let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| &*r.inner as _))

@@ -103,7 +103,8 @@ manifest, counts, Payload-Oxum and the bag's own signature. Nothing is written w
 --extract DIR writes into a hidden staging directory beside DIR and renames it to DIR only\n\
 when everything verified. Unsafe entries (absolute paths, `..`, hard links out of the bag,\n\
 devices, fifos) are refused. Symlinks pointing outside DIR are reported and created only with\n\
---keep-outside-links, after every file was written.\n\n\
+--keep-outside-links, after every file was written. A staging directory that a killed verify\n\
+left (.DIR.handover-partial-*, beside DIR or the archive) is reported; --clean removes it.\n\n\
 On success it prints the receipt code: send it (or the --receipt file) to the provider, who\n\
 runs `handover confirm`. Every problem found is listed; with --json each has a stable `kind`.\n\n\
 Example:\n  \
@@ -346,6 +347,10 @@ pub struct VerifyArgs {
     /// Sign the receipt with your own minisign key (from `handover keygen`); writes FILE.minisig
     #[arg(long, value_name = "KEY", requires = "receipt")]
     pub sign_receipt: Option<PathBuf>,
+    /// Remove partial extractions (.DIR.handover-partial-*) that a killed `verify --extract`
+    /// left beside DIR or the archive; without it they are only reported
+    #[arg(long)]
+    pub clean: bool,
 }
 
 #[derive(Args, Debug)]

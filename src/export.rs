@@ -7,26 +7,26 @@
 //! a final name.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tar::{EntryType, Header, HeaderMode};
+use tar::{EntryType, Header};
 
 use crate::archive::{ArchiveWriter, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
 use crate::error::{Error, ExportError, Result};
+use crate::fsx;
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::{self, Signer};
 use crate::manifest::{self, Manifest};
 use crate::report::Reporter;
 use crate::signing;
-use crate::store::{HandoverRecord, Store};
+use crate::store::{HandoverRecord, Store, TempFileRecord};
 use crate::util;
 
 /// Read buffer for file contents: 1 MiB (64 KiB–1 MiB measured best; tar-rs's own 8 KiB copy
@@ -256,6 +256,8 @@ fn export_only(
             source,
         })?;
     let mut store = Store::open(&home.database())?;
+    // A killed export's partial archive is a readable copy nobody knows of: remove it first.
+    crate::stale::clean(home, &mut store, reporter)?;
 
     let now = util::now();
     let created_at = util::rfc3339(now);
@@ -279,7 +281,22 @@ fn export_only(
         path: archive_path.clone(),
         source,
     };
-    let mut aw = ArchiveWriter::create(&archive_path, &recipients, z).map_err(write_err)?;
+    // The temporary names are recorded before the files exist: if this process is killed,
+    // the next export (or `delete` of a handover in this outbox) finds and shreds them.
+    let temps = record_temps(
+        &mut store,
+        &handover_id,
+        &created_at,
+        [&archive_path, &manifest_path, &sig_path],
+    )?;
+    // Declared before the files so it drops after them: on an error they are removed first.
+    let mut forget = ForgetTemps {
+        db: home.database(),
+        paths: temps.to_vec(),
+    };
+    let [archive_tmp, manifest_tmp, sig_tmp] = temps.clone();
+    let mut aw =
+        ArchiveWriter::create_at(&archive_path, archive_tmp, &recipients, z).map_err(write_err)?;
 
     if reporter.wants_totals() {
         let (bytes, files) = pre_count(&data);
@@ -303,6 +320,7 @@ fn export_only(
         reporter,
         archive_path: &archive_path,
     };
+    fsx::raise_open_files_limit();
     pass.walk()?;
     let (tag, counts, non_utf8) = pass.tags(
         &handover_id,
@@ -319,6 +337,12 @@ fn export_only(
     // the checkpoint of its own export row (prepared now, appended below), so the client's
     // copy anchors the provider's audit log up to and including this handover. The export
     // row binds the archive; the manifest binds the row.
+    // Marked before the renames (and before the transaction below): a kill between them and
+    // its commit leaves outputs under their final names that no handover owns; the next
+    // clean-up shreds them. Their final names did not exist, so nothing else is touched.
+    let mark = store.begin()?;
+    mark.mark_temps_publishing(&temps)?;
+    mark.commit()?;
     let tx = store.begin()?;
     let audited = crate::audit::prepare(
         &tx,
@@ -388,12 +412,12 @@ fn export_only(
     )
     .map_err(crate::error::KeyError::Crypto)?;
 
-    let mut mf = home::PendingFile::create(&manifest_path, PUBLIC_MODE).map_err(|source| {
-        ExportError::Write {
+    let mut mf = home::PendingFile::create_at(&manifest_path, manifest_tmp, PUBLIC_MODE).map_err(
+        |source| ExportError::Write {
             path: manifest_path.clone(),
             source,
-        }
-    })?;
+        },
+    )?;
     mf.file()
         .write_all(&manifest_json)
         .map_err(|source| ExportError::Write {
@@ -401,9 +425,11 @@ fn export_only(
             source,
         })?;
     let mut sf =
-        home::PendingFile::create(&sig_path, PUBLIC_MODE).map_err(|source| ExportError::Write {
-            path: sig_path.clone(),
-            source,
+        home::PendingFile::create_at(&sig_path, sig_tmp, PUBLIC_MODE).map_err(|source| {
+            ExportError::Write {
+                path: sig_path.clone(),
+                source,
+            }
         })?;
     sf.file()
         .write_all(manifest_sig.as_bytes())
@@ -437,6 +463,9 @@ fn export_only(
     // their final names; if any rename fails the transaction rolls back and the renamed files
     // are removed. The manifest is renamed last: its presence means the set is complete.
     tx.insert_handover(&record)?;
+    for t in &temps {
+        tx.delete_temp_file(t)?;
+    }
     tx.set_manifest_documents(
         &handover_id,
         std::str::from_utf8(&manifest_json).expect("serde_json writes UTF-8"),
@@ -469,6 +498,9 @@ fn export_only(
     if let Some(w) = crate::delegation::ensure_quietly(home, &key_path, &signer) {
         reporter.warn(&w);
     }
+    // The records went with the handover's row.
+    forget.paths.clear();
+
     if counts.files == 0 {
         reporter.warn(
             "the data directory holds no files: the handover carries only its folders, and `sha256sum -c SHA256SUMS` will report an empty list",
@@ -502,15 +534,81 @@ fn export_only(
     })
 }
 
-/// A ustar header filled from `meta` (type, mode, owner, size, mtime). tar-rs stores the mtime
-/// as `mtime as u64`, so a date before 1970 became a huge positive number that GNU tar
-/// refuses ("out of time_t range", extraction fails); such a date is written in GNU's
-/// negative base-256 form instead (first byte 0xFF, then two's complement), which GNU tar
-/// reads back exactly.
-fn header_from(meta: &fs::Metadata) -> Header {
+/// Forgets the temp records of an export that failed (its files removed) when dropped,
+/// unless they were taken out (the export finished and removed them in its transaction).
+struct ForgetTemps {
+    db: PathBuf,
+    paths: Vec<PathBuf>,
+}
+
+impl Drop for ForgetTemps {
+    fn drop(&mut self) {
+        if !self.paths.is_empty() {
+            crate::stale::forget(&self.db, &self.paths);
+        }
+    }
+}
+
+/// Chooses the temporary names of the three outputs and records them (with this process as
+/// their owner) in one transaction, before any of them exists.
+fn record_temps(
+    store: &mut Store,
+    handover_id: &str,
+    created_at: &str,
+    dests: [&Path; 3],
+) -> Result<[PathBuf; 3]> {
+    let temps = dests.map(home::PendingFile::temp_name);
+    let (pid, owner) = crate::stale::this_process();
+    let rows: Vec<TempFileRecord> = temps
+        .iter()
+        .zip(dests)
+        .map(|(t, d)| TempFileRecord {
+            path: t.clone(),
+            final_path: d.to_path_buf(),
+            handover_id: handover_id.to_string(),
+            created_at: created_at.to_string(),
+            pid,
+            owner: owner.clone(),
+            publishing: false,
+        })
+        .collect();
+    let tx = store.begin()?;
+    tx.insert_temp_files(&rows)?;
+    tx.commit()?;
+    Ok(temps)
+}
+
+/// A ustar header filled from a `stat` (type, mode, owner, size, mtime), byte for byte what
+/// tar-rs's `set_metadata_in_mode(.., HeaderMode::Complete)` writes for the same inode (a unit
+/// test holds the two together): the walk has a `stat` from the handle it opened, never a path
+/// to give std. tar-rs stores the mtime as `mtime as u64`, so a date before 1970 became a huge
+/// positive number that GNU tar refuses ("out of time_t range", extraction fails); such a
+/// date is written in GNU's negative base-256 form instead (first byte 0xFF, then two's
+/// complement), which GNU tar reads back exactly.
+fn header_from(st: &fsx::Stat) -> Header {
     let mut h = Header::new_ustar();
-    h.set_metadata_in_mode(meta, HeaderMode::Complete);
-    let t = meta.mtime();
+    let mode = st.st_mode;
+    let t = st.st_mtime;
+    h.set_mtime(t as u64);
+    h.set_uid(st.st_uid as u64);
+    h.set_gid(st.st_gid as u64);
+    h.set_mode(mode);
+    let ft = fsx::FileType::from_raw_mode(st.st_mode as _);
+    h.set_entry_type(match ft {
+        fsx::FileType::RegularFile => EntryType::file(),
+        fsx::FileType::Symlink => EntryType::symlink(),
+        fsx::FileType::CharacterDevice => EntryType::character_special(),
+        fsx::FileType::BlockDevice => EntryType::block_special(),
+        fsx::FileType::Directory => EntryType::dir(),
+        fsx::FileType::Fifo => EntryType::fifo(),
+        _ => EntryType::new(b' '),
+    });
+    let sized = !matches!(ft, fsx::FileType::Directory | fsx::FileType::Symlink);
+    h.set_size(if sized { st.st_size as u64 } else { 0 });
+    if let Some(u) = h.as_ustar_mut() {
+        u.set_device_major(0);
+        u.set_device_minor(0);
+    }
     if t < 0 {
         // The 12-byte field: 4 bytes of sign extension, then the i64 itself.
         let (fill, value) = h.as_old_mut().mtime.split_at_mut(4);
@@ -520,22 +618,35 @@ fn header_from(meta: &fs::Metadata) -> Header {
     h
 }
 
-/// Counts bytes and entries with metadata only, so a progress bar can show an ETA.
+/// Counts bytes and entries with metadata only, so a progress bar can show an ETA. Walks by
+/// handle like the export itself (a swapped directory is not followed); errors only make the
+/// estimate smaller.
 fn pre_count(data: &Path) -> (u64, u64) {
     let mut bytes = 0;
     let mut files = 0;
-    for e in walkdir::WalkDir::new(data)
-        .follow_links(false)
-        .min_depth(1)
-        .into_iter()
-        .flatten()
-    {
-        files += 1;
-        if e.file_type().is_file() {
-            bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut dirs: Vec<File> = fsx::open_dir_path(data).into_iter().collect();
+    while let Some(dir) = dirs.pop() {
+        for (name, ft) in fsx::read_dir(&dir).unwrap_or_default() {
+            files += 1;
+            match ft {
+                fsx::FileType::Directory => dirs.extend(fsx::open_dir_at(&dir, &name).ok()),
+                fsx::FileType::RegularFile => {
+                    bytes += fsx::lstat_at(&dir, &name).map_or(0, |s| s.st_size as u64)
+                }
+                _ => {}
+            }
         }
     }
     (bytes, files)
+}
+
+/// One directory of the walk: its handle (every name in it is opened through it) and the
+/// names it held when read, sorted, still to be archived.
+struct Level {
+    dir: File,
+    names: std::vec::IntoIter<(OsString, fsx::FileType)>,
+    /// Its path below the data directory, raw bytes (empty for the data directory itself).
+    rel: Vec<u8>,
 }
 
 /// The state of the one pass over the tree.
@@ -559,19 +670,20 @@ struct Pass<'a> {
     archive_path: &'a Path,
 }
 
-fn kind_of(ft: &fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_fifo() {
-        "fifo"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_block_device() {
-        "block device"
-    } else if ft.is_char_device() {
-        "character device"
-    } else {
-        "special file"
+fn kind_of(ft: fsx::FileType) -> &'static str {
+    match ft {
+        fsx::FileType::Fifo => "fifo",
+        fsx::FileType::Socket => "socket",
+        fsx::FileType::BlockDevice => "block device",
+        fsx::FileType::CharacterDevice => "character device",
+        _ => "special file",
     }
+}
+
+/// Whether an open of a name that was a directory or file a moment ago failed because it is
+/// now something else (a symlink: ELOOP; a file where a directory was: ENOTDIR).
+fn swapped(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR))
 }
 
 impl Pass<'_> {
@@ -583,12 +695,52 @@ impl Pass<'_> {
         .into()
     }
 
+    /// The full path of `rel`, for messages only: nothing is opened by it.
+    fn shown_path(&self, rel: &[u8]) -> PathBuf {
+        if rel.is_empty() {
+            self.data.to_path_buf()
+        } else {
+            self.data.join(OsStr::from_bytes(rel))
+        }
+    }
+
+    fn unreadable(&self, rel: &[u8], source: io::Error) -> Error {
+        ExportError::Unreadable {
+            path: self.shown_path(rel),
+            source,
+        }
+        .into()
+    }
+
+    fn changed(&self, rel: &[u8], what: &'static str) -> Error {
+        ExportError::Changed {
+            path: self.shown_path(rel),
+            what,
+        }
+        .into()
+    }
+
+    /// Reads a directory's names (sorted, so the archive's order does not depend on the
+    /// filesystem) and keeps its handle for opening them.
+    fn level(&self, dir: File, rel: Vec<u8>) -> Result<Level> {
+        let names = fsx::read_dir(&dir).map_err(|e| self.unreadable(&rel, e))?;
+        // Tests swap a directory for a symlink here, between reading a name and opening it.
+        crate::fault::point("export.readdir");
+        Ok(Level {
+            dir,
+            names: names.into_iter(),
+            rel,
+        })
+    }
+
+    /// Walks the data directory by handle: the directory is opened once (no symlink on the
+    /// way), and every name below it is opened relative to its parent's descriptor without
+    /// following a symlink, so a directory swapped for a symlink mid-walk fails the export
+    /// instead of sending it outside. Depth first, names sorted bytewise, as the archive
+    /// format has always been. One descriptor stays open per level of depth.
     fn walk(&mut self) -> Result<()> {
-        let root_meta =
-            fs::symlink_metadata(self.data).map_err(|source| ExportError::Unreadable {
-                path: self.data.to_path_buf(),
-                source,
-            })?;
+        let root = fsx::open_dir_path(self.data).map_err(|e| self.unreadable(b"", e))?;
+        let root_meta = fsx::fstat(&root).map_err(|e| self.unreadable(b"", e))?;
         // The top folder, then data/ with the client's root directory's own mode and mtime.
         let mut h = header_from(&root_meta);
         let top = self.top.clone();
@@ -601,85 +753,20 @@ impl Pass<'_> {
             .append_data(&mut h, top.join("data"), io::empty())
             .map_err(|e| self.werr(e))?;
 
-        let walker = walkdir::WalkDir::new(self.data)
-            .follow_links(false)
-            .sort_by_file_name()
-            .min_depth(1);
-        for entry in walker {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(self.data).to_path_buf();
-                match e.into_io_error() {
-                    Some(source) => Error::from(ExportError::Unreadable { path, source }),
-                    None => ExportError::Walk {
-                        path,
-                        detail: "filesystem loop".into(),
-                    }
-                    .into(),
-                }
-            })?;
-            let rel = entry
-                .path()
-                .strip_prefix(self.data)
-                .expect("walk stays under its root");
-            let mut bag_path = b"data/".to_vec();
-            bag_path.extend_from_slice(rel.as_os_str().as_bytes());
-            if std::str::from_utf8(rel.as_os_str().as_bytes()).is_err() {
-                if self.strict_names {
-                    return Err(ExportError::NonUtf8Names {
-                        count: 1,
-                        first: entry.path().to_path_buf(),
-                    }
-                    .into());
-                }
-                self.non_utf8.push(crate::error::show(rel));
-            }
-            let tar_path = self.top.join(OsStr::from_bytes(&bag_path));
-            if entry.file_type().is_file() {
-                // No lstat for a file: `file` opens it without following links and takes
-                // its metadata from the open file (one path lookup per file, not two).
-                self.file(entry.path(), &bag_path, &tar_path)?;
-                self.reporter.file_done();
+        let mut stack = vec![self.level(root, Vec::new())?];
+        while let Some(level) = stack.last_mut() {
+            let Some((name, ft)) = level.names.next() else {
+                stack.pop();
                 continue;
+            };
+            let mut rel = level.rel.clone();
+            if !rel.is_empty() {
+                rel.push(b'/');
             }
-            let meta = entry.metadata().map_err(|e| ExportError::Unreadable {
-                path: entry.path().to_path_buf(),
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("metadata")),
-            })?;
-            let ft = meta.file_type();
-            if ft.is_dir() {
-                let mut h = header_from(&meta);
-                self.aw
-                    .tar()
-                    .append_data(&mut h, &tar_path, io::empty())
-                    .map_err(|e| self.werr(e))?;
-                self.counts.dirs += 1;
-            } else if ft.is_symlink() {
-                let target =
-                    fs::read_link(entry.path()).map_err(|source| ExportError::Unreadable {
-                        path: entry.path().to_path_buf(),
-                        source,
-                    })?;
-                let mut h = header_from(&meta);
-                h.set_size(0);
-                self.aw
-                    .tar()
-                    .append_link(&mut h, &tar_path, &target)
-                    .map_err(|e| self.werr(e))?;
-                let line = manifest::symlink_line(&bag_path, target.as_os_str().as_bytes());
-                let links = self.links.as_mut().expect("spool present during the walk");
-                links.add(line.as_bytes()).map_err(|e| self.werr(e))?;
-                self.counts.symlinks += 1;
-            } else if ft.is_file() {
-                // The walk saw something else a moment ago; it is a file now.
-                self.file(entry.path(), &bag_path, &tar_path)?;
-            } else {
-                return Err(ExportError::SpecialFile {
-                    path: entry.path().to_path_buf(),
-                    kind: kind_of(&ft),
-                }
-                .into());
+            rel.extend_from_slice(name.as_bytes());
+            if let Some(sub) = self.entry(&level.dir, &name, ft, &rel)? {
+                let next = self.level(sub, rel)?;
+                stack.push(next);
             }
             self.reporter.file_done();
             if self.reporter.cancelled() {
@@ -689,30 +776,142 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// Stores one regular file: hashes its bytes as they go into the tar stream.
-    fn file(&mut self, path: &Path, bag_path: &[u8], tar_path: &Path) -> Result<()> {
-        let unreadable = |source| ExportError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        };
-        let changed = |what| ExportError::Changed {
-            path: path.to_path_buf(),
-            what,
-        };
+    /// Archives the entry `name` of `dir` (`rel` below the data directory). Returns the
+    /// opened directory when it is one, for the walk to descend into.
+    fn entry(
+        &mut self,
+        dir: &File,
+        name: &OsStr,
+        ft: fsx::FileType,
+        rel: &[u8],
+    ) -> Result<Option<File>> {
+        let mut bag_path = b"data/".to_vec();
+        bag_path.extend_from_slice(rel);
+        if std::str::from_utf8(rel).is_err() {
+            if self.strict_names {
+                return Err(ExportError::NonUtf8Names {
+                    count: 1,
+                    first: self.shown_path(rel),
+                }
+                .into());
+            }
+            self.non_utf8
+                .push(crate::error::show(Path::new(OsStr::from_bytes(rel))));
+        }
+        let tar_path = self.top.join(OsStr::from_bytes(&bag_path));
+        if ft == fsx::FileType::RegularFile {
+            // No lstat for a file: `file` opens it without following links and takes its
+            // metadata from the open file (one lookup per file, not two).
+            self.file(dir, name, rel, &bag_path, &tar_path)?;
+            return Ok(None);
+        }
+        let st = fsx::lstat_at(dir, name).map_err(|e| self.unreadable(rel, e))?;
+        let now = fsx::FileType::from_raw_mode(st.st_mode as _);
+        if ft != fsx::FileType::Unknown && now != ft {
+            // Not what the directory listing said a moment ago: something is swapping names
+            // under the walk. Whatever it is now, the tree is not the one being handed over.
+            return Err(self.changed(
+                rel,
+                if now == fsx::FileType::Symlink {
+                    "replaced by a symlink while the export walked the tree"
+                } else {
+                    "replaced by another kind of file while the export walked the tree"
+                },
+            ));
+        }
+        match now {
+            fsx::FileType::Directory => self.dir(dir, name, rel, &st, &tar_path).map(Some),
+            fsx::FileType::Symlink => {
+                let target = fsx::readlink_at(dir, name).map_err(|e| self.unreadable(rel, e))?;
+                let mut h = header_from(&st);
+                h.set_size(0);
+                self.aw
+                    .tar()
+                    .append_link(&mut h, &tar_path, &target)
+                    .map_err(|e| self.werr(e))?;
+                let line = manifest::symlink_line(&bag_path, target.as_bytes());
+                let links = self.links.as_mut().expect("spool present during the walk");
+                links.add(line.as_bytes()).map_err(|e| self.werr(e))?;
+                self.counts.symlinks += 1;
+                Ok(None)
+            }
+            fsx::FileType::RegularFile => {
+                // readdir did not say what it is; a file.
+                self.file(dir, name, rel, &bag_path, &tar_path)?;
+                Ok(None)
+            }
+            other => Err(ExportError::SpecialFile {
+                path: self.shown_path(rel),
+                kind: kind_of(other),
+            }
+            .into()),
+        }
+    }
+
+    /// Opens the directory `name` of `dir` that `lstat` just saw as `st`, checks it is that
+    /// same directory (not a symlink or another directory swapped in since), and archives
+    /// its header. Returns the handle to descend with.
+    fn dir(
+        &mut self,
+        dir: &File,
+        name: &OsStr,
+        rel: &[u8],
+        st: &fsx::Stat,
+        tar_path: &Path,
+    ) -> Result<File> {
+        let sub = fsx::open_dir_at(dir, name).map_err(|e| {
+            if swapped(&e) {
+                self.changed(
+                    rel,
+                    "replaced by a symlink or a file while the export walked the tree",
+                )
+            } else {
+                self.unreadable(rel, e)
+            }
+        })?;
+        let opened = fsx::fstat(&sub).map_err(|e| self.unreadable(rel, e))?;
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) {
+            return Err(self.changed(
+                rel,
+                "replaced by another directory while the export walked the tree",
+            ));
+        }
+        let mut h = header_from(&opened);
+        self.aw
+            .tar()
+            .append_data(&mut h, tar_path, io::empty())
+            .map_err(|e| self.werr(e))?;
+        self.counts.dirs += 1;
+        Ok(sub)
+    }
+
+    /// Stores the regular file `name` of `dir`: hashes its bytes as they go into the tar
+    /// stream.
+    fn file(
+        &mut self,
+        dir: &File,
+        name: &OsStr,
+        rel: &[u8],
+        bag_path: &[u8],
+        tar_path: &Path,
+    ) -> Result<()> {
+        crate::fault::point("export.file");
         // O_NOFOLLOW: if the name was swapped for a symlink since the walk saw it, fail
         // rather than archive whatever the link points to. O_NONBLOCK: if it was swapped for
         // a FIFO, do not wait for a writer; the type check below refuses it.
-        let mut f = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)
-            .map_err(unreadable)?;
-        let meta = f.metadata().map_err(unreadable)?;
-        if !meta.is_file() {
-            return Err(changed("replaced by another file").into());
+        let mut f = fsx::open_file_at(dir, name, false).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                self.changed(rel, "replaced by a symlink")
+            } else {
+                self.unreadable(rel, e)
+            }
+        })?;
+        let meta = fsx::fstat(&f).map_err(|e| self.unreadable(rel, e))?;
+        if fsx::FileType::from_raw_mode(meta.st_mode as _) != fsx::FileType::RegularFile {
+            return Err(self.changed(rel, "replaced by another file"));
         }
-        let key = (meta.dev(), meta.ino());
-        if meta.nlink() > 1
+        let key = (meta.st_dev as u64, meta.st_ino as u64);
+        if meta.st_nlink > 1
             && let Some((first, hash)) = self.inodes.get(&key).cloned()
         {
             let mut h = header_from(&meta);
@@ -723,11 +922,11 @@ impl Pass<'_> {
                 .tar()
                 .append_link(&mut h, tar_path, &target)
                 .map_err(|e| self.werr(e))?;
-            self.record_file(bag_path, &hash, meta.len())?;
+            self.record_file(bag_path, &hash, meta.st_size as u64)?;
             self.counts.hard_links += 1;
             return Ok(());
         }
-        let size = meta.len();
+        let size = meta.st_size as u64;
         let mut h = header_from(&meta);
         h.set_size(size);
         // tar-rs writes the header (and a GNU long-name entry when the path needs one). The
@@ -742,10 +941,10 @@ impl Pass<'_> {
         while left > 0 {
             let want = left.min(self.buf.len() as u64) as usize;
             let n = match f.read(&mut self.buf[..want]) {
-                Ok(0) => return Err(changed("it became shorter").into()),
+                Ok(0) => return Err(self.changed(rel, "it became shorter")),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(unreadable(e).into()),
+                Err(e) => return Err(self.unreadable(rel, e)),
             };
             if self.reporter.cancelled() {
                 return Err(ExportError::Interrupted.into());
@@ -765,15 +964,15 @@ impl Pass<'_> {
             .get_mut()
             .write_all(&[0u8; TAR_BLOCK as usize][..pad as usize])
             .map_err(|e| self.werr(e))?;
-        let after = f.metadata().map_err(unreadable)?;
-        if after.len() != size
-            || after.mtime() != meta.mtime()
-            || after.mtime_nsec() != meta.mtime_nsec()
+        let after = fsx::fstat(&f).map_err(|e| self.unreadable(rel, e))?;
+        if after.st_size as u64 != size
+            || after.st_mtime != meta.st_mtime
+            || after.st_mtime_nsec != meta.st_mtime_nsec
         {
-            return Err(changed("it was modified while being read").into());
+            return Err(self.changed(rel, "it was modified while being read"));
         }
         let hash = hex::encode(hasher.finalize());
-        if meta.nlink() > 1 {
+        if meta.st_nlink > 1 {
             self.inodes.insert(key, (bag_path.to_vec(), hash.clone()));
         }
         self.record_file(bag_path, &hash, size)
@@ -887,5 +1086,34 @@ impl Pass<'_> {
             .tar()
             .append_data(&mut h, p, body)
             .map_err(|e| self.werr(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header built from a `stat` is byte for byte the one tar-rs builds from std's
+    /// metadata, which is what every earlier archive was made with.
+    #[test]
+    fn header_from_stat_matches_tar_rs() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        fs::write(&f, b"hello").unwrap();
+        fs::File::open(&f)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
+            .unwrap();
+        let d = t.path().join("d");
+        fs::create_dir(&d).unwrap();
+        let l = t.path().join("l");
+        std::os::unix::fs::symlink("f", &l).unwrap();
+        let dir = fsx::open_dir_path(t.path()).unwrap();
+        for (p, name) in [(&f, "f"), (&d, "d"), (&l, "l")] {
+            let mut want = Header::new_ustar();
+            want.set_metadata_in_mode(&fs::symlink_metadata(p).unwrap(), tar::HeaderMode::Complete);
+            let got = header_from(&fsx::lstat_at(&dir, OsStr::new(name)).unwrap());
+            assert_eq!(got.as_bytes(), want.as_bytes(), "{name}");
+        }
     }
 }

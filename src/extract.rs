@@ -27,9 +27,16 @@ use crate::home;
 /// Only the permission bits survive: setuid, setgid and sticky are dropped.
 const PERM_BITS: u32 = 0o777;
 
+/// What every staging directory's name holds: `.DIR.handover-partial-RANDOM`.
+const PARTIAL: &[u8] = b".handover-partial-";
+
 /// A directory being filled beside the target.
 pub struct Stage {
     root: PathBuf,
+    /// The staging directory, open and locked (`flock`) while this stage lives: a later
+    /// `verify` tells a live extraction from one whose process was killed by whether it can
+    /// take the lock (the kernel drops it with the process).
+    _lock: File,
     dest: PathBuf,
     umask: u32,
     /// Directories made (relative), with the mode and mtime they get at the end.
@@ -81,14 +88,22 @@ impl Stage {
         let parent = home::parent_dir(dest);
         let mut prefix = std::ffi::OsString::from(".");
         prefix.push(dest.file_name().unwrap_or(OsStr::new("extract")));
-        prefix.push(".handover-partial-");
+        prefix.push(OsStr::from_bytes(PARTIAL));
         let root = tempfile::Builder::new()
             .prefix(&prefix)
             .permissions(fs::Permissions::from_mode(0o700))
             .tempdir_in(parent)?
             .keep();
+        let lock = match lock_dir(&root) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_dir(&root);
+                return Err(e);
+            }
+        };
         Ok(Stage {
             root,
+            _lock: lock,
             dest: dest.to_path_buf(),
             umask: umask(),
             dirs: Vec::new(),
@@ -162,6 +177,7 @@ impl Stage {
     /// its final mode at creation (the kernel applies the umask; the descriptor stays
     /// writable even for a read-only mode), which saves an fchmod per file.
     pub fn file(&mut self, rel: &Path, mode: u32) -> io::Result<File> {
+        crate::fault::point("extract.file");
         let rel = checked(rel)?;
         self.parents(rel)?;
         OpenOptions::new()
@@ -204,8 +220,12 @@ impl Stage {
     }
 
     /// Gives directories their modes and mtimes (deepest first, after everything inside them
-    /// exists), then renames the stage to the target without replacing anything.
-    pub fn commit(mut self) -> io::Result<PathBuf> {
+    /// exists), then renames the stage to the target without replacing anything. Returns the
+    /// target and how the rename was made: on a filesystem that refuses `RENAME_NOREPLACE`
+    /// (FUSE, NFS, SMB) a directory cannot be linked either, so the target is checked to be
+    /// absent and then the stage renamed (`CheckThenRename`): only an empty directory that
+    /// another process creates at the target in that instant could be replaced.
+    pub(crate) fn commit(mut self) -> io::Result<(PathBuf, crate::fsx::NoReplace)> {
         let mut dirs = std::mem::take(&mut self.dirs);
         dirs.sort_by_key(|(p, _, _)| std::cmp::Reverse(p.components().count()));
         for (rel, mode, t) in &dirs {
@@ -218,10 +238,10 @@ impl Stage {
         if !dirs.iter().any(|(p, _, _)| p.as_os_str().is_empty()) {
             fs::set_permissions(&self.root, fs::Permissions::from_mode(self.mode(0o777)))?;
         }
-        crate::util::rename_noreplace(&self.root, &self.dest)?;
+        let how = crate::util::rename_noreplace_how(&self.root, &self.dest, true)?;
         self.committed = true;
         home::sync_dir(home::parent_dir(&self.dest))?;
-        Ok(self.dest.clone())
+        Ok((self.dest.clone(), how))
     }
 }
 
@@ -234,4 +254,86 @@ impl Drop for Stage {
             let _ = fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// Opens the directory at `path` and takes its `flock`, without waiting.
+fn lock_dir(path: &Path) -> io::Result<File> {
+    let d = File::open(path)?;
+    try_lock(&d)?;
+    Ok(d)
+}
+
+fn try_lock(d: &File) -> io::Result<()> {
+    use rustix::fs::{FlockOperation, flock};
+    flock(d, FlockOperation::NonBlockingLockExclusive).map_err(io::Error::from)
+}
+
+/// A staging directory found beside a target: left by a `verify --extract` that was killed
+/// (it holds unverified plaintext), or being filled by one that is running now.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Leftover {
+    #[serde(serialize_with = "crate::util::path_text")]
+    pub path: PathBuf,
+    /// `abandoned` (its process is gone), `removed` (abandoned, and removed by `--clean`), or
+    /// `in_use` (a running verify holds it; never touched).
+    pub state: &'static str,
+}
+
+/// The staging directories in `dir` (`.*.handover-partial-*`, real directories, not
+/// symlinks), and whether each was abandoned. With `clean`, abandoned ones are removed, by
+/// handle and without following a symlink, while their lock is held.
+pub fn leftovers(dir: &Path, clean: bool) -> io::Result<Vec<Leftover>> {
+    let abs = crate::util::absolute(dir)?;
+    let parent = match crate::fsx::open_dir_path(&abs) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for (name, _) in crate::fsx::read_dir(&parent)? {
+        let b = name.as_bytes();
+        if !b.starts_with(b".") || !b.windows(PARTIAL.len()).any(|w| w == PARTIAL) {
+            continue;
+        }
+        // Opened without following a symlink: a link named like a stage is not one.
+        let Ok(d) = crate::fsx::open_dir_at(&parent, &name) else {
+            continue;
+        };
+        let path = abs.join(&name);
+        let state = match try_lock(&d) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => "in_use",
+            Err(e) => return Err(e),
+            Ok(()) if clean => {
+                remove_tree(&d)?;
+                crate::fsx::rmdir_at(&parent, &name)?;
+                "removed"
+            }
+            Ok(()) => "abandoned",
+        };
+        out.push(Leftover { path, state });
+    }
+    Ok(out)
+}
+
+/// Empties the directory `d`: its directories first made writable (an interrupted commit may
+/// have left one read-only), then emptied and removed, depth first; never follows a symlink.
+fn remove_tree(d: &File) -> io::Result<()> {
+    rustix::fs::fchmod(d, rustix::fs::Mode::from_raw_mode(0o700))?;
+    for (name, ft) in crate::fsx::read_dir(d)? {
+        let is_dir = match ft {
+            crate::fsx::FileType::Unknown => {
+                let st = crate::fsx::lstat_at(d, &name)?;
+                crate::fsx::FileType::from_raw_mode(st.st_mode as _)
+                    == crate::fsx::FileType::Directory
+            }
+            ft => ft == crate::fsx::FileType::Directory,
+        };
+        if is_dir {
+            remove_tree(&crate::fsx::open_dir_at(d, &name)?)?;
+            crate::fsx::rmdir_at(d, &name)?;
+        } else {
+            crate::fsx::unlink_at(d, &name)?;
+        }
+    }
+    Ok(())
 }

@@ -164,6 +164,18 @@ pub fn rmdir_at(dir: &File, name: &OsStr) -> io::Result<()> {
     rustix::fs::unlinkat(dir.as_fd(), one(name)?, AtFlags::REMOVEDIR).map_err(err)
 }
 
+/// Raises the soft limit on open descriptors to the hard limit. A walk by handle keeps one
+/// descriptor open per level of depth, and the usual soft limit (1024) would make a tree
+/// deeper than that fail where a path walk did not. Best effort: a failure leaves the limit.
+pub fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current != l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+}
+
 /// How a rename that must not replace anything was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoReplace {

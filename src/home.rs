@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Mode of secret key files: owner read/write only, like ssh and age-keygen do.
@@ -61,34 +61,56 @@ impl Home {
 }
 
 /// A file being written under a temporary name beside its final one.
+///
+/// The temporary name (`.NAME.tmp-RANDOM`) can be chosen before the file exists
+/// ([`PendingFile::temp_name`]), so that a caller can record it first (export does, in the
+/// state database: a killed export's temp is then found and shredded by the next one).
 pub struct PendingFile {
-    tmp: tempfile::NamedTempFile,
+    file: fs::File,
+    tmp: PathBuf,
     dest: PathBuf,
+    committed: bool,
 }
 
 impl PendingFile {
+    /// A new random temporary name beside `dest`: `.NAME.tmp-` and 64 random bits in hex.
+    pub fn temp_name(dest: &Path) -> PathBuf {
+        let mut name = std::ffi::OsString::from(".");
+        name.push(dest.file_name().unwrap_or_default());
+        name.push(".tmp-");
+        name.push(crate::util::random_hex(8));
+        parent_dir(dest).join(name)
+    }
+
     /// Starts a temporary file in `dest`'s directory with the given mode.
     pub fn create(dest: &Path, mode: u32) -> io::Result<PendingFile> {
-        let dir = parent_dir(dest);
-        let name = dest.file_name().map(|n| n.to_owned()).unwrap_or_default();
-        let mut prefix = std::ffi::OsString::from(".");
-        prefix.push(&name);
-        prefix.push(".tmp-");
-        let tmp = tempfile::Builder::new()
-            .prefix(&prefix)
-            .permissions(fs::Permissions::from_mode(mode))
-            .tempfile_in(dir)?;
-        // The umask may have narrowed the mode given at creation; set it exactly.
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))?;
-        Ok(PendingFile {
+        PendingFile::create_at(dest, PendingFile::temp_name(dest), mode)
+    }
+
+    /// Starts the temporary file `tmp` (a [`PendingFile::temp_name`] of `dest`) with the given
+    /// mode. It is created new: never follows a symlink, never opens an existing file.
+    pub fn create_at(dest: &Path, tmp: PathBuf, mode: u32) -> io::Result<PendingFile> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        let p = PendingFile {
+            file,
             tmp,
             dest: dest.to_path_buf(),
-        })
+            committed: false,
+        };
+        // The umask may have narrowed the mode given at creation; set it exactly.
+        p.file.set_permissions(fs::Permissions::from_mode(mode))?;
+        Ok(p)
     }
 
     /// The open file.
     pub fn file(&mut self) -> &mut fs::File {
-        self.tmp.as_file_mut()
+        &mut self.file
     }
 
     /// Final name this file will get.
@@ -96,13 +118,28 @@ impl PendingFile {
         &self.dest
     }
 
+    /// The temporary name it has until [`commit`](Self::commit).
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
     /// Syncs the data, then renames to the final name, refusing to replace an existing file.
-    pub fn commit(self) -> io::Result<PathBuf> {
-        self.tmp.as_file().sync_all()?;
-        let dest = self.dest;
-        self.tmp.persist_noclobber(&dest).map_err(|e| e.error)?;
-        sync_dir(parent_dir(&dest))?;
-        Ok(dest)
+    /// Where the filesystem refuses `RENAME_NOREPLACE` (FUSE, NFS, SMB), the file is linked
+    /// under its final name and the temporary name unlinked (`util::rename_noreplace`).
+    pub fn commit(mut self) -> io::Result<PathBuf> {
+        self.file.sync_all()?;
+        crate::util::rename_noreplace(&self.tmp, &self.dest)?;
+        self.committed = true;
+        sync_dir(parent_dir(&self.dest))?;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 

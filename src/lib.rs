@@ -26,6 +26,7 @@ pub mod report;
 pub mod schedule;
 pub mod shred;
 pub mod signing;
+pub mod stale;
 pub mod store;
 pub mod util;
 pub mod verify;

@@ -383,6 +383,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     keep_outside_links: a.keep_outside_links,
                     receipt: a.receipt,
                     sign_receipt: a.sign_receipt,
+                    clean: a.clean,
                 },
                 &reporter,
             )?;

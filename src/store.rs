@@ -183,6 +183,20 @@ CREATE TABLE deletion_lease_paths (
 );
 CREATE INDEX deletion_lease_paths_key ON deletion_lease_paths (key);
 "#,
+    // 9: temporary files export is about to write (issue 8), recorded before they exist, so a
+    // killed export's partial archive is found and shredded by the next export or `delete`.
+    // `owner` tells a live writer from a dead one (see `export::process_owner`).
+    r#"
+CREATE TABLE temp_files (
+    path        BLOB PRIMARY KEY,
+    final_path  BLOB NOT NULL,
+    handover_id TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    owner       TEXT NOT NULL,
+    publishing  INTEGER NOT NULL DEFAULT 0
+);
+"#,
 ];
 
 /// One recorded handover.
@@ -1372,5 +1386,89 @@ impl Store {
                 })
             })
             .collect())
+    }
+}
+
+/// A temporary file export recorded before writing it (`temp_files`).
+#[derive(Debug, Clone)]
+pub struct TempFileRecord {
+    pub path: PathBuf,
+    /// The name it was to be published under.
+    pub final_path: PathBuf,
+    /// The export's handover id (no `handovers` row exists unless the export finished).
+    pub handover_id: String,
+    pub created_at: String,
+    pub pid: u32,
+    /// Who wrote it: boot id, pid and process start time, compared with the live process.
+    pub owner: String,
+    /// Set just before the file is renamed to `final_path`: a file under that name may be
+    /// this export's (killed before it recorded its handover).
+    pub publishing: bool,
+}
+
+impl Tx<'_> {
+    /// Records temporary files before they are created.
+    pub fn insert_temp_files(&self, files: &[TempFileRecord]) -> Result<(), StoreError> {
+        for t in files {
+            self.exec(
+                "INSERT INTO temp_files (path, final_path, handover_id, created_at, pid, owner)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    path_bytes(&t.path),
+                    path_bytes(&t.final_path),
+                    t.handover_id,
+                    t.created_at,
+                    t.pid,
+                    t.owner
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Marks temporary files as about to be renamed to their final names.
+    pub fn mark_temps_publishing(&self, paths: &[PathBuf]) -> Result<(), StoreError> {
+        for p in paths {
+            self.exec(
+                "UPDATE temp_files SET publishing = 1 WHERE path = ?1",
+                params![path_bytes(p)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a temporary file: it was published, removed, or never created.
+    pub fn delete_temp_file(&self, path: &Path) -> Result<(), StoreError> {
+        self.exec(
+            "DELETE FROM temp_files WHERE path = ?1",
+            params![path_bytes(path)],
+        )
+    }
+}
+
+impl Store {
+    /// Every recorded temporary file, oldest first.
+    pub fn temp_files(&self) -> Result<Vec<TempFileRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT path, final_path, handover_id, created_at, pid, owner, publishing
+                 FROM temp_files ORDER BY created_at, path",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(TempFileRecord {
+                    path: bytes_path(r.get(0)?),
+                    final_path: bytes_path(r.get(1)?),
+                    handover_id: r.get(2)?,
+                    created_at: r.get(3)?,
+                    pid: r.get(4)?,
+                    owner: r.get(5)?,
+                    publishing: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 }

@@ -75,29 +75,73 @@ pub fn normalize_code(s: &str) -> String {
 }
 
 /// Renames `from` to `to`, failing if `to` exists (even as an empty directory, which a plain
-/// rename would silently replace).
+/// rename would silently replace). Where the filesystem refuses `RENAME_NOREPLACE` (FUSE, NFS
+/// and SMB answer EINVAL), a file is linked under the new name (`link` never replaces) and its
+/// old name unlinked; a directory, which cannot be linked, is refused there: see
+/// [`rename_noreplace_how`] for the one caller that accepts a checked rename.
 pub fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))
-    };
-    let (f, t) = (c(from)?, c(to)?);
-    // SAFETY: both are valid NUL-terminated paths that outlive the call.
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+    rename_noreplace_how(from, to, false).map(drop)
+}
+
+/// [`rename_noreplace`], returning which way it went. With `allow_check`, where neither
+/// `RENAME_NOREPLACE` nor a hard link works (a directory on FUSE/NFS), checks that `to` is
+/// absent and then renames: racy, so only for a source with a random name whose target the
+/// caller just found absent (extraction's staging directory): the one thing a concurrent
+/// process could slip in between is an empty directory at `to`, which would be replaced.
+pub(crate) fn rename_noreplace_how(
+    from: &Path,
+    to: &Path,
+    allow_check: bool,
+) -> std::io::Result<crate::fsx::NoReplace> {
+    use rustix::fs::{CWD, RenameFlags};
+    match rustix::fs::renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(crate::fsx::NoReplace::Renameat2),
+        Err(e) if noreplace_unsupported(e) => rename_fallback(from, to, allow_check),
+        Err(e) => Err(e.into()),
     }
+}
+
+fn noreplace_unsupported(e: rustix::io::Errno) -> bool {
+    use rustix::io::Errno;
+    e == Errno::INVAL || e == Errno::NOSYS || e == Errno::OPNOTSUPP
+}
+
+/// The ways of [`rename_noreplace_how`] after `RENAME_NOREPLACE` was refused.
+fn rename_fallback(
+    from: &Path,
+    to: &Path,
+    allow_check: bool,
+) -> std::io::Result<crate::fsx::NoReplace> {
+    use crate::fsx::NoReplace;
+    use rustix::fs::{AtFlags, CWD};
+    use rustix::io::Errno;
+    match rustix::fs::linkat(CWD, from, CWD, to, AtFlags::empty()) {
+        Ok(()) => {
+            if let Err(e) = rustix::fs::unlink(from) {
+                // Two names for one file are not a rename: undo, so the caller's cleanup of
+                // `from` does not leave a published `to` behind.
+                let _ = rustix::fs::unlink(to);
+                return Err(e.into());
+            }
+            return Ok(NoReplace::LinkUnlink);
+        }
+        // A directory cannot be hard-linked (EPERM), nor can files on some filesystems.
+        Err(e) if e == Errno::PERM || e == Errno::ISDIR || noreplace_unsupported(e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if !allow_check {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the filesystem supports neither RENAME_NOREPLACE nor hard links here, so the new name cannot be claimed without a risk of replacing something",
+        ));
+    }
+    match rustix::fs::statat(CWD, to, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(_) => return Err(std::io::Error::from_raw_os_error(libc::EEXIST)),
+        Err(e) if e == Errno::NOENT => {}
+        Err(e) => return Err(e.into()),
+    }
+    rustix::fs::rename(from, to)?;
+    Ok(NoReplace::CheckThenRename)
 }
 
 /// Serializes a path as text: as it is when UTF-8, else with the other bytes escaped (`\xFF`)
@@ -166,6 +210,39 @@ pub fn resolve_future(p: &Path) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What FUSE/NFS get once `RENAME_NOREPLACE` was refused: a file is linked then
+    /// unlinked, a directory is refused unless a checked rename is allowed, and neither way
+    /// replaces anything.
+    #[test]
+    fn the_fallbacks_never_replace() {
+        use crate::fsx::NoReplace;
+        let t = tempfile::tempdir().unwrap();
+        let p = |n: &str| t.path().join(n);
+        std::fs::write(p("a"), b"a").unwrap();
+        std::fs::write(p("b"), b"b").unwrap();
+        let e = rename_fallback(&p("a"), &p("b"), true).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(
+            rename_fallback(&p("a"), &p("c"), false).unwrap(),
+            NoReplace::LinkUnlink
+        );
+        assert!(!p("a").exists());
+        assert_eq!(std::fs::read(p("c")).unwrap(), b"a");
+        assert_eq!(std::fs::read(p("b")).unwrap(), b"b");
+
+        std::fs::create_dir(p("d")).unwrap();
+        std::fs::create_dir(p("empty")).unwrap();
+        let e = rename_fallback(&p("d"), &p("e"), false).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+        let e = rename_fallback(&p("d"), &p("empty"), true).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(
+            rename_fallback(&p("d"), &p("e"), true).unwrap(),
+            NoReplace::CheckThenRename
+        );
+        assert!(p("e").is_dir() && !p("d").exists() && p("empty").is_dir());
+    }
 
     #[test]
     fn receipt_codes_are_grouped_and_normalize_to_themselves() {

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use tar::EntryType;
 
 use crate::error::{ExitClass, Result, VerifyError, show};
-use crate::extract::Stage;
+use crate::extract::{Leftover, Stage};
 use crate::keys;
 use crate::manifest::{self, Manifest};
 use crate::reader::{self, Layer, OpenError};
@@ -62,6 +62,9 @@ pub struct VerifyOptions {
     pub receipt: Option<PathBuf>,
     /// Sign the receipt with this minisign secret key (the client's own).
     pub sign_receipt: Option<PathBuf>,
+    /// Remove partial extractions that a killed `verify --extract` left beside the target
+    /// (or beside the archive).
+    pub clean: bool,
 }
 
 /// One thing that did not verify.
@@ -108,6 +111,9 @@ pub struct VerifyReport {
     pub extracted_to: Option<PathBuf>,
     pub receipt_path: Option<PathBuf>,
     pub outside_links: Vec<OutsideLink>,
+    /// Staging directories found beside the target (or the archive): partial extractions of
+    /// a killed `verify --extract`, full of unverified plaintext, or one running now.
+    pub partial_extractions: Vec<Leftover>,
     pub problems: Vec<Problem>,
     /// Problems found beyond the first few of each kind, counted but not listed.
     pub problems_not_listed: u64,
@@ -291,6 +297,7 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
             extracted_to: None,
             receipt_path: None,
             outside_links: Vec::new(),
+            partial_extractions: partial_extractions(opts, reporter),
             problems: Vec::new(),
             problems_not_listed: 0,
             seconds: 0.0,
@@ -514,7 +521,15 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
                     .map_err(werr)?;
             }
         }
-        v.report.extracted_to = Some(st.commit().map_err(werr)?);
+        let (to, how) = st.commit().map_err(werr)?;
+        if how == crate::fsx::NoReplace::CheckThenRename {
+            reporter.warn(&format!(
+                "{} was put in place by {}",
+                show(&to),
+                how.describe()
+            ));
+        }
+        v.report.extracted_to = Some(to);
     }
     v.report.receipt_code = code;
     v.report.ok = true;
@@ -550,6 +565,48 @@ fn bound_key_note(m: &Manifest, receipt: &Path, signer: Option<&keys::Signer>) -
             bound.key_id
         )),
     }
+}
+
+/// Finds (and with `--clean` removes) the partial extractions beside the `--extract` target
+/// and beside the archive, and says so: each holds plaintext nobody verified.
+fn partial_extractions(opts: &VerifyOptions, reporter: &dyn Reporter) -> Vec<Leftover> {
+    let mut dirs = vec![util::absolute(dir_of(&opts.archive)).unwrap_or_default()];
+    if let Some(d) = &opts.extract {
+        dirs.insert(0, util::absolute(dir_of(d)).unwrap_or_default());
+    }
+    dirs.dedup();
+    let mut found = Vec::new();
+    for d in dirs {
+        match crate::extract::leftovers(&d, opts.clean) {
+            Ok(l) => found.extend(l),
+            Err(e) => reporter.warn(&format!(
+                "cannot look for partial extractions in {}: {e}",
+                show(&d)
+            )),
+        }
+    }
+    for l in &found {
+        reporter.warn(&match l.state {
+            "removed" => format!(
+                "removed {}, a partial extraction left by a `verify --extract` that was killed",
+                show(&l.path)
+            ),
+            "in_use" => format!(
+                "{} is being extracted by another verify that is still running; left alone",
+                show(&l.path)
+            ),
+            _ => format!(
+                "{} is a partial extraction left by a `verify --extract` that was killed: it holds plaintext that was never verified.\nDo not use it; remove it by running verify again with --clean (or delete it yourself).",
+                show(&l.path)
+            ),
+        });
+    }
+    found
+}
+
+/// The directory a path lives in (`.` for a bare name).
+fn dir_of(p: &Path) -> &Path {
+    crate::home::parent_dir(p)
 }
 
 fn st_path(opts: &VerifyOptions) -> PathBuf {

@@ -26,35 +26,6 @@ fn id(s: &serde_json::Value) -> String {
     s["handover_id"].as_str().unwrap().to_string()
 }
 
-/// Confirms the client's receipt as a client and provider would: `verify` with the client's
-/// identity gives the receipt code, `confirm --code` records it (audited, so the deletion
-/// gate accepts it).
-fn confirm_receipt(env: &Env, handover_id: &str) {
-    let list = json(&env.run(&["--json", "list"]).stdout);
-    let archive = list
-        .as_array()
-        .or_else(|| list["handovers"].as_array())
-        .expect("list --json prints the handovers")
-        .iter()
-        .find(|h| h["handover_id"] == handover_id)
-        .expect("the handover is listed")["archive_path"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let o = env
-        .cmd()
-        .args(["--json", "verify", &archive, "-i"])
-        .arg(env.path("client.agekey"))
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let code = json(&o.stdout)["receipt_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_ok(&env.run(&["confirm", handover_id, "--code", &code]));
-}
-
 fn delete(env: &Env, args: &[&str]) -> std::process::Output {
     env.cmd()
         .args(["--json", "delete", "--yes"])

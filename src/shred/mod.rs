@@ -227,6 +227,12 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
         (h.signature_path.clone(), "signature".to_string()),
     ];
     roots.extend(opts.also.iter().map(|p| (p.clone(), "also".to_string())));
+    // Partial archives a killed export left in this outbox: shredded and certified with it.
+    roots.extend(
+        crate::stale::delete_roots(home, &h)?
+            .into_iter()
+            .map(|p| (p, "stale_temp".to_string())),
+    );
     let cert_dir = crate::home::parent_dir(&h.archive_path).to_path_buf();
     let name = h.name.clone();
     run(
