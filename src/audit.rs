@@ -325,23 +325,6 @@ pub fn checkpoint(store: &Store, home: &Home) -> Result<Option<Checkpoint>> {
     }))
 }
 
-/// The same, inside a write transaction.
-pub fn checkpoint_tx(tx: &Tx<'_>, home: &Home) -> Result<Option<Checkpoint>> {
-    let (_, heads) = tx.audit_log()?;
-    let Some(head) = heads.into_iter().last() else {
-        return Ok(None);
-    };
-    let key_id = public_key(home)
-        .map(|pk| keys::key_id(pk.keynum()))
-        .unwrap_or_default();
-    Ok(Some(Checkpoint {
-        seq: head.seq,
-        hash: head.hash,
-        signature: head.signature,
-        key_id,
-    }))
-}
-
 /// What the audited events say about the state that gates a handover's deletion.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditedGates {
