@@ -12,8 +12,9 @@
 //! killed half way leaves a lease that the next run takes over. A holder on another host
 //! cannot be checked, so its lease lasts until `until` ([`LEASE`] after it was taken).
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use time::{Duration, OffsetDateTime};
 
@@ -99,6 +100,19 @@ pub fn acquire(
     now: OffsetDateTime,
 ) -> crate::Result<Result<Vec<LeaseRecord>, LeaseRecord>> {
     let me = owner();
+    if !kernel_lock(tx.db_path(), key) {
+        // Another live process holds the key's lock file, whatever the leases table says
+        // (its row may have been deleted behind our back).
+        let holder = tx.leases()?.into_iter().find(|l| l.key == key);
+        return Ok(Err(holder.unwrap_or(LeaseRecord {
+            key: key.to_string(),
+            owner: "another process (it holds the lease's lock file)".into(),
+            until: util::rfc3339(now),
+            taken_at: util::rfc3339(now),
+            job_id: None,
+            paths: paths.to_vec(),
+        })));
+    }
     let mut taken_over = Vec::new();
     for l in tx.leases()? {
         if l.owner == me {
@@ -126,6 +140,47 @@ pub fn acquire(
     Ok(Ok(taken_over))
 }
 
+/// Lock files this process holds, by lease key: closing one releases it.
+static LOCKS: Mutex<Vec<(String, File)>> = Mutex::new(Vec::new());
+
+/// Takes an exclusive `flock` on the lease's lock file (`locks/` beside the database),
+/// without waiting; true when this process holds it (already, or now). The database row is
+/// what other processes read to name the holder; the kernel lock is what cannot be edited
+/// away with sqlite3, and it ends with the process, so a killed run never blocks the next.
+fn kernel_lock(db: &Path, key: &str) -> bool {
+    let mut held = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    if held.iter().any(|(k, _)| k == key) {
+        return true;
+    }
+    let dir = crate::home::parent_dir(db).join("locks");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(format!("{}.lock", util::sha256_hex(key.as_bytes())));
+    let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+    else {
+        // No lock file can be made (read-only home?): the database lease still decides.
+        return true;
+    };
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {
+            held.push((key.to_string(), f));
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Releases this process's lock file for `key` (the database row is dropped by the caller).
+pub fn release_lock(key: &str) {
+    LOCKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(k, _)| k != key);
+}
+
 /// The key of a handover's deletion lease.
 pub fn handover_key(handover_id: &str) -> String {
     format!("handover:{handover_id}")
@@ -149,6 +204,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        release_lock(&self.key);
         if let Ok(mut s) = crate::store::Store::open(&self.db)
             && let Ok(tx) = s.begin()
             && tx.drop_lease(&self.key, Some(owner())).is_ok()

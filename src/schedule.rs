@@ -412,6 +412,7 @@ pub fn run_due(
         };
         let tx = store.begin()?;
         tx.drop_lease(&lease_key, Some(lease::owner()))?;
+        lease::release_lock(&lease_key);
         let at = util::rfc3339(util::now());
         match outcome {
             Ok(Some(o)) => {

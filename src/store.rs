@@ -424,6 +424,11 @@ impl Tx<'_> {
         classify(&self.path, e)
     }
 
+    /// The state database this transaction writes.
+    pub fn db_path(&self) -> &Path {
+        &self.path
+    }
+
     /// Runs one statement, mapping its failure to what the user can act on.
     fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> Result<(), StoreError> {
         self.tx.execute(sql, p).map(|_| ()).map_err(|e| self.err(e))

@@ -598,3 +598,138 @@ fn eight_commands_at_once_on_a_fresh_home_all_succeed() {
     let v = json(&env.run(&["--json", "audit", "verify"]).stdout);
     assert_eq!(v["events"], 1, "the keygen");
 }
+
+// ---- Found by attacking the gates (each failed before its fix) ----------------------------
+
+/// A home named `LINK/..` is, for the kernel, the parent of LINK's target: its keys and
+/// database are protected by their inodes, however the home or the files were named.
+#[test]
+fn a_home_named_through_a_symlink_and_dotdot_is_still_protected() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("real/sub")).unwrap();
+    std::fs::create_dir_all(env.path("x")).unwrap();
+    std::os::unix::fs::symlink(env.path("real/sub"), env.path("x/lnk")).unwrap();
+    let home = env.path("x/lnk/..");
+    let o = env
+        .cmd_with_home(&home)
+        .args(["keygen", "--no-password"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let key = env.path("real/audit.key");
+    let db = env.path("real/state.db");
+    let before = (std::fs::read(&key).unwrap(), std::fs::read(&db).unwrap());
+    let o = env
+        .cmd_with_home(&home)
+        .args(["--json", "shred", "--yes"])
+        .arg(&key)
+        .arg(&db)
+        .output()
+        .unwrap();
+    let (kind, err) = refused(&o, 3);
+    assert_eq!(kind, "deletion_blocked", "{err}");
+    assert!(err.contains("handover home's own"), "{err}");
+    assert_eq!(
+        (std::fs::read(&key).unwrap(), std::fs::read(&db).unwrap()),
+        before
+    );
+}
+
+/// A hold cleared in the schedules table alone stops `shred` of the held source too, not only
+/// `delete`: every handover a run touches is checked against the audit log.
+#[test]
+fn a_hold_cleared_with_sql_still_stops_shred_of_the_source() {
+    let (env, id, s) = exported();
+    receive(&env, &s);
+    assert_ok(&env.run(&["hold", &id, "--reason", "litigation"]));
+    sql_exec(
+        &env.home().join("state.db"),
+        "UPDATE schedules SET hold_reason = NULL, held_at = NULL",
+    );
+    let before = outside_home(&env);
+    let src = env.path("clients/acme");
+    let o = env
+        .cmd()
+        .args(["--json", "shred", "--yes"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    let (kind, err) = refused(&o, 3);
+    assert_eq!(kind, "audit_gate_mismatch", "{err}");
+    assert_eq!(outside_home(&env), before);
+}
+
+/// A held source moved away with a symlink left in its place: the hold follows the data.
+#[test]
+fn a_held_source_moved_behind_a_symlink_is_still_held() {
+    let (env, id, _) = exported();
+    assert_ok(&env.run(&["hold", &id, "--reason", "litigation"]));
+    let src = env.path("clients/acme");
+    let moved = env.path("clients/acme-moved");
+    std::fs::rename(&src, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &src).unwrap();
+    let before = outside_home(&env);
+    let o = env
+        .cmd()
+        .args(["--json", "shred", "--yes"])
+        .arg(&moved)
+        .output()
+        .unwrap();
+    let (kind, err) = refused(&o, 3);
+    assert_eq!(kind, "handover_held", "{err}");
+    assert_eq!(outside_home(&env), before);
+}
+
+/// A handover exported over a tree and held while a `shred` of that tree plans: the run reads
+/// the handovers again once its lease is taken, and the hold wins.
+#[test]
+fn a_handover_recorded_and_held_while_shred_plans_wins() {
+    let env = Env::new();
+    let recipient = env.keys();
+    let tree = env.path("tree");
+    make_tree(&tree.join("src"));
+    let dir = env.path("fp");
+    let mut run = spawn_paused(
+        &env,
+        "shred.before_job_start=pause",
+        &dir,
+        &["--json", "shred", "--yes", tree.to_str().unwrap()],
+    );
+    wait_reached(&mut run, &dir, "shred.before_job_start");
+    let s = env.export(&tree.join("src"), &recipient);
+    let id = s["handover_id"].as_str().unwrap();
+    assert_ok(&env.run(&["hold", id, "--reason", "litigation"]));
+    let before = outside_home(&env);
+    go(&dir, "shred.before_job_start");
+    let o = run.wait_with_output().unwrap();
+    let (kind, err) = refused(&o, 3);
+    assert_eq!(kind, "handover_held", "{err}");
+    assert_eq!(outside_home(&env), before);
+    assert!(tree.join("src/f0.bin").exists());
+}
+
+/// The lease is also a kernel lock: deleting its row with SQL does not let a second deletion
+/// of the same handover run beside the first.
+#[test]
+fn a_lease_row_deleted_with_sql_does_not_let_a_second_delete_run() {
+    let (env, id, s) = exported();
+    receive(&env, &s);
+    let dir = env.path("fp");
+    let mut first = spawn_paused(
+        &env,
+        "shred.verified=pause",
+        &dir,
+        &["--json", "delete", "--yes", &id],
+    );
+    wait_reached(&mut first, &dir, "shred.verified");
+    sql_exec(
+        &env.home().join("state.db"),
+        "DELETE FROM deletion_leases; DELETE FROM deletion_lease_paths;",
+    );
+    let (kind, err) = refused(&env.run(&["--json", "delete", "--yes", &id]), 3);
+    assert_eq!(kind, "deletion_running", "{err}");
+    go(&dir, "shred.verified");
+    let o = first.wait_with_output().unwrap();
+    assert_ok(&o);
+    assert_eq!(certificates_in(&out_dir(&s)).len(), 1);
+}

@@ -11,7 +11,7 @@
 //! Fault points (test builds only): `shred.before_job_start` just before that transaction,
 //! `shred.job_started` just after it (lease held, job recorded, nothing touched yet).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -43,10 +43,17 @@ fn overlapping(h: &HandoverRecord, roots: &[Root]) -> Vec<String> {
     ]
     .into_iter()
     .filter(|(p, _)| {
+        // As recorded, with its parent resolved, and wholly resolved: a recorded source
+        // moved away with a symlink left in its place still protects the moved data.
         let r = resolved(p);
-        roots
-            .iter()
-            .any(|root| lease::overlaps(&root.path, p) || lease::overlaps(&root.path, &r))
+        let full = fs::canonicalize(p).ok();
+        roots.iter().any(|root| {
+            lease::overlaps(&root.path, p)
+                || lease::overlaps(&root.path, &r)
+                || full
+                    .as_ref()
+                    .is_some_and(|f| lease::overlaps(&root.path, f))
+        })
     })
     .map(|(p, label)| format!("{label}: {}", crate::error::show(p)))
     .collect()
@@ -55,6 +62,7 @@ fn overlapping(h: &HandoverRecord, roots: &[Root]) -> Vec<String> {
 /// Every recorded handover whose paths overlap the roots (and `named`, the handover a
 /// `delete` names, always), with what decides whether its paths may go.
 pub(super) fn related(
+    home: &Home,
     store: Option<&Store>,
     roots: &[Root],
     named: Option<&HandoverRecord>,
@@ -62,10 +70,10 @@ pub(super) fn related(
     let Some(store) = store else {
         return Ok(Vec::new());
     };
-    let received: HashSet<String> = store
+    let receipts: HashMap<String, crate::store::ReceiptRecord> = store
         .receipts()?
         .into_iter()
-        .map(|r| r.handover_id)
+        .map(|r| (r.handover_id.clone(), r))
         .collect();
     let schedules: HashMap<String, _> = store
         .schedules()?
@@ -80,12 +88,16 @@ pub(super) fn related(
             continue;
         }
         let s = schedules.get(&h.handover_id);
+        // What this run relies on (receipt, hold, schedule) must be what the audit log
+        // recorded, for every handover it touches, not only the one `delete` names: a hold
+        // cleared with sqlite3 must not let `shred` of its source through.
+        crate::audit::check_gates(store, home, &h.handover_id, receipts.get(&h.handover_id), s)?;
         let hold = s.and_then(|s| s.hold_reason.clone());
         let deleted = s.is_some_and(|s| s.state == "done" || s.state == "gone")
             || store
                 .deletion_job_for_handover(&h.handover_id)?
                 .is_some_and(|j| j.state == "done");
-        let receipt_confirmed = received.contains(&h.handover_id);
+        let receipt_confirmed = receipts.contains_key(&h.handover_id);
         // The named handover's own receipt (or --without-receipt reason) was checked by
         // `delete`; any other must be received or already deleted.
         let clear = hold.is_none() && (is_named || receipt_confirmed || deleted);
@@ -204,13 +216,21 @@ pub(super) fn start_job(
     check_job_unchanged(&tx, s)?;
     let job = record_job(&tx, s, &job_id)?;
     tx.commit()?;
+    let guard_now = (!already_ours).then(|| lease::Guard::new(&home.database(), &key));
+    // Handovers recorded, and held, while this run planned: the transaction above ordered us
+    // after them, so read them again now that the lease is ours and before anything is
+    // touched. (The plan's list was made before they existed.)
+    let named = s.handover.map(|h| h.handover_id.as_str());
+    if let Some(e) = refusal(&related(home, Some(store), s.roots, s.handover)?, named) {
+        drop(guard_now);
+        return Err(e.into());
+    }
     crate::fault::point("shred.job_started");
     let job = match s.existing {
         Some(_) => store.deletion_job_by_id(&job_id)?,
         None => job,
     };
-    let guard = (!already_ours).then(|| lease::Guard::new(&home.database(), &key));
-    Ok((job, guard))
+    Ok((job, guard_now))
 }
 
 /// Refuses when another run finished or started a job for the same handover or roots

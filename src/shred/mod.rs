@@ -349,7 +349,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         _ => None,
     };
     // Holds and handovers sharing these paths: a real run stops here; a dry run shows them.
-    let related = gate::related(store.as_ref(), &roots, req.handover.as_ref())?;
+    let related = gate::related(home, store.as_ref(), &roots, req.handover.as_ref())?;
     let refused = match gate::refusal(&related, req.handover.as_ref().map(|h| &*h.handover_id)) {
         Some(e) if !req.dry_run => return Err(e.into()),
         Some(e) => {
@@ -408,6 +408,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         }
     }
     planned.retain(|p| !tmp_names.contains(&entry_path(&roots[p.root_idx as usize].path, &p.rel)));
+    plan::identity_blockers(home, &roots, &planned, &mut blockers);
     for (nlink, found, path) in links.values() {
         if found < nlink {
             blockers.push(Blocker {

@@ -328,7 +328,12 @@ fn is_home_state(name: &OsStr) -> bool {
     let n = name.as_bytes();
     matches!(
         n,
-        b"state.db" | b"state.db-wal" | b"state.db-shm" | b"state.db-journal" | b"certificates"
+        b"state.db"
+            | b"state.db-wal"
+            | b"state.db-shm"
+            | b"state.db-journal"
+            | b"certificates"
+            | b"locks"
     ) || n.ends_with(b".key")
         || n.ends_with(b".pub")
 }
@@ -802,4 +807,89 @@ pub(crate) fn fs_methods<'a>(
         slot.bytes += bytes;
     }
     out
+}
+
+/// Blockers found by identity (device and inode), not by path, so no other spelling of a
+/// path escapes them: a `..` after a symlink, a bind mount of the same filesystem, or the
+/// same directory named twice all reach the same inodes.
+/// - any entry that IS the handover home or one of its protected files (keys, state
+///   database, certificates), however the home or the entry was named;
+/// - a directory reached twice (two roots that are the same directory through a bind mount
+///   or an alias): its files would be counted twice, and a hard link to a file outside the
+///   paths would pass the "every name is inside" check;
+/// - two file roots that are the same name in the same directory.
+pub(super) fn identity_blockers(
+    home: &Home,
+    roots: &[Root],
+    planned: &[Planned],
+    blockers: &mut Vec<Blocker>,
+) {
+    use std::os::unix::fs::MetadataExt;
+    let mut protected: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    // The home as the kernel resolves it (`LINK/..` is the parent of LINK's target), as
+    // resolved physically, and as written with `..` folded as text: every way it was named.
+    let abs = util::absolute(&home.dir).ok();
+    for dir in [
+        Some(home.dir.clone()),
+        fs::canonicalize(&home.dir).ok(),
+        abs,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let Ok(m) = fs::metadata(&dir) else { continue };
+        protected.insert((m.dev(), m.ino()), dir.clone());
+        let Ok(h) = fs::File::open(&dir) else {
+            continue;
+        };
+        for (name, _) in fsx::read_dir(&h).unwrap_or_default() {
+            if is_home_state(&name)
+                && let Ok(st) = fsx::lstat_at(&h, &name)
+            {
+                protected.insert(fsx::id(&st), dir.join(&name));
+            }
+        }
+    }
+    let mut dirs: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    for p in planned {
+        let path = entry_path(&roots[p.root_idx as usize].path, &p.rel);
+        if let Some(what) = protected.get(&(p.dev, p.ino)) {
+            blockers.push(Blocker {
+                kind: "handover_home",
+                path: path.clone(),
+                message: format!(
+                    "is the handover home's own {} (the same file, reached by another path): state, keys and certificates are never deleted",
+                    crate::error::show(what)
+                ),
+            });
+        }
+        if p.kind == "dir"
+            && let Some(first) = dirs.insert((p.dev, p.ino), path.clone())
+        {
+            blockers.push(Blocker {
+                kind: "reached_twice",
+                path,
+                message: format!(
+                    "is the same directory as {} (a bind mount or another name for it): name it once",
+                    crate::error::show(&first)
+                ),
+            });
+        }
+    }
+    let mut names: HashMap<(u64, u64, &OsStr), &Path> = HashMap::new();
+    for r in roots.iter().filter(|r| r.exists && r.parent.is_some()) {
+        let Some(n) = r.path.file_name() else {
+            continue;
+        };
+        if let Some(first) = names.insert((r.parent_dev, r.parent_ino, n), &r.path) {
+            blockers.push(Blocker {
+                kind: "reached_twice",
+                path: r.path.clone(),
+                message: format!(
+                    "is the same entry as {} (reached through a bind mount or another name): name it once",
+                    crate::error::show(first)
+                ),
+            });
+        }
+    }
 }
