@@ -77,7 +77,7 @@ pub fn ensure_key(home: &Home, store: &Store) -> Result<()> {
 fn check_chain(
     rows: &[AuditRow],
     heads: &[AuditHead],
-    keys: Option<&[minisign::PublicKey]>,
+    keys: Option<&[Epoch]>,
     latest_only: bool,
 ) -> std::result::Result<(), AuditError> {
     let broken = |seq: i64, what: String| AuditError::Broken { seq, what };
@@ -172,11 +172,18 @@ fn check_chain(
     Ok(())
 }
 
-/// Whether `head` carries a valid signature by one of `keys`.
-fn signed_by_any(keys: &[minisign::PublicKey], head: &AuditHead) -> bool {
-    let msg = head_message(head.seq, &head.hash);
+/// An audit key and the last row it may have signed.
+type Epoch = (minisign::PublicKey, i64);
+
+/// Whether `head` carries a valid signature by a key whose epoch covers its row.
+fn signed_by_any(keys: &[Epoch], head: &AuditHead) -> bool {
+    signed_in_epoch(keys, head.seq, &head.hash, &head.signature)
+}
+
+fn signed_in_epoch(keys: &[Epoch], seq: i64, hash: &str, signature: &str) -> bool {
+    let msg = head_message(seq, hash);
     keys.iter()
-        .any(|pk| signing::verify(pk, msg.as_bytes(), &head.signature).is_ok())
+        .any(|(pk, last)| seq <= *last && signing::verify(pk, msg.as_bytes(), signature).is_ok())
 }
 
 /// The audit public key of `home`.
@@ -187,24 +194,37 @@ fn public_key(home: &Home) -> Result<minisign::PublicKey> {
     )?)
 }
 
-/// Every audit public key the home has had: `audit.pub`, then the keys an `audit rekey`
-/// replaced (`audit.pub.replaced-*`), whose heads stay in the log.
-fn public_keys(home: &Home) -> Result<Vec<minisign::PublicKey>> {
-    let mut out = vec![public_key(home)?];
-    if let Ok(rd) = std::fs::read_dir(&home.dir) {
-        let mut old: Vec<std::path::PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("audit.pub.replaced-"))
-            })
-            .collect();
-        old.sort();
-        for p in old {
-            if let Ok(k) = keys::load_public_key(Some(&p), None) {
-                out.push(k);
-            }
+/// Every audit key the home has had, each with the last row it may have signed:
+/// `audit.pub` any row; a key an `audit rekey` replaced (`audit.pub.replaced-*`) only the
+/// rows before the re-keying event that names it as the previous key. A replaced key that no
+/// re-keying names signs nothing, so a key file dropped into the home cannot vouch for a
+/// rewritten log. `rekeying` names the key being replaced by the event now being written.
+fn public_keys(home: &Home, rows: &[AuditRow], rekeying: Option<&str>) -> Result<Vec<Epoch>> {
+    let mut out = vec![(public_key(home)?, i64::MAX)];
+    let Ok(rd) = std::fs::read_dir(&home.dir) else {
+        return Ok(out);
+    };
+    let old = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("audit.pub.replaced-"))
+    });
+    for p in old {
+        let Ok(k) = keys::load_public_key(Some(&p), None) else {
+            continue;
+        };
+        let id = keys::key_id(k.keynum());
+        let named = rows.iter().find(|r| {
+            r.command == "audit-rekey"
+                && serde_json::from_str::<serde_json::Value>(&r.details)
+                    .ok()
+                    .and_then(|d| d.get("previous_key_id")?.as_str().map(|s| s == id))
+                    .unwrap_or(false)
+        });
+        match named {
+            Some(r) => out.push((k, r.seq - 1)),
+            None if rekeying == Some(id.as_str()) => out.push((k, i64::MAX)),
+            None => {}
         }
     }
     Ok(out)
@@ -263,7 +283,15 @@ pub fn prepare(
     let (rows, heads) = tx.audit_log()?;
     let signer = signer(home, rows.len() as i64)?;
     let pk = public_key(home)?;
-    check_chain(&rows, &heads, Some(&public_keys(home)?), true)?;
+    let rekeying = (command == "audit-rekey")
+        .then(|| details.get("previous_key_id").and_then(|v| v.as_str()))
+        .flatten();
+    check_chain(
+        &rows,
+        &heads,
+        Some(&public_keys(home, &rows, rekeying)?),
+        true,
+    )?;
     let (seq, prev) = match rows.last() {
         Some(r) => (r.seq + 1, r.hash.clone()),
         None => (1, GENESIS.to_string()),
@@ -325,11 +353,41 @@ pub fn checkpoint(store: &Store, home: &Home) -> Result<Option<Checkpoint>> {
     }))
 }
 
+/// The SHA-256 of a handover's four recorded paths (source, archive, manifest, signature),
+/// NUL-separated: the export event carries it, so a `handovers` row pointed at other data
+/// with SQL no longer matches what was audited (and no path is written into the log).
+pub fn paths_digest(paths: [&std::path::Path; 4]) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut b = Vec::new();
+    for p in paths {
+        b.extend_from_slice(p.as_os_str().as_bytes());
+        b.push(0);
+    }
+    util::sha256_hex(&b)
+}
+
+/// The details of a handover's audited export event, if the log has one.
+pub fn export_details(store: &Store, handover_id: &str) -> Result<Option<serde_json::Value>> {
+    Ok(store
+        .audit_events(Some(handover_id))?
+        .into_iter()
+        .find(|r| r.command == "export")
+        .and_then(|r| serde_json::from_str(&r.details).ok()))
+}
+
 /// What the audited events say about the state that gates a handover's deletion.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditedGates {
     /// The last audited confirmation or upgrade: (method, receipt SHA-256, proof level).
     pub confirmed: Option<(String, Option<String>, Option<String>)>,
+    /// Of the last confirmation or upgrade: the client key id and the time the receipt states.
+    pub confirmed_key: Option<String>,
+    pub confirmed_received_at: Option<String>,
+    /// When the first confirmation was recorded, and the last upgrade.
+    pub confirmed_at: Option<String>,
+    pub upgraded_at: Option<String>,
+    /// The digest of the recorded paths at export (absent in logs made before it existed).
+    pub paths_sha256: Option<String>,
     /// The last of hold/release was a hold.
     pub held: bool,
     /// The last audited schedule.
@@ -346,10 +404,18 @@ pub fn audited_gates(events: &[AuditRow]) -> AuditedGates {
             "confirm" | "confirm_upgrade" => {
                 if let Some(m) = text("method") {
                     g.confirmed = Some((m, text("receipt_sha256"), text("proof")));
+                    g.confirmed_key = text("client_key_id");
+                    g.confirmed_received_at = text("received_at");
+                    if e.command == "confirm" {
+                        g.confirmed_at.get_or_insert_with(|| e.at.clone());
+                    } else {
+                        g.upgraded_at = Some(e.at.clone());
+                    }
                 }
             }
             "hold" => g.held = true,
             "release" => g.held = false,
+            "export" => g.paths_sha256 = text("paths_sha256"),
             "schedule" => g.due_at = text("due_at"),
             _ => {}
         }
@@ -362,12 +428,57 @@ pub fn audited_gates(events: &[AuditRow]) -> AuditedGates {
 /// the audited history allows are listed by `permissive_only`.
 pub fn gate_mismatches(
     events: &[AuditRow],
+    handover: Option<&crate::store::HandoverRecord>,
     receipt: Option<&ReceiptRecord>,
     schedule: Option<&ScheduleRecord>,
     permissive_only: bool,
 ) -> Vec<String> {
     let g = audited_gates(events);
     let mut out = Vec::new();
+    if let (Some(h), Some(audited)) = (handover, &g.paths_sha256) {
+        let now = paths_digest([
+            &h.source_path,
+            &h.archive_path,
+            &h.manifest_path,
+            &h.signature_path,
+        ]);
+        if &now != audited {
+            out.push(
+                "its recorded paths (source, archive, manifest, signature) are not the ones the export event audited: the handover row was edited outside handover".into(),
+            );
+        }
+    }
+    if let (Some(r), Some(_)) = (receipt, &g.confirmed) {
+        let stated = |what: &str, row: Option<&String>, audited: Option<&String>| {
+            (row != audited).then(|| {
+                format!(
+                    "the recorded receipt's {what} ({}) is not what the audit log confirmed ({})",
+                    row.map(String::as_str).unwrap_or("none"),
+                    audited.map(String::as_str).unwrap_or("none")
+                )
+            })
+        };
+        out.extend(stated(
+            "client key",
+            r.client_key_id.as_ref(),
+            g.confirmed_key.as_ref(),
+        ));
+        out.extend(stated(
+            "stated receipt time",
+            r.received_at.as_ref(),
+            g.confirmed_received_at.as_ref(),
+        ));
+        out.extend(stated(
+            "confirmation time",
+            Some(&r.confirmed_at),
+            g.confirmed_at.as_ref(),
+        ));
+        out.extend(stated(
+            "upgrade time",
+            r.upgraded_at.as_ref(),
+            g.upgraded_at.as_ref(),
+        ));
+    }
     match (receipt, &g.confirmed) {
         (Some(r), None) => out.push(format!(
             "a receipt ({}) is recorded but no audited confirm event matches it: it was written to the database outside handover",
@@ -425,12 +536,13 @@ pub fn check_gates(
     schedule: Option<&ScheduleRecord>,
 ) -> Result<()> {
     let (rows, heads) = store.audit_log(None)?;
-    check_chain(&rows, &heads, Some(&public_keys(home)?), true)?;
+    check_chain(&rows, &heads, Some(&public_keys(home, &rows, None)?), true)?;
     let mine: Vec<AuditRow> = rows
         .into_iter()
         .filter(|r| r.handover_id.as_deref() == Some(handover_id))
         .collect();
-    let problems = gate_mismatches(&mine, receipt, schedule, true);
+    let handover = store.handover(handover_id).ok();
+    let problems = gate_mismatches(&mine, handover.as_ref(), receipt, schedule, true);
     if let Some(first) = problems.into_iter().next() {
         return Err(AuditError::GateMismatch {
             handover_id: handover_id.to_string(),
@@ -479,7 +591,8 @@ pub fn verify(home: &Home, against: &[std::path::PathBuf]) -> Result<AuditReport
         });
     }
     let pk = public_key(home)?;
-    check_chain(&rows, &heads, Some(&public_keys(home)?), false)?;
+    let epochs = public_keys(home, &rows, None)?;
+    check_chain(&rows, &heads, Some(&epochs), false)?;
     for h in store.handovers()? {
         let mine: Vec<AuditRow> = rows
             .iter()
@@ -488,9 +601,10 @@ pub fn verify(home: &Home, against: &[std::path::PathBuf]) -> Result<AuditReport
             .collect();
         let receipt = store.receipt(&h.handover_id)?;
         let schedule = store.schedule(&h.handover_id)?;
-        if let Some(first) = gate_mismatches(&mine, receipt.as_ref(), schedule.as_ref(), false)
-            .into_iter()
-            .next()
+        if let Some(first) =
+            gate_mismatches(&mine, Some(&h), receipt.as_ref(), schedule.as_ref(), false)
+                .into_iter()
+                .next()
         {
             return Err(AuditError::GateMismatch {
                 handover_id: h.handover_id.clone(),
@@ -502,7 +616,7 @@ pub fn verify(home: &Home, against: &[std::path::PathBuf]) -> Result<AuditReport
     let mut anchors = Vec::new();
     for file in against {
         let cp = read_anchor(file)?;
-        check_anchor(file, &cp, &rows, &pk)?;
+        check_anchor(file, &cp, &rows, &epochs)?;
         anchors.push(AnchorCheck {
             file: file.clone(),
             seq: cp.seq,
@@ -551,9 +665,9 @@ fn check_anchor(
     file: &std::path::Path,
     cp: &Checkpoint,
     rows: &[AuditRow],
-    pk: &minisign::PublicKey,
+    keys: &[Epoch],
 ) -> std::result::Result<(), AuditError> {
-    if signing::verify(pk, head_message(cp.seq, &cp.hash).as_bytes(), &cp.signature).is_err() {
+    if !signed_in_epoch(keys, cp.seq, &cp.hash, &cp.signature) {
         return Err(AuditError::Anchor {
             file: file.to_path_buf(),
             what: format!(
@@ -621,7 +735,7 @@ pub fn rekey(home: &Home, reason: &str) -> Result<RekeySummary> {
     // history.
     let old_pk = keys::load_public_key(Some(&pk), None)
         .map_err(|_| AuditError::PublicKeyMissing(pk.clone()))?;
-    check_chain(&rows, &heads, Some(std::slice::from_ref(&old_pk)), true)?;
+    check_chain(&rows, &heads, Some(&[(old_pk.clone(), i64::MAX)]), true)?;
     let head = heads.last().cloned();
     let previous_key_id = Some(keys::key_id(old_pk.keynum()));
     let previous_head_verified = head.is_some();

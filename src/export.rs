@@ -357,6 +357,7 @@ fn export_only(
             "bytes": counts.bytes,
             "signer_key_id": signer.key_id(),
             "client_key_id": client_key.as_ref().map(|k| &k.key_id),
+            "paths_sha256": crate::audit::paths_digest([&data, &archive_path, &manifest_path, &sig_path]),
         }),
     )?;
     let m = Manifest {

@@ -314,6 +314,19 @@ fn bound_key(store: &Store, rec: &HandoverRecord) -> Result<Option<ClientKey>> {
         );
     }
     let m: Manifest = serde_json::from_str(&json).map_err(|e| unreadable(e.to_string()))?;
+    // The stored manifest and its hash sit in the same table: the key it binds must also be
+    // the one the audited export event recorded, or a swapped manifest could bind anyone.
+    if let Some(d) = crate::audit::export_details(store, &rec.handover_id)? {
+        let audited = d.get("client_key_id").and_then(|v| v.as_str());
+        if audited != m.client_key.as_ref().map(|k| k.key_id.as_str()) {
+            return Err(unreadable(format!(
+                "the stored manifest binds key {}, but the audited export bound {}: the manifest was replaced outside handover",
+                m.client_key.as_ref().map(|k| k.key_id.as_str()).unwrap_or("none"),
+                audited.unwrap_or("none")
+            ))
+            .into());
+        }
+    }
     match m.client_key {
         Some(info) => Ok(Some(ClientKey::from_info(&info).map_err(unreadable)?)),
         None => Ok(None),

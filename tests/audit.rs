@@ -423,3 +423,131 @@ fn a_deletion_certificate_is_an_anchor_too() {
     );
     assert!(err.contains("not signed by this home's audit key"), "{err}");
 }
+
+// ---- Found by attacking the evidence (each failed before its fix) -------------------------
+
+#[test]
+fn a_handover_row_pointed_at_other_data_does_not_open_the_way_to_deletion() {
+    let env = Env::new();
+    let id = exported(&env);
+    let other = env.path("other-client");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), b"another client's file").unwrap();
+    db(&env)
+        .execute(
+            "UPDATE handovers SET source_path = CAST(?1 AS BLOB)",
+            [other.to_str().unwrap()],
+        )
+        .unwrap();
+    let o = env.run(&[
+        "--json",
+        "delete",
+        "--yes",
+        &id,
+        "--without-receipt",
+        "--reason",
+        "t",
+    ]);
+    let err = assert_code(&o, 3);
+    assert!(err.contains("recorded paths"), "{err}");
+    assert_eq!(
+        std::fs::read(other.join("keep.txt")).unwrap(),
+        b"another client's file"
+    );
+    assert_code(&env.run(&["audit", "verify"]), 3);
+}
+
+#[test]
+fn receipt_times_and_keys_edited_with_sql_are_caught() {
+    let env = Env::new();
+    let id = exported(&env);
+    let code = receipt_code(&env);
+    assert_ok(&env.run(&["confirm", &id, "--code", &code]));
+    db(&env)
+        .execute(
+            "UPDATE receipts SET confirmed_at = '2020-01-01T00:00:00Z'",
+            [],
+        )
+        .unwrap();
+    let err = assert_code(&env.run(&["audit", "verify"]), 3);
+    assert!(err.contains("confirmation time"), "{err}");
+    let err = assert_code(&env.run(&["delete", "--yes", &id]), 3);
+    assert!(err.contains("confirmation time"), "{err}");
+}
+
+#[test]
+fn a_key_file_dropped_into_the_home_cannot_vouch_for_a_rewritten_log() {
+    let env = Env::new();
+    let id = exported(&env);
+    assert_ok(&env.run(&["hold", &id, "--reason", "litigation"]));
+    // The attacker can write the home but read no key: a key pair of their own, named like a
+    // key an `audit rekey` replaced, and a log re-signed with it.
+    let fake = env.path("fake");
+    std::fs::create_dir(&fake).unwrap();
+    let o = env
+        .cmd_with_home(&fake)
+        .args(["keygen", "--no-password"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    std::fs::copy(
+        fake.join("audit.pub"),
+        env.home().join("audit.pub.replaced-20200101T000000Z"),
+    )
+    .unwrap();
+    delete_and_rechain(&env, "hold");
+    let c = db(&env);
+    let rows: Vec<(i64, String)> = c
+        .prepare("SELECT seq, hash FROM audit_events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let sk = minisign::SecretKeyBox::from_string(
+        &std::fs::read_to_string(fake.join("audit.key")).unwrap(),
+    )
+    .unwrap()
+    .into_unencrypted_secret_key()
+    .unwrap();
+    c.execute("DELETE FROM audit_heads", []).unwrap();
+    for (seq, hash) in &rows {
+        let msg = format!("handover-audit-head\nseq={seq}\nhash={hash}\n");
+        let sig = minisign::sign(
+            None,
+            &sk,
+            std::io::Cursor::new(msg.as_bytes()),
+            Some("audit-head"),
+            None,
+        )
+        .unwrap()
+        .into_string();
+        c.execute(
+            "INSERT INTO audit_heads (seq, hash, signature) VALUES (?1, ?2, ?3)",
+            rusqlite::params![seq, hash, sig],
+        )
+        .unwrap();
+    }
+    c.execute(
+        "UPDATE schedules SET hold_reason = NULL, held_at = NULL",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let err = assert_code(&env.run(&["audit", "verify"]), 3);
+    assert!(err.contains("does not verify"), "{err}");
+    assert_code(
+        &env.run(&["delete", "--yes", &id, "--without-receipt", "--reason", "t"]),
+        3,
+    );
+}
+
+#[test]
+fn after_an_honest_rekey_the_documents_made_before_it_still_anchor_the_log() {
+    let env = Env::new();
+    let _ = exported(&env);
+    std::fs::remove_file(env.home().join("audit.key")).unwrap();
+    assert_ok(&env.run(&["audit", "rekey", "--reason", "disk lost"]));
+    let manifest = env.path("out/n1.manifest.json");
+    assert_ok(&env.run(&["audit", "verify", "--against", manifest.to_str().unwrap()]));
+}
