@@ -183,6 +183,12 @@ CREATE TABLE deletion_lease_paths (
 );
 CREATE INDEX deletion_lease_paths_key ON deletion_lease_paths (key);
 "#,
+    // 9: how a finished job's paths are kept (issue 9): `salted_sha256` (rel_path and the
+    // non-outbox roots' paths replaced by `salted-sha256:<hex>`, as the certificate lists
+    // them) or `clear`. NULL: running, or finished before this column existed (clear).
+    r#"
+ALTER TABLE deletion_jobs ADD COLUMN names TEXT;
+"#,
 ];
 
 /// One recorded handover.
@@ -355,6 +361,12 @@ impl Store {
         store
             .conn
             .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store.err(e))?;
+        // Freed content is overwritten with zeros, so that a path replaced by its salted
+        // hash once a deletion is done does not live on in a free page or free block.
+        store
+            .conn
+            .pragma_update(None, "secure_delete", true)
             .map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
@@ -1048,6 +1060,32 @@ impl Tx<'_> {
         self.exec(
             "UPDATE deletion_jobs SET state = 'done', certificate_id = ?2 WHERE id = ?1",
             params![c.job_id, c.certificate_id],
+        )
+    }
+}
+
+impl Tx<'_> {
+    /// Records how a finished job's paths are kept (`salted_sha256` or `clear`).
+    pub fn set_job_names(&self, job_id: &str, names: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE deletion_jobs SET names = ?2 WHERE id = ?1",
+            params![job_id, names],
+        )
+    }
+
+    /// Replaces an entry's path with what the certificate lists in its place.
+    pub fn redact_entry_path(&self, job_id: &str, seq: u64, form: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE deletion_entries SET rel_path = ?3 WHERE job_id = ?1 AND seq = ?2",
+            params![job_id, seq as i64, form],
+        )
+    }
+
+    /// Replaces a root's path with what the certificate lists in its place.
+    pub fn redact_root_path(&self, job_id: &str, idx: u32, form: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE deletion_roots SET path = ?3 WHERE job_id = ?1 AND idx = ?2",
+            params![job_id, idx, form],
         )
     }
 }
