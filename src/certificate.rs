@@ -12,6 +12,7 @@
 //! and resumed deletion is certified once, every entry listed once. It never states a hash
 //! that was not computed, nor a method stronger than the one used.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ use crate::fsinfo::{self, FsInfo};
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::Signer;
 use crate::manifest::{self, SignerInfo, Tool};
+use crate::names::{self, Names};
 use crate::shred::{self, FsMethod};
 use crate::signing;
 use crate::store::{HandoverRecord, ReceiptRecord, Store};
@@ -58,6 +60,14 @@ pub struct Certificate {
     pub sanitization: Vec<Sanitization>,
     pub verification: Verification,
     pub totals: Totals,
+    /// How paths are listed: `salted_sha256` (each root and entry as `path_sha256`, see
+    /// [`crate::names`]) or `clear` (`path`). Certificates from before this field: clear.
+    #[serde(default = "names_clear")]
+    pub names: String,
+    /// The salt of every `path_sha256` in this certificate (64 hex characters), when names
+    /// are salted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names_salt: Option<String>,
     pub roots: Vec<RootRef>,
     pub entries: Vec<EntryRef>,
     pub warnings: Vec<String>,
@@ -160,12 +170,21 @@ pub struct Totals {
     pub vanished: u64,
 }
 
+fn names_clear() -> String {
+    Names::Clear.as_str().into()
+}
+
 /// A path the job was asked to delete.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RootRef {
     pub index: u32,
-    /// Percent-encoded like a BagIt path (non-UTF-8 bytes as %XX).
-    pub path: String,
+    /// Percent-encoded like a BagIt path (non-UTF-8 bytes as %XX). Absent when names are
+    /// salted and this root is not an outbox file (archive, manifest, signature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Salted SHA-256 of the absolute path's bytes (see [`crate::names`]), in place of `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_sha256: Option<String>,
     pub label: String,
     pub filesystem: String,
 }
@@ -174,8 +193,14 @@ pub struct RootRef {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EntryRef {
     pub root: u32,
-    /// Relative to the root (`.` for the root itself), percent-encoded.
-    pub path: String,
+    /// Relative to the root (`.` for the root itself), percent-encoded. Only with
+    /// `names: clear`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Salted SHA-256 of the path relative to the root, raw bytes (empty for the root
+    /// itself; see [`crate::names`]). With `names: salted_sha256`, in place of `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_sha256: Option<String>,
     pub kind: String,
     pub bytes: u64,
     /// SHA-256 of the bytes read immediately before the overwrite (delete only). Compare it
@@ -226,6 +251,8 @@ pub struct IssueInput<'a> {
     pub dir: &'a Path,
     /// Base name; default `shred-<UTC timestamp>`.
     pub name: Option<String>,
+    /// How paths are listed, here and, once the job is done, in the database.
+    pub names: Names,
 }
 
 /// What [`issue`] wrote.
@@ -257,6 +284,19 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     let entries = store.deletion_entries(input.job_id)?;
     let now = util::now();
     let certificate_id = util::random_hex(16);
+    let salt = (input.names == Names::SaltedSha256).then(names::new_salt);
+    // Each path as the certificate names it: (clear, salted hash), one of them set.
+    let name = |path: &[u8], clear: bool| match &salt {
+        Some(s) if !clear => (None, Some(names::path_sha256(s, path))),
+        _ => (
+            Some(if path.is_empty() {
+                ".".to_string()
+            } else {
+                manifest::bagit_encode(path)
+            }),
+            None,
+        ),
+    };
 
     let fs: Vec<FsInfo> = roots
         .iter()
@@ -342,13 +382,11 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
                 _ => totals.other += 1,
             }
         }
+        let (path, path_sha256) = name(&e.rel_path, false);
         out_entries.push(EntryRef {
             root: e.root_idx,
-            path: if e.rel_path.is_empty() {
-                ".".into()
-            } else {
-                manifest::bagit_encode(&e.rel_path)
-            },
+            path,
+            path_sha256,
             kind: e.kind.clone(),
             bytes: e.bytes,
             sha256: e.sha256.clone(),
@@ -445,17 +483,24 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             bytes_verified,
         },
         totals: totals.clone(),
+        names: input.names.as_str().into(),
+        names_salt: salt.clone(),
         roots: roots
             .iter()
             .enumerate()
-            .map(|(i, r)| RootRef {
-                index: i as u32,
-                path: {
-                    use std::os::unix::ffi::OsStrExt;
-                    manifest::bagit_encode(r.path.as_os_str().as_bytes())
-                },
-                label: r.label.clone(),
-                filesystem: fs[i].fs_type.clone(),
+            .map(|(i, r)| {
+                use std::os::unix::ffi::OsStrExt;
+                let (path, path_sha256) = name(
+                    r.path.as_os_str().as_bytes(),
+                    names::root_in_clear(&r.label),
+                );
+                RootRef {
+                    index: i as u32,
+                    path,
+                    path_sha256,
+                    label: r.label.clone(),
+                    filesystem: fs[i].fs_type.clone(),
+                }
             })
             .collect(),
         entries: out_entries,
@@ -521,6 +566,22 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         json_path: json_path.clone(),
         signature_path: sig_path.clone(),
     })?;
+    // The job is done: from now on the database names its paths only as the certificate
+    // does. Until here (an interrupted job) it needed them in clear to resume.
+    tx.set_job_names(&job.job_id, input.names.as_str())?;
+    if salt.is_some() {
+        // One certificate entry per recorded entry, in the same order.
+        for (rec, e) in entries.iter().zip(&cert.entries) {
+            if let Some(h) = &e.path_sha256 {
+                tx.redact_entry_path(&job.job_id, rec.seq, &names::stored_form(h))?;
+            }
+        }
+        for r in &cert.roots {
+            if let Some(h) = &r.path_sha256 {
+                tx.redact_root_path(&job.job_id, r.index, &names::stored_form(h))?;
+            }
+        }
+    }
     crate::audit::append(
         &tx,
         input.home,
@@ -590,5 +651,210 @@ pub fn show(home: &Home, id: &str) -> Result<CertificateView> {
         signature_path: rec.signature_path,
         signature_valid,
         delegation_valid,
+    })
+}
+
+/// One file of the client's bag and what the certificate says of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BagFile {
+    /// Relative to the bag's `data/`, percent-encoded like a BagIt path.
+    pub path: String,
+    /// `file` or `symlink`.
+    pub kind: String,
+    pub bytes: u64,
+    /// Why it is not covered (absent when covered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whether its SHA-256 was compared with the certificate's (which lists one for each file
+    /// `delete` hashed before overwriting it).
+    pub sha256_compared: bool,
+}
+
+/// What `handover certificate check CERT --bag DIR` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub certificate_id: String,
+    /// `salted_sha256` or `clear`: how the certificate names paths.
+    pub names: String,
+    /// Whether `CERT.minisig` is there, and whether it verifies with the key the certificate
+    /// names (`signer.key_id`); that key itself is checked with `minisign -V` (README).
+    pub signature_file: bool,
+    pub signature_valid: Option<bool>,
+    pub signer_key_id: String,
+    pub covered: Vec<BagFile>,
+    pub not_covered: Vec<BagFile>,
+    /// Entries of the certificate's data root that match no file of the bag.
+    pub certificate_entries_not_in_bag: u64,
+    pub all_covered: bool,
+}
+
+/// Reads a certificate file and its `.minisig`, if any.
+fn read_certificate(path: &Path) -> Result<(Certificate, Vec<u8>, Option<String>)> {
+    let bad = |detail: String| ShredError::CertificateRead {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let cert: Certificate = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("not a deletion certificate: {e}")))?;
+    if cert.format != FORMAT {
+        return Err(bad(format!("format {:?}, expected {FORMAT}", cert.format)).into());
+    }
+    let mut sig = path.as_os_str().to_os_string();
+    sig.push(".minisig");
+    let sig = std::fs::read_to_string(PathBuf::from(sig)).ok();
+    Ok((cert, bytes, sig))
+}
+
+/// SHA-256 of an open file's bytes.
+fn file_sha256(mut f: std::fs::File) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match f.read(&mut buf)? {
+            0 => return Ok(hex::encode(h.finalize())),
+            n => h.update(&buf[..n]),
+        }
+    }
+}
+
+/// One file of a bag as found: path under `data/`, kind, size, SHA-256 of a regular file.
+type Found = (Vec<u8>, &'static str, u64, Option<String>);
+
+/// Every file and symlink under `dir` (never following a symlink).
+fn walk_bag(dir: &std::fs::File, prefix: &[u8], out: &mut Vec<Found>) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    for (name, _) in crate::fsx::read_dir(dir)? {
+        let mut rel = prefix.to_vec();
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(name.as_bytes());
+        let st = crate::fsx::lstat_at(dir, &name)?;
+        match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+            rustix::fs::FileType::Directory => {
+                walk_bag(&crate::fsx::open_dir_at(dir, &name)?, &rel, out)?
+            }
+            rustix::fs::FileType::Symlink => out.push((rel, "symlink", 0, None)),
+            rustix::fs::FileType::RegularFile => {
+                let sum = file_sha256(crate::fsx::open_file_at(dir, &name, false)?)?;
+                out.push((rel, "file", st.st_size as u64, Some(sum)))
+            }
+            _ => out.push((rel, "file", st.st_size as u64, None)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a bag entry of `kind` (`file`, `symlink`) can be the certificate's entry.
+fn kind_matches(kind: &str, entry_kind: &str) -> bool {
+    match kind {
+        "symlink" => entry_kind == "symlink",
+        _ => entry_kind == "file" || entry_kind == "hard_link",
+    }
+}
+
+/// `handover certificate check CERT --bag DIR`: which files under `DIR/data` the certificate
+/// covers (same path, under the salted hash when names are salted; same size; same SHA-256
+/// of the file's bytes, where the certificate has one). The files themselves are hashed,
+/// not the bag's manifest-sha256.txt: a file changed since extraction is not the one deleted.
+pub fn check(cert_path: &Path, bag: &Path) -> Result<Coverage> {
+    let (cert, bytes, sig) = read_certificate(cert_path)?;
+    let bag_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ShredError::BagRead { path, source }
+    };
+    let data = std::fs::canonicalize(bag)
+        .map_err(bag_err(bag))?
+        .join("data");
+    let mut files = Vec::new();
+    let dir = crate::fsx::open_dir_path(&data).map_err(bag_err(&data))?;
+    walk_bag(&dir, b"", &mut files).map_err(bag_err(&data))?;
+
+    // The entries of the client's data: under the `source` root (delete), else every root.
+    let has_source = cert.roots.iter().any(|r| r.label == "source");
+    let data_roots: Vec<u32> = cert
+        .roots
+        .iter()
+        .filter(|r| !has_source || r.label == "source")
+        .map(|r| r.index)
+        .collect();
+    let mut by_key: HashMap<&str, &EntryRef> = HashMap::new();
+    for e in cert.entries.iter().filter(|e| data_roots.contains(&e.root)) {
+        if let Some(k) = e.path_sha256.as_deref().or(e.path.as_deref()) {
+            by_key.insert(k, e);
+        }
+    }
+    let salted = cert.names == Names::SaltedSha256.as_str();
+    let salt = cert.names_salt.clone().unwrap_or_default();
+    let mut matched = 0u64;
+    let (mut covered, mut not_covered) = (Vec::new(), Vec::new());
+    for (rel, kind, size, sum) in files {
+        let key = if salted {
+            names::path_sha256(&salt, &rel)
+        } else {
+            manifest::bagit_encode(&rel)
+        };
+        let e = by_key.get(key.as_str());
+        matched += e.is_some() as u64;
+        let mut f = BagFile {
+            path: manifest::bagit_encode(&rel),
+            kind: kind.into(),
+            bytes: size,
+            reason: None,
+            sha256_compared: false,
+        };
+        f.reason = match e {
+            None => Some("not listed in the certificate".into()),
+            Some(e) if e.status != "deleted" => Some(format!(
+                "listed as {}: it was gone before this deletion, not deleted by it",
+                e.status
+            )),
+            Some(e) if !kind_matches(kind, &e.kind) => {
+                Some(format!("listed as a {}, here a {kind}", e.kind))
+            }
+            // A second name of a hard link carries no size of its own.
+            Some(e) if e.kind == "file" && e.bytes != size => {
+                Some(format!("listed with {} bytes, here {size} bytes", e.bytes))
+            }
+            Some(e) => match (&sum, &e.sha256) {
+                (Some(b), Some(c)) if b != c => Some(format!(
+                    "listed with SHA-256 {c}, this file has {b}: not the file that was deleted"
+                )),
+                (Some(_), Some(_)) => {
+                    f.sha256_compared = true;
+                    None
+                }
+                _ => None,
+            },
+        };
+        if f.reason.is_some() {
+            not_covered.push(f);
+        } else {
+            covered.push(f);
+        }
+    }
+    let signature_valid = sig.as_ref().map(|s| {
+        minisign::PublicKey::from_base64(&cert.signer.public_key)
+            .ok()
+            .is_some_and(|pk| signing::verify(&pk, &bytes, s).is_ok())
+    });
+    let entries_in_data = cert
+        .entries
+        .iter()
+        .filter(|e| data_roots.contains(&e.root) && e.kind != "dir")
+        .count() as u64;
+    Ok(Coverage {
+        certificate_id: cert.certificate_id,
+        names: cert.names,
+        signature_file: sig.is_some(),
+        signature_valid,
+        signer_key_id: cert.signer.key_id,
+        all_covered: not_covered.is_empty(),
+        covered,
+        not_covered,
+        certificate_entries_not_in_bag: entries_in_data.saturating_sub(matched),
     })
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The exit-code table, shown at the end of every `--help`.
 pub const EXIT_CODES: &str = "\
@@ -400,6 +400,52 @@ pub enum CertificateCommand {
         #[arg(value_name = "CERTIFICATE_ID")]
         id: String,
     },
+    /// For the client: which files of an extracted bag a certificate covers
+    #[command(
+        long_about = "For the client: which files of the bag you extracted (`handover verify --extract DIR`,\n\
+or tar) the deletion certificate covers, and which it does not.\n\n\
+A certificate names paths as salted SHA-256 hashes by default (names: salted_sha256): each\n\
+file under DIR/data is hashed with the certificate's salt, as SHA-256 of SALT:PATH (PATH\n\
+relative to data/, raw bytes), and matched with its entries; its size and, where\n\
+the certificate lists one, the SHA-256 of its bytes must match too. A certificate with\n\
+names: clear is matched by path.\n\n\
+Also says whether the signature file CERT.minisig is there and verifies with the key the\n\
+certificate names; check that key with minisign -V as the README explains.",
+        after_help = CHECK_HELP
+    )]
+    Check {
+        /// The certificate file (NAME.deletion-certificate.json)
+        #[arg(value_name = "CERT")]
+        cert: PathBuf,
+        /// The extracted bag (the folder holding data/)
+        #[arg(long, value_name = "DIR")]
+        bag: PathBuf,
+    },
+}
+
+const CHECK_HELP: &str = "Exit codes:
+  0  every file under DIR/data is covered by the certificate
+  1  operational error (the certificate or the bag cannot be read)
+  2  usage error (bad arguments)
+  3  some files are not covered (or differ in size or SHA-256); --json lists both";
+
+/// How the certificate and, once the deletion is done, the state database name paths.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NamesArg {
+    /// A salted SHA-256 of each path; the client checks coverage with `certificate check`
+    #[default]
+    Salted,
+    /// The paths in clear, for providers whose policy needs them
+    Clear,
+}
+
+impl From<NamesArg> for handover::names::Names {
+    fn from(n: NamesArg) -> Self {
+        match n {
+            NamesArg::Salted => handover::names::Names::SaltedSha256,
+            NamesArg::Clear => handover::names::Names::Clear,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -419,6 +465,10 @@ pub struct SignArgs {
     /// Do not ask for confirmation
     #[arg(long, short)]
     pub yes: bool,
+    /// How the certificate (and the state database, once done) names the deleted paths:
+    /// salted (a salted SHA-256 of each path, no client file name in clear) or clear
+    #[arg(long, value_enum, value_name = "FORM", default_value_t = NamesArg::Salted)]
+    pub names: NamesArg,
 }
 
 #[derive(Args, Debug)]

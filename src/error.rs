@@ -529,6 +529,15 @@ pub enum ShredError {
         "another run started or finished a deletion of these paths while this one was planning; nothing was deleted by this run.\nRun the same command again."
     )]
     PlanOutOfDate,
+    /// `certificate check`: the certificate file cannot be read or is not a certificate.
+    #[error("cannot read the certificate {}: {detail}\nGive the NAME.deletion-certificate.json file the provider sent.", show(.path))]
+    CertificateRead { path: PathBuf, detail: String },
+    /// `certificate check`: the extracted bag cannot be read.
+    #[error("cannot read the bag {}: {source}\nGive the folder `handover verify --extract DIR` (or tar) made: it holds data/ and manifest-sha256.txt.", show(.path))]
+    BagRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A hold that refuses a deletion.
@@ -708,7 +717,10 @@ impl ShredError {
     /// The exit class: refusals and failed checks 3, I/O 1.
     pub fn class(&self) -> ExitClass {
         match self {
-            ShredError::Io { .. } | ShredError::CertificateWrite { .. } => ExitClass::Operational,
+            ShredError::Io { .. }
+            | ShredError::CertificateWrite { .. }
+            | ShredError::CertificateRead { .. }
+            | ShredError::BagRead { .. } => ExitClass::Operational,
             ShredError::Incomplete { io: true, .. } => ExitClass::Operational,
             _ => ExitClass::Refused,
         }
@@ -802,6 +814,8 @@ impl Error {
                 ShredError::NotClear(_) => "shared_path_not_clear",
                 ShredError::Busy { .. } => "deletion_running",
                 ShredError::PlanOutOfDate => "plan_out_of_date",
+                ShredError::CertificateRead { .. } => "certificate_unreadable",
+                ShredError::BagRead { .. } => "bag_unreadable",
             },
         }
     }

@@ -113,6 +113,11 @@ fn certificate_claims(c: &crate::certificate::Certificate) -> Vec<String> {
         "File names: each file was renamed to a random name before it was removed, but a filesystem may keep old names in its directory blocks and its journal until that space is reused.".into(),
         "Clear, where stated, means the file's blocks were overwritten in place, synced, read back and compared, on a physical rotational disk whose make and model could be read. Anything less is marked \"none (best effort)\" (overwritten, but the old data may survive elsewhere) or \"none\" (deleted without overwriting), with the reason.".into(),
     ];
+    out.push(if c.names == crate::names::Names::SaltedSha256.as_str() {
+        "Names in this pack: the certificate lists each deleted file by a salted SHA-256 of its path, not by name, and the provider's records keep only that form once the deletion is done; the client, who has the files, checks which of them the certificate covers with `handover certificate check CERTIFICATE --bag FOLDER`.".into()
+    } else {
+        "Names in this pack: the provider chose to list the deleted files by name (`--names clear`).".into()
+    });
     for s in &c.sanitization {
         let d = &s.detail;
         let method = if s.sanitization_method.is_empty() {

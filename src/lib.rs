@@ -20,6 +20,7 @@ pub mod home;
 pub mod keys;
 pub mod lease;
 pub mod manifest;
+pub mod names;
 pub mod reader;
 pub mod receipt;
 pub mod report;

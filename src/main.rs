@@ -451,6 +451,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     sign_key: a.sign.sign_key,
                     operator: a.sign.operator,
                     organization: a.sign.organization,
+                    names: a.sign.names.into(),
                 },
                 &reporter,
             )?;
@@ -472,6 +473,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     sign_key: a.sign.sign_key,
                     operator: a.sign.operator,
                     organization: a.sign.organization,
+                    names: a.sign.names.into(),
                 },
                 &reporter,
             )?;
@@ -485,6 +487,13 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
         Command::Certificate(cli::CertificateCommand::Show { id }) => {
             let v = handover::certificate_show(&home, &id)?;
             ui_delete::print_certificate(&v, cli.json);
+        }
+        Command::Certificate(cli::CertificateCommand::Check { cert, bag }) => {
+            let r = handover::certificate::check(&cert, &bag)?;
+            ui_delete::print_coverage(&r, cli.json);
+            if !r.all_covered {
+                return Ok(ExitCode::from(exit_code(ExitClass::Refused)));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

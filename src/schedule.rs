@@ -410,6 +410,11 @@ pub fn run_due(
             None if all_gone => Ok(None),
             None => delete(&h).map(Some),
         };
+        // Audit events are kept forever and cannot be rewritten: an error's lines that name a
+        // path under the client's data stay out of them (`schedules.last_error`, cleared once
+        // the job is done, keeps the whole message for the operator).
+        let source = crate::error::show(&h.source_path);
+        let audit_safe = |m: &str| crate::names::redact_lines(m, std::slice::from_ref(&source));
         let tx = store.begin()?;
         tx.drop_lease(&lease_key, Some(lease::owner()))?;
         lease::release_lock(&lease_key);
@@ -462,7 +467,7 @@ pub fn run_due(
                     home,
                     "run-due",
                     Some(&h.handover_id),
-                    serde_json::json!({ "result": "waiting", "error": msg }),
+                    serde_json::json!({ "result": "waiting", "error_kind": e.kind(), "error": audit_safe(&msg) }),
                 )?;
                 item.result = if e.kind() == "deletion_running" {
                     "running_elsewhere".into()
@@ -480,7 +485,7 @@ pub fn run_due(
                     home,
                     "run-due",
                     Some(&h.handover_id),
-                    serde_json::json!({ "result": "failed", "error": msg }),
+                    serde_json::json!({ "result": "failed", "error_kind": e.kind(), "error": audit_safe(&msg) }),
                 )?;
                 item.result = "failed".into();
                 item.detail = msg;

@@ -197,6 +197,12 @@ CREATE TABLE temp_files (
     publishing  INTEGER NOT NULL DEFAULT 0
 );
 "#,
+    // 10: how a finished job's paths are kept (issue 9): `salted_sha256` (rel_path and the
+    // non-outbox roots' paths replaced by `salted-sha256:<hex>`, as the certificate lists
+    // them) or `clear`. NULL: running, or finished before this column existed (clear).
+    r#"
+ALTER TABLE deletion_jobs ADD COLUMN names TEXT;
+"#,
 ];
 
 /// One recorded handover.
@@ -369,6 +375,12 @@ impl Store {
         store
             .conn
             .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store.err(e))?;
+        // Freed content is overwritten with zeros, so that a path replaced by its salted
+        // hash once a deletion is done does not live on in a free page or free block.
+        store
+            .conn
+            .pragma_update(None, "secure_delete", true)
             .map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
@@ -746,7 +758,12 @@ impl Store {
         &self,
         handover_id: Option<&str>,
     ) -> Result<(Vec<AuditRow>, Vec<AuditHead>), StoreError> {
-        read_audit_log(&self.conn, handover_id).map_err(|e| self.err(e))
+        // One read transaction, so the rows and the heads are one snapshot: read apart, a
+        // row and its head appended by another process in between look like tampering.
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let out = read_audit_log(&tx, handover_id).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
     }
 
     /// The audit log in order of its sequence numbers (as stored: verification decides).
@@ -1067,6 +1084,32 @@ impl Tx<'_> {
         self.exec(
             "UPDATE deletion_jobs SET state = 'done', certificate_id = ?2 WHERE id = ?1",
             params![c.job_id, c.certificate_id],
+        )
+    }
+}
+
+impl Tx<'_> {
+    /// Records how a finished job's paths are kept (`salted_sha256` or `clear`).
+    pub fn set_job_names(&self, job_id: &str, names: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE deletion_jobs SET names = ?2 WHERE id = ?1",
+            params![job_id, names],
+        )
+    }
+
+    /// Replaces an entry's path with what the certificate lists in its place.
+    pub fn redact_entry_path(&self, job_id: &str, seq: u64, form: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE deletion_entries SET rel_path = ?3 WHERE job_id = ?1 AND seq = ?2",
+            params![job_id, seq as i64, form],
+        )
+    }
+
+    /// Replaces a root's path with what the certificate lists in its place.
+    pub fn redact_root_path(&self, job_id: &str, idx: u32, form: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE deletion_roots SET path = ?3 WHERE job_id = ?1 AND idx = ?2",
+            params![job_id, idx, form],
         )
     }
 }

@@ -232,18 +232,31 @@ pub fn print_certificate(v: &CertificateView, json: bool) {
         t.other,
         t.vanished
     ));
+    if let Some(salt) = &c.names_salt {
+        w(format!(
+            "Names:       salted SHA-256 of each path (salt {salt}); the client checks them with `handover certificate check`"
+        ));
+    }
     w("Paths:".into());
+    let name = |p: &Option<String>, h: &Option<String>| match (p, h) {
+        (Some(p), _) => p.clone(),
+        (None, Some(h)) => format!("sha256:{h}"),
+        (None, None) => "?".into(),
+    };
     for r in &c.roots {
         w(format!(
             "  [{}] {} ({}, {})",
-            r.index, r.path, r.label, r.filesystem
+            r.index,
+            name(&r.path, &r.path_sha256),
+            r.label,
+            r.filesystem
         ));
     }
     for e in &c.entries {
         w(format!(
             "  [{}] {}  {} {}  {}{}",
             e.root,
-            e.path,
+            name(&e.path, &e.path_sha256),
             e.kind,
             e.bytes,
             e.status,
@@ -259,4 +272,59 @@ pub fn print_certificate(v: &CertificateView, json: bool) {
             w(format!("  - {x}"));
         }
     }
+}
+
+/// Prints what `handover certificate check` found.
+pub fn print_coverage(r: &handover::certificate::Coverage, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(r).expect("coverage serializes")
+        );
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let mut w = |s: String| {
+        let _ = writeln!(out, "{s}");
+    };
+    w(format!(
+        "Certificate {} (names: {})",
+        r.certificate_id, r.names
+    ));
+    w(match r.signature_valid {
+        None => "Signature:   no .minisig file beside the certificate".into(),
+        Some(true) => format!(
+            "Signature:   valid for the key the certificate names ({}); check that key with minisign -V (README)",
+            r.signer_key_id
+        ),
+        Some(false) => format!(
+            "Signature:   INVALID for the key the certificate names ({})",
+            r.signer_key_id
+        ),
+    });
+    w(format!(
+        "Covered:     {} file(s) of the bag",
+        r.covered.len()
+    ));
+    if !r.not_covered.is_empty() {
+        w(format!("NOT covered: {} file(s):", r.not_covered.len()));
+        for f in &r.not_covered {
+            w(format!(
+                "  data/{}: {}",
+                f.path,
+                f.reason.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    if r.certificate_entries_not_in_bag > 0 {
+        w(format!(
+            "The certificate also lists {} entr(y/ies) of the data that are not in this bag.",
+            r.certificate_entries_not_in_bag
+        ));
+    }
+    w(if r.all_covered {
+        "Every file of the bag is covered by the certificate.".into()
+    } else {
+        "Some files of the bag are NOT covered by the certificate.".into()
+    });
 }

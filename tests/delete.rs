@@ -88,6 +88,9 @@ fn after_the_receipt_every_local_copy_goes_and_the_certificate_says_what_it_was(
             "Ada",
             "--organization",
             "Acme IT",
+            // In clear: this test compares the entries' paths with the tree's.
+            "--names",
+            "clear",
         ],
     );
     let d = summary(&o);
@@ -235,7 +238,8 @@ fn an_interrupted_delete_is_finished_by_running_it_again() {
         assert_eq!(o.status.code(), None, "{kill}: killed by a signal");
     }
     assert!(count_files(&data) < 7, "the second run deleted some files");
-    let d = summary(&delete(&env, &[&hid]));
+    // In clear: the entries' paths are compared with the tree's.
+    let d = summary(&delete(&env, &[&hid, "--names", "clear"]));
     assert_eq!(d["resumed"], true);
     assert!(!data.exists());
     let c = certificate(&env, &d);
@@ -285,7 +289,8 @@ fn a_source_directory_swapped_for_a_symlink_during_the_plan_is_never_followed() 
     make_tree(&outside);
     let before = state_of(&outside);
     let mut cmd = env.cmd();
-    cmd.args(["--json", "delete", "--yes", &hid]);
+    // Names in clear: the certificate is searched by path.
+    cmd.args(["--json", "delete", "--yes", "--names", "clear", &hid]);
     let p = run_paused(cmd, "plan.readdir", 1, &env.path("fp"));
     swap_for_symlink(&data.join("a"), &env.path("stash"), &outside);
     let stash = state_of(&env.path("stash"));

@@ -50,6 +50,8 @@ pub struct ShredOptions {
     pub sign_key: Option<PathBuf>,
     pub operator: Option<String>,
     pub organization: Option<String>,
+    /// How the certificate and, once done, the database name the paths.
+    pub names: crate::names::Names,
 }
 
 /// `handover delete <handover-id>`: the handover's local copies, after receipt.
@@ -64,6 +66,8 @@ pub struct DeleteOptions {
     pub sign_key: Option<PathBuf>,
     pub operator: Option<String>,
     pub organization: Option<String>,
+    /// How the certificate and, once done, the database name the paths.
+    pub names: crate::names::Names,
 }
 
 /// One filesystem and what deletion does on it.
@@ -174,6 +178,7 @@ pub fn shred(home: &Home, opts: &ShredOptions, reporter: &dyn Reporter) -> Resul
             operator: opts.operator.clone(),
             organization: opts.organization.clone(),
             hash_files: false,
+            names: opts.names,
         },
         reporter,
     )
@@ -252,6 +257,7 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
             operator: opts.operator.clone(),
             organization: opts.organization.clone(),
             hash_files: true,
+            names: opts.names,
         },
         reporter,
     )
@@ -276,6 +282,8 @@ struct Request {
     /// Hash each file just before it is overwritten (delete: so the client can match the
     /// certificate against the SHA256SUMS inside the archive they received).
     hash_files: bool,
+    /// How paths are named once the job is done; the run that finishes the job decides.
+    names: crate::names::Names,
 }
 
 /// The whole run: resolve, plan, record, confirm, execute, certify.
@@ -634,6 +642,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
             signer: &signer,
             dir: &req.cert_dir,
             name: req.cert_name.clone(),
+            names: req.names,
         },
     )?;
     summary.warnings.extend(cert.warnings.iter().cloned());

@@ -91,13 +91,17 @@ pub fn minisign_verifies(env: &Env, s: &serde_json::Value) {
     assert_certificate_verifies(&cert, &env.home().join("handover.pub"));
 }
 
-/// Every entry path of a certificate, as `root:path`, asserting each appears once.
+/// Every entry path of a certificate, as `root:path` (`root:path_sha256` when the
+/// certificate's names are salted), asserting each appears once.
 pub fn entry_paths(c: &serde_json::Value) -> Vec<String> {
     let mut v: Vec<String> = c["entries"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| format!("{}:{}", e["root"], e["path"].as_str().unwrap()))
+        .map(|e| {
+            let p = e["path"].as_str().or(e["path_sha256"].as_str());
+            format!("{}:{}", e["root"], p.expect("a path or its salted hash"))
+        })
         .collect();
     let n = v.len();
     v.sort();
