@@ -89,8 +89,8 @@ fn a_directory_swapped_for_a_symlink_after_the_plan_is_not_followed() {
     std::os::unix::fs::symlink(outside.join("a"), tree.join("a")).unwrap();
     release(&env, "exec.start");
     let o = child.wait_with_output().unwrap();
-    let err = assert_code(&o, 3);
     assert_eq!(state_of(&outside), before, "the outside tree changed");
+    let err = assert_code(&o, 3);
     assert!(err.contains("was replaced since the plan"), "{err}");
     assert!(err.contains("tree/a"), "{err}");
     assert!(certificates(&env).is_empty(), "a certificate was issued");
@@ -123,8 +123,8 @@ fn a_file_swapped_for_a_symlink_after_the_plan_is_not_followed() {
     std::os::unix::fs::symlink(outside.join("a/f1.bin"), tree.join("a/f1.bin")).unwrap();
     release(&env, "exec.start");
     let o = child.wait_with_output().unwrap();
-    let err = assert_code(&o, 3);
     assert_eq!(state_of(&outside), before, "the outside tree changed");
+    let err = assert_code(&o, 3);
     assert!(err.contains("f1.bin"), "{err}");
     assert!(err.contains("symlink"), "{err}");
     assert!(certificates(&env).is_empty());
