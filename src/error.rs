@@ -450,7 +450,7 @@ pub enum ShredError {
         source: std::io::Error,
     },
     /// Stopped by Ctrl-C or SIGTERM at a file boundary; what was done is recorded.
-    #[error("interrupted: stopped after the file in progress; {done} entr{} deleted so far, recorded in job {job_id}.\nNo certificate was issued yet. Run the same command again to finish the job; it resumes where this run stopped.", if *.done == 1 { "y" } else { "ies" })]
+    #[error("interrupted: stopped after the file in progress; the {done} entr{} this run finished are recorded in job {job_id}.\nNo certificate was issued yet. Run the same command again to finish the job; it resumes where this run stopped.", if *.done == 1 { "y" } else { "ies" })]
     Interrupted { job_id: String, done: u64 },
     /// The certificate could not be written.
     #[error("cannot write the certificate {}: {source}\nEverything was deleted and is recorded; run the same command again to write the certificate.", show(.path))]

@@ -70,8 +70,6 @@ pub(super) struct Exec<'a> {
     stop: bool,
     /// Files overwritten and verified in the current batch, kept open until their unlink.
     kept: Vec<(usize, File)>,
-    /// Files whose name a fallback took because the filesystem refused RENAME_NOREPLACE.
-    pub(super) rename_fallbacks: u64,
 }
 
 /// Why an entry was not carried out.
@@ -226,7 +224,6 @@ impl<'a> Exec<'a> {
             finished: 0,
             stop: false,
             kept: Vec::new(),
-            rename_fallbacks: 0,
         }
     }
 }
@@ -536,7 +533,6 @@ impl Exec<'_> {
             self.finished += 1;
             let mut c = change(e.seq, "done");
             if how != NoReplace::Renameat2 {
-                self.rename_fallbacks += 1;
                 c.note = Some(format!("{RENAME_FALLBACK_NOTE}{}", how.describe()));
             }
             changes.push(c);

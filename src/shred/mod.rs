@@ -8,11 +8,14 @@
 //!
 //! Progress of a job is committed in batches, in an order that keeps a crash honest: a file is
 //! marked `ready` (overwritten and verified, or needing no overwrite) before its name is
-//! removed, so on a resumed run a missing name means either "we removed it" (`ready`) or
-//! "something else did" (`pending`, reported as vanished).
+//! removed, so a missing name means "we removed it" only for an entry an earlier run had made
+//! `ready`; otherwise something else did, and the entry is recorded `vanished` (not
+//! overwritten by this job). Ctrl-C and SIGTERM stop the run at a file boundary with what was
+//! done committed (exit 130); the same command resumes the job.
 //!
-//! Fault points (test builds only, see `crate::fault`): `shred.verified` after each file's
-//! read-back, `shred.unlinked` after each unlink.
+//! Fault points (test builds only, see `crate::fault`): `exec.start` between the recorded
+//! plan and the first operation, `shred.overwritten` after each file's overwrite,
+//! `shred.verified` after each read-back, `shred.unlinked` after each unlink.
 
 mod dirs;
 mod exec;
