@@ -412,6 +412,20 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             totals.vanished
         ));
     }
+    let fallback = entries
+        .iter()
+        .filter(|e| {
+            e.state == "done"
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(shred::RENAME_FALLBACK_NOTE))
+        })
+        .count();
+    if fallback > 0 {
+        warnings.push(format!(
+            "{fallback} file(s) were on a filesystem that refused renameat2(RENAME_NOREPLACE) (FUSE, NFS, SMB...): each was moved to its random name by a fallback that never replaces an existing name (see the entry's note) before it was truncated and unlinked"
+        ));
+    }
     if input.handover.is_some() && totals.files > 0 {
         // Said once, so nobody reads more into the hashes than they are.
         warnings.push("sha256 is of the bytes read immediately before the overwrite; the hashes recorded at export are inside the encrypted archive (SHA256SUMS), where the client can compare them".into());

@@ -15,6 +15,8 @@ pub enum ExitClass {
     Refused,
     /// 4: work left waiting (`run-due` with due jobs held back).
     Waiting,
+    /// 130: stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+    Interrupted,
 }
 
 /// Shows a path for a message, bytes that are not UTF-8 escaped rather than dropped.
@@ -503,6 +505,9 @@ pub enum ShredError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Stopped by Ctrl-C or SIGTERM at a file boundary; what was done is recorded.
+    #[error("interrupted: stopped after the file in progress; the {done} entr{} this run finished are recorded in job {job_id}.\nNo certificate was issued yet. Run the same command again to finish the job; it resumes where this run stopped.", if *.done == 1 { "y" } else { "ies" })]
+    Interrupted { job_id: String, done: u64 },
     /// The certificate could not be written.
     #[error("cannot write the certificate {}: {source}\nEverything was deleted and is recorded; run the same command again to write the certificate.", show(.path))]
     CertificateWrite {
@@ -714,7 +719,7 @@ impl ReceiptError {
 }
 
 impl ShredError {
-    /// The exit class: refusals and failed checks 3, I/O 1.
+    /// The exit class: refusals and failed checks 3, I/O 1, a signal 130.
     pub fn class(&self) -> ExitClass {
         match self {
             ShredError::Io { .. }
@@ -722,6 +727,7 @@ impl ShredError {
             | ShredError::CertificateRead { .. }
             | ShredError::BagRead { .. } => ExitClass::Operational,
             ShredError::Incomplete { io: true, .. } => ExitClass::Operational,
+            ShredError::Interrupted { .. } => ExitClass::Interrupted,
             _ => ExitClass::Refused,
         }
     }
@@ -816,6 +822,7 @@ impl Error {
                 ShredError::PlanOutOfDate => "plan_out_of_date",
                 ShredError::CertificateRead { .. } => "certificate_unreadable",
                 ShredError::BagRead { .. } => "bag_unreadable",
+                ShredError::Interrupted { .. } => "interrupted",
             },
         }
     }

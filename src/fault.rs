@@ -13,7 +13,8 @@
 //!
 //! With the feature, the environment sets the points:
 //! - `HANDOVER_FAILPOINTS="NAME=ACTION[;NAME=ACTION...]"`, ACTION one of `kill`, `kill@N`
-//!   (at the N-th hit), `pause`, `pause@N`. A pause creates `NAME.reached` in
+//!   (at the N-th hit), `pause`, `pause@N`, or `fail` (for points asked with [`fails`]: the
+//!   library then acts as if the operation there had failed, at every hit). A pause creates `NAME.reached` in
 //!   `HANDOVER_FAILPOINT_DIR` and waits (up to 120 s) until `NAME.go` exists there.
 //! - `HANDOVER_FAKE_NOW=RFC3339`: [`crate::util::now`] returns that time.
 
@@ -79,6 +80,10 @@ mod imp {
         }
     }
 
+    pub fn fails(name: &str) -> bool {
+        action(name).is_some_and(|(a, _)| a == "fail")
+    }
+
     pub fn now() -> Option<time::OffsetDateTime> {
         let s = std::env::var("HANDOVER_FAKE_NOW").ok()?;
         Some(
@@ -93,6 +98,25 @@ mod imp {
 pub(crate) fn point(_name: &str) {
     #[cfg(feature = "failpoints")]
     imp::point(_name);
+}
+
+/// Called by the binary once a signal raised the stop flag (Ctrl-C, SIGTERM): the test-only
+/// point `signal.caught` lets a test know the flag is set before it releases a pause, so
+/// "stops at the next file boundary" is tested without timing.
+#[doc(hidden)]
+#[inline(always)]
+pub fn signal_caught() {
+    point("signal.caught");
+}
+
+/// True when a test configured `name=fail`: the caller then acts as if the operation at this
+/// point had failed (always `false` without the feature).
+#[inline(always)]
+pub(crate) fn fails(_name: &str) -> bool {
+    #[cfg(feature = "failpoints")]
+    return imp::fails(_name);
+    #[cfg(not(feature = "failpoints"))]
+    false
 }
 
 /// The clock a test set, if any (always `None` without the feature).

@@ -218,20 +218,34 @@ pub fn rename_noreplace_at(
     allow_check: bool,
 ) -> io::Result<NoReplace> {
     let (from, to) = (one(from)?, one(to)?);
-    match rustix::fs::renameat_with(
-        dir.as_fd(),
-        from,
-        to_dir.as_fd(),
-        to,
-        RenameFlags::NOREPLACE,
-    ) {
+    // Test builds: `fsx.renameat2=fail` and `fsx.linkat=fail` act as a filesystem (FUSE, NFS,
+    // SMB) that refuses these calls with EINVAL, so the fallbacks are tested without one.
+    let renamed = if crate::fault::fails("fsx.renameat2") {
+        Err(rustix::io::Errno::INVAL)
+    } else {
+        rustix::fs::renameat_with(
+            dir.as_fd(),
+            from,
+            to_dir.as_fd(),
+            to,
+            RenameFlags::NOREPLACE,
+        )
+    };
+    match renamed {
         Ok(()) => return Ok(NoReplace::Renameat2),
         Err(e) if unsupported(e) => {}
         Err(e) => return Err(err(e)),
     }
     // A directory cannot be hard-linked: linkat gives EPERM, and we go on to the check.
-    match rustix::fs::linkat(dir.as_fd(), from, to_dir.as_fd(), to, AtFlags::empty()) {
+    let linked = if crate::fault::fails("fsx.linkat") {
+        Err(rustix::io::Errno::INVAL)
+    } else {
+        rustix::fs::linkat(dir.as_fd(), from, to_dir.as_fd(), to, AtFlags::empty())
+    };
+    match linked {
         Ok(()) => {
+            // Test builds: `fsx.linked` stops a run here, with both names on the file.
+            crate::fault::point("fsx.linked");
             rustix::fs::unlinkat(dir.as_fd(), from, AtFlags::empty()).map_err(err)?;
             return Ok(NoReplace::LinkUnlink);
         }

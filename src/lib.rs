@@ -14,6 +14,8 @@ pub mod evidence;
 pub mod export;
 pub mod extract;
 mod fault;
+#[doc(hidden)]
+pub use fault::signal_caught;
 pub mod fsinfo;
 pub(crate) mod fsx;
 pub mod home;

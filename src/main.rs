@@ -38,6 +38,7 @@ fn exit_code(class: ExitClass) -> u8 {
         ExitClass::Operational => 1,
         ExitClass::Refused => 3,
         ExitClass::Waiting => 4,
+        ExitClass::Interrupted => 130,
     }
 }
 

@@ -28,6 +28,7 @@ impl TermReporter {
             if CANCEL.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
+            handover::signal_caught();
         });
         TermReporter {
             bar: Mutex::new(None),

@@ -1,8 +1,14 @@
-//! Carrying out a recorded plan: hash (delete), overwrite, sync, read back, truncate, rename,
-//! unlink, sync the directories, committing progress in batches. See the parent module for the
-//! order that keeps an interrupted run honest.
+//! Carrying out a recorded plan: hash (delete), overwrite, sync, read back, rename, truncate,
+//! unlink, sync the directories, committing progress in batches. Every operation goes through
+//! the checked handle of the entry's directory (see `dirs`), never through a path. See the
+//! parent module for the order that keeps an interrupted run honest.
+//!
+//! Fault points (test builds only): `exec.start` before the first operation,
+//! `shred.overwritten` after each file's overwrite, `shred.verified` after each read-back,
+//! `shred.unlinked` after each unlink.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -15,9 +21,11 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Result, ShredError};
 use crate::fsinfo::FsClass;
+use crate::fsx::{self, FileType, NoReplace};
 use crate::report::Reporter;
 use crate::store::{EntryRecord, Store};
 
+use super::dirs::{DirError, Dirs, dev_ino, name_of, parent_rel};
 use super::plan::{Root, entry_path};
 
 /// Overwrite and read-back chunk: 1 MiB, the buffer size export measured best for file I/O
@@ -47,7 +55,53 @@ pub(super) struct Exec<'a> {
     pub(super) files_overwritten: u64,
     pub(super) bytes_overwritten: u64,
     pub(super) files_verified: u64,
+    /// Things the user should know that do not fail the run (vanished entries).
+    pub(super) warnings: Vec<String>,
+    /// The checked directory handles every operation goes through.
+    dirs: Dirs,
+    /// Entries that were `ready` when this run began: an earlier run of the job may have
+    /// unlinked them already, so their missing name is not proof that someone else did.
+    ready_before: HashSet<u64>,
+    /// Parent directories of the entries unlinked in the current batch, fsynced once each.
+    synced: Vec<(u32, Option<Vec<u8>>, File)>,
+    /// Entries this run finished (done or vanished), for the interruption message.
+    finished: u64,
+    /// Set once a signal asked us to stop: the run ends at the next file boundary.
+    stop: bool,
+    /// Files overwritten and verified in the current batch, kept open until their unlink.
+    kept: Vec<(usize, File)>,
 }
+
+/// Why an entry was not carried out.
+pub(super) enum Problem {
+    /// Its name (or its directory) is gone, and this job did not remove it.
+    Vanished,
+    /// (reason, was an I/O error rather than a failed check).
+    Failed(String, bool),
+}
+
+impl From<(String, bool)> for Problem {
+    fn from((reason, io): (String, bool)) -> Self {
+        Problem::Failed(reason, io)
+    }
+}
+
+impl From<DirError> for Problem {
+    fn from(e: DirError) -> Self {
+        match e {
+            DirError::Gone => Problem::Vanished,
+            DirError::Swapped(r) => Problem::Failed(r, false),
+            DirError::Io(r) => Problem::Failed(r, true),
+        }
+    }
+}
+
+/// The note of an entry whose name was taken by a fallback because the filesystem refused
+/// `RENAME_NOREPLACE`; the certificate counts the entries whose note starts with it.
+pub(crate) const RENAME_FALLBACK_NOTE: &str = "renamed to its random name by ";
+
+/// The note of an entry that vanished.
+const VANISHED_NOTE: &str = "was gone when this job came to it: removed by something other than this job, so it was not overwritten or unlinked by it";
 
 /// A state change to commit for one entry.
 pub(super) struct Change {
@@ -144,6 +198,36 @@ pub(super) struct Open {
     pub(super) ranges: Vec<(u64, u64)>,
 }
 
+impl<'a> Exec<'a> {
+    pub(super) fn new(
+        store: &'a mut Store,
+        job_id: String,
+        roots: &'a [Root],
+        reporter: &'a dyn Reporter,
+        hash: bool,
+    ) -> Exec<'a> {
+        Exec {
+            store,
+            job_id,
+            roots,
+            reporter,
+            hash,
+            failures: Vec::new(),
+            buf: vec![0u8; CHUNK + DIRECT_ALIGN],
+            files_overwritten: 0,
+            bytes_overwritten: 0,
+            files_verified: 0,
+            warnings: Vec::new(),
+            dirs: Dirs::new(&[]),
+            ready_before: HashSet::new(),
+            synced: Vec::new(),
+            finished: 0,
+            stop: false,
+            kept: Vec::new(),
+        }
+    }
+}
+
 impl Exec<'_> {
     fn path_of(&self, e: &EntryRecord) -> PathBuf {
         entry_path(&self.roots[e.root_idx as usize].path, &e.rel_path)
@@ -155,6 +239,50 @@ impl Exec<'_> {
         let mut c = change(e.seq, "failed");
         c.note = Some(reason);
         changes.push(c);
+    }
+
+    /// Records a problem with entry `i`: vanished (certified as such) or failed.
+    fn problem(
+        &mut self,
+        entries: &mut [EntryRecord],
+        i: usize,
+        p: Problem,
+        changes: &mut Vec<Change>,
+    ) {
+        let e = entries[i].clone();
+        match p {
+            Problem::Vanished => {
+                entries[i].state = "vanished".into();
+                self.finished += 1;
+                self.warnings.push(format!(
+                    "{} vanished before this job could delete it",
+                    crate::error::show(&self.path_of(&e))
+                ));
+                let mut c = change(e.seq, "vanished");
+                c.note = Some(VANISHED_NOTE.into());
+                changes.push(c);
+            }
+            Problem::Failed(reason, io) => {
+                entries[i].state = "failed".into();
+                self.fail(&e, reason, io, changes);
+            }
+        }
+    }
+
+    /// True once Ctrl-C or SIGTERM asked us to stop; checked before each file is begun.
+    fn stopping(&mut self) -> bool {
+        if !self.stop && self.reporter.cancelled() {
+            self.stop = true;
+        }
+        self.stop
+    }
+
+    fn interrupted(&self) -> crate::error::Error {
+        ShredError::Interrupted {
+            job_id: self.job_id.clone(),
+            done: self.finished,
+        }
+        .into()
     }
 
     fn commit(&mut self, changes: &[Change]) -> Result<()> {
@@ -176,7 +304,23 @@ impl Exec<'_> {
         Ok(())
     }
 
+    /// The checked handle of the directory holding `e`.
+    fn parent(&mut self, e: &EntryRecord) -> std::result::Result<&File, Problem> {
+        Ok(self
+            .dirs
+            .get(self.roots, e.root_idx, parent_rel(&e.rel_path))?)
+    }
+
     pub(super) fn run(&mut self, entries: &mut [EntryRecord]) -> Result<()> {
+        self.dirs = Dirs::new(entries);
+        self.ready_before = entries
+            .iter()
+            .filter(|e| e.state == "ready")
+            .map(|e| e.seq)
+            .collect();
+        // Test builds: a pause here lets a test swap things between the recorded plan and
+        // the first operation.
+        crate::fault::point("exec.start");
         let todo: Vec<usize> = (0..entries.len())
             .filter(|&i| {
                 let e = &entries[i];
@@ -185,6 +329,9 @@ impl Exec<'_> {
             .collect();
         let mut start = 0;
         while start < todo.len() {
+            if self.stopping() {
+                return Err(self.interrupted());
+            }
             let mut end = start;
             let mut bytes = 0u64;
             while end < todo.len()
@@ -197,44 +344,67 @@ impl Exec<'_> {
             self.batch(entries, &todo[start..end])?;
             start = end;
         }
+        if self.stopping() {
+            return Err(self.interrupted());
+        }
         self.directories(entries)
     }
 
-    /// One batch of non-directory entries through hash → overwrite → verify → unlink.
+    /// One batch of non-directory entries through hash → overwrite → verify → unlink. On a
+    /// signal, the files already overwritten and verified are still unlinked and recorded,
+    /// then the run stops.
     fn batch(&mut self, entries: &mut [EntryRecord], batch: &[usize]) -> Result<()> {
-        // Phase A (delete only): hash the original bytes, committed before any overwrite, so
-        // a resumed run still knows them.
         if self.hash {
-            let mut changes = Vec::new();
-            for &i in batch {
-                let e = entries[i].clone();
-                if e.kind != "file" || e.state != "pending" {
-                    continue;
-                }
-                match self.hash_file(&e) {
-                    Ok(h) => {
-                        entries[i].state = "hashed".into();
-                        entries[i].sha256 = Some(h.clone());
-                        let mut c = change(e.seq, "hashed");
-                        c.sha256 = Some(h);
-                        changes.push(c);
-                    }
-                    Err((reason, io)) => {
-                        entries[i].state = "failed".into();
-                        self.fail(&e, reason, io, &mut changes);
-                    }
-                }
-            }
-            self.commit(&changes)?;
+            self.hash_phase(entries, batch)?;
         }
+        if !self.stop {
+            self.overwrite_phase(entries, batch)?;
+        }
+        self.unlink_phase(entries, batch)?;
+        if self.stop {
+            return Err(self.interrupted());
+        }
+        Ok(())
+    }
 
-        // Phase B: overwrite, sync, read back; mark ready.
+    /// Phase A (delete only): hash the original bytes, committed before any overwrite, so a
+    /// resumed run still knows them.
+    fn hash_phase(&mut self, entries: &mut [EntryRecord], batch: &[usize]) -> Result<()> {
+        let mut changes = Vec::new();
+        for &i in batch {
+            let e = entries[i].clone();
+            if e.kind != "file" || e.state != "pending" {
+                continue;
+            }
+            if self.stopping() {
+                break;
+            }
+            match self.hash_file(&e) {
+                Ok(h) => {
+                    entries[i].state = "hashed".into();
+                    entries[i].sha256 = Some(h.clone());
+                    let mut c = change(e.seq, "hashed");
+                    c.sha256 = Some(h);
+                    changes.push(c);
+                }
+                Err(p) => self.problem(entries, i, p, &mut changes),
+            }
+        }
+        self.commit(&changes)
+    }
+
+    /// Phase B: overwrite, sync, read back; mark ready. Entries that need no overwrite are
+    /// marked ready as they come, so a signal leaves the rest of the batch pending.
+    fn overwrite_phase(&mut self, entries: &mut [EntryRecord], batch: &[usize]) -> Result<()> {
         let mut changes = Vec::new();
         let mut open: Vec<Open> = Vec::new();
         for &i in batch {
             let e = entries[i].clone();
-            if e.state == "failed" || e.state == "ready" {
+            if matches!(e.state.as_str(), "failed" | "ready" | "vanished") {
                 continue;
+            }
+            if self.stopping() {
+                break;
             }
             if !overwrites(&e) {
                 entries[i].state = "ready".into();
@@ -248,11 +418,9 @@ impl Exec<'_> {
                     seed,
                     ranges,
                 }),
-                Err((reason, io)) => {
-                    entries[i].state = "failed".into();
-                    self.fail(&e, reason, io, &mut changes);
-                }
+                Err(p) => self.problem(entries, i, p, &mut changes),
             }
+            crate::fault::point("shred.overwritten");
         }
         // fdatasync after all writes of the batch: the filesystem can commit them together.
         let mut synced: Vec<Open> = Vec::new();
@@ -266,7 +434,6 @@ impl Exec<'_> {
                 }
             }
         }
-        let mut kept: Vec<(usize, File)> = Vec::new();
         for o in synced {
             let e = entries[o.idx].clone();
             let fsc = self.roots[e.root_idx as usize].fs.class;
@@ -278,7 +445,7 @@ impl Exec<'_> {
                     let mut c = change(e.seq, "ready");
                     c.verification = Some(how);
                     changes.push(c);
-                    kept.push((o.idx, o.f));
+                    self.kept.push((o.idx, o.f));
                 }
                 Err((reason, io)) => {
                     entries[o.idx].state = "failed".into();
@@ -286,83 +453,114 @@ impl Exec<'_> {
                 }
             }
         }
-        self.commit(&changes)?;
+        self.commit(&changes)
+    }
 
-        // Phase C: truncate, rename, unlink; sync each directory once; confirm with lstat.
-        let mut fds: HashMap<usize, File> = kept.into_iter().collect();
+    /// Phase C: rename, truncate, unlink; sync each directory once; confirm with lstat.
+    fn unlink_phase(&mut self, entries: &mut [EntryRecord], batch: &[usize]) -> Result<()> {
+        let mut fds: HashMap<usize, File> = std::mem::take(&mut self.kept).into_iter().collect();
         let mut changes = Vec::new();
-        let mut removed: Vec<(usize, PathBuf, PathBuf)> = Vec::new();
+        let mut removed: Vec<(usize, usize, NoReplace)> = Vec::new();
+        self.synced.clear();
         for &i in batch {
             let e = entries[i].clone();
             if e.state != "ready" {
                 continue;
             }
             match self.unlink(&e, fds.remove(&i)) {
-                Ok(Some((name, tmp))) => {
+                Ok((slot, how)) => {
                     crate::fault::point("shred.unlinked");
-                    removed.push((i, name, tmp));
+                    removed.push((i, slot, how));
                 }
-                Ok(None) => {
-                    // Gone although marked ready (overwritten and verified, or needing no
-                    // overwrite): an interrupted run of this job had already unlinked it.
+                Err(Problem::Vanished) if overwrites(&e) => {
+                    // Overwritten and verified (by this run or an interrupted one): the data
+                    // was cleared by this job, only the name went some other way.
                     entries[i].state = "done".into();
+                    self.finished += 1;
                     let mut c = change(e.seq, "done");
                     c.note = Some(
-                        "name already gone when it was to be unlinked, after its overwrite was verified (or it needed none)".into(),
+                        "name already gone when it was to be unlinked, after its overwrite was verified".into(),
                     );
                     changes.push(c);
                 }
-                Err((reason, io)) => {
-                    entries[i].state = "failed".into();
-                    self.fail(&e, reason, io, &mut changes);
+                Err(Problem::Vanished) if self.ready_before.contains(&e.seq) => {
+                    // Nothing to overwrite, and an interrupted run had come as far as the
+                    // unlink: it removed the name before it could record so.
+                    entries[i].state = "done".into();
+                    self.finished += 1;
+                    let mut c = change(e.seq, "done");
+                    c.note = Some("already unlinked by the interrupted run of this job".into());
+                    changes.push(c);
                 }
+                Err(p) => self.problem(entries, i, p, &mut changes),
             }
             self.reporter.file_done();
         }
-        let dirs: BTreeSet<PathBuf> = removed
-            .iter()
-            .map(|(_, n, _)| crate::home::parent_dir(n).to_path_buf())
-            .collect();
-        for d in &dirs {
-            if let Err(source) = crate::home::sync_dir(d) {
-                return Err(ShredError::Io {
-                    path: d.clone(),
-                    source,
-                }
-                .into());
-            }
-        }
-        for (i, name, tmp) in removed {
-            let e = entries[i].clone();
-            if fs::symlink_metadata(&name).is_ok() || fs::symlink_metadata(&tmp).is_ok() {
-                entries[i].state = "failed".into();
-                self.fail(&e, "still present after unlink".into(), true, &mut changes);
-            } else {
-                entries[i].state = "done".into();
-                changes.push(change(e.seq, "done"));
-            }
-        }
+        self.sync_and_confirm(entries, removed, &mut changes)?;
         self.commit(&changes)
     }
 
-    /// Opens an entry's file without following links and checks it is the planned one.
-    fn open_checked(
-        &self,
-        e: &EntryRecord,
-        write: bool,
-    ) -> std::result::Result<File, (String, bool)> {
-        let path = self.path_of(e);
-        let f = fs::OpenOptions::new()
-            .read(true)
-            .write(write)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(&path)
-            .map_err(|err| (format!("cannot open: {err}"), true))?;
+    /// Syncs each directory entries were unlinked from, then checks by lstat (through the
+    /// same handles) that neither the name nor the random name is left.
+    fn sync_and_confirm(
+        &mut self,
+        entries: &mut [EntryRecord],
+        removed: Vec<(usize, usize, NoReplace)>,
+        changes: &mut Vec<Change>,
+    ) -> Result<()> {
+        let synced = std::mem::take(&mut self.synced);
+        for (idx, rel, d) in &synced {
+            if let Err(source) = d.sync_all() {
+                let root = &self.roots[*idx as usize].path;
+                let path = match rel {
+                    Some(r) => entry_path(root, r),
+                    None => crate::home::parent_dir(root).to_path_buf(),
+                };
+                return Err(ShredError::Io { path, source }.into());
+            }
+        }
+        for (i, slot, how) in removed {
+            let e = entries[i].clone();
+            let d = &synced[slot].2;
+            let name = name_of(self.roots, &e);
+            let tmp = OsStr::new(&e.tmp_name);
+            if fsx::lstat_at(d, name).is_ok() || fsx::lstat_at(d, tmp).is_ok() {
+                entries[i].state = "failed".into();
+                self.fail(&e, "still present after unlink".into(), true, changes);
+                continue;
+            }
+            entries[i].state = "done".into();
+            self.finished += 1;
+            let mut c = change(e.seq, "done");
+            if how != NoReplace::Renameat2 {
+                c.note = Some(format!("{RENAME_FALLBACK_NOTE}{}", how.describe()));
+            }
+            changes.push(c);
+        }
+        Ok(())
+    }
+
+    /// Opens an entry's file through its directory's handle, without following a symlink,
+    /// and checks it is the planned one.
+    fn open_checked(&mut self, e: &EntryRecord, write: bool) -> std::result::Result<File, Problem> {
+        let name = name_of(self.roots, e);
+        let dir = self.parent(e)?;
+        let f = match fsx::open_file_at(dir, name, write) {
+            Ok(f) => f,
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => return Err(Problem::Vanished),
+            Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(Problem::Failed(
+                    "was replaced by a symlink since the plan; not touched".into(),
+                    false,
+                ));
+            }
+            Err(err) => return Err(Problem::Failed(format!("cannot open: {err}"), true)),
+        };
         let m = f
             .metadata()
-            .map_err(|err| (format!("fstat: {err}"), true))?;
+            .map_err(|err| Problem::Failed(format!("fstat: {err}"), true))?;
         if !m.is_file() || m.ino() != e.ino || m.dev() != e.dev {
-            return Err((
+            return Err(Problem::Failed(
                 "was replaced by another file since the plan; not touched".into(),
                 false,
             ));
@@ -370,14 +568,14 @@ impl Exec<'_> {
         Ok(f)
     }
 
-    fn hash_file(&mut self, e: &EntryRecord) -> std::result::Result<String, (String, bool)> {
+    fn hash_file(&mut self, e: &EntryRecord) -> std::result::Result<String, Problem> {
         let f = self.open_checked(e, false)?;
         let mut h = Sha256::new();
         let mut off = 0u64;
         loop {
             let n = f
                 .read_at(&mut self.buf[..CHUNK], off)
-                .map_err(|err| (format!("cannot read: {err}"), true))?;
+                .map_err(|err| Problem::Failed(format!("cannot read: {err}"), true))?;
             if n == 0 {
                 break;
             }
@@ -393,7 +591,7 @@ impl Exec<'_> {
     fn overwrite(
         &mut self,
         e: &EntryRecord,
-    ) -> std::result::Result<(File, [u8; 32], Vec<(u64, u64)>), (String, bool)> {
+    ) -> std::result::Result<(File, [u8; 32], Vec<(u64, u64)>), Problem> {
         let f = self.open_checked(e, true)?;
         let m = f
             .metadata()
@@ -520,69 +718,76 @@ impl Exec<'_> {
         }
     }
 
-    /// Truncates (files), renames to the random name (files), unlinks. Returns the original
-    /// and temporary names, or None when the entry was already gone.
+    /// Renames a file to its random name, truncates it (through the descriptor, so no other
+    /// open descriptor can still read the data) and unlinks it; removes any other entry.
+    /// Everything through the parent's handle. Returns the slot of that handle in
+    /// `self.synced` and how the rename was done.
+    ///
+    /// The rename comes before the truncation: whatever fallback the filesystem forces and
+    /// wherever a run stops, the real name never holds a truncated file, and a rerun finds the
+    /// entry under its name or its random name and finishes it.
     fn unlink(
         &mut self,
         e: &EntryRecord,
         fd: Option<File>,
-    ) -> std::result::Result<Option<(PathBuf, PathBuf)>, (String, bool)> {
-        let path = self.path_of(e);
-        let dir = crate::home::parent_dir(&path).to_path_buf();
-        let tmp = dir.join(&e.tmp_name);
+    ) -> std::result::Result<(usize, NoReplace), Problem> {
         let overlay = self.roots[e.root_idx as usize].fs.class == FsClass::Overlay;
-        let here = fs::symlink_metadata(&path).ok();
-        let at_tmp = fs::symlink_metadata(&tmp).ok();
-        let (target, meta) = match (here, at_tmp) {
-            (Some(m), _) => (path.clone(), m),
-            (None, Some(m)) => (tmp.clone(), m),
-            (None, None) => return Ok(None),
+        let roots = self.roots;
+        let name = name_of(roots, e);
+        let tmp = OsStr::new(&e.tmp_name);
+        let key = (e.root_idx, parent_rel(&e.rel_path).map(<[u8]>::to_vec));
+        let dir = self
+            .dirs
+            .get(roots, e.root_idx, parent_rel(&e.rel_path))
+            .map_err(Problem::from)?;
+        let io = |what: &str, err: io::Error| Problem::Failed(format!("{what}: {err}"), true);
+        let gone = |err: &io::Error| err.raw_os_error() == Some(libc::ENOENT);
+        let (mut target, st) = match fsx::lstat_at(dir, name) {
+            Ok(st) => (name, st),
+            Err(err) if gone(&err) => match fsx::lstat_at(dir, tmp) {
+                Ok(st) => (tmp, st),
+                Err(err) if gone(&err) => return Err(Problem::Vanished),
+                Err(err) => return Err(io("lstat", err)),
+            },
+            Err(err) => return Err(io("lstat", err)),
         };
-        if meta.ino() != e.ino || meta.dev() != e.dev {
-            return Err((
+        if !same_inode(&st, e) {
+            return Err(Problem::Failed(
                 "was replaced by another entry since the plan; not touched".into(),
                 false,
             ));
         }
-        if e.kind == "file" {
-            // Truncate first so that no other open descriptor can still read the data, then
-            // hide the name. Not on overlay: opening a lower file for writing copies it up.
-            if !overlay {
-                let f = match fd {
-                    Some(f) => f,
-                    None => fs::OpenOptions::new()
-                        .write(true)
-                        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-                        .open(&target)
-                        .map_err(|err| (format!("cannot open to truncate: {err}"), true))?,
-                };
-                f.set_len(0)
-                    .map_err(|err| (format!("truncate failed: {err}"), true))?;
+        let mut how = NoReplace::Renameat2;
+        if e.kind == "file" && !overlay {
+            if target == name {
+                how = rename_to_tmp(dir, name, tmp, e)?;
+                target = tmp;
             }
-            if target == path && !overlay {
-                crate::util::rename_noreplace(&path, &tmp)
-                    .map_err(|err| (format!("rename to a random name failed: {err}"), true))?;
-                let m = fs::symlink_metadata(&tmp)
-                    .map_err(|err| (format!("lstat after rename: {err}"), true))?;
-                if m.ino() != e.ino {
-                    let _ = crate::util::rename_noreplace(&tmp, &path);
-                    return Err((
-                        "was replaced during deletion; restored, not deleted".into(),
-                        false,
-                    ));
+            let f = match fd {
+                Some(f) => f,
+                None => {
+                    let f = fsx::open_file_at(dir, tmp, true)
+                        .map_err(|err| io("cannot open to truncate", err))?;
+                    let m = f.metadata().map_err(|err| io("fstat", err))?;
+                    if m.ino() != e.ino || m.dev() != e.dev {
+                        return Err(Problem::Failed(
+                            "was replaced during deletion; not touched".into(),
+                            false,
+                        ));
+                    }
+                    f
                 }
-                fs::remove_file(&tmp).map_err(|err| (format!("unlink failed: {err}"), true))?;
-            } else {
-                fs::remove_file(&target).map_err(|err| (format!("unlink failed: {err}"), true))?;
-            }
-        } else {
-            fs::remove_file(&target).map_err(|err| (format!("unlink failed: {err}"), true))?;
+            };
+            f.set_len(0).map_err(|err| io("truncate failed", err))?;
         }
-        Ok(Some((path, tmp)))
+        fsx::unlink_at(dir, target).map_err(|err| io("unlink failed", err))?;
+        let slot = slot_for(&mut self.synced, key, dir).map_err(|err| io("dup", err))?;
+        Ok((slot, how))
     }
 
-    /// Removes directories bottom-up (reverse plan order: children before parents), then syncs
-    /// every parent that remains, then confirms each is gone.
+    /// Removes directories bottom-up (reverse plan order: children before parents), each
+    /// through its checked parent's handle, then syncs every parent that remains, then
+    /// confirms each is gone.
     fn directories(&mut self, entries: &mut [EntryRecord]) -> Result<()> {
         let dirs: Vec<usize> = (0..entries.len())
             .rev()
@@ -601,54 +806,155 @@ impl Exec<'_> {
             .collect();
         self.commit(&changes)?;
         let mut changes = Vec::new();
-        let mut removed: Vec<usize> = Vec::new();
-        let mut parents: BTreeSet<PathBuf> = BTreeSet::new();
-        let mut gone: HashSet<PathBuf> = HashSet::new();
+        let mut removed: Vec<(usize, usize)> = Vec::new();
+        self.synced.clear();
+        let mut gone: HashSet<(u32, Option<Vec<u8>>)> = HashSet::new();
         for &i in &dirs {
             let e = entries[i].clone();
-            let path = self.path_of(&e);
-            match fs::remove_dir(&path) {
-                Ok(()) => {
-                    parents.insert(crate::home::parent_dir(&path).to_path_buf());
-                    gone.insert(path);
-                    removed.push(i);
+            match self.rmdir(&e) {
+                Ok(slot) => {
+                    gone.insert((e.root_idx, Some(e.rel_path.clone())));
+                    removed.push((i, slot));
                 }
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                Err(Problem::Vanished) if self.ready_before.contains(&e.seq) => {
+                    self.finished += 1;
                     let mut c = change(e.seq, "done");
                     c.note = Some("already removed by the interrupted run".into());
                     changes.push(c);
                 }
-                Err(err) => {
-                    let reason = if err.raw_os_error() == Some(libc::ENOTEMPTY) {
-                        "directory not empty: something inside could not be deleted, or was created after the plan".to_string()
-                    } else {
-                        format!("rmdir failed: {err}")
-                    };
-                    self.fail(
-                        &e,
-                        reason,
-                        err.raw_os_error() != Some(libc::ENOTEMPTY),
-                        &mut changes,
-                    );
-                }
+                Err(p) => self.problem(entries, i, p, &mut changes),
             }
             self.reporter.file_done();
         }
-        for p in parents.iter().filter(|p| !gone.contains(*p)) {
-            crate::home::sync_dir(p).map_err(|source| ShredError::Io {
-                path: p.clone(),
+        for (idx, rel, d) in &self.synced {
+            if gone.contains(&(*idx, rel.clone())) {
+                continue;
+            }
+            d.sync_all().map_err(|source| ShredError::Io {
+                path: match rel {
+                    Some(r) => entry_path(&self.roots[*idx as usize].path, r),
+                    None => crate::home::parent_dir(&self.roots[*idx as usize].path).to_path_buf(),
+                },
                 source,
             })?;
         }
-        for i in removed {
+        for (i, slot) in removed {
             let e = entries[i].clone();
-            if fs::symlink_metadata(self.path_of(&e)).is_ok() {
+            if fsx::lstat_at(&self.synced[slot].2, name_of(self.roots, &e)).is_ok() {
                 self.fail(&e, "still present after rmdir".into(), true, &mut changes);
             } else {
+                self.finished += 1;
                 changes.push(change(e.seq, "done"));
             }
         }
+        self.synced.clear();
         self.commit(&changes)
+    }
+
+    /// Removes one planned directory through its parent's handle, after checking by lstat
+    /// that the name is still that directory. Returns the slot of the parent's handle.
+    fn rmdir(&mut self, e: &EntryRecord) -> std::result::Result<usize, Problem> {
+        let roots = self.roots;
+        let name = name_of(roots, e);
+        let key = (e.root_idx, parent_rel(&e.rel_path).map(<[u8]>::to_vec));
+        let dir = self
+            .dirs
+            .get(roots, e.root_idx, parent_rel(&e.rel_path))
+            .map_err(Problem::from)?;
+        match fsx::lstat_at(dir, name) {
+            Ok(st)
+                if same_inode(&st, e)
+                    && FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+            Ok(_) => {
+                return Err(Problem::Failed(
+                    "was replaced since the plan (now a symlink or another entry); not touched"
+                        .into(),
+                    false,
+                ));
+            }
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => return Err(Problem::Vanished),
+            Err(err) => return Err(Problem::Failed(format!("lstat: {err}"), true)),
+        }
+        if let Err(err) = fsx::rmdir_at(dir, name) {
+            return Err(match err.raw_os_error() {
+                Some(libc::ENOENT) => Problem::Vanished,
+                Some(libc::ENOTEMPTY) => Problem::Failed(
+                    "directory not empty: something inside could not be deleted, or was created after the plan".into(),
+                    false,
+                ),
+                _ => Problem::Failed(format!("rmdir failed: {err}"), true),
+            });
+        }
+        slot_for(&mut self.synced, key, dir)
+            .map_err(|err| Problem::Failed(format!("dup: {err}"), true))
+    }
+}
+
+/// The slot of directory `key` in `synced`, adding a duplicate of its handle when new.
+fn slot_for(
+    synced: &mut Vec<(u32, Option<Vec<u8>>, File)>,
+    key: (u32, Option<Vec<u8>>),
+    dir: &File,
+) -> io::Result<usize> {
+    let same = |s: &(u32, Option<Vec<u8>>, File)| s.0 == key.0 && s.1 == key.1;
+    if synced.last().is_some_and(same) {
+        return Ok(synced.len() - 1);
+    }
+    if let Some(p) = synced.iter().position(same) {
+        return Ok(p);
+    }
+    synced.push((key.0, key.1, dir.try_clone()?));
+    Ok(synced.len() - 1)
+}
+
+fn same_inode(st: &fsx::Stat, e: &EntryRecord) -> bool {
+    dev_ino(st) == (e.dev, e.ino)
+}
+
+/// Moves a file's name to its random name, never replacing anything: `renameat2` where the
+/// filesystem allows it, else a fallback (see [`fsx::rename_noreplace_at`]); returns which.
+/// Then checks that the random name holds the planned file, and puts the name back if not.
+fn rename_to_tmp(
+    dir: &File,
+    name: &OsStr,
+    tmp: &OsStr,
+    e: &EntryRecord,
+) -> std::result::Result<NoReplace, Problem> {
+    let how = match fsx::rename_noreplace_at(dir, name, dir, tmp, true) {
+        Ok(h) => h,
+        Err(err) if err.raw_os_error() == Some(libc::EEXIST) => match fsx::lstat_at(dir, tmp) {
+            // The random name is a second link to this very file: a link-then-unlink of an
+            // earlier run stopped between its two steps. Finish it.
+            Ok(st) if same_inode(&st, e) => {
+                fsx::unlink_at(dir, name).map_err(|err| {
+                    Problem::Failed(format!("unlink of the name failed: {err}"), true)
+                })?;
+                NoReplace::LinkUnlink
+            }
+            _ => {
+                return Err(Problem::Failed(
+                    "its random name is taken by another entry; not touched".into(),
+                    false,
+                ));
+            }
+        },
+        Err(err) => {
+            return Err(Problem::Failed(
+                format!("rename to a random name failed: {err}"),
+                true,
+            ));
+        }
+    };
+    match fsx::lstat_at(dir, tmp) {
+        Ok(st) if same_inode(&st, e) => Ok(how),
+        Ok(_) => {
+            let _ = fsx::rename_noreplace_at(dir, tmp, dir, name, true);
+            Err(Problem::Failed(
+                "was replaced during deletion; restored, not deleted".into(),
+                false,
+            ))
+        }
+        Err(err) => Err(Problem::Failed(format!("lstat after rename: {err}"), true)),
     }
 }
 

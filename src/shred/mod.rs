@@ -8,12 +8,16 @@
 //!
 //! Progress of a job is committed in batches, in an order that keeps a crash honest: a file is
 //! marked `ready` (overwritten and verified, or needing no overwrite) before its name is
-//! removed, so on a resumed run a missing name means either "we removed it" (`ready`) or
-//! "something else did" (`pending`, reported as vanished).
+//! removed, so a missing name means "we removed it" only for an entry an earlier run had made
+//! `ready`; otherwise something else did, and the entry is recorded `vanished` (not
+//! overwritten by this job). Ctrl-C and SIGTERM stop the run at a file boundary with what was
+//! done committed (exit 130); the same command resumes the job.
 //!
-//! Fault points (test builds only, see `crate::fault`): `shred.verified` after each file's
-//! read-back, `shred.unlinked` after each unlink.
+//! Fault points (test builds only, see `crate::fault`): `exec.start` between the recorded
+//! plan and the first operation, `shred.overwritten` after each file's overwrite,
+//! `shred.verified` after each read-back, `shred.unlinked` after each unlink.
 
+mod dirs;
 mod exec;
 mod gate;
 mod plan;
@@ -32,7 +36,8 @@ use crate::report::Reporter;
 use crate::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, Store};
 use crate::util;
 
-use exec::{CHUNK, DIRECT_ALIGN, Exec};
+use exec::Exec;
+pub(crate) use exec::RENAME_FALLBACK_NOTE;
 pub use plan::describe_method;
 pub(crate) use plan::fs_methods;
 use plan::{
@@ -463,7 +468,12 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
             Some(&i) => {
                 seen[i] = true;
                 let old = &stored[i];
-                let same = old.ino == p.ino && old.dev == p.dev && old.kind == p.kind;
+                // A file an interrupted link-then-unlink rename (see fsx) left under two
+                // names is walked as a file and a hard link: still the same entry.
+                let file = |k: &str| k == "file" || k == "hard_link";
+                let same = old.ino == p.ino
+                    && old.dev == p.dev
+                    && (old.kind == p.kind || (file(&old.kind) && file(p.kind)));
                 let mut e = fresh(old.seq);
                 e.tmp_name = old.tmp_name.clone();
                 match old.state.as_str() {
@@ -594,18 +604,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     )?;
     summary.job_id = Some(job.job_id.clone());
 
-    let mut ex = Exec {
-        store,
-        job_id: job.job_id.clone(),
-        roots: &roots,
-        reporter,
-        hash: req.hash_files,
-        failures: Vec::new(),
-        buf: vec![0u8; CHUNK + DIRECT_ALIGN],
-        files_overwritten: 0,
-        bytes_overwritten: 0,
-        files_verified: 0,
-    };
+    let mut ex = Exec::new(store, job.job_id.clone(), &roots, reporter, req.hash_files);
     reporter.start(
         req.kind,
         Some(summary.plan.overwrite_bytes),
@@ -617,6 +616,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     summary.files_overwritten = ex.files_overwritten;
     summary.bytes_overwritten = ex.bytes_overwritten;
     summary.files_verified = ex.files_verified;
+    summary.warnings.append(&mut ex.warnings);
     if let Some((path, reason, _)) = ex.failures.first() {
         return Err(ShredError::Incomplete {
             job_id: job.job_id.clone(),
