@@ -733,3 +733,31 @@ fn a_lease_row_deleted_with_sql_does_not_let_a_second_delete_run() {
     assert_ok(&o);
     assert_eq!(certificates_in(&out_dir(&s)).len(), 1);
 }
+
+/// A hold placed while a deletion runs stops it at the next file boundary (exit 3): no
+/// certificate claims a deletion finished under a hold. Released, the same command resumes.
+#[test]
+fn a_hold_placed_while_delete_runs_stops_it() {
+    let (env, id, s) = exported();
+    receive(&env, &s);
+    let dir = env.path("fp");
+    let mut first = spawn_paused(
+        &env,
+        "shred.verified=pause",
+        &dir,
+        &["--json", "delete", "--yes", &id],
+    );
+    wait_reached(&mut first, &dir, "shred.verified");
+    assert_ok(&env.run(&["hold", &id, "--reason", "litigation, placed mid-run"]));
+    go(&dir, "shred.verified");
+    let o = first.wait_with_output().unwrap();
+    let (kind, err) = refused(&o, 3);
+    assert_eq!(kind, "handover_held", "{err}");
+    assert!(certificates_in(&out_dir(&s)).is_empty());
+    assert!(env.path("clients/acme").exists(), "stopped before the end");
+    assert_ok(&env.run(&["release", &id]));
+    let o = env.run(&["--json", "delete", "--yes", &id]);
+    assert_ok(&o);
+    assert!(!env.path("clients/acme").exists());
+    assert_eq!(certificates_in(&out_dir(&s)).len(), 1);
+}

@@ -68,6 +68,11 @@ pub(super) struct Exec<'a> {
     finished: u64,
     /// Set once a signal asked us to stop: the run ends at the next file boundary.
     stop: bool,
+    /// The handovers whose recorded paths this run touches: a hold placed on any of them
+    /// while the run goes on stops it at the next file boundary (read at every commit).
+    pub(super) watch: Vec<String>,
+    /// The holds that stopped the run.
+    held: Vec<crate::error::HoldInfo>,
     /// Files overwritten and verified in the current batch, kept open until their unlink.
     kept: Vec<(usize, File)>,
 }
@@ -223,6 +228,8 @@ impl<'a> Exec<'a> {
             synced: Vec::new(),
             finished: 0,
             stop: false,
+            watch: Vec::new(),
+            held: Vec::new(),
             kept: Vec::new(),
         }
     }
@@ -278,6 +285,9 @@ impl Exec<'_> {
     }
 
     fn interrupted(&self) -> crate::error::Error {
+        if !self.held.is_empty() {
+            return ShredError::Held(self.held.clone()).into();
+        }
         ShredError::Interrupted {
             job_id: self.job_id.clone(),
             done: self.finished,
@@ -299,6 +309,21 @@ impl Exec<'_> {
                 c.verification.as_deref(),
                 c.note.as_deref(),
             )?;
+        }
+        if !self.watch.is_empty() && self.held.is_empty() {
+            self.held = tx
+                .holds()?
+                .into_iter()
+                .filter(|h| self.watch.contains(&h.handover_id))
+                .map(|h| crate::error::HoldInfo {
+                    handover_id: h.handover_id,
+                    client: String::new(),
+                    reason: h.reason,
+                    held_at: h.held_at,
+                    paths: Vec::new(),
+                })
+                .collect();
+            self.stop |= !self.held.is_empty();
         }
         tx.commit()?;
         Ok(())

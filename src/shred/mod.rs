@@ -605,6 +605,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     summary.job_id = Some(job.job_id.clone());
 
     let mut ex = Exec::new(store, job.job_id.clone(), &roots, reporter, req.hash_files);
+    ex.watch = related.iter().map(|r| r.handover_id.clone()).collect();
     reporter.start(
         req.kind,
         Some(summary.plan.overwrite_bytes),
