@@ -267,6 +267,20 @@ pub fn rename_noreplace_at(
     Ok(NoReplace::CheckThenRename)
 }
 
+/// The id of the mount an open file or directory is on (`statx` `STATX_MNT_ID`, Linux 5.8+;
+/// None where the kernel does not say). Unlike the device number it tells a bind mount of
+/// the same filesystem from its surroundings.
+pub fn mount_id(f: &File) -> Option<u64> {
+    let sx = rustix::fs::statx(
+        f.as_fd(),
+        "",
+        AtFlags::EMPTY_PATH,
+        rustix::fs::StatxFlags::MNT_ID,
+    )
+    .ok()?;
+    (sx.stx_mask & rustix::fs::StatxFlags::MNT_ID.bits() != 0).then_some(sx.stx_mnt_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

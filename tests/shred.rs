@@ -550,3 +550,48 @@ fn a_symlink_swapped_into_the_parent_path_after_resolution_is_refused() {
     assert_eq!(state_of(&env.path("p-real")), moved);
     assert_eq!(count_files(&env.path("p-real")), 7);
 }
+
+/// A bind mount of an outside directory (same filesystem, same st_dev) dropped onto a
+/// directory of the tree while the plan walks it is refused by its mount id, never walked.
+/// Needs root for `mount --bind` (as the suite runs in CI); says so and skips elsewhere.
+#[test]
+fn a_bind_mount_dropped_in_during_the_plan_is_never_walked() {
+    let env = Env::new();
+    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let tree = env.path("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub/a"), b"x").unwrap();
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("precious"), b"the provider's secret").unwrap();
+    let before = state_of(&outside);
+    let mut cmd = env.cmd();
+    cmd.args(["--json", "shred", "--yes"]).arg(&tree);
+    let paused = run_paused(cmd, "plan.readdir", 1, &env.path("fp"));
+    let mounted = std::process::Command::new("mount")
+        .arg("--bind")
+        .arg(&outside)
+        .arg(tree.join("sub"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let o = paused.resume();
+    if mounted {
+        let _ = std::process::Command::new("umount")
+            .arg(tree.join("sub"))
+            .status();
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "mount --bind failed under CI=true: this test needs root"
+        );
+        eprintln!("SKIPPED: mount --bind is not permitted here (needs root)");
+        return;
+    }
+    assert_eq!(
+        state_of(&outside),
+        before,
+        "nothing outside the root changed"
+    );
+    let err = assert_code(&o, 3);
+    assert!(err.contains("mounted here"), "{err}");
+}

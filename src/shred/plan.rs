@@ -502,6 +502,10 @@ struct Walk<'a> {
     links: &'a mut HashMap<(u64, u64), (u64, u64, PathBuf)>,
     euid: u32,
     root_dev: u64,
+    /// The mount the root directory is on (set when it is opened): a directory on another
+    /// mount, even a bind mount of the same filesystem dropped in during the walk, is a
+    /// blocker, never walked.
+    root_mnt: Option<u64>,
 }
 
 /// The blocker for an entry that is no longer what lstat (or resolution) showed.
@@ -555,6 +559,7 @@ pub(super) fn walk_root(
         // SAFETY: geteuid has no preconditions.
         euid: unsafe { libc::geteuid() },
         root_dev: fsx::id(&st).0,
+        root_mnt: None,
     };
     let mut stack: Vec<Frame> = Vec::new();
     if let Some(f) = w.entry(parent, &pstat, name, &st, Vec::new()) {
@@ -702,6 +707,21 @@ impl Walk<'_> {
                 return None;
             }
         };
+        let mnt = fsx::mount_id(&child);
+        if rel.is_empty() {
+            self.root_mnt = mnt;
+        } else if let (Some(root), Some(here)) = (self.root_mnt, mnt)
+            && root != here
+        {
+            self.blockers.push(Blocker {
+                kind: "mount_point",
+                path: path.to_path_buf(),
+                message:
+                    "a filesystem (or a bind mount) is mounted here: unmount it or leave it out"
+                        .into(),
+            });
+            return None;
+        }
         dir_blocker(&child, path, self.blockers);
         let names = match fsx::read_dir(&child) {
             Ok(n) => n,
