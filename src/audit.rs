@@ -366,6 +366,24 @@ pub fn paths_digest(paths: [&std::path::Path; 4]) -> String {
     util::sha256_hex(&b)
 }
 
+/// Whether the audit log records a deletion of `handover_id` certified by `certificate_id`
+/// (a `done` job row alone, which SQL can insert, proves nothing).
+pub fn certified_deletion(
+    store: &Store,
+    handover_id: &str,
+    certificate_id: Option<&str>,
+) -> Result<bool> {
+    let Some(cert) = certificate_id else {
+        return Ok(false);
+    };
+    Ok(store
+        .audit_events(Some(handover_id))?
+        .into_iter()
+        .filter(|r| r.command == "delete")
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.details).ok())
+        .any(|d| d.get("certificate_id").and_then(|v| v.as_str()) == Some(cert)))
+}
+
 /// The details of a handover's audited export event, if the log has one.
 pub fn export_details(store: &Store, handover_id: &str) -> Result<Option<serde_json::Value>> {
     Ok(store
@@ -435,6 +453,32 @@ pub fn gate_mismatches(
 ) -> Vec<String> {
     let g = audited_gates(events);
     let mut out = Vec::new();
+    if let Some(h) = handover
+        && let Some(d) = events
+            .iter()
+            .find(|e| e.command == "export")
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
+    {
+        let text = |k: &str| d.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let num = |k: &str| d.get(k).and_then(|v| v.as_u64());
+        let fields = [
+            ("client", Some(h.client.clone()) != text("client")),
+            ("name", Some(h.name.clone()) != text("name")),
+            (
+                "archive SHA-256",
+                Some(h.archive_sha256.clone()) != text("archive_sha256"),
+            ),
+            ("file count", Some(h.files) != num("files")),
+            ("payload bytes", Some(h.payload_bytes) != num("bytes")),
+        ];
+        for (what, differs) in fields {
+            if differs {
+                out.push(format!(
+                    "its recorded {what} is not what the export event audited: the handover row was edited outside handover"
+                ));
+            }
+        }
+    }
     if let (Some(h), Some(audited)) = (handover, &g.paths_sha256) {
         let now = paths_digest([
             &h.source_path,
@@ -511,7 +555,7 @@ pub fn gate_mismatches(
     }
     let table_due = schedule.and_then(|s| s.due_at.clone());
     match (&table_due, &g.due_at) {
-        (Some(t), Some(a)) if t < a => out.push(format!(
+        (Some(t), Some(a)) if earlier(t, a) => out.push(format!(
             "the schedule says the deletion is due {t}, but the audit log scheduled it for {a}: moved earlier outside handover"
         )),
         (Some(t), None) => out.push(format!(
@@ -523,6 +567,20 @@ pub fn gate_mismatches(
         _ => {}
     }
     out
+}
+
+/// Whether time `t` is before time `a` (RFC 3339, any offset): compared as instants, since
+/// text order is not time order across offsets. A time that does not parse counts as
+/// earlier: the schedule must never be read as a time the log did not record.
+fn earlier(t: &str, a: &str) -> bool {
+    use time::format_description::well_known::Rfc3339;
+    match (
+        time::OffsetDateTime::parse(t, &Rfc3339),
+        time::OffsetDateTime::parse(a, &Rfc3339),
+    ) {
+        (Ok(t), Ok(a)) => t < a,
+        _ => t != a,
+    }
 }
 
 /// Refuses (exit 3) when the receipt, hold or schedule that a deletion of `handover_id` would

@@ -699,6 +699,10 @@ pub struct Coverage {
     pub not_covered: Vec<BagFile>,
     /// Entries of the certificate's data root that match no file of the bag.
     pub certificate_entries_not_in_bag: u64,
+    /// Why the certificate cannot vouch for this bag at all, when it cannot: it is not the
+    /// deletion of this bag's handover (`External-Identifier` in bag-info.txt), or its
+    /// signature is missing or invalid. Then nothing counts as covered.
+    pub refused: Option<String>,
     pub all_covered: bool,
 }
 
@@ -855,6 +859,39 @@ pub fn check(cert_path: &Path, bag: &Path) -> Result<Coverage> {
             .ok()
             .is_some_and(|pk| signing::verify(&pk, &bytes, s).is_ok())
     });
+    // A certificate of another deletion (a shred of a look-alike tree, another handover's)
+    // says nothing about this bag, however well its paths and sizes match.
+    let bag_id = std::fs::read_to_string(
+        std::fs::canonicalize(bag)
+            .unwrap_or(bag.to_path_buf())
+            .join("bag-info.txt"),
+    )
+    .ok()
+    .and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("External-Identifier:"))
+            .map(|v| v.trim().to_string())
+    });
+    let cert_id = cert.handover.as_ref().map(|h| h.handover_id.clone());
+    let refused = match (&bag_id, &cert_id, signature_valid) {
+        (_, _, None) => Some(format!(
+            "the certificate has no signature beside it ({}.minisig): anyone could have written it",
+            crate::error::show(cert_path)
+        )),
+        (_, _, Some(false)) => {
+            Some("the certificate's signature does not verify: it was changed after signing".into())
+        }
+        (None, _, _) => Some(
+            "the bag's bag-info.txt names no handover (External-Identifier): extract it with handover verify --extract or tar".into(),
+        ),
+        (Some(b), None, _) => Some(format!(
+            "the certificate is of a deletion of paths (shred), not of handover {b}: it does not show this handover's copies were deleted"
+        )),
+        (Some(b), Some(c), _) if b != c => Some(format!(
+            "the certificate is for handover {c}, this bag is handover {b}"
+        )),
+        _ => None,
+    };
     let entries_in_data = cert
         .entries
         .iter()
@@ -866,7 +903,8 @@ pub fn check(cert_path: &Path, bag: &Path) -> Result<Coverage> {
         signature_file: sig.is_some(),
         signature_valid,
         signer_key_id: cert.signer.key_id,
-        all_covered: not_covered.is_empty(),
+        all_covered: not_covered.is_empty() && refused.is_none(),
+        refused,
         covered,
         not_covered,
         certificate_entries_not_in_bag: entries_in_data.saturating_sub(matched),

@@ -398,9 +398,23 @@ pub fn run_due(
         }
         // Deleted by hand (`handover delete`) before the job came due: the job is done, with
         // that certificate, as `status` shows it; not "gone".
-        let certified = store
+        // Only a deletion the audit log certified for this very handover counts: a `done`
+        // job row inserted with SQL (pointing at another handover's certificate) does not.
+        let certified = match store
             .deletion_job_for_handover(&h.handover_id)?
-            .filter(|j| j.state == "done");
+            .filter(|j| j.state == "done")
+        {
+            Some(j)
+                if audit::certified_deletion(
+                    &store,
+                    &h.handover_id,
+                    j.certificate_id.as_deref(),
+                )? =>
+            {
+                Some(j)
+            }
+            _ => None,
+        };
         let all_gone = recorded.iter().all(|p| p.symlink_metadata().is_err());
         let outcome = match certified {
             Some(j) => Ok(Some(DeletionOutcome {

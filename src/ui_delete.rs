@@ -322,6 +322,11 @@ pub fn print_coverage(r: &handover::certificate::Coverage, json: bool) {
             r.certificate_entries_not_in_bag
         ));
     }
+    if let Some(why) = &r.refused {
+        w(format!(
+            "This certificate cannot vouch for this bag: {why}."
+        ));
+    }
     w(if r.all_covered {
         "Every file of the bag is covered by the certificate.".into()
     } else {

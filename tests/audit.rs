@@ -551,3 +551,98 @@ fn after_an_honest_rekey_the_documents_made_before_it_still_anchor_the_log() {
     let manifest = env.path("out/n1.manifest.json");
     assert_ok(&env.run(&["audit", "verify", "--against", manifest.to_str().unwrap()]));
 }
+
+#[test]
+fn a_schedule_moved_earlier_in_another_offset_is_caught() {
+    let env = Env::new();
+    let id = exported(&env);
+    assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-02"]));
+    // Sorts after the audited due time as text, but means a day earlier.
+    db(&env)
+        .execute(
+            "UPDATE schedules SET due_at = '2099-01-02t00:00:00+23:59'",
+            [],
+        )
+        .unwrap();
+    let err = assert_code(&env.run(&["audit", "verify"]), 3);
+    assert!(err.contains("moved earlier"), "{err}");
+}
+
+#[test]
+fn handover_details_edited_with_sql_are_caught() {
+    let env = Env::new();
+    let _ = exported(&env);
+    db(&env)
+        .execute("UPDATE handovers SET files = 999, client = 'globex'", [])
+        .unwrap();
+    let err = assert_code(&env.run(&["audit", "verify"]), 3);
+    assert!(
+        err.contains("is not what the export event audited"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_done_job_inserted_with_sql_does_not_close_a_scheduled_deletion() {
+    let env = Env::new();
+    let keys = fixture("keys/client.recipients");
+    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let mk = |name: &str| {
+        let d = env.path(name);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("f"), name.as_bytes()).unwrap();
+        let s = env.export_with(&d, &["-R", keys.to_str().unwrap(), "--name", name]);
+        s["handover_id"].as_str().unwrap().to_string()
+    };
+    let (a, b) = (mk("a"), mk("b"));
+    let o = env.run(&[
+        "--json",
+        "delete",
+        "--yes",
+        &a,
+        "--without-receipt",
+        "--reason",
+        "t",
+    ]);
+    assert_ok(&o);
+    let cert = json(&o.stdout)["certificate_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ok(&env.run(&["schedule", &b, "--at", "2099-01-01"]));
+    db(&env)
+        .execute(
+            "INSERT INTO deletion_jobs (id, kind, handover_id, roots_key, created_at, state, runs, certificate_id) \
+             VALUES ('f00d', 'delete', ?1, 'x', '2026-12-01T00:00:00Z', 'done', 1, ?2)",
+            rusqlite::params![b, cert],
+        )
+        .unwrap();
+    let o = env
+        .cmd()
+        .args(["--json", "verify"])
+        .arg(env.path("out/b.tar.zst.age"))
+        .arg("-i")
+        .arg(fixture("keys/client.agekey"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let code = json(&o.stdout)["receipt_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ok(&env.run(&["confirm", &b, "--code", &code]));
+    // run-due must not close B as "deleted earlier" on the strength of A's certificate: the
+    // forged row is reported (refused, exit 3) and B's data is kept for the operator to see.
+    let o = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
+    let r = json(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{r}");
+    assert_eq!(r["jobs"][0]["result"], "failed", "{r}");
+    assert!(
+        r["jobs"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("outside handover"),
+        "{r}"
+    );
+    assert!(env.path("b/f").exists());
+}

@@ -383,3 +383,38 @@ fn a_failed_run_due_records_no_client_file_name_in_the_audit_log() {
     assert!(events.contains("withheld"), "{events}");
     assert_eq!(found(events.as_bytes()), Vec::<&str>::new(), "{events}");
 }
+
+/// Found by attacking `certificate check`: a certificate of another deletion (a shred of a
+/// look-alike copy of the bag), or one without a valid signature, vouches for nothing.
+#[test]
+fn a_decoy_or_unsigned_certificate_covers_nothing() {
+    let (env, _id, _data, bag) = exported_and_received();
+    // The provider shreds a copy that looks like the bag's data, not the client's source.
+    let decoy = env.path("decoy");
+    copy_tree(&bag.join("data"), &decoy);
+    let o = env
+        .cmd()
+        .args(["--json", "shred", "--yes"])
+        .arg(&decoy)
+        .output()
+        .unwrap();
+    let s = summary(&o);
+    let cert = PathBuf::from(s["certificate_path"].as_str().unwrap());
+    let o = check(&env, &cert, &bag);
+    assert_code(&o, 3);
+    let r = json(&o.stdout);
+    assert_eq!(r["all_covered"], false, "{r}");
+    assert!(
+        r["refused"].as_str().unwrap().contains("not of handover"),
+        "{r}"
+    );
+    // Without its signature file, even a matching certificate proves nothing.
+    let mut sig = cert.clone().into_os_string();
+    sig.push(".minisig");
+    std::fs::remove_file(&sig).unwrap();
+    let r = json(&check(&env, &cert, &bag).stdout);
+    assert!(
+        r["refused"].as_str().unwrap().contains("no signature"),
+        "{r}"
+    );
+}

@@ -199,6 +199,14 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     if let Some(job) = store.deletion_job_for_handover(&h.handover_id)?
         && job.state == "done"
     {
+        if !crate::audit::certified_deletion(&store, &h.handover_id, job.certificate_id.as_deref())?
+        {
+            return Err(crate::error::AuditError::GateMismatch {
+                handover_id: h.handover_id.clone(),
+                what: "a finished deletion job is recorded, but the audit log certifies no deletion of this handover with its certificate: the row was written outside handover".into(),
+            }
+            .into());
+        }
         return Err(ShredError::AlreadyDeleted {
             handover_id: h.handover_id.clone(),
             certificate_id: job.certificate_id.unwrap_or_default(),
