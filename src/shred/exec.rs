@@ -824,17 +824,29 @@ impl Exec<'_> {
         if dirs.is_empty() {
             return Ok(());
         }
-        let changes: Vec<Change> = dirs
+        // In batches, so the parents' handles kept for the fsync stay few.
+        for chunk in dirs.chunks(BATCH_ENTRIES) {
+            if self.stopping() {
+                return Err(self.interrupted());
+            }
+            self.directory_batch(entries, chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a batch of directories, syncs their parents that remain, confirms, commits.
+    fn directory_batch(&mut self, entries: &mut [EntryRecord], dirs: &[usize]) -> Result<()> {
+        let ready: Vec<Change> = dirs
             .iter()
             .filter(|&&i| entries[i].state != "ready")
             .map(|&i| change(entries[i].seq, "ready"))
             .collect();
-        self.commit(&changes)?;
+        self.commit(&ready)?;
         let mut changes = Vec::new();
         let mut removed: Vec<(usize, usize)> = Vec::new();
         self.synced.clear();
         let mut gone: HashSet<(u32, Option<Vec<u8>>)> = HashSet::new();
-        for &i in &dirs {
+        for &i in dirs {
             let e = entries[i].clone();
             match self.rmdir(&e) {
                 Ok(slot) => {
