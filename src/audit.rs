@@ -512,16 +512,37 @@ pub fn gate_mismatches(
             r.received_at.as_ref(),
             g.confirmed_received_at.as_ref(),
         ));
-        out.extend(stated(
-            "confirmation time",
-            Some(&r.confirmed_at),
-            g.confirmed_at.as_ref(),
-        ));
-        out.extend(stated(
-            "upgrade time",
-            r.upgraded_at.as_ref(),
-            g.upgraded_at.as_ref(),
-        ));
+        // The receipt row and its audit event read the clock apart: a second boundary may
+        // fall between them. More than a minute apart is an edit.
+        let near = |row: Option<&String>, audited: Option<&String>| match (row, audited) {
+            (Some(a), Some(b)) => {
+                use time::format_description::well_known::Rfc3339;
+                match (
+                    time::OffsetDateTime::parse(a, &Rfc3339),
+                    time::OffsetDateTime::parse(b, &Rfc3339),
+                ) {
+                    (Ok(a), Ok(b)) => (a - b).abs() <= time::Duration::minutes(1),
+                    _ => a == b,
+                }
+            }
+            (a, b) => a == b,
+        };
+        for (what, row, audited) in [
+            (
+                "confirmation time",
+                Some(&r.confirmed_at),
+                g.confirmed_at.as_ref(),
+            ),
+            (
+                "upgrade time",
+                r.upgraded_at.as_ref(),
+                g.upgraded_at.as_ref(),
+            ),
+        ] {
+            if !near(row, audited) {
+                out.extend(stated(what, row, audited));
+            }
+        }
     }
     match (receipt, &g.confirmed) {
         (Some(r), None) => out.push(format!(

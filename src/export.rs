@@ -306,6 +306,7 @@ fn export_only(
     }
 
     let mut pass = Pass {
+        root_mnt: None,
         aw: &mut aw,
         top: PathBuf::from(&name),
         data: &data,
@@ -653,6 +654,10 @@ struct Level {
 /// The state of the one pass over the tree.
 struct Pass<'a> {
     aw: &'a mut ArchiveWriter,
+    /// The mount the data directory is on: a directory on another mount inside it (a
+    /// filesystem, or a bind mount of the provider's own files dropped in during the walk)
+    /// is refused, never read into the client's archive.
+    root_mnt: Option<u64>,
     /// The bag's top folder inside the tar (`NAME`).
     top: PathBuf,
     data: &'a Path,
@@ -742,6 +747,7 @@ impl Pass<'_> {
     fn walk(&mut self) -> Result<()> {
         let root = fsx::open_dir_path(self.data).map_err(|e| self.unreadable(b"", e))?;
         let root_meta = fsx::fstat(&root).map_err(|e| self.unreadable(b"", e))?;
+        self.root_mnt = fsx::mount_id(&root);
         // The top folder, then data/ with the client's root directory's own mode and mtime.
         let mut h = header_from(&root_meta);
         let top = self.top.clone();
@@ -875,6 +881,14 @@ impl Pass<'_> {
             return Err(self.changed(
                 rel,
                 "replaced by another directory while the export walked the tree",
+            ));
+        }
+        if let (Some(root), Some(here)) = (self.root_mnt, fsx::mount_id(&sub))
+            && root != here
+        {
+            return Err(self.changed(
+                rel,
+                "is another mount (a filesystem or a bind mount inside the data directory); export it separately",
             ));
         }
         let mut h = header_from(&opened);

@@ -495,3 +495,28 @@ fn sigterm_stops_after_the_current_file_and_the_run_resumes() {
     assert!(err.contains("interrupted"), "{err}");
     interrupted_then_resumed(&env, &tree, &before, o.status.code());
 }
+
+/// Found by attacking the run: a hard link from outside the roots made after the plan (a
+/// dedupe tool replacing an outside copy with a link) must not have its bytes overwritten or
+/// truncated: the file fails, nothing outside changes.
+#[test]
+fn a_hard_link_made_from_outside_after_the_plan_is_not_overwritten() {
+    let env = keyed_env();
+    let tree = env.path("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("a"), b"client data").unwrap();
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let mut cmd = env.cmd();
+    cmd.args(["--json", "shred", "--yes"]).arg(&tree);
+    let paused = run_paused(cmd, "exec.start", 1, &env.path("fp"));
+    std::fs::hard_link(tree.join("a"), outside.join("backup-copy")).unwrap();
+    let o = paused.resume();
+    assert_eq!(
+        std::fs::read(outside.join("backup-copy")).unwrap(),
+        b"client data",
+        "the outside name keeps its bytes"
+    );
+    let err = assert_code(&o, 3);
+    assert!(err.contains("gained a hard link"), "{err}");
+}

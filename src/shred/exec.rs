@@ -73,6 +73,9 @@ pub(super) struct Exec<'a> {
     pub(super) watch: Vec<String>,
     /// The holds that stopped the run.
     held: Vec<crate::error::HoldInfo>,
+    /// How many names the plan has for each inode (dev, ino) of a file: a file with more
+    /// links when it is opened gained a name outside the paths since the plan.
+    names: HashMap<(u64, u64), u64>,
     /// Files overwritten and verified in the current batch, kept open until their unlink.
     kept: Vec<(usize, File)>,
 }
@@ -230,6 +233,7 @@ impl<'a> Exec<'a> {
             stop: false,
             watch: Vec::new(),
             held: Vec::new(),
+            names: HashMap::new(),
             kept: Vec::new(),
         }
     }
@@ -338,6 +342,12 @@ impl Exec<'_> {
 
     pub(super) fn run(&mut self, entries: &mut [EntryRecord]) -> Result<()> {
         self.dirs = Dirs::new(entries);
+        for e in entries
+            .iter()
+            .filter(|e| e.kind == "file" || e.kind == "hard_link")
+        {
+            *self.names.entry((e.dev, e.ino)).or_insert(0) += 1;
+        }
         self.ready_before = entries
             .iter()
             .filter(|e| e.state == "ready")
@@ -590,6 +600,18 @@ impl Exec<'_> {
                 false,
             ));
         }
+        let tmp_too = fsx::lstat_at(self.parent(e)?, OsStr::new(&e.tmp_name))
+            .is_ok_and(|t| same_inode(&t, e));
+        let planned = self.names.get(&(e.dev, e.ino)).copied().unwrap_or(1) + tmp_too as u64;
+        if write && m.nlink() > planned {
+            return Err(Problem::Failed(
+                format!(
+                    "gained a hard link since the plan ({} names, {planned} inside the paths): its data would survive under the other name; not touched",
+                    m.nlink()
+                ),
+                false,
+            ));
+        }
         Ok(f)
     }
 
@@ -779,6 +801,21 @@ impl Exec<'_> {
         if !same_inode(&st, e) {
             return Err(Problem::Failed(
                 "was replaced by another entry since the plan; not touched".into(),
+                false,
+            ));
+        }
+        // The names the plan knows, plus the random name when a link-then-unlink rename
+        // stopped half way left the file under both.
+        let planned = self.names.get(&(e.dev, e.ino)).copied().unwrap_or(1)
+            + (target == name && fsx::lstat_at(dir, tmp).is_ok_and(|t| same_inode(&t, e))) as u64;
+        #[allow(clippy::unnecessary_cast)] // st_nlink's width differs by architecture
+        if e.kind == "file" && st.st_nlink as u64 > planned {
+            // A truncation would reach the data under the new name, outside the paths.
+            return Err(Problem::Failed(
+                format!(
+                    "gained a hard link since the plan ({} names, {planned} inside the paths): truncating would reach the other name; not touched",
+                    st.st_nlink
+                ),
                 false,
             ));
         }

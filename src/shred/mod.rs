@@ -496,6 +496,12 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
                     }
                     _ => {}
                 }
+                // The same file keeps the size the plan first recorded: an overwrite killed
+                // half way may have grown it to a whole block, and the certificate must state
+                // the file the client received, not our keystream's length.
+                if same && e.kind == "file" {
+                    e.bytes = old.bytes;
+                }
                 entries.push(e);
             }
             None => {
