@@ -599,6 +599,21 @@ fn eight_commands_at_once_on_a_fresh_home_all_succeed() {
     assert_eq!(v["events"], 1, "the keygen");
 }
 
+/// `shred --yes PATH` is refused (exit 3) with error `kind`, and nothing outside the home
+/// changed.
+fn assert_shred_refused(env: &Env, path: &Path, kind: &str) {
+    let before = outside_home(env);
+    let o = env
+        .cmd()
+        .args(["--json", "shred", "--yes"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let (got, err) = refused(&o, 3);
+    assert_eq!(got, kind, "{err}");
+    assert_eq!(outside_home(env), before);
+}
+
 // ---- Found by attacking the gates (each failed before its fix) ----------------------------
 
 /// A home named `LINK/..` is, for the kernel, the parent of LINK's target: its keys and
@@ -646,17 +661,7 @@ fn a_hold_cleared_with_sql_still_stops_shred_of_the_source() {
         &env.home().join("state.db"),
         "UPDATE schedules SET hold_reason = NULL, held_at = NULL",
     );
-    let before = outside_home(&env);
-    let src = env.path("clients/acme");
-    let o = env
-        .cmd()
-        .args(["--json", "shred", "--yes"])
-        .arg(&src)
-        .output()
-        .unwrap();
-    let (kind, err) = refused(&o, 3);
-    assert_eq!(kind, "audit_gate_mismatch", "{err}");
-    assert_eq!(outside_home(&env), before);
+    assert_shred_refused(&env, &env.path("clients/acme"), "audit_gate_mismatch");
 }
 
 /// A held source moved away with a symlink left in its place: the hold follows the data.
@@ -668,16 +673,7 @@ fn a_held_source_moved_behind_a_symlink_is_still_held() {
     let moved = env.path("clients/acme-moved");
     std::fs::rename(&src, &moved).unwrap();
     std::os::unix::fs::symlink(&moved, &src).unwrap();
-    let before = outside_home(&env);
-    let o = env
-        .cmd()
-        .args(["--json", "shred", "--yes"])
-        .arg(&moved)
-        .output()
-        .unwrap();
-    let (kind, err) = refused(&o, 3);
-    assert_eq!(kind, "handover_held", "{err}");
-    assert_eq!(outside_home(&env), before);
+    assert_shred_refused(&env, &moved, "handover_held");
 }
 
 /// A handover exported over a tree and held while a `shred` of that tree plans: the run reads
