@@ -106,6 +106,20 @@ fn re_pointing_the_head_at_an_earlier_row_is_caught_by_the_kept_heads() {
 // These edit the database in-process with rusqlite (a dependency of the crate), as an
 // attacker with write access to state.db would, so they never need the sqlite3 tool.
 
+/// `--json delete --yes ID --without-receipt --reason test`: the deletion that needs no
+/// receipt, so that only the audit gates can refuse it.
+fn delete_anyway(env: &Env, id: &str) -> std::process::Output {
+    env.run(&[
+        "--json",
+        "delete",
+        "--yes",
+        id,
+        "--without-receipt",
+        "--reason",
+        "test",
+    ])
+}
+
 fn db(env: &Env) -> rusqlite::Connection {
     rusqlite::Connection::open(env.home().join("state.db")).unwrap()
 }
@@ -199,17 +213,7 @@ fn a_rechained_log_is_refused_before_anything_is_signed_over_it() {
     let err = assert_code(&env.run(&["audit", "verify"]), 3);
     assert!(err.contains("rewritten"), "{err}");
     // And nothing was deleted.
-    let err = assert_code(
-        &env.run(&[
-            "delete",
-            "--yes",
-            &id,
-            "--without-receipt",
-            "--reason",
-            "test",
-        ]),
-        3,
-    );
+    let err = assert_code(&delete_anyway(&env, &id), 3);
     assert!(err.contains("tampered"), "{err}");
     assert!(env.path("out/n1.tar.zst.age").exists());
 }
@@ -245,17 +249,7 @@ fn a_hold_cleared_in_the_table_alone_still_holds() {
             [],
         )
         .unwrap();
-    let err = assert_code(
-        &env.run(&[
-            "delete",
-            "--yes",
-            &id,
-            "--without-receipt",
-            "--reason",
-            "test",
-        ]),
-        3,
-    );
+    let err = assert_code(&delete_anyway(&env, &id), 3);
     assert!(err.contains("hold"), "{err}");
     assert!(env.path("out/n1.tar.zst.age").exists());
     let err = assert_code(&env.run(&["audit", "verify"]), 3);
@@ -395,15 +389,7 @@ fn a_deletion_certificate_is_an_anchor_too() {
         ],
     );
     let id = s["handover_id"].as_str().unwrap().to_string();
-    let o = env.run(&[
-        "--json",
-        "delete",
-        "--yes",
-        &id,
-        "--without-receipt",
-        "--reason",
-        "test",
-    ]);
+    let o = delete_anyway(&env, &id);
     assert_ok(&o);
     let cert = json(&o.stdout)["certificate_path"]
         .as_str()
@@ -439,15 +425,7 @@ fn a_handover_row_pointed_at_other_data_does_not_open_the_way_to_deletion() {
             [other.to_str().unwrap()],
         )
         .unwrap();
-    let o = env.run(&[
-        "--json",
-        "delete",
-        "--yes",
-        &id,
-        "--without-receipt",
-        "--reason",
-        "t",
-    ]);
+    let o = delete_anyway(&env, &id);
     let err = assert_code(&o, 3);
     assert!(err.contains("recorded paths"), "{err}");
     assert_eq!(
@@ -536,10 +514,7 @@ fn a_key_file_dropped_into_the_home_cannot_vouch_for_a_rewritten_log() {
     drop(c);
     let err = assert_code(&env.run(&["audit", "verify"]), 3);
     assert!(err.contains("does not verify"), "{err}");
-    assert_code(
-        &env.run(&["delete", "--yes", &id, "--without-receipt", "--reason", "t"]),
-        3,
-    );
+    assert_code(&delete_anyway(&env, &id), 3);
 }
 
 #[test]
@@ -595,15 +570,7 @@ fn a_done_job_inserted_with_sql_does_not_close_a_scheduled_deletion() {
         s["handover_id"].as_str().unwrap().to_string()
     };
     let (a, b) = (mk("a"), mk("b"));
-    let o = env.run(&[
-        "--json",
-        "delete",
-        "--yes",
-        &a,
-        "--without-receipt",
-        "--reason",
-        "t",
-    ]);
+    let o = delete_anyway(&env, &a);
     assert_ok(&o);
     let cert = json(&o.stdout)["certificate_id"]
         .as_str()
