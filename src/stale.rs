@@ -94,6 +94,13 @@ fn shred(path: &Path) -> io::Result<Outcome> {
     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) || now.st_nlink > 1 {
         return Ok(Outcome::NotAFile);
     }
+    // A file bind-mounted over the temp's name is someone else's file on another mount:
+    // never overwrite it (the mount id tells it from the outbox's own entries).
+    if let (Some(here), Some(outbox)) = (fsx::mount_id(&f), fsx::mount_id(&dir))
+        && here != outbox
+    {
+        return Ok(Outcome::NotAFile);
+    }
     let zeros = vec![0u8; 1 << 20];
     let mut left = now.st_size as u64;
     while left > 0 {

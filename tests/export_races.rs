@@ -360,3 +360,37 @@ fn delete_shreds_a_killed_exports_partial_archive_in_its_outbox_and_certifies_it
         listing(&env.path("out"))
     );
 }
+
+/// Found by attacking the clean-up: an outside file bind-mounted over a killed export's temp
+/// name is another mount's file, and the next export's clean-up must not overwrite it.
+/// Needs root for `mount --bind` (as the suite runs in CI); says so and skips elsewhere.
+#[test]
+fn a_file_bind_mounted_over_a_stale_temp_is_not_overwritten() {
+    let env = Env::new();
+    env.keys();
+    let (data, _secrets) = trees(&env);
+    let tmp = killed_export(&env, &data, "first");
+    let outside = env.path("provider-config");
+    fs::write(&outside, b"PROVIDER CONFIG - must survive\n").unwrap();
+    let mounted = std::process::Command::new("mount")
+        .arg("--bind")
+        .arg(&outside)
+        .arg(&tmp)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "mount --bind failed under CI=true: this test needs root"
+        );
+        eprintln!("SKIPPED: mount --bind is not permitted here (needs root)");
+        return;
+    }
+    let o = finish(spawn_export(&env, &data, "", "second"));
+    let _ = std::process::Command::new("umount").arg(&tmp).status();
+    assert_ok(&o);
+    assert_eq!(
+        fs::read(&outside).unwrap(),
+        b"PROVIDER CONFIG - must survive\n"
+    );
+}
