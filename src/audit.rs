@@ -604,32 +604,45 @@ fn earlier(t: &str, a: &str) -> bool {
     }
 }
 
-/// Refuses (exit 3) when the receipt, hold or schedule that a deletion of `handover_id` would
-/// rely on is not what the audited history says: a row inserted, or a hold cleared, with
-/// `sqlite3` must not open the way to a deletion. The chain itself is checked first.
-pub fn check_gates(
-    store: &Store,
-    home: &Home,
-    handover_id: &str,
-    receipt: Option<&ReceiptRecord>,
-    schedule: Option<&ScheduleRecord>,
-) -> Result<()> {
-    let (rows, heads) = store.audit_log(None)?;
-    check_chain(&rows, &heads, Some(&public_keys(home, &rows, None)?), true)?;
-    let mine: Vec<AuditRow> = rows
-        .into_iter()
-        .filter(|r| r.handover_id.as_deref() == Some(handover_id))
-        .collect();
-    let handover = store.handover(handover_id).ok();
-    let problems = gate_mismatches(&mine, handover.as_ref(), receipt, schedule, true);
-    if let Some(first) = problems.into_iter().next() {
-        return Err(AuditError::GateMismatch {
-            handover_id: handover_id.to_string(),
-            what: first,
-        }
-        .into());
+/// The audit log, read once and checked against its signed heads, to check the gates of
+/// every handover a deletion touches against it (one read, however many handovers).
+pub struct CheckedLog {
+    rows: Vec<AuditRow>,
+}
+
+impl CheckedLog {
+    /// Reads the whole log and checks the chain (the latest head's signature included).
+    pub fn load(store: &Store, home: &Home) -> Result<CheckedLog> {
+        let (rows, heads) = store.audit_log(None)?;
+        check_chain(&rows, &heads, Some(&public_keys(home, &rows, None)?), true)?;
+        Ok(CheckedLog { rows })
     }
-    Ok(())
+
+    /// Refuses (exit 3) when the receipt, hold, schedule or recorded details a deletion of `h`
+    /// would rely on are not what the audited history says: a row inserted, or a hold
+    /// cleared, with `sqlite3` must not open the way to a deletion.
+    pub fn check_gates(
+        &self,
+        h: &crate::store::HandoverRecord,
+        receipt: Option<&ReceiptRecord>,
+        schedule: Option<&ScheduleRecord>,
+    ) -> Result<()> {
+        let mine: Vec<AuditRow> = self
+            .rows
+            .iter()
+            .filter(|r| r.handover_id.as_deref() == Some(h.handover_id.as_str()))
+            .cloned()
+            .collect();
+        let problems = gate_mismatches(&mine, Some(h), receipt, schedule, true);
+        if let Some(first) = problems.into_iter().next() {
+            return Err(AuditError::GateMismatch {
+                handover_id: h.handover_id.clone(),
+                what: first,
+            }
+            .into());
+        }
+        Ok(())
+    }
 }
 
 /// What `audit verify` found.

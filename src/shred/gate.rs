@@ -80,6 +80,7 @@ pub(super) fn related(
         .into_iter()
         .map(|s| (s.handover_id.clone(), s))
         .collect();
+    let log = crate::audit::CheckedLog::load(store, home)?;
     let mut out = Vec::new();
     for h in store.handovers()? {
         let is_named = named.is_some_and(|n| n.handover_id == h.handover_id);
@@ -91,7 +92,7 @@ pub(super) fn related(
         // What this run relies on (receipt, hold, schedule) must be what the audit log
         // recorded, for every handover it touches, not only the one `delete` names: a hold
         // cleared with sqlite3 must not let `shred` of its source through.
-        crate::audit::check_gates(store, home, &h.handover_id, receipts.get(&h.handover_id), s)?;
+        log.check_gates(&h, receipts.get(&h.handover_id), s)?;
         let hold = s.and_then(|s| s.hold_reason.clone());
         let deleted = s.is_some_and(|s| s.state == "done" || s.state == "gone")
             || store
