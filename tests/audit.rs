@@ -175,20 +175,13 @@ fn exported(env: &Env) -> String {
     s["handover_id"].as_str().unwrap().to_string()
 }
 
-fn receipt_code(env: &Env) -> String {
-    let o = env
-        .cmd()
-        .args(["--json", "verify"])
-        .arg(env.path("out/n1.tar.zst.age"))
-        .arg("-i")
-        .arg(fixture("keys/client.agekey"))
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    json(&o.stdout)["receipt_code"]
-        .as_str()
-        .unwrap()
-        .to_string()
+/// The receipt code of handover `n1`, as the client's `verify` prints it.
+fn n1_code(env: &Env) -> String {
+    receipt_code(
+        env,
+        &env.path("out/n1.tar.zst.age"),
+        &fixture("keys/client.agekey"),
+    )
 }
 
 #[test]
@@ -206,7 +199,7 @@ fn a_rechained_log_is_refused_before_anything_is_signed_over_it() {
         )
         .unwrap();
     // The next ordinary command refuses to sign the forged head.
-    let code = receipt_code(&env);
+    let code = n1_code(&env);
     let err = assert_code(&env.run(&["confirm", &id, "--code", &code]), 3);
     assert!(err.contains("tampered with at row"), "{err}");
     assert!(err.contains("rewritten"), "{err}");
@@ -439,7 +432,7 @@ fn a_handover_row_pointed_at_other_data_does_not_open_the_way_to_deletion() {
 fn receipt_times_and_keys_edited_with_sql_are_caught() {
     let env = Env::new();
     let id = exported(&env);
-    let code = receipt_code(&env);
+    let code = n1_code(&env);
     assert_ok(&env.run(&["confirm", &id, "--code", &code]));
     db(&env)
         .execute(
@@ -584,19 +577,11 @@ fn a_done_job_inserted_with_sql_does_not_close_a_scheduled_deletion() {
             rusqlite::params![b, cert],
         )
         .unwrap();
-    let o = env
-        .cmd()
-        .args(["--json", "verify"])
-        .arg(env.path("out/b.tar.zst.age"))
-        .arg("-i")
-        .arg(fixture("keys/client.agekey"))
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let code = json(&o.stdout)["receipt_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = receipt_code(
+        &env,
+        &env.path("out/b.tar.zst.age"),
+        &fixture("keys/client.agekey"),
+    );
     assert_ok(&env.run(&["confirm", &b, "--code", &code]));
     // run-due must not close B as "deleted earlier" on the strength of A's certificate: the
     // forged row is reported (refused, exit 3) and B's data is kept for the operator to see.

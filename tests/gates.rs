@@ -29,24 +29,8 @@ fn exported() -> (Env, String, serde_json::Value) {
 
 /// The client verifies the handover and the provider confirms its receipt code.
 fn receive(env: &Env, s: &serde_json::Value) {
-    let o = env
-        .cmd()
-        .args([
-            "--json",
-            "verify",
-            s["archive_path"].as_str().unwrap(),
-            "-i",
-        ])
-        .arg(env.path("client.agekey"))
-        .arg("--signer")
-        .arg(env.public_key())
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    let code = json(&o.stdout)["receipt_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let archive = Path::new(s["archive_path"].as_str().unwrap());
+    let code = receipt_code(env, archive, &env.path("client.agekey"));
     let id = s["handover_id"].as_str().unwrap();
     assert_ok(&env.run(&["confirm", id, "--code", &code]));
 }

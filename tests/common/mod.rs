@@ -938,16 +938,24 @@ pub fn confirm_receipt(env: &Env, handover_id: &str) {
         .as_str()
         .unwrap()
         .to_string();
+    let code = receipt_code(env, Path::new(&archive), &env.path("client.agekey"));
+    assert_ok(&env.run(&["confirm", handover_id, "--code", &code]));
+}
+
+/// The client's side of a receipt: `verify ARCHIVE -i IDENTITY` must pass; returns the
+/// receipt code it prints.
+pub fn receipt_code(env: &Env, archive: &Path, identity: &Path) -> String {
     let o = env
         .cmd()
-        .args(["--json", "verify", &archive, "-i"])
-        .arg(env.path("client.agekey"))
+        .args(["--json", "verify"])
+        .arg(archive)
+        .arg("-i")
+        .arg(identity)
         .output()
         .unwrap();
     assert_ok(&o);
-    let code = json(&o.stdout)["receipt_code"]
+    json(&o.stdout)["receipt_code"]
         .as_str()
-        .unwrap()
-        .to_string();
-    assert_ok(&env.run(&["confirm", handover_id, "--code", &code]));
+        .expect("a verified handover prints its receipt code")
+        .to_string()
 }
