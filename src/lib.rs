@@ -4,44 +4,30 @@
 //! The library does all the work and never prints or exits; the `handover` binary parses
 //! arguments, picks a [`report::Reporter`], calls one function here and prints its summary.
 
-pub mod archive;
-pub mod audit;
-pub mod certificate;
-pub mod clientkey;
-pub mod delegation;
+pub mod bag;
+pub mod erase;
 pub mod error;
-pub mod evidence;
-pub mod export;
-pub mod extract;
 mod fault;
 #[doc(hidden)]
 pub use fault::signal_caught;
-pub mod fsinfo;
 pub(crate) mod fsx;
 pub mod home;
 pub mod keys;
-pub mod lease;
+pub mod ledger;
 pub mod manifest;
-pub mod names;
-pub mod reader;
-pub mod receipt;
+pub mod pack;
+pub mod receive;
 pub mod report;
-pub mod schedule;
-pub mod shred;
-pub mod signing;
-pub mod stale;
-pub mod store;
 pub mod util;
-pub mod verify;
 
+pub use erase::{DeleteOptions, ShredOptions, ShredSummary, delete, shred};
 pub use error::{Error, ExitClass, Result};
-pub use export::{ExportOptions, ExportSummary, export};
 pub use home::Home;
 pub use keys::KeygenSummary;
-pub use receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
+pub use pack::export::{ExportOptions, ExportSummary, export};
+pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
+pub use receive::verify::{VerifyOptions, VerifyReport, verify};
 pub use report::{NoReporter, Reporter};
-pub use shred::{DeleteOptions, ShredOptions, ShredSummary, delete, shred};
-pub use verify::{VerifyOptions, VerifyReport, verify};
 
 use std::path::PathBuf;
 
@@ -106,11 +92,11 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
     if opts.out.is_none() {
         // While the password is at hand: authorise the unattended certificate key, so that
         // run-due from cron or systemd never needs it.
-        let provider = delegation::unlock(&summary.secret_key_path, password)?;
-        let c = delegation::ensure(home, &provider, opts.organization.as_deref(), false)?;
-        let mut store = store::Store::open(&home.database())?;
+        let provider = keys::delegation::unlock(&summary.secret_key_path, password)?;
+        let c = keys::delegation::ensure(home, &provider, opts.organization.as_deref(), false)?;
+        let mut store = ledger::store::Store::open(&home.database())?;
         let tx = store.begin()?;
-        audit::append(
+        ledger::audit::append(
             &tx,
             home,
             "keygen",
@@ -120,7 +106,7 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
                 "public_key": summary.public_key,
                 "password_protected": summary.password_protected,
                 "certificate_key_id": c.key_id,
-                "certificate_key_purpose": delegation::PURPOSE,
+                "certificate_key_purpose": keys::delegation::PURPOSE,
                 "organization": opts.organization,
             }),
         )?;
@@ -138,9 +124,9 @@ pub fn delegate(
     organization: Option<&str>,
     renew: bool,
     reporter: &dyn Reporter,
-) -> Result<delegation::DelegationSummary> {
+) -> Result<keys::delegation::DelegationSummary> {
     let provider = keys::load_signer(&home.secret_key(), reporter)?;
-    delegation::ensure_audited(home, &provider, organization, renew)
+    keys::delegation::ensure_audited(home, &provider, organization, renew)
 }
 
 /// A reporter that passes everything through except the password prompt: `run-due` runs
@@ -177,23 +163,23 @@ pub fn run_due(
     dry_run: bool,
     now: Option<time::OffsetDateTime>,
     reporter: &dyn Reporter,
-) -> Result<schedule::RunDueReport> {
+) -> Result<ledger::schedule::RunDueReport> {
     let reporter = &NoPrompt(reporter);
-    schedule::run_due(home, dry_run, now, &|h| {
-        let opts = shred::DeleteOptions {
+    ledger::schedule::run_due(home, dry_run, now, &|h| {
+        let opts = erase::DeleteOptions {
             handover: h.handover_id.clone(),
             yes: true,
             ..Default::default()
         };
-        match shred::delete(home, &opts, reporter) {
-            Ok(s) => Ok(schedule::DeletionOutcome {
+        match erase::delete(home, &opts, reporter) {
+            Ok(s) => Ok(ledger::schedule::DeletionOutcome {
                 method: method_summary(&s),
                 certificate_id: s.certificate_id.unwrap_or_default(),
             }),
             // Deleted by hand (`handover delete`) before the job came due: the job is done,
             // with that certificate; not an error to retry forever.
             Err(Error::Shred(error::ShredError::AlreadyDeleted { certificate_id, .. })) => {
-                Ok(schedule::DeletionOutcome {
+                Ok(ledger::schedule::DeletionOutcome {
                     certificate_id,
                     method: "deleted earlier by `handover delete`".into(),
                 })
@@ -227,8 +213,8 @@ pub fn evidence(
     id: &str,
     out: &std::path::Path,
     receipt_file: Option<&std::path::Path>,
-) -> Result<evidence::EvidenceSummary> {
-    let store = store::Store::open(&home.database())?;
+) -> Result<ledger::evidence::EvidenceSummary> {
+    let store = ledger::store::Store::open(&home.database())?;
     let h = store.handover(id)?;
     let (json, sig) = store
         .manifest_documents(&h.handover_id)?
@@ -236,7 +222,7 @@ pub fn evidence(
     let certificate = match store.deletion_job_for_handover(&h.handover_id)? {
         Some(job) if job.state == "done" => {
             let c = store.certificate(job.certificate_id.as_deref().unwrap_or(""))?;
-            Some(evidence::Document {
+            Some(ledger::evidence::Document {
                 file_name: c
                     .json_path
                     .file_name()
@@ -251,7 +237,7 @@ pub fn evidence(
     let recorded = store.receipt(&h.handover_id)?;
     let mut receipts = Vec::new();
     if let Some(r) = &recorded {
-        receipts.push(evidence::Document {
+        receipts.push(ledger::evidence::Document {
             file_name: "confirmation.json".into(),
             content: serde_json::to_string_pretty(r).expect("records serialize") + "\n",
             signature: None,
@@ -267,22 +253,22 @@ pub fn evidence(
         if expected.as_deref() != Some(util::sha256_hex(&bytes).as_str()) {
             return Err(error::EvidenceError::NotTheConfirmedReceipt(path.to_path_buf()).into());
         }
-        receipts.push(evidence::Document {
+        receipts.push(ledger::evidence::Document {
             file_name: "receipt.json".into(),
             content: String::from_utf8_lossy(&bytes).into_owned(),
-            signature: std::fs::read_to_string(clientkey::minisig_path(path)).ok(),
+            signature: std::fs::read_to_string(keys::clientkey::minisig_path(path)).ok(),
         });
         // An SSH signature (ssh-keygen -Y sign) keeps its own name, receipt.json.sig.
-        if let Ok(sig) = std::fs::read_to_string(clientkey::ssh_sig_path(path)) {
-            receipts.push(evidence::Document {
+        if let Ok(sig) = std::fs::read_to_string(keys::clientkey::ssh_sig_path(path)) {
+            receipts.push(ledger::evidence::Document {
                 file_name: "receipt.json.sig".into(),
                 content: sig,
                 signature: None,
             });
         }
     }
-    let sources = evidence::Sources {
-        manifest: evidence::Document {
+    let sources = ledger::evidence::Sources {
+        manifest: ledger::evidence::Document {
             file_name: format!("{}.manifest.json", h.name),
             content: json,
             signature: Some(sig),
@@ -291,13 +277,13 @@ pub fn evidence(
         certificate,
     };
     drop(store);
-    evidence::write(home, &h.handover_id, out, sources)
+    ledger::evidence::write(home, &h.handover_id, out, sources)
 }
 
 /// Checks the whole audit log, its signed heads, the gate tables against it, and each
 /// document in `against` (manifest, receipt, certificate, evidence pack) that carries a
 /// checkpoint; an error names the first thing that does not hold.
-pub fn audit_verify(home: &Home, against: &[PathBuf]) -> Result<audit::AuditReport> {
+pub fn audit_verify(home: &Home, against: &[PathBuf]) -> Result<ledger::audit::AuditReport> {
     if !home.database().exists() {
         return Err(error::StoreError::Home {
             path: home.database(),
@@ -305,26 +291,26 @@ pub fn audit_verify(home: &Home, against: &[PathBuf]) -> Result<audit::AuditRepo
         }
         .into());
     }
-    audit::verify(home, against)
+    ledger::audit::verify(home, against)
 }
 
 /// Every recorded handover, oldest first.
-pub fn list(home: &Home) -> Result<Vec<store::HandoverRecord>> {
+pub fn list(home: &Home) -> Result<Vec<ledger::store::HandoverRecord>> {
     if !home.database().exists() {
         return Ok(Vec::new());
     }
-    Ok(store::Store::open(&home.database())?.handovers()?)
+    Ok(ledger::store::Store::open(&home.database())?.handovers()?)
 }
 
 /// Every confirmed receipt, for `list` to show which handovers were received.
-pub fn receipts(home: &Home) -> Result<Vec<store::ReceiptRecord>> {
+pub fn receipts(home: &Home) -> Result<Vec<ledger::store::ReceiptRecord>> {
     if !home.database().exists() {
         return Ok(Vec::new());
     }
-    Ok(store::Store::open(&home.database())?.receipts()?)
+    Ok(ledger::store::Store::open(&home.database())?.receipts()?)
 }
 
 /// Shows a stored deletion certificate (`handover certificate show`).
-pub fn certificate_show(home: &Home, id: &str) -> Result<certificate::CertificateView> {
-    certificate::show(home, id)
+pub fn certificate_show(home: &Home, id: &str) -> Result<erase::certificate::CertificateView> {
+    erase::certificate::show(home, id)
 }

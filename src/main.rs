@@ -2,8 +2,8 @@
 //! print the result, and turn an error's class into the exit code. No pipeline code here.
 
 mod cli;
-mod ui;
-mod ui_delete;
+
+use cli::{ui, ui_delete};
 
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ use clap::Parser;
 use serde::Serialize;
 
 use cli::{AuditCommand, Cli, Command};
-use handover::schedule;
+use handover::ledger::schedule;
 use handover::{ExitClass, Home};
 
 fn main() -> ExitCode {
@@ -50,7 +50,7 @@ fn print_json<T: Serialize>(v: &T) {
 }
 
 /// What `keygen` and `delegate` say about the certificate key.
-fn print_delegation(s: &handover::delegation::DelegationSummary) {
+fn print_delegation(s: &handover::keys::delegation::DelegationSummary) {
     eprintln!(
         "{} {} (unattended certificate key {}, mode 0600), authorised by the provider key in {}",
         if s.created { "wrote" } else { "already have" },
@@ -189,7 +189,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                     );
                 }
                 if receipts.values().any(|c| c.proof == "code") {
-                    eprintln!("PROOF code: {}", handover::receipt::CODE_CAVEAT);
+                    eprintln!("PROOF code: {}", handover::receive::receipt::CODE_CAVEAT);
                 }
             }
         }
@@ -287,7 +287,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             })?;
             print!("{}", schedule::timer(a.systemd, &exe, &home));
             // The unit would fail on every job if certificates cannot be signed unattended.
-            if let Err(e) = handover::delegation::unattended_ready(&home) {
+            if let Err(e) = handover::keys::delegation::unattended_ready(&home) {
                 eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");
             }
         }
@@ -338,7 +338,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             }
         }
         Command::Audit(AuditCommand::Rekey { reason }) => {
-            let r = handover::audit::rekey(&home, &reason)?;
+            let r = handover::ledger::audit::rekey(&home, &reason)?;
             if cli.json {
                 print_json(&r);
             } else {
@@ -417,8 +417,8 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             if cli.json {
                 print_json(&s);
             } else if s.already_confirmed {
-                let higher = handover::receipt::Proof::parse(&s.offered_proof)
-                    < handover::receipt::Proof::parse(&s.proof);
+                let higher = handover::receive::receipt::Proof::parse(&s.offered_proof)
+                    < handover::receive::receipt::Proof::parse(&s.proof);
                 eprintln!(
                     "handover {} for {} was already confirmed{} on {}; nothing changed\n  proof: {}",
                     s.handover_id,
@@ -490,7 +490,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             ui_delete::print_certificate(&v, cli.json);
         }
         Command::Certificate(cli::CertificateCommand::Check { cert, bag }) => {
-            let r = handover::certificate::check(&cert, &bag)?;
+            let r = handover::erase::certificate::check(&cert, &bag)?;
             ui_delete::print_coverage(&r, cli.json);
             if !r.all_covered {
                 return Ok(ExitCode::from(exit_code(ExitClass::Refused)));

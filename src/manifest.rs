@@ -1,5 +1,7 @@
-//! The manifests: the signed outer manifest (JSON, beside the archive) and the text forms of
-//! the tag files inside the bag (BagIt RFC 8493 and GNU coreutils `SHA256SUMS`).
+//! The signed outer manifest (JSON, beside the archive): what was exported, by whom, to
+//! which recipients, and the hashes that tie the archive to the bag inside it. Written by
+//! `pack`, read by `receive`, `erase` (certificates) and `ledger` (evidence). The text forms of
+//! the tag files inside the bag live in `bag`.
 //!
 //! The outer manifest names no file of the client: names are sensitive and stay inside the
 //! encryption. Paths here are raw bytes, because that is what a Unix file name is.
@@ -30,7 +32,7 @@ pub struct Manifest {
     /// the database (`handover audit verify --against NAME.manifest.json`). Absent on an empty
     /// log and on manifests made before checkpoints existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_checkpoint: Option<crate::audit::Checkpoint>,
+    pub audit_checkpoint: Option<crate::ledger::audit::Checkpoint>,
     /// The client's public signing key, bound at export (`export --client-key`): `confirm`
     /// then accepts a signed receipt only from this key. Absent when none was bound, and in
     /// manifests written before it existed, which stay valid.
@@ -103,113 +105,4 @@ pub struct Compression {
     pub workers: u32,
     pub window_log_max: u32,
     pub frame_checksum: bool,
-}
-
-/// Percent-encodes a path for a BagIt manifest line (RFC 8493 §2.1.3): `%`, CR and LF, and,
-/// so that nothing is lost, every byte that is not part of valid UTF-8.
-pub fn bagit_encode(path: &[u8]) -> String {
-    let mut out = String::with_capacity(path.len());
-    for chunk in path.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '%' => out.push_str("%25"),
-                '\r' => out.push_str("%0D"),
-                '\n' => out.push_str("%0A"),
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Reverses [`bagit_encode`] (any `%XX` is decoded, as a lossless reader must).
-pub fn bagit_decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-/// One line of a BagIt manifest: `HASH  data/PATH\n`.
-pub fn bagit_line(hash_hex: &str, bag_path: &[u8]) -> String {
-    format!("{hash_hex}  {}\n", bagit_encode(bag_path))
-}
-
-/// One line in GNU coreutils `sha256sum` form. A name holding `\`, LF or CR is escaped the way
-/// coreutils 9 does it (`\\`, `\n`, `\r`) and the line starts with a backslash, so
-/// `sha256sum -c` reads it back; other bytes, non-UTF-8 ones included, are written raw.
-pub fn sha256sums_line(hash_hex: &str, path: &[u8]) -> Vec<u8> {
-    let needs = path.iter().any(|&b| b == b'\\' || b == b'\n' || b == b'\r');
-    let mut out = Vec::with_capacity(path.len() + 68);
-    if needs {
-        out.push(b'\\');
-    }
-    out.extend_from_slice(hash_hex.as_bytes());
-    out.extend_from_slice(b"  ");
-    for &b in path {
-        match b {
-            b'\\' if needs => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b => out.push(b),
-        }
-    }
-    out.push(b'\n');
-    out
-}
-
-/// One line of `symlinks.txt`: `data/LINK<TAB>TARGET\n`, both percent-encoded like BagIt
-/// paths, with TAB encoded too (`%09`) so the separator is unambiguous.
-pub fn symlink_line(bag_path: &[u8], target: &[u8]) -> String {
-    let enc = |p: &[u8]| bagit_encode(p).replace('\t', "%09");
-    format!("{}\t{}\n", enc(bag_path), enc(target))
-}
-
-/// `bagit.txt`.
-pub fn bagit_txt() -> &'static str {
-    "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bagit_encoding_round_trips_odd_bytes() {
-        let p = b"data/a%b\nc\rd\xff\xfe\xc3\xa9.txt";
-        let e = bagit_encode(p);
-        assert_eq!(e, "data/a%25b%0Ac%0Dd%FF%FEé.txt");
-        assert_eq!(bagit_decode(&e).unwrap(), p.to_vec());
-    }
-
-    #[test]
-    fn sha256sums_escapes_like_coreutils() {
-        let h = "0".repeat(64);
-        assert_eq!(
-            sha256sums_line(&h, b"data/a\\b"),
-            format!("\\{h}  data/a\\\\b\n").into_bytes()
-        );
-        assert_eq!(
-            sha256sums_line(&h, b"data/e\nf"),
-            format!("\\{h}  data/e\\nf\n").into_bytes()
-        );
-        assert_eq!(
-            sha256sums_line(&h, b"data/plain \xff"),
-            [format!("{h}  data/plain ").as_bytes(), b"\xff\n"].concat()
-        );
-    }
 }

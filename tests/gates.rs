@@ -125,7 +125,7 @@ fn certificates_in(dir: &Path) -> Vec<String> {
 /// The newest job of a handover, through the library: (state, runs). A running job sorts
 /// first, so "done" means no running job is left.
 fn job_of(env: &Env, id: &str) -> (String, u32) {
-    let store = handover::store::Store::open(&env.home().join("state.db")).unwrap();
+    let store = handover::ledger::store::Store::open(&env.home().join("state.db")).unwrap();
     let j = store.deletion_job_for_handover(id).unwrap().expect("a job");
     (j.state, j.runs)
 }

@@ -28,8 +28,8 @@ fn delete_after_schedules_relative_to_the_export() {
     let l = json(&env.run(&["--json", "list"]));
     let created = l["handovers"][0]["created_at"].as_str().unwrap();
     let (d, c) = (
-        handover::schedule::parse_at(due).unwrap(),
-        handover::schedule::parse_at(created).unwrap(),
+        handover::ledger::schedule::parse_at(due).unwrap(),
+        handover::ledger::schedule::parse_at(created).unwrap(),
     );
     assert_eq!(d - c, time::Duration::days(30));
 }

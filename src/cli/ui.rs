@@ -127,8 +127,8 @@ pub fn human_bytes(n: u64) -> String {
 #[derive(serde::Serialize)]
 pub struct ListRow<'a> {
     #[serde(flatten)]
-    pub handover: &'a handover::store::HandoverRecord,
-    pub receipt: Option<&'a handover::store::ReceiptRecord>,
+    pub handover: &'a handover::ledger::store::HandoverRecord,
+    pub receipt: Option<&'a handover::ledger::store::ReceiptRecord>,
 }
 
 /// Prints a verification report on stderr: the problems, or the summary and receipt code.

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::fsx;
 use crate::home::Home;
+use crate::ledger::store::{Store, TempFileRecord};
 use crate::report::Reporter;
-use crate::store::{Store, TempFileRecord};
 
 /// Who a process is, for telling a live writer from a dead one: `BOOT_ID:PID:START`, where
 /// START is the process start time in clock ticks since boot (`/proc/PID/stat`, field 22).
@@ -176,7 +176,7 @@ pub fn clean(home: &Home, store: &mut Store, reporter: &dyn Reporter) -> Result<
             let tx = store.begin()?;
             tx.delete_temp_file(&r.path)?;
             if paths.iter().any(|p| removed.contains(p)) {
-                crate::audit::append(
+                crate::ledger::audit::append(
                     &tx,
                     home,
                     "cleanup",
@@ -198,7 +198,7 @@ pub fn clean(home: &Home, store: &mut Store, reporter: &dyn Reporter) -> Result<
 /// stale temporary files recorded in its outbox (the directory of its archive) that exist
 /// now, and the unrecorded outputs of a killed export there. An interrupted deletion of `h`
 /// being resumed keeps the `stale_temp` roots it started with: a job's roots are fixed once.
-pub fn delete_roots(home: &Home, h: &crate::store::HandoverRecord) -> Result<Vec<PathBuf>> {
+pub fn delete_roots(home: &Home, h: &crate::ledger::store::HandoverRecord) -> Result<Vec<PathBuf>> {
     if let Some(r) = running_job_roots(home, &h.handover_id)? {
         return Ok(r);
     }

@@ -18,15 +18,15 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
-use crate::archive::{ArchiveWriter, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
 use crate::error::{Error, ExportError, Result};
 use crate::fsx;
 use crate::home::{self, Home, PUBLIC_MODE};
+use crate::keys::signing;
 use crate::keys::{self, Signer};
+use crate::ledger::store::{HandoverRecord, Store, TempFileRecord};
 use crate::manifest::{self, Manifest};
+use crate::pack::archive::{ArchiveWriter, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
 use crate::report::Reporter;
-use crate::signing;
-use crate::store::{HandoverRecord, Store, TempFileRecord};
 use crate::util;
 
 /// Read buffer for file contents: 1 MiB (64 KiB–1 MiB measured best; tar-rs's own 8 KiB copy
@@ -146,11 +146,11 @@ struct Counts {
 pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Result<ExportSummary> {
     let mut summary = export_only(home, opts, reporter)?;
     if let Some(d) = opts.delete_after {
-        let created = crate::schedule::parse_at(&summary.created_at).expect("we wrote it");
-        let s = crate::schedule::schedule(
+        let created = crate::ledger::schedule::parse_at(&summary.created_at).expect("we wrote it");
+        let s = crate::ledger::schedule::schedule(
             home,
             &summary.handover_id,
-            crate::schedule::When::At(created + d),
+            crate::ledger::schedule::When::At(created + d),
             false,
             Some(created),
         )?;
@@ -199,7 +199,7 @@ fn export_only(
     };
     let recipients = keys::recipients(&opts.recipients, &opts.recipient_files)?;
     let client_key = match &opts.client_key {
-        Some(p) => Some(crate::clientkey::ClientKey::load(p)?.info()),
+        Some(p) => Some(crate::keys::clientkey::ClientKey::load(p)?.info()),
         None => None,
     };
     let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
@@ -257,7 +257,7 @@ fn export_only(
         })?;
     let mut store = Store::open(&home.database())?;
     // A killed export's partial archive is a readable copy nobody knows of: remove it first.
-    crate::stale::clean(home, &mut store, reporter)?;
+    crate::pack::stale::clean(home, &mut store, reporter)?;
 
     let now = util::now();
     let created_at = util::rfc3339(now);
@@ -345,7 +345,7 @@ fn export_only(
     mark.mark_temps_publishing(&temps)?;
     mark.commit()?;
     let tx = store.begin()?;
-    let audited = crate::audit::prepare(
+    let audited = crate::ledger::audit::prepare(
         &tx,
         home,
         "export",
@@ -358,7 +358,7 @@ fn export_only(
             "bytes": counts.bytes,
             "signer_key_id": signer.key_id(),
             "client_key_id": client_key.as_ref().map(|k| &k.key_id),
-            "paths_sha256": crate::audit::paths_digest([&data, &archive_path, &manifest_path, &sig_path]),
+            "paths_sha256": crate::ledger::audit::paths_digest([&data, &archive_path, &manifest_path, &sig_path]),
         }),
     )?;
     let m = Manifest {
@@ -497,7 +497,7 @@ fn export_only(
 
     // An older home gets its unattended certificate key while the provider key is unlocked,
     // so scheduled deletions run without a password from now on.
-    if let Some(w) = crate::delegation::ensure_quietly(home, &key_path, &signer) {
+    if let Some(w) = crate::keys::delegation::ensure_quietly(home, &key_path, &signer) {
         reporter.warn(&w);
     }
     // The records went with the handover's row.
@@ -546,7 +546,7 @@ struct ForgetTemps {
 impl Drop for ForgetTemps {
     fn drop(&mut self) {
         if !self.paths.is_empty() {
-            crate::stale::forget(&self.db, &self.paths);
+            crate::pack::stale::forget(&self.db, &self.paths);
         }
     }
 }
@@ -560,7 +560,7 @@ fn record_temps(
     dests: [&Path; 3],
 ) -> Result<[PathBuf; 3]> {
     let temps = dests.map(home::PendingFile::temp_name);
-    let (pid, owner) = crate::stale::this_process();
+    let (pid, owner) = crate::pack::stale::this_process();
     let rows: Vec<TempFileRecord> = temps
         .iter()
         .zip(dests)
@@ -836,7 +836,7 @@ impl Pass<'_> {
                     .tar()
                     .append_link(&mut h, &tar_path, &target)
                     .map_err(|e| self.werr(e))?;
-                let line = manifest::symlink_line(&bag_path, target.as_bytes());
+                let line = crate::bag::symlink_line(&bag_path, target.as_bytes());
                 let links = self.links.as_mut().expect("spool present during the walk");
                 links.add(line.as_bytes()).map_err(|e| self.werr(e))?;
                 self.counts.symlinks += 1;
@@ -997,11 +997,11 @@ impl Pass<'_> {
         let (sums, bagit) = (self.sums.as_mut(), self.bagit.as_mut());
         let r = sums
             .expect("spool present during the walk")
-            .add(&manifest::sha256sums_line(hash, bag_path))
+            .add(&crate::bag::sha256sums_line(hash, bag_path))
             .and_then(|_| {
                 bagit
                     .expect("spool present during the walk")
-                    .add(manifest::bagit_line(hash, bag_path).as_bytes())
+                    .add(crate::bag::bagit_line(hash, bag_path).as_bytes())
             });
         r.map_err(|e| self.werr(e))?;
         self.counts.files += 1;
@@ -1035,7 +1035,7 @@ impl Pass<'_> {
         let mut tagmanifest = String::new();
         let small = |this: &mut Self, name: &str, body: &[u8], tm: &mut String| -> Result<()> {
             this.tag_file(name, body.len() as u64, body, mtime)?;
-            tm.push_str(&manifest::bagit_line(
+            tm.push_str(&crate::bag::bagit_line(
                 &util::sha256_hex(body),
                 name.as_bytes(),
             ));
@@ -1044,7 +1044,7 @@ impl Pass<'_> {
         small(
             &mut self,
             "bagit.txt",
-            manifest::bagit_txt().as_bytes(),
+            crate::bag::bagit_txt().as_bytes(),
             &mut tagmanifest,
         )?;
         small(
@@ -1062,7 +1062,7 @@ impl Pass<'_> {
             let spool = spool.expect("spools are taken once");
             let (f, len, hash) = spool.done().map_err(|e| self.werr(e))?;
             self.tag_file(name, len, f, mtime)?;
-            tagmanifest.push_str(&manifest::bagit_line(&hash, name.as_bytes()));
+            tagmanifest.push_str(&crate::bag::bagit_line(&hash, name.as_bytes()));
         }
         self.tag_file(
             "tagmanifest-sha256.txt",

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AuditError, Result};
 use crate::home::Home;
+use crate::keys::signing;
 use crate::keys::{self, Signer};
+use crate::ledger::store::{AuditHead, AuditRow, ReceiptRecord, ScheduleRecord, Store, Tx};
 use crate::report::NoReporter;
-use crate::signing;
-use crate::store::{AuditHead, AuditRow, ReceiptRecord, ScheduleRecord, Store, Tx};
 use crate::util;
 
 /// The `prev_hash` of the first row.
@@ -446,7 +446,7 @@ pub fn audited_gates(events: &[AuditRow]) -> AuditedGates {
 /// the audited history allows are listed by `permissive_only`.
 pub fn gate_mismatches(
     events: &[AuditRow],
-    handover: Option<&crate::store::HandoverRecord>,
+    handover: Option<&crate::ledger::store::HandoverRecord>,
     receipt: Option<&ReceiptRecord>,
     schedule: Option<&ScheduleRecord>,
     permissive_only: bool,
@@ -623,7 +623,7 @@ impl CheckedLog {
     /// cleared, with `sqlite3` must not open the way to a deletion.
     pub fn check_gates(
         &self,
-        h: &crate::store::HandoverRecord,
+        h: &crate::ledger::store::HandoverRecord,
         receipt: Option<&ReceiptRecord>,
         schedule: Option<&ScheduleRecord>,
     ) -> Result<()> {

@@ -1,5 +1,8 @@
 //! The command line: clap structs and help text only, no logic.
 
+pub mod ui;
+pub mod ui_delete;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -227,12 +230,12 @@ pub struct EvidenceArgs {
 
 /// Parses a time for --at (a clap value parser, so a bad date is a usage error).
 fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
-    handover::schedule::parse_at(s)
+    handover::ledger::schedule::parse_at(s)
 }
 
 /// Parses a delay for --after/--delete-after.
 fn parse_delay(s: &str) -> Result<time::Duration, String> {
-    handover::schedule::parse_after(s)
+    handover::ledger::schedule::parse_after(s)
 }
 
 #[derive(Args, Debug)]
@@ -439,11 +442,11 @@ pub enum NamesArg {
     Clear,
 }
 
-impl From<NamesArg> for handover::names::Names {
+impl From<NamesArg> for handover::erase::names::Names {
     fn from(n: NamesArg) -> Self {
         match n {
-            NamesArg::Salted => handover::names::Names::SaltedSha256,
-            NamesArg::Clear => handover::names::Names::Clear,
+            NamesArg::Salted => handover::erase::names::Names::SaltedSha256,
+            NamesArg::Clear => handover::erase::names::Names::Clear,
         }
     }
 }

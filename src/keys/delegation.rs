@@ -21,7 +21,7 @@ use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::{self, Signer};
 use crate::manifest::SignerInfo;
 use crate::report::{NoReporter, Reporter};
-use crate::{signing, util};
+use crate::{keys::signing, util};
 
 /// The format tag of a delegation.
 pub const FORMAT: &str = "handover-signing-delegation/1";
@@ -232,7 +232,7 @@ pub fn ensure(
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(String::from),
-        host: crate::fsinfo::hostname(),
+        host: crate::erase::fsinfo::hostname(),
         created_at: util::rfc3339(now),
     };
     let mut doc = serde_json::to_string_pretty(&d).expect("delegation serializes");
@@ -265,9 +265,9 @@ pub fn ensure_audited(
 ) -> Result<DelegationSummary> {
     let s = ensure(home, provider, organization, renew)?;
     if s.created {
-        let mut store = crate::store::Store::open(&home.database())?;
+        let mut store = crate::ledger::store::Store::open(&home.database())?;
         let tx = store.begin()?;
-        crate::audit::append(
+        crate::ledger::audit::append(
             &tx,
             home,
             "delegate",

@@ -4,7 +4,7 @@
 //! `--out`) and stored in the state database.
 //!
 //! It is signed with the home's certificate key, which the provider key authorised once
-//! (see [`crate::delegation`]); the delegation travels inside the certificate and beside it,
+//! (see [`crate::keys::delegation`]); the delegation travels inside the certificate and beside it,
 //! so `minisign -V` checks the delegation against `handover.pub` and the certificate against
 //! the key the delegation names. With `--sign-key FILE` it is signed with that key directly.
 //!
@@ -17,15 +17,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::erase::fsinfo::{self, FsInfo};
+use crate::erase::names::{self, Names};
+use crate::erase::{self as shred, FsMethod};
 use crate::error::{Result, ShredError, StoreError};
-use crate::fsinfo::{self, FsInfo};
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::Signer;
-use crate::manifest::{self, SignerInfo, Tool};
-use crate::names::{self, Names};
-use crate::shred::{self, FsMethod};
-use crate::signing;
-use crate::store::{HandoverRecord, ReceiptRecord, Store};
+use crate::keys::signing;
+use crate::ledger::store::{HandoverRecord, ReceiptRecord, Store};
+use crate::manifest::{SignerInfo, Tool};
 use crate::util;
 
 /// The format tag of a certificate.
@@ -61,7 +61,7 @@ pub struct Certificate {
     pub verification: Verification,
     pub totals: Totals,
     /// How paths are listed: `salted_sha256` (each root and entry as `path_sha256`, see
-    /// [`crate::names`]) or `clear` (`path`). Certificates from before this field: clear.
+    /// [`crate::erase::names`]) or `clear` (`path`). Certificates from before this field: clear.
     #[serde(default = "names_clear")]
     pub names: String,
     /// The salt of every `path_sha256` in this certificate (64 hex characters), when names
@@ -74,11 +74,11 @@ pub struct Certificate {
     /// The audit log as it stood when the certificate was issued: an anchor outside the
     /// database (`handover audit verify --against CERTIFICATE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_checkpoint: Option<crate::audit::Checkpoint>,
+    pub audit_checkpoint: Option<crate::ledger::audit::Checkpoint>,
     /// The provider key's authorisation of the key in `signer`, when that is the delegated
     /// certificate key (None: signed by the provider key itself, or by `--sign-key`).
     #[serde(default)]
-    pub delegation: Option<crate::delegation::DelegationRef>,
+    pub delegation: Option<crate::keys::delegation::DelegationRef>,
 }
 
 /// The handover whose copies were deleted.
@@ -182,7 +182,7 @@ pub struct RootRef {
     /// salted and this root is not an outbox file (archive, manifest, signature).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// Salted SHA-256 of the absolute path's bytes (see [`crate::names`]), in place of `path`.
+    /// Salted SHA-256 of the absolute path's bytes (see [`crate::erase::names`]), in place of `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_sha256: Option<String>,
     pub label: String,
@@ -198,7 +198,7 @@ pub struct EntryRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Salted SHA-256 of the path relative to the root, raw bytes (empty for the root
-    /// itself; see [`crate::names`]). With `names: salted_sha256`, in place of `path`.
+    /// itself; see [`crate::erase::names`]). With `names: salted_sha256`, in place of `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_sha256: Option<String>,
     pub kind: String,
@@ -292,7 +292,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             Some(if path.is_empty() {
                 ".".to_string()
             } else {
-                manifest::bagit_encode(path)
+                crate::bag::bagit_encode(path)
             }),
             None,
         ),
@@ -453,7 +453,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             client_key_id: r.client_key_id.clone(),
             received_at: r.received_at.clone(),
             proof: Some(r.proof.clone()),
-            proof_meaning: Some(crate::receipt::proof_meaning(
+            proof_meaning: Some(crate::receive::receipt::proof_meaning(
                 &r.proof,
                 r.client_key_id.as_deref(),
             )),
@@ -519,7 +519,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             .collect(),
         entries: out_entries,
         warnings: warnings.clone(),
-        audit_checkpoint: crate::audit::checkpoint(store, input.home)?,
+        audit_checkpoint: crate::ledger::audit::checkpoint(store, input.home)?,
         delegation: None,
     };
     let base = input
@@ -542,8 +542,8 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     // Signed by the delegated certificate key: the delegation goes inside and beside it.
-    let delegation =
-        crate::delegation::load(input.home)?.filter(|l| l.signer.key_id() == input.signer.key_id());
+    let delegation = crate::keys::delegation::load(input.home)?
+        .filter(|l| l.signer.key_id() == input.signer.key_id());
     let delegation_name = file_name.replace(".deletion-certificate.json", ".cert-delegation.json");
     let mut cert = cert;
     cert.delegation = delegation.as_ref().map(|l| l.to_ref(&delegation_name));
@@ -570,7 +570,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     home::write_new(&json_path, &json, PUBLIC_MODE).map_err(werr(&json_path))?;
 
     let tx = store.begin()?;
-    tx.insert_certificate(&crate::store::CertificateRecord {
+    tx.insert_certificate(&crate::ledger::store::CertificateRecord {
         certificate_id: certificate_id.clone(),
         job_id: job.job_id.clone(),
         handover_id: job.handover_id.clone(),
@@ -596,7 +596,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             }
         }
     }
-    crate::audit::append(
+    crate::ledger::audit::append(
         &tx,
         input.home,
         &job.kind,
@@ -655,7 +655,7 @@ pub fn show(home: &Home, id: &str) -> Result<CertificateView> {
         .is_some_and(|pk| signing::verify(&pk, &rec.document, &rec.signature).is_ok());
     let delegation_valid = certificate.delegation.as_ref().map(|d| {
         crate::keys::load_public_key(Some(&home.public_key()), None).is_ok_and(|pk| {
-            crate::delegation::check_ref(&pk, d, &certificate.signer.key_id).is_ok()
+            crate::keys::delegation::check_ref(&pk, d, &certificate.signer.key_id).is_ok()
         })
     });
     Ok(CertificateView {
@@ -813,12 +813,12 @@ pub fn check(cert_path: &Path, bag: &Path) -> Result<Coverage> {
         let key = if salted {
             names::path_sha256(&salt, &rel)
         } else {
-            manifest::bagit_encode(&rel)
+            crate::bag::bagit_encode(&rel)
         };
         let e = by_key.get(key.as_str());
         matched += e.is_some() as u64;
         let mut f = BagFile {
-            path: manifest::bagit_encode(&rel),
+            path: crate::bag::bagit_encode(&rel),
             kind: kind.into(),
             bytes: size,
             reason: None,

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::erase::fsinfo::{self, FsClass, FsInfo};
 use crate::error::Blocker;
-use crate::fsinfo::{self, FsClass, FsInfo};
 use crate::fsx::{self, Access, FileType, Stat};
 use crate::home::Home;
 use crate::util;

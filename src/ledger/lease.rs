@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock};
 
 use time::{Duration, OffsetDateTime};
 
-use crate::store::{LeaseRecord, Tx};
+use crate::ledger::store::{LeaseRecord, Tx};
 use crate::util;
 
 /// How long a lease held by a process on another host is honoured.
@@ -72,7 +72,7 @@ pub fn is_stale(owner: &str, until: &str, now: OffsetDateTime) -> bool {
                 r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
             gone || start_time(pid).is_some_and(|s| s != start)
         }
-        _ => crate::schedule::parse_at(until).map_or(true, |u| u < now),
+        _ => crate::ledger::schedule::parse_at(until).map_or(true, |u| u < now),
     }
 }
 
@@ -205,7 +205,7 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         release_lock(&self.key);
-        if let Ok(mut s) = crate::store::Store::open(&self.db)
+        if let Ok(mut s) = crate::ledger::store::Store::open(&self.db)
             && let Ok(tx) = s.begin()
             && tx.drop_lease(&self.key, Some(owner())).is_ok()
         {

@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
-use handover::certificate::CertificateView;
-use handover::shred::{PlanSummary, ShredSummary};
+use handover::erase::certificate::CertificateView;
+use handover::erase::{PlanSummary, ShredSummary};
 
-use crate::ui::human_bytes;
+use super::ui::human_bytes;
 
 fn rotational(r: Option<bool>) -> &'static str {
     match r {
@@ -275,7 +275,7 @@ pub fn print_certificate(v: &CertificateView, json: bool) {
 }
 
 /// Prints what `handover certificate check` found.
-pub fn print_coverage(r: &handover::certificate::Coverage, json: bool) {
+pub fn print_coverage(r: &handover::erase::certificate::Coverage, json: bool) {
     if json {
         println!(
             "{}",

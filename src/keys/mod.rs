@@ -1,7 +1,15 @@
 //! Keys: the provider's minisign signing key pair, age identities, and one parser for
 //! recipients as the age CLI takes them (`-r KEY`, `-R FILE`).
 //!
+//! Also the unattended certificate key's delegation (`delegation`), the signatures made and
+//! checked with these keys (`signing`), and the client's own receipt-signing keys
+//! (`clientkey`).
+//!
 //! Never prints a secret; messages name files and line numbers, not their contents.
+
+pub mod clientkey;
+pub mod delegation;
+pub mod signing;
 
 use std::fs;
 use std::io::BufRead;
@@ -151,7 +159,7 @@ pub struct KeygenSummary {
     pub password_protected: bool,
     /// The unattended certificate key authorised by the new provider key (keygen in the home).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub certificate_key: Option<crate::delegation::DelegationSummary>,
+    pub certificate_key: Option<crate::keys::delegation::DelegationSummary>,
 }
 
 /// Makes a minisign key pair in `dir`: `handover.key` (0600) and `handover.pub`.

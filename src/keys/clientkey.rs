@@ -22,8 +22,8 @@ use minisign::{PublicKey, PublicKeyBox};
 use sha2::{Digest, Sha256};
 
 use crate::error::KeyError;
+use crate::keys::signing::{self, SigProblem};
 use crate::manifest::ClientKeyInfo;
-use crate::signing::{self, SigProblem};
 
 /// The SSHSIG namespace a receipt is signed in (`ssh-keygen -Y sign -n handover-receipt`): a
 /// signature made for another purpose (a git commit, a file) is never taken for a receipt.

@@ -1,4 +1,4 @@
-//! Secure deletion (`shred`, `delete`): plan → record the job → overwrite with read-back
+//! Erase: secure deletion (`shred`, `delete`): plan → record the job → overwrite with read-back
 //! verification → truncate, rename, unlink, sync → signed certificate.
 //!
 //! Nothing is touched until the whole plan is known and free of blockers, and the job with its
@@ -13,13 +13,20 @@
 //! overwritten by this job). Ctrl-C and SIGTERM stop the run at a file boundary with what was
 //! done committed (exit 130); the same command resumes the job.
 //!
+//! Owns the deletion plan, its execution by handle, the filesystem facts that bound what an
+//! overwrite can claim, and the signed certificate. It must never touch a path outside the
+//! recorded roots, whatever is swapped in underneath it.
+//!
 //! Fault points (test builds only, see `crate::fault`): `exec.start` between the recorded
 //! plan and the first operation, `shred.overwritten` after each file's overwrite,
 //! `shred.verified` after each read-back, `shred.unlinked` after each unlink.
 
+pub mod certificate;
 mod dirs;
 mod exec;
+pub mod fsinfo;
 mod gate;
+pub mod names;
 mod plan;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -28,13 +35,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::certificate;
 use crate::error::{Blocker, RelatedHandover, Result, ShredError, StoreError};
-use crate::fsinfo::{self, FsClass, FsInfo};
 use crate::home::Home;
+use crate::ledger::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, Store};
 use crate::report::Reporter;
-use crate::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, Store};
 use crate::util;
+use fsinfo::{FsClass, FsInfo};
 
 use exec::Exec;
 pub(crate) use exec::RENAME_FALLBACK_NOTE;
@@ -56,7 +62,7 @@ pub struct ShredOptions {
     pub operator: Option<String>,
     pub organization: Option<String>,
     /// How the certificate and, once done, the database name the paths.
-    pub names: crate::names::Names,
+    pub names: crate::erase::names::Names,
 }
 
 /// `handover delete <handover-id>`: the handover's local copies, after receipt.
@@ -72,7 +78,7 @@ pub struct DeleteOptions {
     pub operator: Option<String>,
     pub organization: Option<String>,
     /// How the certificate and, once done, the database name the paths.
-    pub names: crate::names::Names,
+    pub names: crate::erase::names::Names,
 }
 
 /// One filesystem and what deletion does on it.
@@ -199,8 +205,11 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     if let Some(job) = store.deletion_job_for_handover(&h.handover_id)?
         && job.state == "done"
     {
-        if !crate::audit::certified_deletion(&store, &h.handover_id, job.certificate_id.as_deref())?
-        {
+        if !crate::ledger::audit::certified_deletion(
+            &store,
+            &h.handover_id,
+            job.certificate_id.as_deref(),
+        )? {
             return Err(crate::error::AuditError::GateMismatch {
                 handover_id: h.handover_id.clone(),
                 what: "a finished deletion job is recorded, but the audit log certifies no deletion of this handover with its certificate: the row was written outside handover".into(),
@@ -241,7 +250,7 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     roots.extend(opts.also.iter().map(|p| (p.clone(), "also".to_string())));
     // Partial archives a killed export left in this outbox: shredded and certified with it.
     roots.extend(
-        crate::stale::delete_roots(home, &h)?
+        crate::pack::stale::delete_roots(home, &h)?
             .into_iter()
             .map(|p| (p, "stale_temp".to_string())),
     );
@@ -290,7 +299,7 @@ struct Request {
     /// certificate against the SHA256SUMS inside the archive they received).
     hash_files: bool,
     /// How paths are named once the job is done; the run that finishes the job decides.
-    names: crate::names::Names,
+    names: crate::erase::names::Names,
 }
 
 /// The whole run: resolve, plan, record, confirm, execute, certify.
@@ -564,10 +573,11 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     // key or a wrong password must not leave deleted files without a certificate. The home's
     // delegated certificate key needs no password (run-due from cron).
     if let Some(s) = &store {
-        crate::audit::ensure_key(home, s)?;
+        crate::ledger::audit::ensure_key(home, s)?;
     }
     let signer =
-        crate::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?.signer;
+        crate::keys::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?
+            .signer;
 
     if !req.yes {
         if !reporter.can_ask() {

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{HoldInfo, RelatedHandover, Result, ShredError};
 use crate::home::Home;
-use crate::lease;
-use crate::store::{EntryRecord, HandoverRecord, JobRecord, RootRecord, Store};
+use crate::ledger::lease;
+use crate::ledger::store::{EntryRecord, HandoverRecord, JobRecord, RootRecord, Store};
 use crate::util;
 
 use super::plan::Root;
@@ -70,7 +70,7 @@ pub(super) fn related(
     let Some(store) = store else {
         return Ok(Vec::new());
     };
-    let receipts: HashMap<String, crate::store::ReceiptRecord> = store
+    let receipts: HashMap<String, crate::ledger::store::ReceiptRecord> = store
         .receipts()?
         .into_iter()
         .map(|r| (r.handover_id.clone(), r))
@@ -80,7 +80,7 @@ pub(super) fn related(
         .into_iter()
         .map(|s| (s.handover_id.clone(), s))
         .collect();
-    let log = crate::audit::CheckedLog::load(store, home)?;
+    let log = crate::ledger::audit::CheckedLog::load(store, home)?;
     let mut out = Vec::new();
     for h in store.handovers()? {
         let is_named = named.is_some_and(|n| n.handover_id == h.handover_id);
@@ -236,7 +236,7 @@ pub(super) fn start_job(
 
 /// Refuses when another run finished or started a job for the same handover or roots
 /// between the plan and now (its lease gone, or taken over from a dead process).
-fn check_job_unchanged(tx: &crate::store::Tx<'_>, s: &Start<'_>) -> Result<()> {
+fn check_job_unchanged(tx: &crate::ledger::store::Tx<'_>, s: &Start<'_>) -> Result<()> {
     let existing = s.existing.map(|j| j.job_id.as_str());
     match s.handover {
         Some(h) => match tx.deletion_job_for_handover(&h.handover_id)? {
@@ -263,7 +263,7 @@ fn check_job_unchanged(tx: &crate::store::Tx<'_>, s: &Start<'_>) -> Result<()> {
 }
 
 /// Inserts a new job with its roots and plan, or counts one more run of the existing one.
-fn record_job(tx: &crate::store::Tx<'_>, s: &Start<'_>, job_id: &str) -> Result<JobRecord> {
+fn record_job(tx: &crate::ledger::store::Tx<'_>, s: &Start<'_>, job_id: &str) -> Result<JobRecord> {
     if let Some(j) = s.existing {
         tx.resume_job(&j.job_id, s.reason)?;
         for e in s.entries {

@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::error::show;
 use crate::fsx;
-use crate::store::EntryRecord;
+use crate::ledger::store::EntryRecord;
 
 use super::plan::{Root, entry_path};
 

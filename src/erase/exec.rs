@@ -19,11 +19,11 @@ use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use sha2::{Digest, Sha256};
 
+use crate::erase::fsinfo::FsClass;
 use crate::error::{Result, ShredError};
-use crate::fsinfo::FsClass;
 use crate::fsx::{self, FileType, NoReplace};
+use crate::ledger::store::{EntryRecord, Store};
 use crate::report::Reporter;
-use crate::store::{EntryRecord, Store};
 
 use super::dirs::{DirError, Dirs, dev_ino, name_of, parent_rel};
 use super::plan::{Root, entry_path};

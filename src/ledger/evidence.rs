@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::error::{EvidenceError, Result};
 use crate::home::{self, Home, PUBLIC_MODE};
-use crate::store::{AuditRow, Store};
-use crate::{audit, util};
+use crate::ledger::store::{AuditRow, Store};
+use crate::{ledger::audit, util};
 
 /// A signed document to include: file name, content, and its `.minisig` if any.
 pub struct Document {
@@ -103,7 +103,7 @@ fn describe(r: &AuditRow) -> String {
 }
 
 /// The certificate's claims and their limits in plain words, for the report.
-fn certificate_claims(c: &crate::certificate::Certificate) -> Vec<String> {
+fn certificate_claims(c: &crate::erase::certificate::Certificate) -> Vec<String> {
     let mut out = vec![
         format!(
             "Standard: the certificate follows NIST SP 800-88 Rev. 2 (Guidelines for Media Sanitization, September 2025) and uses its terms: the sanitization method reached (Clear, Purge or Destroy, or none) and the technique used (overwrite, logical delete). {} file(s), {} bytes were deleted between {} and {}.",
@@ -113,7 +113,7 @@ fn certificate_claims(c: &crate::certificate::Certificate) -> Vec<String> {
         "File names: each file was renamed to a random name before it was removed, but a filesystem may keep old names in its directory blocks and its journal until that space is reused.".into(),
         "Clear, where stated, means the file's blocks were overwritten in place, synced, read back and compared, on a physical rotational disk whose make and model could be read. Anything less is marked \"none (best effort)\" (overwritten, but the old data may survive elsewhere) or \"none\" (deleted without overwriting), with the reason.".into(),
     ];
-    out.push(if c.names == crate::names::Names::SaltedSha256.as_str() {
+    out.push(if c.names == crate::erase::names::Names::SaltedSha256.as_str() {
         "Names in this pack: the certificate lists each deleted file by a salted SHA-256 of its path, not by name, and the provider's records keep only that form once the deletion is done; the client, who has the files, checks which of them the certificate covers with `handover certificate check CERTIFICATE --bag FOLDER`.".into()
     } else {
         "Names in this pack: the provider chose to list the deleted files by name (`--names clear`).".into()
@@ -121,12 +121,12 @@ fn certificate_claims(c: &crate::certificate::Certificate) -> Vec<String> {
     for s in &c.sanitization {
         let d = &s.detail;
         let method = if s.sanitization_method.is_empty() {
-            crate::certificate::rev2_method(&d.method)
+            crate::erase::certificate::rev2_method(&d.method)
         } else {
             &s.sanitization_method
         };
         let technique = if s.technique.is_empty() {
-            crate::certificate::rev2_technique(&d.method)
+            crate::erase::certificate::rev2_technique(&d.method)
         } else {
             &s.technique
         };
@@ -160,7 +160,7 @@ fn certificate_claims(c: &crate::certificate::Certificate) -> Vec<String> {
         ));
     }
     if let Some(d) = &c.delegation {
-        let by = serde_json::from_str::<crate::delegation::Delegation>(&d.document).ok();
+        let by = serde_json::from_str::<crate::keys::delegation::Delegation>(&d.document).ok();
         out.push(format!(
             "Signature: signed by the provider's certificate key {}, which provider key {} authorised to sign deletion certificates{} (the delegation is included and signed by the provider key).",
             c.signer.key_id,
@@ -219,10 +219,9 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
         docs.push(("receipt", r));
     }
     // The certificate's delegation, as files beside it, so `minisign -V` checks it too.
-    let claims = sources
-        .certificate
-        .as_ref()
-        .and_then(|c| serde_json::from_str::<crate::certificate::Certificate>(&c.content).ok());
+    let claims = sources.certificate.as_ref().and_then(|c| {
+        serde_json::from_str::<crate::erase::certificate::Certificate>(&c.content).ok()
+    });
     let delegation_doc = claims
         .as_ref()
         .and_then(|c| c.delegation.as_ref())
@@ -328,7 +327,10 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
                             .as_ref()
                             .map(|t| format!(" (upgraded {t})"))
                             .unwrap_or_default(),
-                        crate::receipt::proof_meaning(&r.proof, r.client_key_id.as_deref())
+                        crate::receive::receipt::proof_meaning(
+                            &r.proof,
+                            r.client_key_id.as_deref()
+                        )
                     )
                 })
                 .unwrap_or_else(|| "not yet".into()),
@@ -422,7 +424,7 @@ minisign -Vm manifest/{m} -p provider.pub\n{c}{r}```\n",
                     .then(|| format!(
                         "# the client's SSH key: ALLOWED holds \"client namespaces=\\\"{ns}\\\" ssh-ed25519 AAAA...\"\n\
 ssh-keygen -Y verify -f ALLOWED -I client -n {ns} -s receipt/receipt.json.sig < receipt/receipt.json\n",
-                        ns = crate::clientkey::SSH_NAMESPACE
+                        ns = crate::keys::clientkey::SSH_NAMESPACE
                     ))
             })
             .unwrap_or_default(),

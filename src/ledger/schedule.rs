@@ -12,8 +12,11 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::{Result, ScheduleError};
 use crate::home::Home;
-use crate::store::{HandoverRecord, LeaseRecord, ScheduleRecord, Store};
-use crate::{audit, lease, util};
+use crate::ledger::store::{HandoverRecord, LeaseRecord, ScheduleRecord, Store};
+use crate::{
+    ledger::{audit, lease},
+    util,
+};
 
 /// How far the clock may be behind the last recorded event before `run-due` refuses: more
 /// than NTP drift, less than any real deletion delay.
@@ -428,7 +431,8 @@ pub fn run_due(
         // path under the client's data stay out of them (`schedules.last_error`, cleared once
         // the job is done, keeps the whole message for the operator).
         let source = crate::error::show(&h.source_path);
-        let audit_safe = |m: &str| crate::names::redact_lines(m, std::slice::from_ref(&source));
+        let audit_safe =
+            |m: &str| crate::erase::names::redact_lines(m, std::slice::from_ref(&source));
         let tx = store.begin()?;
         tx.drop_lease(&lease_key, Some(lease::owner()))?;
         lease::release_lock(&lease_key);
@@ -533,7 +537,7 @@ impl RunDueReport {
     }
 }
 
-fn store_has_receipt(tx: &crate::store::Tx<'_>, id: &str) -> Result<bool> {
+fn store_has_receipt(tx: &crate::ledger::store::Tx<'_>, id: &str) -> Result<bool> {
     Ok(tx.receipt(id)?.is_some())
 }
 
@@ -629,7 +633,7 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
                 at: Some(r.confirmed_at.clone()),
                 detail: format!(
                     "{}{}",
-                    crate::receipt::proof_meaning(&r.proof, r.client_key_id.as_deref()),
+                    crate::receive::receipt::proof_meaning(&r.proof, r.client_key_id.as_deref()),
                     r.upgraded_at
                         .as_ref()
                         .map(|t| format!(" (upgraded {t})"))

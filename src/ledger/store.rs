@@ -1255,7 +1255,7 @@ impl Store {
 pub struct LeaseRecord {
     /// `handover:<id>` (delete, run-due) or `roots:<roots_key>` (shred).
     pub key: String,
-    /// `host:pid:start-time:random` of the process that holds it (see `crate::lease`).
+    /// `host:pid:start-time:random` of the process that holds it (see `crate::ledger::lease`).
     pub owner: String,
     /// When a holder on another host is presumed gone (UTC, RFC 3339).
     pub until: String,

@@ -24,13 +24,13 @@ use sha2::{Digest, Sha256};
 use tar::EntryType;
 
 use crate::error::{ExitClass, Result, VerifyError, show};
-use crate::extract::{Leftover, Stage};
 use crate::keys;
+use crate::keys::signing::{self, SigProblem};
 use crate::manifest::{self, Manifest};
-use crate::reader::{self, Layer, OpenError};
-use crate::receipt::{self, sig_path};
+use crate::receive::extract::{Leftover, Stage};
+use crate::receive::reader::{self, Layer, OpenError};
+use crate::receive::receipt::{self, sig_path};
 use crate::report::Reporter;
-use crate::signing::{self, SigProblem};
 use crate::util;
 
 /// Read buffer for payload files: 1 MiB, as export's.
@@ -152,7 +152,7 @@ impl Problems {
 
 /// A bag path for messages: percent-encoded like the manifests, so any byte shows.
 fn shown(p: &[u8]) -> String {
-    manifest::bagit_encode(p)
+    crate::bag::bagit_encode(p)
 }
 
 /// The most plaintext a genuine archive with these counts can hold: the payload bytes plus a
@@ -552,7 +552,7 @@ fn bound_key_note(m: &Manifest, receipt: &Path, signer: Option<&keys::Signer>) -
         ("ssh-ed25519", _) => Some(format!(
             "the provider bound your SSH key {} to this handover: sign the receipt with it and send {path}.sig too:\n  ssh-keygen -Y sign -n {} -f ~/.ssh/id_ed25519 {path}",
             bound.key_id,
-            crate::clientkey::SSH_NAMESPACE
+            crate::keys::clientkey::SSH_NAMESPACE
         )),
         (_, Some(s)) if s.key_id() == bound.key_id => None,
         (_, Some(s)) => Some(format!(
@@ -577,7 +577,7 @@ fn partial_extractions(opts: &VerifyOptions, reporter: &dyn Reporter) -> Vec<Lef
     dirs.dedup();
     let mut found = Vec::new();
     for d in dirs {
-        match crate::extract::leftovers(&d, opts.clean) {
+        match crate::receive::extract::leftovers(&d, opts.clean) {
             Ok(l) => found.extend(l),
             Err(e) => reporter.warn(&format!(
                 "cannot look for partial extractions in {}: {e}",
@@ -1133,7 +1133,7 @@ impl Bag {
                     .ok()
                     .and_then(|l| l.split_once('\t'))
                     .and_then(|(a, b)| {
-                        Some((manifest::bagit_decode(a)?, manifest::bagit_decode(b)?))
+                        Some((crate::bag::bagit_decode(a)?, crate::bag::bagit_decode(b)?))
                     });
                 match parsed {
                     Some((a, b)) => {
@@ -1277,7 +1277,7 @@ fn parse_manifest(body: &[u8], p: &mut Problems, name: &str) -> Vec<([u8; 32], V
             let (h, rest) = l.split_once(char::is_whitespace)?;
             let mut hash = [0u8; 32];
             hex::decode_to_slice(h, &mut hash).ok()?;
-            Some((hash, manifest::bagit_decode(rest.trim_start())?))
+            Some((hash, crate::bag::bagit_decode(rest.trim_start())?))
         });
         match parsed {
             Some(x) => out.push(x),

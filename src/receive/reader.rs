@@ -26,7 +26,7 @@ const CHUNK: usize = 1 << 20;
 const DEPTH: usize = 4;
 /// Largest zstd window accepted: the same 2^27 that export never exceeds and plain `zstd -d`
 /// accepts, so a hostile frame cannot ask for more memory.
-const WINDOW_LOG_MAX: u32 = crate::archive::ZSTD_WINDOW_LOG_MAX;
+const WINDOW_LOG_MAX: u32 = crate::pack::archive::ZSTD_WINDOW_LOG_MAX;
 
 /// The stage an error started in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,15 +16,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clientkey::{self, ClientKey, Problem};
 use crate::error::{ReceiptError, Result, StoreError, VerifyError};
 use crate::home::{self, Home, SECRET_MODE};
 use crate::keys::Signer;
+use crate::keys::clientkey::{self, ClientKey, Problem};
+use crate::keys::signing::{self, SigProblem};
+use crate::ledger::store::{HandoverRecord, ReceiptRecord, Store};
 use crate::manifest::Manifest;
-use crate::signing::{self, SigProblem};
-use crate::store::{HandoverRecord, ReceiptRecord, Store};
+use crate::receive::verify::VerifyReport;
 use crate::util;
-use crate::verify::VerifyReport;
 
 /// The format tag of a receipt.
 pub const FORMAT: &str = "handover-receipt/1";
@@ -57,7 +57,7 @@ pub struct Receipt {
     /// The provider's audit checkpoint from the signed manifest, so that the client's own copy
     /// of the receipt can anchor the provider's audit log (`audit verify --against`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_checkpoint: Option<crate::audit::Checkpoint>,
+    pub audit_checkpoint: Option<crate::ledger::audit::Checkpoint>,
 }
 
 /// The detached signature beside a file: `FILE.minisig`.
@@ -316,7 +316,7 @@ fn bound_key(store: &Store, rec: &HandoverRecord) -> Result<Option<ClientKey>> {
     let m: Manifest = serde_json::from_str(&json).map_err(|e| unreadable(e.to_string()))?;
     // The stored manifest and its hash sit in the same table: the key it binds must also be
     // the one the audited export event recorded, or a swapped manifest could bind anyone.
-    if let Some(d) = crate::audit::export_details(store, &rec.handover_id)? {
+    if let Some(d) = crate::ledger::audit::export_details(store, &rec.handover_id)? {
         let audited = d.get("client_key_id").and_then(|v| v.as_str());
         if audited != m.client_key.as_ref().map(|k| k.key_id.as_str()) {
             return Err(unreadable(format!(
@@ -568,7 +568,7 @@ fn record(
             "confirm_upgrade"
         }
     };
-    crate::audit::append(&tx, home, event, Some(&rec.handover_id), details)?;
+    crate::ledger::audit::append(&tx, home, event, Some(&rec.handover_id), details)?;
     tx.commit()?;
     Ok(summary(&record, false, prev.map(|p| p.proof)))
 }

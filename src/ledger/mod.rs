@@ -1,0 +1,12 @@
+//! Ledger: the provider's local record. The SQLite state database (`store`, the only module
+//! that speaks SQL), the signed tamper-evident audit log, leases, deletion schedules and
+//! holds, and the evidence bundle that gathers it all for an auditor.
+//!
+//! Owns state and evidence; it must not touch the client's files. Stages above it (pack,
+//! receive, erase) call down into it, never the other way round.
+
+pub mod audit;
+pub mod evidence;
+pub mod lease;
+pub mod schedule;
+pub mod store;
