@@ -2,12 +2,18 @@
 //!
 //! Every message says what happened and, where there is one, what to do next. Messages name
 //! paths, key ids and line numbers, never file contents, passwords or keys.
+//!
+//! Each enum has its `kind()` (the stable snake_case name `--json` prints) and `class()` (how
+//! the binary exits) right below it; [`Error`] only delegates. A variant carries the cause it
+//! wraps as its `source`, and [`Error`] is transparent, so the chain reaches the I/O, SQLite or
+//! minisign error underneath.
 
-use std::fmt;
 use std::path::PathBuf;
 
-/// How the binary should exit for an error. `main.rs` holds the only match to a process code.
+/// How the binary should exit for an error: each class is one row of the exit-code table
+/// ([`ExitClass::code`], [`ExitClass::meaning`]); the binary adds 0 (success) and 2 (usage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExitClass {
     /// 1: I/O, bad key file, locked database: the operation could not be carried out.
     Operational,
@@ -19,13 +25,116 @@ pub enum ExitClass {
     Interrupted,
 }
 
+impl ExitClass {
+    /// Every class, in the order of their codes.
+    pub const ALL: [ExitClass; 4] = [
+        ExitClass::Operational,
+        ExitClass::Refused,
+        ExitClass::Waiting,
+        ExitClass::Interrupted,
+    ];
+
+    /// The process exit code: the one place a class becomes a number.
+    pub const fn code(self) -> u8 {
+        match self {
+            ExitClass::Operational => 1,
+            ExitClass::Refused => 3,
+            ExitClass::Waiting => 4,
+            ExitClass::Interrupted => 130,
+        }
+    }
+
+    /// What the code means, in the words of the README's exit-code table.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            ExitClass::Operational => {
+                "operational error: I/O, bad key file, locked or corrupt database"
+            }
+            ExitClass::Refused => {
+                "a check failed or a safety rule refused: verification failure, tampering, no receipt, unsafe deletion (a blocker in the plan, not confirmed, a read-back mismatch; nothing is deleted on a refusal)"
+            }
+            ExitClass::Waiting => "work left waiting (`run-due` with due jobs held back)",
+            ExitClass::Interrupted => {
+                "interrupted by Ctrl-C or SIGTERM (`shred`/`delete`: stopped at a file boundary, progress recorded; run the same command again to finish)"
+            }
+        }
+    }
+}
+
 /// Shows a path for a message, bytes that are not UTF-8 escaped rather than dropped.
 pub(crate) fn show(p: &std::path::Path) -> String {
     format!("{:?}", p.as_os_str()).trim_matches('"').to_string()
 }
 
+/// The top-level error every library command returns: one variant per stage, each shown as
+/// its stage's error (`transparent`), so `source()` reaches the cause (an I/O or SQLite error).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
+    Evidence(#[from] EvidenceError),
+    #[error(transparent)]
+    Shred(#[from] ShredError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Receipt(#[from] ReceiptError),
+    /// This program's own path cannot be found (`timer` writes it into the unit).
+    #[error("cannot find this program's path: {0}")]
+    ProgramPath(#[source] std::io::Error),
+}
+
+impl Error {
+    /// The exit class of this error.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            Error::Key(e) => e.class(),
+            Error::Export(e) => e.class(),
+            Error::Store(e) => e.class(),
+            Error::Audit(e) => e.class(),
+            Error::Schedule(e) => e.class(),
+            Error::Evidence(e) => e.class(),
+            Error::Shred(e) => e.class(),
+            Error::Verify(e) => e.class(),
+            Error::Receipt(e) => e.class(),
+            Error::ProgramPath(_) => ExitClass::Operational,
+        }
+    }
+
+    /// Stable snake_case names for scripts (`--json` prints them as `error.kind`); messages
+    /// may change, kinds do not.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Key(e) => e.kind(),
+            Error::Export(e) => e.kind(),
+            Error::Store(e) => e.kind(),
+            Error::Audit(e) => e.kind(),
+            Error::Schedule(e) => e.kind(),
+            Error::Evidence(e) => e.kind(),
+            Error::Shred(e) => e.kind(),
+            Error::Verify(e) => e.kind(),
+            Error::Receipt(e) => e.kind(),
+            Error::ProgramPath(_) => "io_error",
+        }
+    }
+}
+
+/// Result with the top-level error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Errors from key handling: generation, loading, recipients.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// A key file exists where keygen would write; keygen never overwrites a key.
     #[error(
@@ -48,9 +157,25 @@ pub enum KeyError {
     /// The key is encrypted and no password could be obtained.
     #[error("the signing key {} is password-protected and no password was given.\nSet HANDOVER_KEY_PASSWORD, or run on a terminal to be asked.", show(.0))]
     NoPassword(PathBuf),
-    /// A public key file or string could not be read.
-    #[error("cannot use the public key {what}: {detail}")]
-    PublicKey { what: String, detail: String },
+    /// A public key given as a string (`--signer-key RW...`) does not parse.
+    #[error("cannot use the public key given with --signer-key: {source}")]
+    PublicKeyString {
+        #[source]
+        source: minisign::PError,
+    },
+    /// A public key file is not a key of the kind expected.
+    #[error("cannot use the public key {}: {detail}", show(.path))]
+    PublicKeyFile { path: PathBuf, detail: String },
+    /// A public key was asked for and neither a file nor a string was given.
+    #[error("cannot use the public key (none given): no key")]
+    NoPublicKey,
+    /// The client's public key file (`--client-key`) cannot be read: it is the client's key,
+    /// so `keygen` and `--sign-key` are no help.
+    #[error("cannot read the client's public key {}: {source}\nGive the client's public key file with --client-key FILE (minisign .pub, or an ssh-ed25519 public key line).", show(.path))]
+    ClientKeyUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A recipient given with -r is not one we know.
     #[error(
         "invalid recipient {shown}: {why}.\nA recipient is an age public key (age1...) or an ssh-ed25519 / ssh-rsa public key line."
@@ -77,9 +202,21 @@ pub enum KeyError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The minisign library failed while generating or signing.
+    /// minisign could not generate a key pair.
+    #[error("key generation failed: {0}")]
+    Generate(#[source] minisign::PError),
+    /// minisign could not encode a new key for its file.
     #[error("{0}")]
-    Crypto(String),
+    Encode(#[source] minisign::PError),
+    /// minisign could not sign.
+    #[error("signing failed: {0}")]
+    Sign(#[source] minisign::PError),
+    /// `keygen` without `--no-password`, and no password for the new key (none typed, the
+    /// two typed differ, or it is empty).
+    #[error(
+        "no password for the new key.\nType one at the prompt, set HANDOVER_KEY_PASSWORD, or pass --no-password for automation."
+    )]
+    NoNewPassword,
     /// A certificate must be signed without anyone to type the provider key's password
     /// (`run-due` from cron or systemd), and no certificate key is authorised yet.
     #[error("deletion certificates cannot be signed unattended: the provider key {} is password-protected, and {} holds no authorised certificate key (cert.key with cert-delegation.json) yet.\nRun this once, on a terminal: handover --home {} delegate\nIt asks the provider key's password once and authorises cert.key, which then signs deletion certificates without a password (run-due from cron or systemd included).", show(.key), show(.home), show(.home))]
@@ -89,8 +226,41 @@ pub enum KeyError {
     BadDelegation { path: PathBuf, detail: String },
 }
 
+impl KeyError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KeyError::Exists(_) => "key_exists",
+            KeyError::Unreadable { .. } | KeyError::ClientKeyUnreadable { .. } => "key_unreadable",
+            KeyError::Malformed { .. } => "key_malformed",
+            KeyError::WrongPassword(_) => "key_wrong_password",
+            KeyError::NoPassword(_) => "key_no_password",
+            KeyError::PublicKeyString { .. }
+            | KeyError::PublicKeyFile { .. }
+            | KeyError::NoPublicKey => "public_key_invalid",
+            KeyError::BadRecipient { .. } => "recipient_invalid",
+            KeyError::BadRecipientLine { .. } => "recipients_file_invalid",
+            KeyError::RecipientsFile { .. } => "recipients_file_unreadable",
+            KeyError::NoRecipients => "no_recipients",
+            KeyError::Write { .. } => "key_write_failed",
+            // One kind for what was a single catch-all, so scripts see what they saw before.
+            KeyError::Generate(_)
+            | KeyError::Encode(_)
+            | KeyError::Sign(_)
+            | KeyError::NoNewPassword => "key_error",
+            KeyError::NoDelegation { .. } => "key_no_delegation",
+            KeyError::BadDelegation { .. } => "delegation_invalid",
+        }
+    }
+    /// Exit class: a key that cannot be had or used stops the operation (1).
+    pub fn class(&self) -> ExitClass {
+        ExitClass::Operational
+    }
+}
+
 /// Errors from the export stage.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExportError {
     /// The client name would make a bad file name.
     #[error(
@@ -130,19 +300,50 @@ pub enum ExportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The walk failed.
-    #[error("cannot walk {}: {detail}", show(.path))]
-    Walk { path: PathBuf, detail: String },
-    /// Invalid option value.
-    #[error("{0}")]
-    Option(String),
+    /// The zstd level is outside 1 to 22.
+    #[error("--level {0} is out of range; zstd levels run from 1 to 22 (default 3).")]
+    LevelOutOfRange(i32),
+    /// The home folder or the signing key lies inside the data directory: it would be handed
+    /// over to the client.
+    #[error("the {what} {} is inside the data directory {}: it would be handed over to the client.\nKeep the home folder (--home, HANDOVER_HOME) and the signing key outside the client's data.", show(.path), show(.data))]
+    SecretInsideData {
+        /// "home folder" or "signing key".
+        what: &'static str,
+        path: PathBuf,
+        data: PathBuf,
+    },
     /// Stopped by a signal (Ctrl-C, SIGTERM).
     #[error("export interrupted; no output was left behind.")]
     Interrupted,
 }
 
+impl ExportError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExportError::BadName { .. } => "bad_name",
+            ExportError::DataMissing(_) => "data_missing",
+            ExportError::NotADirectory(_) => "data_not_a_directory",
+            ExportError::OutInsideData { .. } => "out_inside_data",
+            ExportError::OutputExists(_) => "output_exists",
+            ExportError::Unreadable { .. } => "file_unreadable",
+            ExportError::Changed { .. } => "file_changed",
+            ExportError::SpecialFile { .. } => "special_file",
+            ExportError::NonUtf8Names { .. } => "non_utf8_name",
+            ExportError::Write { .. } => "write_failed",
+            ExportError::LevelOutOfRange(_) | ExportError::SecretInsideData { .. } => "bad_option",
+            ExportError::Interrupted => "interrupted",
+        }
+    }
+    /// Exit class: every export error is operational (1), an interrupted export included.
+    pub fn class(&self) -> ExitClass {
+        ExitClass::Operational
+    }
+}
+
 /// Errors from the local state database.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The database is busy: another handover process holds it.
     #[error("the state database {} is locked by another handover process.\nWait for it to finish and try again.", show(.0))]
@@ -151,8 +352,11 @@ pub enum StoreError {
     #[error("the state database {} is unreadable or corrupt ({detail}).\nRestore it from a backup; nothing was changed.", show(.path))]
     Corrupt { path: PathBuf, detail: String },
     /// Any other SQLite failure.
-    #[error("state database {}: {detail}", show(.path))]
-    Other { path: PathBuf, detail: String },
+    #[error("state database {}: {source}", show(.path))]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     /// The home folder could not be made or used.
     #[error("cannot use the home folder {}: {source}\nPass --home DIR or set HANDOVER_HOME.", show(.path))]
     Home {
@@ -172,8 +376,28 @@ pub enum StoreError {
     CertificateNotFound(String),
 }
 
+impl StoreError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Locked(_) => "database_locked",
+            StoreError::Corrupt { .. } => "database_corrupt",
+            StoreError::Sqlite { .. } => "database_error",
+            StoreError::Home { .. } => "home_unusable",
+            StoreError::NotFound(_) => "handover_not_found",
+            StoreError::Ambiguous(_) => "handover_id_ambiguous",
+            StoreError::CertificateNotFound(_) => "certificate_not_found",
+        }
+    }
+    /// Exit class: the database cannot be used or holds no such record (1).
+    pub fn class(&self) -> ExitClass {
+        ExitClass::Operational
+    }
+}
+
 /// Errors from the audit log.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuditError {
     /// The hash chain or its signed head does not hold.
     #[error(
@@ -223,8 +447,32 @@ pub enum AuditError {
     PublicKeyMissing(PathBuf),
 }
 
+impl AuditError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditError::Broken { .. } => "audit_chain_broken",
+            AuditError::GateMismatch { .. } => "audit_gate_mismatch",
+            AuditError::Anchor { .. } => "audit_anchor_unusable",
+            AuditError::KeyMissing { .. } => "audit_key_missing",
+            AuditError::KeyPresent(_) => "audit_key_present",
+            AuditError::ReasonRequired => "reason_required",
+            AuditError::PublicKeyMissing(_) => "audit_public_key_missing",
+        }
+    }
+    /// Exit class: tampering and refusals 3; a missing key file is operational (1), like any
+    /// other unreadable key.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            AuditError::KeyMissing { .. } => ExitClass::Operational,
+            _ => ExitClass::Refused,
+        }
+    }
+}
+
 /// Errors from the deletion schedule.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScheduleError {
     /// A date in the past: a typo must not delete data today.
     #[error(
@@ -249,8 +497,25 @@ pub enum ScheduleError {
     HoldAfterDeletion { handover_id: String, what: String },
 }
 
+impl ScheduleError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScheduleError::InPast { .. } => "date_in_past",
+            ScheduleError::Finished { .. } => "job_finished",
+            ScheduleError::ClockBehind { .. } => "clock_behind",
+            ScheduleError::HoldAfterDeletion { .. } => "hold_after_deletion",
+        }
+    }
+    /// Exit class: every schedule error is a refusal (3).
+    pub fn class(&self) -> ExitClass {
+        ExitClass::Refused
+    }
+}
+
 /// Errors from the evidence pack.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EvidenceError {
     /// The output folder exists.
     #[error("{} already exists; the evidence pack is written to a new folder.\nChoose another --out.", show(.0))]
@@ -275,109 +540,24 @@ pub enum EvidenceError {
     NotTheConfirmedReceipt(PathBuf),
 }
 
-/// The top-level error every library command returns.
-#[derive(Debug)]
-pub enum Error {
-    Key(KeyError),
-    Export(ExportError),
-    Store(StoreError),
-    Audit(AuditError),
-    Schedule(ScheduleError),
-    Evidence(EvidenceError),
-    Shred(ShredError),
-    /// An I/O error outside a stage with its own enum (reading a file the user named, ...).
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-    Verify(VerifyError),
-    Receipt(ReceiptError),
-}
-
-impl Error {
-    /// The exit class of this error.
+impl EvidenceError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EvidenceError::Exists(_) => "output_exists",
+            EvidenceError::NoManifest(_) => "manifest_not_recorded",
+            EvidenceError::Write { .. } => "write_failed",
+            EvidenceError::Read { .. } => "receipt_unreadable",
+            EvidenceError::NotTheConfirmedReceipt(_) => "receipt_not_confirmed_one",
+        }
+    }
+    /// Exit class: a receipt that is not the confirmed one is refused (3); the rest is
+    /// operational (1).
     pub fn class(&self) -> ExitClass {
         match self {
-            Error::Key(_) | Error::Export(_) | Error::Store(_) | Error::Io { .. } => {
-                ExitClass::Operational
-            }
-            Error::Evidence(EvidenceError::NotTheConfirmedReceipt(_)) => ExitClass::Refused,
-            Error::Evidence(_) => ExitClass::Operational,
-            // A missing key file is operational, like any other unreadable key.
-            Error::Audit(AuditError::KeyMissing { .. }) => ExitClass::Operational,
-            Error::Audit(_) | Error::Schedule(_) => ExitClass::Refused,
-            Error::Verify(_) => ExitClass::Operational,
-            Error::Receipt(e) => e.class(),
-            Error::Shred(e) => e.class(),
+            EvidenceError::NotTheConfirmedReceipt(_) => ExitClass::Refused,
+            _ => ExitClass::Operational,
         }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Key(e) => e.fmt(f),
-            Error::Export(e) => e.fmt(f),
-            Error::Store(e) => e.fmt(f),
-            Error::Audit(e) => e.fmt(f),
-            Error::Schedule(e) => e.fmt(f),
-            Error::Evidence(e) => e.fmt(f),
-            Error::Shred(e) => e.fmt(f),
-            Error::Io { what, source } => write!(f, "{what}: {source}"),
-            Error::Verify(e) => e.fmt(f),
-            Error::Receipt(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-impl From<KeyError> for Error {
-    fn from(e: KeyError) -> Self {
-        Error::Key(e)
-    }
-}
-impl From<ExportError> for Error {
-    fn from(e: ExportError) -> Self {
-        Error::Export(e)
-    }
-}
-impl From<EvidenceError> for Error {
-    fn from(e: EvidenceError) -> Self {
-        Error::Evidence(e)
-    }
-}
-impl From<ScheduleError> for Error {
-    fn from(e: ScheduleError) -> Self {
-        Error::Schedule(e)
-    }
-}
-impl From<AuditError> for Error {
-    fn from(e: AuditError) -> Self {
-        Error::Audit(e)
-    }
-}
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        Error::Store(e)
-    }
-}
-
-impl From<VerifyError> for Error {
-    fn from(e: VerifyError) -> Self {
-        Error::Verify(e)
-    }
-}
-impl From<ReceiptError> for Error {
-    fn from(e: ReceiptError) -> Self {
-        Error::Receipt(e)
     }
 }
 
@@ -385,6 +565,7 @@ impl From<ReceiptError> for Error {
 /// its outputs written. A check that fails is not an error but a problem in the report
 /// (`verify::Problem`), and makes the run exit 3.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// The archive cannot be opened or read.
     #[error("cannot read the archive {}: {source}\nCheck the path and its permissions.", show(.path))]
@@ -395,6 +576,13 @@ pub enum VerifyError {
     /// The manifest is not where it should be or cannot be read.
     #[error("cannot read the manifest {}: {source}\nIt is looked for beside the archive (NAME.manifest.json); pass --manifest FILE if it is elsewhere.", show(.path))]
     ManifestUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The provider's public key (`--signer FILE`) cannot be read. The client has no key of
+    /// the provider's to make: the advice is to get it, not `keygen`'s.
+    #[error("cannot read the provider's public key {}: {source}\nGet the provider's public key (their handover.pub) and pass it with --signer FILE, or its RW... string with --signer-key.", show(.path))]
+    SignerUnreadable {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -421,9 +609,135 @@ pub enum VerifyError {
     },
 }
 
-impl From<ShredError> for Error {
-    fn from(e: ShredError) -> Self {
-        Error::Shred(e)
+impl VerifyError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VerifyError::ArchiveUnreadable { .. } => "archive_unreadable",
+            VerifyError::ManifestUnreadable { .. } => "manifest_unreadable",
+            // The kind it had when it shared the signing key's variant.
+            VerifyError::SignerUnreadable { .. } => "key_unreadable",
+            VerifyError::Identity { .. } => "identity_unusable",
+            VerifyError::ExtractExists(_) => "extract_target_exists",
+            VerifyError::ExtractWrite { .. } => "extract_write_failed",
+            VerifyError::ReceiptExists(_) => "receipt_exists",
+            VerifyError::ReceiptWrite { .. } => "receipt_write_failed",
+        }
+    }
+    /// Exit class: an input that cannot be read or an output that cannot be written is
+    /// operational (1); failed checks are problems in the report, not errors.
+    pub fn class(&self) -> ExitClass {
+        ExitClass::Operational
+    }
+    /// Loading `--signer`/`--signer-key`: a file that cannot be read gets verify's own
+    /// advice; every other key error stays as it is.
+    pub(crate) fn signer(e: KeyError) -> Error {
+        match e {
+            KeyError::Unreadable { path, source } => {
+                VerifyError::SignerUnreadable { path, source }.into()
+            }
+            e => e.into(),
+        }
+    }
+}
+
+/// Errors from `confirm`: the client's proof of receipt is missing, wrong or tampered with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiptError {
+    /// The receipt file cannot be read.
+    #[error("cannot read the receipt {}: {source}", show(.path))]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The receipt is not a handover receipt.
+    #[error("{} is not a handover receipt ({detail}).\nAsk the client for the receipt.json that `handover verify --receipt` wrote.", show(.path))]
+    Malformed { path: PathBuf, detail: String },
+    /// The receipt names a handover this provider never recorded.
+    #[error(
+        "the receipt is for handover {0}, which is not recorded here.\nNothing was changed. Check that it is your client's receipt and that --home is right (`handover list`)."
+    )]
+    UnknownHandover(String),
+    /// The receipt's archive hash is not the recorded one.
+    #[error(
+        "the receipt for handover {id} names archive SHA-256 {claimed}, but {recorded} was handed over.\nNothing was changed. The client verified another archive: send the recorded one again."
+    )]
+    ArchiveMismatch {
+        id: String,
+        claimed: String,
+        recorded: String,
+    },
+    /// The receipt's manifest hash is not the recorded one.
+    #[error(
+        "the receipt for handover {0} names another manifest than the one recorded.\nNothing was changed. Send the client the recorded manifest and ask for a new receipt."
+    )]
+    ManifestMismatch(String),
+    /// The receipt code does not match the handover's.
+    #[error(
+        "wrong receipt code for handover {0}.\nNothing was changed. Ask the client for the code `handover verify` printed (it is also in bag-info.txt)."
+    )]
+    WrongCode(String),
+    /// The client's signature on the receipt does not verify.
+    #[error("the signature {} does not match the receipt: it was changed after signing.\nNothing was changed. Ask the client for the receipt again.", show(.0))]
+    SignatureInvalid(PathBuf),
+    /// Signed by another key than the client's.
+    #[error(
+        "the receipt is signed by key {signed_by}, not the client's key {expected}.\nNothing was changed. Ask the client to sign with the key bound at export (client_key in the signed manifest), or check --client-key."
+    )]
+    SignedByOtherKey { signed_by: String, expected: String },
+    /// --client-key was given and the receipt carries no signature.
+    #[error("--client-key was given but there is no signature {} beside the receipt.\nNothing was changed. Ask the client for the signature file (.minisig, or .sig from ssh-keygen) as well.", show(.0))]
+    SignatureMissing(PathBuf),
+    /// --client-key names another key than the one bound at export.
+    #[error(
+        "--client-key is key {given}, but handover {id} was exported with client key {bound} bound in its signed manifest.\nNothing was changed. Leave out --client-key: the bound key is used."
+    )]
+    NotTheBoundKey {
+        id: String,
+        given: String,
+        bound: String,
+    },
+    /// An SSH signature made for another purpose than a receipt.
+    #[error("the SSH signature {} was made for namespace {namespace:?}, not \"handover-receipt\".\nNothing was changed. The client signs with: ssh-keygen -Y sign -n handover-receipt -f KEY receipt.json", show(.path))]
+    SignatureNamespace { path: PathBuf, namespace: String },
+    /// ssh-keygen, which checks SSH signatures, could not be run.
+    #[error(
+        "cannot run ssh-keygen ({0}); it checks SSH-signed receipts: install OpenSSH 8.1 or later (package openssh-client).\nNothing was changed."
+    )]
+    SshKeygen(#[source] std::io::Error),
+    /// The client key bound at export cannot be read from the recorded manifest.
+    #[error(
+        "cannot read the client key bound to handover {id} from its recorded manifest: {detail}.\nNothing was changed. Run `handover audit verify`: the state database may have been altered."
+    )]
+    BoundKeyUnreadable { id: String, detail: String },
+}
+
+impl ReceiptError {
+    /// Exit class: an unreadable file is operational; every other case is a refusal.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            ReceiptError::Unreadable { .. } | ReceiptError::SshKeygen(_) => ExitClass::Operational,
+            _ => ExitClass::Refused,
+        }
+    }
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReceiptError::Unreadable { .. } => "receipt_unreadable",
+            ReceiptError::Malformed { .. } => "receipt_malformed",
+            ReceiptError::UnknownHandover(_) => "receipt_unknown_handover",
+            ReceiptError::ArchiveMismatch { .. } => "receipt_archive_mismatch",
+            ReceiptError::ManifestMismatch(_) => "receipt_manifest_mismatch",
+            ReceiptError::WrongCode(_) => "wrong_receipt_code",
+            ReceiptError::SignatureInvalid(_) => "receipt_signature_invalid",
+            ReceiptError::SignedByOtherKey { .. } => "receipt_signed_by_other_key",
+            ReceiptError::SignatureMissing(_) => "receipt_signature_missing",
+            ReceiptError::NotTheBoundKey { .. } => "client_key_not_bound",
+            ReceiptError::SignatureNamespace { .. } => "receipt_signature_namespace",
+            ReceiptError::SshKeygen(_) => "ssh_keygen_unavailable",
+            ReceiptError::BoundKeyUnreadable { .. } => "bound_client_key_unreadable",
+        }
     }
 }
 
@@ -451,8 +765,70 @@ fn list_blockers(b: &[Blocker]) -> String {
     s
 }
 
+/// A hold that refuses a deletion.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HoldInfo {
+    pub handover_id: String,
+    pub client: String,
+    pub reason: String,
+    pub held_at: Option<String>,
+    /// `label: path` of each recorded path of that handover this run would touch.
+    pub paths: Vec<String>,
+}
+
+/// A recorded handover whose paths overlap a deletion's paths.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RelatedHandover {
+    pub handover_id: String,
+    pub client: String,
+    /// `label: path` of each recorded path this run would touch.
+    pub paths: Vec<String>,
+    pub receipt_confirmed: bool,
+    /// Its deletion already ran (certificate, or nothing was left).
+    pub deleted: bool,
+    /// The hold on it, if any.
+    pub hold: Option<String>,
+    /// Deleting its paths is allowed: receipt confirmed or already deleted, and no hold (for
+    /// the handover a `delete` names, its own receipt or reason decides instead).
+    pub clear: bool,
+}
+
+fn list_holds(h: &[HoldInfo]) -> String {
+    h.iter()
+        .map(|x| {
+            format!(
+                "handover {} ({}) is on hold{}: {} (it covers {})",
+                x.handover_id,
+                x.client,
+                x.held_at
+                    .as_ref()
+                    .map(|t| format!(" since {t}"))
+                    .unwrap_or_default(),
+                x.reason,
+                x.paths.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn list_not_clear(h: &[RelatedHandover]) -> String {
+    h.iter()
+        .map(|x| {
+            format!(
+                "{} is also recorded for handover {} ({}), whose client's receipt is not confirmed",
+                x.paths.join(", "),
+                x.handover_id,
+                x.client
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Errors from secure deletion (`shred`, `delete`) and its certificates.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ShredError {
     /// The plan found blockers; nothing was touched.
     #[error("the deletion plan has {} blocker(s); nothing was deleted:{}\nFix them (or leave those paths out) and run again; --dry-run shows the plan.", .0.len(), list_blockers(.0))]
@@ -545,179 +921,6 @@ pub enum ShredError {
     },
 }
 
-/// A hold that refuses a deletion.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HoldInfo {
-    pub handover_id: String,
-    pub client: String,
-    pub reason: String,
-    pub held_at: Option<String>,
-    /// `label: path` of each recorded path of that handover this run would touch.
-    pub paths: Vec<String>,
-}
-
-/// A recorded handover whose paths overlap a deletion's paths.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RelatedHandover {
-    pub handover_id: String,
-    pub client: String,
-    /// `label: path` of each recorded path this run would touch.
-    pub paths: Vec<String>,
-    pub receipt_confirmed: bool,
-    /// Its deletion already ran (certificate, or nothing was left).
-    pub deleted: bool,
-    /// The hold on it, if any.
-    pub hold: Option<String>,
-    /// Deleting its paths is allowed: receipt confirmed or already deleted, and no hold (for
-    /// the handover a `delete` names, its own receipt or reason decides instead).
-    pub clear: bool,
-}
-
-fn list_holds(h: &[HoldInfo]) -> String {
-    h.iter()
-        .map(|x| {
-            format!(
-                "handover {} ({}) is on hold{}: {} (it covers {})",
-                x.handover_id,
-                x.client,
-                x.held_at
-                    .as_ref()
-                    .map(|t| format!(" since {t}"))
-                    .unwrap_or_default(),
-                x.reason,
-                x.paths.join(", ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn list_not_clear(h: &[RelatedHandover]) -> String {
-    h.iter()
-        .map(|x| {
-            format!(
-                "{} is also recorded for handover {} ({}), whose client's receipt is not confirmed",
-                x.paths.join(", "),
-                x.handover_id,
-                x.client
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl VerifyError {
-    /// The `--json` kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            VerifyError::ArchiveUnreadable { .. } => "archive_unreadable",
-            VerifyError::ManifestUnreadable { .. } => "manifest_unreadable",
-            VerifyError::Identity { .. } => "identity_unusable",
-            VerifyError::ExtractExists(_) => "extract_target_exists",
-            VerifyError::ExtractWrite { .. } => "extract_write_failed",
-            VerifyError::ReceiptExists(_) => "receipt_exists",
-            VerifyError::ReceiptWrite { .. } => "receipt_write_failed",
-        }
-    }
-}
-
-/// Errors from `confirm`: the client's proof of receipt is missing, wrong or tampered with.
-#[derive(Debug, thiserror::Error)]
-pub enum ReceiptError {
-    /// The receipt file cannot be read.
-    #[error("cannot read the receipt {}: {source}", show(.path))]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The receipt is not a handover receipt.
-    #[error("{} is not a handover receipt ({detail}).\nAsk the client for the receipt.json that `handover verify --receipt` wrote.", show(.path))]
-    Malformed { path: PathBuf, detail: String },
-    /// The receipt names a handover this provider never recorded.
-    #[error(
-        "the receipt is for handover {0}, which is not recorded here.\nNothing was changed. Check that it is your client's receipt and that --home is right (`handover list`)."
-    )]
-    UnknownHandover(String),
-    /// The receipt's archive hash is not the recorded one.
-    #[error(
-        "the receipt for handover {id} names archive SHA-256 {claimed}, but {recorded} was handed over.\nNothing was changed. The client verified another archive: send the recorded one again."
-    )]
-    ArchiveMismatch {
-        id: String,
-        claimed: String,
-        recorded: String,
-    },
-    /// The receipt's manifest hash is not the recorded one.
-    #[error(
-        "the receipt for handover {0} names another manifest than the one recorded.\nNothing was changed. Send the client the recorded manifest and ask for a new receipt."
-    )]
-    ManifestMismatch(String),
-    /// The receipt code does not match the handover's.
-    #[error(
-        "wrong receipt code for handover {0}.\nNothing was changed. Ask the client for the code `handover verify` printed (it is also in bag-info.txt)."
-    )]
-    WrongCode(String),
-    /// The client's signature on the receipt does not verify.
-    #[error("the signature {} does not match the receipt: it was changed after signing.\nNothing was changed. Ask the client for the receipt again.", show(.0))]
-    SignatureInvalid(PathBuf),
-    /// Signed by another key than the client's.
-    #[error(
-        "the receipt is signed by key {signed_by}, not the client's key {expected}.\nNothing was changed. Ask the client to sign with the key bound at export (client_key in the signed manifest), or check --client-key."
-    )]
-    SignedByOtherKey { signed_by: String, expected: String },
-    /// --client-key was given and the receipt carries no signature.
-    #[error("--client-key was given but there is no signature {} beside the receipt.\nNothing was changed. Ask the client for the signature file (.minisig, or .sig from ssh-keygen) as well.", show(.0))]
-    SignatureMissing(PathBuf),
-    /// --client-key names another key than the one bound at export.
-    #[error(
-        "--client-key is key {given}, but handover {id} was exported with client key {bound} bound in its signed manifest.\nNothing was changed. Leave out --client-key: the bound key is used."
-    )]
-    NotTheBoundKey {
-        id: String,
-        given: String,
-        bound: String,
-    },
-    /// An SSH signature made for another purpose than a receipt.
-    #[error("the SSH signature {} was made for namespace {namespace:?}, not \"handover-receipt\".\nNothing was changed. The client signs with: ssh-keygen -Y sign -n handover-receipt -f KEY receipt.json", show(.path))]
-    SignatureNamespace { path: PathBuf, namespace: String },
-    /// ssh-keygen, which checks SSH signatures, could not be run.
-    #[error("{0}.\nNothing was changed.")]
-    SshKeygen(String),
-    /// The client key bound at export cannot be read from the recorded manifest.
-    #[error(
-        "cannot read the client key bound to handover {id} from its recorded manifest: {detail}.\nNothing was changed. Run `handover audit verify`: the state database may have been altered."
-    )]
-    BoundKeyUnreadable { id: String, detail: String },
-}
-
-impl ReceiptError {
-    /// Exit class: an unreadable file is operational; every other case is a refusal.
-    pub fn class(&self) -> ExitClass {
-        match self {
-            ReceiptError::Unreadable { .. } | ReceiptError::SshKeygen(_) => ExitClass::Operational,
-            _ => ExitClass::Refused,
-        }
-    }
-    /// The `--json` kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ReceiptError::Unreadable { .. } => "receipt_unreadable",
-            ReceiptError::Malformed { .. } => "receipt_malformed",
-            ReceiptError::UnknownHandover(_) => "receipt_unknown_handover",
-            ReceiptError::ArchiveMismatch { .. } => "receipt_archive_mismatch",
-            ReceiptError::ManifestMismatch(_) => "receipt_manifest_mismatch",
-            ReceiptError::WrongCode(_) => "wrong_receipt_code",
-            ReceiptError::SignatureInvalid(_) => "receipt_signature_invalid",
-            ReceiptError::SignedByOtherKey { .. } => "receipt_signed_by_other_key",
-            ReceiptError::SignatureMissing(_) => "receipt_signature_missing",
-            ReceiptError::NotTheBoundKey { .. } => "client_key_not_bound",
-            ReceiptError::SignatureNamespace { .. } => "receipt_signature_namespace",
-            ReceiptError::SshKeygen(_) => "ssh_keygen_unavailable",
-            ReceiptError::BoundKeyUnreadable { .. } => "bound_client_key_unreadable",
-        }
-    }
-}
-
 impl ShredError {
     /// The exit class: refusals and failed checks 3, I/O 1, a signal 130.
     pub fn class(&self) -> ExitClass {
@@ -731,99 +934,101 @@ impl ShredError {
             _ => ExitClass::Refused,
         }
     }
-}
-
-/// Result with the top-level error.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Stable snake_case names for scripts (`--json` prints them as `error.kind`); messages may
-/// change, kinds do not.
-impl Error {
+    /// The `--json` kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Key(e) => match e {
-                KeyError::Exists(_) => "key_exists",
-                KeyError::Unreadable { .. } => "key_unreadable",
-                KeyError::Malformed { .. } => "key_malformed",
-                KeyError::WrongPassword(_) => "key_wrong_password",
-                KeyError::NoPassword(_) => "key_no_password",
-                KeyError::PublicKey { .. } => "public_key_invalid",
-                KeyError::BadRecipient { .. } => "recipient_invalid",
-                KeyError::BadRecipientLine { .. } => "recipients_file_invalid",
-                KeyError::RecipientsFile { .. } => "recipients_file_unreadable",
-                KeyError::NoRecipients => "no_recipients",
-                KeyError::Write { .. } => "key_write_failed",
-                KeyError::Crypto(_) => "key_error",
-                KeyError::NoDelegation { .. } => "key_no_delegation",
-                KeyError::BadDelegation { .. } => "delegation_invalid",
-            },
-            Error::Export(e) => match e {
-                ExportError::BadName { .. } => "bad_name",
-                ExportError::DataMissing(_) => "data_missing",
-                ExportError::NotADirectory(_) => "data_not_a_directory",
-                ExportError::OutInsideData { .. } => "out_inside_data",
-                ExportError::OutputExists(_) => "output_exists",
-                ExportError::Unreadable { .. } => "file_unreadable",
-                ExportError::Changed { .. } => "file_changed",
-                ExportError::SpecialFile { .. } => "special_file",
-                ExportError::NonUtf8Names { .. } => "non_utf8_name",
-                ExportError::Write { .. } => "write_failed",
-                ExportError::Walk { .. } => "walk_failed",
-                ExportError::Option(_) => "bad_option",
-                ExportError::Interrupted => "interrupted",
-            },
-            Error::Store(e) => match e {
-                StoreError::Locked(_) => "database_locked",
-                StoreError::Corrupt { .. } => "database_corrupt",
-                StoreError::Other { .. } => "database_error",
-                StoreError::Home { .. } => "home_unusable",
-                StoreError::NotFound(_) => "handover_not_found",
-                StoreError::Ambiguous(_) => "handover_id_ambiguous",
-                StoreError::CertificateNotFound(_) => "certificate_not_found",
-            },
-            Error::Audit(AuditError::Broken { .. }) => "audit_chain_broken",
-            Error::Audit(AuditError::GateMismatch { .. }) => "audit_gate_mismatch",
-            Error::Audit(AuditError::Anchor { .. }) => "audit_anchor_unusable",
-            Error::Audit(AuditError::KeyMissing { .. }) => "audit_key_missing",
-            Error::Audit(AuditError::KeyPresent(_)) => "audit_key_present",
-            Error::Audit(AuditError::ReasonRequired) => "reason_required",
-            Error::Audit(AuditError::PublicKeyMissing(_)) => "audit_public_key_missing",
-            Error::Schedule(e) => match e {
-                ScheduleError::InPast { .. } => "date_in_past",
-                ScheduleError::Finished { .. } => "job_finished",
-                ScheduleError::ClockBehind { .. } => "clock_behind",
-                ScheduleError::HoldAfterDeletion { .. } => "hold_after_deletion",
-            },
-            Error::Evidence(e) => match e {
-                EvidenceError::Exists(_) => "output_exists",
-                EvidenceError::NoManifest(_) => "manifest_not_recorded",
-                EvidenceError::Write { .. } => "write_failed",
-                EvidenceError::Read { .. } => "receipt_unreadable",
-                EvidenceError::NotTheConfirmedReceipt(_) => "receipt_not_confirmed_one",
-            },
-            Error::Io { .. } => "io_error",
-            Error::Verify(e) => e.kind(),
-            Error::Receipt(e) => e.kind(),
-            Error::Shred(e) => match e {
-                ShredError::Blocked(_) => "deletion_blocked",
-                ShredError::NoReceipt(_) => "no_receipt",
-                ShredError::EmptyReason => "reason_required",
-                ShredError::CannotAsk => "cannot_ask",
-                ShredError::Declined => "declined",
-                ShredError::AlreadyDeleted { .. } => "already_deleted",
-                ShredError::JobRootsDiffer { .. } => "job_roots_differ",
-                ShredError::Incomplete { .. } => "deletion_incomplete",
-                ShredError::Io { .. } => "io_error",
-                ShredError::CertificateWrite { .. } => "certificate_write_failed",
-                ShredError::NothingToDelete => "nothing_to_delete",
-                ShredError::Held(_) => "handover_held",
-                ShredError::NotClear(_) => "shared_path_not_clear",
-                ShredError::Busy { .. } => "deletion_running",
-                ShredError::PlanOutOfDate => "plan_out_of_date",
-                ShredError::CertificateRead { .. } => "certificate_unreadable",
-                ShredError::BagRead { .. } => "bag_unreadable",
-                ShredError::Interrupted { .. } => "interrupted",
-            },
+            ShredError::Blocked(_) => "deletion_blocked",
+            ShredError::NoReceipt(_) => "no_receipt",
+            ShredError::EmptyReason => "reason_required",
+            ShredError::CannotAsk => "cannot_ask",
+            ShredError::Declined => "declined",
+            ShredError::AlreadyDeleted { .. } => "already_deleted",
+            ShredError::JobRootsDiffer { .. } => "job_roots_differ",
+            ShredError::Incomplete { .. } => "deletion_incomplete",
+            ShredError::Io { .. } => "io_error",
+            ShredError::CertificateWrite { .. } => "certificate_write_failed",
+            ShredError::NothingToDelete => "nothing_to_delete",
+            ShredError::Held(_) => "handover_held",
+            ShredError::NotClear(_) => "shared_path_not_clear",
+            ShredError::Busy { .. } => "deletion_running",
+            ShredError::PlanOutOfDate => "plan_out_of_date",
+            ShredError::CertificateRead { .. } => "certificate_unreadable",
+            ShredError::BagRead { .. } => "bag_unreadable",
+            ShredError::Interrupted { .. } => "interrupted",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    fn io() -> std::io::Error {
+        std::io::Error::from(std::io::ErrorKind::NotFound)
+    }
+
+    #[test]
+    fn the_cause_survives_the_top_level_error() {
+        let e = Error::from(ExportError::Write {
+            path: "out/x".into(),
+            source: io(),
+        });
+        let source = e.source().expect("the I/O error is the source");
+        assert_eq!(source.to_string(), io().to_string());
+        assert_eq!(e.kind(), "write_failed");
+        assert_eq!(e.class(), ExitClass::Operational);
+    }
+
+    #[test]
+    fn verify_signer_file_gets_its_own_advice_and_keeps_its_kind() {
+        let e = VerifyError::signer(KeyError::Unreadable {
+            path: "missing.pub".into(),
+            source: io(),
+        });
+        let m = e.to_string();
+        assert!(
+            m.starts_with("cannot read the provider's public key missing.pub: "),
+            "{m}"
+        );
+        assert!(m.contains("--signer FILE"), "{m}");
+        assert!(!m.contains("keygen") && !m.contains("--sign-key"), "{m}");
+        assert_eq!(e.kind(), "key_unreadable");
+        assert_eq!(e.class(), ExitClass::Operational);
+        // Any other key error passes through unchanged.
+        let e = VerifyError::signer(KeyError::NoPublicKey);
+        assert!(matches!(e, Error::Key(KeyError::NoPublicKey)));
+    }
+
+    #[test]
+    fn split_catch_alls_keep_their_messages_and_kinds() {
+        let e = Error::from(KeyError::NoNewPassword);
+        assert_eq!(
+            e.to_string(),
+            "no password for the new key.\nType one at the prompt, set HANDOVER_KEY_PASSWORD, or pass --no-password for automation."
+        );
+        assert_eq!(e.kind(), "key_error");
+        let e = Error::from(ExportError::LevelOutOfRange(23));
+        assert_eq!(
+            e.to_string(),
+            "--level 23 is out of range; zstd levels run from 1 to 22 (default 3)."
+        );
+        assert_eq!(e.kind(), "bad_option");
+        let e = Error::from(ReceiptError::SshKeygen(io()));
+        assert!(e.to_string().starts_with("cannot run ssh-keygen ("));
+        assert!(
+            e.to_string()
+                .ends_with("(package openssh-client).\nNothing was changed.")
+        );
+        assert_eq!(e.kind(), "ssh_keygen_unavailable");
+        assert_eq!(e.class(), ExitClass::Operational);
+        assert!(e.source().is_some());
+    }
+
+    #[test]
+    fn exit_codes() {
+        let codes: Vec<u8> = ExitClass::ALL.iter().map(|c| c.code()).collect();
+        assert_eq!(codes, [1, 3, 4, 130]);
     }
 }

@@ -81,11 +81,7 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
                 })
             })
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| {
-                error::KeyError::Crypto(
-                    "no password for the new key.\nType one at the prompt, set HANDOVER_KEY_PASSWORD, or pass --no-password for automation.".into(),
-                )
-            })?;
+            .ok_or(error::KeyError::NoNewPassword)?;
         Some(pw)
     };
     let mut summary = keys::keygen(&dir, password.clone())?;

@@ -32,14 +32,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The one place where an exit class becomes a process exit code (2 is clap's).
+/// An exit class as a process exit code (2 is clap's).
 fn exit_code(class: ExitClass) -> u8 {
-    match class {
-        ExitClass::Operational => 1,
-        ExitClass::Refused => 3,
-        ExitClass::Waiting => 4,
-        ExitClass::Interrupted => 130,
-    }
+    class.code()
 }
 
 fn print_json<T: Serialize>(v: &T) {
@@ -281,10 +276,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
             }
         }
         Command::Timer(a) => {
-            let exe = std::env::current_exe().map_err(|source| handover::Error::Io {
-                what: "cannot find this program's path".into(),
-                source,
-            })?;
+            let exe = std::env::current_exe().map_err(handover::Error::ProgramPath)?;
             print!("{}", schedule::timer(a.systemd, &exe, &home));
             // The unit would fail on every job if certificates cannot be signed unattended.
             if let Err(e) = handover::keys::delegation::unattended_ready(&home) {

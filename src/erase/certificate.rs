@@ -550,7 +550,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     let mut json = serde_json::to_vec_pretty(&cert).expect("certificate serializes");
     json.push(b'\n');
     let sig = signing::sign(input.signer, &json, &file_name, now.unix_timestamp())
-        .map_err(crate::error::KeyError::Crypto)?;
+        .map_err(crate::error::KeyError::Sign)?;
     let mut sig_path = json_path.clone().into_os_string();
     sig_path.push(".minisig");
     let sig_path = PathBuf::from(sig_path);

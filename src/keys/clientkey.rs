@@ -47,7 +47,7 @@ pub enum Problem {
     /// An SSH signature made for another namespace than [`SSH_NAMESPACE`].
     Namespace(String),
     /// `ssh-keygen` could not be run.
-    Tool(String),
+    Tool(std::io::Error),
 }
 
 impl From<SigProblem> for Problem {
@@ -60,12 +60,12 @@ impl ClientKey {
     /// Loads a key file: a minisign `.pub` file, a bare `RW...` key, or an OpenSSH public key
     /// line (`ssh-ed25519 AAAA... comment`, as in `id_ed25519.pub`).
     pub fn load(path: &Path) -> Result<ClientKey, KeyError> {
-        let text = fs::read_to_string(path).map_err(|source| KeyError::Unreadable {
+        let text = fs::read_to_string(path).map_err(|source| KeyError::ClientKeyUnreadable {
             path: path.to_path_buf(),
             source,
         })?;
-        ClientKey::parse(&text).map_err(|detail| KeyError::PublicKey {
-            what: crate::error::show(path),
+        ClientKey::parse(&text).map_err(|detail| KeyError::PublicKeyFile {
+            path: path.to_path_buf(),
             detail,
         })
     }
@@ -250,11 +250,7 @@ fn parse_sshsig(text: &str) -> Option<(Vec<u8>, String)> {
 /// Runs `ssh-keygen -Y verify` with `public` as the only allowed signer, for the receipt
 /// namespace, on `data`.
 fn ssh_keygen_verify(public: &str, data: &[u8], sig_text: &str) -> Result<(), Problem> {
-    let tool = |e: std::io::Error| {
-        Problem::Tool(format!(
-            "cannot run ssh-keygen ({e}); it checks SSH-signed receipts: install OpenSSH 8.1 or later (package openssh-client)"
-        ))
-    };
+    let tool = Problem::Tool;
     let dir = tempfile::tempdir().map_err(tool)?;
     let allowed = dir.path().join("allowed_signers");
     let sig = dir.path().join("receipt.sig");

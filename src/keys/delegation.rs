@@ -242,7 +242,7 @@ pub fn ensure(
         doc.as_bytes(),
         &trusted_comment(&d, now.unix_timestamp()),
     )
-    .map_err(KeyError::Crypto)?;
+    .map_err(KeyError::Sign)?;
     // Signature first: a delegation file never appears without one. Replacing an older
     // delegation is atomic per file (rename over it).
     replace(&sig_path(home), sig.as_bytes())?;

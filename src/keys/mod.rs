@@ -191,16 +191,13 @@ pub fn keygen_at(
         Some(pw) => KeyPair::generate_encrypted_keypair(Some(pw)),
         None => KeyPair::generate_unencrypted_keypair(),
     }
-    .map_err(|e| KeyError::Crypto(format!("key generation failed: {e}")))?;
+    .map_err(KeyError::Generate)?;
     let id = key_id(kp.pk.keynum());
     let sk_box = kp
         .sk
         .to_box(Some(&format!("{comment} {id}")))
-        .map_err(|e| KeyError::Crypto(e.to_string()))?;
-    let pk_box = kp
-        .pk
-        .to_box()
-        .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        .map_err(KeyError::Encode)?;
+    let pk_box = kp.pk.to_box().map_err(KeyError::Encode)?;
     let write = |p: &PathBuf, bytes: &[u8], mode| {
         home::write_new(p, bytes, mode).map_err(|source| {
             if source.kind() == std::io::ErrorKind::AlreadyExists {
@@ -292,23 +289,18 @@ pub fn load_signer(path: &Path, reporter: &dyn Reporter) -> Result<Signer, KeyEr
 /// Loads a minisign public key from a file (`.pub` box) or a bare `RW...` string.
 pub fn load_public_key(file: Option<&Path>, base64: Option<&str>) -> Result<PublicKey, KeyError> {
     if let Some(s) = base64 {
-        return PublicKey::from_base64(s.trim()).map_err(|e| KeyError::PublicKey {
-            what: "given with --signer-key".into(),
-            detail: e.to_string(),
-        });
+        return PublicKey::from_base64(s.trim())
+            .map_err(|source| KeyError::PublicKeyString { source });
     }
-    let path = file.ok_or_else(|| KeyError::PublicKey {
-        what: "(none given)".into(),
-        detail: "no key".into(),
-    })?;
+    let path = file.ok_or(KeyError::NoPublicKey)?;
     let text = fs::read_to_string(path).map_err(|source| KeyError::Unreadable {
         path: path.to_path_buf(),
         source,
     })?;
     PublicKeyBox::from_string(&text)
         .and_then(|b| b.into_public_key())
-        .map_err(|e| KeyError::PublicKey {
-            what: crate::error::show(path),
+        .map_err(|e| KeyError::PublicKeyFile {
+            path: path.to_path_buf(),
             detail: e.to_string(),
         })
 }

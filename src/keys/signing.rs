@@ -16,14 +16,18 @@ pub fn sign(
     data: &[u8],
     file_name: &str,
     unix_time: i64,
-) -> Result<String, String> {
+) -> Result<String, minisign::PError> {
     let trusted = format!("timestamp:{unix_time}\tfile:{file_name}\thashed");
     sign_with_comment(signer, data, &trusted)
 }
 
 /// Signs `data` with the given trusted comment, which `minisign -V` prints once it has checked
 /// it: a line the key vouches for, not only the data.
-pub fn sign_with_comment(signer: &Signer, data: &[u8], trusted: &str) -> Result<String, String> {
+pub fn sign_with_comment(
+    signer: &Signer,
+    data: &[u8],
+    trusted: &str,
+) -> Result<String, minisign::PError> {
     let untrusted = format!("signature from handover secret key {}", signer.key_id());
     minisign::sign(
         Some(&signer.pk),
@@ -33,7 +37,6 @@ pub fn sign_with_comment(signer: &Signer, data: &[u8], trusted: &str) -> Result<
         Some(&untrusted),
     )
     .map(|b| b.into_string())
-    .map_err(|e| format!("signing failed: {e}"))
 }
 
 /// Why a signature did not verify.

@@ -305,7 +305,7 @@ pub fn prepare(
         "audit-head",
         util::now().unix_timestamp(),
     )
-    .map_err(crate::error::KeyError::Crypto)?;
+    .map_err(crate::error::KeyError::Sign)?;
     let row = AuditRow {
         seq,
         at,

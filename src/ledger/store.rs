@@ -887,9 +887,9 @@ pub fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
             path: path.to_path_buf(),
             detail: e.to_string(),
         },
-        _ => StoreError::Other {
+        _ => StoreError::Sqlite {
             path: path.to_path_buf(),
-            detail: e.to_string(),
+            source: e,
         },
     }
 }

@@ -170,11 +170,7 @@ fn export_only(
         check_name("name", n)?;
     }
     if !(1..=22).contains(&opts.level) {
-        return Err(ExportError::Option(format!(
-            "--level {} is out of range; zstd levels run from 1 to 22 (default 3).",
-            opts.level
-        ))
-        .into());
+        return Err(ExportError::LevelOutOfRange(opts.level).into());
     }
 
     // Everything that can be checked is checked before any output exists.
@@ -212,11 +208,11 @@ fn export_only(
             source,
         })?;
         if resolved.starts_with(&data) {
-            return Err(ExportError::Option(format!(
-                "the {what} {} is inside the data directory {}: it would be handed over to the client.\nKeep the home folder (--home, HANDOVER_HOME) and the signing key outside the client's data.",
-                crate::error::show(p),
-                crate::error::show(&data)
-            ))
+            return Err(ExportError::SecretInsideData {
+                what,
+                path: p.clone(),
+                data: data.clone(),
+            }
             .into());
         }
     }
@@ -412,7 +408,7 @@ fn export_only(
         &format!("{name}.manifest.json"),
         now.unix_timestamp(),
     )
-    .map_err(crate::error::KeyError::Crypto)?;
+    .map_err(crate::error::KeyError::Sign)?;
 
     let mut mf = home::PendingFile::create_at(&manifest_path, manifest_tmp, PUBLIC_MODE).map_err(
         |source| ExportError::Write {
@@ -1076,7 +1072,7 @@ impl Pass<'_> {
             "tagmanifest-sha256.txt",
             now.unix_timestamp(),
         )
-        .map_err(crate::error::KeyError::Crypto)?;
+        .map_err(crate::error::KeyError::Sign)?;
         self.tag_file(
             "tagmanifest-sha256.txt.minisig",
             sig.len() as u64,

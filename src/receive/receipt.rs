@@ -117,7 +117,7 @@ pub(crate) fn write(
                     .unwrap_or_default(),
                 util::now().unix_timestamp(),
             )
-            .map_err(crate::error::KeyError::Crypto)?,
+            .map_err(crate::error::KeyError::Sign)?,
         ),
         None => None,
     };
@@ -437,7 +437,7 @@ fn check_signature(l: &Loaded, key: Option<&ClientKey>, required: bool) -> Resul
             namespace,
         }
         .into()),
-        Err(Problem::Tool(detail)) => Err(ReceiptError::SshKeygen(detail).into()),
+        Err(Problem::Tool(source)) => Err(ReceiptError::SshKeygen(source).into()),
     }
 }
 

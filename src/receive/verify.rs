@@ -244,7 +244,9 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
         })?;
     let signer = match (&opts.signer, &opts.signer_key) {
         (None, None) => None,
-        (f, k) => Some(keys::load_public_key(f.as_deref(), k.as_deref())?),
+        (f, k) => {
+            Some(keys::load_public_key(f.as_deref(), k.as_deref()).map_err(VerifyError::signer)?)
+        }
     };
     let identities = load_identities(&opts.identities)?;
     let receipt_signer = match &opts.sign_receipt {
