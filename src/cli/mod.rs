@@ -1,21 +1,12 @@
 //! The command line: clap structs and help text only, no logic.
 
+pub mod exit;
 pub mod ui;
 pub mod ui_delete;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-/// The exit-code table, shown at the end of every `--help`.
-pub const EXIT_CODES: &str = "\
-Exit status:
-  0  success
-  1  operational error (I/O, bad key file, locked database)
-  2  usage error (bad arguments)
-  3  a check failed or a safety rule refused (verification failure, tampering,
-     no receipt, unsafe deletion)
-  4  work left waiting (run-due with due jobs held back)";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,7 +24,7 @@ handover schedule ID --after 30d                  # deletion of your copies; run
 handover evidence ID --out ./evidence             # what an auditor asks for\n\n\
 State and keys live in one home folder: --home DIR, else $HANDOVER_HOME, else\n\
 $XDG_DATA_HOME/handover (~/.local/share/handover).",
-    after_help = EXIT_CODES
+    after_help = exit::standard()
 )]
 pub struct Cli {
     /// Home folder for state and keys [default: $HANDOVER_HOME, else the XDG data directory]
@@ -62,7 +53,7 @@ its .minisig, signed by the new key: the provider key's authorisation of cert.ke
 deletion certificates, so that run-due from cron or systemd never needs the password.\n\n\
 With --age, write an age identity file (age.key, the age-keygen format) instead, for a client\n\
 that has none; its public key (age1...) is printed for use with export -r.",
-        after_help = EXIT_CODES
+        after_help = exit::standard()
     )]
     Keygen(KeygenArgs),
     /// Authorise the unattended certificate key (cert.key) with the provider key, once
@@ -75,7 +66,7 @@ on their own when the password is at hand; run it once on a terminal for a home 
 neither. Each certificate carries the delegation; a client checks both with minisign:\n  \
 minisign -Vm NAME.cert-delegation.json -p handover.pub\n  \
 minisign -Vm NAME.deletion-certificate.json -P <the key named in the line above>",
-        after_help = EXIT_CODES
+        after_help = exit::standard()
     )]
     Delegate(DelegateArgs),
     /// Export a client's data directory to an encrypted, signed handover
@@ -91,11 +82,11 @@ age -d -i key.txt NAME.tar.zst.age | zstd -d | tar -xf -\n  \
 cd NAME && sha256sum -c SHA256SUMS\n  \
 minisign -Vm NAME.manifest.json -p handover.pub\n\n\
 Nothing appears under a final name unless the whole export succeeded.",
-        after_help = EXIT_CODES
+        after_help = exit::standard()
     )]
     Export(ExportArgs),
     /// List every handover recorded so far
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::standard())]
     List,
     /// Client side: verify a received handover, optionally extract it and write a receipt
     #[command(
@@ -113,7 +104,7 @@ runs `handover confirm`. Every problem found is listed; with --json each has a s
 Example:\n  \
 handover verify acme-20261125T101500Z.tar.zst.age -i client.agekey --signer provider.pub \\\n      \
 --extract ./acme-data --receipt receipt.json",
-        after_help = EXIT_CODES
+        after_help = exit::standard()
     )]
     Verify(VerifyArgs),
     /// Provider side: check the client's receipt (or receipt code) and record it
@@ -131,7 +122,7 @@ unbound_signature (signed, but no key was bound: proves only that whoever holds 
 signed) or code (the receipt code: the provider generated it and every recipient of the\n\
 archive can read it, so it proves the client's cooperation, not receipt, to a third party).\n\
 A later receipt of a higher level upgrades the confirmation; anything else changes nothing.",
-        after_help = EXIT_CODES
+        after_help = exit::standard()
     )]
     Confirm(ConfirmArgs),
     /// Securely delete a handover's local copies, after the client confirmed receipt
@@ -142,7 +133,7 @@ certificate NAME.deletion-certificate.json (+ .minisig) beside the archive.\n\n\
 Refuses (exit 3) until the client's receipt is confirmed, unless --without-receipt --reason.\n\
 Each file is hashed (SHA-256, listed in the certificate), then deleted as `shred` does.\n\
 An interrupted run is finished by running the same command again.",
-        after_help = DELETE_HELP
+        after_help = exit::delete()
     )]
     Delete(DeleteArgs),
     /// Securely delete files or trees: plan, overwrite, read back, unlink, certify
@@ -162,7 +153,7 @@ filesystems and journalled data it says \"overwrite, best effort\" with the reas
 The certificate (NAME.deletion-certificate.json + .minisig, verifiable with minisign -V) goes\n\
 to --out DIR, default the home folder's certificates/. An interrupted run is finished by\n\
 running the same command again.",
-        after_help = DELETE_HELP
+        after_help = exit::delete()
     )]
     Shred(ShredArgs),
     /// Deletion certificates
@@ -174,17 +165,17 @@ running the same command again.",
 directory and the local archive and manifest). It runs through `run-due` once the time has\n\
 come, the client's receipt is confirmed and no hold is placed. A time in the past is refused\n\
 (a typo must not delete data today) unless --allow-past.",
-        after_help = EXIT_CODES
+        after_help = exit::standard()
     )]
     Schedule(ScheduleArgs),
     /// Place a hold (e.g. a litigation hold): the handover's deletion will not run
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::standard())]
     Hold(HoldArgs),
     /// Lift the hold on a handover's deletion
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::standard())]
     Release(IdArg),
     /// Deletion jobs: what is due, when, and why it waits
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::standard())]
     Jobs,
     /// Run every due deletion (from cron or a systemd timer); never prompts
     #[command(
@@ -192,14 +183,14 @@ come, the client's receipt is confirmed and no hold is placed. A time in the pas
 hold, through the deletion engine (--yes implied; it never prompts). Due jobs without a receipt\n\
 or under a hold stay, and are reported with the reason. Safe to run often and at once: a job\n\
 is claimed by one run only; a run killed half way is finished by the next.",
-        after_help = "Exit status:\n  0  every due job was done (or none was due)\n  1  a job failed (I/O); it stays scheduled and is retried next run\n  2  usage error\n  3  a job was refused by a safety rule, or the clock is behind the last recorded event\n  4  due jobs are waiting: held, or the client's receipt is not confirmed"
+        after_help = exit::run_due()
     )]
     RunDue(RunDueArgs),
     /// Print a systemd unit pair or a crontab line that runs `run-due`
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::standard())]
     Timer(TimerArgs),
     /// The offboarding checklist of every handover (or of one client)
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::standard())]
     Status(StatusArgs),
     /// Write everything an auditor asks for about one handover into a new folder
     #[command(
@@ -207,7 +198,7 @@ is claimed by one run only; a run killed half way is finished by the next.",
 receipt, the deletion certificate with their signatures, the provider's public key, the audit\n\
 events of that handover with the signed chain head, and a one-page report (report.md and\n\
 report.html) with the checklist and the timeline. A SHA256SUMS lists every file.",
-        after_help = EXIT_CODES
+        after_help = exit::standard()
     )]
     Evidence(EvidenceArgs),
     /// The tamper-evident audit log
@@ -297,7 +288,7 @@ pub struct StatusArgs {
 pub enum AuditCommand {
     /// Walk the hash chain and every signed head, check receipts, holds and schedules against
     /// the audited events; name the first row edited, deleted or reordered
-    #[command(after_help = AUDIT_VERIFY_HELP)]
+    #[command(after_help = format!("{AUDIT_VERIFY_HELP}\n\n{}", exit::audit_verify()))]
     Verify {
         /// A document that carries an audit checkpoint (signed manifest, receipt, deletion
         /// certificate, or an evidence pack folder): check that the database still holds that
@@ -312,7 +303,7 @@ chain and, with the old audit.pub, the signature of its head; keeps the old audi
 audit.pub.replaced-TIME; makes a new audit key pair; and records the re-keying, with the\n\
 reason and both key ids, as an audit event signed with the new key. Refuses while audit.key\n\
 is present, or when the chain does not verify.",
-        after_help = EXIT_CODES
+        after_help = exit::standard()
     )]
     Rekey {
         /// Why the key was lost (recorded in the audit log)
@@ -371,33 +362,17 @@ pub struct ConfirmArgs {
     pub client_key: Option<PathBuf>,
 }
 
-/// `audit verify`: the witness model in short, and the exit codes.
-pub const AUDIT_VERIFY_HELP: &str = "\
+/// `audit verify`: the witness model in short (its exit codes follow, from [`exit`]).
+const AUDIT_VERIFY_HELP: &str = "\
 The database alone can be rolled back to an older copy without a trace. Every manifest,
 receipt, certificate and evidence pack carries the audit checkpoint of its moment; whoever
 holds one (the client keeps the manifest and the receipt) can check the log against it:
-  handover audit verify --against acme-20261201T101500Z.manifest.json --against receipt.json
-
-Exit status:
-  0  intact (and consistent with every --against document)
-  1  operational error (no state database, unreadable file)
-  2  usage error (bad arguments)
-  3  tampering found: a row edited, removed or reordered, a signed head missing, a receipt or
-     hold that disagrees with the audited events, or a rollback behind an anchor";
-
-/// Exit codes of `delete` and `shred`.
-pub const DELETE_HELP: &str = "\
-Exit status:
-  0  success: everything deleted and the certificate written (or --dry-run)
-  1  operational error (I/O while deleting, bad key file, locked database)
-  2  usage error (bad arguments)
-  3  refused or a check failed: a blocker in the plan, no receipt, not confirmed,
-     a read-back mismatch; nothing is deleted on a refusal";
+  handover audit verify --against acme-20261201T101500Z.manifest.json --against receipt.json";
 
 #[derive(Subcommand, Debug)]
 pub enum CertificateCommand {
     /// Show a deletion certificate (--json prints the signed document itself)
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::standard())]
     Show {
         /// Certificate id (or its first characters)
         #[arg(value_name = "CERTIFICATE_ID")]
@@ -414,7 +389,7 @@ the certificate lists one, the SHA-256 of its bytes must match too. A certificat
 names: clear is matched by path.\n\n\
 Also says whether the signature file CERT.minisig is there and verifies with the key the\n\
 certificate names; check that key with minisign -V as the README explains.",
-        after_help = CHECK_HELP
+        after_help = exit::certificate_check()
     )]
     Check {
         /// The certificate file (NAME.deletion-certificate.json)
@@ -425,12 +400,6 @@ certificate names; check that key with minisign -V as the README explains.",
         bag: PathBuf,
     },
 }
-
-const CHECK_HELP: &str = "Exit codes:
-  0  every file under DIR/data is covered by the certificate
-  1  operational error (the certificate or the bag cannot be read)
-  2  usage error (bad arguments)
-  3  some files are not covered (or differ in size or SHA-256); --json lists both";
 
 /// How the certificate and, once the deletion is done, the state database name paths.
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]

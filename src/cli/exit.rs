@@ -1,0 +1,242 @@
+//! The exit-code table: every code the binary exits with and what it means, as data. The
+//! "Exit status:" section of every `--help` is rendered from it, and a test holds the README's
+//! table to it, so the three cannot drift apart.
+
+use handover::ExitClass;
+
+/// One row of the table.
+pub struct Row {
+    pub code: u8,
+    /// What it means, in the words of the README's exit-code table (which a test checks).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub meaning: &'static str,
+    /// The shorter wording of `--help`; a `\n` continues it on an indented line.
+    pub help: &'static str,
+}
+
+/// Success.
+pub const SUCCESS: u8 = 0;
+/// A usage error: clap's own code for bad arguments.
+pub const USAGE: u8 = 2;
+
+const fn class(c: ExitClass, help: &'static str) -> Row {
+    Row {
+        code: c.code(),
+        meaning: c.meaning(),
+        help,
+    }
+}
+
+/// Every exit code, in order: success, clap's usage error, and each [`ExitClass`].
+pub const TABLE: [Row; 6] = [
+    Row {
+        code: SUCCESS,
+        meaning: "success",
+        help: "success",
+    },
+    class(
+        ExitClass::Operational,
+        "operational error (I/O, bad key file, locked database)",
+    ),
+    Row {
+        code: USAGE,
+        meaning: "usage error (bad arguments; clap's own)",
+        help: "usage error (bad arguments)",
+    },
+    class(
+        ExitClass::Refused,
+        "a check failed or a safety rule refused (verification failure, tampering,\nno receipt, unsafe deletion)",
+    ),
+    class(
+        ExitClass::Waiting,
+        "work left waiting (run-due with due jobs held back)",
+    ),
+    class(ExitClass::Interrupted, "interrupted (Ctrl-C or SIGTERM)"),
+];
+
+/// The row of `code`. Panics on a code the table lacks: every section names codes of the table.
+fn row(code: u8) -> &'static Row {
+    TABLE
+        .iter()
+        .find(|r| r.code == code)
+        .unwrap_or_else(|| panic!("exit code {code} is not in the table"))
+}
+
+/// Renders an "Exit status:" section: each code with the table's help wording, or with the
+/// command's own (what the code means for that command).
+pub fn section(codes: &[(u8, Option<&str>)]) -> String {
+    let mut s = String::from("Exit status:");
+    for &(code, own) in codes {
+        let text = own.unwrap_or(row(code).help);
+        let indent = " ".repeat(2 + code.to_string().len() + 2);
+        for (i, line) in text.lines().enumerate() {
+            if i == 0 {
+                s.push_str(&format!("\n  {code}  {line}"));
+            } else {
+                s.push_str(&format!("\n{indent}{line}"));
+            }
+        }
+    }
+    s
+}
+
+/// Most commands: 0 to 4 in the table's words.
+pub fn standard() -> String {
+    section(&[
+        (SUCCESS, None),
+        (ExitClass::Operational.code(), None),
+        (USAGE, None),
+        (ExitClass::Refused.code(), None),
+        (ExitClass::Waiting.code(), None),
+    ])
+}
+
+/// `run-due`, for cron and systemd: what each code says about the due jobs.
+pub fn run_due() -> String {
+    section(&[
+        (SUCCESS, Some("every due job was done (or none was due)")),
+        (
+            ExitClass::Operational.code(),
+            Some("a job failed (I/O); it stays scheduled and is retried next run"),
+        ),
+        (USAGE, Some("usage error")),
+        (
+            ExitClass::Refused.code(),
+            Some(
+                "a job was refused by a safety rule, or the clock is behind the last recorded event",
+            ),
+        ),
+        (
+            ExitClass::Waiting.code(),
+            Some("due jobs are waiting: held, or the client's receipt is not confirmed"),
+        ),
+    ])
+}
+
+/// `delete` and `shred`.
+pub fn delete() -> String {
+    section(&[
+        (
+            SUCCESS,
+            Some("success: everything deleted and the certificate written (or --dry-run)"),
+        ),
+        (
+            ExitClass::Operational.code(),
+            Some("operational error (I/O while deleting, bad key file, locked database)"),
+        ),
+        (USAGE, None),
+        (
+            ExitClass::Refused.code(),
+            Some(
+                "refused or a check failed: a blocker in the plan, no receipt, not confirmed,\na read-back mismatch; nothing is deleted on a refusal",
+            ),
+        ),
+    ])
+}
+
+/// `audit verify`.
+pub fn audit_verify() -> String {
+    section(&[
+        (
+            SUCCESS,
+            Some("intact (and consistent with every --against document)"),
+        ),
+        (
+            ExitClass::Operational.code(),
+            Some("operational error (no state database, unreadable file)"),
+        ),
+        (USAGE, None),
+        (
+            ExitClass::Refused.code(),
+            Some(
+                "tampering found: a row edited, removed or reordered, a signed head missing, a receipt or\nhold that disagrees with the audited events, or a rollback behind an anchor",
+            ),
+        ),
+    ])
+}
+
+/// `certificate check`.
+pub fn certificate_check() -> String {
+    section(&[
+        (
+            SUCCESS,
+            Some("every file under DIR/data is covered by the certificate"),
+        ),
+        (
+            ExitClass::Operational.code(),
+            Some("operational error (the certificate or the bag cannot be read)"),
+        ),
+        (USAGE, None),
+        (
+            ExitClass::Refused.code(),
+            Some("some files are not covered (or differ in size or SHA-256); --json lists both"),
+        ),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows of the README's "## Exit codes" table, as (code, meaning).
+    fn readme_rows() -> Vec<(u8, String)> {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("\n## Exit codes\n")
+            .nth(1)
+            .expect("README has an Exit codes section");
+        table
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2) // the header and its |---| line
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').splitn(2, '|').collect();
+                (
+                    cells[0].trim().parse().expect("a code"),
+                    cells[1].trim().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn readme_table_is_the_table() {
+        let ours: Vec<(u8, String)> = TABLE
+            .iter()
+            .map(|r| (r.code, r.meaning.to_string()))
+            .collect();
+        assert_eq!(readme_rows(), ours);
+    }
+
+    #[test]
+    fn every_class_is_in_the_table_once() {
+        for c in ExitClass::ALL {
+            assert_eq!(TABLE.iter().filter(|r| r.code == c.code()).count(), 1);
+            assert_eq!(row(c.code()).meaning, c.meaning());
+        }
+        assert!(TABLE.windows(2).all(|w| w[0].code < w[1].code));
+    }
+
+    #[test]
+    fn standard_section_reads_as_before() {
+        assert_eq!(
+            standard(),
+            "Exit status:
+  0  success
+  1  operational error (I/O, bad key file, locked database)
+  2  usage error (bad arguments)
+  3  a check failed or a safety rule refused (verification failure, tampering,
+     no receipt, unsafe deletion)
+  4  work left waiting (run-due with due jobs held back)"
+        );
+    }
+
+    #[test]
+    fn every_section_renders() {
+        for s in [run_due(), delete(), audit_verify(), certificate_check()] {
+            assert!(s.starts_with("Exit status:\n  0  "), "{s}");
+            assert!(s.contains("\n  2  usage error"), "{s}");
+        }
+    }
+}
