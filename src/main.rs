@@ -1,16 +1,18 @@
 //! The `handover` binary: parse arguments, choose a reporter, call one library function,
 //! print the result, and turn an error's class into the exit code. No pipeline code here.
+//!
+//! `run` dispatches to one function per command; each turns its arguments into the library's
+//! options, calls the library, hands the summary to `cli::render` (or `cli::ui_delete`), and
+//! returns the exit class when the command ran but did not succeed (a failed check, waiting
+//! jobs). Exit codes and their meanings are in `cli::exit`.
 
 mod cli;
-
-use cli::{ui, ui_delete};
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use serde::Serialize;
 
-use cli::{AuditCommand, Cli, Command};
+use cli::{AuditCommand, CertificateCommand, Cli, Command, render, ui, ui_delete};
 use handover::ledger::schedule;
 use handover::{ExitClass, Home};
 
@@ -18,11 +20,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
     match run(cli) {
-        Ok(code) => code,
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(class)) => ExitCode::from(class.code()),
         Err(e) => {
-            let code = exit_code(e.class());
+            let code = e.class().code();
             if json {
-                print_json(&serde_json::json!({
+                render::json(&serde_json::json!({
                     "error": { "exit_code": code, "kind": e.kind(), "message": e.to_string() }
                 }));
             }
@@ -32,462 +35,275 @@ fn main() -> ExitCode {
     }
 }
 
-/// An exit class as a process exit code (2 is clap's).
-fn exit_code(class: ExitClass) -> u8 {
-    class.code()
+/// What every command gets: the home folder, the output mode and the reporter.
+struct Ctx {
+    home: Home,
+    json: bool,
+    quiet: bool,
+    reporter: ui::TermReporter,
 }
 
-fn print_json<T: Serialize>(v: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).expect("summaries serialize")
-    );
-}
+/// What a command returns: `None` when it succeeded, else the class it exits with although
+/// it ran to the end (a failed verification, due jobs left waiting, a refused dry run).
+type Outcome = handover::Result<Option<ExitClass>>;
 
-/// What `keygen` and `delegate` say about the certificate key.
-fn print_delegation(s: &handover::keys::delegation::DelegationSummary) {
-    eprintln!(
-        "{} {} (unattended certificate key {}, mode 0600), authorised by the provider key in {}",
-        if s.created { "wrote" } else { "already have" },
-        s.key_path.display(),
-        s.key_id,
-        s.delegation_path.display()
-    );
-}
-
-fn run(cli: Cli) -> handover::Result<ExitCode> {
-    let home = Home::resolve(cli.home.clone());
-    let reporter = ui::TermReporter::new(cli.quiet, cli.json);
+fn run(cli: Cli) -> Outcome {
+    let cx = Ctx {
+        home: Home::resolve(cli.home.clone()),
+        json: cli.json,
+        quiet: cli.quiet,
+        reporter: ui::TermReporter::new(cli.quiet, cli.json),
+    };
     match cli.command {
-        Command::Keygen(a) => {
-            let s = handover::keygen(
-                &home,
-                &handover::KeygenOptions {
-                    out: a.out,
-                    age: a.age,
-                    no_password: a.no_password,
-                    organization: a.organization,
-                },
-                &reporter,
-            )?;
-            if cli.json {
-                print_json(&s);
-            } else if a.age {
-                eprintln!("wrote age identity {}", s.secret_key_path.display());
-                eprintln!("public key (give this to export -r): {}", s.public_key);
-            } else {
-                eprintln!(
-                    "wrote {} (secret, mode 0600{}) and {}",
-                    s.secret_key_path.display(),
-                    if s.password_protected {
-                        ", password-protected"
-                    } else {
-                        ", NOT password-protected"
-                    },
-                    s.public_key_path.display()
-                );
-                eprintln!("key id {}; public key {}", s.key_id, s.public_key);
-                if let Some(c) = &s.certificate_key {
-                    print_delegation(c);
-                }
-            }
-        }
-        Command::Delegate(a) => {
-            let s = handover::delegate(&home, a.organization.as_deref(), a.renew, &reporter)?;
-            if cli.json {
-                print_json(&s);
-            } else {
-                print_delegation(&s);
-            }
-        }
-        Command::Export(a) => {
-            let s = handover::export(
-                &home,
-                &handover::ExportOptions {
-                    data_dir: a.data_dir,
-                    client: a.client,
-                    recipients: a.recipients,
-                    recipient_files: a.recipient_files,
-                    out_dir: a.out,
-                    name: a.name,
-                    sign_key: a.sign_key,
-                    level: a.level,
-                    strict_names: a.strict_names,
-                    delete_after: a.delete_after,
-                    client_key: a.client_key,
-                },
-                &reporter,
-            )?;
-            if cli.json {
-                print_json(&s);
-            } else {
-                eprintln!(
-                    "handover {} for {}: {} files, {} dirs, {} symlinks, {} in, {} out, {:.1} s",
-                    s.handover_id,
-                    s.client,
-                    s.files,
-                    s.directories,
-                    s.symlinks,
-                    ui::human_bytes(s.bytes_in),
-                    ui::human_bytes(s.bytes_out),
-                    s.seconds
-                );
-                eprintln!("  archive   {}", s.archive_path.display());
-                eprintln!("  manifest  {}", s.manifest_path.display());
-                eprintln!("  signature {}", s.signature_path.display());
-                eprintln!("signed by key {}", s.signer_key_id);
-                if let Some(k) = &s.client_key_id {
-                    eprintln!("client key {k} bound: confirm takes a signed receipt only from it");
-                }
-                if let Some(d) = &s.deletion_due_at {
-                    eprintln!(
-                        "deletion of the local copies scheduled for {d} (after the client's receipt)"
-                    );
-                }
-            }
-        }
-        Command::List => {
-            let rows = handover::list(&home)?;
-            let receipts: std::collections::HashMap<_, _> = handover::receipts(&home)?
-                .into_iter()
-                .map(|r| (r.handover_id.clone(), r))
-                .collect();
-            let receipt_of = |id: &str| receipts.get(id);
-            if cli.json {
-                let rows: Vec<_> = rows
-                    .iter()
-                    .map(|h| ui::ListRow {
-                        handover: h,
-                        receipt: receipt_of(&h.handover_id),
-                    })
-                    .collect();
-                print_json(&serde_json::json!({ "handovers": rows }));
-            } else if rows.is_empty() {
-                eprintln!("no handovers recorded in {}", home.dir.display());
-            } else {
-                println!(
-                    "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {:<17}  ARCHIVE",
-                    "HANDOVER_ID", "CLIENT", "CREATED_AT", "FILES", "BYTES", "RECEIVED", "PROOF"
-                );
-                for r in rows {
-                    let c = receipt_of(&r.handover_id);
-                    println!(
-                        "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {:<17}  {}",
-                        r.handover_id,
-                        r.client,
-                        r.created_at,
-                        r.files,
-                        ui::human_bytes(r.payload_bytes),
-                        c.map_or("-", |c| c.confirmed_at.as_str()),
-                        c.map_or("-", |c| c.proof.as_str()),
-                        r.archive_path.display()
-                    );
-                }
-                if receipts.values().any(|c| c.proof == "code") {
-                    eprintln!("PROOF code: {}", handover::receive::receipt::CODE_CAVEAT);
-                }
-            }
-        }
-        Command::Schedule(a) => {
-            let when = match (a.at, a.after) {
-                (Some(t), _) => schedule::When::At(t),
-                (None, Some(d)) => schedule::When::After(d),
-                (None, None) => unreachable!("clap requires --at or --after"),
-            };
-            let s = schedule::schedule(&home, &a.id, when, a.allow_past, None)?;
-            if cli.json {
-                print_json(&s);
-            } else {
-                eprintln!(
-                    "deletion of handover {} ({}) scheduled for {}{}",
-                    s.handover_id,
-                    s.client,
-                    s.due_at,
-                    s.previous_due_at
-                        .as_ref()
-                        .map(|p| format!(" (was {p})"))
-                        .unwrap_or_default()
-                );
-            }
-        }
-        Command::Hold(a) => {
-            let s = schedule::hold(&home, &a.id, Some(&a.reason))?;
-            if cli.json {
-                print_json(&s);
-            } else {
-                eprintln!("handover {} is on hold: {}", s.handover_id, a.reason);
-            }
-        }
-        Command::Release(a) => {
-            let s = schedule::hold(&home, &a.id, None)?;
-            if cli.json {
-                print_json(&s);
-            } else {
-                eprintln!("hold lifted on handover {}", s.handover_id);
-            }
-        }
-        Command::Jobs => {
-            let jobs = schedule::jobs(&home, None)?;
-            if cli.json {
-                print_json(&serde_json::json!({ "jobs": jobs }));
-            } else if jobs.is_empty() {
-                eprintln!("no deletion jobs");
-            } else {
-                println!(
-                    "{:<32}  {:<16}  {:<20}  {:<13}  REASON",
-                    "HANDOVER_ID", "CLIENT", "DUE_AT", "STATUS"
-                );
-                for j in jobs {
-                    println!(
-                        "{:<32}  {:<16}  {:<20}  {:<13}  {}",
-                        j.handover_id,
-                        j.client,
-                        j.due_at.as_deref().unwrap_or("-"),
-                        j.status,
-                        j.reason
-                    );
-                }
-            }
-        }
-        Command::RunDue(a) => {
-            let r = handover::run_due(&home, a.dry_run, None, &reporter)?;
-            if cli.json {
-                print_json(&r);
-            } else if cli.quiet {
-                // cron mails what is printed: a failed job, and what to do about it.
-                for j in r.jobs.iter().filter(|j| j.result == "failed") {
-                    eprintln!("{}  {:<18} {}", j.handover_id, j.result, j.detail);
-                }
-            } else {
-                for j in &r.jobs {
-                    eprintln!("{}  {:<18} {}", j.handover_id, j.result, j.detail);
-                }
-                eprintln!(
-                    "run-due at {}: {} deleted, {} waiting, {} failed{}",
-                    r.now,
-                    r.deleted,
-                    r.waiting,
-                    r.failed,
-                    if r.dry_run { " (dry run)" } else { "" }
-                );
-            }
-            if let Some(class) = r.class() {
-                return Ok(ExitCode::from(exit_code(class)));
-            }
-        }
-        Command::Timer(a) => {
-            let exe = std::env::current_exe().map_err(handover::Error::ProgramPath)?;
-            print!("{}", schedule::timer(a.systemd, &exe, &home));
-            // The unit would fail on every job if certificates cannot be signed unattended.
-            if let Err(e) = handover::keys::delegation::unattended_ready(&home) {
-                eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");
-            }
-        }
-        Command::Status(a) => {
-            let rows = schedule::status(&home, a.client.as_deref())?;
-            if cli.json {
-                print_json(&serde_json::json!({ "handovers": rows }));
-            } else if rows.is_empty() {
-                eprintln!("no handovers recorded in {}", home.dir.display());
-            } else {
-                for h in rows {
-                    println!("{}  {}  ({})", h.client, h.handover_id, h.name);
-                    for (label, s) in [
-                        ("exported", &h.exported),
-                        ("receipt confirmed", &h.receipt_confirmed),
-                        ("deletion scheduled", &h.deletion_scheduled),
-                        ("hold", &h.hold),
-                        ("deleted", &h.deleted),
-                    ] {
-                        println!(
-                            "  [{}] {:<19} {:<21} {}",
-                            if s.done { "x" } else { " " },
-                            label,
-                            s.at.as_deref().unwrap_or("-"),
-                            s.detail
-                        );
-                    }
-                }
-            }
-        }
-        Command::Evidence(a) => {
-            let s = handover::evidence(&home, &a.id, &a.out, a.receipt.as_deref())?;
-            if cli.json {
-                print_json(&s);
-            } else {
-                eprintln!(
-                    "evidence pack for handover {} ({}) written to {}: {} files{}",
-                    s.handover_id,
-                    s.client,
-                    s.out_dir.display(),
-                    s.files.len(),
-                    if s.audit_log_intact {
-                        ""
-                    } else {
-                        "; WARNING: the audit log does not verify (see report)"
-                    }
-                );
-            }
-        }
-        Command::Audit(AuditCommand::Rekey { reason }) => {
-            let r = handover::ledger::audit::rekey(&home, &reason)?;
-            if cli.json {
-                print_json(&r);
-            } else {
-                eprintln!(
-                    "new audit key {} recorded as audit event {}; the old audit.pub{} is kept as {}.\nDeletions can run again: place any pending hold now.",
-                    r.new_key_id,
-                    r.event_seq,
-                    r.previous_key_id
-                        .as_ref()
-                        .map(|k| format!(" (key id {k})"))
-                        .unwrap_or_default(),
-                    r.previous_public_key.display()
-                );
-            }
-        }
-        Command::Audit(AuditCommand::Verify { against }) => {
-            let r = handover::audit_verify(&home, &against)?;
-            if cli.json {
-                print_json(&r);
-            } else {
-                eprintln!(
-                    "audit log intact: {} events, head row {} ({}), signed by audit key {}",
-                    r.events, r.head_seq, r.head_hash, r.key_id
-                );
-                for a in &r.anchors {
-                    eprintln!(
-                        "  consistent with {} (made at row {})",
-                        a.file.display(),
-                        a.seq
-                    );
-                }
-            }
-        }
-        Command::Verify(a) => {
-            let report = handover::verify(
-                &handover::VerifyOptions {
-                    archive: a.archive,
-                    identities: a.identities,
-                    manifest: a.manifest,
-                    signer: a.signer,
-                    signer_key: a.signer_key,
-                    extract: a.extract,
-                    keep_outside_links: a.keep_outside_links,
-                    receipt: a.receipt,
-                    sign_receipt: a.sign_receipt,
-                    clean: a.clean,
-                },
-                &reporter,
-            )?;
-            if cli.json {
-                print_json(&report);
-            }
-            // Problems go to stderr under --json too, as errors do.
-            if !cli.json || !report.ok {
-                ui::print_verify(&report);
-            }
-            if let Some(class) = report.class() {
-                return Ok(ExitCode::from(exit_code(class)));
-            }
-        }
-        Command::Confirm(a) => {
-            let target = match a.code {
-                Some(code) => handover::ConfirmTarget::Code {
-                    handover: a.target,
-                    code,
-                },
-                None => handover::ConfirmTarget::Receipt(a.target.into()),
-            };
-            let s = handover::confirm(
-                &home,
-                &handover::ConfirmOptions {
-                    target,
-                    client_key: a.client_key,
-                },
-            )?;
-            if cli.json {
-                print_json(&s);
-            } else if s.already_confirmed {
-                let higher = handover::receive::receipt::Proof::parse(&s.offered_proof)
-                    < handover::receive::receipt::Proof::parse(&s.proof);
-                eprintln!(
-                    "handover {} for {} was already confirmed{} on {}; nothing changed\n  proof: {}",
-                    s.handover_id,
-                    s.client,
-                    if higher { " at a higher level" } else { "" },
-                    s.confirmed_at,
-                    s.proof_meaning
-                );
-            } else {
-                eprintln!(
-                    "{}: handover {} for {} was received ({}); recorded {}\n  proof: {}",
-                    if s.upgraded { "upgraded" } else { "confirmed" },
-                    s.handover_id,
-                    s.client,
-                    s.method,
-                    s.upgraded_at.as_deref().unwrap_or(&s.confirmed_at),
-                    s.proof_meaning
-                );
-            }
-        }
-        Command::Delete(a) => {
-            let s = handover::delete(
-                &home,
-                &handover::DeleteOptions {
-                    handover: a.handover,
-                    dry_run: a.sign.dry_run,
-                    yes: a.sign.yes,
-                    also: a.also,
-                    without_receipt: a.without_receipt,
-                    reason: a.reason,
-                    sign_key: a.sign.sign_key,
-                    operator: a.sign.operator,
-                    organization: a.sign.organization,
-                    names: a.sign.names.into(),
-                },
-                &reporter,
-            )?;
-            ui_delete::print_summary(&s, cli.json, cli.quiet);
-            // A dry run shows the plan and why the real run would be refused, and exits as
-            // that run would.
-            if s.refused.is_some() {
-                return Ok(ExitCode::from(exit_code(ExitClass::Refused)));
-            }
-        }
-        Command::Shred(a) => {
-            let s = handover::shred(
-                &home,
-                &handover::ShredOptions {
-                    paths: a.paths,
-                    dry_run: a.sign.dry_run,
-                    yes: a.sign.yes,
-                    out_dir: a.out,
-                    sign_key: a.sign.sign_key,
-                    operator: a.sign.operator,
-                    organization: a.sign.organization,
-                    names: a.sign.names.into(),
-                },
-                &reporter,
-            )?;
-            ui_delete::print_summary(&s, cli.json, cli.quiet);
-            // A dry run shows the plan and why the real run would be refused, and exits as
-            // that run would.
-            if s.refused.is_some() {
-                return Ok(ExitCode::from(exit_code(ExitClass::Refused)));
-            }
-        }
-        Command::Certificate(cli::CertificateCommand::Show { id }) => {
-            let v = handover::certificate_show(&home, &id)?;
-            ui_delete::print_certificate(&v, cli.json);
-        }
-        Command::Certificate(cli::CertificateCommand::Check { cert, bag }) => {
-            let r = handover::erase::certificate::check(&cert, &bag)?;
-            ui_delete::print_coverage(&r, cli.json);
-            if !r.all_covered {
-                return Ok(ExitCode::from(exit_code(ExitClass::Refused)));
-            }
+        Command::Keygen(a) => keygen(&cx, a),
+        Command::Delegate(a) => delegate(&cx, a),
+        Command::Export(a) => export(&cx, a),
+        Command::List => list(&cx),
+        Command::Schedule(a) => schedule_deletion(&cx, a),
+        Command::Hold(a) => hold(&cx, a),
+        Command::Release(a) => release(&cx, a),
+        Command::Jobs => jobs(&cx),
+        Command::RunDue(a) => run_due(&cx, a),
+        Command::Timer(a) => timer(&cx, a),
+        Command::Status(a) => status(&cx, a),
+        Command::Evidence(a) => evidence(&cx, a),
+        Command::Audit(AuditCommand::Rekey { reason }) => audit_rekey(&cx, &reason),
+        Command::Audit(AuditCommand::Verify { against }) => audit_verify(&cx, &against),
+        Command::Verify(a) => verify(&cx, a),
+        Command::Confirm(a) => confirm(&cx, a),
+        Command::Delete(a) => delete(&cx, a),
+        Command::Shred(a) => shred(&cx, a),
+        Command::Certificate(CertificateCommand::Show { id }) => certificate_show(&cx, &id),
+        Command::Certificate(CertificateCommand::Check { cert, bag }) => {
+            certificate_check(&cx, &cert, &bag)
         }
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `v` as the JSON document under `--json`, else as text with `text`.
+fn show<T: serde::Serialize>(cx: &Ctx, v: &T, text: impl FnOnce(&T)) {
+    if cx.json {
+        render::json(v);
+    } else {
+        text(v);
+    }
+}
+
+fn keygen(cx: &Ctx, a: cli::KeygenArgs) -> Outcome {
+    let age = a.age;
+    let opts = handover::KeygenOptions {
+        out: a.out,
+        age: a.age,
+        no_password: a.no_password,
+        organization: a.organization,
+    };
+    let s = handover::keygen(&cx.home, &opts, &cx.reporter)?;
+    show(cx, &s, |s| render::keygen(s, age));
+    Ok(None)
+}
+
+fn delegate(cx: &Ctx, a: cli::DelegateArgs) -> Outcome {
+    let s = handover::delegate(&cx.home, a.organization.as_deref(), a.renew, &cx.reporter)?;
+    show(cx, &s, render::delegation);
+    Ok(None)
+}
+
+fn export(cx: &Ctx, a: cli::ExportArgs) -> Outcome {
+    let opts = handover::ExportOptions {
+        data_dir: a.data_dir,
+        client: a.client,
+        recipients: a.recipients,
+        recipient_files: a.recipient_files,
+        out_dir: a.out,
+        name: a.name,
+        sign_key: a.sign_key,
+        level: a.level,
+        strict_names: a.strict_names,
+        delete_after: a.delete_after,
+        client_key: a.client_key,
+    };
+    let s = handover::export(&cx.home, &opts, &cx.reporter)?;
+    show(cx, &s, render::export);
+    Ok(None)
+}
+
+fn list(cx: &Ctx) -> Outcome {
+    let rows = handover::list(&cx.home)?;
+    let receipts = handover::receipts(&cx.home)?;
+    render::list(&cx.home.dir, &rows, &receipts, cx.json);
+    Ok(None)
+}
+
+fn schedule_deletion(cx: &Ctx, a: cli::ScheduleArgs) -> Outcome {
+    let when = match (a.at, a.after) {
+        (Some(t), _) => schedule::When::At(t),
+        (None, Some(d)) => schedule::When::After(d),
+        (None, None) => unreachable!("clap requires --at or --after"),
+    };
+    let s = schedule::schedule(&cx.home, &a.id, when, a.allow_past, None)?;
+    show(cx, &s, render::schedule);
+    Ok(None)
+}
+
+fn hold(cx: &Ctx, a: cli::HoldArgs) -> Outcome {
+    let s = schedule::hold(&cx.home, &a.id, Some(&a.reason))?;
+    show(cx, &s, |s| {
+        eprintln!("handover {} is on hold: {}", s.handover_id, a.reason);
+    });
+    Ok(None)
+}
+
+fn release(cx: &Ctx, a: cli::IdArg) -> Outcome {
+    let s = schedule::hold(&cx.home, &a.id, None)?;
+    show(cx, &s, |s| {
+        eprintln!("hold lifted on handover {}", s.handover_id)
+    });
+    Ok(None)
+}
+
+fn jobs(cx: &Ctx) -> Outcome {
+    let jobs = schedule::jobs(&cx.home, None)?;
+    if cx.json {
+        render::json(&serde_json::json!({ "jobs": jobs }));
+    } else {
+        render::jobs(&jobs);
+    }
+    Ok(None)
+}
+
+fn run_due(cx: &Ctx, a: cli::RunDueArgs) -> Outcome {
+    let r = handover::run_due(&cx.home, a.dry_run, None, &cx.reporter)?;
+    show(cx, &r, |r| render::run_due(r, cx.quiet));
+    Ok(r.class())
+}
+
+fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
+    let exe = std::env::current_exe().map_err(handover::Error::ProgramPath)?;
+    print!("{}", schedule::timer(a.systemd, &exe, &cx.home));
+    // The unit would fail on every job if certificates cannot be signed unattended.
+    if let Err(e) = handover::keys::delegation::unattended_ready(&cx.home) {
+        eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");
+    }
+    Ok(None)
+}
+
+fn status(cx: &Ctx, a: cli::StatusArgs) -> Outcome {
+    let rows = schedule::status(&cx.home, a.client.as_deref())?;
+    if cx.json {
+        render::json(&serde_json::json!({ "handovers": rows }));
+    } else {
+        render::status(&cx.home.dir, &rows);
+    }
+    Ok(None)
+}
+
+fn evidence(cx: &Ctx, a: cli::EvidenceArgs) -> Outcome {
+    let s = handover::evidence(&cx.home, &a.id, &a.out, a.receipt.as_deref())?;
+    show(cx, &s, render::evidence);
+    Ok(None)
+}
+
+fn audit_rekey(cx: &Ctx, reason: &str) -> Outcome {
+    let r = handover::ledger::audit::rekey(&cx.home, reason)?;
+    show(cx, &r, render::rekey);
+    Ok(None)
+}
+
+fn audit_verify(cx: &Ctx, against: &[std::path::PathBuf]) -> Outcome {
+    let r = handover::audit_verify(&cx.home, against)?;
+    show(cx, &r, render::audit_verify);
+    Ok(None)
+}
+
+fn verify(cx: &Ctx, a: cli::VerifyArgs) -> Outcome {
+    let opts = handover::VerifyOptions {
+        archive: a.archive,
+        identities: a.identities,
+        manifest: a.manifest,
+        signer: a.signer,
+        signer_key: a.signer_key,
+        extract: a.extract,
+        keep_outside_links: a.keep_outside_links,
+        receipt: a.receipt,
+        sign_receipt: a.sign_receipt,
+        clean: a.clean,
+    };
+    let report = handover::verify(&opts, &cx.reporter)?;
+    if cx.json {
+        render::json(&report);
+    }
+    // Problems go to stderr under --json too, as errors do.
+    if !cx.json || !report.ok {
+        render::verify(&report);
+    }
+    Ok(report.class())
+}
+
+fn confirm(cx: &Ctx, a: cli::ConfirmArgs) -> Outcome {
+    let target = match a.code {
+        Some(code) => handover::ConfirmTarget::Code {
+            handover: a.target,
+            code,
+        },
+        None => handover::ConfirmTarget::Receipt(a.target.into()),
+    };
+    let opts = handover::ConfirmOptions {
+        target,
+        client_key: a.client_key,
+    };
+    let s = handover::confirm(&cx.home, &opts)?;
+    show(cx, &s, render::confirm);
+    Ok(None)
+}
+
+/// A dry run of `delete` or `shred` shows the plan and why the real run would be refused,
+/// and exits as that run would.
+fn refused(s: &handover::ShredSummary) -> Option<ExitClass> {
+    s.refused.is_some().then_some(ExitClass::Refused)
+}
+
+fn delete(cx: &Ctx, a: cli::DeleteArgs) -> Outcome {
+    let opts = handover::DeleteOptions {
+        handover: a.handover,
+        dry_run: a.sign.dry_run,
+        yes: a.sign.yes,
+        also: a.also,
+        without_receipt: a.without_receipt,
+        reason: a.reason,
+        sign_key: a.sign.sign_key,
+        operator: a.sign.operator,
+        organization: a.sign.organization,
+        names: a.sign.names.into(),
+    };
+    let s = handover::delete(&cx.home, &opts, &cx.reporter)?;
+    ui_delete::print_summary(&s, cx.json, cx.quiet);
+    Ok(refused(&s))
+}
+
+fn shred(cx: &Ctx, a: cli::ShredArgs) -> Outcome {
+    let opts = handover::ShredOptions {
+        paths: a.paths,
+        dry_run: a.sign.dry_run,
+        yes: a.sign.yes,
+        out_dir: a.out,
+        sign_key: a.sign.sign_key,
+        operator: a.sign.operator,
+        organization: a.sign.organization,
+        names: a.sign.names.into(),
+    };
+    let s = handover::shred(&cx.home, &opts, &cx.reporter)?;
+    ui_delete::print_summary(&s, cx.json, cx.quiet);
+    Ok(refused(&s))
+}
+
+fn certificate_show(cx: &Ctx, id: &str) -> Outcome {
+    let v = handover::certificate_show(&cx.home, id)?;
+    ui_delete::print_certificate(&v, cx.json);
+    Ok(None)
+}
+
+fn certificate_check(cx: &Ctx, cert: &std::path::Path, bag: &std::path::Path) -> Outcome {
+    let r = handover::erase::certificate::check(cert, bag)?;
+    ui_delete::print_coverage(&r, cx.json);
+    Ok((!r.all_covered).then_some(ExitClass::Refused))
 }

@@ -1,6 +1,7 @@
 //! The command line: clap structs and help text only, no logic.
 
 pub mod exit;
+pub mod render;
 pub mod ui;
 pub mod ui_delete;
 

@@ -1,6 +1,5 @@
-//! The terminal side of the binary: the indicatif progress reporter and text rendering of
-//! summaries. Progress, warnings and human text go to stderr; stdout carries only the
-//! `--json` document (and `list`'s table, which is the command's output).
+//! The terminal side of the binary: the indicatif progress reporter and the prompts. Text
+//! rendering of summaries is in `render`.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -115,73 +114,5 @@ impl Reporter for TermReporter {
             None => ask(),
         };
         ok && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-    }
-}
-
-/// Bytes for people: 1.5 GiB, 12.0 KiB.
-pub fn human_bytes(n: u64) -> String {
-    indicatif::BinaryBytes(n).to_string()
-}
-
-/// One row of `list --json`: the handover, with its confirmed receipt if any.
-#[derive(serde::Serialize)]
-pub struct ListRow<'a> {
-    #[serde(flatten)]
-    pub handover: &'a handover::ledger::store::HandoverRecord,
-    pub receipt: Option<&'a handover::ledger::store::ReceiptRecord>,
-}
-
-/// Prints a verification report on stderr: the problems, or the summary and receipt code.
-pub fn print_verify(r: &handover::VerifyReport) {
-    if !r.ok {
-        eprintln!(
-            "handover: error: verification FAILED for {} ({} problem{}); nothing was extracted or marked verified",
-            r.archive_path.display(),
-            r.problems.len() as u64 + r.problems_not_listed,
-            if r.problems.len() as u64 + r.problems_not_listed == 1 {
-                ""
-            } else {
-                "s"
-            }
-        );
-        for p in &r.problems {
-            let mut lines = p.message.lines();
-            eprintln!("  - {}: {}", p.kind, lines.next().unwrap_or(""));
-            for l in lines {
-                eprintln!("    {l}");
-            }
-        }
-        if r.problems_not_listed > 0 {
-            eprintln!("  ... and {} more (not listed)", r.problems_not_listed);
-        }
-        return;
-    }
-    eprintln!(
-        "verified handover {} for {}: {} files, {} dirs, {} symlinks, {}",
-        r.handover_id,
-        r.client,
-        r.files,
-        r.directories,
-        r.symlinks,
-        human_bytes(r.bytes)
-    );
-    eprintln!(
-        "  signed by key {}{}",
-        r.signer_key_id,
-        if r.signer_authenticated {
-            ""
-        } else {
-            " (NOT authenticated: compare this key id with the provider)"
-        }
-    );
-    if let Some(d) = &r.extracted_to {
-        eprintln!("  extracted to {}", d.display());
-    }
-    if let Some(p) = &r.receipt_path {
-        eprintln!("  receipt written to {}", p.display());
-    }
-    if let Some(c) = &r.receipt_code {
-        eprintln!("receipt code: {c}");
-        eprintln!("  send it (or the receipt file) to the provider as proof of receipt");
     }
 }

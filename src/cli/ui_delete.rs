@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
-use handover::erase::certificate::CertificateView;
+use handover::erase::certificate::{Certificate, CertificateView};
 use handover::erase::{PlanSummary, ShredSummary};
 
-use super::ui::human_bytes;
+use super::render::human_bytes;
 
 fn rotational(r: Option<bool>) -> &'static str {
     match r {
@@ -138,10 +138,17 @@ pub fn print_certificate(v: &CertificateView, json: bool) {
         let _ = out.write_all(&v.document);
         return;
     }
-    let c = &v.certificate;
     let mut w = |s: String| {
         let _ = writeln!(out, "{s}");
     };
+    certificate_header(v, &mut w);
+    certificate_method(&v.certificate, &mut w);
+    certificate_paths(&v.certificate, &mut w);
+}
+
+/// Who deleted what for whom, when, and whether the signatures hold.
+fn certificate_header(v: &CertificateView, w: &mut dyn FnMut(String)) {
+    let c = &v.certificate;
     w(format!("Certificate of deletion {}", c.certificate_id));
     w(format!("  ({})", c.standard));
     w(format!(
@@ -192,6 +199,10 @@ pub fn print_certificate(v: &CertificateView, json: bool) {
         c.started_at, c.finished_at, c.runs
     ));
     w(format!("Scope:       {}", c.scope));
+}
+
+/// How each filesystem's files were sanitized, how that was verified, and the totals.
+fn certificate_method(c: &Certificate, w: &mut dyn FnMut(String)) {
     w("Sanitization:".into());
     for s in &c.sanitization {
         w(format!(
@@ -232,6 +243,10 @@ pub fn print_certificate(v: &CertificateView, json: bool) {
         t.other,
         t.vanished
     ));
+}
+
+/// The deleted paths (in clear or salted hashes) and the warnings.
+fn certificate_paths(c: &Certificate, w: &mut dyn FnMut(String)) {
     if let Some(salt) = &c.names_salt {
         w(format!(
             "Names:       salted SHA-256 of each path (salt {salt}); the client checks them with `handover certificate check`"
