@@ -45,7 +45,8 @@ pub struct KeygenOptions {
 }
 
 /// Makes the provider's signing key pair, or with `age` an age identity file.
-/// The password comes from `HANDOVER_KEY_PASSWORD` or the reporter's prompt.
+/// The password is the reporter's: one it has without asking (the binary:
+/// `HANDOVER_KEY_PASSWORD`), else one asked twice.
 pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Result<KeygenSummary> {
     let dir = match &opts.out {
         Some(d) => d.clone(),
@@ -70,8 +71,8 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
     let password = if opts.no_password {
         None
     } else {
-        let pw = std::env::var(keys::PASSWORD_ENV)
-            .ok()
+        let pw = reporter
+            .unattended_password()
             .or_else(|| {
                 let a = reporter.password("Password to protect the new signing key: ")?;
                 let b = reporter.password("Same password again: ")?;
@@ -112,9 +113,8 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
     Ok(summary)
 }
 
-/// `handover delegate`: unlocks the provider key (password from `HANDOVER_KEY_PASSWORD` or
-/// the prompt) and authorises the unattended certificate key, making it if needed. With
-/// `renew`, signs a new delegation even if a valid one exists (a new organisation).
+/// `handover delegate`: unlocks the provider key (with the reporter's password) and
+/// authorises the unattended certificate key, making it if needed. With `renew`, signs a new delegation even if a valid one exists (a new organisation).
 pub fn delegate(
     home: &Home,
     organization: Option<&str>,
@@ -126,7 +126,8 @@ pub fn delegate(
 }
 
 /// A reporter that passes everything through except the password prompt: `run-due` runs
-/// unattended and never asks for the provider key's password, even on a terminal.
+/// unattended and never asks for the provider key's password, even on a terminal; it takes
+/// only a password the host has without asking.
 struct NoPrompt<'a>(&'a dyn Reporter);
 
 impl Reporter for NoPrompt<'_> {
@@ -150,6 +151,12 @@ impl Reporter for NoPrompt<'_> {
     }
     fn cancelled(&self) -> bool {
         self.0.cancelled()
+    }
+    fn password(&self, _prompt: &str) -> Option<String> {
+        self.0.unattended_password()
+    }
+    fn unattended_password(&self) -> Option<String> {
+        self.0.unattended_password()
     }
 }
 
@@ -309,4 +316,44 @@ pub fn receipts(home: &Home) -> Result<Vec<ledger::store::ReceiptRecord>> {
 /// Shows a stored deletion certificate (`handover certificate show`).
 pub fn certificate_show(home: &Home, id: &str) -> Result<erase::certificate::CertificateView> {
     erase::certificate::show(home, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host that has a password without asking, or none, and never prompts.
+    struct Unattended(Option<&'static str>);
+
+    impl Reporter for Unattended {
+        fn unattended_password(&self) -> Option<String> {
+            self.0.map(str::to_string)
+        }
+    }
+
+    fn keygen_in(dir: &std::path::Path, reporter: &dyn Reporter) -> Result<KeygenSummary> {
+        let opts = KeygenOptions {
+            out: Some(dir.to_path_buf()),
+            age: false,
+            no_password: false,
+            organization: None,
+        };
+        keygen(&Home::resolve(Some(dir.join("home"))), &opts, reporter)
+    }
+
+    #[test]
+    fn passwords_come_from_the_reporter_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = keygen_in(&dir.path().join("a"), &NoReporter).unwrap_err();
+        assert_eq!(e.kind(), "key_error");
+        let s = keygen_in(&dir.path().join("b"), &Unattended(Some("pw"))).unwrap();
+        assert!(s.password_protected);
+        // run-due's reporter never prompts, but takes the password the host has.
+        let k = &s.secret_key_path;
+        assert!(keys::load_signer(k, &NoPrompt(&Unattended(Some("pw")))).is_ok());
+        assert!(matches!(
+            keys::load_signer(k, &NoPrompt(&Unattended(None))),
+            Err(error::KeyError::NoPassword(_))
+        ));
+    }
 }

@@ -181,7 +181,7 @@ fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
     let exe = std::env::current_exe().map_err(handover::Error::ProgramPath)?;
     print!("{}", schedule::timer(a.systemd, &exe, &cx.home));
     // The unit would fail on every job if certificates cannot be signed unattended.
-    if let Err(e) = handover::keys::delegation::unattended_ready(&cx.home) {
+    if let Err(e) = handover::keys::delegation::unattended_ready(&cx.home, &cx.reporter) {
         eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");
     }
     Ok(None)

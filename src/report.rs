@@ -1,8 +1,9 @@
 //! How the library talks to whoever runs it, without printing: progress, warnings, and the
-//! password prompt go through [`Reporter`]; results come back as plain summary structs.
+//! passwords go through [`Reporter`]; results come back as plain summary structs.
 //!
 //! The binary implements `Reporter` with indicatif on stderr; tests and scripts use
-//! [`NoReporter`]. Nothing here may print or read the terminal itself.
+//! [`NoReporter`]. Nothing here may print or read the terminal itself, and the library reads
+//! no secret from the environment: a password comes only from the reporter.
 
 /// Receives progress and warnings from long-running library work.
 pub trait Reporter: Sync {
@@ -26,8 +27,17 @@ pub trait Reporter: Sync {
     fn cancelled(&self) -> bool {
         false
     }
-    /// Asks for a password (for example to unlock the signing key). `None`: none can be had.
+    /// A password for a key (to unlock the signing key, or to protect a new one), by any
+    /// means the host has: the binary takes `HANDOVER_KEY_PASSWORD` if set, else asks on the
+    /// terminal. `None`: none can be had.
     fn password(&self, _prompt: &str) -> Option<String> {
+        None
+    }
+    /// A password that can be had without asking anyone (the binary: `HANDOVER_KEY_PASSWORD`).
+    /// Unattended work (`run-due`) takes only this one, and it tells whether a
+    /// password-protected key could be unlocked with nobody at a terminal. `None`: no such
+    /// password.
+    fn unattended_password(&self) -> Option<String> {
         None
     }
     /// Whether [`Reporter::confirm`] can ask anyone (a terminal on stdin). Deletion fails

@@ -1,5 +1,6 @@
-//! The terminal side of the binary: the indicatif progress reporter and the prompts. Text
-//! rendering of summaries is in `render`.
+//! The terminal side of the binary: the indicatif progress reporter, the prompts, and the
+//! password from the environment (the library reads none). Text rendering of summaries is in
+//! `render`.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -8,6 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use handover::Reporter;
+
+/// The environment variable that may hold the signing key's password (for automation).
+pub const PASSWORD_ENV: &str = "HANDOVER_KEY_PASSWORD";
 
 /// Shows progress on stderr when it is a terminal and neither `--quiet` nor `--json` is set.
 pub struct TermReporter {
@@ -89,10 +93,17 @@ impl Reporter for TermReporter {
     }
 
     fn password(&self, prompt: &str) -> Option<String> {
+        if let Some(pw) = self.unattended_password() {
+            return Some(pw);
+        }
         if !std::io::stdin().is_terminal() {
             return None;
         }
         rpassword::prompt_password(prompt).ok()
+    }
+
+    fn unattended_password(&self) -> Option<String> {
+        std::env::var(PASSWORD_ENV).ok()
     }
 
     fn can_ask(&self) -> bool {

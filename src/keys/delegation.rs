@@ -305,10 +305,10 @@ fn replace(dest: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Whether the provider key at `path` can be unlocked by nobody: it is unencrypted, or its
-/// password is in `HANDOVER_KEY_PASSWORD`.
-fn unlockable_unattended(path: &Path) -> bool {
-    std::env::var_os(keys::PASSWORD_ENV).is_some()
+/// Whether the provider key at `path` can be unlocked by nobody: it is unencrypted, or
+/// `reporter` has its password without asking (`HANDOVER_KEY_PASSWORD` for the binary).
+fn unlockable_unattended(path: &Path, reporter: &dyn Reporter) -> bool {
+    reporter.unattended_password().is_some()
         || std::fs::read_to_string(path)
             .ok()
             .and_then(|t| minisign::SecretKeyBox::from_string(&t).ok())
@@ -317,8 +317,8 @@ fn unlockable_unattended(path: &Path) -> bool {
 
 /// Whether `run-due` can sign certificates without anyone: a valid delegation, or a provider
 /// key that needs no typed password (a delegation is then made on the way). The error says
-/// what to run once.
-pub fn unattended_ready(home: &Home) -> Result<()> {
+/// what to run once. `reporter` is asked whether a password is at hand without a prompt.
+pub fn unattended_ready(home: &Home, reporter: &dyn Reporter) -> Result<()> {
     if load(home)?.is_some() {
         return Ok(());
     }
@@ -330,7 +330,7 @@ pub fn unattended_ready(home: &Home) -> Result<()> {
         }
         .into());
     }
-    if unlockable_unattended(&key) {
+    if unlockable_unattended(&key, reporter) {
         return Ok(());
     }
     Err(KeyError::NoDelegation {
@@ -370,8 +370,8 @@ pub struct CertSigner {
 
 /// The signer for a deletion certificate. `--sign-key FILE` signs with that key, as asked.
 /// Otherwise the home's delegated certificate key, which needs no password; a home without a
-/// delegation gets one now if the provider key can be unlocked (unencrypted,
-/// `HANDOVER_KEY_PASSWORD`, or `reporter`'s prompt on a terminal). When it cannot, the error
+/// delegation gets one now if the provider key can be unlocked (unencrypted, or with
+/// `reporter`'s password). When it cannot, the error
 /// says to run `handover delegate` once.
 pub fn certificate_signer(
     home: &Home,

@@ -22,9 +22,6 @@ use crate::error::KeyError;
 use crate::home::{self, PUBLIC_MODE, SECRET_MODE};
 use crate::report::Reporter;
 
-/// The environment variable that may hold the signing key's password (for automation).
-pub const PASSWORD_ENV: &str = "HANDOVER_KEY_PASSWORD";
-
 /// An encryption recipient, kept with the canonical text it was parsed from.
 pub struct Recipient {
     /// The canonical public form (recorded in the manifest).
@@ -247,8 +244,8 @@ pub fn keygen_age(path: &Path, now_rfc3339: &str) -> Result<KeygenSummary, KeyEr
     })
 }
 
-/// Loads the signing key at `path`. An encrypted key is unlocked with `HANDOVER_KEY_PASSWORD`
-/// or, failing that, a password asked through the reporter.
+/// Loads the signing key at `path`. An encrypted key is unlocked with the reporter's
+/// password.
 pub fn load_signer(path: &Path, reporter: &dyn Reporter) -> Result<Signer, KeyError> {
     let text = fs::read_to_string(path).map_err(|source| KeyError::Unreadable {
         path: path.to_path_buf(),
@@ -267,9 +264,8 @@ pub fn load_signer(path: &Path, reporter: &dyn Reporter) -> Result<Signer, KeyEr
     let sk = match sk_box.clone().into_unencrypted_secret_key() {
         Ok(sk) => sk,
         Err(_) => {
-            let pw = std::env::var(PASSWORD_ENV)
-                .ok()
-                .or_else(|| reporter.password("Password for the signing key: "))
+            let pw = reporter
+                .password("Password for the signing key: ")
                 .ok_or_else(|| KeyError::NoPassword(path.to_path_buf()))?;
             match sk_box.into_secret_key(Some(pw)) {
                 Ok(sk) => sk,
