@@ -150,7 +150,7 @@ pub enum KeyError {
     },
     /// The key file is not a minisign secret key.
     #[error("{} is not a usable minisign secret key ({detail}).\nUse a key made by `handover keygen`.", show(.path))]
-    Malformed { path: PathBuf, detail: String },
+    Malformed { path: PathBuf, detail: &'static str },
     /// Wrong password for an encrypted key.
     #[error("wrong password for the signing key {}.\nSet HANDOVER_KEY_PASSWORD or type the password at the prompt.", show(.0))]
     WrongPassword(PathBuf),
@@ -222,8 +222,44 @@ pub enum KeyError {
     #[error("deletion certificates cannot be signed unattended: the provider key {} is password-protected, and {} holds no authorised certificate key (cert.key with cert-delegation.json) yet.\nRun this once, on a terminal: handover --home {} delegate\nIt asks the provider key's password once and authorises cert.key, which then signs deletion certificates without a password (run-due from cron or systemd included).", show(.key), show(.home), show(.home))]
     NoDelegation { home: PathBuf, key: PathBuf },
     /// The certificate key's delegation is missing a part, does not verify, or does not match.
-    #[error("the certificate-key delegation {} cannot be used: {detail}.\nRun `handover delegate --renew` on a terminal to authorise the certificate key again.", show(.path))]
-    BadDelegation { path: PathBuf, detail: String },
+    #[error("the certificate-key delegation {} cannot be used: {problem}.\nRun `handover delegate --renew` on a terminal to authorise the certificate key again.", show(.path))]
+    BadDelegation {
+        path: PathBuf,
+        #[source]
+        problem: DelegationProblem,
+    },
+}
+
+/// Why a certificate-key delegation cannot be used (the middle of
+/// [`KeyError::BadDelegation`]'s message).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DelegationProblem {
+    /// The provider key did not sign it.
+    #[error("its signature does not verify with the provider key: {0:?}")]
+    Signature(crate::keys::signing::SigProblem),
+    /// The document is not a delegation.
+    #[error("it does not parse: {0}")]
+    Unparsable(#[source] serde_json::Error),
+    /// Another format or purpose than a certificate-key delegation.
+    #[error("format {format:?}, purpose {purpose:?}")]
+    Format { format: String, purpose: String },
+    /// It names another provider key than the home's.
+    #[error("it names another provider key")]
+    OtherProviderKey,
+    /// It authorises another key than the certificate key file holds.
+    #[error("it authorises key {authorised}, but {file} is key {actual}")]
+    OtherKeyFile {
+        authorised: String,
+        file: &'static str,
+        actual: String,
+    },
+    /// It authorises another key than the one that signed the certificate.
+    #[error("it authorises key {authorised}, but the certificate was signed by key {signer}")]
+    OtherCertificateSigner { authorised: String, signer: String },
+    /// Written just now, and not readable afterwards.
+    #[error("it was written but cannot be read back")]
+    NotReadBack,
 }
 
 impl KeyError {
@@ -349,8 +385,12 @@ pub enum StoreError {
     #[error("the state database {} is locked by another handover process.\nWait for it to finish and try again.", show(.0))]
     Locked(PathBuf),
     /// The database file is not a database or is corrupt.
-    #[error("the state database {} is unreadable or corrupt ({detail}).\nRestore it from a backup; nothing was changed.", show(.path))]
-    Corrupt { path: PathBuf, detail: String },
+    #[error("the state database {} is unreadable or corrupt ({problem}).\nRestore it from a backup; nothing was changed.", show(.path))]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        problem: Corruption,
+    },
     /// Any other SQLite failure.
     #[error("state database {}: {source}", show(.path))]
     Sqlite {
@@ -374,6 +414,21 @@ pub enum StoreError {
         "no deletion certificate matches {0:?}.\nThe id is printed by `handover delete` and `handover shred`, and is in the certificate file."
     )]
     CertificateNotFound(String),
+}
+
+/// What is corrupt in the state database (inside [`StoreError::Corrupt`]'s message).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// SQLite says it is not a database, or a corrupt one.
+    #[error("{0}")]
+    Sqlite(#[source] rusqlite::Error),
+    /// A stored deletion certificate does not parse.
+    #[error("certificate {id} does not parse: {source}")]
+    Certificate {
+        id: String,
+        source: serde_json::Error,
+    },
 }
 
 impl StoreError {
@@ -587,8 +642,12 @@ pub enum VerifyError {
         source: std::io::Error,
     },
     /// An identity file (-i) cannot be read or used.
-    #[error("cannot use the identity file {}: {detail}.\nGive an age identity file (as age-keygen writes) or an unencrypted OpenSSH private key with -i.", show(.path))]
-    Identity { path: PathBuf, detail: String },
+    #[error("cannot use the identity file {}: {problem}.\nGive an age identity file (as age-keygen writes) or an unencrypted OpenSSH private key with -i.", show(.path))]
+    Identity {
+        path: PathBuf,
+        #[source]
+        problem: IdentityProblem,
+    },
     /// The --extract target exists already.
     #[error("{} already exists; verify --extract never writes into an existing path.\nName a directory that does not exist yet: it is created only once everything verified.", show(.0))]
     ExtractExists(PathBuf),
@@ -607,6 +666,41 @@ pub enum VerifyError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// Why an identity file (`verify -i`) cannot be used (the middle of
+/// [`VerifyError::Identity`]'s message). Never the file's content: it holds secrets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityProblem {
+    /// The file cannot be opened or read.
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    /// An age identity file encrypted with a passphrase.
+    #[error(
+        "passphrase-protected identity files are not supported; decrypt it with `age -d` first"
+    )]
+    EncryptedFile,
+    /// It starts like a PEM file but is no OpenSSH private key.
+    #[error("not a readable OpenSSH private key")]
+    NotOpenSsh,
+    /// An OpenSSH private key encrypted with a passphrase.
+    #[error(
+        "passphrase-protected SSH keys are not supported; use an unencrypted copy (ssh-keygen -p) or an age identity"
+    )]
+    EncryptedSsh,
+    /// An OpenSSH key of a type age cannot decrypt with.
+    #[error("this SSH key type is not supported by age")]
+    SshUnsupported,
+    /// Not an age identity file (a bad line).
+    #[error("{0}")]
+    NotAgeIdentities(#[source] std::io::Error),
+    /// An identity in it cannot be used.
+    #[error("{0}")]
+    Unusable(#[source] age::DecryptError),
+    /// An identity file without an identity.
+    #[error("it holds no identity")]
+    Empty,
 }
 
 impl VerifyError {
@@ -911,13 +1005,36 @@ pub enum ShredError {
     )]
     PlanOutOfDate,
     /// `certificate check`: the certificate file cannot be read or is not a certificate.
-    #[error("cannot read the certificate {}: {detail}\nGive the NAME.deletion-certificate.json file the provider sent.", show(.path))]
-    CertificateRead { path: PathBuf, detail: String },
+    #[error("cannot read the certificate {}: {problem}\nGive the NAME.deletion-certificate.json file the provider sent.", show(.path))]
+    CertificateRead {
+        path: PathBuf,
+        #[source]
+        problem: CertificateProblem,
+    },
     /// `certificate check`: the extracted bag cannot be read.
     #[error("cannot read the bag {}: {source}\nGive the folder `handover verify --extract DIR` (or tar) made: it holds data/ and manifest-sha256.txt.", show(.path))]
     BagRead {
         path: PathBuf,
         source: std::io::Error,
+    },
+}
+
+/// Why `certificate check` cannot read a certificate file (the middle of
+/// [`ShredError::CertificateRead`]'s message).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// The file cannot be read.
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    /// It is not a deletion certificate's JSON.
+    #[error("not a deletion certificate: {0}")]
+    NotACertificate(#[source] serde_json::Error),
+    /// A certificate of another format.
+    #[error("format {found:?}, expected {expected}")]
+    Format {
+        found: String,
+        expected: &'static str,
     },
 }
 
@@ -1024,6 +1141,43 @@ mod tests {
         assert_eq!(e.kind(), "ssh_keygen_unavailable");
         assert_eq!(e.class(), ExitClass::Operational);
         assert!(e.source().is_some());
+    }
+
+    #[test]
+    fn problems_read_as_the_strings_they_replace() {
+        let e = KeyError::BadDelegation {
+            path: "cert-delegation.json".into(),
+            problem: DelegationProblem::Format {
+                format: "x".into(),
+                purpose: "y".into(),
+            },
+        };
+        assert!(
+            e.to_string().starts_with(
+                "the certificate-key delegation cert-delegation.json cannot be used: format \"x\", purpose \"y\".\n"
+            ),
+            "{e}"
+        );
+        assert!(e.source().is_some());
+        let e = VerifyError::Identity {
+            path: "k".into(),
+            problem: IdentityProblem::Empty,
+        };
+        assert!(
+            e.to_string()
+                .starts_with("cannot use the identity file k: it holds no identity.\n")
+        );
+        let e = ShredError::CertificateRead {
+            path: "c.json".into(),
+            problem: CertificateProblem::Format {
+                found: "v0".into(),
+                expected: "v1",
+            },
+        };
+        assert!(
+            e.to_string()
+                .starts_with("cannot read the certificate c.json: format \"v0\", expected v1\n")
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::erase::fsinfo::{self, FsInfo};
 use crate::erase::names::{self, Names};
 use crate::erase::{self as shred, FsMethod};
-use crate::error::{Result, ShredError, StoreError};
+use crate::error::{CertificateProblem, Corruption, Result, ShredError, StoreError};
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::Signer;
 use crate::keys::signing;
@@ -646,9 +646,12 @@ pub fn show(home: &Home, id: &str) -> Result<CertificateView> {
     let store = Store::open(&home.database())?;
     let rec = store.certificate(id)?;
     let certificate: Certificate =
-        serde_json::from_slice(&rec.document).map_err(|e| StoreError::Corrupt {
+        serde_json::from_slice(&rec.document).map_err(|source| StoreError::Corrupt {
             path: home.database(),
-            detail: format!("certificate {} does not parse: {e}", rec.certificate_id),
+            problem: Corruption::Certificate {
+                id: rec.certificate_id.clone(),
+                source,
+            },
         })?;
     let signature_valid = minisign::PublicKey::from_base64(&certificate.signer.public_key)
         .ok()
@@ -708,15 +711,19 @@ pub struct Coverage {
 
 /// Reads a certificate file and its `.minisig`, if any.
 fn read_certificate(path: &Path) -> Result<(Certificate, Vec<u8>, Option<String>)> {
-    let bad = |detail: String| ShredError::CertificateRead {
+    let bad = |problem: CertificateProblem| ShredError::CertificateRead {
         path: path.to_path_buf(),
-        detail,
+        problem,
     };
-    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let cert: Certificate = serde_json::from_slice(&bytes)
-        .map_err(|e| bad(format!("not a deletion certificate: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| bad(CertificateProblem::Read(e)))?;
+    let cert: Certificate =
+        serde_json::from_slice(&bytes).map_err(|e| bad(CertificateProblem::NotACertificate(e)))?;
     if cert.format != FORMAT {
-        return Err(bad(format!("format {:?}, expected {FORMAT}", cert.format)).into());
+        return Err(bad(CertificateProblem::Format {
+            found: cert.format,
+            expected: FORMAT,
+        })
+        .into());
     }
     let mut sig = path.as_os_str().to_os_string();
     sig.push(".minisig");

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{KeyError, Result};
+use crate::error::{DelegationProblem, KeyError, Result};
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::{self, Signer};
 use crate::manifest::SignerInfo;
@@ -106,25 +106,22 @@ pub fn check(
     signature: &str,
     what: &Path,
 ) -> std::result::Result<Delegation, KeyError> {
-    let bad = |detail: String| KeyError::BadDelegation {
+    let bad = |problem: DelegationProblem| KeyError::BadDelegation {
         path: what.to_path_buf(),
-        detail,
+        problem,
     };
-    signing::verify(provider, document.as_bytes(), signature).map_err(|p| {
-        bad(format!(
-            "its signature does not verify with the provider key: {p:?}"
-        ))
-    })?;
+    signing::verify(provider, document.as_bytes(), signature)
+        .map_err(|p| bad(DelegationProblem::Signature(p)))?;
     let d: Delegation =
-        serde_json::from_str(document).map_err(|e| bad(format!("it does not parse: {e}")))?;
+        serde_json::from_str(document).map_err(|e| bad(DelegationProblem::Unparsable(e)))?;
     if d.format != FORMAT || d.purpose != PURPOSE {
-        return Err(bad(format!(
-            "format {:?}, purpose {:?}",
-            d.format, d.purpose
-        )));
+        return Err(bad(DelegationProblem::Format {
+            format: d.format,
+            purpose: d.purpose,
+        }));
     }
     if d.provider_key.key_id != keys::key_id(provider.keynum()) {
-        return Err(bad("it names another provider key".into()));
+        return Err(bad(DelegationProblem::OtherProviderKey));
     }
     Ok(d)
 }
@@ -149,12 +146,11 @@ pub fn load(home: &Home) -> Result<Option<Loaded>> {
     if signer.public_base64() != delegation.delegated_key.public_key {
         return Err(KeyError::BadDelegation {
             path: json,
-            detail: format!(
-                "it authorises key {}, but {} is key {}",
-                delegation.delegated_key.key_id,
-                KEY_FILE,
-                signer.key_id()
-            ),
+            problem: DelegationProblem::OtherKeyFile {
+                authorised: delegation.delegated_key.key_id.clone(),
+                file: KEY_FILE,
+                actual: signer.key_id(),
+            },
         }
         .into());
     }
@@ -343,9 +339,9 @@ pub fn unattended_ready(home: &Home, reporter: &dyn Reporter) -> Result<()> {
 /// Unlocks the secret key at `path` with `password` (None: an unencrypted key), as keygen
 /// just wrote it.
 pub fn unlock(path: &Path, password: Option<String>) -> Result<Signer> {
-    let malformed = |detail: &str| KeyError::Malformed {
+    let malformed = |detail| KeyError::Malformed {
         path: path.to_path_buf(),
-        detail: detail.into(),
+        detail,
     };
     let text = std::fs::read_to_string(path).map_err(|source| KeyError::Unreadable {
         path: path.to_path_buf(),
@@ -403,7 +399,7 @@ pub fn certificate_signer(
     ensure_audited(home, &provider, None, false)?;
     let l = load(home)?.ok_or_else(|| KeyError::BadDelegation {
         path: path(home, DELEGATION_FILE),
-        detail: "it was written but cannot be read back".into(),
+        problem: DelegationProblem::NotReadBack,
     })?;
     Ok(CertSigner {
         signer: clone_signer(&l.signer),
@@ -445,10 +441,10 @@ pub fn check_ref(
     if d.delegated_key.key_id != cert_signer_key_id {
         return Err(KeyError::BadDelegation {
             path: PathBuf::from(&r.file_name),
-            detail: format!(
-                "it authorises key {}, but the certificate was signed by key {cert_signer_key_id}",
-                d.delegated_key.key_id
-            ),
+            problem: DelegationProblem::OtherCertificateSigner {
+                authorised: d.delegated_key.key_id,
+                signer: cert_signer_key_id.to_string(),
+            },
         });
     }
     Ok(d)

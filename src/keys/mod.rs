@@ -251,9 +251,9 @@ pub fn load_signer(path: &Path, reporter: &dyn Reporter) -> Result<Signer, KeyEr
         path: path.to_path_buf(),
         source,
     })?;
-    let malformed = |detail: &str| KeyError::Malformed {
+    let malformed = |detail| KeyError::Malformed {
         path: path.to_path_buf(),
-        detail: detail.to_string(),
+        detail,
     };
     if !text.starts_with("untrusted comment:") {
         return Err(malformed("no minisign key header"));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::error::StoreError;
+use crate::error::{Corruption, StoreError};
 
 /// How long to wait for another process's lock before reporting the database as locked.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -885,7 +885,7 @@ pub fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
         }
         Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
             path: path.to_path_buf(),
-            detail: e.to_string(),
+            problem: Corruption::Sqlite(e),
         },
         _ => StoreError::Sqlite {
             path: path.to_path_buf(),

@@ -23,7 +23,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
-use crate::error::{ExitClass, Result, VerifyError, show};
+use crate::error::{ExitClass, IdentityProblem, Result, VerifyError, show};
 use crate::keys;
 use crate::keys::signing::{self, SigProblem};
 use crate::manifest::{self, Manifest};
@@ -177,40 +177,39 @@ pub fn plaintext_limit(p: &manifest::PayloadInfo) -> u64 {
 fn load_identities(paths: &[PathBuf]) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>> {
     let mut out: Vec<Box<dyn age::Identity + Send + Sync>> = Vec::new();
     for p in paths {
-        let err = |detail: String| VerifyError::Identity {
+        let err = |problem: IdentityProblem| VerifyError::Identity {
             path: p.clone(),
-            detail,
+            problem,
         };
         let mut text = Vec::new();
         File::open(p)
             .and_then(|f| f.take(16 << 20).read_to_end(&mut text))
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(IdentityProblem::Read(e)))?;
         // The age CLI's order: a native identity file first, then an SSH key. Only the line
         // number of a bad line is ever reported: the file holds secrets.
         if text.starts_with(b"-----BEGIN") {
             if text.starts_with(b"-----BEGIN AGE ENCRYPTED FILE") {
-                return Err(err(
-                    "passphrase-protected identity files are not supported; decrypt it with `age -d` first"
-                        .into(),
-                )
-                .into());
+                return Err(err(IdentityProblem::EncryptedFile).into());
             }
             let id = age::ssh::Identity::from_buffer(&text[..], Some(show(p)))
-                .map_err(|_| err("not a readable OpenSSH private key".into()))?;
+                .map_err(|_| err(IdentityProblem::NotOpenSsh))?;
             match id {
                 age::ssh::Identity::Unencrypted(_) => out.push(Box::new(id)),
                 age::ssh::Identity::Encrypted(_) => {
-                    return Err(err("passphrase-protected SSH keys are not supported; use an unencrypted copy (ssh-keygen -p) or an age identity".into()).into());
+                    return Err(err(IdentityProblem::EncryptedSsh).into());
                 }
                 age::ssh::Identity::Unsupported(_) => {
-                    return Err(err("this SSH key type is not supported by age".into()).into());
+                    return Err(err(IdentityProblem::SshUnsupported).into());
                 }
             }
         } else {
-            let f = age::IdentityFile::from_buffer(&text[..]).map_err(|e| err(e.to_string()))?;
-            let ids = f.into_identities().map_err(|e| err(e.to_string()))?;
+            let f = age::IdentityFile::from_buffer(&text[..])
+                .map_err(|e| err(IdentityProblem::NotAgeIdentities(e)))?;
+            let ids = f
+                .into_identities()
+                .map_err(|e| err(IdentityProblem::Unusable(e)))?;
             if ids.is_empty() {
-                return Err(err("it holds no identity".into()).into());
+                return Err(err(IdentityProblem::Empty).into());
             }
             out.extend(ids);
         }
