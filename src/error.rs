@@ -458,7 +458,7 @@ pub enum AuditError {
     #[error(
         "the audit log was tampered with at row {seq}: {what}.\nRestore the state database from a backup and find out who changed it."
     )]
-    Broken { seq: i64, what: String },
+    Broken { seq: i64, what: ChainBreak },
     /// A receipt, hold or schedule in the database disagrees with the audited history.
     #[error(
         "handover {handover_id}: {what}.\nNothing was deleted. The gate tables must match the audit log; restore the state database from a backup, or redo the step with handover (confirm, hold, schedule) so that it is audited."
@@ -468,7 +468,8 @@ pub enum AuditError {
     #[error("{}: {what}", show(.file))]
     Anchor {
         file: std::path::PathBuf,
-        what: String,
+        #[source]
+        what: AnchorProblem,
     },
     /// The audit key is gone while the log (or its public key) shows it existed: a new key
     /// made silently would hide who signed what, so nothing that changes state runs.
@@ -500,6 +501,78 @@ pub enum AuditError {
         show(.0)
     )]
     PublicKeyMissing(PathBuf),
+}
+
+/// Where and how the audit log's hash chain or its signed heads do not hold (inside
+/// [`AuditError::Broken`]'s message).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainBreak {
+    /// A row number is skipped.
+    #[error("row {seq} is missing (the next row is {next})")]
+    RowMissing { seq: i64, next: i64 },
+    /// A row's link does not name the row before it.
+    #[error("row {seq} does not follow row {} (deleted, inserted or reordered rows)", .seq - 1)]
+    OutOfOrder { seq: i64 },
+    /// A row's hash does not match its content.
+    #[error("row {seq} ({command}) was edited after it was written")]
+    Edited { seq: i64, command: String },
+    /// Rows and no signed head.
+    #[error("the signed heads of the chain are missing, on a log that has rows")]
+    NoHeads,
+    /// A signed head names a row past the end.
+    #[error(
+        "a signed head names row {head} but the chain ends at row {last} (rows removed from the end)"
+    )]
+    TailRemoved { head: i64, last: i64 },
+    /// A row's hash is not the one its signed head recorded.
+    #[error(
+        "row {seq} no longer has the hash its signed head recorded (the chain was rewritten and re-hashed)"
+    )]
+    Rehashed { seq: i64 },
+    /// A signed head's signature does not verify.
+    #[error("the signature on the signed head of this row does not verify with audit.pub")]
+    HeadSignature,
+    /// Rows after the last signed head.
+    #[error("rows {from}..{to} carry no signed head (appended outside handover)")]
+    Unsigned { from: i64, to: i64 },
+    /// An anchor document names a row past the end of the log.
+    #[error(
+        "{} was made at row {made_at}, but the log now ends at row {last}: the database was rolled back or its tail removed",
+        show(.file)
+    )]
+    RolledBack {
+        file: PathBuf,
+        made_at: i64,
+        last: i64,
+    },
+    /// An anchor document's row has another hash now.
+    #[error(
+        "row {seq} is not the row {} recorded: the log was rewritten before that point",
+        show(.file)
+    )]
+    RewrittenBefore { seq: i64, file: PathBuf },
+}
+
+/// Why a document given to `audit verify --against` cannot serve as an anchor (after its
+/// name in [`AuditError::Anchor`]'s message).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnchorProblem {
+    /// The document cannot be read.
+    #[error("cannot read it: {0}")]
+    Read(#[source] std::io::Error),
+    /// It is not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// It carries no checkpoint.
+    #[error(
+        "it carries no audit checkpoint (documents made before checkpoints existed carry none)"
+    )]
+    NoCheckpoint,
+    /// Its checkpoint is signed by another key than this home's audit key.
+    #[error("its checkpoint is not signed by this home's audit key (it names key {key_id})")]
+    NotSigned { key_id: String },
 }
 
 impl AuditError {
@@ -1177,6 +1250,25 @@ mod tests {
         assert!(
             e.to_string()
                 .starts_with("cannot read the certificate c.json: format \"v0\", expected v1\n")
+        );
+    }
+
+    #[test]
+    fn audit_breaks_read_as_before() {
+        let e = AuditError::Broken {
+            seq: 5,
+            what: ChainBreak::OutOfOrder { seq: 5 },
+        };
+        assert!(e.to_string().starts_with(
+            "the audit log was tampered with at row 5: row 5 does not follow row 4 (deleted, inserted or reordered rows).\n"
+        ));
+        let e = AuditError::Anchor {
+            file: "m.json".into(),
+            what: AnchorProblem::NoCheckpoint,
+        };
+        assert_eq!(
+            e.to_string(),
+            "m.json: it carries no audit checkpoint (documents made before checkpoints existed carry none)"
         );
     }
 

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AuditError, Result};
+use crate::error::{AnchorProblem, AuditError, ChainBreak, Result};
 use crate::home::Home;
 use crate::keys::signing;
 use crate::keys::{self, Signer};
@@ -80,25 +80,21 @@ fn check_chain(
     keys: Option<&[Epoch]>,
     latest_only: bool,
 ) -> std::result::Result<(), AuditError> {
-    let broken = |seq: i64, what: String| AuditError::Broken { seq, what };
+    let broken = |seq: i64, what: ChainBreak| AuditError::Broken { seq, what };
     let mut prev = GENESIS.to_string();
     for (i, r) in rows.iter().enumerate() {
         let expected_seq = i as i64 + 1;
         if r.seq != expected_seq {
             return Err(broken(
                 expected_seq,
-                format!("row {expected_seq} is missing (the next row is {})", r.seq),
+                ChainBreak::RowMissing {
+                    seq: expected_seq,
+                    next: r.seq,
+                },
             ));
         }
         if r.prev_hash != prev {
-            return Err(broken(
-                r.seq,
-                format!(
-                    "row {} does not follow row {} (deleted, inserted or reordered rows)",
-                    r.seq,
-                    r.seq - 1
-                ),
-            ));
+            return Err(broken(r.seq, ChainBreak::OutOfOrder { seq: r.seq }));
         }
         let h = row_hash(
             r.seq,
@@ -111,10 +107,10 @@ fn check_chain(
         if h != r.hash {
             return Err(broken(
                 r.seq,
-                format!(
-                    "row {} ({}) was edited after it was written",
-                    r.seq, r.command
-                ),
+                ChainBreak::Edited {
+                    seq: r.seq,
+                    command: r.command.clone(),
+                },
             ));
         }
         prev = r.hash.clone();
@@ -124,49 +120,36 @@ fn check_chain(
         if rows.is_empty() {
             return Ok(());
         }
-        return Err(broken(
-            last_seq,
-            "the signed heads of the chain are missing, on a log that has rows".into(),
-        ));
+        return Err(broken(last_seq, ChainBreak::NoHeads));
     };
     for (i, head) in heads.iter().enumerate() {
         let is_latest = i + 1 == heads.len();
         let Some(row) = usize::try_from(head.seq - 1).ok().and_then(|k| rows.get(k)) else {
             return Err(broken(
                 last_seq + 1,
-                format!(
-                    "a signed head names row {} but the chain ends at row {last_seq} (rows removed from the end)",
-                    head.seq
-                ),
+                ChainBreak::TailRemoved {
+                    head: head.seq,
+                    last: last_seq,
+                },
             ));
         };
         if row.hash != head.hash {
-            return Err(broken(
-                row.seq,
-                format!(
-                    "row {} no longer has the hash its signed head recorded (the chain was rewritten and re-hashed)",
-                    row.seq
-                ),
-            ));
+            return Err(broken(row.seq, ChainBreak::Rehashed { seq: row.seq }));
         }
         if let Some(keys) = keys
             && (is_latest || !latest_only)
             && !signed_by_any(keys, head)
         {
-            return Err(broken(
-                head.seq,
-                "the signature on the signed head of this row does not verify with audit.pub"
-                    .into(),
-            ));
+            return Err(broken(head.seq, ChainBreak::HeadSignature));
         }
     }
     if latest.seq != last_seq {
         return Err(broken(
             latest.seq + 1,
-            format!(
-                "rows {}..{last_seq} carry no signed head (appended outside handover)",
-                latest.seq + 1
-            ),
+            ChainBreak::Unsigned {
+                from: latest.seq + 1,
+                to: last_seq,
+            },
         ));
     }
     Ok(())
@@ -736,21 +719,15 @@ fn read_anchor(file: &std::path::Path) -> Result<Checkpoint> {
     } else {
         file.to_path_buf()
     };
-    let bad = |what: String| AuditError::Anchor {
+    let bad = |what: AnchorProblem| AuditError::Anchor {
         file: file.to_path_buf(),
         what,
     };
-    let text = std::fs::read(&path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let text = std::fs::read(&path).map_err(|e| bad(AnchorProblem::Read(e)))?;
     let v: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        serde_json::from_slice(&text).map_err(|e| bad(AnchorProblem::NotJson(e)))?;
     let cp = v.get("audit_checkpoint").cloned().unwrap_or(v);
-    serde_json::from_value(cp).map_err(|_| {
-        bad(
-            "it carries no audit checkpoint (documents made before checkpoints existed carry none)"
-                .into(),
-        )
-        .into()
-    })
+    serde_json::from_value(cp).map_err(|_| bad(AnchorProblem::NoCheckpoint).into())
 }
 
 fn check_anchor(
@@ -762,29 +739,27 @@ fn check_anchor(
     if !signed_in_epoch(keys, cp.seq, &cp.hash, &cp.signature) {
         return Err(AuditError::Anchor {
             file: file.to_path_buf(),
-            what: format!(
-                "its checkpoint is not signed by this home's audit key (it names key {})",
-                cp.key_id
-            ),
+            what: AnchorProblem::NotSigned {
+                key_id: cp.key_id.clone(),
+            },
         });
     }
     let last = rows.last().map(|r| r.seq).unwrap_or(0);
     match usize::try_from(cp.seq - 1).ok().and_then(|k| rows.get(k)) {
         None => Err(AuditError::Broken {
             seq: last + 1,
-            what: format!(
-                "{} was made at row {}, but the log now ends at row {last}: the database was rolled back or its tail removed",
-                crate::error::show(file),
-                cp.seq
-            ),
+            what: ChainBreak::RolledBack {
+                file: file.to_path_buf(),
+                made_at: cp.seq,
+                last,
+            },
         }),
         Some(r) if r.hash != cp.hash => Err(AuditError::Broken {
             seq: cp.seq,
-            what: format!(
-                "row {} is not the row {} recorded: the log was rewritten before that point",
-                cp.seq,
-                crate::error::show(file)
-            ),
+            what: ChainBreak::RewrittenBefore {
+                seq: cp.seq,
+                file: file.to_path_buf(),
+            },
         }),
         Some(_) => Ok(()),
     }
