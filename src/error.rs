@@ -71,22 +71,31 @@ pub(crate) fn show(p: &std::path::Path) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Key handling: generation, loading, recipients.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The export stage.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// The state database.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The audit log.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The deletion schedule.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    /// The evidence pack.
     #[error(transparent)]
     Evidence(#[from] EvidenceError),
+    /// Secure deletion and its certificates.
     #[error(transparent)]
     Shred(#[from] ShredError),
+    /// `verify` could not judge the archive.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// `confirm`: the client's proof of receipt.
     #[error(transparent)]
     Receipt(#[from] ReceiptError),
     /// This program's own path cannot be found (`timer` writes it into the unit).
@@ -145,12 +154,19 @@ pub enum KeyError {
     /// The signing key file could not be read.
     #[error("cannot read the signing key {}: {source}\nCreate one with `handover keygen`, or pass --sign-key FILE.", show(.path))]
     Unreadable {
+        /// The file that cannot be read.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The key file is not a minisign secret key.
     #[error("{} is not a usable minisign secret key ({detail}).\nUse a key made by `handover keygen`.", show(.path))]
-    Malformed { path: PathBuf, detail: &'static str },
+    Malformed {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: &'static str,
+    },
     /// Wrong password for an encrypted key.
     #[error("wrong password for the signing key {}.\nSet HANDOVER_KEY_PASSWORD or type the password at the prompt.", show(.0))]
     WrongPassword(PathBuf),
@@ -160,12 +176,18 @@ pub enum KeyError {
     /// A public key given as a string (`--signer-key RW...`) does not parse.
     #[error("cannot use the public key given with --signer-key: {source}")]
     PublicKeyString {
+        /// The underlying error.
         #[source]
         source: minisign::PError,
     },
     /// A public key file is not a key of the kind expected.
     #[error("cannot use the public key {}: {detail}", show(.path))]
-    PublicKeyFile { path: PathBuf, detail: String },
+    PublicKeyFile {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// Why it is not a public key.
+        detail: String,
+    },
     /// A public key was asked for and neither a file nor a string was given.
     #[error("cannot use the public key (none given): no key")]
     NoPublicKey,
@@ -173,22 +195,36 @@ pub enum KeyError {
     /// so `keygen` and `--sign-key` are no help.
     #[error("cannot read the client's public key {}: {source}\nGive the client's public key file with --client-key FILE (minisign .pub, or an ssh-ed25519 public key line).", show(.path))]
     ClientKeyUnreadable {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// A recipient given with -r is not one we know.
     #[error(
         "invalid recipient {shown}: {why}.\nA recipient is an age public key (age1...) or an ssh-ed25519 / ssh-rsa public key line."
     )]
-    BadRecipient { shown: String, why: String },
+    BadRecipient {
+        /// The value as it may be shown: a public key in part, else only its length.
+        shown: String,
+        /// Why it is not a recipient.
+        why: String,
+    },
     /// A line of a recipients file (-R) is not a recipient. The line itself is not printed:
     /// it could be a secret pasted into the wrong file.
     #[error("{}: line {line} is not a recipient.\nEach line must be an age1... key or an ssh-ed25519 / ssh-rsa public key; # starts a comment.", show(.path))]
-    BadRecipientLine { path: PathBuf, line: usize },
+    BadRecipientLine {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The line number (from 1).
+        line: usize,
+    },
     /// A recipients file could not be read.
     #[error("cannot read recipients file {}: {source}", show(.path))]
     RecipientsFile {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// No recipient at all.
@@ -199,7 +235,9 @@ pub enum KeyError {
     /// Writing a key failed.
     #[error("cannot write {}: {source}", show(.path))]
     Write {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// minisign could not generate a key pair.
@@ -220,11 +258,18 @@ pub enum KeyError {
     /// A certificate must be signed without anyone to type the provider key's password
     /// (`run-due` from cron or systemd), and no certificate key is authorised yet.
     #[error("deletion certificates cannot be signed unattended: the provider key {} is password-protected, and {} holds no authorised certificate key (cert.key with cert-delegation.json) yet.\nRun this once, on a terminal: handover --home {} delegate\nIt asks the provider key's password once and authorises cert.key, which then signs deletion certificates without a password (run-due from cron or systemd included).", show(.key), show(.home), show(.home))]
-    NoDelegation { home: PathBuf, key: PathBuf },
+    NoDelegation {
+        /// The home folder.
+        home: PathBuf,
+        /// The provider's signing key.
+        key: PathBuf,
+    },
     /// The certificate key's delegation is missing a part, does not verify, or does not match.
     #[error("the certificate-key delegation {} cannot be used: {problem}.\nRun `handover delegate --renew` on a terminal to authorise the certificate key again.", show(.path))]
     BadDelegation {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// What is wrong with it.
         #[source]
         problem: DelegationProblem,
     },
@@ -243,20 +288,33 @@ pub enum DelegationProblem {
     Unparsable(#[source] serde_json::Error),
     /// Another format or purpose than a certificate-key delegation.
     #[error("format {format:?}, purpose {purpose:?}")]
-    Format { format: String, purpose: String },
+    Format {
+        /// The format the document names.
+        format: String,
+        /// The purpose the document names.
+        purpose: String,
+    },
     /// It names another provider key than the home's.
     #[error("it names another provider key")]
     OtherProviderKey,
     /// It authorises another key than the certificate key file holds.
     #[error("it authorises key {authorised}, but {file} is key {actual}")]
     OtherKeyFile {
+        /// The key id the delegation authorises.
         authorised: String,
+        /// The certificate key file.
         file: &'static str,
+        /// The key id that file holds.
         actual: String,
     },
     /// It authorises another key than the one that signed the certificate.
     #[error("it authorises key {authorised}, but the certificate was signed by key {signer}")]
-    OtherCertificateSigner { authorised: String, signer: String },
+    OtherCertificateSigner {
+        /// The key id the delegation authorises.
+        authorised: String,
+        /// The key id that signed the certificate.
+        signer: String,
+    },
     /// Written just now, and not readable afterwards.
     #[error("it was written but cannot be read back")]
     NotReadBack,
@@ -302,7 +360,12 @@ pub enum ExportError {
     #[error(
         "invalid {what} {value:?}: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-'."
     )]
-    BadName { what: &'static str, value: String },
+    BadName {
+        /// "client name" or "name".
+        what: &'static str,
+        /// The name given.
+        value: String,
+    },
     /// The data directory is missing.
     #[error("data directory {} does not exist.", show(.0))]
     DataMissing(PathBuf),
@@ -311,29 +374,53 @@ pub enum ExportError {
     NotADirectory(PathBuf),
     /// The output directory lies inside the data directory: the archive would contain itself.
     #[error("the output directory {} is inside the data directory {}.\nChoose an --out outside the client's data.", show(.out), show(.data))]
-    OutInsideData { out: PathBuf, data: PathBuf },
+    OutInsideData {
+        /// The output directory.
+        out: PathBuf,
+        /// The data directory.
+        data: PathBuf,
+    },
     /// An output file exists already.
     #[error("{} already exists; export never overwrites.\nChoose another --name or --out.", show(.0))]
     OutputExists(PathBuf),
     /// A file could not be opened or read.
     #[error("cannot read {}: {source}\nFix its permissions (or remove it from the data directory) and run export again.", show(.path))]
     Unreadable {
+        /// The file that cannot be read.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// A file changed while it was being read.
     #[error("{} changed while it was being read ({what}).\nStop whatever writes to the client's data, then run export again.", show(.path))]
-    Changed { path: PathBuf, what: &'static str },
+    Changed {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What changed (size, modification time, ...).
+        what: &'static str,
+    },
     /// A fifo, socket or device file: it has no content to hand over.
     #[error("{} is a {kind}, which cannot be handed over as data.\nRemove it from the data directory (or copy the data without it) and run export again.", show(.path))]
-    SpecialFile { path: PathBuf, kind: &'static str },
+    SpecialFile {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// fifo, socket, device, ...
+        kind: &'static str,
+    },
     /// --strict-names and a name that is not UTF-8.
     #[error("--strict-names: {count} name(s) are not valid UTF-8, the first {}.\nRename them, or export without --strict-names (they are stored exactly and listed in a warning).", show(.first))]
-    NonUtf8Names { count: usize, first: PathBuf },
+    NonUtf8Names {
+        /// How many names are not UTF-8.
+        count: usize,
+        /// The first of them.
+        first: PathBuf,
+    },
     /// Writing an output failed (disk full, I/O error).
     #[error("cannot write {}: {source}\nNo output was left behind; free space or fix the output directory and run export again.", show(.path))]
     Write {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The zstd level is outside 1 to 22.
@@ -345,7 +432,9 @@ pub enum ExportError {
     SecretInsideData {
         /// "home folder" or "signing key".
         what: &'static str,
+        /// The home folder or key file.
         path: PathBuf,
+        /// The data directory.
         data: PathBuf,
     },
     /// Stopped by a signal (Ctrl-C, SIGTERM).
@@ -387,20 +476,26 @@ pub enum StoreError {
     /// The database file is not a database or is corrupt.
     #[error("the state database {} is unreadable or corrupt ({problem}).\nRestore it from a backup; nothing was changed.", show(.path))]
     Corrupt {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// What is wrong with it.
         #[source]
         problem: Corruption,
     },
     /// Any other SQLite failure.
     #[error("state database {}: {source}", show(.path))]
     Sqlite {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: rusqlite::Error,
     },
     /// The home folder could not be made or used.
     #[error("cannot use the home folder {}: {source}\nPass --home DIR or set HANDOVER_HOME.", show(.path))]
     Home {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// No handover matches an id.
@@ -426,7 +521,9 @@ pub enum Corruption {
     /// A stored deletion certificate does not parse.
     #[error("certificate {id} does not parse: {source}")]
     Certificate {
+        /// The certificate's id.
         id: String,
+        /// The parse error.
         source: serde_json::Error,
     },
 }
@@ -458,16 +555,28 @@ pub enum AuditError {
     #[error(
         "the audit log was tampered with at row {seq}: {what}.\nRestore the state database from a backup and find out who changed it."
     )]
-    Broken { seq: i64, what: ChainBreak },
+    Broken {
+        /// The first row that does not hold.
+        seq: i64,
+        /// How it does not hold.
+        what: ChainBreak,
+    },
     /// A receipt, hold or schedule in the database disagrees with the audited history.
     #[error(
         "handover {handover_id}: {what}.\nNothing was deleted. The gate tables must match the audit log; restore the state database from a backup, or redo the step with handover (confirm, hold, schedule) so that it is audited."
     )]
-    GateMismatch { handover_id: String, what: String },
+    GateMismatch {
+        /// The handover's id.
+        handover_id: String,
+        /// What disagrees.
+        what: String,
+    },
     /// A document given to `audit verify --against` cannot serve as an anchor.
     #[error("{}: {what}", show(.file))]
     Anchor {
+        /// The document given.
         file: std::path::PathBuf,
+        /// Why it cannot serve.
         #[source]
         what: AnchorProblem,
     },
@@ -480,8 +589,11 @@ pub enum AuditError {
         .key_id.as_ref().map(|k| format!(" (key id {k}, from audit.pub)")).unwrap_or_default()
     )]
     KeyMissing {
+        /// Where audit.key should be.
         path: PathBuf,
+        /// How many events the log holds.
         events: i64,
+        /// The audit key's id, from audit.pub.
         key_id: Option<String>,
     },
     /// `audit rekey` while the audit key is present and usable.
@@ -510,13 +622,26 @@ pub enum AuditError {
 pub enum ChainBreak {
     /// A row number is skipped.
     #[error("row {seq} is missing (the next row is {next})")]
-    RowMissing { seq: i64, next: i64 },
+    RowMissing {
+        /// The missing row.
+        seq: i64,
+        /// The row that comes next instead.
+        next: i64,
+    },
     /// A row's link does not name the row before it.
     #[error("row {seq} does not follow row {} (deleted, inserted or reordered rows)", .seq - 1)]
-    OutOfOrder { seq: i64 },
+    OutOfOrder {
+        /// The row that does not follow.
+        seq: i64,
+    },
     /// A row's hash does not match its content.
     #[error("row {seq} ({command}) was edited after it was written")]
-    Edited { seq: i64, command: String },
+    Edited {
+        /// The edited row.
+        seq: i64,
+        /// The command it records.
+        command: String,
+    },
     /// Rows and no signed head.
     #[error("the signed heads of the chain are missing, on a log that has rows")]
     NoHeads,
@@ -524,26 +649,42 @@ pub enum ChainBreak {
     #[error(
         "a signed head names row {head} but the chain ends at row {last} (rows removed from the end)"
     )]
-    TailRemoved { head: i64, last: i64 },
+    TailRemoved {
+        /// The row the signed head names.
+        head: i64,
+        /// The last row there is.
+        last: i64,
+    },
     /// A row's hash is not the one its signed head recorded.
     #[error(
         "row {seq} no longer has the hash its signed head recorded (the chain was rewritten and re-hashed)"
     )]
-    Rehashed { seq: i64 },
+    Rehashed {
+        /// The rewritten row.
+        seq: i64,
+    },
     /// A signed head's signature does not verify.
     #[error("the signature on the signed head of this row does not verify with audit.pub")]
     HeadSignature,
     /// Rows after the last signed head.
     #[error("rows {from}..{to} carry no signed head (appended outside handover)")]
-    Unsigned { from: i64, to: i64 },
+    Unsigned {
+        /// The first row without a signed head.
+        from: i64,
+        /// The last row.
+        to: i64,
+    },
     /// An anchor document names a row past the end of the log.
     #[error(
         "{} was made at row {made_at}, but the log now ends at row {last}: the database was rolled back or its tail removed",
         show(.file)
     )]
     RolledBack {
+        /// The anchor document.
         file: PathBuf,
+        /// The row it was made at.
         made_at: i64,
+        /// The last row there is now.
         last: i64,
     },
     /// An anchor document's row has another hash now.
@@ -551,7 +692,12 @@ pub enum ChainBreak {
         "row {seq} is not the row {} recorded: the log was rewritten before that point",
         show(.file)
     )]
-    RewrittenBefore { seq: i64, file: PathBuf },
+    RewrittenBefore {
+        /// The row the document was made at.
+        seq: i64,
+        /// The anchor document.
+        file: PathBuf,
+    },
 }
 
 /// Why a document given to `audit verify --against` cannot serve as an anchor (after its
@@ -572,7 +718,10 @@ pub enum AnchorProblem {
     NoCheckpoint,
     /// Its checkpoint is signed by another key than this home's audit key.
     #[error("its checkpoint is not signed by this home's audit key (it names key {key_id})")]
-    NotSigned { key_id: String },
+    NotSigned {
+        /// The key id the checkpoint names.
+        key_id: String,
+    },
 }
 
 impl AuditError {
@@ -606,23 +755,41 @@ pub enum ScheduleError {
     #[error(
         "the deletion date {due} is in the past; a typo must not delete data today.\nCheck the date, or pass --allow-past if deleting now is really meant."
     )]
-    InPast { due: String },
+    InPast {
+        /// The date given.
+        due: String,
+    },
     /// The job has already run.
     #[error(
         "the deletion job of handover {handover_id} has already finished ({state}); there is nothing left to schedule."
     )]
-    Finished { handover_id: String, state: String },
+    Finished {
+        /// The handover's id.
+        handover_id: String,
+        /// The job's state.
+        state: String,
+    },
     /// The clock is behind the last recorded event.
     #[error(
         "the clock says {now}, but the state database recorded an event at {last}: the clock is behind.\nFix the system time (NTP) before running deletions; nothing was run."
     )]
-    ClockBehind { now: String, last: String },
+    ClockBehind {
+        /// The clock's time.
+        now: String,
+        /// The time of the last recorded event.
+        last: String,
+    },
     /// A hold on a handover whose deletion already ran: there is nothing left to hold, and a
     /// hold shown beside "deleted" would mislead.
     #[error(
         "handover {handover_id}'s local copies were already deleted ({what}); a hold cannot keep them any more, and none was recorded.\nFor the matter, keep the deletion record: `handover evidence {handover_id} --out DIR` writes the certificate, receipt and audit trail."
     )]
-    HoldAfterDeletion { handover_id: String, what: String },
+    HoldAfterDeletion {
+        /// The handover's id.
+        handover_id: String,
+        /// How it was deleted.
+        what: String,
+    },
 }
 
 impl ScheduleError {
@@ -654,13 +821,17 @@ pub enum EvidenceError {
     /// Writing failed.
     #[error("cannot write {}: {source}", show(.path))]
     Write {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The receipt file given could not be read.
     #[error("cannot read {}: {source}", show(.path))]
     Read {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The receipt file given is not the one `confirm` checked.
@@ -698,26 +869,34 @@ pub enum VerifyError {
     /// The archive cannot be opened or read.
     #[error("cannot read the archive {}: {source}\nCheck the path and its permissions.", show(.path))]
     ArchiveUnreadable {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The manifest is not where it should be or cannot be read.
     #[error("cannot read the manifest {}: {source}\nIt is looked for beside the archive (NAME.manifest.json); pass --manifest FILE if it is elsewhere.", show(.path))]
     ManifestUnreadable {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The provider's public key (`--signer FILE`) cannot be read. The client has no key of
     /// the provider's to make: the advice is to get it, not `keygen`'s.
     #[error("cannot read the provider's public key {}: {source}\nGet the provider's public key (their handover.pub) and pass it with --signer FILE, or its RW... string with --signer-key.", show(.path))]
     SignerUnreadable {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// An identity file (-i) cannot be read or used.
     #[error("cannot use the identity file {}: {problem}.\nGive an age identity file (as age-keygen writes) or an unencrypted OpenSSH private key with -i.", show(.path))]
     Identity {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// What is wrong with it.
         #[source]
         problem: IdentityProblem,
     },
@@ -727,7 +906,9 @@ pub enum VerifyError {
     /// Writing the extracted files failed.
     #[error("cannot write {}: {source}\nNothing was extracted (the partial directory was removed); free space or fix the permissions, then run verify again.", show(.path))]
     ExtractWrite {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The receipt file (or its signature) exists already.
@@ -736,7 +917,9 @@ pub enum VerifyError {
     /// Writing the receipt failed.
     #[error("cannot write the receipt {}: {source}\nThe archive verified; run verify again with a writable --receipt FILE.", show(.path))]
     ReceiptWrite {
+        /// The file or folder concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
 }
@@ -815,12 +998,19 @@ pub enum ReceiptError {
     /// The receipt file cannot be read.
     #[error("cannot read the receipt {}: {source}", show(.path))]
     Unreadable {
+        /// The file that cannot be read.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// The receipt is not a handover receipt.
     #[error("{} is not a handover receipt ({detail}).\nAsk the client for the receipt.json that `handover verify --receipt` wrote.", show(.path))]
-    Malformed { path: PathBuf, detail: String },
+    Malformed {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The receipt names a handover this provider never recorded.
     #[error(
         "the receipt is for handover {0}, which is not recorded here.\nNothing was changed. Check that it is your client's receipt and that --home is right (`handover list`)."
@@ -831,8 +1021,11 @@ pub enum ReceiptError {
         "the receipt for handover {id} names archive SHA-256 {claimed}, but {recorded} was handed over.\nNothing was changed. The client verified another archive: send the recorded one again."
     )]
     ArchiveMismatch {
+        /// The handover's id.
         id: String,
+        /// The receipt's archive SHA-256.
         claimed: String,
+        /// The recorded archive SHA-256.
         recorded: String,
     },
     /// The receipt's manifest hash is not the recorded one.
@@ -852,7 +1045,12 @@ pub enum ReceiptError {
     #[error(
         "the receipt is signed by key {signed_by}, not the client's key {expected}.\nNothing was changed. Ask the client to sign with the key bound at export (client_key in the signed manifest), or check --client-key."
     )]
-    SignedByOtherKey { signed_by: String, expected: String },
+    SignedByOtherKey {
+        /// The key id that signed.
+        signed_by: String,
+        /// The client's key id.
+        expected: String,
+    },
     /// --client-key was given and the receipt carries no signature.
     #[error("--client-key was given but there is no signature {} beside the receipt.\nNothing was changed. Ask the client for the signature file (.minisig, or .sig from ssh-keygen) as well.", show(.0))]
     SignatureMissing(PathBuf),
@@ -861,13 +1059,21 @@ pub enum ReceiptError {
         "--client-key is key {given}, but handover {id} was exported with client key {bound} bound in its signed manifest.\nNothing was changed. Leave out --client-key: the bound key is used."
     )]
     NotTheBoundKey {
+        /// The handover's id.
         id: String,
+        /// The key id given with --client-key.
         given: String,
+        /// The key id bound at export.
         bound: String,
     },
     /// An SSH signature made for another purpose than a receipt.
     #[error("the SSH signature {} was made for namespace {namespace:?}, not \"handover-receipt\".\nNothing was changed. The client signs with: ssh-keygen -Y sign -n handover-receipt -f KEY receipt.json", show(.path))]
-    SignatureNamespace { path: PathBuf, namespace: String },
+    SignatureNamespace {
+        /// The signature file.
+        path: PathBuf,
+        /// The namespace it was made for.
+        namespace: String,
+    },
     /// ssh-keygen, which checks SSH signatures, could not be run.
     #[error(
         "cannot run ssh-keygen ({0}); it checks SSH-signed receipts: install OpenSSH 8.1 or later (package openssh-client).\nNothing was changed."
@@ -877,7 +1083,12 @@ pub enum ReceiptError {
     #[error(
         "cannot read the client key bound to handover {id} from its recorded manifest: {detail}.\nNothing was changed. Run `handover audit verify`: the state database may have been altered."
     )]
-    BoundKeyUnreadable { id: String, detail: String },
+    BoundKeyUnreadable {
+        /// The handover's id.
+        id: String,
+        /// Why it cannot be read.
+        detail: String,
+    },
 }
 
 impl ReceiptError {
@@ -913,6 +1124,7 @@ impl ReceiptError {
 pub struct Blocker {
     /// Stable snake_case name for scripts (`hard_link_outside`, `not_writable`, ...).
     pub kind: &'static str,
+    /// The path it is about.
     pub path: PathBuf,
     /// What is wrong, for people.
     pub message: String,
@@ -935,9 +1147,13 @@ fn list_blockers(b: &[Blocker]) -> String {
 /// A hold that refuses a deletion.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HoldInfo {
+    /// The held handover's id.
     pub handover_id: String,
+    /// Its client.
     pub client: String,
+    /// Why it is held.
     pub reason: String,
+    /// Since when (RFC 3339), when recorded.
     pub held_at: Option<String>,
     /// `label: path` of each recorded path of that handover this run would touch.
     pub paths: Vec<String>,
@@ -946,10 +1162,13 @@ pub struct HoldInfo {
 /// A recorded handover whose paths overlap a deletion's paths.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RelatedHandover {
+    /// The other handover's id.
     pub handover_id: String,
+    /// Its client.
     pub client: String,
     /// `label: path` of each recorded path this run would touch.
     pub paths: Vec<String>,
+    /// Its client's receipt is confirmed.
     pub receipt_confirmed: bool,
     /// Its deletion already ran (certificate, or nothing was left).
     pub deleted: bool,
@@ -1021,7 +1240,9 @@ pub enum ShredError {
         "handover {handover_id} was already deleted; its certificate is {certificate_id}.\nSee it with `handover certificate show {certificate_id}`."
     )]
     AlreadyDeleted {
+        /// The handover's id.
         handover_id: String,
+        /// Its deletion certificate's id.
         certificate_id: String,
     },
     /// None of the paths exists any more (delete), so there is nothing to certify.
@@ -1031,13 +1252,22 @@ pub enum ShredError {
     NothingToDelete,
     /// An unfinished job for the handover covers other paths than this run would.
     #[error("an interrupted deletion job {job_id} for this handover covers other paths ({}).\nRun the same command as before (same --also paths) to finish it first.", .roots.iter().map(|p| show(p)).collect::<Vec<_>>().join(", "))]
-    JobRootsDiffer { job_id: String, roots: Vec<PathBuf> },
+    JobRootsDiffer {
+        /// The unfinished job.
+        job_id: String,
+        /// The paths it covers.
+        roots: Vec<PathBuf>,
+    },
     /// Some entries could not be deleted; the job stays open.
     #[error("{failed} entr{} could not be deleted (first: {}: {first_reason}).\nNo certificate was issued. The job {job_id} is recorded: fix the cause and run the same command again to finish it.", if *.failed == 1 { "y" } else { "ies" }, show(.first))]
     Incomplete {
+        /// The job, still open.
         job_id: String,
+        /// How many entries failed.
         failed: usize,
+        /// The first entry that failed.
         first: PathBuf,
+        /// Why it failed.
         first_reason: String,
         /// True when an I/O error (not a failed check) stopped an entry.
         io: bool,
@@ -1045,16 +1275,25 @@ pub enum ShredError {
     /// An I/O error while planning or deleting.
     #[error("{}: {source}", show(.path))]
     Io {
+        /// The path being planned or deleted.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// Stopped by Ctrl-C or SIGTERM at a file boundary; what was done is recorded.
     #[error("interrupted: stopped after the file in progress; the {done} entr{} this run finished are recorded in job {job_id}.\nNo certificate was issued yet. Run the same command again to finish the job; it resumes where this run stopped.", if *.done == 1 { "y" } else { "ies" })]
-    Interrupted { job_id: String, done: u64 },
+    Interrupted {
+        /// The job, still open.
+        job_id: String,
+        /// How many entries this run finished.
+        done: u64,
+    },
     /// The certificate could not be written.
     #[error("cannot write the certificate {}: {source}\nEverything was deleted and is recorded; run the same command again to write the certificate.", show(.path))]
     CertificateWrite {
+        /// The certificate file.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
     /// A hold covers a path of this run (the handover's own, or a shared source's).
@@ -1068,8 +1307,11 @@ pub enum ShredError {
         "another deletion of {what} is running: {holder}; this run did nothing.\nWait for it to finish: running this again then reports the deletion done. If that process was killed, run this again on its host and its lease is taken over; a lease from another host lapses at {until}."
     )]
     Busy {
+        /// What is being deleted.
         what: String,
+        /// Who holds the lease (process, host).
         holder: String,
+        /// When a lease from another host lapses.
         until: String,
     },
     /// The recorded jobs changed between the plan and the start of the job.
@@ -1080,14 +1322,18 @@ pub enum ShredError {
     /// `certificate check`: the certificate file cannot be read or is not a certificate.
     #[error("cannot read the certificate {}: {problem}\nGive the NAME.deletion-certificate.json file the provider sent.", show(.path))]
     CertificateRead {
+        /// The certificate file.
         path: PathBuf,
+        /// What is wrong with it.
         #[source]
         problem: CertificateProblem,
     },
     /// `certificate check`: the extracted bag cannot be read.
     #[error("cannot read the bag {}: {source}\nGive the folder `handover verify --extract DIR` (or tar) made: it holds data/ and manifest-sha256.txt.", show(.path))]
     BagRead {
+        /// The bag folder.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
 }
@@ -1106,7 +1352,9 @@ pub enum CertificateProblem {
     /// A certificate of another format.
     #[error("format {found:?}, expected {expected}")]
     Format {
+        /// The format the certificate names.
         found: String,
+        /// The format this version reads.
         expected: &'static str,
     },
 }
