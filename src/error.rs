@@ -275,6 +275,38 @@ pub enum KeyError {
     },
 }
 
+impl KeyError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KeyError::Exists(_) => "key_exists",
+            KeyError::Unreadable { .. } | KeyError::ClientKeyUnreadable { .. } => "key_unreadable",
+            KeyError::Malformed { .. } => "key_malformed",
+            KeyError::WrongPassword(_) => "key_wrong_password",
+            KeyError::NoPassword(_) => "key_no_password",
+            KeyError::PublicKeyString { .. }
+            | KeyError::PublicKeyFile { .. }
+            | KeyError::NoPublicKey => "public_key_invalid",
+            KeyError::BadRecipient { .. } => "recipient_invalid",
+            KeyError::BadRecipientLine { .. } => "recipients_file_invalid",
+            KeyError::RecipientsFile { .. } => "recipients_file_unreadable",
+            KeyError::NoRecipients => "no_recipients",
+            KeyError::Write { .. } => "key_write_failed",
+            // One kind for what was a single catch-all, so scripts see what they saw before.
+            KeyError::Generate(_)
+            | KeyError::Encode(_)
+            | KeyError::Sign(_)
+            | KeyError::NoNewPassword => "key_error",
+            KeyError::NoDelegation { .. } => "key_no_delegation",
+            KeyError::BadDelegation { .. } => "delegation_invalid",
+        }
+    }
+    /// Exit class: a key that cannot be had or used stops the operation (1).
+    pub fn class(&self) -> ExitClass {
+        ExitClass::Operational
+    }
+}
+
 /// Why a certificate-key delegation cannot be used (the middle of
 /// [`KeyError::BadDelegation`]'s message).
 #[derive(Debug, thiserror::Error)]
@@ -318,38 +350,6 @@ pub enum DelegationProblem {
     /// Written just now, and not readable afterwards.
     #[error("it was written but cannot be read back")]
     NotReadBack,
-}
-
-impl KeyError {
-    /// The `--json` kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            KeyError::Exists(_) => "key_exists",
-            KeyError::Unreadable { .. } | KeyError::ClientKeyUnreadable { .. } => "key_unreadable",
-            KeyError::Malformed { .. } => "key_malformed",
-            KeyError::WrongPassword(_) => "key_wrong_password",
-            KeyError::NoPassword(_) => "key_no_password",
-            KeyError::PublicKeyString { .. }
-            | KeyError::PublicKeyFile { .. }
-            | KeyError::NoPublicKey => "public_key_invalid",
-            KeyError::BadRecipient { .. } => "recipient_invalid",
-            KeyError::BadRecipientLine { .. } => "recipients_file_invalid",
-            KeyError::RecipientsFile { .. } => "recipients_file_unreadable",
-            KeyError::NoRecipients => "no_recipients",
-            KeyError::Write { .. } => "key_write_failed",
-            // One kind for what was a single catch-all, so scripts see what they saw before.
-            KeyError::Generate(_)
-            | KeyError::Encode(_)
-            | KeyError::Sign(_)
-            | KeyError::NoNewPassword => "key_error",
-            KeyError::NoDelegation { .. } => "key_no_delegation",
-            KeyError::BadDelegation { .. } => "delegation_invalid",
-        }
-    }
-    /// Exit class: a key that cannot be had or used stops the operation (1).
-    pub fn class(&self) -> ExitClass {
-        ExitClass::Operational
-    }
 }
 
 /// Errors from the export stage.
@@ -511,23 +511,6 @@ pub enum StoreError {
     CertificateNotFound(String),
 }
 
-/// What is corrupt in the state database (inside [`StoreError::Corrupt`]'s message).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Corruption {
-    /// SQLite says it is not a database, or a corrupt one.
-    #[error("{0}")]
-    Sqlite(#[source] rusqlite::Error),
-    /// A stored deletion certificate does not parse.
-    #[error("certificate {id} does not parse: {source}")]
-    Certificate {
-        /// The certificate's id.
-        id: String,
-        /// The parse error.
-        source: serde_json::Error,
-    },
-}
-
 impl StoreError {
     /// The `--json` kind.
     pub fn kind(&self) -> &'static str {
@@ -545,6 +528,23 @@ impl StoreError {
     pub fn class(&self) -> ExitClass {
         ExitClass::Operational
     }
+}
+
+/// What is corrupt in the state database (inside [`StoreError::Corrupt`]'s message).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// SQLite says it is not a database, or a corrupt one.
+    #[error("{0}")]
+    Sqlite(#[source] rusqlite::Error),
+    /// A stored deletion certificate does not parse.
+    #[error("certificate {id} does not parse: {source}")]
+    Certificate {
+        /// The certificate's id.
+        id: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
 }
 
 /// Errors from the audit log.
@@ -613,6 +613,29 @@ pub enum AuditError {
         show(.0)
     )]
     PublicKeyMissing(PathBuf),
+}
+
+impl AuditError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditError::Broken { .. } => "audit_chain_broken",
+            AuditError::GateMismatch { .. } => "audit_gate_mismatch",
+            AuditError::Anchor { .. } => "audit_anchor_unusable",
+            AuditError::KeyMissing { .. } => "audit_key_missing",
+            AuditError::KeyPresent(_) => "audit_key_present",
+            AuditError::ReasonRequired => "reason_required",
+            AuditError::PublicKeyMissing(_) => "audit_public_key_missing",
+        }
+    }
+    /// Exit class: tampering and refusals 3; a missing key file is operational (1), like any
+    /// other unreadable key.
+    pub fn class(&self) -> ExitClass {
+        match self {
+            AuditError::KeyMissing { .. } => ExitClass::Operational,
+            _ => ExitClass::Refused,
+        }
+    }
 }
 
 /// Where and how the audit log's hash chain or its signed heads do not hold (inside
@@ -722,29 +745,6 @@ pub enum AnchorProblem {
         /// The key id the checkpoint names.
         key_id: String,
     },
-}
-
-impl AuditError {
-    /// The `--json` kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            AuditError::Broken { .. } => "audit_chain_broken",
-            AuditError::GateMismatch { .. } => "audit_gate_mismatch",
-            AuditError::Anchor { .. } => "audit_anchor_unusable",
-            AuditError::KeyMissing { .. } => "audit_key_missing",
-            AuditError::KeyPresent(_) => "audit_key_present",
-            AuditError::ReasonRequired => "reason_required",
-            AuditError::PublicKeyMissing(_) => "audit_public_key_missing",
-        }
-    }
-    /// Exit class: tampering and refusals 3; a missing key file is operational (1), like any
-    /// other unreadable key.
-    pub fn class(&self) -> ExitClass {
-        match self {
-            AuditError::KeyMissing { .. } => ExitClass::Operational,
-            _ => ExitClass::Refused,
-        }
-    }
 }
 
 /// Errors from the deletion schedule.
@@ -924,6 +924,38 @@ pub enum VerifyError {
     },
 }
 
+impl VerifyError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VerifyError::ArchiveUnreadable { .. } => "archive_unreadable",
+            VerifyError::ManifestUnreadable { .. } => "manifest_unreadable",
+            // The kind it had when it shared the signing key's variant.
+            VerifyError::SignerUnreadable { .. } => "key_unreadable",
+            VerifyError::Identity { .. } => "identity_unusable",
+            VerifyError::ExtractExists(_) => "extract_target_exists",
+            VerifyError::ExtractWrite { .. } => "extract_write_failed",
+            VerifyError::ReceiptExists(_) => "receipt_exists",
+            VerifyError::ReceiptWrite { .. } => "receipt_write_failed",
+        }
+    }
+    /// Exit class: an input that cannot be read or an output that cannot be written is
+    /// operational (1); failed checks are problems in the report, not errors.
+    pub fn class(&self) -> ExitClass {
+        ExitClass::Operational
+    }
+    /// Loading `--signer`/`--signer-key`: a file that cannot be read gets verify's own
+    /// advice; every other key error stays as it is.
+    pub(crate) fn signer(e: KeyError) -> Error {
+        match e {
+            KeyError::Unreadable { path, source } => {
+                VerifyError::SignerUnreadable { path, source }.into()
+            }
+            e => e.into(),
+        }
+    }
+}
+
 /// Why an identity file (`verify -i`) cannot be used (the middle of
 /// [`VerifyError::Identity`]'s message). Never the file's content: it holds secrets.
 #[derive(Debug, thiserror::Error)]
@@ -957,38 +989,6 @@ pub enum IdentityProblem {
     /// An identity file without an identity.
     #[error("it holds no identity")]
     Empty,
-}
-
-impl VerifyError {
-    /// The `--json` kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            VerifyError::ArchiveUnreadable { .. } => "archive_unreadable",
-            VerifyError::ManifestUnreadable { .. } => "manifest_unreadable",
-            // The kind it had when it shared the signing key's variant.
-            VerifyError::SignerUnreadable { .. } => "key_unreadable",
-            VerifyError::Identity { .. } => "identity_unusable",
-            VerifyError::ExtractExists(_) => "extract_target_exists",
-            VerifyError::ExtractWrite { .. } => "extract_write_failed",
-            VerifyError::ReceiptExists(_) => "receipt_exists",
-            VerifyError::ReceiptWrite { .. } => "receipt_write_failed",
-        }
-    }
-    /// Exit class: an input that cannot be read or an output that cannot be written is
-    /// operational (1); failed checks are problems in the report, not errors.
-    pub fn class(&self) -> ExitClass {
-        ExitClass::Operational
-    }
-    /// Loading `--signer`/`--signer-key`: a file that cannot be read gets verify's own
-    /// advice; every other key error stays as it is.
-    pub(crate) fn signer(e: KeyError) -> Error {
-        match e {
-            KeyError::Unreadable { path, source } => {
-                VerifyError::SignerUnreadable { path, source }.into()
-            }
-            e => e.into(),
-        }
-    }
 }
 
 /// Errors from `confirm`: the client's proof of receipt is missing, wrong or tampered with.
@@ -1338,27 +1338,6 @@ pub enum ShredError {
     },
 }
 
-/// Why `certificate check` cannot read a certificate file (the middle of
-/// [`ShredError::CertificateRead`]'s message).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CertificateProblem {
-    /// The file cannot be read.
-    #[error("{0}")]
-    Read(#[source] std::io::Error),
-    /// It is not a deletion certificate's JSON.
-    #[error("not a deletion certificate: {0}")]
-    NotACertificate(#[source] serde_json::Error),
-    /// A certificate of another format.
-    #[error("format {found:?}, expected {expected}")]
-    Format {
-        /// The format the certificate names.
-        found: String,
-        /// The format this version reads.
-        expected: &'static str,
-    },
-}
-
 impl ShredError {
     /// The exit class: refusals and failed checks 3, I/O 1, a signal 130.
     pub fn class(&self) -> ExitClass {
@@ -1395,6 +1374,27 @@ impl ShredError {
             ShredError::Interrupted { .. } => "interrupted",
         }
     }
+}
+
+/// Why `certificate check` cannot read a certificate file (the middle of
+/// [`ShredError::CertificateRead`]'s message).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// The file cannot be read.
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    /// It is not a deletion certificate's JSON.
+    #[error("not a deletion certificate: {0}")]
+    NotACertificate(#[source] serde_json::Error),
+    /// A certificate of another format.
+    #[error("format {found:?}, expected {expected}")]
+    Format {
+        /// The format the certificate names.
+        found: String,
+        /// The format this version reads.
+        expected: &'static str,
+    },
 }
 
 #[cfg(test)]
