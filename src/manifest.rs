@@ -6,10 +6,20 @@
 //! The outer manifest names no file of the client: names are sensitive and stay inside the
 //! encryption. Paths here are raw bytes, because that is what a Unix file name is.
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 /// The format tag of the outer manifest.
 pub const FORMAT: &str = "handover-manifest/1";
+
+/// The detached minisign signature beside a file, `FILE.minisig`: where `minisign -V` looks for
+/// it by default, and where the manifest's and a receipt's signatures are written and read.
+pub fn sig_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".minisig");
+    PathBuf::from(s)
+}
 
 /// The signed outer manifest, `NAME.manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

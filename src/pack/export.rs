@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
@@ -29,9 +29,6 @@ use crate::pack::archive::{ArchiveWriter, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
 use crate::report::Reporter;
 use crate::util;
 
-/// Read buffer for file contents: 1 MiB (64 KiB–1 MiB measured best; tar-rs's own 8 KiB copy
-/// was ~10 % slower, shared/bench/NOTES.md).
-const READ_BUF: usize = 1 << 20;
 /// The tar block size: entries are padded to it.
 const TAR_BLOCK: u64 = 512;
 
@@ -58,7 +55,7 @@ pub struct ExportOptions {
 }
 
 /// What an export produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportSummary {
     pub handover_id: String,
     pub client: String,
@@ -268,7 +265,7 @@ fn export_only(
         .unwrap_or_else(|| format!("{}-{}", opts.client, util::compact_timestamp(now)));
     let archive_path = out.join(format!("{name}.tar.zst.age"));
     let manifest_path = out.join(format!("{name}.manifest.json"));
-    let sig_path = out.join(format!("{name}.manifest.json.minisig"));
+    let sig_path = manifest::sig_path(&manifest_path);
     for p in [&archive_path, &manifest_path, &sig_path] {
         if p.symlink_metadata().is_ok() {
             return Err(ExportError::OutputExists(p.clone()).into());
@@ -317,7 +314,7 @@ fn export_only(
         inodes: HashMap::new(),
         non_utf8: Vec::new(),
         strict_names: opts.strict_names,
-        buf: vec![0u8; READ_BUF],
+        buf: vec![0u8; util::IO_BUF],
         reporter,
         archive_path: &archive_path,
     };
@@ -951,28 +948,27 @@ impl Pass<'_> {
             .tar()
             .append_data(&mut h, tar_path, io::empty())
             .map_err(|e| self.werr(e))?;
-        let mut hasher = Sha256::new();
-        let mut left = size;
-        while left > 0 {
-            let want = left.min(self.buf.len() as u64) as usize;
-            let n = match f.read(&mut self.buf[..want]) {
-                Ok(0) => return Err(self.changed(rel, "it became shorter")),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.unreadable(rel, e)),
-            };
-            if self.reporter.cancelled() {
-                return Err(ExportError::Interrupted.into());
+        let (aw, reporter, archive_path) = (&mut *self.aw, self.reporter, self.archive_path);
+        let copied = util::hash_copy(&mut f, size, &mut self.buf, |chunk| {
+            if reporter.cancelled() {
+                return Err(Error::from(ExportError::Interrupted));
             }
-            hasher.update(&self.buf[..n]);
-            self.aw
-                .tar()
+            aw.tar()
                 .get_mut()
-                .write_all(&self.buf[..n])
-                .map_err(|e| self.werr(e))?;
-            left -= n as u64;
-            self.reporter.bytes(n as u64);
-        }
+                .write_all(chunk)
+                .map_err(|source| ExportError::Write {
+                    path: archive_path.to_path_buf(),
+                    source,
+                })?;
+            reporter.bytes(chunk.len() as u64);
+            Ok(())
+        });
+        let hash = match copied {
+            Ok((_, n)) if n < size => return Err(self.changed(rel, "it became shorter")),
+            Ok((hash, _)) => hex::encode(hash),
+            Err(util::CopyError::Read(e)) => return Err(self.unreadable(rel, e)),
+            Err(util::CopyError::Sink(e)) => return Err(e),
+        };
         let pad = (TAR_BLOCK - size % TAR_BLOCK) % TAR_BLOCK;
         self.aw
             .tar()
@@ -986,7 +982,6 @@ impl Pass<'_> {
         {
             return Err(self.changed(rel, "it was modified while being read"));
         }
-        let hash = hex::encode(hasher.finalize());
         if meta.st_nlink > 1 {
             self.inodes.insert(key, (bag_path.to_vec(), hash.clone()));
         }

@@ -22,8 +22,7 @@ use crate::keys::Signer;
 use crate::keys::clientkey::{self, ClientKey, Problem};
 use crate::keys::signing::{self, SigProblem};
 use crate::ledger::store::{HandoverRecord, ReceiptRecord, Store};
-use crate::manifest::Manifest;
-use crate::receive::verify::VerifyReport;
+use crate::manifest::{self, Manifest};
 use crate::util;
 
 /// The format tag of a receipt.
@@ -60,40 +59,10 @@ pub struct Receipt {
     pub audit_checkpoint: Option<crate::ledger::audit::Checkpoint>,
 }
 
-/// The detached signature beside a file: `FILE.minisig`.
-pub(crate) fn sig_path(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".minisig");
-    PathBuf::from(s)
-}
-
-/// Writes the receipt for a verified handover (mode 0600: the code in it confirms receipt),
+/// Writes the receipt of a verified handover (mode 0600: the code in it confirms receipt),
 /// and with `signer` its signature `FILE.minisig`. Each file appears complete or not at all.
-pub(crate) fn write(
-    path: &Path,
-    report: &VerifyReport,
-    m: &Manifest,
-    signer: Option<&Signer>,
-) -> Result<()> {
-    let r = Receipt {
-        format: FORMAT.into(),
-        handover_id: m.handover_id.clone(),
-        client: m.client.clone(),
-        name: m.name.clone(),
-        archive_sha256: report.archive_sha256.clone().unwrap_or_default(),
-        manifest_sha256: report.manifest_sha256.clone(),
-        received_at: util::rfc3339(util::now()),
-        files: report.files,
-        directories: report.directories,
-        symlinks: report.symlinks,
-        hard_links: report.hard_links,
-        bytes: report.bytes,
-        receipt_code: report.receipt_code.clone().unwrap_or_default(),
-        signer_key_id: report.signer_key_id.clone(),
-        client_public_key: signer.map(|s| s.public_base64()),
-        audit_checkpoint: m.audit_checkpoint.clone(),
-    };
-    let mut json = serde_json::to_vec_pretty(&r).expect("receipts serialize");
+pub(crate) fn write(path: &Path, r: &Receipt, signer: Option<&Signer>) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(r).expect("receipts serialize");
     json.push(b'\n');
     let werr = |path: &Path, source: std::io::Error| -> crate::Error {
         if source.kind() == std::io::ErrorKind::AlreadyExists {
@@ -123,7 +92,7 @@ pub(crate) fn write(
     };
     // The signature first: a receipt present without its signature would read as unsigned.
     if let Some(sig) = sig {
-        let sp = sig_path(path);
+        let sp = manifest::sig_path(path);
         home::write_new(&sp, sig.as_bytes(), SECRET_MODE).map_err(|e| werr(&sp, e))?;
         if let Err(e) = home::write_new(path, &json, SECRET_MODE) {
             let _ = std::fs::remove_file(&sp);
@@ -204,7 +173,7 @@ pub struct ConfirmOptions {
 }
 
 /// What `confirm` found and did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfirmSummary {
     pub handover_id: String,
     pub client: String,
@@ -386,7 +355,7 @@ fn check_receipt(
 /// None for an unsigned receipt (refused when `required`).
 fn check_signature(l: &Loaded, key: Option<&ClientKey>, required: bool) -> Result<Option<String>> {
     let present: Vec<PathBuf> = [
-        clientkey::minisig_path(&l.path),
+        manifest::sig_path(&l.path),
         clientkey::ssh_sig_path(&l.path),
     ]
     .into_iter()

@@ -19,26 +19,23 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 use tar::EntryType;
 
 use crate::error::{ExitClass, Result, VerifyError, show};
 use crate::keys;
 use crate::keys::signing::{self, SigProblem};
-use crate::manifest::{self, Manifest};
-use crate::receive::extract::{Leftover, Stage};
+use crate::manifest::{self, Manifest, sig_path};
+use crate::receive::extract::{Leftover, LeftoverState, Stage};
+use crate::receive::problem::Problems;
+pub use crate::receive::problem::{Problem, ProblemKind};
 use crate::receive::reader::{self, Layer, OpenError};
-use crate::receive::receipt::{self, sig_path};
+use crate::receive::receipt::{self, Receipt};
 use crate::report::Reporter;
-use crate::util;
+use crate::util::{self, CopyError};
 
-/// Read buffer for payload files: 1 MiB, as export's.
-const READ_BUF: usize = 1 << 20;
 /// A manifest larger than this is not one of ours (it names no files; a few KiB).
 const MANIFEST_MAX: u64 = 1 << 20;
-/// At most this many problems of one kind are listed; the rest are counted.
-const PER_KIND: usize = 20;
 /// Symlink hops followed when deciding where a link points; Linux's own limit (MAXSYMLINKS).
 const MAX_HOPS: usize = 40;
 
@@ -67,17 +64,8 @@ pub struct VerifyOptions {
     pub clean: bool,
 }
 
-/// One thing that did not verify.
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    /// Stable snake_case name, for scripts.
-    pub kind: &'static str,
-    /// What happened and what to do, for people.
-    pub message: String,
-}
-
 /// A symlink in the bag whose target lies outside the extracted directory.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutsideLink {
     pub path: String,
     pub target: String,
@@ -86,7 +74,7 @@ pub struct OutsideLink {
 }
 
 /// The outcome of `verify`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     /// True only when no problem was found.
     pub ok: bool,
@@ -124,29 +112,6 @@ impl VerifyReport {
     /// The exit class of a finished verification: none when it passed.
     pub fn class(&self) -> Option<ExitClass> {
         (!self.ok).then_some(ExitClass::Refused)
-    }
-}
-
-/// The collected problems, capped per kind.
-#[derive(Default)]
-struct Problems {
-    list: Vec<Problem>,
-    per_kind: HashMap<&'static str, usize>,
-    not_listed: u64,
-}
-
-impl Problems {
-    fn add(&mut self, kind: &'static str, message: String) {
-        let n = self.per_kind.entry(kind).or_default();
-        *n += 1;
-        if *n > PER_KIND {
-            self.not_listed += 1;
-        } else {
-            self.list.push(Problem { kind, message });
-        }
-    }
-    fn any(&self) -> bool {
-        !self.list.is_empty() || self.not_listed > 0
     }
 }
 
@@ -310,7 +275,7 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
         Ok(m) => m,
         Err(e) => {
             v.problems.add(
-                "manifest_malformed",
+                ProblemKind::ManifestMalformed,
                 format!(
                     "{} is not a handover manifest ({e}).\nCheck that you were given the right file, or ask the provider to send it again.",
                     show(&manifest_path)
@@ -321,7 +286,7 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
     };
     if m.format != manifest::FORMAT {
         v.problems.add(
-            "manifest_malformed",
+            ProblemKind::ManifestMalformed,
             format!(
                 "{} has format {:?}; this handover understands {:?}.\nUpdate handover, or ask the provider which version made it.",
                 show(&manifest_path),
@@ -346,7 +311,7 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
             }
             Err(_) => {
                 v.problems.add(
-                    "manifest_malformed",
+                    ProblemKind::ManifestMalformed,
                     "the manifest names no usable signer public key.\nAsk the provider for their public key and pass it with --signer.".into(),
                 );
                 return Ok(v.done(started));
@@ -365,7 +330,7 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
     // The archive file itself.
     if archive_len == 0 {
         v.problems.add(
-            "archive_empty",
+            ProblemKind::ArchiveEmpty,
             format!(
                 "{} is empty (the manifest says {} bytes).\nThe transfer failed: ask the provider to send the archive again.",
                 show(&opts.archive),
@@ -377,7 +342,7 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
     let truncated = archive_len < m.archive.bytes;
     if archive_len != m.archive.bytes {
         v.problems.add(
-            "archive_size_mismatch",
+            ProblemKind::ArchiveSizeMismatch,
             format!(
                 "{} is {archive_len} bytes but the manifest says {}: it is {}.\nAsk the provider to send it again, and check that archive and manifest belong together.",
                 show(&opts.archive),
@@ -401,14 +366,14 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
                     .into());
                 }
                 OpenError::NotAge => v.problems.add(
-                    "not_an_age_file",
+                    ProblemKind::NotAnAgeFile,
                     format!(
                         "{} is not an age-encrypted file.\nCheck that you were given the .tar.zst.age archive, and ask the provider to send it again.",
                         show(&opts.archive)
                     ),
                 ),
                 OpenError::NoMatchingIdentity => v.problems.add(
-                    "no_matching_identity",
+                    ProblemKind::NoMatchingIdentity,
                     format!(
                         "none of the identities given with -i can decrypt {}; it was encrypted to: {}.\nPass the identity file that belongs to one of those recipients.",
                         show(&opts.archive),
@@ -418,12 +383,12 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
                 OpenError::Header(msg, kind) => {
                     if truncated || kind == io::ErrorKind::UnexpectedEof {
                         v.problems.add(
-                            "archive_truncated",
+                            ProblemKind::ArchiveTruncated,
                             format!("the archive is truncated inside its age header ({msg}).\nAsk the provider to send it again."),
                         );
                     } else {
                         v.problems.add(
-                            "archive_header_invalid",
+                            ProblemKind::ArchiveHeaderInvalid,
                             format!("the archive's age header is damaged or was tampered with ({msg}).\nAsk the provider to send it again."),
                         );
                     }
@@ -461,7 +426,7 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
     }
     match &digest {
         Some((_, sha)) if *sha != m.archive.sha256 => v.problems.add(
-            "archive_hash_mismatch",
+            ProblemKind::ArchiveHashMismatch,
             format!(
                 "the archive's SHA-256 is {sha}, but the manifest says {}.\nThis is not the archive the provider signed: ask for it again.",
                 m.archive.sha256
@@ -534,13 +499,39 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
     v.report.receipt_code = code;
     v.report.ok = true;
     if let Some(path) = &opts.receipt {
-        receipt::write(path, &v.report, &m, receipt_signer.as_ref())?;
+        receipt::write(
+            path,
+            &receipt_of(&v.report, &m, receipt_signer.as_ref()),
+            receipt_signer.as_ref(),
+        )?;
         v.report.receipt_path = Some(path.clone());
         if let Some(note) = bound_key_note(&m, path, receipt_signer.as_ref()) {
             reporter.warn(&note);
         }
     }
     Ok(v.done(started))
+}
+
+/// The receipt of a verified handover, signed (when it is) by `signer`.
+fn receipt_of(report: &VerifyReport, m: &Manifest, signer: Option<&keys::Signer>) -> Receipt {
+    Receipt {
+        format: receipt::FORMAT.into(),
+        handover_id: m.handover_id.clone(),
+        client: m.client.clone(),
+        name: m.name.clone(),
+        archive_sha256: report.archive_sha256.clone().unwrap_or_default(),
+        manifest_sha256: report.manifest_sha256.clone(),
+        received_at: util::rfc3339(util::now()),
+        files: report.files,
+        directories: report.directories,
+        symlinks: report.symlinks,
+        hard_links: report.hard_links,
+        bytes: report.bytes,
+        receipt_code: report.receipt_code.clone().unwrap_or_default(),
+        signer_key_id: report.signer_key_id.clone(),
+        client_public_key: signer.map(|s| s.public_base64()),
+        audit_checkpoint: m.audit_checkpoint.clone(),
+    }
 }
 
 /// What the client must still do for the receipt to count as signed by the key the provider
@@ -587,15 +578,15 @@ fn partial_extractions(opts: &VerifyOptions, reporter: &dyn Reporter) -> Vec<Lef
     }
     for l in &found {
         reporter.warn(&match l.state {
-            "removed" => format!(
+            LeftoverState::Removed => format!(
                 "removed {}, a partial extraction left by a `verify --extract` that was killed",
                 show(&l.path)
             ),
-            "in_use" => format!(
+            LeftoverState::InUse => format!(
                 "{} is being extracted by another verify that is still running; left alone",
                 show(&l.path)
             ),
-            _ => format!(
+            LeftoverState::Abandoned => format!(
                 "{} is a partial extraction left by a `verify --extract` that was killed: it holds plaintext that was never verified.\nDo not use it; remove it by running verify again with --clean (or delete it yourself).",
                 show(&l.path)
             ),
@@ -643,7 +634,7 @@ impl Verification {
             Ok(t) => t,
             Err(_) => {
                 self.problems.add(
-                    "manifest_signature_missing",
+                    ProblemKind::ManifestSignatureMissing,
                     format!("there is no signature {} beside the {what}.\nAsk the provider for the .minisig file; without it nothing proves who made this handover.", show(sig)),
                 );
                 return;
@@ -658,25 +649,25 @@ impl Verification {
         match (failure, stop) {
             (Some(f), _) if f.layer == Layer::Age => {
                 if truncated || f.kind == io::ErrorKind::UnexpectedEof {
-                    p.add("archive_truncated", format!("the archive is truncated: decryption reached its end before age's final chunk ({}).\nNothing it holds can be trusted; ask the provider to send it again.", f.message));
+                    p.add(ProblemKind::ArchiveTruncated, format!("the archive is truncated: decryption reached its end before age's final chunk ({}).\nNothing it holds can be trusted; ask the provider to send it again.", f.message));
                 } else {
-                    p.add("archive_corrupt", format!("the archive fails age's authentication ({}): a byte was changed in transit or on disk, or it was tampered with.\nAsk the provider to send it again.", f.message));
+                    p.add(ProblemKind::ArchiveCorrupt, format!("the archive fails age's authentication ({}): a byte was changed in transit or on disk, or it was tampered with.\nAsk the provider to send it again.", f.message));
                 }
             }
             (Some(f), _) if f.layer == Layer::Zstd => p.add(
-                "decompression_failed",
+                ProblemKind::DecompressionFailed,
                 format!("the decrypted archive is not valid zstd ({}).\nIt was not made by handover export, or was damaged before encryption; ask the provider.", f.message),
             ),
             (Some(f), _) if f.layer == Layer::Limit => p.add(
-                "decompression_limit_exceeded",
+                ProblemKind::DecompressionLimitExceeded,
                 format!("the archive decompresses to more than the manifest allows ({}); reading stopped there.\nThis is a decompression bomb or not the archive the manifest describes; do not unpack it with other tools.", f.message),
             ),
             (Some(f), _) => p.add(
-                "archive_unreadable",
+                ProblemKind::ArchiveUnreadable,
                 format!("reading the archive failed ({}).", f.message),
             ),
             (None, Stop::Tar(msg)) => p.add(
-                "tar_malformed",
+                ProblemKind::TarMalformed,
                 format!("the decrypted archive is not a valid tar stream ({msg}).\nIt was not made by handover export; ask the provider."),
             ),
         }
@@ -692,16 +683,16 @@ fn sig_problem(
     what: &'static str,
     name: &str,
 ) {
-    let kinds: [&'static str; 3] = match what {
+    let kinds: [ProblemKind; 3] = match what {
         "manifest" => [
-            "manifest_signature_malformed",
-            "manifest_signed_by_other_key",
-            "manifest_signature_invalid",
+            ProblemKind::ManifestSignatureMalformed,
+            ProblemKind::ManifestSignedByOtherKey,
+            ProblemKind::ManifestSignatureInvalid,
         ],
         _ => [
-            "bag_signature_malformed",
-            "bag_signed_by_other_key",
-            "bag_signature_invalid",
+            ProblemKind::BagSignatureMalformed,
+            ProblemKind::BagSignedByOtherKey,
+            ProblemKind::BagSignatureInvalid,
         ],
     };
     match signing::verify(key, data, sig_text) {
@@ -775,19 +766,19 @@ impl Bag {
     }
 
     /// The entry's path inside the bag (`data/...` or a tag file name), or why it is refused.
-    fn rel(&self, raw: &[u8]) -> std::result::Result<Vec<u8>, (&'static str, &'static str)> {
+    fn rel(&self, raw: &[u8]) -> std::result::Result<Vec<u8>, (ProblemKind, &'static str)> {
         if raw.starts_with(b"/") {
-            return Err(("unsafe_path", "is an absolute path"));
+            return Err((ProblemKind::UnsafePath, "is an absolute path"));
         }
         let comps: Vec<&[u8]> = raw
             .split(|&b| b == b'/')
             .filter(|c| !c.is_empty() && *c != b".")
             .collect();
         if comps.contains(&&b".."[..]) {
-            return Err(("unsafe_path", "contains a `..` component"));
+            return Err((ProblemKind::UnsafePath, "contains a `..` component"));
         }
         if comps.first() != Some(&&self.top[..]) {
-            return Err(("outside_bag", "is outside the bag's folder"));
+            return Err((ProblemKind::OutsideBag, "is outside the bag's folder"));
         }
         Ok(comps[1..].join(&b'/'))
     }
@@ -802,7 +793,7 @@ impl Bag {
         problems: &mut Problems,
     ) -> Result<(Option<reader::ChannelReader>, Option<Stop>)> {
         let mut archive = tar::Archive::new(plain);
-        let mut buf = vec![0u8; READ_BUF];
+        let mut buf = vec![0u8; util::IO_BUF];
         let stage_err = |stage: &Option<&mut Stage>, source: io::Error| -> crate::Error {
             VerifyError::ExtractWrite {
                 path: stage
@@ -840,7 +831,7 @@ impl Bag {
             if rel.is_empty() || rel == b"data" {
                 if !et.is_dir() {
                     problems.add(
-                        "unexpected_entry",
+                        ProblemKind::UnexpectedEntry,
                         format!("the entry {} should be a directory.", shown(&raw)),
                     );
                 } else if rel.is_empty() {
@@ -860,7 +851,7 @@ impl Bag {
             let payload = rel.starts_with(b"data/");
             if !payload && rel.contains(&b'/') {
                 problems.add(
-                    "unexpected_entry",
+                    ProblemKind::UnexpectedEntry,
                     format!(
                         "the entry {} is neither payload (data/) nor a tag file.",
                         shown(&raw)
@@ -871,14 +862,14 @@ impl Bag {
             if !payload {
                 if !et.is_file() {
                     problems.add(
-                        "unexpected_entry",
+                        ProblemKind::UnexpectedEntry,
                         format!("the tag file {} is not a regular file.", shown(&raw)),
                     );
                     continue;
                 }
                 if self.tag_hashes.contains_key(&rel) {
                     problems.add(
-                        "duplicate_entry",
+                        ProblemKind::DuplicateEntry,
                         format!("the tag file {} appears twice in the archive.", shown(&rel)),
                     );
                     continue;
@@ -892,26 +883,24 @@ impl Bag {
                     None => None,
                 };
                 let mut body = Vec::new();
-                let mut h = Sha256::new();
-                loop {
-                    let n = match entry.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
-                    };
-                    h.update(&buf[..n]);
+                let copied = util::hash_copy(&mut entry, u64::MAX, &mut buf, |chunk| {
                     if parsed.is_some() {
-                        body.extend_from_slice(&buf[..n]);
+                        body.extend_from_slice(chunk);
                     }
-                    if let Some(f) = out.as_mut() {
-                        f.write_all(&buf[..n]).map_err(|e| stage_err(&stage, e))?;
+                    match out.as_mut() {
+                        Some(f) => f.write_all(chunk),
+                        None => Ok(()),
                     }
-                }
+                });
+                let hash = match copied {
+                    Ok((hash, _)) => hash,
+                    Err(CopyError::Read(e)) => return Ok((None, Some(Stop::Tar(e.to_string())))),
+                    Err(CopyError::Sink(e)) => return Err(stage_err(&stage, e)),
+                };
                 if let (Some(f), Some(s)) = (out, stage.as_deref()) {
                     s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
                 }
-                self.tag_hashes
-                    .insert(rel.clone(), hex::encode(h.finalize()));
+                self.tag_hashes.insert(rel.clone(), hex::encode(hash));
                 if let Some(t) = parsed {
                     self.tag_bodies.insert(t, body);
                 }
@@ -932,7 +921,7 @@ impl Bag {
                 }
                 EntryType::Regular | EntryType::Continuous => {
                     if self.seen.contains_key(&rel) {
-                        problems.add("duplicate_entry", format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
+                        problems.add(ProblemKind::DuplicateEntry, format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
                         continue;
                     }
                     let mut out = match stage.as_deref_mut() {
@@ -943,25 +932,22 @@ impl Bag {
                         },
                         None => None,
                     };
-                    let mut h = Sha256::new();
-                    let mut size = 0u64;
-                    loop {
-                        let n = match entry.read(&mut buf) {
-                            Ok(0) => break,
-                            Ok(n) => n,
-                            Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
-                        };
-                        h.update(&buf[..n]);
-                        size += n as u64;
-                        reporter.bytes(n as u64);
-                        if let Some(f) = out.as_mut() {
-                            f.write_all(&buf[..n]).map_err(|e| stage_err(&stage, e))?;
+                    let copied = util::hash_copy(&mut entry, u64::MAX, &mut buf, |chunk| {
+                        reporter.bytes(chunk.len() as u64);
+                        match out.as_mut() {
+                            Some(f) => f.write_all(chunk),
+                            None => Ok(()),
                         }
-                    }
+                    });
+                    let (hash, size) = match copied {
+                        Ok(x) => x,
+                        Err(CopyError::Read(e)) => return Ok((None, Some(Stop::Tar(e.to_string())))),
+                        Err(CopyError::Sink(e)) => return Err(stage_err(&stage, e)),
+                    };
                     if let (Some(f), Some(s)) = (out, stage.as_deref()) {
                         s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
                     }
-                    self.seen.insert(rel, (h.finalize().into(), size));
+                    self.seen.insert(rel, (hash, size));
                     self.files += 1;
                     self.bytes += size;
                     reporter.file_done();
@@ -971,12 +957,12 @@ impl Bag {
                     let target = match self.rel(&target_raw) {
                         Ok(t) if t.starts_with(b"data/") && self.seen.contains_key(&t) => t,
                         _ => {
-                            problems.add("unsafe_hard_link", format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&rel), shown(&target_raw)));
+                            problems.add(ProblemKind::UnsafeHardLink, format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&rel), shown(&target_raw)));
                             continue;
                         }
                     };
                     if self.seen.contains_key(&rel) {
-                        problems.add("duplicate_entry", format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
+                        problems.add(ProblemKind::DuplicateEntry, format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
                         continue;
                     }
                     let (hash, size) = self.seen[&target];
@@ -1003,9 +989,9 @@ impl Bag {
                         EntryType::Block => "block device",
                         _ => "fifo",
                     };
-                    problems.add("special_file", format!("the entry {} is a {what}, which a handover never contains; it was not extracted.\nThe archive is hostile or broken.", shown(&rel)));
+                    problems.add(ProblemKind::SpecialFile, format!("the entry {} is a {what}, which a handover never contains; it was not extracted.\nThe archive is hostile or broken.", shown(&rel)));
                 }
-                _ => problems.add("unsupported_entry", format!("the entry {} has a tar type ({:?}) that a handover never contains; it was not extracted.", shown(&rel), et)),
+                _ => problems.add(ProblemKind::UnsupportedEntry, format!("the entry {} has a tar type ({:?}) that a handover never contains; it was not extracted.", shown(&rel), et)),
             }
         }
         // Past the end-of-archive blocks: read the rest so age and zstd check their ends.
@@ -1024,10 +1010,10 @@ impl Bag {
     /// receipt code when it matches the manifest's hash of it.
     fn check(&self, m: &Manifest, key: &minisign::PublicKey, p: &mut Problems) -> Option<String> {
         if !self.saw_top && self.seen.is_empty() {
-            p.add("bag_folder_missing", format!("the archive holds no folder {}/, the bag the manifest names.\nThis is another handover's archive, or not a handover at all.", m.bag.top_folder));
+            p.add(ProblemKind::BagFolderMissing, format!("the archive holds no folder {}/, the bag the manifest names.\nThis is another handover's archive, or not a handover at all.", m.bag.top_folder));
         }
         let missing_tag = |p: &mut Problems, name: &str| {
-            p.add("tag_file_missing", format!("the bag has no {name}.\nThe archive was not made by handover export, or was changed: ask the provider."));
+            p.add(ProblemKind::TagFileMissing, format!("the bag has no {name}.\nThe archive was not made by handover export, or was changed: ask the provider."));
         };
         // bag-info.txt: the handover id, Payload-Oxum and the receipt code.
         let mut code = None;
@@ -1043,17 +1029,17 @@ impl Bag {
                     })
                 };
                 if field("External-Identifier").as_deref() != Some(&m.handover_id) {
-                    p.add("handover_id_mismatch", format!("the bag belongs to handover {}, but the manifest is for {}.\nThe archive was swapped with another one: ask the provider for the right archive.", field("External-Identifier").unwrap_or_else(|| "(none)".into()), m.handover_id));
+                    p.add(ProblemKind::HandoverIdMismatch, format!("the bag belongs to handover {}, but the manifest is for {}.\nThe archive was swapped with another one: ask the provider for the right archive.", field("External-Identifier").unwrap_or_else(|| "(none)".into()), m.handover_id));
                 }
                 let oxum = format!("{}.{}", self.bytes, self.files);
                 let declared = format!("{}.{}", m.payload.bytes, m.payload.files);
                 match field("Payload-Oxum") {
                     Some(o) if o == oxum && o == declared => {}
-                    o => p.add("payload_oxum_mismatch", format!("Payload-Oxum is {}, the payload read is {oxum} and the manifest declares {declared} (bytes.files).\nFiles were added, removed or changed: ask the provider.", o.unwrap_or_else(|| "(none)".into()))),
+                    o => p.add(ProblemKind::PayloadOxumMismatch, format!("Payload-Oxum is {}, the payload read is {oxum} and the manifest declares {declared} (bytes.files).\nFiles were added, removed or changed: ask the provider.", o.unwrap_or_else(|| "(none)".into()))),
                 }
                 match field("Handover-Receipt-Code") {
                     Some(c) if util::sha256_hex(c.as_bytes()) == m.receipt_code_sha256 => code = Some(c),
-                    _ => p.add("receipt_code_mismatch", "the receipt code in bag-info.txt is not the one the manifest was made with.\nThe bag was changed: ask the provider.".into()),
+                    _ => p.add(ProblemKind::ReceiptCodeMismatch, "the receipt code in bag-info.txt is not the one the manifest was made with.\nThe bag was changed: ask the provider.".into()),
                 }
             }
         }
@@ -1066,7 +1052,7 @@ impl Bag {
             None => missing_tag(p, "tagmanifest-sha256.txt"),
             Some(tm) => {
                 if util::sha256_hex(tm) != m.bag.tagmanifest_sha256 {
-                    p.add("tagmanifest_mismatch", "the bag's tagmanifest-sha256.txt is not the one the manifest was signed with.\nThe bag was changed after it was made: do not trust it.".into());
+                    p.add(ProblemKind::TagmanifestMismatch, "the bag's tagmanifest-sha256.txt is not the one the manifest was signed with.\nThe bag was changed after it was made: do not trust it.".into());
                 }
                 match self.tag_bodies.get("tagmanifest-sha256.txt.minisig") {
                     None => missing_tag(p, "tagmanifest-sha256.txt.minisig"),
@@ -1082,8 +1068,8 @@ impl Bag {
                 let mut listed = BTreeSet::new();
                 for (hash, name) in parse_manifest(tm, p, "tagmanifest-sha256.txt") {
                     match self.tag_hashes.get(&name) {
-                        None => p.add("tag_file_missing", format!("the tag file {} listed in tagmanifest-sha256.txt is not in the archive.", shown(&name))),
-                        Some(h) if *h != hex::encode(hash) => p.add("tag_file_hash_mismatch", format!("the tag file {} does not match its hash in tagmanifest-sha256.txt: it was changed.\nDo not trust the bag; ask the provider.", shown(&name))),
+                        None => p.add(ProblemKind::TagFileMissing, format!("the tag file {} listed in tagmanifest-sha256.txt is not in the archive.", shown(&name))),
+                        Some(h) if *h != hex::encode(hash) => p.add(ProblemKind::TagFileHashMismatch, format!("the tag file {} does not match its hash in tagmanifest-sha256.txt: it was changed.\nDo not trust the bag; ask the provider.", shown(&name))),
                         _ => {}
                     }
                     listed.insert(name);
@@ -1093,7 +1079,7 @@ impl Bag {
                         && name != b"tagmanifest-sha256.txt"
                         && name != b"tagmanifest-sha256.txt.minisig"
                     {
-                        p.add("unlisted_tag_file", format!("the tag file {} is not listed in tagmanifest-sha256.txt: it was added.", shown(name)));
+                        p.add(ProblemKind::UnlistedTagFile, format!("the tag file {} is not listed in tagmanifest-sha256.txt: it was added.", shown(name)));
                     }
                 }
             }
@@ -1107,20 +1093,20 @@ impl Bag {
                 for (hash, path) in parse_manifest(body, p, "manifest-sha256.txt") {
                     if listed.insert(path.clone(), hash).is_some() {
                         p.add(
-                            "tag_file_malformed",
+                            ProblemKind::TagFileMalformed,
                             format!("{} is listed twice in manifest-sha256.txt.", shown(&path)),
                         );
                     }
                 }
                 for (path, (hash, _)) in &self.seen {
                     match listed.remove(path) {
-                        None => p.add("unlisted_file", format!("{} is in the archive but not in manifest-sha256.txt: it was added.\nDo not trust it; ask the provider.", shown(path))),
-                        Some(h) if h != *hash => p.add("file_hash_mismatch", format!("{} does not match its SHA-256 in manifest-sha256.txt: it was changed.\nDo not trust it; ask the provider.", shown(path))),
+                        None => p.add(ProblemKind::UnlistedFile, format!("{} is in the archive but not in manifest-sha256.txt: it was added.\nDo not trust it; ask the provider.", shown(path))),
+                        Some(h) if h != *hash => p.add(ProblemKind::FileHashMismatch, format!("{} does not match its SHA-256 in manifest-sha256.txt: it was changed.\nDo not trust it; ask the provider.", shown(path))),
                         _ => {}
                     }
                 }
                 for path in listed.keys() {
-                    p.add("missing_file", format!("{} is listed in manifest-sha256.txt but not in the archive: it was removed.\nAsk the provider.", shown(path)));
+                    p.add(ProblemKind::MissingFile, format!("{} is listed in manifest-sha256.txt but not in the archive: it was removed.\nAsk the provider.", shown(path)));
                 }
             }
         }
@@ -1140,7 +1126,7 @@ impl Bag {
                         declared.insert(a, b);
                     }
                     None => p.add(
-                        "tag_file_malformed",
+                        ProblemKind::TagFileMalformed,
                         "symlinks.txt has a line that is not `data/LINK<TAB>TARGET`.".into(),
                     ),
                 }
@@ -1151,14 +1137,14 @@ impl Bag {
         let map = link_map(&self.links);
         for (path, target) in &self.links {
             match declared.remove(path) {
-                None => p.add("unlisted_symlink", format!("the symlink {} → {} is not listed in symlinks.txt: it was added{}.\nDo not trust the archive; ask the provider.", shown(path), shown(target), if escapes(path, target, &map) { " and points outside the bag" } else { "" })),
-                Some(t) if t != *target => p.add("symlink_mismatch", format!("the symlink {} points to {}, but symlinks.txt says {}: it was changed.", shown(path), shown(target), shown(&t))),
+                None => p.add(ProblemKind::UnlistedSymlink, format!("the symlink {} → {} is not listed in symlinks.txt: it was added{}.\nDo not trust the archive; ask the provider.", shown(path), shown(target), if escapes(path, target, &map) { " and points outside the bag" } else { "" })),
+                Some(t) if t != *target => p.add(ProblemKind::SymlinkMismatch, format!("the symlink {} points to {}, but symlinks.txt says {}: it was changed.", shown(path), shown(target), shown(&t))),
                 _ => {}
             }
         }
         for path in declared.keys() {
             p.add(
-                "missing_symlink",
+                ProblemKind::MissingSymlink,
                 format!(
                     "the symlink {} listed in symlinks.txt is not in the archive: it was removed.",
                     shown(path)
@@ -1175,7 +1161,7 @@ impl Bag {
         for path in &self.dir_paths {
             if self.seen.contains_key(path) {
                 p.add(
-                    "duplicate_entry",
+                    ProblemKind::DuplicateEntry,
                     format!(
                         "{} is both a file and a directory in the archive.",
                         shown(path)
@@ -1186,7 +1172,7 @@ impl Bag {
         for path in self.seen.keys().chain(self.dir_paths.iter()) {
             if link_set.contains(&path[..]) {
                 p.add(
-                    "duplicate_entry",
+                    ProblemKind::DuplicateEntry,
                     format!(
                         "{} is both a symlink and a file or directory in the archive.",
                         shown(path)
@@ -1201,7 +1187,7 @@ impl Bag {
             .chain(self.links.iter().map(|(p, _)| p))
         {
             if under_link(path) {
-                p.add("path_through_symlink", format!("the entry {} lies beneath a symlink in the archive; writing it would follow the link.\nThe archive is hostile: do not unpack it with other tools.", shown(path)));
+                p.add(ProblemKind::PathThroughSymlink, format!("the entry {} lies beneath a symlink in the archive; writing it would follow the link.\nThe archive is hostile: do not unpack it with other tools.", shown(path)));
             }
         }
 
@@ -1227,7 +1213,7 @@ impl Bag {
             .collect();
         if !diffs.is_empty() {
             p.add(
-                "count_mismatch",
+                ProblemKind::CountMismatch,
                 format!(
                     "the payload holds {}.\nFiles were added or removed: ask the provider.",
                     diffs.join(", ")
@@ -1256,7 +1242,7 @@ fn collided(problems: &mut Problems, rel: &[u8], e: &io::Error) -> bool {
         return false;
     }
     problems.add(
-        "duplicate_entry",
+        ProblemKind::DuplicateEntry,
         format!(
             "{} collides with an earlier entry of the archive (a name given twice, or a file where a directory is); it was not extracted.",
             shown(rel)
@@ -1282,7 +1268,7 @@ fn parse_manifest(body: &[u8], p: &mut Problems, name: &str) -> Vec<([u8; 32], V
         match parsed {
             Some(x) => out.push(x),
             None => p.add(
-                "tag_file_malformed",
+                ProblemKind::TagFileMalformed,
                 format!("{name} line {} is not `SHA256  PATH`.", i + 1),
             ),
         }
