@@ -196,208 +196,24 @@ fn manifest_beside(archive: &Path) -> PathBuf {
 /// an error when its inputs could not be read or its outputs not written.
 pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyReport> {
     let started = Instant::now();
-    let manifest_path = opts
-        .manifest
-        .clone()
-        .unwrap_or_else(|| manifest_beside(&opts.archive));
-    let mut manifest_bytes = Vec::new();
-    File::open(&manifest_path)
-        .and_then(|f| f.take(MANIFEST_MAX).read_to_end(&mut manifest_bytes))
-        .map_err(|source| VerifyError::ManifestUnreadable {
-            path: manifest_path.clone(),
-            source,
-        })?;
-    let signer = match (&opts.signer, &opts.signer_key) {
-        (None, None) => None,
-        (f, k) => Some(keys::load_public_key(f.as_deref(), k.as_deref())?),
-    };
-    let identities = load_identities(&opts.identities)?;
-    let receipt_signer = match &opts.sign_receipt {
-        Some(p) => Some(keys::load_signer(p, reporter)?),
-        None => None,
-    };
-    if let Some(r) = &opts.receipt {
-        for p in [r.clone(), sig_path(r)] {
-            if p.symlink_metadata().is_ok() && (p == *r || receipt_signer.is_some()) {
-                return Err(VerifyError::ReceiptExists(p).into());
-            }
-        }
-    }
-    if let Some(d) = &opts.extract
-        && d.symlink_metadata().is_ok()
-    {
-        return Err(VerifyError::ExtractExists(d.clone()).into());
-    }
-    let archive = File::open(&opts.archive).map_err(|source| VerifyError::ArchiveUnreadable {
-        path: opts.archive.clone(),
-        source,
-    })?;
-    let archive_len = archive
-        .metadata()
-        .map_err(|source| VerifyError::ArchiveUnreadable {
-            path: opts.archive.clone(),
-            source,
-        })?
-        .len();
-
-    let mut v = Verification {
-        problems: Problems::default(),
-        report: VerifyReport {
-            ok: false,
-            archive_path: opts.archive.clone(),
-            manifest_path: manifest_path.clone(),
-            handover_id: String::new(),
-            client: String::new(),
-            name: String::new(),
-            signer_key_id: String::new(),
-            signer_authenticated: signer.is_some(),
-            archive_sha256: None,
-            manifest_sha256: util::sha256_hex(&manifest_bytes),
-            files: 0,
-            directories: 0,
-            symlinks: 0,
-            hard_links: 0,
-            bytes: 0,
-            receipt_code: None,
-            extracted_to: None,
-            receipt_path: None,
-            outside_links: Vec::new(),
-            partial_extractions: partial_extractions(opts, reporter),
-            problems: Vec::new(),
-            problems_not_listed: 0,
-            seconds: 0.0,
-        },
-    };
+    let inputs = Inputs::read(opts, reporter)?;
+    let mut v = Verification::new(opts, &inputs, reporter);
 
     // The manifest and its signature. A manifest that does not parse leaves nothing to
     // compare the archive with: stop.
-    let m: Manifest = match serde_json::from_slice(&manifest_bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            v.problems.add(
-                ProblemKind::ManifestMalformed,
-                format!(
-                    "{} is not a handover manifest ({e}).\nCheck that you were given the right file, or ask the provider to send it again.",
-                    show(&manifest_path)
-                ),
-            );
-            return Ok(v.done(started));
-        }
-    };
-    if m.format != manifest::FORMAT {
-        v.problems.add(
-            ProblemKind::ManifestMalformed,
-            format!(
-                "{} has format {:?}; this handover understands {:?}.\nUpdate handover, or ask the provider which version made it.",
-                show(&manifest_path),
-                m.format,
-                manifest::FORMAT
-            ),
-        );
+    let Some((m, key)) = v.manifest(&inputs, reporter) else {
         return Ok(v.done(started));
-    }
-    v.report.handover_id = m.handover_id.clone();
-    v.report.client = m.client.clone();
-    v.report.name = m.name.clone();
-    let key = match signer {
-        Some(k) => k,
-        None => match minisign::PublicKey::from_base64(&m.signer.public_key) {
-            Ok(k) => {
-                reporter.warn(&format!(
-                    "THE SIGNER IS NOT AUTHENTICATED: no --signer was given, so the manifest is checked only against the key it names itself (key id {}).\nAnyone could have made this handover. Compare that key id with the provider by a channel you trust, then run again with --signer FILE or --signer-key RW...",
-                    keys::key_id(k.keynum())
-                ));
-                k
-            }
-            Err(_) => {
-                v.problems.add(
-                    ProblemKind::ManifestMalformed,
-                    "the manifest names no usable signer public key.\nAsk the provider for their public key and pass it with --signer.".into(),
-                );
-                return Ok(v.done(started));
-            }
-        },
     };
-    v.report.signer_key_id = keys::key_id(key.keynum());
-    v.check_signature(
-        &key,
-        &manifest_bytes,
-        &sig_path(&manifest_path),
-        "manifest",
-        &show(&manifest_path),
-    );
 
     // The archive file itself.
-    if archive_len == 0 {
-        v.problems.add(
-            ProblemKind::ArchiveEmpty,
-            format!(
-                "{} is empty (the manifest says {} bytes).\nThe transfer failed: ask the provider to send the archive again.",
-                show(&opts.archive),
-                m.archive.bytes
-            ),
-        );
+    let Some(truncated) = v.archive_size(opts, inputs.archive_len, &m) else {
         return Ok(v.done(started));
-    }
-    let truncated = archive_len < m.archive.bytes;
-    if archive_len != m.archive.bytes {
-        v.problems.add(
-            ProblemKind::ArchiveSizeMismatch,
-            format!(
-                "{} is {archive_len} bytes but the manifest says {}: it is {}.\nAsk the provider to send it again, and check that archive and manifest belong together.",
-                show(&opts.archive),
-                m.archive.bytes,
-                if truncated { "truncated" } else { "longer than what was handed over (another archive?)" }
-            ),
-        );
-    }
-
-    let limit = plaintext_limit(&m.payload);
-    let (plain, stack) = match reader::open(archive, &identities, limit) {
-        Ok(x) => x,
-        Err((e, stack)) => {
-            stack.finish(None);
-            match e {
-                OpenError::Io(source) => {
-                    return Err(VerifyError::ArchiveUnreadable {
-                        path: opts.archive.clone(),
-                        source,
-                    }
-                    .into());
-                }
-                OpenError::NotAge => v.problems.add(
-                    ProblemKind::NotAnAgeFile,
-                    format!(
-                        "{} is not an age-encrypted file.\nCheck that you were given the .tar.zst.age archive, and ask the provider to send it again.",
-                        show(&opts.archive)
-                    ),
-                ),
-                OpenError::NoMatchingIdentity => v.problems.add(
-                    ProblemKind::NoMatchingIdentity,
-                    format!(
-                        "none of the identities given with -i can decrypt {}; it was encrypted to: {}.\nPass the identity file that belongs to one of those recipients.",
-                        show(&opts.archive),
-                        m.recipients.join(", ")
-                    ),
-                ),
-                OpenError::Header(msg, kind) => {
-                    if truncated || kind == io::ErrorKind::UnexpectedEof {
-                        v.problems.add(
-                            ProblemKind::ArchiveTruncated,
-                            format!("the archive is truncated inside its age header ({msg}).\nAsk the provider to send it again."),
-                        );
-                    } else {
-                        v.problems.add(
-                            ProblemKind::ArchiveHeaderInvalid,
-                            format!("the archive's age header is damaged or was tampered with ({msg}).\nAsk the provider to send it again."),
-                        );
-                    }
-                }
-            }
-            return Ok(v.done(started));
-        }
+    };
+    let Some(opened) = v.open(opts, inputs.archive, &inputs.identities, &m, truncated)? else {
+        return Ok(v.done(started));
     };
 
+    // The bag, read in one pass (and staged for extraction), then checked.
     let mut stage = match &opts.extract {
         Some(d) => Some(
             Stage::create(d).map_err(|source| VerifyError::ExtractWrite {
@@ -407,109 +223,126 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
         ),
         None => None,
     };
-    reporter.start("verify", Some(m.payload.bytes), Some(m.payload.files));
-    let mut bag = Bag::new(m.bag.top_folder.as_bytes());
-    let read = bag.read(plain, stage.as_mut(), reporter, &mut v.problems);
-    reporter.finish();
-    let (plain, read) = match read {
-        Ok(x) => x,
-        Err(e) => {
-            stack.finish(None);
-            return Err(e);
-        }
-    };
-    let failure = stack.failure();
-    let digest = stack.finish(plain);
-    let stream_complete = read.is_none();
-    if let Some(stop) = read {
-        v.stream_problem(failure, stop, truncated);
-    }
-    match &digest {
-        Some((_, sha)) if *sha != m.archive.sha256 => v.problems.add(
-            ProblemKind::ArchiveHashMismatch,
-            format!(
-                "the archive's SHA-256 is {sha}, but the manifest says {}.\nThis is not the archive the provider signed: ask for it again.",
-                m.archive.sha256
-            ),
-        ),
-        _ => {}
-    }
-    v.report.archive_sha256 = digest.map(|(_, s)| s);
-    v.report.files = bag.files;
-    v.report.directories = bag.dirs;
-    v.report.symlinks = bag.links.len() as u64;
-    v.report.hard_links = bag.hard_links;
-    v.report.bytes = bag.bytes;
-    let code = if stream_complete {
-        bag.check(&m, &key, &mut v.problems)
-    } else {
-        None
-    };
+    let (bag, code) = v.read_bag(opened, stage.as_mut(), &m, &key, truncated, reporter)?;
 
     // Symlinks that leave the bag: client data, reported, created only on request, last.
-    let outside = bag.outside_links();
-    for (p, t) in &outside {
-        reporter.warn(&format!(
-            "symlink {} points outside the bag, to {}{}",
-            shown(p),
-            shown(t),
-            if opts.keep_outside_links || stage.is_none() {
-                ""
-            } else {
-                " (not created; pass --keep-outside-links to create it)"
-            }
-        ));
-    }
-    v.report.outside_links = outside
-        .iter()
-        .map(|(p, t)| OutsideLink {
-            path: shown(p),
-            target: shown(t),
-            created: stage.is_some() && opts.keep_outside_links,
-        })
-        .collect();
-
+    let outside = v.outside_links(&bag, opts, stage.is_some(), reporter);
     if v.problems.any() {
         // The stage is dropped here: its directory is removed, nothing looks verified.
         drop(stage);
         return Ok(v.done(started));
     }
-    if let Some(mut st) = stage.take() {
-        let werr = |source| VerifyError::ExtractWrite {
-            path: st_path(opts),
-            source,
-        };
-        for (p, t) in &bag.links {
-            let out = outside.iter().any(|(op, _)| op == p);
-            if !out || opts.keep_outside_links {
-                st.symlink(Path::new(std::ffi::OsStr::from_bytes(p)), t)
-                    .map_err(werr)?;
-            }
-        }
-        let (to, how) = st.commit().map_err(werr)?;
-        if how == crate::fsx::NoReplace::CheckThenRename {
-            reporter.warn(&format!(
-                "{} was put in place by {}",
-                show(&to),
-                how.describe()
-            ));
-        }
-        v.report.extracted_to = Some(to);
+    if let Some(st) = stage.take() {
+        v.report.extracted_to = Some(commit_stage(st, &bag, &outside, opts, reporter)?);
     }
     v.report.receipt_code = code;
     v.report.ok = true;
     if let Some(path) = &opts.receipt {
-        receipt::write(
-            path,
-            &receipt_of(&v.report, &m, receipt_signer.as_ref()),
-            receipt_signer.as_ref(),
-        )?;
+        let signer = inputs.receipt_signer.as_ref();
+        receipt::write(path, &receipt_of(&v.report, &m, signer), signer)?;
         v.report.receipt_path = Some(path.clone());
-        if let Some(note) = bound_key_note(&m, path, receipt_signer.as_ref()) {
+        if let Some(note) = bound_key_note(&m, path, signer) {
             reporter.warn(&note);
         }
     }
     Ok(v.done(started))
+}
+
+/// What `verify` reads before it judges anything: each of these failing is an error of its
+/// inputs (a missing file, a bad key, an output in the way), not a problem of the archive.
+struct Inputs {
+    manifest_path: PathBuf,
+    manifest_bytes: Vec<u8>,
+    /// The provider's key given with --signer or --signer-key.
+    signer: Option<minisign::PublicKey>,
+    identities: Vec<Box<dyn age::Identity + Send + Sync>>,
+    receipt_signer: Option<keys::Signer>,
+    archive: File,
+    archive_len: u64,
+}
+
+impl Inputs {
+    /// Reads the manifest and the keys, checks that no output exists yet, opens the archive.
+    fn read(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<Inputs> {
+        let manifest_path = opts
+            .manifest
+            .clone()
+            .unwrap_or_else(|| manifest_beside(&opts.archive));
+        let mut manifest_bytes = Vec::new();
+        File::open(&manifest_path)
+            .and_then(|f| f.take(MANIFEST_MAX).read_to_end(&mut manifest_bytes))
+            .map_err(|source| VerifyError::ManifestUnreadable {
+                path: manifest_path.clone(),
+                source,
+            })?;
+        let signer = match (&opts.signer, &opts.signer_key) {
+            (None, None) => None,
+            (f, k) => Some(keys::load_public_key(f.as_deref(), k.as_deref())?),
+        };
+        let identities = load_identities(&opts.identities)?;
+        let receipt_signer = match &opts.sign_receipt {
+            Some(p) => Some(keys::load_signer(p, reporter)?),
+            None => None,
+        };
+        if let Some(r) = &opts.receipt {
+            for p in [r.clone(), sig_path(r)] {
+                if p.symlink_metadata().is_ok() && (p == *r || receipt_signer.is_some()) {
+                    return Err(VerifyError::ReceiptExists(p).into());
+                }
+            }
+        }
+        if let Some(d) = &opts.extract
+            && d.symlink_metadata().is_ok()
+        {
+            return Err(VerifyError::ExtractExists(d.clone()).into());
+        }
+        let unreadable = |source| VerifyError::ArchiveUnreadable {
+            path: opts.archive.clone(),
+            source,
+        };
+        let archive = File::open(&opts.archive).map_err(unreadable)?;
+        let archive_len = archive.metadata().map_err(unreadable)?.len();
+        Ok(Inputs {
+            manifest_path,
+            manifest_bytes,
+            signer,
+            identities,
+            receipt_signer,
+            archive,
+            archive_len,
+        })
+    }
+}
+
+/// Creates the symlinks kept in the staged extraction and puts it in place under the
+/// `--extract` name; returns where it now is.
+fn commit_stage(
+    mut st: Stage,
+    bag: &Bag,
+    outside: &[(Vec<u8>, Vec<u8>)],
+    opts: &VerifyOptions,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf> {
+    let werr = |source| VerifyError::ExtractWrite {
+        path: st_path(opts),
+        source,
+    };
+    for (p, t) in &bag.links {
+        let out = outside.iter().any(|(op, _)| op == p);
+        if !out || opts.keep_outside_links {
+            st.symlink(Path::new(std::ffi::OsStr::from_bytes(p)), t)
+                .map_err(werr)?;
+        }
+    }
+    let (to, how) = st.commit().map_err(werr)?;
+    if how == crate::fsx::NoReplace::CheckThenRename {
+        reporter.warn(&format!(
+            "{} was put in place by {}",
+            show(&to),
+            how.describe()
+        ));
+    }
+    Ok(to)
 }
 
 /// The receipt of a verified handover, signed (when it is) by `signer`.
@@ -610,6 +443,39 @@ struct Verification {
 }
 
 impl Verification {
+    /// A report with nothing checked yet; finds (and with `--clean` removes) partial
+    /// extractions first.
+    fn new(opts: &VerifyOptions, inputs: &Inputs, reporter: &dyn Reporter) -> Verification {
+        Verification {
+            problems: Problems::default(),
+            report: VerifyReport {
+                ok: false,
+                archive_path: opts.archive.clone(),
+                manifest_path: inputs.manifest_path.clone(),
+                handover_id: String::new(),
+                client: String::new(),
+                name: String::new(),
+                signer_key_id: String::new(),
+                signer_authenticated: inputs.signer.is_some(),
+                archive_sha256: None,
+                manifest_sha256: util::sha256_hex(&inputs.manifest_bytes),
+                files: 0,
+                directories: 0,
+                symlinks: 0,
+                hard_links: 0,
+                bytes: 0,
+                receipt_code: None,
+                extracted_to: None,
+                receipt_path: None,
+                outside_links: Vec::new(),
+                partial_extractions: partial_extractions(opts, reporter),
+                problems: Vec::new(),
+                problems_not_listed: 0,
+                seconds: 0.0,
+            },
+        }
+    }
+
     fn done(mut self, started: Instant) -> VerifyReport {
         self.report.ok = !self.problems.any();
         if !self.report.ok {
@@ -619,6 +485,244 @@ impl Verification {
         self.report.problems_not_listed = self.problems.not_listed;
         self.report.seconds = started.elapsed().as_secs_f64();
         self.report
+    }
+
+    /// Parses the manifest, settles the signer's key (the one given, else the one the
+    /// manifest names, with a warning) and checks the manifest's signature with it. None
+    /// when the manifest is unusable: nothing else can be checked.
+    fn manifest(
+        &mut self,
+        inputs: &Inputs,
+        reporter: &dyn Reporter,
+    ) -> Option<(Manifest, minisign::PublicKey)> {
+        let manifest_path = &inputs.manifest_path;
+        let m: Manifest = match serde_json::from_slice(&inputs.manifest_bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.problems.add(
+                    ProblemKind::ManifestMalformed,
+                    format!(
+                        "{} is not a handover manifest ({e}).\nCheck that you were given the right file, or ask the provider to send it again.",
+                        show(manifest_path)
+                    ),
+                );
+                return None;
+            }
+        };
+        if m.format != manifest::FORMAT {
+            self.problems.add(
+                ProblemKind::ManifestMalformed,
+                format!(
+                    "{} has format {:?}; this handover understands {:?}.\nUpdate handover, or ask the provider which version made it.",
+                    show(manifest_path),
+                    m.format,
+                    manifest::FORMAT
+                ),
+            );
+            return None;
+        }
+        self.report.handover_id = m.handover_id.clone();
+        self.report.client = m.client.clone();
+        self.report.name = m.name.clone();
+        let key = match &inputs.signer {
+            Some(k) => k.clone(),
+            None => match minisign::PublicKey::from_base64(&m.signer.public_key) {
+                Ok(k) => {
+                    reporter.warn(&format!(
+                        "THE SIGNER IS NOT AUTHENTICATED: no --signer was given, so the manifest is checked only against the key it names itself (key id {}).\nAnyone could have made this handover. Compare that key id with the provider by a channel you trust, then run again with --signer FILE or --signer-key RW...",
+                        keys::key_id(k.keynum())
+                    ));
+                    k
+                }
+                Err(_) => {
+                    self.problems.add(
+                        ProblemKind::ManifestMalformed,
+                        "the manifest names no usable signer public key.\nAsk the provider for their public key and pass it with --signer.".into(),
+                    );
+                    return None;
+                }
+            },
+        };
+        self.report.signer_key_id = keys::key_id(key.keynum());
+        self.check_signature(
+            &key,
+            &inputs.manifest_bytes,
+            &sig_path(manifest_path),
+            "manifest",
+            &show(manifest_path),
+        );
+        Some((m, key))
+    }
+
+    /// Compares the archive's size with the manifest's. Returns whether it is truncated, or
+    /// None when it is empty: there is nothing to read.
+    fn archive_size(&mut self, opts: &VerifyOptions, len: u64, m: &Manifest) -> Option<bool> {
+        if len == 0 {
+            self.problems.add(
+                ProblemKind::ArchiveEmpty,
+                format!(
+                    "{} is empty (the manifest says {} bytes).\nThe transfer failed: ask the provider to send the archive again.",
+                    show(&opts.archive),
+                    m.archive.bytes
+                ),
+            );
+            return None;
+        }
+        let truncated = len < m.archive.bytes;
+        if len != m.archive.bytes {
+            self.problems.add(
+                ProblemKind::ArchiveSizeMismatch,
+                format!(
+                    "{} is {len} bytes but the manifest says {}: it is {}.\nAsk the provider to send it again, and check that archive and manifest belong together.",
+                    show(&opts.archive),
+                    m.archive.bytes,
+                    if truncated { "truncated" } else { "longer than what was handed over (another archive?)" }
+                ),
+            );
+        }
+        Some(truncated)
+    }
+
+    /// Starts decrypting and decompressing the archive. None, with the problem recorded,
+    /// when it cannot be decrypted at all.
+    fn open(
+        &mut self,
+        opts: &VerifyOptions,
+        archive: File,
+        identities: &[Box<dyn age::Identity + Send + Sync>],
+        m: &Manifest,
+        truncated: bool,
+    ) -> Result<Option<(reader::ChannelReader, reader::Stack)>> {
+        let limit = plaintext_limit(&m.payload);
+        let (e, stack) = match reader::open(archive, identities, limit) {
+            Ok(x) => return Ok(Some(x)),
+            Err(x) => x,
+        };
+        stack.finish(None);
+        match e {
+            OpenError::Io(source) => {
+                return Err(VerifyError::ArchiveUnreadable {
+                    path: opts.archive.clone(),
+                    source,
+                }
+                .into());
+            }
+            OpenError::NotAge => self.problems.add(
+                ProblemKind::NotAnAgeFile,
+                format!(
+                    "{} is not an age-encrypted file.\nCheck that you were given the .tar.zst.age archive, and ask the provider to send it again.",
+                    show(&opts.archive)
+                ),
+            ),
+            OpenError::NoMatchingIdentity => self.problems.add(
+                ProblemKind::NoMatchingIdentity,
+                format!(
+                    "none of the identities given with -i can decrypt {}; it was encrypted to: {}.\nPass the identity file that belongs to one of those recipients.",
+                    show(&opts.archive),
+                    m.recipients.join(", ")
+                ),
+            ),
+            OpenError::Header(msg, kind) => {
+                if truncated || kind == io::ErrorKind::UnexpectedEof {
+                    self.problems.add(
+                        ProblemKind::ArchiveTruncated,
+                        format!("the archive is truncated inside its age header ({msg}).\nAsk the provider to send it again."),
+                    );
+                } else {
+                    self.problems.add(
+                        ProblemKind::ArchiveHeaderInvalid,
+                        format!("the archive's age header is damaged or was tampered with ({msg}).\nAsk the provider to send it again."),
+                    );
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the whole plaintext (staging it when extracting), records the archive's hash
+    /// and the counts, and checks the bag when the stream was read to its end. Returns the
+    /// bag as read and its receipt code, when that matches the manifest.
+    fn read_bag(
+        &mut self,
+        (plain, stack): (reader::ChannelReader, reader::Stack),
+        stage: Option<&mut Stage>,
+        m: &Manifest,
+        key: &minisign::PublicKey,
+        truncated: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<(Bag, Option<String>)> {
+        reporter.start("verify", Some(m.payload.bytes), Some(m.payload.files));
+        let mut bag = Bag::new(m.bag.top_folder.as_bytes());
+        let read = bag.read(plain, stage, reporter, &mut self.problems);
+        reporter.finish();
+        let (plain, read) = match read {
+            Ok(x) => x,
+            Err(e) => {
+                stack.finish(None);
+                return Err(e);
+            }
+        };
+        let failure = stack.failure();
+        let digest = stack.finish(plain);
+        let stream_complete = read.is_none();
+        if let Some(stop) = read {
+            self.stream_problem(failure, stop, truncated);
+        }
+        match &digest {
+            Some((_, sha)) if *sha != m.archive.sha256 => self.problems.add(
+                ProblemKind::ArchiveHashMismatch,
+                format!(
+                    "the archive's SHA-256 is {sha}, but the manifest says {}.\nThis is not the archive the provider signed: ask for it again.",
+                    m.archive.sha256
+                ),
+            ),
+            _ => {}
+        }
+        self.report.archive_sha256 = digest.map(|(_, s)| s);
+        self.report.files = bag.files;
+        self.report.directories = bag.dirs;
+        self.report.symlinks = bag.links.len() as u64;
+        self.report.hard_links = bag.hard_links;
+        self.report.bytes = bag.bytes;
+        let code = if stream_complete {
+            bag.check(m, key, &mut self.problems)
+        } else {
+            None
+        };
+        Ok((bag, code))
+    }
+
+    /// Warns about each symlink whose target leaves the bag and lists it in the report;
+    /// returns them (bag path, target).
+    fn outside_links(
+        &mut self,
+        bag: &Bag,
+        opts: &VerifyOptions,
+        extracting: bool,
+        reporter: &dyn Reporter,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let outside = bag.outside_links();
+        for (p, t) in &outside {
+            reporter.warn(&format!(
+                "symlink {} points outside the bag, to {}{}",
+                shown(p),
+                shown(t),
+                if opts.keep_outside_links || !extracting {
+                    ""
+                } else {
+                    " (not created; pass --keep-outside-links to create it)"
+                }
+            ));
+        }
+        self.report.outside_links = outside
+            .iter()
+            .map(|(p, t)| OutsideLink {
+                path: shown(p),
+                target: shown(t),
+                created: extracting && opts.keep_outside_links,
+            })
+            .collect();
+        outside
     }
 
     /// Checks a detached minisign signature; `what` is "manifest" or "bag" (the kind prefix).
@@ -728,6 +832,55 @@ const PARSED_TAGS: [&str; 6] = [
     "tagmanifest-sha256.txt.minisig",
 ];
 
+/// What reading the tar stream works with, besides the bag it fills.
+struct Reading<'a> {
+    /// The extraction being staged, with `--extract`.
+    stage: Option<&'a mut Stage>,
+    buf: Vec<u8>,
+    reporter: &'a dyn Reporter,
+    problems: &'a mut Problems,
+}
+
+impl Reading<'_> {
+    /// An extraction write error, named by the staging directory.
+    fn stage_err(&self, source: io::Error) -> crate::Error {
+        VerifyError::ExtractWrite {
+            path: self
+                .stage
+                .as_ref()
+                .map(|s| s.root().to_path_buf())
+                .unwrap_or_default(),
+            source,
+        }
+        .into()
+    }
+}
+
+/// An extraction write error, named by the staging directory.
+fn stage_err(stage: &Stage, source: io::Error) -> crate::Error {
+    VerifyError::ExtractWrite {
+        path: stage.root().to_path_buf(),
+        source,
+    }
+    .into()
+}
+
+/// One tar entry, as read from its header.
+struct Item {
+    /// Its path in the tar, as stored.
+    raw: Vec<u8>,
+    /// Its path inside the bag (`data/...` or a tag file name).
+    rel: Vec<u8>,
+    et: EntryType,
+    mode: u32,
+    mtime: u64,
+}
+
+/// A bag path as a relative path under the stage.
+fn relp(r: &[u8]) -> PathBuf {
+    PathBuf::from(std::ffi::OsStr::from_bytes(r))
+}
+
 /// What the tar stream held, gathered in one pass.
 struct Bag {
     top: Vec<u8>,
@@ -788,21 +941,16 @@ impl Bag {
     fn read(
         &mut self,
         plain: reader::ChannelReader,
-        mut stage: Option<&mut Stage>,
+        stage: Option<&mut Stage>,
         reporter: &dyn Reporter,
         problems: &mut Problems,
     ) -> Result<(Option<reader::ChannelReader>, Option<Stop>)> {
         let mut archive = tar::Archive::new(plain);
-        let mut buf = vec![0u8; util::IO_BUF];
-        let stage_err = |stage: &Option<&mut Stage>, source: io::Error| -> crate::Error {
-            VerifyError::ExtractWrite {
-                path: stage
-                    .as_ref()
-                    .map(|s| s.root().to_path_buf())
-                    .unwrap_or_default(),
-                source,
-            }
-            .into()
+        let mut r = Reading {
+            stage,
+            buf: vec![0u8; util::IO_BUF],
+            reporter,
+            problems,
         };
         let entries = match archive.entries() {
             Ok(e) => e,
@@ -813,191 +961,14 @@ impl Bag {
                 Ok(e) => e,
                 Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
             };
-            let raw = entry.path_bytes().into_owned();
-            let et = entry.header().entry_type();
-            if et == EntryType::XGlobalHeader {
-                continue;
-            }
-            let rel = match self.rel(&raw) {
-                Ok(r) => r,
-                Err((kind, why)) => {
-                    problems.add(kind, format!("the entry {} {why}; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&raw)));
-                    continue;
-                }
-            };
-            let mode = entry.header().mode().unwrap_or(0o644);
-            let mtime = entry.header().mtime().unwrap_or(0);
-            let relp = |r: &[u8]| PathBuf::from(std::ffi::OsStr::from_bytes(r));
-            if rel.is_empty() || rel == b"data" {
-                if !et.is_dir() {
-                    problems.add(
-                        ProblemKind::UnexpectedEntry,
-                        format!("the entry {} should be a directory.", shown(&raw)),
-                    );
-                } else if rel.is_empty() {
-                    self.saw_top = true;
-                } else if let Some(s) = stage.as_deref_mut() {
-                    s.dir(&relp(&rel), mode, mtime)
-                        .map_err(|e| stage_err(&stage, e))?;
-                }
-                if rel.is_empty()
-                    && let Some(s) = stage.as_deref_mut()
-                {
-                    s.dir(Path::new(""), mode, mtime)
-                        .map_err(|e| stage_err(&stage, e))?;
-                }
-                continue;
-            }
-            let payload = rel.starts_with(b"data/");
-            if !payload && rel.contains(&b'/') {
-                problems.add(
-                    ProblemKind::UnexpectedEntry,
-                    format!(
-                        "the entry {} is neither payload (data/) nor a tag file.",
-                        shown(&raw)
-                    ),
-                );
-                continue;
-            }
-            if !payload {
-                if !et.is_file() {
-                    problems.add(
-                        ProblemKind::UnexpectedEntry,
-                        format!("the tag file {} is not a regular file.", shown(&raw)),
-                    );
-                    continue;
-                }
-                if self.tag_hashes.contains_key(&rel) {
-                    problems.add(
-                        ProblemKind::DuplicateEntry,
-                        format!("the tag file {} appears twice in the archive.", shown(&rel)),
-                    );
-                    continue;
-                }
-                let parsed = PARSED_TAGS.iter().find(|t| t.as_bytes() == &rel[..]);
-                let mut out = match stage.as_deref_mut() {
-                    Some(s) => Some(
-                        s.file(&relp(&rel), mode)
-                            .map_err(|e| stage_err(&stage, e))?,
-                    ),
-                    None => None,
-                };
-                let mut body = Vec::new();
-                let copied = util::hash_copy(&mut entry, u64::MAX, &mut buf, |chunk| {
-                    if parsed.is_some() {
-                        body.extend_from_slice(chunk);
-                    }
-                    match out.as_mut() {
-                        Some(f) => f.write_all(chunk),
-                        None => Ok(()),
-                    }
-                });
-                let hash = match copied {
-                    Ok((hash, _)) => hash,
-                    Err(CopyError::Read(e)) => return Ok((None, Some(Stop::Tar(e.to_string())))),
-                    Err(CopyError::Sink(e)) => return Err(stage_err(&stage, e)),
-                };
-                if let (Some(f), Some(s)) = (out, stage.as_deref()) {
-                    s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
-                }
-                self.tag_hashes.insert(rel.clone(), hex::encode(hash));
-                if let Some(t) = parsed {
-                    self.tag_bodies.insert(t, body);
-                }
-                continue;
-            }
-
-            // Payload.
-            match et {
-                EntryType::Directory => {
-                    self.dirs += 1;
-                    self.dir_paths.push(rel.clone());
-                    if let Some(s) = stage.as_deref_mut()
-                        && let Err(e) = s.dir(&relp(&rel), mode, mtime)
-                        && !collided(problems, &rel, &e)
-                    {
-                        return Err(stage_err(&stage, e));
-                    }
-                }
-                EntryType::Regular | EntryType::Continuous => {
-                    if self.seen.contains_key(&rel) {
-                        problems.add(ProblemKind::DuplicateEntry, format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
-                        continue;
-                    }
-                    let mut out = match stage.as_deref_mut() {
-                        Some(s) => match s.file(&relp(&rel), mode) {
-                            Ok(f) => Some(f),
-                            Err(e) if collided(problems, &rel, &e) => continue,
-                            Err(e) => return Err(stage_err(&stage, e)),
-                        },
-                        None => None,
-                    };
-                    let copied = util::hash_copy(&mut entry, u64::MAX, &mut buf, |chunk| {
-                        reporter.bytes(chunk.len() as u64);
-                        match out.as_mut() {
-                            Some(f) => f.write_all(chunk),
-                            None => Ok(()),
-                        }
-                    });
-                    let (hash, size) = match copied {
-                        Ok(x) => x,
-                        Err(CopyError::Read(e)) => return Ok((None, Some(Stop::Tar(e.to_string())))),
-                        Err(CopyError::Sink(e)) => return Err(stage_err(&stage, e)),
-                    };
-                    if let (Some(f), Some(s)) = (out, stage.as_deref()) {
-                        s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
-                    }
-                    self.seen.insert(rel, (hash, size));
-                    self.files += 1;
-                    self.bytes += size;
-                    reporter.file_done();
-                }
-                EntryType::Link => {
-                    let target_raw = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
-                    let target = match self.rel(&target_raw) {
-                        Ok(t) if t.starts_with(b"data/") && self.seen.contains_key(&t) => t,
-                        _ => {
-                            problems.add(ProblemKind::UnsafeHardLink, format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&rel), shown(&target_raw)));
-                            continue;
-                        }
-                    };
-                    if self.seen.contains_key(&rel) {
-                        problems.add(ProblemKind::DuplicateEntry, format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
-                        continue;
-                    }
-                    let (hash, size) = self.seen[&target];
-                    if let Some(s) = stage.as_deref_mut()
-                        && let Err(e) = s.hard_link(&relp(&rel), &relp(&target))
-                    {
-                        if collided(problems, &rel, &e) {
-                            continue;
-                        }
-                        return Err(stage_err(&stage, e));
-                    }
-                    self.seen.insert(rel, (hash, size));
-                    self.files += 1;
-                    self.hard_links += 1;
-                    self.bytes += size;
-                }
-                EntryType::Symlink => {
-                    let target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
-                    self.links.push((rel, target));
-                }
-                EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                    let what = match et {
-                        EntryType::Char => "character device",
-                        EntryType::Block => "block device",
-                        _ => "fifo",
-                    };
-                    problems.add(ProblemKind::SpecialFile, format!("the entry {} is a {what}, which a handover never contains; it was not extracted.\nThe archive is hostile or broken.", shown(&rel)));
-                }
-                _ => problems.add(ProblemKind::UnsupportedEntry, format!("the entry {} has a tar type ({:?}) that a handover never contains; it was not extracted.", shown(&rel), et)),
+            if let Some(stop) = self.entry(&mut entry, &mut r)? {
+                return Ok((None, Some(stop)));
             }
         }
         // Past the end-of-archive blocks: read the rest so age and zstd check their ends.
         let mut plain = archive.into_inner();
         loop {
-            match plain.read(&mut buf) {
+            match plain.read(&mut r.buf) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
@@ -1006,16 +977,287 @@ impl Bag {
         Ok((Some(plain), None))
     }
 
+    /// Reads one tar entry: checks where it lies, then takes it as the bag's folders, a tag
+    /// file or payload. Returns why reading must stop, if it must.
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        r: &mut Reading,
+    ) -> Result<Option<Stop>> {
+        let raw = entry.path_bytes().into_owned();
+        let et = entry.header().entry_type();
+        if et == EntryType::XGlobalHeader {
+            return Ok(None);
+        }
+        let rel = match self.rel(&raw) {
+            Ok(rel) => rel,
+            Err((kind, why)) => {
+                r.problems.add(kind, format!("the entry {} {why}; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&raw)));
+                return Ok(None);
+            }
+        };
+        let item = Item {
+            mode: entry.header().mode().unwrap_or(0o644),
+            mtime: entry.header().mtime().unwrap_or(0),
+            raw,
+            rel,
+            et,
+        };
+        if item.rel.is_empty() || item.rel == b"data" {
+            self.folder(&item, r)?;
+            return Ok(None);
+        }
+        let payload = item.rel.starts_with(b"data/");
+        if !payload && item.rel.contains(&b'/') {
+            r.problems.add(
+                ProblemKind::UnexpectedEntry,
+                format!(
+                    "the entry {} is neither payload (data/) nor a tag file.",
+                    shown(&item.raw)
+                ),
+            );
+            return Ok(None);
+        }
+        if payload {
+            self.payload(entry, item, r)
+        } else {
+            self.tag_file(entry, item, r)
+        }
+    }
+
+    /// The bag's top folder or its `data/`: directories, staged with their mode and mtime.
+    fn folder(&mut self, item: &Item, r: &mut Reading) -> Result<()> {
+        let Item {
+            raw,
+            rel,
+            et,
+            mode,
+            mtime,
+        } = item;
+        if !et.is_dir() {
+            r.problems.add(
+                ProblemKind::UnexpectedEntry,
+                format!("the entry {} should be a directory.", shown(raw)),
+            );
+        } else if rel.is_empty() {
+            self.saw_top = true;
+        } else if let Some(s) = r.stage.as_deref_mut() {
+            s.dir(&relp(rel), *mode, *mtime)
+                .map_err(|e| stage_err(s, e))?;
+        }
+        if rel.is_empty()
+            && let Some(s) = r.stage.as_deref_mut()
+        {
+            s.dir(Path::new(""), *mode, *mtime)
+                .map_err(|e| stage_err(s, e))?;
+        }
+        Ok(())
+    }
+
+    /// A tag file: hashed, staged, and kept in memory when it is one that is parsed.
+    fn tag_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        item: Item,
+        r: &mut Reading,
+    ) -> Result<Option<Stop>> {
+        let rel = item.rel;
+        if !item.et.is_file() {
+            r.problems.add(
+                ProblemKind::UnexpectedEntry,
+                format!("the tag file {} is not a regular file.", shown(&item.raw)),
+            );
+            return Ok(None);
+        }
+        if self.tag_hashes.contains_key(&rel) {
+            r.problems.add(
+                ProblemKind::DuplicateEntry,
+                format!("the tag file {} appears twice in the archive.", shown(&rel)),
+            );
+            return Ok(None);
+        }
+        let parsed = PARSED_TAGS.iter().find(|t| t.as_bytes() == &rel[..]);
+        let mut out = match r.stage.as_deref_mut() {
+            Some(s) => Some(
+                s.file(&relp(&rel), item.mode)
+                    .map_err(|e| stage_err(s, e))?,
+            ),
+            None => None,
+        };
+        let mut body = Vec::new();
+        let copied = util::hash_copy(entry, u64::MAX, &mut r.buf, |chunk| {
+            if parsed.is_some() {
+                body.extend_from_slice(chunk);
+            }
+            match out.as_mut() {
+                Some(f) => f.write_all(chunk),
+                None => Ok(()),
+            }
+        });
+        let hash = match copied {
+            Ok((hash, _)) => hash,
+            Err(CopyError::Read(e)) => return Ok(Some(Stop::Tar(e.to_string()))),
+            Err(CopyError::Sink(e)) => return Err(r.stage_err(e)),
+        };
+        if let (Some(f), Some(s)) = (out, r.stage.as_deref()) {
+            s.close_file(f, item.mtime).map_err(|e| stage_err(s, e))?;
+        }
+        self.tag_hashes.insert(rel, hex::encode(hash));
+        if let Some(t) = parsed {
+            self.tag_bodies.insert(t, body);
+        }
+        Ok(None)
+    }
+
+    /// A payload entry, by its tar type.
+    fn payload<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        item: Item,
+        r: &mut Reading,
+    ) -> Result<Option<Stop>> {
+        let rel = item.rel;
+        match item.et {
+            EntryType::Directory => {
+                self.dirs += 1;
+                self.dir_paths.push(rel.clone());
+                if let Some(s) = r.stage.as_deref_mut()
+                    && let Err(e) = s.dir(&relp(&rel), item.mode, item.mtime)
+                    && !collided(r.problems, &rel, &e)
+                {
+                    return Err(stage_err(s, e));
+                }
+            }
+            EntryType::Regular | EntryType::Continuous => {
+                return self.payload_file(entry, rel, item.mode, item.mtime, r);
+            }
+            EntryType::Link => {
+                let target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
+                self.hard_link(rel, &target, r)?;
+            }
+            EntryType::Symlink => {
+                let target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
+                self.links.push((rel, target));
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let what = match item.et {
+                    EntryType::Char => "character device",
+                    EntryType::Block => "block device",
+                    _ => "fifo",
+                };
+                r.problems.add(ProblemKind::SpecialFile, format!("the entry {} is a {what}, which a handover never contains; it was not extracted.\nThe archive is hostile or broken.", shown(&rel)));
+            }
+            et => r.problems.add(ProblemKind::UnsupportedEntry, format!("the entry {} has a tar type ({:?}) that a handover never contains; it was not extracted.", shown(&rel), et)),
+        }
+        Ok(None)
+    }
+
+    /// A payload file: hashed (and staged) as it is read.
+    fn payload_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        rel: Vec<u8>,
+        mode: u32,
+        mtime: u64,
+        r: &mut Reading,
+    ) -> Result<Option<Stop>> {
+        if self.seen.contains_key(&rel) {
+            r.problems.add(
+                ProblemKind::DuplicateEntry,
+                format!(
+                    "{} appears twice in the archive; only the first was kept.",
+                    shown(&rel)
+                ),
+            );
+            return Ok(None);
+        }
+        let mut out = match r.stage.as_deref_mut() {
+            Some(s) => match s.file(&relp(&rel), mode) {
+                Ok(f) => Some(f),
+                Err(e) if collided(r.problems, &rel, &e) => return Ok(None),
+                Err(e) => return Err(stage_err(s, e)),
+            },
+            None => None,
+        };
+        let reporter = r.reporter;
+        let copied = util::hash_copy(entry, u64::MAX, &mut r.buf, |chunk| {
+            reporter.bytes(chunk.len() as u64);
+            match out.as_mut() {
+                Some(f) => f.write_all(chunk),
+                None => Ok(()),
+            }
+        });
+        let (hash, size) = match copied {
+            Ok(x) => x,
+            Err(CopyError::Read(e)) => return Ok(Some(Stop::Tar(e.to_string()))),
+            Err(CopyError::Sink(e)) => return Err(r.stage_err(e)),
+        };
+        if let (Some(f), Some(s)) = (out, r.stage.as_deref()) {
+            s.close_file(f, mtime).map_err(|e| stage_err(s, e))?;
+        }
+        self.seen.insert(rel, (hash, size));
+        self.files += 1;
+        self.bytes += size;
+        reporter.file_done();
+        Ok(None)
+    }
+
+    /// A hard link: only to a file earlier in the bag, whose hash and size it shares.
+    fn hard_link(&mut self, rel: Vec<u8>, target_raw: &[u8], r: &mut Reading) -> Result<()> {
+        let target = match self.rel(target_raw) {
+            Ok(t) if t.starts_with(b"data/") && self.seen.contains_key(&t) => t,
+            _ => {
+                r.problems.add(ProblemKind::UnsafeHardLink, format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&rel), shown(target_raw)));
+                return Ok(());
+            }
+        };
+        if self.seen.contains_key(&rel) {
+            r.problems.add(
+                ProblemKind::DuplicateEntry,
+                format!(
+                    "{} appears twice in the archive; only the first was kept.",
+                    shown(&rel)
+                ),
+            );
+            return Ok(());
+        }
+        let (hash, size) = self.seen[&target];
+        if let Some(s) = r.stage.as_deref_mut()
+            && let Err(e) = s.hard_link(&relp(&rel), &relp(&target))
+        {
+            if collided(r.problems, &rel, &e) {
+                return Ok(());
+            }
+            return Err(stage_err(s, e));
+        }
+        self.seen.insert(rel, (hash, size));
+        self.files += 1;
+        self.hard_links += 1;
+        self.bytes += size;
+        Ok(())
+    }
+
     /// Compares what was read with the bag's tag files and the outer manifest. Returns the
     /// receipt code when it matches the manifest's hash of it.
     fn check(&self, m: &Manifest, key: &minisign::PublicKey, p: &mut Problems) -> Option<String> {
         if !self.saw_top && self.seen.is_empty() {
             p.add(ProblemKind::BagFolderMissing, format!("the archive holds no folder {}/, the bag the manifest names.\nThis is another handover's archive, or not a handover at all.", m.bag.top_folder));
         }
-        let missing_tag = |p: &mut Problems, name: &str| {
-            p.add(ProblemKind::TagFileMissing, format!("the bag has no {name}.\nThe archive was not made by handover export, or was changed: ask the provider."));
-        };
-        // bag-info.txt: the handover id, Payload-Oxum and the receipt code.
+        let code = self.check_bag_info(m, p);
+        if !self.tag_bodies.contains_key("bagit.txt") {
+            missing_tag(p, "bagit.txt");
+        }
+        self.check_tag_manifest(m, key, p);
+        self.check_payload_manifest(p);
+        self.check_symlinks(m, p);
+        self.check_paths(p);
+        self.check_counts(m, p);
+        code
+    }
+
+    /// `bag-info.txt`: the handover id, Payload-Oxum and the receipt code.
+    /// Returns the receipt code when it matches the manifest's hash of it.
+    fn check_bag_info(&self, m: &Manifest, p: &mut Problems) -> Option<String> {
         let mut code = None;
         match self.tag_bodies.get("bag-info.txt") {
             None => missing_tag(p, "bag-info.txt"),
@@ -1043,11 +1285,11 @@ impl Bag {
                 }
             }
         }
-        if !self.tag_bodies.contains_key("bagit.txt") {
-            missing_tag(p, "bagit.txt");
-        }
+        code
+    }
 
-        // The tag manifest: the outer manifest's hash, its own signature, each tag file.
+    /// The tag manifest: the outer manifest's hash, its own signature, each tag file.
+    fn check_tag_manifest(&self, m: &Manifest, key: &minisign::PublicKey, p: &mut Problems) {
         match self.tag_bodies.get("tagmanifest-sha256.txt") {
             None => missing_tag(p, "tagmanifest-sha256.txt"),
             Some(tm) => {
@@ -1084,8 +1326,10 @@ impl Bag {
                 }
             }
         }
+    }
 
-        // The payload manifest against what was read.
+    /// The payload manifest against what was read.
+    fn check_payload_manifest(&self, p: &mut Problems) {
         match self.tag_bodies.get("manifest-sha256.txt") {
             None => missing_tag(p, "manifest-sha256.txt"),
             Some(body) => {
@@ -1110,8 +1354,10 @@ impl Bag {
                 }
             }
         }
+    }
 
-        // Symlinks against symlinks.txt.
+    /// Symlinks against symlinks.txt.
+    fn check_symlinks(&self, m: &Manifest, p: &mut Problems) {
         let mut declared: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         if let Some(body) = self.tag_bodies.get("symlinks.txt") {
             for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -1151,7 +1397,11 @@ impl Bag {
                 ),
             );
         }
-        // No entry may lie beneath a symlink: extracting it would write through the link.
+    }
+
+    /// No entry may lie beneath a symlink: extracting it would write through the link.
+    /// Nor may a name be two kinds of entry at once.
+    fn check_paths(&self, p: &mut Problems) {
         let link_set: BTreeSet<&[u8]> = self.links.iter().map(|(p, _)| &p[..]).collect();
         let under_link = |path: &[u8]| {
             path.iter()
@@ -1190,8 +1440,10 @@ impl Bag {
                 p.add(ProblemKind::PathThroughSymlink, format!("the entry {} lies beneath a symlink in the archive; writing it would follow the link.\nThe archive is hostile: do not unpack it with other tools.", shown(path)));
             }
         }
+    }
 
-        // Counts against the signed manifest.
+    /// Counts against the signed manifest.
+    fn check_counts(&self, m: &Manifest, p: &mut Problems) {
         let found = [
             self.files,
             self.dirs,
@@ -1220,7 +1472,6 @@ impl Bag {
                 ),
             );
         }
-        code
     }
 
     /// Symlinks whose target resolves outside the bag root (the extracted directory).
@@ -1232,6 +1483,11 @@ impl Bag {
             .cloned()
             .collect()
     }
+}
+
+/// Records a tag file that the bag lacks.
+fn missing_tag(p: &mut Problems, name: &str) {
+    p.add(ProblemKind::TagFileMissing, format!("the bag has no {name}.\nThe archive was not made by handover export, or was changed: ask the provider."));
 }
 
 /// Whether an extraction error is a collision with an earlier entry (a file where a
