@@ -25,7 +25,7 @@ use crate::keys::signing;
 use crate::keys::{self, Signer};
 use crate::ledger::store::{HandoverRecord, Store, TempFileRecord};
 use crate::manifest::{self, Manifest};
-use crate::pack::archive::{ArchiveWriter, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
+use crate::pack::archive::{ArchiveWriter, Sealed, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
 use crate::report::Reporter;
 use crate::util;
 
@@ -162,91 +162,8 @@ fn export_only(
     reporter: &dyn Reporter,
 ) -> Result<ExportSummary> {
     let started = Instant::now();
-    check_name("client name", &opts.client)?;
-    if let Some(n) = &opts.name {
-        check_name("name", n)?;
-    }
-    if !(1..=22).contains(&opts.level) {
-        return Err(ExportError::Option(format!(
-            "--level {} is out of range; zstd levels run from 1 to 22 (default 3).",
-            opts.level
-        ))
-        .into());
-    }
-
     // Everything that can be checked is checked before any output exists.
-    let data = match fs::metadata(&opts.data_dir) {
-        Ok(m) if m.is_dir() => {
-            fs::canonicalize(&opts.data_dir).map_err(|source| ExportError::Unreadable {
-                path: opts.data_dir.clone(),
-                source,
-            })?
-        }
-        Ok(_) => return Err(ExportError::NotADirectory(opts.data_dir.clone()).into()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(ExportError::DataMissing(opts.data_dir.clone()).into());
-        }
-        Err(source) => {
-            return Err(ExportError::Unreadable {
-                path: opts.data_dir.clone(),
-                source,
-            }
-            .into());
-        }
-    };
-    let recipients = keys::recipients(&opts.recipients, &opts.recipient_files)?;
-    let client_key = match &opts.client_key {
-        Some(p) => Some(crate::keys::clientkey::ClientKey::load(p)?.info()),
-        None => None,
-    };
-    let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
-    let signer = keys::load_signer(&key_path, reporter)?;
-    // The provider's secrets never travel to the client: a home folder (signing key, state
-    // database) or signing key inside the data directory would be archived with the data.
-    for (what, p) in [("home folder", &home.dir), ("signing key", &key_path)] {
-        let resolved = util::resolve_future(p).map_err(|source| ExportError::Unreadable {
-            path: p.clone(),
-            source,
-        })?;
-        if resolved.starts_with(&data) {
-            return Err(ExportError::Option(format!(
-                "the {what} {} is inside the data directory {}: it would be handed over to the client.\nKeep the home folder (--home, HANDOVER_HOME) and the signing key outside the client's data.",
-                crate::error::show(p),
-                crate::error::show(&data)
-            ))
-            .into());
-        }
-    }
-
-    // Checked before the output directory is created, so a refused export leaves nothing
-    // inside the client's data.
-    let out_future = util::resolve_future(&opts.out_dir).map_err(|source| ExportError::Write {
-        path: opts.out_dir.clone(),
-        source,
-    })?;
-    if out_future.starts_with(&data) {
-        return Err(ExportError::OutInsideData {
-            out: opts.out_dir.clone(),
-            data: data.clone(),
-        }
-        .into());
-    }
-    fs::create_dir_all(&opts.out_dir).map_err(|source| ExportError::Write {
-        path: opts.out_dir.clone(),
-        source,
-    })?;
-    let out = fs::canonicalize(&opts.out_dir).map_err(|source| ExportError::Write {
-        path: opts.out_dir.clone(),
-        source,
-    })?;
-    if out.starts_with(&data) {
-        return Err(ExportError::OutInsideData {
-            out: opts.out_dir.clone(),
-            data,
-        }
-        .into());
-    }
-
+    let p = Prepared::check(home, opts, reporter)?;
     home.ensure()
         .map_err(|source| crate::error::StoreError::Home {
             path: home.dir.clone(),
@@ -255,36 +172,16 @@ fn export_only(
     let mut store = Store::open(&home.database())?;
     // A killed export's partial archive is a readable copy nobody knows of: remove it first.
     crate::pack::stale::clean(home, &mut store, reporter)?;
-
-    let now = util::now();
-    let created_at = util::rfc3339(now);
-    let handover_id = util::random_hex(16);
-    let name = opts
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", opts.client, util::compact_timestamp(now)));
-    let archive_path = out.join(format!("{name}.tar.zst.age"));
-    let manifest_path = out.join(format!("{name}.manifest.json"));
-    let sig_path = manifest::sig_path(&manifest_path);
-    for p in [&archive_path, &manifest_path, &sig_path] {
-        if p.symlink_metadata().is_ok() {
-            return Err(ExportError::OutputExists(p.clone()).into());
-        }
-    }
+    let o = Outputs::choose(opts, &p.out)?;
     let receipt_code = util::receipt_code();
 
-    let z = ZstdSettings::new(opts.level);
-    let write_err = |source: io::Error| ExportError::Write {
-        path: archive_path.clone(),
-        source,
-    };
     // The temporary names are recorded before the files exist: if this process is killed,
     // the next export (or `delete` of a handover in this outbox) finds and shreds them.
     let temps = record_temps(
         &mut store,
-        &handover_id,
-        &created_at,
-        [&archive_path, &manifest_path, &sig_path],
+        &o.handover_id,
+        &o.created_at,
+        [&o.archive, &o.manifest, &o.sig],
     )?;
     // Declared before the files so it drops after them: on an error they are removed first.
     let mut forget = ForgetTemps {
@@ -292,44 +189,7 @@ fn export_only(
         paths: temps.to_vec(),
     };
     let [archive_tmp, manifest_tmp, sig_tmp] = temps.clone();
-    let mut aw =
-        ArchiveWriter::create_at(&archive_path, archive_tmp, &recipients, z).map_err(write_err)?;
-
-    if reporter.wants_totals() {
-        let (bytes, files) = pre_count(&data);
-        reporter.start("export", Some(bytes), Some(files));
-    } else {
-        reporter.start("export", None, None);
-    }
-
-    let mut pass = Pass {
-        root_mnt: None,
-        aw: &mut aw,
-        top: PathBuf::from(&name),
-        data: &data,
-        sums: Some(Spool::new().map_err(write_err)?),
-        bagit: Some(Spool::new().map_err(write_err)?),
-        links: Some(Spool::new().map_err(write_err)?),
-        counts: Counts::default(),
-        inodes: HashMap::new(),
-        non_utf8: Vec::new(),
-        strict_names: opts.strict_names,
-        buf: vec![0u8; util::IO_BUF],
-        reporter,
-        archive_path: &archive_path,
-    };
-    fsx::raise_open_files_limit();
-    pass.walk()?;
-    let (tag, counts, non_utf8) = pass.tags(
-        &handover_id,
-        &opts.client,
-        &created_at,
-        &receipt_code,
-        &signer,
-        now,
-    )?;
-    let sealed = aw.finish().map_err(write_err)?;
-    reporter.finish();
+    let w = write_archive(opts, &p, &o, archive_tmp, &receipt_code, reporter)?;
 
     // The write transaction starts here, before the manifest is signed: the manifest carries
     // the checkpoint of its own export row (prepared now, appended below), so the client's
@@ -346,118 +206,13 @@ fn export_only(
         &tx,
         home,
         "export",
-        Some(&handover_id),
-        serde_json::json!({
-            "client": opts.client,
-            "name": name,
-            "archive_sha256": sealed.sha256,
-            "files": counts.files,
-            "bytes": counts.bytes,
-            "signer_key_id": signer.key_id(),
-            "client_key_id": client_key.as_ref().map(|k| &k.key_id),
-            "paths_sha256": crate::ledger::audit::paths_digest([&data, &archive_path, &manifest_path, &sig_path]),
-        }),
+        Some(&o.handover_id),
+        audit_details(opts, &p, &o, &w),
     )?;
-    let m = Manifest {
-        format: manifest::FORMAT.into(),
-        handover_id: handover_id.clone(),
-        client: opts.client.clone(),
-        name: name.clone(),
-        created_at: created_at.clone(),
-        tool: manifest::Tool {
-            name: "handover".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        signer: manifest::SignerInfo {
-            public_key: signer.public_base64(),
-            key_id: signer.key_id(),
-        },
-        recipients: recipients.iter().map(|r| r.text.clone()).collect(),
-        archive: manifest::ArchiveInfo {
-            file_name: format!("{name}.tar.zst.age"),
-            bytes: sealed.bytes,
-            sha256: sealed.sha256.clone(),
-        },
-        payload: manifest::PayloadInfo {
-            files: counts.files,
-            directories: counts.dirs,
-            symlinks: counts.symlinks,
-            hard_links: counts.hard_links,
-            bytes: counts.bytes,
-        },
-        bag: manifest::BagInfo {
-            top_folder: name.clone(),
-            tagmanifest_sha256: tag,
-        },
-        compression: manifest::Compression {
-            algorithm: "zstd".into(),
-            level: z.level,
-            workers: z.workers,
-            window_log_max: ZSTD_WINDOW_LOG_MAX,
-            frame_checksum: true,
-        },
-        encryption: "age-encryption.org/v1".into(),
-        receipt_code_sha256: util::sha256_hex(receipt_code.as_bytes()),
-        audit_checkpoint: Some(audited.checkpoint()),
-        client_key,
-    };
-    let mut manifest_json = serde_json::to_vec_pretty(&m).expect("manifest serializes");
-    manifest_json.push(b'\n');
-    let manifest_sig = signing::sign(
-        &signer,
-        &manifest_json,
-        &format!("{name}.manifest.json"),
-        now.unix_timestamp(),
-    )
-    .map_err(crate::error::KeyError::Crypto)?;
+    let m = manifest_of(opts, &p, &o, &w, &receipt_code, audited.checkpoint());
+    let signed = SignedManifest::write(&m, &p.signer, &o, manifest_tmp, sig_tmp)?;
 
-    let mut mf = home::PendingFile::create_at(&manifest_path, manifest_tmp, PUBLIC_MODE).map_err(
-        |source| ExportError::Write {
-            path: manifest_path.clone(),
-            source,
-        },
-    )?;
-    mf.file()
-        .write_all(&manifest_json)
-        .map_err(|source| ExportError::Write {
-            path: manifest_path.clone(),
-            source,
-        })?;
-    let mut sf =
-        home::PendingFile::create_at(&sig_path, sig_tmp, PUBLIC_MODE).map_err(|source| {
-            ExportError::Write {
-                path: sig_path.clone(),
-                source,
-            }
-        })?;
-    sf.file()
-        .write_all(manifest_sig.as_bytes())
-        .map_err(|source| ExportError::Write {
-            path: sig_path.clone(),
-            source,
-        })?;
-
-    let record = HandoverRecord {
-        handover_id: handover_id.clone(),
-        client: opts.client.clone(),
-        name: name.clone(),
-        created_at: created_at.clone(),
-        source_path: data.clone(),
-        archive_path: archive_path.clone(),
-        manifest_path: manifest_path.clone(),
-        signature_path: sig_path.clone(),
-        archive_sha256: sealed.sha256.clone(),
-        archive_bytes: sealed.bytes,
-        manifest_sha256: util::sha256_hex(&manifest_json),
-        tagmanifest_sha256: m.bag.tagmanifest_sha256.clone(),
-        receipt_code_sha256: m.receipt_code_sha256.clone(),
-        signer_key_id: signer.key_id(),
-        recipients: m.recipients.clone(),
-        files: counts.files,
-        directories: counts.dirs,
-        symlinks: counts.symlinks,
-        payload_bytes: counts.bytes,
-    };
+    let record = handover_record(opts, &p, &o, &w, &m, &signed.json);
     // Record and publish together: the row is committed only once the three files carry
     // their final names; if any rename fails the transaction rolls back and the renamed files
     // are removed. The manifest is renamed last: its presence means the set is complete.
@@ -466,35 +221,24 @@ fn export_only(
         tx.delete_temp_file(t)?;
     }
     tx.set_manifest_documents(
-        &handover_id,
-        std::str::from_utf8(&manifest_json).expect("serde_json writes UTF-8"),
-        &manifest_sig,
+        &o.handover_id,
+        std::str::from_utf8(&signed.json).expect("serde_json writes UTF-8"),
+        &signed.sig,
     )?;
     audited.append(&tx)?;
-    let mut published: Vec<PathBuf> = Vec::new();
-    let publish = (|| -> io::Result<()> {
-        published.push(sealed.pending.commit()?);
-        published.push(sf.commit()?);
-        published.push(mf.commit()?);
-        Ok(())
-    })();
-    if let Err(source) = publish.and_then(|_| {
-        tx.commit()
-            .map_err(|e| io::Error::other(format!("recording the handover: {e}")))
-    }) {
-        for p in &published {
-            let _ = fs::remove_file(p);
-        }
-        return Err(ExportError::Write {
-            path: out.clone(),
-            source,
-        }
-        .into());
-    }
+    let Written {
+        sealed,
+        counts,
+        non_utf8,
+        ..
+    } = w;
+    let sealed_sha256 = sealed.sha256.clone();
+    let sealed_bytes = sealed.bytes;
+    publish(tx, sealed.pending, signed, &p.out)?;
 
     // An older home gets its unattended certificate key while the provider key is unlocked,
     // so scheduled deletions run without a password from now on.
-    if let Some(w) = crate::keys::delegation::ensure_quietly(home, &key_path, &signer) {
+    if let Some(w) = crate::keys::delegation::ensure_quietly(home, &p.key_path, &p.signer) {
         reporter.warn(&w);
     }
     // The records went with the handover's row.
@@ -511,26 +255,428 @@ fn export_only(
         ));
     }
     Ok(ExportSummary {
-        handover_id,
+        handover_id: o.handover_id,
         client: opts.client.clone(),
-        name,
-        created_at,
-        archive_path,
-        manifest_path,
-        signature_path: sig_path,
-        archive_sha256: sealed.sha256,
-        signer_key_id: signer.key_id(),
+        name: o.name,
+        created_at: o.created_at,
+        archive_path: o.archive,
+        manifest_path: o.manifest,
+        signature_path: o.sig,
+        archive_sha256: sealed_sha256,
+        signer_key_id: p.signer.key_id(),
         files: counts.files,
         directories: counts.dirs,
         symlinks: counts.symlinks,
         hard_links: counts.hard_links,
         bytes_in: counts.bytes,
-        bytes_out: sealed.bytes,
+        bytes_out: sealed_bytes,
         seconds: started.elapsed().as_secs_f64(),
         non_utf8_names: non_utf8,
         deletion_due_at: None,
         client_key_id: m.client_key.as_ref().map(|k| k.key_id.clone()),
     })
+}
+
+/// The handover's row in the state database.
+fn handover_record(
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    w: &Written,
+    m: &Manifest,
+    manifest_json: &[u8],
+) -> HandoverRecord {
+    HandoverRecord {
+        handover_id: o.handover_id.clone(),
+        client: opts.client.clone(),
+        name: o.name.clone(),
+        created_at: o.created_at.clone(),
+        source_path: p.data.clone(),
+        archive_path: o.archive.clone(),
+        manifest_path: o.manifest.clone(),
+        signature_path: o.sig.clone(),
+        archive_sha256: w.sealed.sha256.clone(),
+        archive_bytes: w.sealed.bytes,
+        manifest_sha256: util::sha256_hex(manifest_json),
+        tagmanifest_sha256: m.bag.tagmanifest_sha256.clone(),
+        receipt_code_sha256: m.receipt_code_sha256.clone(),
+        signer_key_id: p.signer.key_id(),
+        recipients: m.recipients.clone(),
+        files: w.counts.files,
+        directories: w.counts.dirs,
+        symlinks: w.counts.symlinks,
+        payload_bytes: w.counts.bytes,
+    }
+}
+
+/// The details of the export's audit row.
+fn audit_details(
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    w: &Written,
+) -> serde_json::Value {
+    serde_json::json!({
+        "client": opts.client,
+        "name": o.name,
+        "archive_sha256": w.sealed.sha256,
+        "files": w.counts.files,
+        "bytes": w.counts.bytes,
+        "signer_key_id": p.signer.key_id(),
+        "client_key_id": p.client_key.as_ref().map(|k| &k.key_id),
+        "paths_sha256": crate::ledger::audit::paths_digest([&p.data, &o.archive, &o.manifest, &o.sig]),
+    })
+}
+
+/// What export established before any output exists: where the data and the outbox are,
+/// whom it encrypts to, and the keys it signs and binds.
+struct Prepared {
+    /// The data directory, resolved.
+    data: PathBuf,
+    /// The output directory, created and resolved.
+    out: PathBuf,
+    recipients: Vec<keys::Recipient>,
+    client_key: Option<manifest::ClientKeyInfo>,
+    key_path: PathBuf,
+    signer: Signer,
+}
+
+impl Prepared {
+    /// Checks the options, the data directory, the keys and the output directory (creating
+    /// it last), in the order a user fixes them.
+    fn check(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Result<Prepared> {
+        check_name("client name", &opts.client)?;
+        if let Some(n) = &opts.name {
+            check_name("name", n)?;
+        }
+        if !(1..=22).contains(&opts.level) {
+            return Err(ExportError::Option(format!(
+                "--level {} is out of range; zstd levels run from 1 to 22 (default 3).",
+                opts.level
+            ))
+            .into());
+        }
+        let data = data_dir(&opts.data_dir)?;
+        let recipients = keys::recipients(&opts.recipients, &opts.recipient_files)?;
+        let client_key = match &opts.client_key {
+            Some(p) => Some(crate::keys::clientkey::ClientKey::load(p)?.info()),
+            None => None,
+        };
+        let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
+        let signer = keys::load_signer(&key_path, reporter)?;
+        // The provider's secrets never travel to the client: a home folder (signing key, state
+        // database) or signing key inside the data directory would be archived with the data.
+        for (what, p) in [("home folder", &home.dir), ("signing key", &key_path)] {
+            let resolved = util::resolve_future(p).map_err(|source| ExportError::Unreadable {
+                path: p.clone(),
+                source,
+            })?;
+            if resolved.starts_with(&data) {
+                return Err(ExportError::Option(format!(
+                    "the {what} {} is inside the data directory {}: it would be handed over to the client.\nKeep the home folder (--home, HANDOVER_HOME) and the signing key outside the client's data.",
+                    crate::error::show(p),
+                    crate::error::show(&data)
+                ))
+                .into());
+            }
+        }
+        let out = out_dir(&opts.out_dir, &data)?;
+        Ok(Prepared {
+            data,
+            out,
+            recipients,
+            client_key,
+            key_path,
+            signer,
+        })
+    }
+}
+
+/// The data directory, resolved; it must exist and be a directory.
+fn data_dir(dir: &Path) -> Result<PathBuf> {
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {
+            Ok(
+                fs::canonicalize(dir).map_err(|source| ExportError::Unreadable {
+                    path: dir.to_path_buf(),
+                    source,
+                })?,
+            )
+        }
+        Ok(_) => Err(ExportError::NotADirectory(dir.to_path_buf()).into()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(ExportError::DataMissing(dir.to_path_buf()).into())
+        }
+        Err(source) => Err(ExportError::Unreadable {
+            path: dir.to_path_buf(),
+            source,
+        }
+        .into()),
+    }
+}
+
+/// Creates the output directory and returns it resolved; it must not lie inside the data.
+fn out_dir(dir: &Path, data: &Path) -> Result<PathBuf> {
+    let werr = |source| ExportError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let inside = || ExportError::OutInsideData {
+        out: dir.to_path_buf(),
+        data: data.to_path_buf(),
+    };
+    // Checked before the output directory is created, so a refused export leaves nothing
+    // inside the client's data.
+    if util::resolve_future(dir).map_err(werr)?.starts_with(data) {
+        return Err(inside().into());
+    }
+    fs::create_dir_all(dir).map_err(werr)?;
+    let out = fs::canonicalize(dir).map_err(werr)?;
+    if out.starts_with(data) {
+        return Err(inside().into());
+    }
+    Ok(out)
+}
+
+/// The new handover's id, time and name, and its three output paths, none of which exists.
+struct Outputs {
+    now: time::OffsetDateTime,
+    created_at: String,
+    handover_id: String,
+    name: String,
+    archive: PathBuf,
+    manifest: PathBuf,
+    sig: PathBuf,
+}
+
+impl Outputs {
+    fn choose(opts: &ExportOptions, out: &Path) -> Result<Outputs> {
+        let now = util::now();
+        let handover_id = util::random_hex(16);
+        let name = opts
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", opts.client, util::compact_timestamp(now)));
+        let archive = out.join(format!("{name}.tar.zst.age"));
+        let manifest = out.join(format!("{name}.manifest.json"));
+        let sig = manifest::sig_path(&manifest);
+        for p in [&archive, &manifest, &sig] {
+            if p.symlink_metadata().is_ok() {
+                return Err(ExportError::OutputExists(p.clone()).into());
+            }
+        }
+        Ok(Outputs {
+            now,
+            created_at: util::rfc3339(now),
+            handover_id,
+            name,
+            archive,
+            manifest,
+            sig,
+        })
+    }
+}
+
+/// The sealed archive and what the walk found.
+struct Written {
+    sealed: Sealed,
+    /// SHA-256 of the bag's tag manifest.
+    tag: String,
+    counts: Counts,
+    non_utf8: Vec<String>,
+    z: ZstdSettings,
+}
+
+/// Walks the data into the archive, tag files last, and seals it under its temporary name.
+fn write_archive(
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    archive_tmp: PathBuf,
+    receipt_code: &str,
+    reporter: &dyn Reporter,
+) -> Result<Written> {
+    let z = ZstdSettings::new(opts.level);
+    let write_err = |source: io::Error| ExportError::Write {
+        path: o.archive.clone(),
+        source,
+    };
+    let mut aw =
+        ArchiveWriter::create_at(&o.archive, archive_tmp, &p.recipients, z).map_err(write_err)?;
+
+    if reporter.wants_totals() {
+        let (bytes, files) = pre_count(&p.data);
+        reporter.start("export", Some(bytes), Some(files));
+    } else {
+        reporter.start("export", None, None);
+    }
+
+    let mut pass = Pass {
+        root_mnt: None,
+        aw: &mut aw,
+        top: PathBuf::from(&o.name),
+        data: &p.data,
+        sums: Some(Spool::new().map_err(write_err)?),
+        bagit: Some(Spool::new().map_err(write_err)?),
+        links: Some(Spool::new().map_err(write_err)?),
+        counts: Counts::default(),
+        inodes: HashMap::new(),
+        non_utf8: Vec::new(),
+        strict_names: opts.strict_names,
+        buf: vec![0u8; util::IO_BUF],
+        reporter,
+        archive_path: &o.archive,
+    };
+    fsx::raise_open_files_limit();
+    pass.walk()?;
+    let (tag, counts, non_utf8) = pass.tags(
+        &o.handover_id,
+        &opts.client,
+        &o.created_at,
+        receipt_code,
+        &p.signer,
+        o.now,
+    )?;
+    let sealed = aw.finish().map_err(write_err)?;
+    reporter.finish();
+    Ok(Written {
+        sealed,
+        tag,
+        counts,
+        non_utf8,
+        z,
+    })
+}
+
+/// The outer manifest of this handover.
+fn manifest_of(
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    w: &Written,
+    receipt_code: &str,
+    checkpoint: crate::ledger::audit::Checkpoint,
+) -> Manifest {
+    Manifest {
+        format: manifest::FORMAT.into(),
+        handover_id: o.handover_id.clone(),
+        client: opts.client.clone(),
+        name: o.name.clone(),
+        created_at: o.created_at.clone(),
+        tool: manifest::Tool {
+            name: "handover".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        signer: manifest::SignerInfo {
+            public_key: p.signer.public_base64(),
+            key_id: p.signer.key_id(),
+        },
+        recipients: p.recipients.iter().map(|r| r.text.clone()).collect(),
+        archive: manifest::ArchiveInfo {
+            file_name: format!("{}.tar.zst.age", o.name),
+            bytes: w.sealed.bytes,
+            sha256: w.sealed.sha256.clone(),
+        },
+        payload: manifest::PayloadInfo {
+            files: w.counts.files,
+            directories: w.counts.dirs,
+            symlinks: w.counts.symlinks,
+            hard_links: w.counts.hard_links,
+            bytes: w.counts.bytes,
+        },
+        bag: manifest::BagInfo {
+            top_folder: o.name.clone(),
+            tagmanifest_sha256: w.tag.clone(),
+        },
+        compression: manifest::Compression {
+            algorithm: "zstd".into(),
+            level: w.z.level,
+            workers: w.z.workers,
+            window_log_max: ZSTD_WINDOW_LOG_MAX,
+            frame_checksum: true,
+        },
+        encryption: "age-encryption.org/v1".into(),
+        receipt_code_sha256: util::sha256_hex(receipt_code.as_bytes()),
+        audit_checkpoint: Some(checkpoint),
+        client_key: p.client_key.clone(),
+    }
+}
+
+/// The manifest and its signature, written under their temporary names.
+struct SignedManifest {
+    json: Vec<u8>,
+    sig: String,
+    manifest_file: home::PendingFile,
+    sig_file: home::PendingFile,
+}
+
+impl SignedManifest {
+    /// Serializes and signs `m`, and writes both files under their temporary names.
+    fn write(
+        m: &Manifest,
+        signer: &Signer,
+        o: &Outputs,
+        manifest_tmp: PathBuf,
+        sig_tmp: PathBuf,
+    ) -> Result<SignedManifest> {
+        let mut json = serde_json::to_vec_pretty(m).expect("manifest serializes");
+        json.push(b'\n');
+        let sig = signing::sign(
+            signer,
+            &json,
+            &format!("{}.manifest.json", o.name),
+            o.now.unix_timestamp(),
+        )
+        .map_err(crate::error::KeyError::Crypto)?;
+        let pending = |path: &Path, tmp: PathBuf, body: &[u8]| -> Result<home::PendingFile> {
+            let werr = |source| ExportError::Write {
+                path: path.to_path_buf(),
+                source,
+            };
+            let mut f = home::PendingFile::create_at(path, tmp, PUBLIC_MODE).map_err(werr)?;
+            f.file().write_all(body).map_err(werr)?;
+            Ok(f)
+        };
+        let manifest_file = pending(&o.manifest, manifest_tmp, &json)?;
+        let sig_file = pending(&o.sig, sig_tmp, sig.as_bytes())?;
+        Ok(SignedManifest {
+            json,
+            sig,
+            manifest_file,
+            sig_file,
+        })
+    }
+}
+
+/// Renames the three outputs to their final names, the manifest last, and commits the
+/// transaction that records them; on any failure the renamed files are removed again.
+fn publish(
+    tx: crate::ledger::store::Tx<'_>,
+    archive: home::PendingFile,
+    signed: SignedManifest,
+    out: &Path,
+) -> Result<()> {
+    let mut published: Vec<PathBuf> = Vec::new();
+    let renamed = (|| -> io::Result<()> {
+        published.push(archive.commit()?);
+        published.push(signed.sig_file.commit()?);
+        published.push(signed.manifest_file.commit()?);
+        Ok(())
+    })();
+    if let Err(source) = renamed.and_then(|_| {
+        tx.commit()
+            .map_err(|e| io::Error::other(format!("recording the handover: {e}")))
+    }) {
+        for p in &published {
+            let _ = fs::remove_file(p);
+        }
+        return Err(ExportError::Write {
+            path: out.to_path_buf(),
+            source,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Forgets the temp records of an export that failed (its files removed) when dropped,
