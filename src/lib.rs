@@ -24,7 +24,7 @@ pub use erase::{DeleteOptions, ShredOptions, ShredSummary, delete, shred};
 pub use error::{Error, ExitClass, Result};
 pub use home::Home;
 pub use keys::KeygenSummary;
-pub use pack::export::{ExportOptions, ExportSummary, export};
+pub use pack::export::{ExportOptions, ExportSummary, Recipients, export};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use receive::verify::{VerifyOptions, VerifyReport, verify};
 pub use report::{NoReporter, Reporter};

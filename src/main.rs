@@ -111,8 +111,7 @@ fn run(cli: Cli) -> handover::Result<ExitCode> {
                 &handover::ExportOptions {
                     data_dir: a.data_dir,
                     client: a.client,
-                    recipients: a.recipients,
-                    recipient_files: a.recipient_files,
+                    recipients: handover::Recipients::parse(&a.recipients, &a.recipient_files)?,
                     out_dir: a.out,
                     name: a.name,
                     sign_key: a.sign_key,

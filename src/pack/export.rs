@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
-use crate::error::{Error, ExportError, Result};
+use crate::error::{Error, ExportError, KeyError, Result};
 use crate::fsx;
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::signing;
@@ -37,8 +37,8 @@ const TAR_BLOCK: u64 = 512;
 pub struct ExportOptions {
     pub data_dir: PathBuf,
     pub client: String,
-    pub recipients: Vec<String>,
-    pub recipient_files: Vec<PathBuf>,
+    /// Whom the archive is encrypted to ([`Recipients::parse`]).
+    pub recipients: Recipients,
     pub out_dir: PathBuf,
     pub name: Option<String>,
     /// Signing key; default the home's `handover.key`.
@@ -52,6 +52,46 @@ pub struct ExportOptions {
     /// The client's public signing key (minisign or ssh-ed25519), bound in the signed
     /// manifest: `confirm` then takes a signed receipt only from it.
     pub client_key: Option<PathBuf>,
+}
+
+/// The recipients an export encrypts to: age X25519 or OpenSSH public keys, in the order
+/// given and without duplicates, each with the canonical text the manifest records.
+pub struct Recipients(Vec<keys::Recipient>);
+
+impl Recipients {
+    /// Parses recipients as the age CLI takes them: `-r KEY` values, then `-R FILE` files (one
+    /// per line, `#` comments and blank lines allowed). Refuses an empty list. A bad value is
+    /// echoed only when it looks public, a bad line is named by file and number, never quoted:
+    /// either could be a secret pasted into the wrong place.
+    pub fn parse(values: &[String], files: &[PathBuf]) -> std::result::Result<Self, KeyError> {
+        keys::recipients(values, files).map(Recipients)
+    }
+
+    /// The recipients, in order.
+    pub fn as_slice(&self) -> &[keys::Recipient] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Recipients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|r| &r.text))
+            .finish()
+    }
+}
+
+impl Clone for Recipients {
+    /// An age recipient is a boxed trait object that cannot be cloned, so each is parsed
+    /// again from its canonical text, which the parser itself wrote.
+    fn clone(&self) -> Self {
+        Recipients(
+            self.0
+                .iter()
+                .map(|r| keys::parse_recipient(&r.text).expect("a canonical recipient parses"))
+                .collect(),
+        )
+    }
 }
 
 /// What an export produced.
@@ -335,7 +375,6 @@ struct Prepared {
     data: PathBuf,
     /// The output directory, created and resolved.
     out: PathBuf,
-    recipients: Vec<keys::Recipient>,
     client_key: Option<manifest::ClientKeyInfo>,
     key_path: PathBuf,
     signer: Signer,
@@ -357,7 +396,6 @@ impl Prepared {
             .into());
         }
         let data = data_dir(&opts.data_dir)?;
-        let recipients = keys::recipients(&opts.recipients, &opts.recipient_files)?;
         let client_key = match &opts.client_key {
             Some(p) => Some(crate::keys::clientkey::ClientKey::load(p)?.info()),
             None => None,
@@ -384,7 +422,6 @@ impl Prepared {
         Ok(Prepared {
             data,
             out,
-            recipients,
             client_key,
             key_path,
             signer,
@@ -501,8 +538,8 @@ fn write_archive(
         path: o.archive.clone(),
         source,
     };
-    let mut aw =
-        ArchiveWriter::create_at(&o.archive, archive_tmp, &p.recipients, z).map_err(write_err)?;
+    let mut aw = ArchiveWriter::create_at(&o.archive, archive_tmp, opts.recipients.as_slice(), z)
+        .map_err(write_err)?;
 
     if reporter.wants_totals() {
         let (bytes, files) = pre_count(&p.data);
@@ -571,7 +608,12 @@ fn manifest_of(
             public_key: p.signer.public_base64(),
             key_id: p.signer.key_id(),
         },
-        recipients: p.recipients.iter().map(|r| r.text.clone()).collect(),
+        recipients: opts
+            .recipients
+            .as_slice()
+            .iter()
+            .map(|r| r.text.clone())
+            .collect(),
         archive: manifest::ArchiveInfo {
             file_name: format!("{}.tar.zst.age", o.name),
             bytes: w.sealed.bytes,
@@ -1248,6 +1290,37 @@ impl Pass<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A clone parses each recipient again from its canonical text: it must come out the
+    /// same, for an age key and for an SSH key alike.
+    #[test]
+    fn recipients_clone_to_the_same_keys() {
+        use base64::Engine;
+        let age_key = age::x25519::Identity::generate().to_public().to_string();
+        let mut blob = Vec::new();
+        // The ed25519 base point: a valid public key.
+        let mut point = [0x66u8; 32];
+        point[0] = 0x58;
+        for part in [&b"ssh-ed25519"[..], &point[..]] {
+            blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            blob.extend_from_slice(part);
+        }
+        let ssh_key = format!(
+            "ssh-ed25519 {} client@example",
+            base64::engine::general_purpose::STANDARD.encode(&blob)
+        );
+        let r = Recipients::parse(&[age_key.clone(), ssh_key, age_key], &[]).unwrap();
+        assert_eq!(r.as_slice().len(), 2, "duplicates are dropped");
+        let c = r.clone();
+        let texts = |r: &Recipients| {
+            r.as_slice()
+                .iter()
+                .map(|r| r.text.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(texts(&c), texts(&r));
+        assert_eq!(format!("{c:?}"), format!("{:?}", texts(&r)));
+    }
 
     /// The header built from a `stat` is byte for byte the one tar-rs builds from std's
     /// metadata, which is what every earlier archive was made with.
