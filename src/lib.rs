@@ -26,7 +26,7 @@ pub use home::Home;
 pub use keys::KeygenSummary;
 pub use pack::export::{ExportOptions, ExportSummary, Recipients, export};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
-pub use receive::verify::{VerifyOptions, VerifyReport, verify};
+pub use receive::verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify};
 pub use report::{NoReporter, Reporter};
 
 use std::path::PathBuf;
