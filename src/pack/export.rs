@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
+use crate::bag;
 use crate::error::{Error, ExportError, KeyError, Result};
 use crate::fsx;
 use crate::home::{self, Home, PUBLIC_MODE};
@@ -1021,7 +1022,7 @@ impl Pass<'_> {
                     .tar()
                     .append_link(&mut h, &tar_path, &target)
                     .map_err(|e| self.werr(e))?;
-                let line = crate::bag::symlink_line(&bag_path, target.as_bytes());
+                let line = bag::symlink_line(&bag_path, target.as_bytes());
                 let links = self.links.as_mut().expect("spool present during the walk");
                 links.add(line.as_bytes()).map_err(|e| self.werr(e))?;
                 self.counts.symlinks += 1;
@@ -1180,11 +1181,11 @@ impl Pass<'_> {
         let (sums, bagit) = (self.sums.as_mut(), self.bagit.as_mut());
         let r = sums
             .expect("spool present during the walk")
-            .add(&crate::bag::sha256sums_line(hash, bag_path))
+            .add(&bag::sha256sums_line(hash, bag_path))
             .and_then(|_| {
                 bagit
                     .expect("spool present during the walk")
-                    .add(crate::bag::bagit_line(hash, bag_path).as_bytes())
+                    .add(bag::bagit_line(hash, bag_path).as_bytes())
             });
         r.map_err(|e| self.werr(e))?;
         self.counts.files += 1;
@@ -1202,53 +1203,49 @@ impl Pass<'_> {
         signer: &Signer,
         now: time::OffsetDateTime,
     ) -> Result<(String, Counts, Vec<String>)> {
-        let bag_info = format!(
-            "Bag-Software-Agent: handover {}\nBagging-Date: {}\nPayload-Oxum: {}.{}\nExternal-Identifier: {}\nHandover-Client: {}\nHandover-Created: {}\nHandover-Signer-Key-Id: {}\nHandover-Receipt-Code: {}\n",
-            env!("CARGO_PKG_VERSION"),
-            &created_at[..10],
-            self.counts.bytes,
-            self.counts.files,
+        let bag_info = bag::BagInfoFields {
+            version: env!("CARGO_PKG_VERSION"),
+            created_at,
+            bytes: self.counts.bytes,
+            files: self.counts.files,
             handover_id,
             client,
-            created_at,
-            signer.key_id(),
+            signer_key_id: &signer.key_id(),
             receipt_code,
-        );
+        }
+        .text();
         let mtime = now.unix_timestamp().max(0) as u64;
         let mut tagmanifest = String::new();
         let small = |this: &mut Self, name: &str, body: &[u8], tm: &mut String| -> Result<()> {
             this.tag_file(name, body.len() as u64, body, mtime)?;
-            tm.push_str(&crate::bag::bagit_line(
-                &util::sha256_hex(body),
-                name.as_bytes(),
-            ));
+            tm.push_str(&bag::bagit_line(&util::sha256_hex(body), name.as_bytes()));
             Ok(())
         };
         small(
             &mut self,
-            "bagit.txt",
-            crate::bag::bagit_txt().as_bytes(),
+            bag::BAGIT_TXT,
+            bag::bagit_txt().as_bytes(),
             &mut tagmanifest,
         )?;
         small(
             &mut self,
-            "bag-info.txt",
+            bag::BAG_INFO,
             bag_info.as_bytes(),
             &mut tagmanifest,
         )?;
         let spools = [
-            ("manifest-sha256.txt", self.bagit.take()),
-            ("SHA256SUMS", self.sums.take()),
-            ("symlinks.txt", self.links.take()),
+            (bag::MANIFEST, self.bagit.take()),
+            (bag::SHA256SUMS, self.sums.take()),
+            (bag::SYMLINKS, self.links.take()),
         ];
         for (name, spool) in spools {
             let spool = spool.expect("spools are taken once");
             let (f, len, hash) = spool.done().map_err(|e| self.werr(e))?;
             self.tag_file(name, len, f, mtime)?;
-            tagmanifest.push_str(&crate::bag::bagit_line(&hash, name.as_bytes()));
+            tagmanifest.push_str(&bag::bagit_line(&hash, name.as_bytes()));
         }
         self.tag_file(
-            "tagmanifest-sha256.txt",
+            bag::TAGMANIFEST,
             tagmanifest.len() as u64,
             tagmanifest.as_bytes(),
             mtime,
@@ -1256,12 +1253,12 @@ impl Pass<'_> {
         let sig = signing::sign(
             signer,
             tagmanifest.as_bytes(),
-            "tagmanifest-sha256.txt",
+            bag::TAGMANIFEST,
             now.unix_timestamp(),
         )
         .map_err(crate::error::KeyError::Crypto)?;
         self.tag_file(
-            "tagmanifest-sha256.txt.minisig",
+            bag::TAGMANIFEST_SIG,
             sig.len() as u64,
             sig.as_bytes(),
             mtime,

@@ -22,6 +22,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tar::EntryType;
 
+use crate::bag;
 use crate::error::{ExitClass, Result, VerifyError, show};
 use crate::keys;
 use crate::keys::signing::{self, SigProblem};
@@ -117,7 +118,7 @@ impl VerifyReport {
 
 /// A bag path for messages: percent-encoded like the manifests, so any byte shows.
 fn shown(p: &[u8]) -> String {
-    crate::bag::bagit_encode(p)
+    bag::bagit_encode(p)
 }
 
 /// The most plaintext a genuine archive with these counts can hold: the payload bytes plus a
@@ -824,12 +825,12 @@ enum Stop {
 
 /// Tag files whose content is parsed; others are only hashed.
 const PARSED_TAGS: [&str; 6] = [
-    "bagit.txt",
-    "bag-info.txt",
-    "manifest-sha256.txt",
-    "symlinks.txt",
-    "tagmanifest-sha256.txt",
-    "tagmanifest-sha256.txt.minisig",
+    bag::BAGIT_TXT,
+    bag::BAG_INFO,
+    bag::MANIFEST,
+    bag::SYMLINKS,
+    bag::TAGMANIFEST,
+    bag::TAGMANIFEST_SIG,
 ];
 
 /// What reading the tar stream works with, besides the bag it fills.
@@ -1244,8 +1245,8 @@ impl Bag {
             p.add(ProblemKind::BagFolderMissing, format!("the archive holds no folder {}/, the bag the manifest names.\nThis is another handover's archive, or not a handover at all.", m.bag.top_folder));
         }
         let code = self.check_bag_info(m, p);
-        if !self.tag_bodies.contains_key("bagit.txt") {
-            missing_tag(p, "bagit.txt");
+        if !self.tag_bodies.contains_key(bag::BAGIT_TXT) {
+            missing_tag(p, bag::BAGIT_TXT);
         }
         self.check_tag_manifest(m, key, p);
         self.check_payload_manifest(p);
@@ -1259,17 +1260,11 @@ impl Bag {
     /// Returns the receipt code when it matches the manifest's hash of it.
     fn check_bag_info(&self, m: &Manifest, p: &mut Problems) -> Option<String> {
         let mut code = None;
-        match self.tag_bodies.get("bag-info.txt") {
-            None => missing_tag(p, "bag-info.txt"),
+        match self.tag_bodies.get(bag::BAG_INFO) {
+            None => missing_tag(p, bag::BAG_INFO),
             Some(b) => {
                 let text = String::from_utf8_lossy(b);
-                let field = |k: &str| {
-                    text.lines().find_map(|l| {
-                        l.strip_prefix(k)
-                            .and_then(|r| r.strip_prefix(':'))
-                            .map(|v| v.trim().to_string())
-                    })
-                };
+                let field = |label: &str| bag::bag_info_field(&text, label);
                 if field("External-Identifier").as_deref() != Some(&m.handover_id) {
                     p.add(ProblemKind::HandoverIdMismatch, format!("the bag belongs to handover {}, but the manifest is for {}.\nThe archive was swapped with another one: ask the provider for the right archive.", field("External-Identifier").unwrap_or_else(|| "(none)".into()), m.handover_id));
                 }
@@ -1290,14 +1285,14 @@ impl Bag {
 
     /// The tag manifest: the outer manifest's hash, its own signature, each tag file.
     fn check_tag_manifest(&self, m: &Manifest, key: &minisign::PublicKey, p: &mut Problems) {
-        match self.tag_bodies.get("tagmanifest-sha256.txt") {
-            None => missing_tag(p, "tagmanifest-sha256.txt"),
+        match self.tag_bodies.get(bag::TAGMANIFEST) {
+            None => missing_tag(p, bag::TAGMANIFEST),
             Some(tm) => {
                 if util::sha256_hex(tm) != m.bag.tagmanifest_sha256 {
                     p.add(ProblemKind::TagmanifestMismatch, "the bag's tagmanifest-sha256.txt is not the one the manifest was signed with.\nThe bag was changed after it was made: do not trust it.".into());
                 }
-                match self.tag_bodies.get("tagmanifest-sha256.txt.minisig") {
-                    None => missing_tag(p, "tagmanifest-sha256.txt.minisig"),
+                match self.tag_bodies.get(bag::TAGMANIFEST_SIG) {
+                    None => missing_tag(p, bag::TAGMANIFEST_SIG),
                     Some(sig) => sig_problem(
                         p,
                         key,
@@ -1308,7 +1303,7 @@ impl Bag {
                     ),
                 }
                 let mut listed = BTreeSet::new();
-                for (hash, name) in parse_manifest(tm, p, "tagmanifest-sha256.txt") {
+                for (hash, name) in parse_manifest(tm, p, bag::TAGMANIFEST) {
                     match self.tag_hashes.get(&name) {
                         None => p.add(ProblemKind::TagFileMissing, format!("the tag file {} listed in tagmanifest-sha256.txt is not in the archive.", shown(&name))),
                         Some(h) if *h != hex::encode(hash) => p.add(ProblemKind::TagFileHashMismatch, format!("the tag file {} does not match its hash in tagmanifest-sha256.txt: it was changed.\nDo not trust the bag; ask the provider.", shown(&name))),
@@ -1318,8 +1313,8 @@ impl Bag {
                 }
                 for name in self.tag_hashes.keys() {
                     if !listed.contains(name)
-                        && name != b"tagmanifest-sha256.txt"
-                        && name != b"tagmanifest-sha256.txt.minisig"
+                        && name != bag::TAGMANIFEST.as_bytes()
+                        && name != bag::TAGMANIFEST_SIG.as_bytes()
                     {
                         p.add(ProblemKind::UnlistedTagFile, format!("the tag file {} is not listed in tagmanifest-sha256.txt: it was added.", shown(name)));
                     }
@@ -1330,11 +1325,11 @@ impl Bag {
 
     /// The payload manifest against what was read.
     fn check_payload_manifest(&self, p: &mut Problems) {
-        match self.tag_bodies.get("manifest-sha256.txt") {
-            None => missing_tag(p, "manifest-sha256.txt"),
+        match self.tag_bodies.get(bag::MANIFEST) {
+            None => missing_tag(p, bag::MANIFEST),
             Some(body) => {
                 let mut listed: HashMap<Vec<u8>, [u8; 32]> = HashMap::new();
-                for (hash, path) in parse_manifest(body, p, "manifest-sha256.txt") {
+                for (hash, path) in parse_manifest(body, p, bag::MANIFEST) {
                     if listed.insert(path.clone(), hash).is_some() {
                         p.add(
                             ProblemKind::TagFileMalformed,
@@ -1359,15 +1354,9 @@ impl Bag {
     /// Symlinks against symlinks.txt.
     fn check_symlinks(&self, m: &Manifest, p: &mut Problems) {
         let mut declared: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-        if let Some(body) = self.tag_bodies.get("symlinks.txt") {
+        if let Some(body) = self.tag_bodies.get(bag::SYMLINKS) {
             for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                let parsed = std::str::from_utf8(line)
-                    .ok()
-                    .and_then(|l| l.split_once('\t'))
-                    .and_then(|(a, b)| {
-                        Some((crate::bag::bagit_decode(a)?, crate::bag::bagit_decode(b)?))
-                    });
-                match parsed {
+                match bag::parse_symlink_line(line) {
                     Some((a, b)) => {
                         declared.insert(a, b);
                     }
@@ -1378,7 +1367,7 @@ impl Bag {
                 }
             }
         } else if !self.links.is_empty() || m.payload.symlinks > 0 {
-            missing_tag(p, "symlinks.txt");
+            missing_tag(p, bag::SYMLINKS);
         }
         let map = link_map(&self.links);
         for (path, target) in &self.links {
@@ -1515,13 +1504,7 @@ fn parse_manifest(body: &[u8], p: &mut Problems, name: &str) -> Vec<([u8; 32], V
         if line.is_empty() {
             continue;
         }
-        let parsed = std::str::from_utf8(line).ok().and_then(|l| {
-            let (h, rest) = l.split_once(char::is_whitespace)?;
-            let mut hash = [0u8; 32];
-            hex::decode_to_slice(h, &mut hash).ok()?;
-            Some((hash, crate::bag::bagit_decode(rest.trim_start())?))
-        });
-        match parsed {
+        match bag::parse_bagit_line(line) {
             Some(x) => out.push(x),
             None => p.add(
                 ProblemKind::TagFileMalformed,
