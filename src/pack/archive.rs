@@ -254,7 +254,9 @@ impl Drop for Output {
 /// The compression settings of an archive.
 #[derive(Debug, Clone, Copy)]
 pub struct ZstdSettings {
+    /// The zstd level (1–22).
     pub level: i32,
+    /// Worker threads: one per core, as `zstd -T0`.
     pub workers: u32,
 }
 
@@ -277,6 +279,7 @@ pub struct ArchiveWriter {
 /// A finished, synced archive still under its temporary name.
 #[must_use = "a sealed archive must be committed or it is deleted"]
 pub struct Sealed {
+    /// The encrypted file under its temporary name, renamed into place by `commit`.
     pub pending: PendingFile,
     /// Size of the encrypted file.
     pub bytes: u64,

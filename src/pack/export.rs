@@ -36,11 +36,15 @@ const TAR_BLOCK: u64 = 512;
 /// What to export and how.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
+    /// The client's data directory.
     pub data_dir: PathBuf,
+    /// The client's name (letters, digits, `.`, `_`, `-`): part of the file names.
     pub client: String,
     /// Whom the archive is encrypted to ([`Recipients::parse`]).
     pub recipients: Recipients,
+    /// The output folder; created if missing, never inside the data directory.
     pub out_dir: PathBuf,
+    /// The handover's name; default `CLIENT-YYYYMMDDTHHMMSSZ`.
     pub name: Option<String>,
     /// Signing key; default the home's `handover.key`.
     pub sign_key: Option<PathBuf>,
@@ -98,24 +102,40 @@ impl Clone for Recipients {
 /// What an export produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportSummary {
+    /// The new handover's id.
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// The handover's name.
     pub name: String,
+    /// When it was made (UTC, RFC 3339).
     pub created_at: String,
+    /// The encrypted archive, `NAME.tar.zst.age`.
     #[serde(serialize_with = "crate::util::path_text")]
     pub archive_path: PathBuf,
+    /// The outer manifest, `NAME.manifest.json`.
     #[serde(serialize_with = "crate::util::path_text")]
     pub manifest_path: PathBuf,
+    /// The manifest's signature, `NAME.manifest.json.minisig`.
     #[serde(serialize_with = "crate::util::path_text")]
     pub signature_path: PathBuf,
+    /// SHA-256 of the archive, hex.
     pub archive_sha256: String,
+    /// The key id of the key that signed the manifest and the bag.
     pub signer_key_id: String,
+    /// Regular files, hard-linked names included.
     pub files: u64,
+    /// Directories below the data directory.
     pub directories: u64,
+    /// Symlinks, stored as symlinks.
     pub symlinks: u64,
+    /// Names stored as tar hard links to an earlier name of the same file.
     pub hard_links: u64,
+    /// Bytes of file content read.
     pub bytes_in: u64,
+    /// Bytes of the encrypted archive.
     pub bytes_out: u64,
+    /// Wall-clock time of the export.
     pub seconds: f64,
     /// Names that are not valid UTF-8, shown with escapes (stored exactly in the archive).
     pub non_utf8_names: Vec<String>,

@@ -272,6 +272,7 @@ fn try_lock(d: &File) -> io::Result<()> {
 /// (it holds unverified plaintext), or being filled by one that is running now.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Leftover {
+    /// The staging directory.
     #[serde(serialize_with = "crate::util::path_text")]
     pub path: PathBuf,
     /// What became of it.

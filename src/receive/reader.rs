@@ -44,8 +44,11 @@ pub enum Layer {
 /// The first error of the stack, with its stage.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// The layer that failed.
     pub layer: Layer,
+    /// The kind of the I/O error it failed with.
     pub kind: io::ErrorKind,
+    /// The error's message.
     pub message: String,
 }
 

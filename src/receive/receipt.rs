@@ -33,18 +33,29 @@ const RECEIPT_MAX: u64 = 1 << 20;
 /// The client's receipt, `--receipt FILE`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Receipt {
+    /// The format tag, [`FORMAT`].
     pub format: String,
+    /// The handover's id.
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// The handover's name.
     pub name: String,
+    /// SHA-256 of the archive the client verified.
     pub archive_sha256: String,
+    /// SHA-256 of the manifest the client verified it against.
     pub manifest_sha256: String,
     /// When the client verified it (UTC, RFC 3339).
     pub received_at: String,
+    /// Regular files in the payload, hard-linked names included.
     pub files: u64,
+    /// Directories in the payload.
     pub directories: u64,
+    /// Symlinks in the payload.
     pub symlinks: u64,
+    /// Names that were hard links to an earlier file.
     pub hard_links: u64,
+    /// Bytes of file content.
     pub bytes: u64,
     /// The code from bag-info.txt: the proof that the client decrypted the archive.
     pub receipt_code: String,
@@ -160,12 +171,18 @@ pub enum ConfirmTarget {
     /// A receipt file written by `verify --receipt`.
     Receipt(PathBuf),
     /// A handover id (or a prefix of at least 4) and the code the client read out.
-    Code { handover: String, code: String },
+    Code {
+        /// The handover id, or a prefix of at least 4 characters.
+        handover: String,
+        /// The receipt code as the client read it out.
+        code: String,
+    },
 }
 
 /// Options of `confirm`.
 #[derive(Debug, Clone)]
 pub struct ConfirmOptions {
+    /// The receipt file, or the handover and the code.
     pub target: ConfirmTarget,
     /// The client's public key (minisign or ssh-ed25519): the receipt must then be signed
     /// with it. When a key was bound at export, it must be that one.
@@ -175,10 +192,13 @@ pub struct ConfirmOptions {
 /// What `confirm` found and did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfirmSummary {
+    /// The handover's id.
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
     /// `code` or `receipt`.
     pub method: String,
+    /// When the handover was first confirmed (UTC, RFC 3339).
     pub confirmed_at: String,
     /// True when the handover was confirmed before at this level or a higher one; nothing
     /// was recorded this time.
@@ -193,11 +213,14 @@ pub struct ConfirmSummary {
     pub proof_meaning: String,
     /// The level of what was given this time (lower than `proof` when it changed nothing).
     pub offered_proof: String,
+    /// When the level was last raised, if it was.
     pub upgraded_at: Option<String>,
+    /// The key id of the client key that signed the receipt, if one did.
     pub client_key_id: Option<String>,
     /// Whether the client's key was bound at export or given (--client-key) rather than
     /// taken from the receipt.
     pub client_key_authenticated: bool,
+    /// When the client verified the archive, from the receipt (none for a bare code).
     pub received_at: Option<String>,
 }
 

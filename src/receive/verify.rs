@@ -43,6 +43,7 @@ const MAX_HOPS: usize = 40;
 /// What to verify and what to do with it.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
+    /// The encrypted archive, `NAME.tar.zst.age`.
     pub archive: PathBuf,
     /// age identity files or OpenSSH private keys.
     pub identities: Vec<PathBuf>,
@@ -68,7 +69,9 @@ pub struct VerifyOptions {
 /// A symlink in the bag whose target lies outside the extracted directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutsideLink {
+    /// The symlink's path in the bag, percent-encoded like the manifests.
     pub path: String,
+    /// Its target, percent-encoded.
     pub target: String,
     /// Whether it was created (`--keep-outside-links`).
     pub created: bool,
@@ -79,33 +82,50 @@ pub struct OutsideLink {
 pub struct VerifyReport {
     /// True only when no problem was found.
     pub ok: bool,
+    /// The archive read.
     pub archive_path: PathBuf,
+    /// The manifest it was checked against.
     pub manifest_path: PathBuf,
+    /// The handover's id, from the manifest (empty if that did not parse).
     pub handover_id: String,
+    /// The client's name, from the manifest.
     pub client: String,
+    /// The handover's name, from the manifest.
     pub name: String,
+    /// The key id of the key the manifest was checked with.
     pub signer_key_id: String,
     /// False when no --signer was given: the key id must then be compared out of band.
     pub signer_authenticated: bool,
     /// SHA-256 of the archive as read (absent if it was not read to its end).
     pub archive_sha256: Option<String>,
+    /// SHA-256 of the manifest as read.
     pub manifest_sha256: String,
+    /// Regular files read, hard-linked names included.
     pub files: u64,
+    /// Directories read below `data/`.
     pub directories: u64,
+    /// Symlinks read.
     pub symlinks: u64,
+    /// Names that were tar hard links to an earlier file.
     pub hard_links: u64,
+    /// Bytes of file content read.
     pub bytes: u64,
     /// The proof of receipt to return to the provider; only when everything verified.
     pub receipt_code: Option<String>,
+    /// Where the bag was extracted, when it was (`--extract`).
     pub extracted_to: Option<PathBuf>,
+    /// Where the receipt was written, when it was (`--receipt`).
     pub receipt_path: Option<PathBuf>,
+    /// Symlinks whose target lies outside the bag.
     pub outside_links: Vec<OutsideLink>,
     /// Staging directories found beside the target (or the archive): partial extractions of
     /// a killed `verify --extract`, full of unverified plaintext, or one running now.
     pub partial_extractions: Vec<Leftover>,
+    /// What did not verify, at most a few of each kind.
     pub problems: Vec<Problem>,
     /// Problems found beyond the first few of each kind, counted but not listed.
     pub problems_not_listed: u64,
+    /// Wall-clock time of the verification.
     pub seconds: f64,
 }
 
