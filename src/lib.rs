@@ -24,9 +24,9 @@ pub use erase::{DeleteOptions, ShredOptions, ShredSummary, delete, shred};
 pub use error::{Error, ExitClass, Result};
 pub use home::Home;
 pub use keys::KeygenSummary;
-pub use pack::export::{ExportOptions, ExportSummary, export};
+pub use pack::export::{ExportOptions, ExportSummary, Recipients, export};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
-pub use receive::verify::{VerifyOptions, VerifyReport, verify};
+pub use receive::verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify};
 pub use report::{NoReporter, Reporter};
 
 use std::path::PathBuf;

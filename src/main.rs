@@ -112,8 +112,7 @@ fn export(cx: &Ctx, a: cli::ExportArgs) -> Outcome {
     let opts = handover::ExportOptions {
         data_dir: a.data_dir,
         client: a.client,
-        recipients: a.recipients,
-        recipient_files: a.recipient_files,
+        recipients: handover::Recipients::parse(&a.recipients, &a.recipient_files)?,
         out_dir: a.out,
         name: a.name,
         sign_key: a.sign_key,

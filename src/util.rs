@@ -159,6 +159,44 @@ pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
+/// The size of the buffers and chunks on the data path (file reads, tar entries, the chunks
+/// between the age, zstd and output stages): 1 MiB. 64 KiB–1 MiB measured best; tar-rs's own
+/// 8 KiB copy was ~10 % slower (shared/bench/NOTES.md).
+pub(crate) const IO_BUF: usize = 1 << 20;
+
+/// Why [`hash_copy`] stopped early: reading failed, or the sink refused a chunk.
+pub(crate) enum CopyError<E> {
+    Read(std::io::Error),
+    Sink(E),
+}
+
+/// Reads `r` to its end, or to `limit` bytes, through `buf`: each chunk is hashed, then handed
+/// to `sink` (to write it, count it, check for cancellation). Returns the SHA-256 and the bytes
+/// read, fewer than `limit` when the reader ended first. An interrupted read is retried, as
+/// `io::copy` does.
+pub(crate) fn hash_copy<E>(
+    r: &mut impl std::io::Read,
+    limit: u64,
+    buf: &mut [u8],
+    mut sink: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<([u8; 32], u64), CopyError<E>> {
+    let mut h = Sha256::new();
+    let mut done = 0u64;
+    while done < limit {
+        let want = (limit - done).min(buf.len() as u64) as usize;
+        let n = match r.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        h.update(&buf[..n]);
+        sink(&buf[..n]).map_err(CopyError::Sink)?;
+        done += n as u64;
+    }
+    Ok((h.finalize().into(), done))
+}
+
 /// An absolute form of `p` without touching the filesystem (`..` resolved lexically).
 pub fn absolute(p: &Path) -> std::io::Result<PathBuf> {
     let base = if p.is_absolute() {

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::home::{PUBLIC_MODE, PendingFile};
 use crate::keys::Recipient;
+use crate::util::IO_BUF;
 
 /// Largest zstd window we ever use: 2^27 is what plain `zstd -d` accepts without
 /// `--long`/`--memory`; levels 20–22 would otherwise ask for more.
@@ -29,13 +30,10 @@ pub const ZSTD_WINDOW_LOG_MAX: u32 = 27;
 /// zstd job size for the multithreaded encoder: 4 MiB cost no speed and halved peak memory
 /// against the default in measurements (shared/bench/NOTES.md).
 pub const ZSTD_JOB_SIZE: u32 = 4 << 20;
-/// Output buffer before the file: 1 MiB (64 KiB–1 MiB measured best; 8 KiB ~5 % slower).
-const OUT_BUF: usize = 1 << 20;
 /// Write-back of the file is started every this many bytes (see [`Writeback`]).
 const WRITEBACK: u64 = 8 << 20;
-/// Compressed bytes are handed to the output thread in chunks of this size...
-const CHUNK: usize = 1 << 20;
-/// ...and at most this many chunks exist, which bounds the memory between the threads.
+/// Compressed bytes are handed to the output thread in chunks of [`IO_BUF`], and at most this
+/// many chunks exist, which bounds the memory between the threads.
 const CHUNKS: usize = 4;
 
 /// A writer that hashes and counts what passes through it.
@@ -128,7 +126,7 @@ enum Msg {
 
 /// The writer zstd writes into: collects the compressed stream in chunks and sends them to a
 /// thread that encrypts (age), hashes and writes them. Empty chunks come back through `free`,
-/// so memory stays at [`CHUNKS`] × [`CHUNK`]. If the thread stops on an error, the next write
+/// so memory stays at [`CHUNKS`] × [`IO_BUF`]. If the thread stops on an error, the next write
 /// or [`finish`](Output::finish) returns that error. Dropped without `finish`, the thread stops
 /// without finishing the age stream or syncing.
 pub struct Output {
@@ -168,7 +166,7 @@ impl Output {
                 Err(io::Error::other("archive output abandoned"))
             })?;
         Ok(Output {
-            buf: Vec::with_capacity(CHUNK),
+            buf: Vec::with_capacity(IO_BUF),
             chunks: 1,
             tx: Some(tx),
             free,
@@ -204,7 +202,7 @@ impl Output {
             Ok(b) => b,
             Err(_) if self.chunks < CHUNKS => {
                 self.chunks += 1;
-                Vec::with_capacity(CHUNK)
+                Vec::with_capacity(IO_BUF)
             }
             Err(_) => self.free.recv().map_err(|_| self.thread_error())?,
         };
@@ -230,9 +228,9 @@ impl Output {
 
 impl Write for Output {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
+        let n = data.len().min(IO_BUF - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
+        if self.buf.len() == IO_BUF {
             self.send_chunk()?;
         }
         Ok(n)
@@ -256,7 +254,9 @@ impl Drop for Output {
 /// The compression settings of an archive.
 #[derive(Debug, Clone, Copy)]
 pub struct ZstdSettings {
+    /// The zstd level (1–22).
     pub level: i32,
+    /// Worker threads: one per core, as `zstd -T0`.
     pub workers: u32,
 }
 
@@ -279,6 +279,7 @@ pub struct ArchiveWriter {
 /// A finished, synced archive still under its temporary name.
 #[must_use = "a sealed archive must be committed or it is deleted"]
 pub struct Sealed {
+    /// The encrypted file under its temporary name, renamed into place by `commit`.
     pub pending: PendingFile,
     /// Size of the encrypted file.
     pub bytes: u64,
@@ -302,7 +303,7 @@ impl ArchiveWriter {
     ) -> io::Result<Self> {
         let mut pending = PendingFile::create_at(dest, tmp, PUBLIC_MODE)?;
         let file = pending.file().try_clone()?;
-        let hashed = HashWriter::new(BufWriter::with_capacity(OUT_BUF, Writeback::new(file)));
+        let hashed = HashWriter::new(BufWriter::with_capacity(IO_BUF, Writeback::new(file)));
         let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| &*r.inner as _))
             .map_err(|e| io::Error::other(format!("age: {e}")))?;
         let age_w = enc.wrap_output(hashed)?;

@@ -14,35 +14,37 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
-use crate::error::{Error, ExportError, Result};
+use crate::bag;
+use crate::error::{Error, ExportError, KeyError, Result};
 use crate::fsx;
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::signing;
 use crate::keys::{self, Signer};
 use crate::ledger::store::{HandoverRecord, Store, TempFileRecord};
 use crate::manifest::{self, Manifest};
-use crate::pack::archive::{ArchiveWriter, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
+use crate::pack::archive::{ArchiveWriter, Sealed, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
 use crate::report::Reporter;
 use crate::util;
 
-/// Read buffer for file contents: 1 MiB (64 KiB–1 MiB measured best; tar-rs's own 8 KiB copy
-/// was ~10 % slower, shared/bench/NOTES.md).
-const READ_BUF: usize = 1 << 20;
 /// The tar block size: entries are padded to it.
 const TAR_BLOCK: u64 = 512;
 
 /// What to export and how.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
+    /// The client's data directory.
     pub data_dir: PathBuf,
+    /// The client's name (letters, digits, `.`, `_`, `-`): part of the file names.
     pub client: String,
-    pub recipients: Vec<String>,
-    pub recipient_files: Vec<PathBuf>,
+    /// Whom the archive is encrypted to ([`Recipients::parse`]).
+    pub recipients: Recipients,
+    /// The output folder; created if missing, never inside the data directory.
     pub out_dir: PathBuf,
+    /// The handover's name; default `CLIENT-YYYYMMDDTHHMMSSZ`.
     pub name: Option<String>,
     /// Signing key; default the home's `handover.key`.
     pub sign_key: Option<PathBuf>,
@@ -57,27 +59,83 @@ pub struct ExportOptions {
     pub client_key: Option<PathBuf>,
 }
 
+/// The recipients an export encrypts to: age X25519 or OpenSSH public keys, in the order
+/// given and without duplicates, each with the canonical text the manifest records.
+pub struct Recipients(Vec<keys::Recipient>);
+
+impl Recipients {
+    /// Parses recipients as the age CLI takes them: `-r KEY` values, then `-R FILE` files (one
+    /// per line, `#` comments and blank lines allowed). Refuses an empty list. A bad value is
+    /// echoed only when it looks public, a bad line is named by file and number, never quoted:
+    /// either could be a secret pasted into the wrong place.
+    pub fn parse(values: &[String], files: &[PathBuf]) -> std::result::Result<Self, KeyError> {
+        keys::recipients(values, files).map(Recipients)
+    }
+
+    /// The recipients, in order.
+    pub fn as_slice(&self) -> &[keys::Recipient] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Recipients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|r| &r.text))
+            .finish()
+    }
+}
+
+impl Clone for Recipients {
+    /// An age recipient is a boxed trait object that cannot be cloned, so each is parsed
+    /// again from its canonical text, which the parser itself wrote.
+    fn clone(&self) -> Self {
+        Recipients(
+            self.0
+                .iter()
+                .map(|r| keys::parse_recipient(&r.text).expect("a canonical recipient parses"))
+                .collect(),
+        )
+    }
+}
+
 /// What an export produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportSummary {
+    /// The new handover's id.
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// The handover's name.
     pub name: String,
+    /// When it was made (UTC, RFC 3339).
     pub created_at: String,
+    /// The encrypted archive, `NAME.tar.zst.age`.
     #[serde(serialize_with = "crate::util::path_text")]
     pub archive_path: PathBuf,
+    /// The outer manifest, `NAME.manifest.json`.
     #[serde(serialize_with = "crate::util::path_text")]
     pub manifest_path: PathBuf,
+    /// The manifest's signature, `NAME.manifest.json.minisig`.
     #[serde(serialize_with = "crate::util::path_text")]
     pub signature_path: PathBuf,
+    /// SHA-256 of the archive, hex.
     pub archive_sha256: String,
+    /// The key id of the key that signed the manifest and the bag.
     pub signer_key_id: String,
+    /// Regular files, hard-linked names included.
     pub files: u64,
+    /// Directories below the data directory.
     pub directories: u64,
+    /// Symlinks, stored as symlinks.
     pub symlinks: u64,
+    /// Names stored as tar hard links to an earlier name of the same file.
     pub hard_links: u64,
+    /// Bytes of file content read.
     pub bytes_in: u64,
+    /// Bytes of the encrypted archive.
     pub bytes_out: u64,
+    /// Wall-clock time of the export.
     pub seconds: f64,
     /// Names that are not valid UTF-8, shown with escapes (stored exactly in the archive).
     pub non_utf8_names: Vec<String>,
@@ -165,87 +223,8 @@ fn export_only(
     reporter: &dyn Reporter,
 ) -> Result<ExportSummary> {
     let started = Instant::now();
-    check_name("client name", &opts.client)?;
-    if let Some(n) = &opts.name {
-        check_name("name", n)?;
-    }
-    if !(1..=22).contains(&opts.level) {
-        return Err(ExportError::LevelOutOfRange(opts.level).into());
-    }
-
     // Everything that can be checked is checked before any output exists.
-    let data = match fs::metadata(&opts.data_dir) {
-        Ok(m) if m.is_dir() => {
-            fs::canonicalize(&opts.data_dir).map_err(|source| ExportError::Unreadable {
-                path: opts.data_dir.clone(),
-                source,
-            })?
-        }
-        Ok(_) => return Err(ExportError::NotADirectory(opts.data_dir.clone()).into()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(ExportError::DataMissing(opts.data_dir.clone()).into());
-        }
-        Err(source) => {
-            return Err(ExportError::Unreadable {
-                path: opts.data_dir.clone(),
-                source,
-            }
-            .into());
-        }
-    };
-    let recipients = keys::recipients(&opts.recipients, &opts.recipient_files)?;
-    let client_key = match &opts.client_key {
-        Some(p) => Some(crate::keys::clientkey::ClientKey::load(p)?.info()),
-        None => None,
-    };
-    let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
-    let signer = keys::load_signer(&key_path, reporter)?;
-    // The provider's secrets never travel to the client: a home folder (signing key, state
-    // database) or signing key inside the data directory would be archived with the data.
-    for (what, p) in [("home folder", &home.dir), ("signing key", &key_path)] {
-        let resolved = util::resolve_future(p).map_err(|source| ExportError::Unreadable {
-            path: p.clone(),
-            source,
-        })?;
-        if resolved.starts_with(&data) {
-            return Err(ExportError::SecretInsideData {
-                what,
-                path: p.clone(),
-                data: data.clone(),
-            }
-            .into());
-        }
-    }
-
-    // Checked before the output directory is created, so a refused export leaves nothing
-    // inside the client's data.
-    let out_future = util::resolve_future(&opts.out_dir).map_err(|source| ExportError::Write {
-        path: opts.out_dir.clone(),
-        source,
-    })?;
-    if out_future.starts_with(&data) {
-        return Err(ExportError::OutInsideData {
-            out: opts.out_dir.clone(),
-            data: data.clone(),
-        }
-        .into());
-    }
-    fs::create_dir_all(&opts.out_dir).map_err(|source| ExportError::Write {
-        path: opts.out_dir.clone(),
-        source,
-    })?;
-    let out = fs::canonicalize(&opts.out_dir).map_err(|source| ExportError::Write {
-        path: opts.out_dir.clone(),
-        source,
-    })?;
-    if out.starts_with(&data) {
-        return Err(ExportError::OutInsideData {
-            out: opts.out_dir.clone(),
-            data,
-        }
-        .into());
-    }
-
+    let p = Prepared::check(home, opts, reporter)?;
     home.ensure()
         .map_err(|source| crate::error::StoreError::Home {
             path: home.dir.clone(),
@@ -254,36 +233,16 @@ fn export_only(
     let mut store = Store::open(&home.database())?;
     // A killed export's partial archive is a readable copy nobody knows of: remove it first.
     crate::pack::stale::clean(home, &mut store, reporter)?;
-
-    let now = util::now();
-    let created_at = util::rfc3339(now);
-    let handover_id = util::random_hex(16);
-    let name = opts
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", opts.client, util::compact_timestamp(now)));
-    let archive_path = out.join(format!("{name}.tar.zst.age"));
-    let manifest_path = out.join(format!("{name}.manifest.json"));
-    let sig_path = out.join(format!("{name}.manifest.json.minisig"));
-    for p in [&archive_path, &manifest_path, &sig_path] {
-        if p.symlink_metadata().is_ok() {
-            return Err(ExportError::OutputExists(p.clone()).into());
-        }
-    }
+    let o = Outputs::choose(opts, &p.out)?;
     let receipt_code = util::receipt_code();
 
-    let z = ZstdSettings::new(opts.level);
-    let write_err = |source: io::Error| ExportError::Write {
-        path: archive_path.clone(),
-        source,
-    };
     // The temporary names are recorded before the files exist: if this process is killed,
     // the next export (or `delete` of a handover in this outbox) finds and shreds them.
     let temps = record_temps(
         &mut store,
-        &handover_id,
-        &created_at,
-        [&archive_path, &manifest_path, &sig_path],
+        &o.handover_id,
+        &o.created_at,
+        [&o.archive, &o.manifest, &o.sig],
     )?;
     // Declared before the files so it drops after them: on an error they are removed first.
     let mut forget = ForgetTemps {
@@ -291,44 +250,7 @@ fn export_only(
         paths: temps.to_vec(),
     };
     let [archive_tmp, manifest_tmp, sig_tmp] = temps.clone();
-    let mut aw =
-        ArchiveWriter::create_at(&archive_path, archive_tmp, &recipients, z).map_err(write_err)?;
-
-    if reporter.wants_totals() {
-        let (bytes, files) = pre_count(&data);
-        reporter.start("export", Some(bytes), Some(files));
-    } else {
-        reporter.start("export", None, None);
-    }
-
-    let mut pass = Pass {
-        root_mnt: None,
-        aw: &mut aw,
-        top: PathBuf::from(&name),
-        data: &data,
-        sums: Some(Spool::new().map_err(write_err)?),
-        bagit: Some(Spool::new().map_err(write_err)?),
-        links: Some(Spool::new().map_err(write_err)?),
-        counts: Counts::default(),
-        inodes: HashMap::new(),
-        non_utf8: Vec::new(),
-        strict_names: opts.strict_names,
-        buf: vec![0u8; READ_BUF],
-        reporter,
-        archive_path: &archive_path,
-    };
-    fsx::raise_open_files_limit();
-    pass.walk()?;
-    let (tag, counts, non_utf8) = pass.tags(
-        &handover_id,
-        &opts.client,
-        &created_at,
-        &receipt_code,
-        &signer,
-        now,
-    )?;
-    let sealed = aw.finish().map_err(write_err)?;
-    reporter.finish();
+    let w = write_archive(opts, &p, &o, archive_tmp, &receipt_code, reporter)?;
 
     // The write transaction starts here, before the manifest is signed: the manifest carries
     // the checkpoint of its own export row (prepared now, appended below), so the client's
@@ -345,118 +267,13 @@ fn export_only(
         &tx,
         home,
         "export",
-        Some(&handover_id),
-        serde_json::json!({
-            "client": opts.client,
-            "name": name,
-            "archive_sha256": sealed.sha256,
-            "files": counts.files,
-            "bytes": counts.bytes,
-            "signer_key_id": signer.key_id(),
-            "client_key_id": client_key.as_ref().map(|k| &k.key_id),
-            "paths_sha256": crate::ledger::audit::paths_digest([&data, &archive_path, &manifest_path, &sig_path]),
-        }),
+        Some(&o.handover_id),
+        audit_details(opts, &p, &o, &w),
     )?;
-    let m = Manifest {
-        format: manifest::FORMAT.into(),
-        handover_id: handover_id.clone(),
-        client: opts.client.clone(),
-        name: name.clone(),
-        created_at: created_at.clone(),
-        tool: manifest::Tool {
-            name: "handover".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        signer: manifest::SignerInfo {
-            public_key: signer.public_base64(),
-            key_id: signer.key_id(),
-        },
-        recipients: recipients.iter().map(|r| r.text.clone()).collect(),
-        archive: manifest::ArchiveInfo {
-            file_name: format!("{name}.tar.zst.age"),
-            bytes: sealed.bytes,
-            sha256: sealed.sha256.clone(),
-        },
-        payload: manifest::PayloadInfo {
-            files: counts.files,
-            directories: counts.dirs,
-            symlinks: counts.symlinks,
-            hard_links: counts.hard_links,
-            bytes: counts.bytes,
-        },
-        bag: manifest::BagInfo {
-            top_folder: name.clone(),
-            tagmanifest_sha256: tag,
-        },
-        compression: manifest::Compression {
-            algorithm: "zstd".into(),
-            level: z.level,
-            workers: z.workers,
-            window_log_max: ZSTD_WINDOW_LOG_MAX,
-            frame_checksum: true,
-        },
-        encryption: "age-encryption.org/v1".into(),
-        receipt_code_sha256: util::sha256_hex(receipt_code.as_bytes()),
-        audit_checkpoint: Some(audited.checkpoint()),
-        client_key,
-    };
-    let mut manifest_json = serde_json::to_vec_pretty(&m).expect("manifest serializes");
-    manifest_json.push(b'\n');
-    let manifest_sig = signing::sign(
-        &signer,
-        &manifest_json,
-        &format!("{name}.manifest.json"),
-        now.unix_timestamp(),
-    )
-    .map_err(crate::error::KeyError::Sign)?;
+    let m = manifest_of(opts, &p, &o, &w, &receipt_code, audited.checkpoint());
+    let signed = SignedManifest::write(&m, &p.signer, &o, manifest_tmp, sig_tmp)?;
 
-    let mut mf = home::PendingFile::create_at(&manifest_path, manifest_tmp, PUBLIC_MODE).map_err(
-        |source| ExportError::Write {
-            path: manifest_path.clone(),
-            source,
-        },
-    )?;
-    mf.file()
-        .write_all(&manifest_json)
-        .map_err(|source| ExportError::Write {
-            path: manifest_path.clone(),
-            source,
-        })?;
-    let mut sf =
-        home::PendingFile::create_at(&sig_path, sig_tmp, PUBLIC_MODE).map_err(|source| {
-            ExportError::Write {
-                path: sig_path.clone(),
-                source,
-            }
-        })?;
-    sf.file()
-        .write_all(manifest_sig.as_bytes())
-        .map_err(|source| ExportError::Write {
-            path: sig_path.clone(),
-            source,
-        })?;
-
-    let record = HandoverRecord {
-        handover_id: handover_id.clone(),
-        client: opts.client.clone(),
-        name: name.clone(),
-        created_at: created_at.clone(),
-        source_path: data.clone(),
-        archive_path: archive_path.clone(),
-        manifest_path: manifest_path.clone(),
-        signature_path: sig_path.clone(),
-        archive_sha256: sealed.sha256.clone(),
-        archive_bytes: sealed.bytes,
-        manifest_sha256: util::sha256_hex(&manifest_json),
-        tagmanifest_sha256: m.bag.tagmanifest_sha256.clone(),
-        receipt_code_sha256: m.receipt_code_sha256.clone(),
-        signer_key_id: signer.key_id(),
-        recipients: m.recipients.clone(),
-        files: counts.files,
-        directories: counts.dirs,
-        symlinks: counts.symlinks,
-        payload_bytes: counts.bytes,
-    };
+    let record = handover_record(opts, &p, &o, &w, &m, &signed.json);
     // Record and publish together: the row is committed only once the three files carry
     // their final names; if any rename fails the transaction rolls back and the renamed files
     // are removed. The manifest is renamed last: its presence means the set is complete.
@@ -465,35 +282,24 @@ fn export_only(
         tx.delete_temp_file(t)?;
     }
     tx.set_manifest_documents(
-        &handover_id,
-        std::str::from_utf8(&manifest_json).expect("serde_json writes UTF-8"),
-        &manifest_sig,
+        &o.handover_id,
+        std::str::from_utf8(&signed.json).expect("serde_json writes UTF-8"),
+        &signed.sig,
     )?;
     audited.append(&tx)?;
-    let mut published: Vec<PathBuf> = Vec::new();
-    let publish = (|| -> io::Result<()> {
-        published.push(sealed.pending.commit()?);
-        published.push(sf.commit()?);
-        published.push(mf.commit()?);
-        Ok(())
-    })();
-    if let Err(source) = publish.and_then(|_| {
-        tx.commit()
-            .map_err(|e| io::Error::other(format!("recording the handover: {e}")))
-    }) {
-        for p in &published {
-            let _ = fs::remove_file(p);
-        }
-        return Err(ExportError::Write {
-            path: out.clone(),
-            source,
-        }
-        .into());
-    }
+    let Written {
+        sealed,
+        counts,
+        non_utf8,
+        ..
+    } = w;
+    let sealed_sha256 = sealed.sha256.clone();
+    let sealed_bytes = sealed.bytes;
+    publish(tx, sealed.pending, signed, &p.out)?;
 
     // An older home gets its unattended certificate key while the provider key is unlocked,
     // so scheduled deletions run without a password from now on.
-    if let Some(w) = crate::keys::delegation::ensure_quietly(home, &key_path, &signer) {
+    if let Some(w) = crate::keys::delegation::ensure_quietly(home, &p.key_path, &p.signer) {
         reporter.warn(&w);
     }
     // The records went with the handover's row.
@@ -510,26 +316,426 @@ fn export_only(
         ));
     }
     Ok(ExportSummary {
-        handover_id,
+        handover_id: o.handover_id,
         client: opts.client.clone(),
-        name,
-        created_at,
-        archive_path,
-        manifest_path,
-        signature_path: sig_path,
-        archive_sha256: sealed.sha256,
-        signer_key_id: signer.key_id(),
+        name: o.name,
+        created_at: o.created_at,
+        archive_path: o.archive,
+        manifest_path: o.manifest,
+        signature_path: o.sig,
+        archive_sha256: sealed_sha256,
+        signer_key_id: p.signer.key_id(),
         files: counts.files,
         directories: counts.dirs,
         symlinks: counts.symlinks,
         hard_links: counts.hard_links,
         bytes_in: counts.bytes,
-        bytes_out: sealed.bytes,
+        bytes_out: sealed_bytes,
         seconds: started.elapsed().as_secs_f64(),
         non_utf8_names: non_utf8,
         deletion_due_at: None,
         client_key_id: m.client_key.as_ref().map(|k| k.key_id.clone()),
     })
+}
+
+/// The handover's row in the state database.
+fn handover_record(
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    w: &Written,
+    m: &Manifest,
+    manifest_json: &[u8],
+) -> HandoverRecord {
+    HandoverRecord {
+        handover_id: o.handover_id.clone(),
+        client: opts.client.clone(),
+        name: o.name.clone(),
+        created_at: o.created_at.clone(),
+        source_path: p.data.clone(),
+        archive_path: o.archive.clone(),
+        manifest_path: o.manifest.clone(),
+        signature_path: o.sig.clone(),
+        archive_sha256: w.sealed.sha256.clone(),
+        archive_bytes: w.sealed.bytes,
+        manifest_sha256: util::sha256_hex(manifest_json),
+        tagmanifest_sha256: m.bag.tagmanifest_sha256.clone(),
+        receipt_code_sha256: m.receipt_code_sha256.clone(),
+        signer_key_id: p.signer.key_id(),
+        recipients: m.recipients.clone(),
+        files: w.counts.files,
+        directories: w.counts.dirs,
+        symlinks: w.counts.symlinks,
+        payload_bytes: w.counts.bytes,
+    }
+}
+
+/// The details of the export's audit row.
+fn audit_details(
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    w: &Written,
+) -> serde_json::Value {
+    serde_json::json!({
+        "client": opts.client,
+        "name": o.name,
+        "archive_sha256": w.sealed.sha256,
+        "files": w.counts.files,
+        "bytes": w.counts.bytes,
+        "signer_key_id": p.signer.key_id(),
+        "client_key_id": p.client_key.as_ref().map(|k| &k.key_id),
+        "paths_sha256": crate::ledger::audit::paths_digest([&p.data, &o.archive, &o.manifest, &o.sig]),
+    })
+}
+
+/// What export established before any output exists: where the data and the outbox are,
+/// whom it encrypts to, and the keys it signs and binds.
+struct Prepared {
+    /// The data directory, resolved.
+    data: PathBuf,
+    /// The output directory, created and resolved.
+    out: PathBuf,
+    client_key: Option<manifest::ClientKeyInfo>,
+    key_path: PathBuf,
+    signer: Signer,
+}
+
+impl Prepared {
+    /// Checks the options, the data directory, the keys and the output directory (creating
+    /// it last), in the order a user fixes them.
+    fn check(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Result<Prepared> {
+        check_name("client name", &opts.client)?;
+        if let Some(n) = &opts.name {
+            check_name("name", n)?;
+        }
+        if !(1..=22).contains(&opts.level) {
+            return Err(ExportError::LevelOutOfRange(opts.level).into());
+        }
+        let data = data_dir(&opts.data_dir)?;
+        let client_key = match &opts.client_key {
+            Some(p) => Some(crate::keys::clientkey::ClientKey::load(p)?.info()),
+            None => None,
+        };
+        let key_path = opts.sign_key.clone().unwrap_or_else(|| home.secret_key());
+        let signer = keys::load_signer(&key_path, reporter)?;
+        // The provider's secrets never travel to the client: a home folder (signing key, state
+        // database) or signing key inside the data directory would be archived with the data.
+        for (what, p) in [("home folder", &home.dir), ("signing key", &key_path)] {
+            let resolved = util::resolve_future(p).map_err(|source| ExportError::Unreadable {
+                path: p.clone(),
+                source,
+            })?;
+            if resolved.starts_with(&data) {
+                return Err(ExportError::SecretInsideData {
+                    what,
+                    path: p.clone(),
+                    data: data.clone(),
+                }
+                .into());
+            }
+        }
+        let out = out_dir(&opts.out_dir, &data)?;
+        Ok(Prepared {
+            data,
+            out,
+            client_key,
+            key_path,
+            signer,
+        })
+    }
+}
+
+/// The data directory, resolved; it must exist and be a directory.
+fn data_dir(dir: &Path) -> Result<PathBuf> {
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {
+            Ok(
+                fs::canonicalize(dir).map_err(|source| ExportError::Unreadable {
+                    path: dir.to_path_buf(),
+                    source,
+                })?,
+            )
+        }
+        Ok(_) => Err(ExportError::NotADirectory(dir.to_path_buf()).into()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(ExportError::DataMissing(dir.to_path_buf()).into())
+        }
+        Err(source) => Err(ExportError::Unreadable {
+            path: dir.to_path_buf(),
+            source,
+        }
+        .into()),
+    }
+}
+
+/// Creates the output directory and returns it resolved; it must not lie inside the data.
+fn out_dir(dir: &Path, data: &Path) -> Result<PathBuf> {
+    let werr = |source| ExportError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let inside = || ExportError::OutInsideData {
+        out: dir.to_path_buf(),
+        data: data.to_path_buf(),
+    };
+    // Checked before the output directory is created, so a refused export leaves nothing
+    // inside the client's data.
+    if util::resolve_future(dir).map_err(werr)?.starts_with(data) {
+        return Err(inside().into());
+    }
+    fs::create_dir_all(dir).map_err(werr)?;
+    let out = fs::canonicalize(dir).map_err(werr)?;
+    if out.starts_with(data) {
+        return Err(inside().into());
+    }
+    Ok(out)
+}
+
+/// The new handover's id, time and name, and its three output paths, none of which exists.
+struct Outputs {
+    now: time::OffsetDateTime,
+    created_at: String,
+    handover_id: String,
+    name: String,
+    archive: PathBuf,
+    manifest: PathBuf,
+    sig: PathBuf,
+}
+
+impl Outputs {
+    fn choose(opts: &ExportOptions, out: &Path) -> Result<Outputs> {
+        let now = util::now();
+        let handover_id = util::random_hex(16);
+        let name = opts
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", opts.client, util::compact_timestamp(now)));
+        let archive = out.join(format!("{name}.tar.zst.age"));
+        let manifest = out.join(format!("{name}.manifest.json"));
+        let sig = manifest::sig_path(&manifest);
+        for p in [&archive, &manifest, &sig] {
+            if p.symlink_metadata().is_ok() {
+                return Err(ExportError::OutputExists(p.clone()).into());
+            }
+        }
+        Ok(Outputs {
+            now,
+            created_at: util::rfc3339(now),
+            handover_id,
+            name,
+            archive,
+            manifest,
+            sig,
+        })
+    }
+}
+
+/// The sealed archive and what the walk found.
+struct Written {
+    sealed: Sealed,
+    /// SHA-256 of the bag's tag manifest.
+    tag: String,
+    counts: Counts,
+    non_utf8: Vec<String>,
+    z: ZstdSettings,
+}
+
+/// Walks the data into the archive, tag files last, and seals it under its temporary name.
+fn write_archive(
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    archive_tmp: PathBuf,
+    receipt_code: &str,
+    reporter: &dyn Reporter,
+) -> Result<Written> {
+    let z = ZstdSettings::new(opts.level);
+    let write_err = |source: io::Error| ExportError::Write {
+        path: o.archive.clone(),
+        source,
+    };
+    let mut aw = ArchiveWriter::create_at(&o.archive, archive_tmp, opts.recipients.as_slice(), z)
+        .map_err(write_err)?;
+
+    if reporter.wants_totals() {
+        let (bytes, files) = pre_count(&p.data);
+        reporter.start("export", Some(bytes), Some(files));
+    } else {
+        reporter.start("export", None, None);
+    }
+
+    let mut pass = Pass {
+        root_mnt: None,
+        aw: &mut aw,
+        top: PathBuf::from(&o.name),
+        data: &p.data,
+        sums: Some(Spool::new().map_err(write_err)?),
+        bagit: Some(Spool::new().map_err(write_err)?),
+        links: Some(Spool::new().map_err(write_err)?),
+        counts: Counts::default(),
+        inodes: HashMap::new(),
+        non_utf8: Vec::new(),
+        strict_names: opts.strict_names,
+        buf: vec![0u8; util::IO_BUF],
+        reporter,
+        archive_path: &o.archive,
+    };
+    fsx::raise_open_files_limit();
+    pass.walk()?;
+    let (tag, counts, non_utf8) = pass.tags(
+        &o.handover_id,
+        &opts.client,
+        &o.created_at,
+        receipt_code,
+        &p.signer,
+        o.now,
+    )?;
+    let sealed = aw.finish().map_err(write_err)?;
+    reporter.finish();
+    Ok(Written {
+        sealed,
+        tag,
+        counts,
+        non_utf8,
+        z,
+    })
+}
+
+/// The outer manifest of this handover.
+fn manifest_of(
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    w: &Written,
+    receipt_code: &str,
+    checkpoint: crate::ledger::audit::Checkpoint,
+) -> Manifest {
+    Manifest {
+        format: manifest::FORMAT.into(),
+        handover_id: o.handover_id.clone(),
+        client: opts.client.clone(),
+        name: o.name.clone(),
+        created_at: o.created_at.clone(),
+        tool: manifest::Tool {
+            name: "handover".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        signer: manifest::SignerInfo {
+            public_key: p.signer.public_base64(),
+            key_id: p.signer.key_id(),
+        },
+        recipients: opts
+            .recipients
+            .as_slice()
+            .iter()
+            .map(|r| r.text.clone())
+            .collect(),
+        archive: manifest::ArchiveInfo {
+            file_name: format!("{}.tar.zst.age", o.name),
+            bytes: w.sealed.bytes,
+            sha256: w.sealed.sha256.clone(),
+        },
+        payload: manifest::PayloadInfo {
+            files: w.counts.files,
+            directories: w.counts.dirs,
+            symlinks: w.counts.symlinks,
+            hard_links: w.counts.hard_links,
+            bytes: w.counts.bytes,
+        },
+        bag: manifest::BagInfo {
+            top_folder: o.name.clone(),
+            tagmanifest_sha256: w.tag.clone(),
+        },
+        compression: manifest::Compression {
+            algorithm: "zstd".into(),
+            level: w.z.level,
+            workers: w.z.workers,
+            window_log_max: ZSTD_WINDOW_LOG_MAX,
+            frame_checksum: true,
+        },
+        encryption: "age-encryption.org/v1".into(),
+        receipt_code_sha256: util::sha256_hex(receipt_code.as_bytes()),
+        audit_checkpoint: Some(checkpoint),
+        client_key: p.client_key.clone(),
+    }
+}
+
+/// The manifest and its signature, written under their temporary names.
+struct SignedManifest {
+    json: Vec<u8>,
+    sig: String,
+    manifest_file: home::PendingFile,
+    sig_file: home::PendingFile,
+}
+
+impl SignedManifest {
+    /// Serializes and signs `m`, and writes both files under their temporary names.
+    fn write(
+        m: &Manifest,
+        signer: &Signer,
+        o: &Outputs,
+        manifest_tmp: PathBuf,
+        sig_tmp: PathBuf,
+    ) -> Result<SignedManifest> {
+        let mut json = serde_json::to_vec_pretty(m).expect("manifest serializes");
+        json.push(b'\n');
+        let sig = signing::sign(
+            signer,
+            &json,
+            &format!("{}.manifest.json", o.name),
+            o.now.unix_timestamp(),
+        )
+        .map_err(crate::error::KeyError::Sign)?;
+        let pending = |path: &Path, tmp: PathBuf, body: &[u8]| -> Result<home::PendingFile> {
+            let werr = |source| ExportError::Write {
+                path: path.to_path_buf(),
+                source,
+            };
+            let mut f = home::PendingFile::create_at(path, tmp, PUBLIC_MODE).map_err(werr)?;
+            f.file().write_all(body).map_err(werr)?;
+            Ok(f)
+        };
+        let manifest_file = pending(&o.manifest, manifest_tmp, &json)?;
+        let sig_file = pending(&o.sig, sig_tmp, sig.as_bytes())?;
+        Ok(SignedManifest {
+            json,
+            sig,
+            manifest_file,
+            sig_file,
+        })
+    }
+}
+
+/// Renames the three outputs to their final names, the manifest last, and commits the
+/// transaction that records them; on any failure the renamed files are removed again.
+fn publish(
+    tx: crate::ledger::store::Tx<'_>,
+    archive: home::PendingFile,
+    signed: SignedManifest,
+    out: &Path,
+) -> Result<()> {
+    let mut published: Vec<PathBuf> = Vec::new();
+    let renamed = (|| -> io::Result<()> {
+        published.push(archive.commit()?);
+        published.push(signed.sig_file.commit()?);
+        published.push(signed.manifest_file.commit()?);
+        Ok(())
+    })();
+    if let Err(source) = renamed.and_then(|_| {
+        tx.commit()
+            .map_err(|e| io::Error::other(format!("recording the handover: {e}")))
+    }) {
+        for p in &published {
+            let _ = fs::remove_file(p);
+        }
+        return Err(ExportError::Write {
+            path: out.to_path_buf(),
+            source,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Forgets the temp records of an export that failed (its files removed) when dropped,
@@ -832,7 +1038,7 @@ impl Pass<'_> {
                     .tar()
                     .append_link(&mut h, &tar_path, &target)
                     .map_err(|e| self.werr(e))?;
-                let line = crate::bag::symlink_line(&bag_path, target.as_bytes());
+                let line = bag::symlink_line(&bag_path, target.as_bytes());
                 let links = self.links.as_mut().expect("spool present during the walk");
                 links.add(line.as_bytes()).map_err(|e| self.werr(e))?;
                 self.counts.symlinks += 1;
@@ -947,28 +1153,27 @@ impl Pass<'_> {
             .tar()
             .append_data(&mut h, tar_path, io::empty())
             .map_err(|e| self.werr(e))?;
-        let mut hasher = Sha256::new();
-        let mut left = size;
-        while left > 0 {
-            let want = left.min(self.buf.len() as u64) as usize;
-            let n = match f.read(&mut self.buf[..want]) {
-                Ok(0) => return Err(self.changed(rel, "it became shorter")),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.unreadable(rel, e)),
-            };
-            if self.reporter.cancelled() {
-                return Err(ExportError::Interrupted.into());
+        let (aw, reporter, archive_path) = (&mut *self.aw, self.reporter, self.archive_path);
+        let copied = util::hash_copy(&mut f, size, &mut self.buf, |chunk| {
+            if reporter.cancelled() {
+                return Err(Error::from(ExportError::Interrupted));
             }
-            hasher.update(&self.buf[..n]);
-            self.aw
-                .tar()
+            aw.tar()
                 .get_mut()
-                .write_all(&self.buf[..n])
-                .map_err(|e| self.werr(e))?;
-            left -= n as u64;
-            self.reporter.bytes(n as u64);
-        }
+                .write_all(chunk)
+                .map_err(|source| ExportError::Write {
+                    path: archive_path.to_path_buf(),
+                    source,
+                })?;
+            reporter.bytes(chunk.len() as u64);
+            Ok(())
+        });
+        let hash = match copied {
+            Ok((_, n)) if n < size => return Err(self.changed(rel, "it became shorter")),
+            Ok((hash, _)) => hex::encode(hash),
+            Err(util::CopyError::Read(e)) => return Err(self.unreadable(rel, e)),
+            Err(util::CopyError::Sink(e)) => return Err(e),
+        };
         let pad = (TAR_BLOCK - size % TAR_BLOCK) % TAR_BLOCK;
         self.aw
             .tar()
@@ -982,7 +1187,6 @@ impl Pass<'_> {
         {
             return Err(self.changed(rel, "it was modified while being read"));
         }
-        let hash = hex::encode(hasher.finalize());
         if meta.st_nlink > 1 {
             self.inodes.insert(key, (bag_path.to_vec(), hash.clone()));
         }
@@ -993,11 +1197,11 @@ impl Pass<'_> {
         let (sums, bagit) = (self.sums.as_mut(), self.bagit.as_mut());
         let r = sums
             .expect("spool present during the walk")
-            .add(&crate::bag::sha256sums_line(hash, bag_path))
+            .add(&bag::sha256sums_line(hash, bag_path))
             .and_then(|_| {
                 bagit
                     .expect("spool present during the walk")
-                    .add(crate::bag::bagit_line(hash, bag_path).as_bytes())
+                    .add(bag::bagit_line(hash, bag_path).as_bytes())
             });
         r.map_err(|e| self.werr(e))?;
         self.counts.files += 1;
@@ -1015,53 +1219,49 @@ impl Pass<'_> {
         signer: &Signer,
         now: time::OffsetDateTime,
     ) -> Result<(String, Counts, Vec<String>)> {
-        let bag_info = format!(
-            "Bag-Software-Agent: handover {}\nBagging-Date: {}\nPayload-Oxum: {}.{}\nExternal-Identifier: {}\nHandover-Client: {}\nHandover-Created: {}\nHandover-Signer-Key-Id: {}\nHandover-Receipt-Code: {}\n",
-            env!("CARGO_PKG_VERSION"),
-            &created_at[..10],
-            self.counts.bytes,
-            self.counts.files,
+        let bag_info = bag::BagInfoFields {
+            version: env!("CARGO_PKG_VERSION"),
+            created_at,
+            bytes: self.counts.bytes,
+            files: self.counts.files,
             handover_id,
             client,
-            created_at,
-            signer.key_id(),
+            signer_key_id: &signer.key_id(),
             receipt_code,
-        );
+        }
+        .text();
         let mtime = now.unix_timestamp().max(0) as u64;
         let mut tagmanifest = String::new();
         let small = |this: &mut Self, name: &str, body: &[u8], tm: &mut String| -> Result<()> {
             this.tag_file(name, body.len() as u64, body, mtime)?;
-            tm.push_str(&crate::bag::bagit_line(
-                &util::sha256_hex(body),
-                name.as_bytes(),
-            ));
+            tm.push_str(&bag::bagit_line(&util::sha256_hex(body), name.as_bytes()));
             Ok(())
         };
         small(
             &mut self,
-            "bagit.txt",
-            crate::bag::bagit_txt().as_bytes(),
+            bag::BAGIT_TXT,
+            bag::bagit_txt().as_bytes(),
             &mut tagmanifest,
         )?;
         small(
             &mut self,
-            "bag-info.txt",
+            bag::BAG_INFO,
             bag_info.as_bytes(),
             &mut tagmanifest,
         )?;
         let spools = [
-            ("manifest-sha256.txt", self.bagit.take()),
-            ("SHA256SUMS", self.sums.take()),
-            ("symlinks.txt", self.links.take()),
+            (bag::MANIFEST, self.bagit.take()),
+            (bag::SHA256SUMS, self.sums.take()),
+            (bag::SYMLINKS, self.links.take()),
         ];
         for (name, spool) in spools {
             let spool = spool.expect("spools are taken once");
             let (f, len, hash) = spool.done().map_err(|e| self.werr(e))?;
             self.tag_file(name, len, f, mtime)?;
-            tagmanifest.push_str(&crate::bag::bagit_line(&hash, name.as_bytes()));
+            tagmanifest.push_str(&bag::bagit_line(&hash, name.as_bytes()));
         }
         self.tag_file(
-            "tagmanifest-sha256.txt",
+            bag::TAGMANIFEST,
             tagmanifest.len() as u64,
             tagmanifest.as_bytes(),
             mtime,
@@ -1069,12 +1269,12 @@ impl Pass<'_> {
         let sig = signing::sign(
             signer,
             tagmanifest.as_bytes(),
-            "tagmanifest-sha256.txt",
+            bag::TAGMANIFEST,
             now.unix_timestamp(),
         )
         .map_err(crate::error::KeyError::Sign)?;
         self.tag_file(
-            "tagmanifest-sha256.txt.minisig",
+            bag::TAGMANIFEST_SIG,
             sig.len() as u64,
             sig.as_bytes(),
             mtime,
@@ -1103,6 +1303,37 @@ impl Pass<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A clone parses each recipient again from its canonical text: it must come out the
+    /// same, for an age key and for an SSH key alike.
+    #[test]
+    fn recipients_clone_to_the_same_keys() {
+        use base64::Engine;
+        let age_key = age::x25519::Identity::generate().to_public().to_string();
+        let mut blob = Vec::new();
+        // The ed25519 base point: a valid public key.
+        let mut point = [0x66u8; 32];
+        point[0] = 0x58;
+        for part in [&b"ssh-ed25519"[..], &point[..]] {
+            blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            blob.extend_from_slice(part);
+        }
+        let ssh_key = format!(
+            "ssh-ed25519 {} client@example",
+            base64::engine::general_purpose::STANDARD.encode(&blob)
+        );
+        let r = Recipients::parse(&[age_key.clone(), ssh_key, age_key], &[]).unwrap();
+        assert_eq!(r.as_slice().len(), 2, "duplicates are dropped");
+        let c = r.clone();
+        let texts = |r: &Recipients| {
+            r.as_slice()
+                .iter()
+                .map(|r| r.text.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(texts(&c), texts(&r));
+        assert_eq!(format!("{c:?}"), format!("{:?}", texts(&r)));
+    }
 
     /// The header built from a `stat` is byte for byte the one tar-rs builds from std's
     /// metadata, which is what every earlier archive was made with.

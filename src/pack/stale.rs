@@ -101,7 +101,7 @@ fn shred(path: &Path) -> io::Result<Outcome> {
     {
         return Ok(Outcome::NotAFile);
     }
-    let zeros = vec![0u8; 1 << 20];
+    let zeros = vec![0u8; crate::util::IO_BUF];
     let mut left = now.st_size as u64;
     while left > 0 {
         let n = left.min(zeros.len() as u64) as usize;

@@ -270,13 +270,26 @@ fn try_lock(d: &File) -> io::Result<()> {
 
 /// A staging directory found beside a target: left by a `verify --extract` that was killed
 /// (it holds unverified plaintext), or being filled by one that is running now.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Leftover {
+    /// The staging directory.
     #[serde(serialize_with = "crate::util::path_text")]
     pub path: PathBuf,
-    /// `abandoned` (its process is gone), `removed` (abandoned, and removed by `--clean`), or
-    /// `in_use` (a running verify holds it; never touched).
-    pub state: &'static str,
+    /// What became of it.
+    pub state: LeftoverState,
+}
+
+/// The state of a partial extraction found beside a target (`--json`: snake_case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LeftoverState {
+    /// Its process is gone; it holds plaintext that was never verified.
+    Abandoned,
+    /// It was abandoned, and `--clean` removed it.
+    Removed,
+    /// A running verify holds it; it was not touched.
+    InUse,
 }
 
 /// The staging directories in `dir` (`.*.handover-partial-*`, real directories, not
@@ -301,14 +314,14 @@ pub fn leftovers(dir: &Path, clean: bool) -> io::Result<Vec<Leftover>> {
         };
         let path = abs.join(&name);
         let state = match try_lock(&d) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => "in_use",
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => LeftoverState::InUse,
             Err(e) => return Err(e),
             Ok(()) if clean => {
                 remove_tree(&d)?;
                 crate::fsx::rmdir_at(&parent, &name)?;
-                "removed"
+                LeftoverState::Removed
             }
-            Ok(()) => "abandoned",
+            Ok(()) => LeftoverState::Abandoned,
         };
         out.push(Leftover { path, state });
     }

@@ -19,10 +19,10 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
-/// Size of the chunks passed between stages: 1 MiB, as export's buffers (64 KiB–1 MiB measured
-/// best, shared/bench/NOTES.md).
-const CHUNK: usize = 1 << 20;
-/// Chunks in flight per channel: enough to keep both cores busy, 4 MiB per stage at most.
+use crate::util::IO_BUF;
+
+/// Chunks (of [`crate::util::IO_BUF`]) in flight per channel: enough to keep both cores busy,
+/// 4 MiB per stage at most.
 const DEPTH: usize = 4;
 /// Largest zstd window accepted: the same 2^27 that export never exceeds and plain `zstd -d`
 /// accepts, so a hostile frame cannot ask for more memory.
@@ -44,8 +44,11 @@ pub enum Layer {
 /// The first error of the stack, with its stage.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// The layer that failed.
     pub layer: Layer,
+    /// The kind of the I/O error it failed with.
     pub kind: io::ErrorKind,
+    /// The error's message.
     pub message: String,
 }
 
@@ -193,9 +196,9 @@ fn pump<R: Read>(
     loop {
         let mut v = back.try_recv().unwrap_or_default();
         // Only the tail past the last short chunk, if any, is zeroed.
-        v.resize(CHUNK, 0);
+        v.resize(IO_BUF, 0);
         let mut n = 0;
-        while n < CHUNK {
+        while n < IO_BUF {
             match r.read(&mut v[n..]) {
                 Ok(0) => break,
                 Ok(k) => n += k,

@@ -22,8 +22,7 @@ use crate::keys::Signer;
 use crate::keys::clientkey::{self, ClientKey, Problem};
 use crate::keys::signing::{self, SigProblem};
 use crate::ledger::store::{HandoverRecord, ReceiptRecord, Store};
-use crate::manifest::Manifest;
-use crate::receive::verify::VerifyReport;
+use crate::manifest::{self, Manifest};
 use crate::util;
 
 /// The format tag of a receipt.
@@ -34,18 +33,29 @@ const RECEIPT_MAX: u64 = 1 << 20;
 /// The client's receipt, `--receipt FILE`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Receipt {
+    /// The format tag, [`FORMAT`].
     pub format: String,
+    /// The handover's id.
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// The handover's name.
     pub name: String,
+    /// SHA-256 of the archive the client verified.
     pub archive_sha256: String,
+    /// SHA-256 of the manifest the client verified it against.
     pub manifest_sha256: String,
     /// When the client verified it (UTC, RFC 3339).
     pub received_at: String,
+    /// Regular files in the payload, hard-linked names included.
     pub files: u64,
+    /// Directories in the payload.
     pub directories: u64,
+    /// Symlinks in the payload.
     pub symlinks: u64,
+    /// Names that were hard links to an earlier file.
     pub hard_links: u64,
+    /// Bytes of file content.
     pub bytes: u64,
     /// The code from bag-info.txt: the proof that the client decrypted the archive.
     pub receipt_code: String,
@@ -60,40 +70,10 @@ pub struct Receipt {
     pub audit_checkpoint: Option<crate::ledger::audit::Checkpoint>,
 }
 
-/// The detached signature beside a file: `FILE.minisig`.
-pub(crate) fn sig_path(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".minisig");
-    PathBuf::from(s)
-}
-
-/// Writes the receipt for a verified handover (mode 0600: the code in it confirms receipt),
+/// Writes the receipt of a verified handover (mode 0600: the code in it confirms receipt),
 /// and with `signer` its signature `FILE.minisig`. Each file appears complete or not at all.
-pub(crate) fn write(
-    path: &Path,
-    report: &VerifyReport,
-    m: &Manifest,
-    signer: Option<&Signer>,
-) -> Result<()> {
-    let r = Receipt {
-        format: FORMAT.into(),
-        handover_id: m.handover_id.clone(),
-        client: m.client.clone(),
-        name: m.name.clone(),
-        archive_sha256: report.archive_sha256.clone().unwrap_or_default(),
-        manifest_sha256: report.manifest_sha256.clone(),
-        received_at: util::rfc3339(util::now()),
-        files: report.files,
-        directories: report.directories,
-        symlinks: report.symlinks,
-        hard_links: report.hard_links,
-        bytes: report.bytes,
-        receipt_code: report.receipt_code.clone().unwrap_or_default(),
-        signer_key_id: report.signer_key_id.clone(),
-        client_public_key: signer.map(|s| s.public_base64()),
-        audit_checkpoint: m.audit_checkpoint.clone(),
-    };
-    let mut json = serde_json::to_vec_pretty(&r).expect("receipts serialize");
+pub(crate) fn write(path: &Path, r: &Receipt, signer: Option<&Signer>) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(r).expect("receipts serialize");
     json.push(b'\n');
     let werr = |path: &Path, source: std::io::Error| -> crate::Error {
         if source.kind() == std::io::ErrorKind::AlreadyExists {
@@ -123,7 +103,7 @@ pub(crate) fn write(
     };
     // The signature first: a receipt present without its signature would read as unsigned.
     if let Some(sig) = sig {
-        let sp = sig_path(path);
+        let sp = manifest::sig_path(path);
         home::write_new(&sp, sig.as_bytes(), SECRET_MODE).map_err(|e| werr(&sp, e))?;
         if let Err(e) = home::write_new(path, &json, SECRET_MODE) {
             let _ = std::fs::remove_file(&sp);
@@ -191,12 +171,18 @@ pub enum ConfirmTarget {
     /// A receipt file written by `verify --receipt`.
     Receipt(PathBuf),
     /// A handover id (or a prefix of at least 4) and the code the client read out.
-    Code { handover: String, code: String },
+    Code {
+        /// The handover id, or a prefix of at least 4 characters.
+        handover: String,
+        /// The receipt code as the client read it out.
+        code: String,
+    },
 }
 
 /// Options of `confirm`.
 #[derive(Debug, Clone)]
 pub struct ConfirmOptions {
+    /// The receipt file, or the handover and the code.
     pub target: ConfirmTarget,
     /// The client's public key (minisign or ssh-ed25519): the receipt must then be signed
     /// with it. When a key was bound at export, it must be that one.
@@ -204,12 +190,15 @@ pub struct ConfirmOptions {
 }
 
 /// What `confirm` found and did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfirmSummary {
+    /// The handover's id.
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
     /// `code` or `receipt`.
     pub method: String,
+    /// When the handover was first confirmed (UTC, RFC 3339).
     pub confirmed_at: String,
     /// True when the handover was confirmed before at this level or a higher one; nothing
     /// was recorded this time.
@@ -224,11 +213,14 @@ pub struct ConfirmSummary {
     pub proof_meaning: String,
     /// The level of what was given this time (lower than `proof` when it changed nothing).
     pub offered_proof: String,
+    /// When the level was last raised, if it was.
     pub upgraded_at: Option<String>,
+    /// The key id of the client key that signed the receipt, if one did.
     pub client_key_id: Option<String>,
     /// Whether the client's key was bound at export or given (--client-key) rather than
     /// taken from the receipt.
     pub client_key_authenticated: bool,
+    /// When the client verified the archive, from the receipt (none for a bare code).
     pub received_at: Option<String>,
 }
 
@@ -386,7 +378,7 @@ fn check_receipt(
 /// None for an unsigned receipt (refused when `required`).
 fn check_signature(l: &Loaded, key: Option<&ClientKey>, required: bool) -> Result<Option<String>> {
     let present: Vec<PathBuf> = [
-        clientkey::minisig_path(&l.path),
+        manifest::sig_path(&l.path),
         clientkey::ssh_sig_path(&l.path),
     ]
     .into_iter()

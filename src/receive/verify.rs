@@ -19,32 +19,31 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 use tar::EntryType;
 
+use crate::bag;
 use crate::error::{ExitClass, IdentityProblem, Result, VerifyError, show};
 use crate::keys;
 use crate::keys::signing::{self, SigProblem};
-use crate::manifest::{self, Manifest};
-use crate::receive::extract::{Leftover, Stage};
+use crate::manifest::{self, Manifest, sig_path};
+use crate::receive::extract::{Leftover, LeftoverState, Stage};
+use crate::receive::problem::Problems;
+pub use crate::receive::problem::{Problem, ProblemKind};
 use crate::receive::reader::{self, Layer, OpenError};
-use crate::receive::receipt::{self, sig_path};
+use crate::receive::receipt::{self, Receipt};
 use crate::report::Reporter;
-use crate::util;
+use crate::util::{self, CopyError};
 
-/// Read buffer for payload files: 1 MiB, as export's.
-const READ_BUF: usize = 1 << 20;
 /// A manifest larger than this is not one of ours (it names no files; a few KiB).
 const MANIFEST_MAX: u64 = 1 << 20;
-/// At most this many problems of one kind are listed; the rest are counted.
-const PER_KIND: usize = 20;
 /// Symlink hops followed when deciding where a link points; Linux's own limit (MAXSYMLINKS).
 const MAX_HOPS: usize = 40;
 
 /// What to verify and what to do with it.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
+    /// The encrypted archive, `NAME.tar.zst.age`.
     pub archive: PathBuf,
     /// age identity files or OpenSSH private keys.
     pub identities: Vec<PathBuf>,
@@ -67,56 +66,66 @@ pub struct VerifyOptions {
     pub clean: bool,
 }
 
-/// One thing that did not verify.
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    /// Stable snake_case name, for scripts.
-    pub kind: &'static str,
-    /// What happened and what to do, for people.
-    pub message: String,
-}
-
 /// A symlink in the bag whose target lies outside the extracted directory.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutsideLink {
+    /// The symlink's path in the bag, percent-encoded like the manifests.
     pub path: String,
+    /// Its target, percent-encoded.
     pub target: String,
     /// Whether it was created (`--keep-outside-links`).
     pub created: bool,
 }
 
 /// The outcome of `verify`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     /// True only when no problem was found.
     pub ok: bool,
+    /// The archive read.
     pub archive_path: PathBuf,
+    /// The manifest it was checked against.
     pub manifest_path: PathBuf,
+    /// The handover's id, from the manifest (empty if that did not parse).
     pub handover_id: String,
+    /// The client's name, from the manifest.
     pub client: String,
+    /// The handover's name, from the manifest.
     pub name: String,
+    /// The key id of the key the manifest was checked with.
     pub signer_key_id: String,
     /// False when no --signer was given: the key id must then be compared out of band.
     pub signer_authenticated: bool,
     /// SHA-256 of the archive as read (absent if it was not read to its end).
     pub archive_sha256: Option<String>,
+    /// SHA-256 of the manifest as read.
     pub manifest_sha256: String,
+    /// Regular files read, hard-linked names included.
     pub files: u64,
+    /// Directories read below `data/`.
     pub directories: u64,
+    /// Symlinks read.
     pub symlinks: u64,
+    /// Names that were tar hard links to an earlier file.
     pub hard_links: u64,
+    /// Bytes of file content read.
     pub bytes: u64,
     /// The proof of receipt to return to the provider; only when everything verified.
     pub receipt_code: Option<String>,
+    /// Where the bag was extracted, when it was (`--extract`).
     pub extracted_to: Option<PathBuf>,
+    /// Where the receipt was written, when it was (`--receipt`).
     pub receipt_path: Option<PathBuf>,
+    /// Symlinks whose target lies outside the bag.
     pub outside_links: Vec<OutsideLink>,
     /// Staging directories found beside the target (or the archive): partial extractions of
     /// a killed `verify --extract`, full of unverified plaintext, or one running now.
     pub partial_extractions: Vec<Leftover>,
+    /// What did not verify, at most a few of each kind.
     pub problems: Vec<Problem>,
     /// Problems found beyond the first few of each kind, counted but not listed.
     pub problems_not_listed: u64,
+    /// Wall-clock time of the verification.
     pub seconds: f64,
 }
 
@@ -127,32 +136,9 @@ impl VerifyReport {
     }
 }
 
-/// The collected problems, capped per kind.
-#[derive(Default)]
-struct Problems {
-    list: Vec<Problem>,
-    per_kind: HashMap<&'static str, usize>,
-    not_listed: u64,
-}
-
-impl Problems {
-    fn add(&mut self, kind: &'static str, message: String) {
-        let n = self.per_kind.entry(kind).or_default();
-        *n += 1;
-        if *n > PER_KIND {
-            self.not_listed += 1;
-        } else {
-            self.list.push(Problem { kind, message });
-        }
-    }
-    fn any(&self) -> bool {
-        !self.list.is_empty() || self.not_listed > 0
-    }
-}
-
 /// A bag path for messages: percent-encoded like the manifests, so any byte shows.
 fn shown(p: &[u8]) -> String {
-    crate::bag::bagit_encode(p)
+    bag::bagit_encode(p)
 }
 
 /// The most plaintext a genuine archive with these counts can hold: the payload bytes plus a
@@ -230,210 +216,24 @@ fn manifest_beside(archive: &Path) -> PathBuf {
 /// an error when its inputs could not be read or its outputs not written.
 pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyReport> {
     let started = Instant::now();
-    let manifest_path = opts
-        .manifest
-        .clone()
-        .unwrap_or_else(|| manifest_beside(&opts.archive));
-    let mut manifest_bytes = Vec::new();
-    File::open(&manifest_path)
-        .and_then(|f| f.take(MANIFEST_MAX).read_to_end(&mut manifest_bytes))
-        .map_err(|source| VerifyError::ManifestUnreadable {
-            path: manifest_path.clone(),
-            source,
-        })?;
-    let signer = match (&opts.signer, &opts.signer_key) {
-        (None, None) => None,
-        (f, k) => {
-            Some(keys::load_public_key(f.as_deref(), k.as_deref()).map_err(VerifyError::signer)?)
-        }
-    };
-    let identities = load_identities(&opts.identities)?;
-    let receipt_signer = match &opts.sign_receipt {
-        Some(p) => Some(keys::load_signer(p, reporter)?),
-        None => None,
-    };
-    if let Some(r) = &opts.receipt {
-        for p in [r.clone(), sig_path(r)] {
-            if p.symlink_metadata().is_ok() && (p == *r || receipt_signer.is_some()) {
-                return Err(VerifyError::ReceiptExists(p).into());
-            }
-        }
-    }
-    if let Some(d) = &opts.extract
-        && d.symlink_metadata().is_ok()
-    {
-        return Err(VerifyError::ExtractExists(d.clone()).into());
-    }
-    let archive = File::open(&opts.archive).map_err(|source| VerifyError::ArchiveUnreadable {
-        path: opts.archive.clone(),
-        source,
-    })?;
-    let archive_len = archive
-        .metadata()
-        .map_err(|source| VerifyError::ArchiveUnreadable {
-            path: opts.archive.clone(),
-            source,
-        })?
-        .len();
-
-    let mut v = Verification {
-        problems: Problems::default(),
-        report: VerifyReport {
-            ok: false,
-            archive_path: opts.archive.clone(),
-            manifest_path: manifest_path.clone(),
-            handover_id: String::new(),
-            client: String::new(),
-            name: String::new(),
-            signer_key_id: String::new(),
-            signer_authenticated: signer.is_some(),
-            archive_sha256: None,
-            manifest_sha256: util::sha256_hex(&manifest_bytes),
-            files: 0,
-            directories: 0,
-            symlinks: 0,
-            hard_links: 0,
-            bytes: 0,
-            receipt_code: None,
-            extracted_to: None,
-            receipt_path: None,
-            outside_links: Vec::new(),
-            partial_extractions: partial_extractions(opts, reporter),
-            problems: Vec::new(),
-            problems_not_listed: 0,
-            seconds: 0.0,
-        },
-    };
+    let inputs = Inputs::read(opts, reporter)?;
+    let mut v = Verification::new(opts, &inputs, reporter);
 
     // The manifest and its signature. A manifest that does not parse leaves nothing to
     // compare the archive with: stop.
-    let m: Manifest = match serde_json::from_slice(&manifest_bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            v.problems.add(
-                "manifest_malformed",
-                format!(
-                    "{} is not a handover manifest ({e}).\nCheck that you were given the right file, or ask the provider to send it again.",
-                    show(&manifest_path)
-                ),
-            );
-            return Ok(v.done(started));
-        }
-    };
-    if m.format != manifest::FORMAT {
-        v.problems.add(
-            "manifest_malformed",
-            format!(
-                "{} has format {:?}; this handover understands {:?}.\nUpdate handover, or ask the provider which version made it.",
-                show(&manifest_path),
-                m.format,
-                manifest::FORMAT
-            ),
-        );
+    let Some((m, key)) = v.manifest(&inputs, reporter) else {
         return Ok(v.done(started));
-    }
-    v.report.handover_id = m.handover_id.clone();
-    v.report.client = m.client.clone();
-    v.report.name = m.name.clone();
-    let key = match signer {
-        Some(k) => k,
-        None => match minisign::PublicKey::from_base64(&m.signer.public_key) {
-            Ok(k) => {
-                reporter.warn(&format!(
-                    "THE SIGNER IS NOT AUTHENTICATED: no --signer was given, so the manifest is checked only against the key it names itself (key id {}).\nAnyone could have made this handover. Compare that key id with the provider by a channel you trust, then run again with --signer FILE or --signer-key RW...",
-                    keys::key_id(k.keynum())
-                ));
-                k
-            }
-            Err(_) => {
-                v.problems.add(
-                    "manifest_malformed",
-                    "the manifest names no usable signer public key.\nAsk the provider for their public key and pass it with --signer.".into(),
-                );
-                return Ok(v.done(started));
-            }
-        },
     };
-    v.report.signer_key_id = keys::key_id(key.keynum());
-    v.check_signature(
-        &key,
-        &manifest_bytes,
-        &sig_path(&manifest_path),
-        "manifest",
-        &show(&manifest_path),
-    );
 
     // The archive file itself.
-    if archive_len == 0 {
-        v.problems.add(
-            "archive_empty",
-            format!(
-                "{} is empty (the manifest says {} bytes).\nThe transfer failed: ask the provider to send the archive again.",
-                show(&opts.archive),
-                m.archive.bytes
-            ),
-        );
+    let Some(truncated) = v.archive_size(opts, inputs.archive_len, &m) else {
         return Ok(v.done(started));
-    }
-    let truncated = archive_len < m.archive.bytes;
-    if archive_len != m.archive.bytes {
-        v.problems.add(
-            "archive_size_mismatch",
-            format!(
-                "{} is {archive_len} bytes but the manifest says {}: it is {}.\nAsk the provider to send it again, and check that archive and manifest belong together.",
-                show(&opts.archive),
-                m.archive.bytes,
-                if truncated { "truncated" } else { "longer than what was handed over (another archive?)" }
-            ),
-        );
-    }
-
-    let limit = plaintext_limit(&m.payload);
-    let (plain, stack) = match reader::open(archive, &identities, limit) {
-        Ok(x) => x,
-        Err((e, stack)) => {
-            stack.finish(None);
-            match e {
-                OpenError::Io(source) => {
-                    return Err(VerifyError::ArchiveUnreadable {
-                        path: opts.archive.clone(),
-                        source,
-                    }
-                    .into());
-                }
-                OpenError::NotAge => v.problems.add(
-                    "not_an_age_file",
-                    format!(
-                        "{} is not an age-encrypted file.\nCheck that you were given the .tar.zst.age archive, and ask the provider to send it again.",
-                        show(&opts.archive)
-                    ),
-                ),
-                OpenError::NoMatchingIdentity => v.problems.add(
-                    "no_matching_identity",
-                    format!(
-                        "none of the identities given with -i can decrypt {}; it was encrypted to: {}.\nPass the identity file that belongs to one of those recipients.",
-                        show(&opts.archive),
-                        m.recipients.join(", ")
-                    ),
-                ),
-                OpenError::Header(msg, kind) => {
-                    if truncated || kind == io::ErrorKind::UnexpectedEof {
-                        v.problems.add(
-                            "archive_truncated",
-                            format!("the archive is truncated inside its age header ({msg}).\nAsk the provider to send it again."),
-                        );
-                    } else {
-                        v.problems.add(
-                            "archive_header_invalid",
-                            format!("the archive's age header is damaged or was tampered with ({msg}).\nAsk the provider to send it again."),
-                        );
-                    }
-                }
-            }
-            return Ok(v.done(started));
-        }
+    };
+    let Some(opened) = v.open(opts, inputs.archive, &inputs.identities, &m, truncated)? else {
+        return Ok(v.done(started));
     };
 
+    // The bag, read in one pass (and staged for extraction), then checked.
     let mut stage = match &opts.extract {
         Some(d) => Some(
             Stage::create(d).map_err(|source| VerifyError::ExtractWrite {
@@ -443,105 +243,150 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
         ),
         None => None,
     };
-    reporter.start("verify", Some(m.payload.bytes), Some(m.payload.files));
-    let mut bag = Bag::new(m.bag.top_folder.as_bytes());
-    let read = bag.read(plain, stage.as_mut(), reporter, &mut v.problems);
-    reporter.finish();
-    let (plain, read) = match read {
-        Ok(x) => x,
-        Err(e) => {
-            stack.finish(None);
-            return Err(e);
-        }
-    };
-    let failure = stack.failure();
-    let digest = stack.finish(plain);
-    let stream_complete = read.is_none();
-    if let Some(stop) = read {
-        v.stream_problem(failure, stop, truncated);
-    }
-    match &digest {
-        Some((_, sha)) if *sha != m.archive.sha256 => v.problems.add(
-            "archive_hash_mismatch",
-            format!(
-                "the archive's SHA-256 is {sha}, but the manifest says {}.\nThis is not the archive the provider signed: ask for it again.",
-                m.archive.sha256
-            ),
-        ),
-        _ => {}
-    }
-    v.report.archive_sha256 = digest.map(|(_, s)| s);
-    v.report.files = bag.files;
-    v.report.directories = bag.dirs;
-    v.report.symlinks = bag.links.len() as u64;
-    v.report.hard_links = bag.hard_links;
-    v.report.bytes = bag.bytes;
-    let code = if stream_complete {
-        bag.check(&m, &key, &mut v.problems)
-    } else {
-        None
-    };
+    let (bag, code) = v.read_bag(opened, stage.as_mut(), &m, &key, truncated, reporter)?;
 
     // Symlinks that leave the bag: client data, reported, created only on request, last.
-    let outside = bag.outside_links();
-    for (p, t) in &outside {
-        reporter.warn(&format!(
-            "symlink {} points outside the bag, to {}{}",
-            shown(p),
-            shown(t),
-            if opts.keep_outside_links || stage.is_none() {
-                ""
-            } else {
-                " (not created; pass --keep-outside-links to create it)"
-            }
-        ));
-    }
-    v.report.outside_links = outside
-        .iter()
-        .map(|(p, t)| OutsideLink {
-            path: shown(p),
-            target: shown(t),
-            created: stage.is_some() && opts.keep_outside_links,
-        })
-        .collect();
-
+    let outside = v.outside_links(&bag, opts, stage.is_some(), reporter);
     if v.problems.any() {
         // The stage is dropped here: its directory is removed, nothing looks verified.
         drop(stage);
         return Ok(v.done(started));
     }
-    if let Some(mut st) = stage.take() {
-        let werr = |source| VerifyError::ExtractWrite {
-            path: st_path(opts),
-            source,
-        };
-        for (p, t) in &bag.links {
-            let out = outside.iter().any(|(op, _)| op == p);
-            if !out || opts.keep_outside_links {
-                st.symlink(Path::new(std::ffi::OsStr::from_bytes(p)), t)
-                    .map_err(werr)?;
-            }
-        }
-        let (to, how) = st.commit().map_err(werr)?;
-        if how == crate::fsx::NoReplace::CheckThenRename {
-            reporter.warn(&format!(
-                "{} was put in place by {}",
-                show(&to),
-                how.describe()
-            ));
-        }
-        v.report.extracted_to = Some(to);
+    if let Some(st) = stage.take() {
+        v.report.extracted_to = Some(commit_stage(st, &bag, &outside, opts, reporter)?);
     }
     v.report.receipt_code = code;
     v.report.ok = true;
     if let Some(path) = &opts.receipt {
-        receipt::write(path, &v.report, &m, receipt_signer.as_ref())?;
+        let signer = inputs.receipt_signer.as_ref();
+        receipt::write(path, &receipt_of(&v.report, &m, signer), signer)?;
         v.report.receipt_path = Some(path.clone());
-        if let Some(note) = bound_key_note(&m, path, receipt_signer.as_ref()) {
+        if let Some(note) = bound_key_note(&m, path, signer) {
             reporter.warn(&note);
         }
     }
     Ok(v.done(started))
+}
+
+/// What `verify` reads before it judges anything: each of these failing is an error of its
+/// inputs (a missing file, a bad key, an output in the way), not a problem of the archive.
+struct Inputs {
+    manifest_path: PathBuf,
+    manifest_bytes: Vec<u8>,
+    /// The provider's key given with --signer or --signer-key.
+    signer: Option<minisign::PublicKey>,
+    identities: Vec<Box<dyn age::Identity + Send + Sync>>,
+    receipt_signer: Option<keys::Signer>,
+    archive: File,
+    archive_len: u64,
+}
+
+impl Inputs {
+    /// Reads the manifest and the keys, checks that no output exists yet, opens the archive.
+    fn read(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<Inputs> {
+        let manifest_path = opts
+            .manifest
+            .clone()
+            .unwrap_or_else(|| manifest_beside(&opts.archive));
+        let mut manifest_bytes = Vec::new();
+        File::open(&manifest_path)
+            .and_then(|f| f.take(MANIFEST_MAX).read_to_end(&mut manifest_bytes))
+            .map_err(|source| VerifyError::ManifestUnreadable {
+                path: manifest_path.clone(),
+                source,
+            })?;
+        let signer = match (&opts.signer, &opts.signer_key) {
+            (None, None) => None,
+            (f, k) => Some(
+                keys::load_public_key(f.as_deref(), k.as_deref()).map_err(VerifyError::signer)?,
+            ),
+        };
+        let identities = load_identities(&opts.identities)?;
+        let receipt_signer = match &opts.sign_receipt {
+            Some(p) => Some(keys::load_signer(p, reporter)?),
+            None => None,
+        };
+        if let Some(r) = &opts.receipt {
+            for p in [r.clone(), sig_path(r)] {
+                if p.symlink_metadata().is_ok() && (p == *r || receipt_signer.is_some()) {
+                    return Err(VerifyError::ReceiptExists(p).into());
+                }
+            }
+        }
+        if let Some(d) = &opts.extract
+            && d.symlink_metadata().is_ok()
+        {
+            return Err(VerifyError::ExtractExists(d.clone()).into());
+        }
+        let unreadable = |source| VerifyError::ArchiveUnreadable {
+            path: opts.archive.clone(),
+            source,
+        };
+        let archive = File::open(&opts.archive).map_err(unreadable)?;
+        let archive_len = archive.metadata().map_err(unreadable)?.len();
+        Ok(Inputs {
+            manifest_path,
+            manifest_bytes,
+            signer,
+            identities,
+            receipt_signer,
+            archive,
+            archive_len,
+        })
+    }
+}
+
+/// Creates the symlinks kept in the staged extraction and puts it in place under the
+/// `--extract` name; returns where it now is.
+fn commit_stage(
+    mut st: Stage,
+    bag: &Bag,
+    outside: &[(Vec<u8>, Vec<u8>)],
+    opts: &VerifyOptions,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf> {
+    let werr = |source| VerifyError::ExtractWrite {
+        path: st_path(opts),
+        source,
+    };
+    for (p, t) in &bag.links {
+        let out = outside.iter().any(|(op, _)| op == p);
+        if !out || opts.keep_outside_links {
+            st.symlink(Path::new(std::ffi::OsStr::from_bytes(p)), t)
+                .map_err(werr)?;
+        }
+    }
+    let (to, how) = st.commit().map_err(werr)?;
+    if how == crate::fsx::NoReplace::CheckThenRename {
+        reporter.warn(&format!(
+            "{} was put in place by {}",
+            show(&to),
+            how.describe()
+        ));
+    }
+    Ok(to)
+}
+
+/// The receipt of a verified handover, signed (when it is) by `signer`.
+fn receipt_of(report: &VerifyReport, m: &Manifest, signer: Option<&keys::Signer>) -> Receipt {
+    Receipt {
+        format: receipt::FORMAT.into(),
+        handover_id: m.handover_id.clone(),
+        client: m.client.clone(),
+        name: m.name.clone(),
+        archive_sha256: report.archive_sha256.clone().unwrap_or_default(),
+        manifest_sha256: report.manifest_sha256.clone(),
+        received_at: util::rfc3339(util::now()),
+        files: report.files,
+        directories: report.directories,
+        symlinks: report.symlinks,
+        hard_links: report.hard_links,
+        bytes: report.bytes,
+        receipt_code: report.receipt_code.clone().unwrap_or_default(),
+        signer_key_id: report.signer_key_id.clone(),
+        client_public_key: signer.map(|s| s.public_base64()),
+        audit_checkpoint: m.audit_checkpoint.clone(),
+    }
 }
 
 /// What the client must still do for the receipt to count as signed by the key the provider
@@ -588,15 +433,15 @@ fn partial_extractions(opts: &VerifyOptions, reporter: &dyn Reporter) -> Vec<Lef
     }
     for l in &found {
         reporter.warn(&match l.state {
-            "removed" => format!(
+            LeftoverState::Removed => format!(
                 "removed {}, a partial extraction left by a `verify --extract` that was killed",
                 show(&l.path)
             ),
-            "in_use" => format!(
+            LeftoverState::InUse => format!(
                 "{} is being extracted by another verify that is still running; left alone",
                 show(&l.path)
             ),
-            _ => format!(
+            LeftoverState::Abandoned => format!(
                 "{} is a partial extraction left by a `verify --extract` that was killed: it holds plaintext that was never verified.\nDo not use it; remove it by running verify again with --clean (or delete it yourself).",
                 show(&l.path)
             ),
@@ -620,6 +465,39 @@ struct Verification {
 }
 
 impl Verification {
+    /// A report with nothing checked yet; finds (and with `--clean` removes) partial
+    /// extractions first.
+    fn new(opts: &VerifyOptions, inputs: &Inputs, reporter: &dyn Reporter) -> Verification {
+        Verification {
+            problems: Problems::default(),
+            report: VerifyReport {
+                ok: false,
+                archive_path: opts.archive.clone(),
+                manifest_path: inputs.manifest_path.clone(),
+                handover_id: String::new(),
+                client: String::new(),
+                name: String::new(),
+                signer_key_id: String::new(),
+                signer_authenticated: inputs.signer.is_some(),
+                archive_sha256: None,
+                manifest_sha256: util::sha256_hex(&inputs.manifest_bytes),
+                files: 0,
+                directories: 0,
+                symlinks: 0,
+                hard_links: 0,
+                bytes: 0,
+                receipt_code: None,
+                extracted_to: None,
+                receipt_path: None,
+                outside_links: Vec::new(),
+                partial_extractions: partial_extractions(opts, reporter),
+                problems: Vec::new(),
+                problems_not_listed: 0,
+                seconds: 0.0,
+            },
+        }
+    }
+
     fn done(mut self, started: Instant) -> VerifyReport {
         self.report.ok = !self.problems.any();
         if !self.report.ok {
@@ -629,6 +507,244 @@ impl Verification {
         self.report.problems_not_listed = self.problems.not_listed;
         self.report.seconds = started.elapsed().as_secs_f64();
         self.report
+    }
+
+    /// Parses the manifest, settles the signer's key (the one given, else the one the
+    /// manifest names, with a warning) and checks the manifest's signature with it. None
+    /// when the manifest is unusable: nothing else can be checked.
+    fn manifest(
+        &mut self,
+        inputs: &Inputs,
+        reporter: &dyn Reporter,
+    ) -> Option<(Manifest, minisign::PublicKey)> {
+        let manifest_path = &inputs.manifest_path;
+        let m: Manifest = match serde_json::from_slice(&inputs.manifest_bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.problems.add(
+                    ProblemKind::ManifestMalformed,
+                    format!(
+                        "{} is not a handover manifest ({e}).\nCheck that you were given the right file, or ask the provider to send it again.",
+                        show(manifest_path)
+                    ),
+                );
+                return None;
+            }
+        };
+        if m.format != manifest::FORMAT {
+            self.problems.add(
+                ProblemKind::ManifestMalformed,
+                format!(
+                    "{} has format {:?}; this handover understands {:?}.\nUpdate handover, or ask the provider which version made it.",
+                    show(manifest_path),
+                    m.format,
+                    manifest::FORMAT
+                ),
+            );
+            return None;
+        }
+        self.report.handover_id = m.handover_id.clone();
+        self.report.client = m.client.clone();
+        self.report.name = m.name.clone();
+        let key = match &inputs.signer {
+            Some(k) => k.clone(),
+            None => match minisign::PublicKey::from_base64(&m.signer.public_key) {
+                Ok(k) => {
+                    reporter.warn(&format!(
+                        "THE SIGNER IS NOT AUTHENTICATED: no --signer was given, so the manifest is checked only against the key it names itself (key id {}).\nAnyone could have made this handover. Compare that key id with the provider by a channel you trust, then run again with --signer FILE or --signer-key RW...",
+                        keys::key_id(k.keynum())
+                    ));
+                    k
+                }
+                Err(_) => {
+                    self.problems.add(
+                        ProblemKind::ManifestMalformed,
+                        "the manifest names no usable signer public key.\nAsk the provider for their public key and pass it with --signer.".into(),
+                    );
+                    return None;
+                }
+            },
+        };
+        self.report.signer_key_id = keys::key_id(key.keynum());
+        self.check_signature(
+            &key,
+            &inputs.manifest_bytes,
+            &sig_path(manifest_path),
+            "manifest",
+            &show(manifest_path),
+        );
+        Some((m, key))
+    }
+
+    /// Compares the archive's size with the manifest's. Returns whether it is truncated, or
+    /// None when it is empty: there is nothing to read.
+    fn archive_size(&mut self, opts: &VerifyOptions, len: u64, m: &Manifest) -> Option<bool> {
+        if len == 0 {
+            self.problems.add(
+                ProblemKind::ArchiveEmpty,
+                format!(
+                    "{} is empty (the manifest says {} bytes).\nThe transfer failed: ask the provider to send the archive again.",
+                    show(&opts.archive),
+                    m.archive.bytes
+                ),
+            );
+            return None;
+        }
+        let truncated = len < m.archive.bytes;
+        if len != m.archive.bytes {
+            self.problems.add(
+                ProblemKind::ArchiveSizeMismatch,
+                format!(
+                    "{} is {len} bytes but the manifest says {}: it is {}.\nAsk the provider to send it again, and check that archive and manifest belong together.",
+                    show(&opts.archive),
+                    m.archive.bytes,
+                    if truncated { "truncated" } else { "longer than what was handed over (another archive?)" }
+                ),
+            );
+        }
+        Some(truncated)
+    }
+
+    /// Starts decrypting and decompressing the archive. None, with the problem recorded,
+    /// when it cannot be decrypted at all.
+    fn open(
+        &mut self,
+        opts: &VerifyOptions,
+        archive: File,
+        identities: &[Box<dyn age::Identity + Send + Sync>],
+        m: &Manifest,
+        truncated: bool,
+    ) -> Result<Option<(reader::ChannelReader, reader::Stack)>> {
+        let limit = plaintext_limit(&m.payload);
+        let (e, stack) = match reader::open(archive, identities, limit) {
+            Ok(x) => return Ok(Some(x)),
+            Err(x) => x,
+        };
+        stack.finish(None);
+        match e {
+            OpenError::Io(source) => {
+                return Err(VerifyError::ArchiveUnreadable {
+                    path: opts.archive.clone(),
+                    source,
+                }
+                .into());
+            }
+            OpenError::NotAge => self.problems.add(
+                ProblemKind::NotAnAgeFile,
+                format!(
+                    "{} is not an age-encrypted file.\nCheck that you were given the .tar.zst.age archive, and ask the provider to send it again.",
+                    show(&opts.archive)
+                ),
+            ),
+            OpenError::NoMatchingIdentity => self.problems.add(
+                ProblemKind::NoMatchingIdentity,
+                format!(
+                    "none of the identities given with -i can decrypt {}; it was encrypted to: {}.\nPass the identity file that belongs to one of those recipients.",
+                    show(&opts.archive),
+                    m.recipients.join(", ")
+                ),
+            ),
+            OpenError::Header(msg, kind) => {
+                if truncated || kind == io::ErrorKind::UnexpectedEof {
+                    self.problems.add(
+                        ProblemKind::ArchiveTruncated,
+                        format!("the archive is truncated inside its age header ({msg}).\nAsk the provider to send it again."),
+                    );
+                } else {
+                    self.problems.add(
+                        ProblemKind::ArchiveHeaderInvalid,
+                        format!("the archive's age header is damaged or was tampered with ({msg}).\nAsk the provider to send it again."),
+                    );
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the whole plaintext (staging it when extracting), records the archive's hash
+    /// and the counts, and checks the bag when the stream was read to its end. Returns the
+    /// bag as read and its receipt code, when that matches the manifest.
+    fn read_bag(
+        &mut self,
+        (plain, stack): (reader::ChannelReader, reader::Stack),
+        stage: Option<&mut Stage>,
+        m: &Manifest,
+        key: &minisign::PublicKey,
+        truncated: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<(Bag, Option<String>)> {
+        reporter.start("verify", Some(m.payload.bytes), Some(m.payload.files));
+        let mut bag = Bag::new(m.bag.top_folder.as_bytes());
+        let read = bag.read(plain, stage, reporter, &mut self.problems);
+        reporter.finish();
+        let (plain, read) = match read {
+            Ok(x) => x,
+            Err(e) => {
+                stack.finish(None);
+                return Err(e);
+            }
+        };
+        let failure = stack.failure();
+        let digest = stack.finish(plain);
+        let stream_complete = read.is_none();
+        if let Some(stop) = read {
+            self.stream_problem(failure, stop, truncated);
+        }
+        match &digest {
+            Some((_, sha)) if *sha != m.archive.sha256 => self.problems.add(
+                ProblemKind::ArchiveHashMismatch,
+                format!(
+                    "the archive's SHA-256 is {sha}, but the manifest says {}.\nThis is not the archive the provider signed: ask for it again.",
+                    m.archive.sha256
+                ),
+            ),
+            _ => {}
+        }
+        self.report.archive_sha256 = digest.map(|(_, s)| s);
+        self.report.files = bag.files;
+        self.report.directories = bag.dirs;
+        self.report.symlinks = bag.links.len() as u64;
+        self.report.hard_links = bag.hard_links;
+        self.report.bytes = bag.bytes;
+        let code = if stream_complete {
+            bag.check(m, key, &mut self.problems)
+        } else {
+            None
+        };
+        Ok((bag, code))
+    }
+
+    /// Warns about each symlink whose target leaves the bag and lists it in the report;
+    /// returns them (bag path, target).
+    fn outside_links(
+        &mut self,
+        bag: &Bag,
+        opts: &VerifyOptions,
+        extracting: bool,
+        reporter: &dyn Reporter,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let outside = bag.outside_links();
+        for (p, t) in &outside {
+            reporter.warn(&format!(
+                "symlink {} points outside the bag, to {}{}",
+                shown(p),
+                shown(t),
+                if opts.keep_outside_links || !extracting {
+                    ""
+                } else {
+                    " (not created; pass --keep-outside-links to create it)"
+                }
+            ));
+        }
+        self.report.outside_links = outside
+            .iter()
+            .map(|(p, t)| OutsideLink {
+                path: shown(p),
+                target: shown(t),
+                created: extracting && opts.keep_outside_links,
+            })
+            .collect();
+        outside
     }
 
     /// Checks a detached minisign signature; `what` is "manifest" or "bag" (the kind prefix).
@@ -644,7 +760,7 @@ impl Verification {
             Ok(t) => t,
             Err(_) => {
                 self.problems.add(
-                    "manifest_signature_missing",
+                    ProblemKind::ManifestSignatureMissing,
                     format!("there is no signature {} beside the {what}.\nAsk the provider for the .minisig file; without it nothing proves who made this handover.", show(sig)),
                 );
                 return;
@@ -659,25 +775,25 @@ impl Verification {
         match (failure, stop) {
             (Some(f), _) if f.layer == Layer::Age => {
                 if truncated || f.kind == io::ErrorKind::UnexpectedEof {
-                    p.add("archive_truncated", format!("the archive is truncated: decryption reached its end before age's final chunk ({}).\nNothing it holds can be trusted; ask the provider to send it again.", f.message));
+                    p.add(ProblemKind::ArchiveTruncated, format!("the archive is truncated: decryption reached its end before age's final chunk ({}).\nNothing it holds can be trusted; ask the provider to send it again.", f.message));
                 } else {
-                    p.add("archive_corrupt", format!("the archive fails age's authentication ({}): a byte was changed in transit or on disk, or it was tampered with.\nAsk the provider to send it again.", f.message));
+                    p.add(ProblemKind::ArchiveCorrupt, format!("the archive fails age's authentication ({}): a byte was changed in transit or on disk, or it was tampered with.\nAsk the provider to send it again.", f.message));
                 }
             }
             (Some(f), _) if f.layer == Layer::Zstd => p.add(
-                "decompression_failed",
+                ProblemKind::DecompressionFailed,
                 format!("the decrypted archive is not valid zstd ({}).\nIt was not made by handover export, or was damaged before encryption; ask the provider.", f.message),
             ),
             (Some(f), _) if f.layer == Layer::Limit => p.add(
-                "decompression_limit_exceeded",
+                ProblemKind::DecompressionLimitExceeded,
                 format!("the archive decompresses to more than the manifest allows ({}); reading stopped there.\nThis is a decompression bomb or not the archive the manifest describes; do not unpack it with other tools.", f.message),
             ),
             (Some(f), _) => p.add(
-                "archive_unreadable",
+                ProblemKind::ArchiveUnreadable,
                 format!("reading the archive failed ({}).", f.message),
             ),
             (None, Stop::Tar(msg)) => p.add(
-                "tar_malformed",
+                ProblemKind::TarMalformed,
                 format!("the decrypted archive is not a valid tar stream ({msg}).\nIt was not made by handover export; ask the provider."),
             ),
         }
@@ -693,16 +809,16 @@ fn sig_problem(
     what: &'static str,
     name: &str,
 ) {
-    let kinds: [&'static str; 3] = match what {
+    let kinds: [ProblemKind; 3] = match what {
         "manifest" => [
-            "manifest_signature_malformed",
-            "manifest_signed_by_other_key",
-            "manifest_signature_invalid",
+            ProblemKind::ManifestSignatureMalformed,
+            ProblemKind::ManifestSignedByOtherKey,
+            ProblemKind::ManifestSignatureInvalid,
         ],
         _ => [
-            "bag_signature_malformed",
-            "bag_signed_by_other_key",
-            "bag_signature_invalid",
+            ProblemKind::BagSignatureMalformed,
+            ProblemKind::BagSignedByOtherKey,
+            ProblemKind::BagSignatureInvalid,
         ],
     };
     match signing::verify(key, data, sig_text) {
@@ -730,13 +846,62 @@ enum Stop {
 
 /// Tag files whose content is parsed; others are only hashed.
 const PARSED_TAGS: [&str; 6] = [
-    "bagit.txt",
-    "bag-info.txt",
-    "manifest-sha256.txt",
-    "symlinks.txt",
-    "tagmanifest-sha256.txt",
-    "tagmanifest-sha256.txt.minisig",
+    bag::BAGIT_TXT,
+    bag::BAG_INFO,
+    bag::MANIFEST,
+    bag::SYMLINKS,
+    bag::TAGMANIFEST,
+    bag::TAGMANIFEST_SIG,
 ];
+
+/// What reading the tar stream works with, besides the bag it fills.
+struct Reading<'a> {
+    /// The extraction being staged, with `--extract`.
+    stage: Option<&'a mut Stage>,
+    buf: Vec<u8>,
+    reporter: &'a dyn Reporter,
+    problems: &'a mut Problems,
+}
+
+impl Reading<'_> {
+    /// An extraction write error, named by the staging directory.
+    fn stage_err(&self, source: io::Error) -> crate::Error {
+        VerifyError::ExtractWrite {
+            path: self
+                .stage
+                .as_ref()
+                .map(|s| s.root().to_path_buf())
+                .unwrap_or_default(),
+            source,
+        }
+        .into()
+    }
+}
+
+/// An extraction write error, named by the staging directory.
+fn stage_err(stage: &Stage, source: io::Error) -> crate::Error {
+    VerifyError::ExtractWrite {
+        path: stage.root().to_path_buf(),
+        source,
+    }
+    .into()
+}
+
+/// One tar entry, as read from its header.
+struct Item {
+    /// Its path in the tar, as stored.
+    raw: Vec<u8>,
+    /// Its path inside the bag (`data/...` or a tag file name).
+    rel: Vec<u8>,
+    et: EntryType,
+    mode: u32,
+    mtime: u64,
+}
+
+/// A bag path as a relative path under the stage.
+fn relp(r: &[u8]) -> PathBuf {
+    PathBuf::from(std::ffi::OsStr::from_bytes(r))
+}
 
 /// What the tar stream held, gathered in one pass.
 struct Bag {
@@ -776,19 +941,19 @@ impl Bag {
     }
 
     /// The entry's path inside the bag (`data/...` or a tag file name), or why it is refused.
-    fn rel(&self, raw: &[u8]) -> std::result::Result<Vec<u8>, (&'static str, &'static str)> {
+    fn rel(&self, raw: &[u8]) -> std::result::Result<Vec<u8>, (ProblemKind, &'static str)> {
         if raw.starts_with(b"/") {
-            return Err(("unsafe_path", "is an absolute path"));
+            return Err((ProblemKind::UnsafePath, "is an absolute path"));
         }
         let comps: Vec<&[u8]> = raw
             .split(|&b| b == b'/')
             .filter(|c| !c.is_empty() && *c != b".")
             .collect();
         if comps.contains(&&b".."[..]) {
-            return Err(("unsafe_path", "contains a `..` component"));
+            return Err((ProblemKind::UnsafePath, "contains a `..` component"));
         }
         if comps.first() != Some(&&self.top[..]) {
-            return Err(("outside_bag", "is outside the bag's folder"));
+            return Err((ProblemKind::OutsideBag, "is outside the bag's folder"));
         }
         Ok(comps[1..].join(&b'/'))
     }
@@ -798,21 +963,16 @@ impl Bag {
     fn read(
         &mut self,
         plain: reader::ChannelReader,
-        mut stage: Option<&mut Stage>,
+        stage: Option<&mut Stage>,
         reporter: &dyn Reporter,
         problems: &mut Problems,
     ) -> Result<(Option<reader::ChannelReader>, Option<Stop>)> {
         let mut archive = tar::Archive::new(plain);
-        let mut buf = vec![0u8; READ_BUF];
-        let stage_err = |stage: &Option<&mut Stage>, source: io::Error| -> crate::Error {
-            VerifyError::ExtractWrite {
-                path: stage
-                    .as_ref()
-                    .map(|s| s.root().to_path_buf())
-                    .unwrap_or_default(),
-                source,
-            }
-            .into()
+        let mut r = Reading {
+            stage,
+            buf: vec![0u8; util::IO_BUF],
+            reporter,
+            problems,
         };
         let entries = match archive.entries() {
             Ok(e) => e,
@@ -823,196 +983,14 @@ impl Bag {
                 Ok(e) => e,
                 Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
             };
-            let raw = entry.path_bytes().into_owned();
-            let et = entry.header().entry_type();
-            if et == EntryType::XGlobalHeader {
-                continue;
-            }
-            let rel = match self.rel(&raw) {
-                Ok(r) => r,
-                Err((kind, why)) => {
-                    problems.add(kind, format!("the entry {} {why}; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&raw)));
-                    continue;
-                }
-            };
-            let mode = entry.header().mode().unwrap_or(0o644);
-            let mtime = entry.header().mtime().unwrap_or(0);
-            let relp = |r: &[u8]| PathBuf::from(std::ffi::OsStr::from_bytes(r));
-            if rel.is_empty() || rel == b"data" {
-                if !et.is_dir() {
-                    problems.add(
-                        "unexpected_entry",
-                        format!("the entry {} should be a directory.", shown(&raw)),
-                    );
-                } else if rel.is_empty() {
-                    self.saw_top = true;
-                } else if let Some(s) = stage.as_deref_mut() {
-                    s.dir(&relp(&rel), mode, mtime)
-                        .map_err(|e| stage_err(&stage, e))?;
-                }
-                if rel.is_empty()
-                    && let Some(s) = stage.as_deref_mut()
-                {
-                    s.dir(Path::new(""), mode, mtime)
-                        .map_err(|e| stage_err(&stage, e))?;
-                }
-                continue;
-            }
-            let payload = rel.starts_with(b"data/");
-            if !payload && rel.contains(&b'/') {
-                problems.add(
-                    "unexpected_entry",
-                    format!(
-                        "the entry {} is neither payload (data/) nor a tag file.",
-                        shown(&raw)
-                    ),
-                );
-                continue;
-            }
-            if !payload {
-                if !et.is_file() {
-                    problems.add(
-                        "unexpected_entry",
-                        format!("the tag file {} is not a regular file.", shown(&raw)),
-                    );
-                    continue;
-                }
-                if self.tag_hashes.contains_key(&rel) {
-                    problems.add(
-                        "duplicate_entry",
-                        format!("the tag file {} appears twice in the archive.", shown(&rel)),
-                    );
-                    continue;
-                }
-                let parsed = PARSED_TAGS.iter().find(|t| t.as_bytes() == &rel[..]);
-                let mut out = match stage.as_deref_mut() {
-                    Some(s) => Some(
-                        s.file(&relp(&rel), mode)
-                            .map_err(|e| stage_err(&stage, e))?,
-                    ),
-                    None => None,
-                };
-                let mut body = Vec::new();
-                let mut h = Sha256::new();
-                loop {
-                    let n = match entry.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
-                    };
-                    h.update(&buf[..n]);
-                    if parsed.is_some() {
-                        body.extend_from_slice(&buf[..n]);
-                    }
-                    if let Some(f) = out.as_mut() {
-                        f.write_all(&buf[..n]).map_err(|e| stage_err(&stage, e))?;
-                    }
-                }
-                if let (Some(f), Some(s)) = (out, stage.as_deref()) {
-                    s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
-                }
-                self.tag_hashes
-                    .insert(rel.clone(), hex::encode(h.finalize()));
-                if let Some(t) = parsed {
-                    self.tag_bodies.insert(t, body);
-                }
-                continue;
-            }
-
-            // Payload.
-            match et {
-                EntryType::Directory => {
-                    self.dirs += 1;
-                    self.dir_paths.push(rel.clone());
-                    if let Some(s) = stage.as_deref_mut()
-                        && let Err(e) = s.dir(&relp(&rel), mode, mtime)
-                        && !collided(problems, &rel, &e)
-                    {
-                        return Err(stage_err(&stage, e));
-                    }
-                }
-                EntryType::Regular | EntryType::Continuous => {
-                    if self.seen.contains_key(&rel) {
-                        problems.add("duplicate_entry", format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
-                        continue;
-                    }
-                    let mut out = match stage.as_deref_mut() {
-                        Some(s) => match s.file(&relp(&rel), mode) {
-                            Ok(f) => Some(f),
-                            Err(e) if collided(problems, &rel, &e) => continue,
-                            Err(e) => return Err(stage_err(&stage, e)),
-                        },
-                        None => None,
-                    };
-                    let mut h = Sha256::new();
-                    let mut size = 0u64;
-                    loop {
-                        let n = match entry.read(&mut buf) {
-                            Ok(0) => break,
-                            Ok(n) => n,
-                            Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
-                        };
-                        h.update(&buf[..n]);
-                        size += n as u64;
-                        reporter.bytes(n as u64);
-                        if let Some(f) = out.as_mut() {
-                            f.write_all(&buf[..n]).map_err(|e| stage_err(&stage, e))?;
-                        }
-                    }
-                    if let (Some(f), Some(s)) = (out, stage.as_deref()) {
-                        s.close_file(f, mtime).map_err(|e| stage_err(&stage, e))?;
-                    }
-                    self.seen.insert(rel, (h.finalize().into(), size));
-                    self.files += 1;
-                    self.bytes += size;
-                    reporter.file_done();
-                }
-                EntryType::Link => {
-                    let target_raw = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
-                    let target = match self.rel(&target_raw) {
-                        Ok(t) if t.starts_with(b"data/") && self.seen.contains_key(&t) => t,
-                        _ => {
-                            problems.add("unsafe_hard_link", format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&rel), shown(&target_raw)));
-                            continue;
-                        }
-                    };
-                    if self.seen.contains_key(&rel) {
-                        problems.add("duplicate_entry", format!("{} appears twice in the archive; only the first was kept.", shown(&rel)));
-                        continue;
-                    }
-                    let (hash, size) = self.seen[&target];
-                    if let Some(s) = stage.as_deref_mut()
-                        && let Err(e) = s.hard_link(&relp(&rel), &relp(&target))
-                    {
-                        if collided(problems, &rel, &e) {
-                            continue;
-                        }
-                        return Err(stage_err(&stage, e));
-                    }
-                    self.seen.insert(rel, (hash, size));
-                    self.files += 1;
-                    self.hard_links += 1;
-                    self.bytes += size;
-                }
-                EntryType::Symlink => {
-                    let target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
-                    self.links.push((rel, target));
-                }
-                EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                    let what = match et {
-                        EntryType::Char => "character device",
-                        EntryType::Block => "block device",
-                        _ => "fifo",
-                    };
-                    problems.add("special_file", format!("the entry {} is a {what}, which a handover never contains; it was not extracted.\nThe archive is hostile or broken.", shown(&rel)));
-                }
-                _ => problems.add("unsupported_entry", format!("the entry {} has a tar type ({:?}) that a handover never contains; it was not extracted.", shown(&rel), et)),
+            if let Some(stop) = self.entry(&mut entry, &mut r)? {
+                return Ok((None, Some(stop)));
             }
         }
         // Past the end-of-archive blocks: read the rest so age and zstd check their ends.
         let mut plain = archive.into_inner();
         loop {
-            match plain.read(&mut buf) {
+            match plain.read(&mut r.buf) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
@@ -1021,56 +999,321 @@ impl Bag {
         Ok((Some(plain), None))
     }
 
+    /// Reads one tar entry: checks where it lies, then takes it as the bag's folders, a tag
+    /// file or payload. Returns why reading must stop, if it must.
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        r: &mut Reading,
+    ) -> Result<Option<Stop>> {
+        let raw = entry.path_bytes().into_owned();
+        let et = entry.header().entry_type();
+        if et == EntryType::XGlobalHeader {
+            return Ok(None);
+        }
+        let rel = match self.rel(&raw) {
+            Ok(rel) => rel,
+            Err((kind, why)) => {
+                r.problems.add(kind, format!("the entry {} {why}; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&raw)));
+                return Ok(None);
+            }
+        };
+        let item = Item {
+            mode: entry.header().mode().unwrap_or(0o644),
+            mtime: entry.header().mtime().unwrap_or(0),
+            raw,
+            rel,
+            et,
+        };
+        if item.rel.is_empty() || item.rel == b"data" {
+            self.folder(&item, r)?;
+            return Ok(None);
+        }
+        let payload = item.rel.starts_with(b"data/");
+        if !payload && item.rel.contains(&b'/') {
+            r.problems.add(
+                ProblemKind::UnexpectedEntry,
+                format!(
+                    "the entry {} is neither payload (data/) nor a tag file.",
+                    shown(&item.raw)
+                ),
+            );
+            return Ok(None);
+        }
+        if payload {
+            self.payload(entry, item, r)
+        } else {
+            self.tag_file(entry, item, r)
+        }
+    }
+
+    /// The bag's top folder or its `data/`: directories, staged with their mode and mtime.
+    fn folder(&mut self, item: &Item, r: &mut Reading) -> Result<()> {
+        let Item {
+            raw,
+            rel,
+            et,
+            mode,
+            mtime,
+        } = item;
+        if !et.is_dir() {
+            r.problems.add(
+                ProblemKind::UnexpectedEntry,
+                format!("the entry {} should be a directory.", shown(raw)),
+            );
+        } else if rel.is_empty() {
+            self.saw_top = true;
+        } else if let Some(s) = r.stage.as_deref_mut() {
+            s.dir(&relp(rel), *mode, *mtime)
+                .map_err(|e| stage_err(s, e))?;
+        }
+        if rel.is_empty()
+            && let Some(s) = r.stage.as_deref_mut()
+        {
+            s.dir(Path::new(""), *mode, *mtime)
+                .map_err(|e| stage_err(s, e))?;
+        }
+        Ok(())
+    }
+
+    /// A tag file: hashed, staged, and kept in memory when it is one that is parsed.
+    fn tag_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        item: Item,
+        r: &mut Reading,
+    ) -> Result<Option<Stop>> {
+        let rel = item.rel;
+        if !item.et.is_file() {
+            r.problems.add(
+                ProblemKind::UnexpectedEntry,
+                format!("the tag file {} is not a regular file.", shown(&item.raw)),
+            );
+            return Ok(None);
+        }
+        if self.tag_hashes.contains_key(&rel) {
+            r.problems.add(
+                ProblemKind::DuplicateEntry,
+                format!("the tag file {} appears twice in the archive.", shown(&rel)),
+            );
+            return Ok(None);
+        }
+        let parsed = PARSED_TAGS.iter().find(|t| t.as_bytes() == &rel[..]);
+        let mut out = match r.stage.as_deref_mut() {
+            Some(s) => Some(
+                s.file(&relp(&rel), item.mode)
+                    .map_err(|e| stage_err(s, e))?,
+            ),
+            None => None,
+        };
+        let mut body = Vec::new();
+        let copied = util::hash_copy(entry, u64::MAX, &mut r.buf, |chunk| {
+            if parsed.is_some() {
+                body.extend_from_slice(chunk);
+            }
+            match out.as_mut() {
+                Some(f) => f.write_all(chunk),
+                None => Ok(()),
+            }
+        });
+        let hash = match copied {
+            Ok((hash, _)) => hash,
+            Err(CopyError::Read(e)) => return Ok(Some(Stop::Tar(e.to_string()))),
+            Err(CopyError::Sink(e)) => return Err(r.stage_err(e)),
+        };
+        if let (Some(f), Some(s)) = (out, r.stage.as_deref()) {
+            s.close_file(f, item.mtime).map_err(|e| stage_err(s, e))?;
+        }
+        self.tag_hashes.insert(rel, hex::encode(hash));
+        if let Some(t) = parsed {
+            self.tag_bodies.insert(t, body);
+        }
+        Ok(None)
+    }
+
+    /// A payload entry, by its tar type.
+    fn payload<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        item: Item,
+        r: &mut Reading,
+    ) -> Result<Option<Stop>> {
+        let rel = item.rel;
+        match item.et {
+            EntryType::Directory => {
+                self.dirs += 1;
+                self.dir_paths.push(rel.clone());
+                if let Some(s) = r.stage.as_deref_mut()
+                    && let Err(e) = s.dir(&relp(&rel), item.mode, item.mtime)
+                    && !collided(r.problems, &rel, &e)
+                {
+                    return Err(stage_err(s, e));
+                }
+            }
+            EntryType::Regular | EntryType::Continuous => {
+                return self.payload_file(entry, rel, item.mode, item.mtime, r);
+            }
+            EntryType::Link => {
+                let target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
+                self.hard_link(rel, &target, r)?;
+            }
+            EntryType::Symlink => {
+                let target = entry.link_name_bytes().map(|c| c.into_owned()).unwrap_or_default();
+                self.links.push((rel, target));
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let what = match item.et {
+                    EntryType::Char => "character device",
+                    EntryType::Block => "block device",
+                    _ => "fifo",
+                };
+                r.problems.add(ProblemKind::SpecialFile, format!("the entry {} is a {what}, which a handover never contains; it was not extracted.\nThe archive is hostile or broken.", shown(&rel)));
+            }
+            et => r.problems.add(ProblemKind::UnsupportedEntry, format!("the entry {} has a tar type ({:?}) that a handover never contains; it was not extracted.", shown(&rel), et)),
+        }
+        Ok(None)
+    }
+
+    /// A payload file: hashed (and staged) as it is read.
+    fn payload_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        rel: Vec<u8>,
+        mode: u32,
+        mtime: u64,
+        r: &mut Reading,
+    ) -> Result<Option<Stop>> {
+        if self.seen.contains_key(&rel) {
+            r.problems.add(
+                ProblemKind::DuplicateEntry,
+                format!(
+                    "{} appears twice in the archive; only the first was kept.",
+                    shown(&rel)
+                ),
+            );
+            return Ok(None);
+        }
+        let mut out = match r.stage.as_deref_mut() {
+            Some(s) => match s.file(&relp(&rel), mode) {
+                Ok(f) => Some(f),
+                Err(e) if collided(r.problems, &rel, &e) => return Ok(None),
+                Err(e) => return Err(stage_err(s, e)),
+            },
+            None => None,
+        };
+        let reporter = r.reporter;
+        let copied = util::hash_copy(entry, u64::MAX, &mut r.buf, |chunk| {
+            reporter.bytes(chunk.len() as u64);
+            match out.as_mut() {
+                Some(f) => f.write_all(chunk),
+                None => Ok(()),
+            }
+        });
+        let (hash, size) = match copied {
+            Ok(x) => x,
+            Err(CopyError::Read(e)) => return Ok(Some(Stop::Tar(e.to_string()))),
+            Err(CopyError::Sink(e)) => return Err(r.stage_err(e)),
+        };
+        if let (Some(f), Some(s)) = (out, r.stage.as_deref()) {
+            s.close_file(f, mtime).map_err(|e| stage_err(s, e))?;
+        }
+        self.seen.insert(rel, (hash, size));
+        self.files += 1;
+        self.bytes += size;
+        reporter.file_done();
+        Ok(None)
+    }
+
+    /// A hard link: only to a file earlier in the bag, whose hash and size it shares.
+    fn hard_link(&mut self, rel: Vec<u8>, target_raw: &[u8], r: &mut Reading) -> Result<()> {
+        let target = match self.rel(target_raw) {
+            Ok(t) if t.starts_with(b"data/") && self.seen.contains_key(&t) => t,
+            _ => {
+                r.problems.add(ProblemKind::UnsafeHardLink, format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&rel), shown(target_raw)));
+                return Ok(());
+            }
+        };
+        if self.seen.contains_key(&rel) {
+            r.problems.add(
+                ProblemKind::DuplicateEntry,
+                format!(
+                    "{} appears twice in the archive; only the first was kept.",
+                    shown(&rel)
+                ),
+            );
+            return Ok(());
+        }
+        let (hash, size) = self.seen[&target];
+        if let Some(s) = r.stage.as_deref_mut()
+            && let Err(e) = s.hard_link(&relp(&rel), &relp(&target))
+        {
+            if collided(r.problems, &rel, &e) {
+                return Ok(());
+            }
+            return Err(stage_err(s, e));
+        }
+        self.seen.insert(rel, (hash, size));
+        self.files += 1;
+        self.hard_links += 1;
+        self.bytes += size;
+        Ok(())
+    }
+
     /// Compares what was read with the bag's tag files and the outer manifest. Returns the
     /// receipt code when it matches the manifest's hash of it.
     fn check(&self, m: &Manifest, key: &minisign::PublicKey, p: &mut Problems) -> Option<String> {
         if !self.saw_top && self.seen.is_empty() {
-            p.add("bag_folder_missing", format!("the archive holds no folder {}/, the bag the manifest names.\nThis is another handover's archive, or not a handover at all.", m.bag.top_folder));
+            p.add(ProblemKind::BagFolderMissing, format!("the archive holds no folder {}/, the bag the manifest names.\nThis is another handover's archive, or not a handover at all.", m.bag.top_folder));
         }
-        let missing_tag = |p: &mut Problems, name: &str| {
-            p.add("tag_file_missing", format!("the bag has no {name}.\nThe archive was not made by handover export, or was changed: ask the provider."));
-        };
-        // bag-info.txt: the handover id, Payload-Oxum and the receipt code.
+        let code = self.check_bag_info(m, p);
+        if !self.tag_bodies.contains_key(bag::BAGIT_TXT) {
+            missing_tag(p, bag::BAGIT_TXT);
+        }
+        self.check_tag_manifest(m, key, p);
+        self.check_payload_manifest(p);
+        self.check_symlinks(m, p);
+        self.check_paths(p);
+        self.check_counts(m, p);
+        code
+    }
+
+    /// `bag-info.txt`: the handover id, Payload-Oxum and the receipt code.
+    /// Returns the receipt code when it matches the manifest's hash of it.
+    fn check_bag_info(&self, m: &Manifest, p: &mut Problems) -> Option<String> {
         let mut code = None;
-        match self.tag_bodies.get("bag-info.txt") {
-            None => missing_tag(p, "bag-info.txt"),
+        match self.tag_bodies.get(bag::BAG_INFO) {
+            None => missing_tag(p, bag::BAG_INFO),
             Some(b) => {
                 let text = String::from_utf8_lossy(b);
-                let field = |k: &str| {
-                    text.lines().find_map(|l| {
-                        l.strip_prefix(k)
-                            .and_then(|r| r.strip_prefix(':'))
-                            .map(|v| v.trim().to_string())
-                    })
-                };
+                let field = |label: &str| bag::bag_info_field(&text, label);
                 if field("External-Identifier").as_deref() != Some(&m.handover_id) {
-                    p.add("handover_id_mismatch", format!("the bag belongs to handover {}, but the manifest is for {}.\nThe archive was swapped with another one: ask the provider for the right archive.", field("External-Identifier").unwrap_or_else(|| "(none)".into()), m.handover_id));
+                    p.add(ProblemKind::HandoverIdMismatch, format!("the bag belongs to handover {}, but the manifest is for {}.\nThe archive was swapped with another one: ask the provider for the right archive.", field("External-Identifier").unwrap_or_else(|| "(none)".into()), m.handover_id));
                 }
                 let oxum = format!("{}.{}", self.bytes, self.files);
                 let declared = format!("{}.{}", m.payload.bytes, m.payload.files);
                 match field("Payload-Oxum") {
                     Some(o) if o == oxum && o == declared => {}
-                    o => p.add("payload_oxum_mismatch", format!("Payload-Oxum is {}, the payload read is {oxum} and the manifest declares {declared} (bytes.files).\nFiles were added, removed or changed: ask the provider.", o.unwrap_or_else(|| "(none)".into()))),
+                    o => p.add(ProblemKind::PayloadOxumMismatch, format!("Payload-Oxum is {}, the payload read is {oxum} and the manifest declares {declared} (bytes.files).\nFiles were added, removed or changed: ask the provider.", o.unwrap_or_else(|| "(none)".into()))),
                 }
                 match field("Handover-Receipt-Code") {
                     Some(c) if util::sha256_hex(c.as_bytes()) == m.receipt_code_sha256 => code = Some(c),
-                    _ => p.add("receipt_code_mismatch", "the receipt code in bag-info.txt is not the one the manifest was made with.\nThe bag was changed: ask the provider.".into()),
+                    _ => p.add(ProblemKind::ReceiptCodeMismatch, "the receipt code in bag-info.txt is not the one the manifest was made with.\nThe bag was changed: ask the provider.".into()),
                 }
             }
         }
-        if !self.tag_bodies.contains_key("bagit.txt") {
-            missing_tag(p, "bagit.txt");
-        }
+        code
+    }
 
-        // The tag manifest: the outer manifest's hash, its own signature, each tag file.
-        match self.tag_bodies.get("tagmanifest-sha256.txt") {
-            None => missing_tag(p, "tagmanifest-sha256.txt"),
+    /// The tag manifest: the outer manifest's hash, its own signature, each tag file.
+    fn check_tag_manifest(&self, m: &Manifest, key: &minisign::PublicKey, p: &mut Problems) {
+        match self.tag_bodies.get(bag::TAGMANIFEST) {
+            None => missing_tag(p, bag::TAGMANIFEST),
             Some(tm) => {
                 if util::sha256_hex(tm) != m.bag.tagmanifest_sha256 {
-                    p.add("tagmanifest_mismatch", "the bag's tagmanifest-sha256.txt is not the one the manifest was signed with.\nThe bag was changed after it was made: do not trust it.".into());
+                    p.add(ProblemKind::TagmanifestMismatch, "the bag's tagmanifest-sha256.txt is not the one the manifest was signed with.\nThe bag was changed after it was made: do not trust it.".into());
                 }
-                match self.tag_bodies.get("tagmanifest-sha256.txt.minisig") {
-                    None => missing_tag(p, "tagmanifest-sha256.txt.minisig"),
+                match self.tag_bodies.get(bag::TAGMANIFEST_SIG) {
+                    None => missing_tag(p, bag::TAGMANIFEST_SIG),
                     Some(sig) => sig_problem(
                         p,
                         key,
@@ -1081,92 +1324,94 @@ impl Bag {
                     ),
                 }
                 let mut listed = BTreeSet::new();
-                for (hash, name) in parse_manifest(tm, p, "tagmanifest-sha256.txt") {
+                for (hash, name) in parse_manifest(tm, p, bag::TAGMANIFEST) {
                     match self.tag_hashes.get(&name) {
-                        None => p.add("tag_file_missing", format!("the tag file {} listed in tagmanifest-sha256.txt is not in the archive.", shown(&name))),
-                        Some(h) if *h != hex::encode(hash) => p.add("tag_file_hash_mismatch", format!("the tag file {} does not match its hash in tagmanifest-sha256.txt: it was changed.\nDo not trust the bag; ask the provider.", shown(&name))),
+                        None => p.add(ProblemKind::TagFileMissing, format!("the tag file {} listed in tagmanifest-sha256.txt is not in the archive.", shown(&name))),
+                        Some(h) if *h != hex::encode(hash) => p.add(ProblemKind::TagFileHashMismatch, format!("the tag file {} does not match its hash in tagmanifest-sha256.txt: it was changed.\nDo not trust the bag; ask the provider.", shown(&name))),
                         _ => {}
                     }
                     listed.insert(name);
                 }
                 for name in self.tag_hashes.keys() {
                     if !listed.contains(name)
-                        && name != b"tagmanifest-sha256.txt"
-                        && name != b"tagmanifest-sha256.txt.minisig"
+                        && name != bag::TAGMANIFEST.as_bytes()
+                        && name != bag::TAGMANIFEST_SIG.as_bytes()
                     {
-                        p.add("unlisted_tag_file", format!("the tag file {} is not listed in tagmanifest-sha256.txt: it was added.", shown(name)));
+                        p.add(ProblemKind::UnlistedTagFile, format!("the tag file {} is not listed in tagmanifest-sha256.txt: it was added.", shown(name)));
                     }
                 }
             }
         }
+    }
 
-        // The payload manifest against what was read.
-        match self.tag_bodies.get("manifest-sha256.txt") {
-            None => missing_tag(p, "manifest-sha256.txt"),
+    /// The payload manifest against what was read.
+    fn check_payload_manifest(&self, p: &mut Problems) {
+        match self.tag_bodies.get(bag::MANIFEST) {
+            None => missing_tag(p, bag::MANIFEST),
             Some(body) => {
                 let mut listed: HashMap<Vec<u8>, [u8; 32]> = HashMap::new();
-                for (hash, path) in parse_manifest(body, p, "manifest-sha256.txt") {
+                for (hash, path) in parse_manifest(body, p, bag::MANIFEST) {
                     if listed.insert(path.clone(), hash).is_some() {
                         p.add(
-                            "tag_file_malformed",
+                            ProblemKind::TagFileMalformed,
                             format!("{} is listed twice in manifest-sha256.txt.", shown(&path)),
                         );
                     }
                 }
                 for (path, (hash, _)) in &self.seen {
                     match listed.remove(path) {
-                        None => p.add("unlisted_file", format!("{} is in the archive but not in manifest-sha256.txt: it was added.\nDo not trust it; ask the provider.", shown(path))),
-                        Some(h) if h != *hash => p.add("file_hash_mismatch", format!("{} does not match its SHA-256 in manifest-sha256.txt: it was changed.\nDo not trust it; ask the provider.", shown(path))),
+                        None => p.add(ProblemKind::UnlistedFile, format!("{} is in the archive but not in manifest-sha256.txt: it was added.\nDo not trust it; ask the provider.", shown(path))),
+                        Some(h) if h != *hash => p.add(ProblemKind::FileHashMismatch, format!("{} does not match its SHA-256 in manifest-sha256.txt: it was changed.\nDo not trust it; ask the provider.", shown(path))),
                         _ => {}
                     }
                 }
                 for path in listed.keys() {
-                    p.add("missing_file", format!("{} is listed in manifest-sha256.txt but not in the archive: it was removed.\nAsk the provider.", shown(path)));
+                    p.add(ProblemKind::MissingFile, format!("{} is listed in manifest-sha256.txt but not in the archive: it was removed.\nAsk the provider.", shown(path)));
                 }
             }
         }
+    }
 
-        // Symlinks against symlinks.txt.
+    /// Symlinks against symlinks.txt.
+    fn check_symlinks(&self, m: &Manifest, p: &mut Problems) {
         let mut declared: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-        if let Some(body) = self.tag_bodies.get("symlinks.txt") {
+        if let Some(body) = self.tag_bodies.get(bag::SYMLINKS) {
             for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                let parsed = std::str::from_utf8(line)
-                    .ok()
-                    .and_then(|l| l.split_once('\t'))
-                    .and_then(|(a, b)| {
-                        Some((crate::bag::bagit_decode(a)?, crate::bag::bagit_decode(b)?))
-                    });
-                match parsed {
+                match bag::parse_symlink_line(line) {
                     Some((a, b)) => {
                         declared.insert(a, b);
                     }
                     None => p.add(
-                        "tag_file_malformed",
+                        ProblemKind::TagFileMalformed,
                         "symlinks.txt has a line that is not `data/LINK<TAB>TARGET`.".into(),
                     ),
                 }
             }
         } else if !self.links.is_empty() || m.payload.symlinks > 0 {
-            missing_tag(p, "symlinks.txt");
+            missing_tag(p, bag::SYMLINKS);
         }
         let map = link_map(&self.links);
         for (path, target) in &self.links {
             match declared.remove(path) {
-                None => p.add("unlisted_symlink", format!("the symlink {} → {} is not listed in symlinks.txt: it was added{}.\nDo not trust the archive; ask the provider.", shown(path), shown(target), if escapes(path, target, &map) { " and points outside the bag" } else { "" })),
-                Some(t) if t != *target => p.add("symlink_mismatch", format!("the symlink {} points to {}, but symlinks.txt says {}: it was changed.", shown(path), shown(target), shown(&t))),
+                None => p.add(ProblemKind::UnlistedSymlink, format!("the symlink {} → {} is not listed in symlinks.txt: it was added{}.\nDo not trust the archive; ask the provider.", shown(path), shown(target), if escapes(path, target, &map) { " and points outside the bag" } else { "" })),
+                Some(t) if t != *target => p.add(ProblemKind::SymlinkMismatch, format!("the symlink {} points to {}, but symlinks.txt says {}: it was changed.", shown(path), shown(target), shown(&t))),
                 _ => {}
             }
         }
         for path in declared.keys() {
             p.add(
-                "missing_symlink",
+                ProblemKind::MissingSymlink,
                 format!(
                     "the symlink {} listed in symlinks.txt is not in the archive: it was removed.",
                     shown(path)
                 ),
             );
         }
-        // No entry may lie beneath a symlink: extracting it would write through the link.
+    }
+
+    /// No entry may lie beneath a symlink: extracting it would write through the link.
+    /// Nor may a name be two kinds of entry at once.
+    fn check_paths(&self, p: &mut Problems) {
         let link_set: BTreeSet<&[u8]> = self.links.iter().map(|(p, _)| &p[..]).collect();
         let under_link = |path: &[u8]| {
             path.iter()
@@ -1176,7 +1421,7 @@ impl Bag {
         for path in &self.dir_paths {
             if self.seen.contains_key(path) {
                 p.add(
-                    "duplicate_entry",
+                    ProblemKind::DuplicateEntry,
                     format!(
                         "{} is both a file and a directory in the archive.",
                         shown(path)
@@ -1187,7 +1432,7 @@ impl Bag {
         for path in self.seen.keys().chain(self.dir_paths.iter()) {
             if link_set.contains(&path[..]) {
                 p.add(
-                    "duplicate_entry",
+                    ProblemKind::DuplicateEntry,
                     format!(
                         "{} is both a symlink and a file or directory in the archive.",
                         shown(path)
@@ -1202,11 +1447,13 @@ impl Bag {
             .chain(self.links.iter().map(|(p, _)| p))
         {
             if under_link(path) {
-                p.add("path_through_symlink", format!("the entry {} lies beneath a symlink in the archive; writing it would follow the link.\nThe archive is hostile: do not unpack it with other tools.", shown(path)));
+                p.add(ProblemKind::PathThroughSymlink, format!("the entry {} lies beneath a symlink in the archive; writing it would follow the link.\nThe archive is hostile: do not unpack it with other tools.", shown(path)));
             }
         }
+    }
 
-        // Counts against the signed manifest.
+    /// Counts against the signed manifest.
+    fn check_counts(&self, m: &Manifest, p: &mut Problems) {
         let found = [
             self.files,
             self.dirs,
@@ -1228,14 +1475,13 @@ impl Bag {
             .collect();
         if !diffs.is_empty() {
             p.add(
-                "count_mismatch",
+                ProblemKind::CountMismatch,
                 format!(
                     "the payload holds {}.\nFiles were added or removed: ask the provider.",
                     diffs.join(", ")
                 ),
             );
         }
-        code
     }
 
     /// Symlinks whose target resolves outside the bag root (the extracted directory).
@@ -1249,6 +1495,11 @@ impl Bag {
     }
 }
 
+/// Records a tag file that the bag lacks.
+fn missing_tag(p: &mut Problems, name: &str) {
+    p.add(ProblemKind::TagFileMissing, format!("the bag has no {name}.\nThe archive was not made by handover export, or was changed: ask the provider."));
+}
+
 /// Whether an extraction error is a collision with an earlier entry (a file where a
 /// directory is, a name given twice): that is a problem of the archive, recorded as such,
 /// not an I/O failure.
@@ -1257,7 +1508,7 @@ fn collided(problems: &mut Problems, rel: &[u8], e: &io::Error) -> bool {
         return false;
     }
     problems.add(
-        "duplicate_entry",
+        ProblemKind::DuplicateEntry,
         format!(
             "{} collides with an earlier entry of the archive (a name given twice, or a file where a directory is); it was not extracted.",
             shown(rel)
@@ -1274,16 +1525,10 @@ fn parse_manifest(body: &[u8], p: &mut Problems, name: &str) -> Vec<([u8; 32], V
         if line.is_empty() {
             continue;
         }
-        let parsed = std::str::from_utf8(line).ok().and_then(|l| {
-            let (h, rest) = l.split_once(char::is_whitespace)?;
-            let mut hash = [0u8; 32];
-            hex::decode_to_slice(h, &mut hash).ok()?;
-            Some((hash, crate::bag::bagit_decode(rest.trim_start())?))
-        });
-        match parsed {
+        match bag::parse_bagit_line(line) {
             Some(x) => out.push(x),
             None => p.add(
-                "tag_file_malformed",
+                ProblemKind::TagFileMalformed,
                 format!("{name} line {} is not `SHA256  PATH`.", i + 1),
             ),
         }
