@@ -557,7 +557,7 @@ pub struct HoldInfo {
 }
 
 /// A recorded handover whose paths overlap a deletion's paths.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RelatedHandover {
     pub handover_id: String,
     pub client: String,

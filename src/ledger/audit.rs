@@ -646,7 +646,7 @@ impl CheckedLog {
 }
 
 /// What `audit verify` found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditReport {
     pub events: u64,
     pub head_seq: i64,
@@ -660,7 +660,7 @@ pub struct AuditReport {
 }
 
 /// One document checked with `--against`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnchorCheck {
     #[serde(serialize_with = "crate::util::path_text")]
     pub file: std::path::PathBuf,
@@ -791,7 +791,7 @@ fn check_anchor(
 }
 
 /// What `audit rekey` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RekeySummary {
     /// The lost key's id, from the old audit.pub when it was there.
     pub previous_key_id: Option<String>,
