@@ -1,12 +1,10 @@
 //! The audit log names the first row that was edited, deleted or reordered, when the state
 //! database is changed behind the tool's back (with SQL run in-process, so no test skips).
-mod common;
-use common::*;
+use crate::common::*;
 
 /// A home with a key and three exports: four audit rows (keygen, export ×3).
 fn home_with_events() -> Env {
-    let env = Env::new();
-    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let env = Env::keyed();
     for i in 1..=3 {
         let o = env
             .cmd()
@@ -367,8 +365,7 @@ fn a_rollback_to_an_older_database_is_caught_by_the_documents_that_left_it() {
 
 #[test]
 fn a_deletion_certificate_is_an_anchor_too() {
-    let env = Env::new();
-    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let env = Env::keyed();
     let data = env.path("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("f"), b"client bytes").unwrap();

@@ -1,14 +1,13 @@
 //! Certificates that hold up: signed unattended by the delegated certificate key (run-due
 //! under `env -i` with a password-protected provider key), checkable with minisign alone, and
 //! honest about the media (NIST SP 800-88 Rev. 2 terms; no Clear on a virtual disk).
-mod common;
 
 use std::io::Cursor;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::common::*;
 
 const PASSWORD: &str = "correct horse battery staple";
 const NOW: &str = "2099-01-02T00:00:00Z";
@@ -387,8 +386,7 @@ fn on_virtio_disk(p: &Path) -> bool {
 
 #[test]
 fn on_a_virtio_disk_a_shred_is_best_effort_never_clear() {
-    let env = Env::new();
-    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let env = Env::keyed();
     // A directory on / (the test's temp dir lives under /tmp, on the root filesystem here).
     let dir = tempfile::Builder::new()
         .prefix("handover-virtio-")

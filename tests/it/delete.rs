@@ -3,22 +3,16 @@
 //!
 //! The receipt is confirmed the way a provider does it: the client's `verify` gives the code,
 //! `confirm --code` records it.
-mod common;
-mod deletion;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::*;
-use deletion::*;
+use crate::common::*;
+use crate::deletion::*;
 
 /// An exported handover of a fresh tree; returns (env, export summary, data dir).
 fn exported() -> (Env, serde_json::Value, PathBuf) {
-    let env = Env::new();
-    let recipient = env.keys();
-    let data = env.path("clients/acme");
-    make_tree(&data);
-    let s = env.export(&data, &recipient);
+    let (World { env, data, .. }, s, _) = World::exported("clients/acme", make_tree);
     (env, s, data)
 }
 
@@ -99,7 +93,7 @@ fn after_the_receipt_every_local_copy_goes_and_the_certificate_says_what_it_was(
         assert!(!p.exists(), "{} remains", p.display());
     }
     // Written beside the archive, named after the handover.
-    let cert_path = PathBuf::from(d["certificate_path"].as_str().unwrap());
+    let cert_path = d.certificate_path.clone().unwrap();
     assert_eq!(cert_path.parent(), outputs(&s)[0].parent());
     assert_eq!(
         cert_path.file_name().unwrap().to_str().unwrap(),
@@ -157,7 +151,7 @@ fn after_the_receipt_every_local_copy_goes_and_the_certificate_says_what_it_was(
     let shown = env.run(&[
         "certificate",
         "show",
-        &d["certificate_id"].as_str().unwrap()[..6],
+        &d.certificate_id.as_deref().unwrap()[..6],
     ]);
     assert_ok(&shown);
     let text = String::from_utf8_lossy(&shown.stdout);
@@ -167,7 +161,7 @@ fn after_the_receipt_every_local_copy_goes_and_the_certificate_says_what_it_was(
     // Once certified, a second delete refuses and names the certificate.
     let again = delete(&env, &[&hid]);
     let err = assert_code(&again, 3);
-    assert!(err.contains(d["certificate_id"].as_str().unwrap()), "{err}");
+    assert!(err.contains(d.certificate_id.as_deref().unwrap()), "{err}");
 }
 
 #[test]
@@ -210,8 +204,8 @@ fn dry_run_changes_nothing() {
         .output()
         .unwrap();
     let d = summary(&o);
-    assert_eq!(d["dry_run"], true);
-    assert_eq!(d["plan"]["files"], 7 + 3);
+    assert!(d.dry_run);
+    assert_eq!(d.plan.files, 7 + 3);
     assert_eq!(state_of(&data), before);
     for p in outputs(&s) {
         assert!(p.exists());
@@ -240,7 +234,7 @@ fn an_interrupted_delete_is_finished_by_running_it_again() {
     assert!(count_files(&data) < 7, "the second run deleted some files");
     // In clear: the entries' paths are compared with the tree's.
     let d = summary(&delete(&env, &[&hid, "--names", "clear"]));
-    assert_eq!(d["resumed"], true);
+    assert!(d.resumed);
     assert!(!data.exists());
     let c = certificate(&env, &d);
     assert_eq!(c["runs"], 3);

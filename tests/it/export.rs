@@ -2,7 +2,6 @@
 //! messages that name the problem, and which files exist afterwards. Every failure case also
 //! checks that nothing was left behind: no file in --out (temporary ones included), nothing
 //! in the binary's TMPDIR, no handover recorded.
-mod common;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -13,7 +12,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use common::*;
+use crate::common::*;
 
 /// A small client tree: a few files in a folder.
 fn small_tree(root: &Path) {
@@ -75,10 +74,11 @@ fn assert_refused_before_output(env: &Env, o: &Output, out: &Path, needles: &[&s
 
 #[test]
 fn export_writes_text_to_stderr_and_json_to_stdout() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
 
     let o = export_cmd(&env, &data, &env.path("out"))
         .args(["-r", &r, "--name", "plain"])
@@ -231,10 +231,11 @@ fn list_shows_every_handover_as_a_table_or_one_json_document() {
 
 #[test]
 fn bad_recipients_are_refused_before_any_output() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     let out = env.path("out");
 
     let o = export_cmd(&env, &data, &out)
@@ -298,10 +299,11 @@ fn bad_recipients_are_refused_before_any_output() {
 
 #[test]
 fn a_secret_key_given_as_recipient_is_refused_and_never_echoed() {
-    let env = Env::new();
-    env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: _,
+        data,
+    } = World::new("data", small_tree);
     let out = env.path("out");
     let secret = fs::read_to_string(env.path("client.agekey"))
         .unwrap()
@@ -352,10 +354,11 @@ fn a_secret_key_given_as_recipient_is_refused_and_never_echoed() {
 
 #[test]
 fn signing_key_problems_are_refused_before_any_output() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     let out = env.path("out");
 
     let o = export_cmd(&env, &data, &out)
@@ -399,10 +402,11 @@ fn signing_key_problems_are_refused_before_any_output() {
 
 #[test]
 fn an_unreadable_signing_key_is_refused() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     let out = env.path("out");
     share_with_unprivileged(&env, &[&env.home()]);
     fs::set_permissions(env.sign_key(), fs::Permissions::from_mode(0o000)).unwrap();
@@ -423,10 +427,11 @@ fn an_unreadable_signing_key_is_refused() {
 
 #[test]
 fn a_wrong_or_missing_key_password_is_refused() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     let out = env.path("out");
     let o = env
         .cmd()
@@ -473,10 +478,11 @@ fn a_wrong_or_missing_key_password_is_refused() {
 
 #[test]
 fn an_output_directory_inside_the_data_directory_is_refused_and_not_created() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     std::os::unix::fs::symlink(&data, env.path("data-link")).unwrap();
     let before = snapshot(&data);
     // Plainly inside; inside after `..`; inside through a symlinked data path; inside
@@ -525,10 +531,11 @@ fn an_output_directory_inside_the_data_directory_is_refused_and_not_created() {
 
 #[test]
 fn the_providers_home_or_signing_key_inside_the_data_is_refused() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     let inner_home = data.join(".handover");
     let o = env
         .cmd_with_home(&inner_home)
@@ -572,8 +579,7 @@ fn the_providers_home_or_signing_key_inside_the_data_is_refused() {
 
 #[test]
 fn a_missing_data_directory_or_a_file_is_refused() {
-    let env = Env::new();
-    let r = env.keys();
+    let (env, r) = Env::with_keys();
     let out = env.path("out");
     let o = export_cmd(&env, &env.path("no-such-dir"), &out)
         .args(["-r", &r])
@@ -591,10 +597,11 @@ fn a_missing_data_directory_or_a_file_is_refused() {
 
 #[test]
 fn an_output_path_that_is_a_file_is_refused() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     let out = env.path("out");
     fs::write(&out, "a file\n").unwrap();
     let o = export_cmd(&env, &data, &out)
@@ -609,10 +616,11 @@ fn an_output_path_that_is_a_file_is_refused() {
 
 #[test]
 fn bad_names_and_levels_are_refused() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     let out = env.path("out");
     for level in ["0", "23", "-1"] {
         let o = export_cmd(&env, &data, &out)
@@ -646,8 +654,7 @@ fn bad_names_and_levels_are_refused() {
 
 #[test]
 fn an_unreadable_file_or_folder_is_named_and_nothing_is_left() {
-    let env = Env::new();
-    let r = env.keys();
+    let (env, r) = Env::with_keys();
     for (what, make) in [("file", "secret.txt"), ("folder", "locked")] {
         let data = env.path(&format!("data-{what}"));
         small_tree(&data);
@@ -676,10 +683,11 @@ fn an_unreadable_file_or_folder_is_named_and_nothing_is_left() {
 
 #[test]
 fn a_file_that_changes_while_being_read_is_named_and_nothing_is_left() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     // A sparse 64 MiB file: reading it takes long enough for thousands of writes to land
     // while it is read, and costs no disk.
     let growing = data.join("growing.log");
@@ -733,10 +741,11 @@ fn a_file_that_changes_while_being_read_is_named_and_nothing_is_left() {
 
 #[test]
 fn a_write_error_midway_leaves_no_file() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     // 1 MiB that does not compress: the archive must pass the 200 KiB limit.
     fs::write(data.join("photo.jpg"), noise(1 << 20, 42)).unwrap();
     let out = env.path("out");
@@ -759,8 +768,7 @@ fn a_write_error_midway_leaves_no_file() {
 
 #[test]
 fn fifos_and_sockets_are_refused_by_name() {
-    let env = Env::new();
-    let r = env.keys();
+    let (env, r) = Env::with_keys();
     let out = env.path("out");
     for kind in ["fifo", "socket"] {
         let data = env.path(&format!("data-{kind}"));
@@ -787,10 +795,11 @@ fn fifos_and_sockets_are_refused_by_name() {
 
 #[test]
 fn export_never_overwrites_an_existing_output() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     let out = env.path("out");
     let run = || {
         export_cmd(&env, &data, &out)
@@ -917,10 +926,11 @@ fn keygen_writes_private_keys_0600_and_never_overwrites() {
 
 #[test]
 fn strict_names_refuses_a_non_utf8_name_which_is_otherwise_kept_with_a_warning() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     fs::write(
         data.join(OsStr::from_bytes(b"invoices/caf\xe9-\xff.txt")),
         "latin-1\n",
@@ -969,10 +979,11 @@ fn strict_names_refuses_a_non_utf8_name_which_is_otherwise_kept_with_a_warning()
 
 #[test]
 fn a_json_error_is_one_document_on_stdout() {
-    let env = Env::new();
-    env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: _,
+        data,
+    } = World::new("data", small_tree);
     let o = export_cmd(&env, &data, &env.path("out"))
         .args(["--json", "-r", "foo"])
         .output()
@@ -1000,10 +1011,11 @@ fn a_json_error_is_one_document_on_stdout() {
 
 #[test]
 fn json_summary_survives_a_non_utf8_output_path() {
-    let env = Env::new();
-    let r = env.keys();
-    let data = env.path("data");
-    small_tree(&data);
+    let World {
+        env,
+        recipient: r,
+        data,
+    } = World::new("data", small_tree);
     let out = env.dir.path().join(OsStr::from_bytes(b"outbox-caf\xe9"));
     let o = export_cmd(&env, &data, &out)
         .args(["--json", "-r", &r, "--name", "n"])
@@ -1023,8 +1035,7 @@ fn json_summary_survives_a_non_utf8_output_path() {
 /// temporary archive and spools are removed (nothing under a final name, nothing hidden).
 #[test]
 fn a_signal_mid_export_leaves_nothing_behind() {
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     let data = env.path("data");
     fs::create_dir(&data).unwrap();
     // 8 GiB of holes: cheap on disk, many seconds of reading and compressing.

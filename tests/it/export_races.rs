@@ -4,8 +4,6 @@
 //!
 //! The races are forced with the test build's pause failpoints (`export.readdir`), never with
 //! timing; kills are real SIGKILLs (`export.file=kill@N`).
-mod common;
-mod deletion;
 
 use std::fs;
 use std::io::Read;
@@ -14,8 +12,8 @@ use std::process::{Child, Output, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use common::*;
-use deletion::state_of;
+use crate::common::*;
+use crate::deletion::state_of;
 
 const MARKER: &[u8] = b"PROVIDER-SECRET-MARKER-7f3a";
 
@@ -156,8 +154,7 @@ fn swap_for_symlink(env: &Env, data: &Path, rel: &str, target: &Path) {
 /// symlink to the provider's secrets. The export must fail by name and leave nothing.
 #[test]
 fn a_directory_swapped_for_a_symlink_before_it_is_opened_fails_the_export() {
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     let (data, secrets) = trees(&env);
     let secrets_before = state_of(&secrets);
     let mut child = spawn_export(&env, &data, "export.readdir=pause", "swap1");
@@ -183,8 +180,7 @@ fn a_directory_swapped_for_a_symlink_before_it_is_opened_fails_the_export() {
 /// holds the client's own files (now moved aside), never a secret.
 #[test]
 fn a_directory_swapped_after_it_was_opened_is_read_through_its_handle() {
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     let (data, secrets) = trees(&env);
     let secrets_before = state_of(&secrets);
     // Hit 1 lists the data directory, hit 2 lists sub.
@@ -213,8 +209,7 @@ fn a_directory_swapped_after_it_was_opened_is_read_through_its_handle() {
 /// the checks above are not failing every export.
 #[test]
 fn the_same_tree_exports_when_nothing_is_swapped() {
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     let (data, _) = trees(&env);
     let child = spawn_export(&env, &data, "", "calm");
     let o = finish(child);
@@ -257,8 +252,7 @@ fn killed_export(env: &Env, data: &Path, name: &str) -> PathBuf {
 /// export, even one to another outbox, and shredded; the next export says so.
 #[test]
 fn a_killed_exports_partial_archive_is_removed_by_the_next_export() {
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     let (data, _) = trees(&env);
     let data_before = state_of(&data);
     let tmp = killed_export(&env, &data, "killed");
@@ -287,8 +281,7 @@ fn a_killed_exports_partial_archive_is_removed_by_the_next_export() {
 /// A running export's temp file is not stale: another export started meanwhile leaves it.
 #[test]
 fn a_live_exports_temp_is_left_alone() {
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     let (data, _) = trees(&env);
     let mut child = spawn_export(&env, &data, "export.file=pause@2", "live");
     let paused = reached(&env, &mut child, "export.file");
@@ -307,8 +300,7 @@ fn a_live_exports_temp_is_left_alone() {
 /// outbox, and its certificate lists it as a `stale_temp` root.
 #[test]
 fn delete_shreds_a_killed_exports_partial_archive_in_its_outbox_and_certifies_it() {
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     let (data, secrets) = trees(&env);
     let secrets_before = state_of(&secrets);
     let o = finish(spawn_export(&env, &data, "", "first"));
@@ -366,8 +358,7 @@ fn delete_shreds_a_killed_exports_partial_archive_in_its_outbox_and_certifies_it
 /// Needs root for `mount --bind` (as the suite runs in CI); says so and skips elsewhere.
 #[test]
 fn a_file_bind_mounted_over_a_stale_temp_is_not_overwritten() {
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     let (data, _secrets) = trees(&env);
     let tmp = killed_export(&env, &data, "first");
     let outside = env.path("provider-config");

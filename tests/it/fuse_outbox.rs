@@ -2,13 +2,12 @@
 //! `renameat2(RENAME_NOREPLACE)` fails with EINVAL: a bindfs mount, the way NFS and SMB
 //! behave too. The outputs must still appear under their final names, complete, with nothing
 //! replaced and no temporary file left.
-mod common;
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// A bindfs mount of `src` at `at`, unmounted when dropped (before the scratch area goes).
 struct Mount(PathBuf);

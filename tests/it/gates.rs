@@ -7,24 +7,18 @@
 //! held mid-overwrite (`shred.verified`, after its first file was overwritten and read
 //! back), a hold placed between plan and job start (`shred.before_job_start`), processes
 //! lined up before migrating (`store.migrate`).
-mod common;
-mod deletion;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
-use common::*;
-use deletion::*;
+use crate::common::*;
+use crate::deletion::*;
 use sha2::Digest;
 
 /// An exported handover of a fresh tree under `clients/acme`; returns (env, id, summary).
 fn exported() -> (Env, String, serde_json::Value) {
-    let env = Env::new();
-    let recipient = env.keys();
-    let data = env.path("clients/acme");
-    make_tree(&data);
-    let s = env.export(&data, &recipient);
-    (env, s["handover_id"].as_str().unwrap().to_string(), s)
+    let (World { env, .. }, s, id) = World::exported("clients/acme", make_tree);
+    (env, id, s)
 }
 
 /// The client verifies the handover and the provider confirms its receipt code.
@@ -155,12 +149,15 @@ fn a_hold_refuses_every_deleting_path_and_status_agrees() {
     // A dry run shows the plan, names the hold, and exits as the real run would.
     let o = env.run(&["--json", "delete", "--dry-run", &id]);
     assert_code(&o, 3);
-    let d = json(&o.stdout);
-    assert_eq!(d["dry_run"], true);
-    assert_eq!(d["plan"]["files"], 7 + 3);
-    assert_eq!(d["refused"]["kind"], "handover_held");
-    assert_eq!(d["handovers"][0]["handover_id"], id.as_str());
-    assert_eq!(d["handovers"][0]["hold"], "litigation hold, case 123");
+    let d: ShredSummary = parse(&o.stdout);
+    assert!(d.dry_run);
+    assert_eq!(d.plan.files, 7 + 3);
+    assert_eq!(d.refused.as_ref().unwrap().kind, "handover_held");
+    assert_eq!(d.handovers[0].handover_id, id.as_str());
+    assert_eq!(
+        d.handovers[0].hold.as_deref(),
+        Some("litigation hold, case 123")
+    );
     let text = env.run(&["delete", "--dry-run", &id]);
     let err = assert_code(&text, 3);
     assert!(err.contains("ON HOLD") && err.contains("REFUSED"), "{err}");
@@ -232,10 +229,11 @@ fn a_hold_committed_while_delete_plans_wins() {
 
 #[test]
 fn a_source_shared_by_two_handovers_needs_both_clear() {
-    let env = Env::new();
-    let recipient = env.keys();
-    let data = env.path("clients/acme");
-    make_tree(&data);
+    let World {
+        env,
+        recipient,
+        data,
+    } = World::new("clients/acme", make_tree);
     let one = env.export_with(&data, &["-r", &recipient, "--name", "one"]);
     let two = env.export_with(&data, &["-r", &recipient, "--name", "two"]);
     let (id1, id2) = (
@@ -248,15 +246,10 @@ fn a_source_shared_by_two_handovers_needs_both_clear() {
     // Handover two has no receipt: deleting the shared source is refused, both are named.
     let o = env.run(&["--json", "delete", "--dry-run", id1]);
     assert_code(&o, 3);
-    let d = json(&o.stdout);
-    assert_eq!(d["refused"]["kind"], "shared_path_not_clear");
-    let named: Vec<&str> = d["handovers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["handover_id"].as_str().unwrap())
-        .collect();
-    assert!(named.contains(&id1) && named.contains(&id2), "{d}");
+    let d: ShredSummary = parse(&o.stdout);
+    assert_eq!(d.refused.as_ref().unwrap().kind, "shared_path_not_clear");
+    let named: Vec<&str> = d.handovers.iter().map(|h| h.handover_id.as_str()).collect();
+    assert!(named.contains(&id1) && named.contains(&id2), "{d:?}");
     let (kind, err) = refused(&env.run(&["--json", "delete", "--yes", id1]), 3);
     assert_eq!(kind, "shared_path_not_clear", "{err}");
     assert!(
@@ -308,7 +301,7 @@ fn two_deletes_at_once_run_one_job() {
     // Run again, it finds the job done.
     let (kind, err) = refused(&env.run(&["--json", "delete", "--yes", &id]), 3);
     assert_eq!(kind, "already_deleted");
-    assert!(err.contains(d["certificate_id"].as_str().unwrap()), "{err}");
+    assert!(err.contains(d.certificate_id.as_deref().unwrap()), "{err}");
 }
 
 #[test]
@@ -394,15 +387,14 @@ fn a_killed_deletes_lease_is_taken_over_by_the_next_run() {
     assert!(err.contains(&format!("process {}", next.id())), "{err}");
     go(&dir, "shred.verified");
     let d = summary(&next.wait_with_output().unwrap());
-    assert_eq!(d["resumed"], true);
+    assert!(d.resumed);
     assert_eq!(job_of(&env, &id), ("done".to_string(), 2));
     assert_eq!(certificates_in(&out_dir(&s)).len(), 1);
 }
 
 #[test]
 fn two_shreds_of_overlapping_paths_run_one_job() {
-    let env = Env::new();
-    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let env = Env::keyed();
     let tree = env.path("scratch/tree");
     make_tree(&tree);
     let keep = env.path("keep");
@@ -664,8 +656,7 @@ fn a_held_source_moved_behind_a_symlink_is_still_held() {
 /// the handovers again once its lease is taken, and the hold wins.
 #[test]
 fn a_handover_recorded_and_held_while_shred_plans_wins() {
-    let env = Env::new();
-    let recipient = env.keys();
+    let (env, recipient) = Env::with_keys();
     let tree = env.path("tree");
     make_tree(&tree.join("src"));
     let dir = env.path("fp");

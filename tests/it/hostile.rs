@@ -3,10 +3,9 @@
 //! byte for byte as given, including the names GNU tar refuses to write, so these tests never
 //! skip for want of a tool. `verify --extract` must refuse each with the entry named, exit 3,
 //! and write nothing outside the target, nor leave the target or its staging directory.
-mod common;
-mod support;
-use common::*;
-use support::tamper::{self, Raw, Tar};
+use crate::common::*;
+use crate::support;
+use crate::support::tamper::{self, Raw, Tar};
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

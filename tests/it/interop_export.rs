@@ -3,7 +3,6 @@
 //! then checks with `sha256sum -c`, `minisign -V` and `bagit.py --validate`, and compares the
 //! extracted tree with the source byte for byte, mode for mode, mtime for mtime.
 //! Under CI=true a missing tool fails the test; elsewhere the test says it did not run.
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -13,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// The tools every round trip needs.
 fn tools(extra: &[&str]) -> bool {
@@ -327,8 +326,7 @@ fn edge_tree_round_trips_through_age_zstd_and_gnu_tar() {
     if !tools(&[]) {
         return;
     }
-    let env = Env::new();
-    let recipient = env.keys();
+    let (env, recipient) = Env::with_keys();
     fs::write(env.path("outside.txt"), "outside the data directory\n").unwrap();
     let src = env.path("src");
     let tree = make_edge_tree(&src, &env.path("outside.txt"), "edge/data/");
@@ -377,8 +375,7 @@ fn make_corpus_edge_profile_round_trips() {
     if !tools(&["python3"]) {
         return;
     }
-    let env = Env::new();
-    let recipient = env.keys();
+    let (env, recipient) = Env::with_keys();
     let src = env.path("corpus");
     let o = Command::new("python3")
         .arg(&script)
@@ -444,10 +441,11 @@ fn bagit_py_validates_the_extracted_bag() {
     if !tools(&["bagit.py"]) {
         return;
     }
-    let env = Env::new();
-    let recipient = env.keys();
-    let src = env.path("src");
-    bagit_friendly_tree(&src);
+    let World {
+        env,
+        recipient,
+        data: src,
+    } = World::new("src", bagit_friendly_tree);
     let (summary, _) = export(&env, &src, "bag", &["-r".as_ref(), recipient.as_ref()]);
     let bag = open_with_standard_tools(
         Path::new(summary["archive_path"].as_str().unwrap()),
@@ -477,8 +475,7 @@ fn ssh_recipients_decrypt_with_their_ssh_keys() {
     if !tools(&["ssh-keygen"]) {
         return;
     }
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     for (kind, file) in [("ed25519", "id_ed25519"), ("rsa", "id_rsa")] {
         let mut c = Command::new("ssh-keygen");
         c.args(["-q", "-t", kind, "-N", "", "-C", "client", "-f"])
@@ -535,8 +532,7 @@ fn client_and_escrow_recipients_both_decrypt_and_no_one_else() {
     if !tools(&["age-keygen"]) {
         return;
     }
-    let env = Env::new();
-    let client = env.keys();
+    let (env, client) = Env::with_keys();
     let o = env.run(&[
         "keygen",
         "--age",
@@ -604,10 +600,11 @@ fn zstd_frames_have_a_checksum_and_a_window_plain_zstd_accepts() {
     if !tools(&[]) {
         return;
     }
-    let env = Env::new();
-    let recipient = env.keys();
-    let src = env.path("src");
-    bagit_friendly_tree(&src);
+    let World {
+        env,
+        recipient,
+        data: src,
+    } = World::new("src", bagit_friendly_tree);
     // Level 22 asks for the largest window; plain `zstd -d` (128 MiB limit) must still open it.
     for level in ["3", "22"] {
         let name = format!("level{level}");

@@ -2,13 +2,11 @@
 //! as a salted SHA-256, the state database keeps only that form once the job is done, the
 //! evidence pack and the audit log carry no name either; the client checks coverage on the
 //! bag it extracted with `handover certificate check`; `--names clear` keeps names.
-mod common;
-mod deletion;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
-use deletion::*;
+use crate::common::*;
+use crate::deletion::*;
 
 /// Distinctive parts of the client's file and folder names: none may survive a deletion.
 const NEEDLES: &[&str] = &["Quixotic", "Zoë", "Ärztebrief", "Krankenakte", "日本語"];
@@ -37,12 +35,7 @@ fn client_tree(root: &Path) {
 /// An exported handover of the client tree, extracted by the client (the bag in `bag/`)
 /// and confirmed with the receipt code. Returns (env, handover id, data dir, bag dir).
 fn exported_and_received() -> (Env, String, PathBuf, PathBuf) {
-    let env = Env::new();
-    let recipient = env.keys();
-    let data = env.path("clients/acme");
-    client_tree(&data);
-    let s = env.export(&data, &recipient);
-    let id = s["handover_id"].as_str().unwrap().to_string();
+    let (World { env, data, .. }, s, id) = World::exported("clients/acme", client_tree);
     let bag = env.path("bag");
     let o = env
         .cmd()
@@ -67,7 +60,7 @@ fn exported_and_received() -> (Env, String, PathBuf, PathBuf) {
     (env, id, data, bag)
 }
 
-fn delete(env: &Env, id: &str, extra: &[&str]) -> serde_json::Value {
+fn delete(env: &Env, id: &str, extra: &[&str]) -> ShredSummary {
     let o = env
         .cmd()
         .args(["--json", "delete", "--yes", id])
@@ -146,7 +139,7 @@ fn after_a_delete_no_client_file_name_is_in_the_certificate_the_evidence_or_the_
     let (env, id, data, _bag) = exported_and_received();
     let d = delete(&env, &id, &[]);
     assert!(!data.exists());
-    let cert_path = PathBuf::from(d["certificate_path"].as_str().unwrap());
+    let cert_path = d.certificate_path.clone().unwrap();
     let cert_bytes = std::fs::read(&cert_path).unwrap();
     assert_eq!(found(&cert_bytes), Vec::<&str>::new(), "in the certificate");
 
@@ -226,8 +219,7 @@ fn after_a_delete_no_client_file_name_is_in_the_certificate_the_evidence_or_the_
 
 #[test]
 fn a_shredded_file_named_after_a_client_is_hashed_as_a_root() {
-    let env = Env::new();
-    env.keys();
+    let (env, _) = Env::with_keys();
     let f = env.path("Patient Quixotic Zoë.pdf");
     std::fs::write(&f, pattern(4096)).unwrap();
     let o = env
@@ -238,7 +230,7 @@ fn a_shredded_file_named_after_a_client_is_hashed_as_a_root() {
         .unwrap();
     let s = summary(&o);
     assert!(!f.exists());
-    let cert = std::fs::read(s["certificate_path"].as_str().unwrap()).unwrap();
+    let cert = std::fs::read(s.certificate_path.as_ref().unwrap()).unwrap();
     assert_eq!(found(&cert), Vec::<&str>::new(), "in the certificate");
     let db = env.home().join("state.db");
     assert_eq!(
@@ -257,7 +249,7 @@ fn a_shredded_file_named_after_a_client_is_hashed_as_a_root() {
 fn the_client_sees_which_of_its_files_the_certificate_covers() {
     let (env, id, _data, bag) = exported_and_received();
     let d = delete(&env, &id, &[]);
-    let cert = PathBuf::from(d["certificate_path"].as_str().unwrap());
+    let cert = d.certificate_path.clone().unwrap();
 
     let o = check(&env, &cert, &bag);
     assert_ok(&o);
@@ -337,11 +329,7 @@ fn names_clear_keeps_the_names_in_the_certificate_and_the_database() {
     assert_eq!(found(&dump(&db)).len(), NEEDLES.len(), "kept in clear");
     assert_eq!(sql_query(&db, "SELECT names FROM deletion_jobs"), "clear");
     // The client's check works on names in clear too.
-    let o = check(
-        &env,
-        Path::new(d["certificate_path"].as_str().unwrap()),
-        &bag,
-    );
+    let o = check(&env, d.certificate_path.as_deref().unwrap(), &bag);
     assert_ok(&o);
     assert_eq!(json(&o.stdout)["names"], "clear");
 }
@@ -399,7 +387,7 @@ fn a_decoy_or_unsigned_certificate_covers_nothing() {
         .output()
         .unwrap();
     let s = summary(&o);
-    let cert = PathBuf::from(s["certificate_path"].as_str().unwrap());
+    let cert = s.certificate_path.clone().unwrap();
     let o = check(&env, &cert, &bag);
     assert_code(&o, 3);
     let r = json(&o.stdout);

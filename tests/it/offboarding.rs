@@ -1,12 +1,15 @@
 //! A whole offboarding with the real binary, as issue 5 describes it: export, verify with the
 //! client's key, confirm, schedule, run-due before and after the date, status, audit verify,
 //! evidence; then tampering with the database. And two run-due processes at once.
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use common::*;
+use handover::ledger::audit::AuditReport;
+use handover::ledger::evidence::EvidenceSummary;
+use handover::ledger::schedule::RunDueReport;
+
+use crate::common::*;
 
 /// A copy of the sample client directory (deletion destroys it, so never the fixture itself).
 fn client_copy(env: &Env, name: &str) -> PathBuf {
@@ -43,8 +46,7 @@ fn client_verifies(env: &Env, archive: &str, receipt: Option<&Path>) -> serde_js
 
 #[test]
 fn a_whole_offboarding() {
-    let env = Env::new();
-    let recipient = env.keys();
+    let (env, recipient) = Env::with_keys();
     let data = client_copy(&env, "acme-data");
     let e = export(&env, &data, "acme-final", &recipient);
     let id = e["handover_id"].as_str().unwrap().to_string();
@@ -56,11 +58,22 @@ fn a_whole_offboarding() {
     assert_eq!(v["handover_id"], id.as_str());
     assert_ok(&env.run(&["confirm", receipt.to_str().unwrap()]));
 
+    let cert_id = deleted_when_due(&env, &id, &data, &e);
+    checklist_and_audit_log_tell_the_story(&env, &cert_id);
+    evidence_pack_opens_with_standard_tools(&env, &id, &receipt, &cert_id);
+    an_edited_database_is_named(&env);
+}
+
+/// Deletion scheduled for a date: run-due before it does nothing, after it deletes the
+/// source and the outputs without prompting and certifies; a second run finds nothing due.
+/// Returns the certificate id.
+fn deleted_when_due(env: &Env, id: &str, data: &Path, e: &serde_json::Value) -> String {
+    let archive = e["archive_path"].as_str().unwrap();
     // Deletion 30 days after "now"; run-due before the date does nothing.
-    assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-31"]));
+    assert_ok(&env.run(&["schedule", id, "--at", "2099-01-31"]));
     let before = env.run_at("2099-01-30T23:59:59Z", &["--json", "run-due"]);
     assert_ok(&before);
-    assert_eq!(json_of(&before)["deleted"], 0);
+    assert_eq!(parse::<RunDueReport>(&before.stdout).deleted, 0);
     assert!(data.join("README.txt").is_file(), "nothing may run early");
     assert!(Path::new(&archive).is_file());
 
@@ -73,9 +86,9 @@ fn a_whole_offboarding() {
         .output()
         .unwrap();
     assert_ok(&after);
-    let r = json_of(&after);
-    assert_eq!(r["deleted"], 1, "{r}");
-    let cert_id = r["jobs"][0]["certificate_id"].as_str().unwrap().to_string();
+    let r: RunDueReport = parse(&after.stdout);
+    assert_eq!(r.deleted, 1, "{r:?}");
+    let cert_id = r.jobs[0].certificate_id.clone().unwrap();
     assert!(!data.exists(), "the source data is gone");
     for k in ["archive_path", "manifest_path", "signature_path"] {
         assert!(!Path::new(e[k].as_str().unwrap()).exists(), "{k} is gone");
@@ -86,44 +99,49 @@ fn a_whole_offboarding() {
     // A second run finds nothing due.
     let again = env.run_at("2099-02-02T00:00:00Z", &["--json", "run-due"]);
     assert_ok(&again);
-    assert_eq!(json_of(&again)["jobs"].as_array().unwrap().len(), 0);
+    assert_eq!(parse::<RunDueReport>(&again.stdout).jobs.len(), 0);
+    cert_id
+}
 
-    // The checklist shows every step.
-    let s = json_of(&env.run(&["--json", "status", "acme"]));
-    let h = &s["handovers"][0];
-    for step in [
-        "exported",
-        "receipt_confirmed",
-        "deletion_scheduled",
-        "deleted",
+/// The checklist shows every step, and the audit log holds the story, intact.
+fn checklist_and_audit_log_tell_the_story(env: &Env, cert_id: &str) {
+    let s: Statuses = parse(&env.run(&["--json", "status", "acme"]).stdout);
+    let h = &s.handovers[0];
+    for (step, s) in [
+        ("exported", &h.exported),
+        ("receipt_confirmed", &h.receipt_confirmed),
+        ("deletion_scheduled", &h.deletion_scheduled),
+        ("deleted", &h.deleted),
     ] {
-        assert_eq!(h[step]["done"], true, "{step}: {h}");
+        assert!(s.done, "{step}: {h:?}");
     }
-    assert_eq!(h["hold"]["done"], false);
-    assert!(h["deleted"]["detail"].as_str().unwrap().contains(&cert_id));
+    assert!(!h.hold.done);
+    assert!(h.deleted.detail.contains(cert_id));
 
     // The audit log holds the story, intact.
     let a = env.run(&["--json", "audit", "verify"]);
     assert_ok(&a);
-    let events = json_of(&a)["events"].as_u64().unwrap();
+    let events = parse::<AuditReport>(&a.stdout).events;
     // keygen, export, confirm, schedule, delete (the engine's certificate), run-due
     assert_eq!(events, 6);
+}
 
-    // The evidence pack opens with standard tools.
+/// The evidence pack opens with standard tools.
+fn evidence_pack_opens_with_standard_tools(env: &Env, id: &str, receipt: &Path, cert_id: &str) {
     let ev = env.path("evidence");
     let o = env
         .cmd()
         .args(["--json", "evidence", &id[..8], "--out"])
         .arg(&ev)
         .arg("--receipt")
-        .arg(&receipt)
+        .arg(receipt)
         .output()
         .unwrap();
     assert_ok(&o);
-    let pack = json_of(&o);
-    assert_eq!(pack["deletion_certificate"], true);
-    assert_eq!(pack["receipt"], true);
-    assert_eq!(pack["audit_log_intact"], true);
+    let pack: EvidenceSummary = parse(&o.stdout);
+    assert!(pack.deletion_certificate);
+    assert!(pack.receipt);
+    assert!(pack.audit_log_intact);
     assert_sha256sums(&ev, "SHA256SUMS");
     assert_minisign_verifies(
         &ev.join("manifest/acme-final.manifest.json"),
@@ -141,7 +159,7 @@ fn a_whole_offboarding() {
         "[x] **Exported**",
         "[x] **Receipt confirmed**",
         "[x] **Deleted**",
-        &cert_id,
+        cert_id,
     ] {
         assert!(
             report.contains(needle),
@@ -156,8 +174,10 @@ fn a_whole_offboarding() {
         5,
         "the handover's own events (not keygen)"
     );
+}
 
-    // Someone edits the database behind the tool's back: the log names the row.
+/// Someone edits the database behind the tool's back: the log names the row.
+fn an_edited_database_is_named(env: &Env) {
     let db = env.home().join("state.db");
     sql_exec(
         &db,
@@ -171,8 +191,7 @@ fn a_whole_offboarding() {
 
 #[test]
 fn two_run_due_at_once_delete_each_job_exactly_once() {
-    let env = Env::new();
-    let recipient = env.keys();
+    let (env, recipient) = Env::with_keys();
     let mut sources = Vec::new();
     for i in 0..3 {
         let data = client_copy(&env, &format!("client-{i}"));
@@ -202,7 +221,7 @@ fn two_run_due_at_once_delete_each_job_exactly_once() {
     let mut deleted = 0;
     for o in &outs {
         assert_ok(o);
-        deleted += json_of(o)["deleted"].as_u64().unwrap();
+        deleted += parse::<RunDueReport>(&o.stdout).deleted;
     }
     assert_eq!(
         deleted, 3,
@@ -218,9 +237,9 @@ fn two_run_due_at_once_delete_each_job_exactly_once() {
         "SELECT count(*) FROM certificates GROUP BY handover_id",
     );
     assert_eq!(counts.trim(), "1\n1\n1");
-    let jobs = json_of(&env.run(&["--json", "jobs"]));
-    for j in jobs["jobs"].as_array().unwrap() {
-        assert_eq!(j["status"], "done", "{j}");
+    let jobs: Jobs = parse(&env.run(&["--json", "jobs"]).stdout);
+    for j in &jobs.jobs {
+        assert_eq!(j.status.as_str(), "done", "{j:?}");
     }
     assert_ok(&env.run(&["audit", "verify"]));
 }
@@ -228,8 +247,7 @@ fn two_run_due_at_once_delete_each_job_exactly_once() {
 /// An exported, received handover of a fresh copy of the fixture, scheduled in the past so
 /// that it is due; returns (env, handover id, export summary).
 fn due_handover() -> (Env, String, serde_json::Value) {
-    let env = Env::new();
-    let recipient = env.keys();
+    let (env, recipient) = Env::with_keys();
     let data = client_copy(&env, "acme-data");
     let e = export(&env, &data, "due", &recipient);
     let id = e["handover_id"].as_str().unwrap().to_string();
@@ -253,16 +271,16 @@ fn a_job_whose_files_are_already_gone_is_closed_not_retried() {
     }
     let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
     assert_ok(&r);
-    let v = json_of(&r);
-    assert_eq!(v["jobs"][0]["result"], "gone", "{v}");
-    assert_eq!(v["failed"], 0);
-    let j = json_of(&env.run(&["--json", "jobs"]));
-    assert_eq!(j["jobs"][0]["handover_id"], id.as_str());
-    assert_eq!(j["jobs"][0]["status"], "gone");
+    let v: RunDueReport = parse(&r.stdout);
+    assert_eq!(v.jobs[0].result.as_str(), "gone", "{v:?}");
+    assert_eq!(v.failed, 0);
+    let j: Jobs = parse(&env.run(&["--json", "jobs"]).stdout);
+    assert_eq!(j.jobs[0].handover_id, id);
+    assert_eq!(j.jobs[0].status.as_str(), "gone");
     // The next run has nothing to do: no error loop.
     let again = env.run_at("2099-01-03T00:00:00Z", &["--json", "run-due"]);
     assert_ok(&again);
-    assert!(json_of(&again)["jobs"].as_array().unwrap().is_empty());
+    assert!(parse::<RunDueReport>(&again.stdout).jobs.is_empty());
     assert_ok(&env.run(&["audit", "verify"]));
 }
 
@@ -290,9 +308,9 @@ fn a_hold_committed_while_run_due_waits_for_the_lock_wins() {
     let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
     holder.join().expect("the holder committed");
     assert_code(&r, 4);
-    let v = json_of(&r);
-    assert_eq!(v["jobs"][0]["result"], "held", "{v}");
-    assert_eq!(v["deleted"], 0);
+    let v: RunDueReport = parse(&r.stdout);
+    assert_eq!(v.jobs[0].result.as_str(), "held", "{v:?}");
+    assert_eq!(v.deleted, 0);
     assert!(
         env.path("acme-data/README.txt").is_file(),
         "a held job must not run"

@@ -1,9 +1,8 @@
 //! Proof of receipt: `verify --receipt [--sign-receipt]` on the client's side, `confirm` on
 //! the provider's. A wrong code, a receipt for another handover or a tampered receipt is
 //! refused with exit 3 and leaves the state database unchanged.
-mod common;
-mod support;
-use common::*;
+use crate::common::*;
+use crate::support;
 
 use std::path::PathBuf;
 

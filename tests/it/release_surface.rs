@@ -2,8 +2,7 @@
 //! mentions the fault-injection or clock variables, and no command accepts a `--now` that
 //! would run scheduled deletions early. Every subcommand is found from the binary's own help,
 //! so one added later is covered too.
-mod common;
-use common::*;
+use crate::common::*;
 
 /// The names listed under `Commands:` in a help text, `help` itself left out.
 fn subcommands(help: &str) -> Vec<String> {
@@ -60,8 +59,7 @@ fn no_help_text_mentions_a_test_switch() {
 
 #[test]
 fn no_command_accepts_a_now_switch() {
-    let env = Env::new();
-    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let env = Env::keyed();
     let id = "0123456789abcdef0123456789abcdef";
     for base in [
         &["run-due"][..],

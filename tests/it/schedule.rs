@@ -1,12 +1,13 @@
 //! The deletion schedule as a user drives it: dates, holds, jobs, run-due's exit codes, the
 //! clock check, timers, status, and a broken or locked database.
-mod common;
-use common::*;
+use handover::ledger::audit::AuditReport;
+use handover::ledger::schedule::{JobView, RunDueReport};
+
+use crate::common::*;
 
 /// A home with a key and one export of the fixture; returns (env, handover id).
 fn exported(extra: &[&str]) -> (Env, String) {
-    let env = Env::new();
-    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let env = Env::keyed();
     let recipients = fixture("keys/client.recipients");
     let mut args = vec!["-R", recipients.to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -18,13 +19,22 @@ fn json(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("one JSON document on stdout")
 }
 
+/// `jobs --json` (at `now`, when given), read into the library's types.
+fn jobs(env: &Env, now: Option<&str>) -> Vec<JobView> {
+    let o = match now {
+        Some(t) => env.run_at(t, &["--json", "jobs"]),
+        None => env.run(&["--json", "jobs"]),
+    };
+    parse::<Jobs>(&o.stdout).jobs
+}
+
 #[test]
 fn delete_after_schedules_relative_to_the_export() {
     let (env, id) = exported(&["--delete-after", "30d"]);
-    let j = json(&env.run(&["--json", "jobs"]));
-    assert_eq!(j["jobs"][0]["handover_id"], id.as_str());
-    assert_eq!(j["jobs"][0]["status"], "not_due");
-    let due = j["jobs"][0]["due_at"].as_str().unwrap();
+    let j = jobs(&env, None);
+    assert_eq!(j[0].handover_id, id);
+    assert_eq!(j[0].status.as_str(), "not_due");
+    let due = j[0].due_at.as_deref().unwrap();
     let l = json(&env.run(&["--json", "list"]));
     let created = l["handovers"][0]["created_at"].as_str().unwrap();
     let (d, c) = (
@@ -39,15 +49,10 @@ fn a_date_in_the_past_is_refused_unless_allowed() {
     let (env, id) = exported(&[]);
     let err = assert_code(&env.run(&["schedule", &id, "--at", "2020-01-31"]), 3);
     assert!(err.contains("in the past"), "{err}");
-    assert!(
-        json(&env.run(&["--json", "jobs"]))["jobs"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(jobs(&env, None).is_empty());
     assert_ok(&env.run(&["schedule", &id, "--at", "2020-01-31", "--allow-past"]));
-    let j = json(&env.run(&["--json", "jobs"]));
-    assert_eq!(j["jobs"][0]["due_at"], "2020-01-31T00:00:00Z");
+    let j = jobs(&env, None);
+    assert_eq!(j[0].due_at.as_deref(), Some("2020-01-31T00:00:00Z"));
 }
 
 #[test]
@@ -67,26 +72,24 @@ fn run_due_waits_for_holds_and_receipts_with_exit_4() {
     // Not due yet: nothing to do, exit 0.
     let r = env.run_at("2098-12-31T23:00:00Z", &["--json", "run-due"]);
     assert_ok(&r);
-    assert_eq!(json(&r)["jobs"].as_array().unwrap().len(), 0);
+    assert_eq!(parse::<RunDueReport>(&r.stdout).jobs.len(), 0);
     // Due, but held.
     assert_ok(&env.run(&["hold", &id, "--reason", "litigation hold, case 123"]));
     let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
     assert_code(&r, 4);
-    let v = json(&r);
-    assert_eq!(v["jobs"][0]["result"], "held");
-    assert!(
-        v["jobs"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("case 123")
-    );
-    let j = json(&env.run_at("2099-01-02T00:00:00Z", &["--json", "jobs"]));
-    assert_eq!(j["jobs"][0]["status"], "held");
+    let v: RunDueReport = parse(&r.stdout);
+    assert_eq!(v.jobs[0].result.as_str(), "held");
+    assert!(v.jobs[0].detail.contains("case 123"));
+    let j = jobs(&env, Some("2099-01-02T00:00:00Z"));
+    assert_eq!(j[0].status.as_str(), "held");
     // Released, but no receipt yet.
     assert_ok(&env.run(&["release", &id]));
     let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
     assert_code(&r, 4);
-    assert_eq!(json(&r)["jobs"][0]["result"], "no_receipt");
+    assert_eq!(
+        parse::<RunDueReport>(&r.stdout).jobs[0].result.as_str(),
+        "no_receipt"
+    );
     // The source data is untouched throughout.
     assert!(std::path::Path::new(&fixture("acme/README.txt")).is_file());
 }
@@ -103,20 +106,15 @@ fn clock_behind_the_last_event_refuses_to_run() {
 fn status_shows_the_checklist() {
     let (env, id) = exported(&["--delete-after", "2w"]);
     assert_ok(&env.run(&["hold", &id[..8], "--reason", "regulator asked"]));
-    let s = json(&env.run(&["--json", "status", "acme"]));
-    let h = &s["handovers"][0];
-    assert_eq!(h["handover_id"], id.as_str());
-    assert_eq!(h["exported"]["done"], true);
-    assert_eq!(h["receipt_confirmed"]["done"], false);
-    assert_eq!(h["deletion_scheduled"]["done"], true);
-    assert_eq!(h["hold"]["done"], true);
-    assert!(
-        h["hold"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("regulator asked")
-    );
-    assert_eq!(h["deleted"]["done"], false);
+    let s: Statuses = parse(&env.run(&["--json", "status", "acme"]).stdout);
+    let h = &s.handovers[0];
+    assert_eq!(h.handover_id, id);
+    assert!(h.exported.done);
+    assert!(!h.receipt_confirmed.done);
+    assert!(h.deletion_scheduled.done);
+    assert!(h.hold.done);
+    assert!(h.hold.detail.contains("regulator asked"));
+    assert!(!h.deleted.done);
     let text = env.run(&["status"]);
     assert_ok(&text);
     let out = String::from_utf8_lossy(&text.stdout);
@@ -124,12 +122,8 @@ fn status_shows_the_checklist() {
         out.contains("[x] exported") && out.contains("[ ] receipt confirmed"),
         "{out}"
     );
-    assert!(
-        json(&env.run(&["--json", "status", "other-client"]))["handovers"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    let other: Statuses = parse(&env.run(&["--json", "status", "other-client"]).stdout);
+    assert!(other.handovers.is_empty());
 }
 
 #[test]
@@ -154,8 +148,8 @@ fn schedule_changes_are_audited() {
     assert_ok(&env.run(&["schedule", &id, "--after", "3d"]));
     assert_ok(&env.run(&["hold", &id, "--reason", "x"]));
     assert_ok(&env.run(&["release", &id]));
-    let a = json(&env.run(&["--json", "audit", "verify"]));
-    assert_eq!(a["events"], 5); // keygen, export, schedule, hold, release
+    let a: AuditReport = parse(&env.run(&["--json", "audit", "verify"]).stdout);
+    assert_eq!(a.events, 5); // keygen, export, schedule, hold, release
 }
 
 #[test]

@@ -1,21 +1,13 @@
 //! `handover shred`: the plan's blockers, symlinks, dry runs, duplicates, interruption, and the
 //! proof that the bytes are gone, on the test machine's disk and on tmpfs.
-mod common;
-mod deletion;
 
 use std::io::Read;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
-use deletion::*;
-
-fn keyed_env() -> Env {
-    let env = Env::new();
-    assert_ok(&env.run(&["keygen", "--no-password"]));
-    env
-}
+use crate::common::*;
+use crate::deletion::*;
 
 fn shred_json(env: &Env, args: &[&str]) -> std::process::Output {
     let mut c = env.cmd();
@@ -25,7 +17,7 @@ fn shred_json(env: &Env, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn symlink_to_a_file_outside_goes_and_its_target_stays() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let tree = env.path("tree");
     make_tree(&tree);
     std::fs::write(env.path("outside.txt"), b"keep me").unwrap();
@@ -53,7 +45,7 @@ fn symlink_to_a_file_outside_goes_and_its_target_stays() {
 
 #[test]
 fn a_symlink_given_as_the_path_is_removed_not_followed() {
-    let env = keyed_env();
+    let env = Env::keyed();
     std::fs::write(env.path("target.txt"), b"keep me").unwrap();
     std::os::unix::fs::symlink(env.path("target.txt"), env.path("link")).unwrap();
     summary(&shred_json(&env, &[env.path("link").to_str().unwrap()]));
@@ -63,7 +55,7 @@ fn a_symlink_given_as_the_path_is_removed_not_followed() {
 
 #[test]
 fn hard_link_with_a_twin_outside_is_refused_and_nothing_is_deleted() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let tree = env.path("tree");
     make_tree(&tree);
     std::fs::hard_link(tree.join("a/f1.bin"), env.path("twin.bin")).unwrap();
@@ -90,7 +82,7 @@ fn hard_link_with_a_twin_outside_is_refused_and_nothing_is_deleted() {
 /// user owns.
 #[test]
 fn one_unreadable_file_fails_the_plan_and_nothing_is_deleted() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let tree = env.path("tree");
     make_tree(&tree);
     let locked = tree.join("a/b/f2.bin");
@@ -134,7 +126,7 @@ fn one_unreadable_file_fails_the_plan_and_nothing_is_deleted() {
 
 #[test]
 fn dry_run_changes_nothing() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let tree = env.path("tree");
     make_tree(&tree);
     let before = state_of(&tree);
@@ -147,10 +139,10 @@ fn dry_run_changes_nothing() {
         .output()
         .unwrap();
     let s = summary(&o);
-    assert_eq!(s["dry_run"], true);
-    assert_eq!(s["plan"]["files"], 7);
-    assert_eq!(s["plan"]["directories"], 5);
-    assert!(s["certificate_id"].is_null());
+    assert!(s.dry_run);
+    assert_eq!(s.plan.files, 7);
+    assert_eq!(s.plan.directories, 5);
+    assert!(s.certificate_id.is_none());
     assert_eq!(state_of(&tree), before);
     // keygen made the database (it is an audited event); a dry run leaves it byte for byte.
     assert_eq!(
@@ -162,7 +154,7 @@ fn dry_run_changes_nothing() {
 
 #[test]
 fn without_yes_and_without_a_terminal_it_refuses() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let tree = env.path("tree");
     make_tree(&tree);
     let before = state_of(&tree);
@@ -181,7 +173,7 @@ fn without_yes_and_without_a_terminal_it_refuses() {
 
 #[test]
 fn root_home_directories_and_the_handover_home_are_refused() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let fake_home = env.path("someone");
     make_tree(&fake_home);
     for (path, what) in [
@@ -215,7 +207,7 @@ fn root_home_directories_and_the_handover_home_are_refused() {
 
 #[test]
 fn a_path_given_twice_or_nested_is_deleted_once() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let tree = env.path("tree");
     make_tree(&tree);
     let t = tree.to_str().unwrap();
@@ -232,7 +224,7 @@ fn a_path_given_twice_or_nested_is_deleted_once() {
         ],
     );
     let s = summary(&o);
-    assert_eq!(s["plan"]["roots"].as_array().unwrap().len(), 1);
+    assert_eq!(s.plan.roots.len(), 1);
     let c = certificate(&env, &s);
     let paths = entry_paths(&c);
     assert_eq!(c["totals"]["files"], 7);
@@ -249,7 +241,7 @@ fn a_path_given_twice_or_nested_is_deleted_once() {
 /// entry once.
 #[test]
 fn an_interrupted_shred_is_finished_by_running_it_again() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let tree = env.path("tree");
     make_tree(&tree);
     for i in 0..20 {
@@ -266,7 +258,7 @@ fn an_interrupted_shred_is_finished_by_running_it_again() {
     let left = count_files(&tree);
     assert!(left > 0 && left < 27, "part way: {left} files left");
     let s = summary(&shred_json(&env, &[tree.to_str().unwrap()]));
-    assert_eq!(s["resumed"], true);
+    assert!(s.resumed);
     assert!(!tree.exists());
     let c = certificate(&env, &s);
     entry_paths(&c);
@@ -286,7 +278,7 @@ fn an_interrupted_shred_is_finished_by_running_it_again() {
 ///
 /// Where the plan says the files will not be overwritten (copy-on-write, overlay, network),
 /// there is nothing to prove about the bytes: the run must instead say so (a downgrade).
-fn fd_proof(env: &Env, dir: &Path) -> serde_json::Value {
+fn fd_proof(env: &Env, dir: &Path) -> ShredSummary {
     let tree = dir.join("tree");
     make_tree(&tree);
     let plan = summary(
@@ -296,14 +288,14 @@ fn fd_proof(env: &Env, dir: &Path) -> serde_json::Value {
             .output()
             .unwrap(),
     );
-    let overwritten = plan["plan"]["overwrite_files"].as_u64().unwrap();
+    let overwritten = plan.plan.overwrite_files;
     if overwritten < 7 {
         eprintln!(
             "files here are not overwritten: {}",
-            plan["plan"]["filesystems"]
+            serde_json::to_value(&plan.plan.filesystems).unwrap()
         );
         let s = summary(&shred_json(env, &[tree.to_str().unwrap()]));
-        assert_eq!(s["downgraded"], true);
+        assert!(s.downgraded);
         return s;
     }
     let victim = tree.join("f5.bin");
@@ -339,7 +331,7 @@ fn fd_proof(env: &Env, dir: &Path) -> serde_json::Value {
 
 #[test]
 fn after_shred_a_descriptor_opened_before_reads_none_of_the_original_bytes() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let fs = fs_type(env.dir.path());
     let c = certificate(&env, &fd_proof(&env, env.dir.path()));
     let methods: Vec<&str> = c["sanitization"]
@@ -384,13 +376,13 @@ fn on_tmpfs_the_certificate_records_the_downgrade() {
         eprintln!("SKIPPED: /dev/shm is not a tmpfs here");
         return;
     }
-    let env = keyed_env();
+    let env = Env::keyed();
     let dir = tempfile::Builder::new()
         .prefix("handover-test-")
         .tempdir_in(shm)
         .unwrap();
     let s = fd_proof(&env, dir.path());
-    assert_eq!(s["downgraded"], true);
+    assert!(s.downgraded);
     let c = certificate(&env, &s);
     let san = c["sanitization"].as_array().unwrap();
     assert!(!san.is_empty());
@@ -414,7 +406,7 @@ fn on_tmpfs_the_certificate_records_the_downgrade() {
 /// recorded: the path no longer exists, yet running the command again finishes the job.
 #[test]
 fn an_interrupted_shred_of_one_file_finishes_although_the_file_is_gone() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let f = env.path("one.bin");
     std::fs::write(&f, pattern(10_000)).unwrap();
     let o = env
@@ -438,7 +430,7 @@ fn an_interrupted_shred_of_one_file_finishes_although_the_file_is_gone() {
 }
 
 /// An outside tree full of marker files (the provider's own data), and a snapshot of it.
-fn outside_tree(env: &Env) -> (std::path::PathBuf, deletion::Snapshot) {
+fn outside_tree(env: &Env) -> (std::path::PathBuf, crate::deletion::Snapshot) {
     let outside = env.path("outside");
     make_tree(&outside);
     let before = state_of(&outside);
@@ -451,7 +443,7 @@ fn outside_tree(env: &Env) -> (std::path::PathBuf, deletion::Snapshot) {
 /// for byte, and the certificate lists nothing under `a/`.
 #[test]
 fn a_directory_swapped_for_a_symlink_during_the_plan_is_never_followed() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let tree = env.path("tree");
     make_tree(&tree);
     let (outside, before) = outside_tree(&env);
@@ -487,7 +479,7 @@ fn a_directory_swapped_for_a_symlink_during_the_plan_is_never_followed() {
 /// run refuses (exit 3) with nothing touched anywhere.
 #[test]
 fn a_directory_swapped_between_lstat_and_open_is_a_blocker() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let tree = env.path("tree");
     make_tree(&tree);
     let (outside, before) = outside_tree(&env);
@@ -508,7 +500,7 @@ fn a_directory_swapped_between_lstat_and_open_is_a_blocker() {
 /// rm(1) resolve it; the `./victim` a textual reading gives stays.
 #[test]
 fn dot_dot_after_a_symlink_is_resolved_the_way_rm_does() {
-    let env = keyed_env();
+    let env = Env::keyed();
     std::fs::create_dir_all(env.path("real/sub")).unwrap();
     std::fs::write(env.path("real/victim"), pattern(5000)).unwrap();
     std::fs::create_dir(env.path("work")).unwrap();
@@ -523,7 +515,7 @@ fn dot_dot_after_a_symlink_is_resolved_the_way_rm_does() {
         .output()
         .unwrap();
     let s = summary(&o);
-    assert_eq!(s["plan"]["roots"][0]["path"], want.to_str().unwrap());
+    assert_eq!(s.plan.roots[0].path, want.to_str().unwrap());
     assert!(env.path("real/victim").symlink_metadata().is_err());
     assert!(env.path("real/sub").is_dir());
     assert_eq!(state_of(&env.path("work")), before, "./victim stays");
@@ -534,7 +526,7 @@ fn dot_dot_after_a_symlink_is_resolved_the_way_rm_does() {
 /// refuses the symlink, the run exits 3 and neither tree changes.
 #[test]
 fn a_symlink_swapped_into_the_parent_path_after_resolution_is_refused() {
-    let env = keyed_env();
+    let env = Env::keyed();
     let victim = env.path("p/q/victim");
     make_tree(&victim);
     make_tree(&env.path("outside/q/victim"));
@@ -556,8 +548,7 @@ fn a_symlink_swapped_into_the_parent_path_after_resolution_is_refused() {
 /// Needs root for `mount --bind` (as the suite runs in CI); says so and skips elsewhere.
 #[test]
 fn a_bind_mount_dropped_in_during_the_plan_is_never_walked() {
-    let env = Env::new();
-    assert_ok(&env.run(&["keygen", "--no-password"]));
+    let env = Env::keyed();
     let tree = env.path("tree");
     std::fs::create_dir_all(tree.join("sub")).unwrap();
     std::fs::write(tree.join("sub/a"), b"x").unwrap();

@@ -1,6 +1,5 @@
 //! The shipped fixture exports with the shipped test keys, as the README's demo does.
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn fixture_exports_and_is_listed() {

@@ -2,9 +2,8 @@
 //! and interoperability with the standard tools. Each failure asserts the exit code, a message
 //! naming the problem, the `--json` kind, and that nothing was written outside the target or
 //! left under a name that looks verified.
-mod common;
-mod support;
-use common::*;
+use crate::common::*;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -2,15 +2,14 @@
 //! verified, is reported by the next verify and removed by `--clean`; a running extraction's
 //! staging directory is never touched. Kills are real SIGKILLs through the test build's
 //! failpoints (`extract.file`).
-mod common;
-mod support;
+use crate::support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A handover of the shipped fixture, as `acme-1`, in out/; returns the env and the archive.
 fn handover() -> (Env, PathBuf) {

@@ -1,6 +1,5 @@
 //! Shared helpers for the integration tests: run the real binary with a temporary home,
 //! make keys, and require the standard tools the interoperability tests use.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -121,6 +120,63 @@ impl Env {
     }
 }
 
+/// The set-up most tests share, in one place: a scratch area whose home has an unencrypted
+/// provider signing key and a client age identity (`client.agekey`), and a data tree the
+/// test made at `data`. Destructure it to keep the names a test uses:
+/// `let World { env, recipient, data } = World::new("data", small_tree);`
+pub struct World {
+    pub env: Env,
+    /// The client's age recipient (`age1...`).
+    pub recipient: String,
+    /// The tree to export, made by the `make` given to [`World::new`].
+    pub data: PathBuf,
+}
+
+impl World {
+    /// A fresh [`Env`] with provider and client keys ([`Env::with_keys`]) and a tree made by
+    /// `make` at `data_rel` inside it.
+    pub fn new(data_rel: &str, make: impl FnOnce(&Path)) -> World {
+        let (env, recipient) = Env::with_keys();
+        let data = env.path(data_rel);
+        make(&data);
+        World {
+            env,
+            recipient,
+            data,
+        }
+    }
+
+    /// As [`World::new`], then the tree exported for client `acme` to `out/` with `--json`;
+    /// returns the world, the export summary and its handover id.
+    pub fn exported(
+        data_rel: &str,
+        make: impl FnOnce(&Path),
+    ) -> (World, serde_json::Value, String) {
+        let w = World::new(data_rel, make);
+        let s = w.env.export(&w.data, &w.recipient);
+        let id = s["handover_id"].as_str().unwrap().to_string();
+        (w, s, id)
+    }
+}
+
+impl Env {
+    /// A fresh scratch area whose home has an unencrypted provider signing key
+    /// (`keygen --no-password`), and nothing else.
+    pub fn keyed() -> Env {
+        let env = Env::new();
+        assert_ok(&env.run(&["keygen", "--no-password"]));
+        env
+    }
+
+    /// A fresh scratch area with the provider key and a client age identity ([`Env::keys`]);
+    /// returns it and the client's recipient.
+    pub fn with_keys() -> (Env, String) {
+        let env = Env::new();
+        let recipient = env.keys();
+        (env, recipient)
+    }
+}
+
 /// The `# public key:` line of an age identity file.
 pub fn recipient_of(identity: &Path) -> String {
     let text = std::fs::read_to_string(identity).unwrap();
@@ -205,6 +261,30 @@ pub fn json(stdout: &[u8]) -> serde_json::Value {
             String::from_utf8_lossy(stdout)
         )
     })
+}
+
+/// The stdout of a `--json` run read into the library's own summary type `T` (exactly one
+/// document; a missing or mistyped field fails the test).
+pub fn parse<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> T {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one {} ({e}):\n{}",
+            std::any::type_name::<T>(),
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+/// `jobs --json`: the deletion jobs, each in the library's own type.
+#[derive(serde::Deserialize)]
+pub struct Jobs {
+    pub jobs: Vec<handover::ledger::schedule::JobView>,
+}
+
+/// `status --json`: the offboarding checklist of each handover.
+#[derive(serde::Deserialize)]
+pub struct Statuses {
+    pub handovers: Vec<handover::ledger::schedule::StatusView>,
 }
 
 /// Asserts that every object key in `v`, at any depth, is snake_case.

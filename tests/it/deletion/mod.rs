@@ -1,11 +1,12 @@
 //! Helpers shared by the deletion tests (`tests/shred.rs`, `tests/delete.rs`): trees with
 //! known contents, snapshots to prove nothing changed, and reading certificates back.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+
+pub use handover::ShredSummary;
 
 use crate::common::*;
 
@@ -66,29 +67,29 @@ pub fn count_files(root: &Path) -> usize {
     state_of(root).values().filter(|v| v.0 == "file").count()
 }
 
-/// The `--json` summary of a successful run.
-pub fn summary(o: &Output) -> serde_json::Value {
+/// The `--json` summary of a successful `shred` or `delete` run, in the library's own type.
+pub fn summary(o: &Output) -> ShredSummary {
     assert_ok(o);
-    serde_json::from_slice(&o.stdout).expect("--json prints one document")
+    serde_json::from_slice(&o.stdout).expect("--json prints one ShredSummary")
 }
 
 /// The stored certificate named in a summary, via `certificate show --json`.
-pub fn certificate(env: &Env, s: &serde_json::Value) -> serde_json::Value {
-    let id = s["certificate_id"].as_str().expect("a certificate id");
+pub fn certificate(env: &Env, s: &ShredSummary) -> serde_json::Value {
+    let id = s.certificate_id.as_deref().expect("a certificate id");
     let o = env.run(&["--json", "certificate", "show", id]);
     assert_ok(&o);
     let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     // The file written beside the outputs is byte for byte the stored document.
-    let file = std::fs::read(s["certificate_path"].as_str().unwrap()).unwrap();
+    let file = std::fs::read(s.certificate_path.as_ref().unwrap()).unwrap();
     assert_eq!(file, o.stdout, "certificate file and database copy differ");
     c
 }
 
 /// Checks the certificate's signature: in-process always, and with the real minisign CLI
 /// when it is installed (common::assert_minisign_verifies).
-pub fn minisign_verifies(env: &Env, s: &serde_json::Value) {
-    let cert = PathBuf::from(s["certificate_path"].as_str().unwrap());
-    assert_certificate_verifies(&cert, &env.home().join("handover.pub"));
+pub fn minisign_verifies(env: &Env, s: &ShredSummary) {
+    let cert = s.certificate_path.as_ref().unwrap();
+    assert_certificate_verifies(cert, &env.home().join("handover.pub"));
 }
 
 /// Every entry path of a certificate, as `root:path` (`root:path_sha256` when the

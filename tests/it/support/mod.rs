@@ -1,12 +1,11 @@
 //! Helpers shared by the verify, receipt and hostile tests: an export with the shipped test
 //! keys and a `verify` command line with the client's identity and the provider's key. Kept
 //! beside `tests/common` (which the other test files share) so each can grow on its own.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::common::{Env, fixture};
+use crate::common::{Env, fixture};
 
 pub mod tamper;
 
