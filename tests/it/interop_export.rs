@@ -108,6 +108,43 @@ fn check_round_trip(
 ) {
     let name = summary["name"].as_str().unwrap();
     let archive = PathBuf::from(summary["archive_path"].as_str().unwrap());
+    let src_snap = snapshot(src);
+    let m = check_outer_manifest(env, &src_snap, summary, distinctive);
+    // Open it with age, zstd and GNU tar alone.
+    let bag = open_with_standard_tools(&archive, identity, &env.path("x"));
+    assert_eq!(bag.file_name().unwrap(), name);
+    assert_eq!(
+        listing(&bag),
+        [
+            "SHA256SUMS",
+            "bag-info.txt",
+            "bagit.txt",
+            "data",
+            "manifest-sha256.txt",
+            "symlinks.txt",
+            "tagmanifest-sha256.txt",
+            "tagmanifest-sha256.txt.minisig",
+        ]
+    );
+
+    let (files, _, _, bytes) = counts(&src_snap);
+    check_bag_proofs(&bag, &env.public_key(), files, &m);
+    check_bag_info(&bag, summary, &m, bytes, files);
+    check_bag_lists(&bag, &src_snap);
+    check_tree(&bag.join("data"), src, &src_snap, &m);
+    check_non_utf8_warnings(summary, stderr, non_utf8);
+}
+
+/// The outer manifest: signed, true to the archive and the source's counts, naming no client
+/// file. Returns it.
+fn check_outer_manifest(
+    env: &Env,
+    src_snap: &BTreeMap<Vec<u8>, Node>,
+    summary: &serde_json::Value,
+    distinctive: &[&str],
+) -> serde_json::Value {
+    let name = summary["name"].as_str().unwrap();
+    let archive = PathBuf::from(summary["archive_path"].as_str().unwrap());
     let manifest_path = PathBuf::from(summary["manifest_path"].as_str().unwrap());
     let out = env.path("out");
     assert_eq!(
@@ -146,8 +183,7 @@ fn check_round_trip(
         pub_line.lines().nth(1),
         "the manifest names the signer's public key"
     );
-    let src_snap = snapshot(src);
-    let (files, dirs, links, bytes) = counts(&src_snap);
+    let (files, dirs, links, bytes) = counts(src_snap);
     assert_eq!(m["payload"]["files"], files);
     assert_eq!(m["payload"]["directories"], dirs);
     assert_eq!(m["payload"]["symlinks"], links);
@@ -164,26 +200,13 @@ fn check_round_trip(
         );
     }
 
-    // Open it with age, zstd and GNU tar alone.
-    let bag = open_with_standard_tools(&archive, identity, &env.path("x"));
-    assert_eq!(bag.file_name().unwrap(), name);
-    assert_eq!(
-        listing(&bag),
-        [
-            "SHA256SUMS",
-            "bag-info.txt",
-            "bagit.txt",
-            "data",
-            "manifest-sha256.txt",
-            "symlinks.txt",
-            "tagmanifest-sha256.txt",
-            "tagmanifest-sha256.txt.minisig",
-        ]
-    );
+    m
+}
 
-    // The bag's own proofs: its signature, its tag manifest, every file's hash.
+/// The bag's own proofs: its signature, its tag manifest, every file's hash.
+fn check_bag_proofs(bag: &Path, pubkey: &Path, files: u64, m: &serde_json::Value) {
     let (ok, text) = run_tool(
-        &bag,
+        bag,
         "minisign",
         &[
             "-Vm".as_ref(),
@@ -194,14 +217,14 @@ fn check_round_trip(
     );
     assert!(ok, "minisign rejects the bag's signature: {text}");
     let (ok, text) = run_tool(
-        &bag,
+        bag,
         "sha256sum",
         &["-c".as_ref(), "tagmanifest-sha256.txt".as_ref()],
     );
     assert!(ok, "sha256sum -c tagmanifest-sha256.txt: {text}");
     assert_eq!(text.lines().filter(|l| l.ends_with(": OK")).count(), 5);
     let (ok, text) = run_tool(
-        &bag,
+        bag,
         "sha256sum",
         &["-c".as_ref(), "--strict".as_ref(), "SHA256SUMS".as_ref()],
     );
@@ -215,8 +238,16 @@ fn check_round_trip(
         m["bag"]["tagmanifest_sha256"],
         sha256_file(&bag.join("tagmanifest-sha256.txt"))
     );
+}
 
-    // bag-info.txt: the counts, the id, and the receipt code whose hash the manifest holds.
+/// bag-info.txt: the counts, the id, and the receipt code whose hash the manifest holds.
+fn check_bag_info(
+    bag: &Path,
+    summary: &serde_json::Value,
+    m: &serde_json::Value,
+    bytes: u64,
+    files: u64,
+) {
     let info = fs::read_to_string(bag.join("bag-info.txt")).unwrap();
     let field = |k: &str| {
         info.lines()
@@ -233,7 +264,10 @@ fn check_round_trip(
         m["receipt_code_sha256"],
         sha256_hex(field("Handover-Receipt-Code").as_bytes())
     );
+}
 
+/// The BagIt manifest and symlinks.txt list exactly the source's files, hashes and links.
+fn check_bag_lists(bag: &Path, src_snap: &BTreeMap<Vec<u8>, Node>) {
     // The BagIt manifest is UTF-8 text, and decodes to exactly the source's files and hashes.
     let bagit = String::from_utf8(fs::read(bag.join("manifest-sha256.txt")).unwrap())
         .expect("manifest-sha256.txt is UTF-8 (non-UTF-8 bytes percent-encoded)");
@@ -265,10 +299,11 @@ fn check_round_trip(
         })
         .collect();
     assert_eq!(listed, want, "symlinks.txt against the source");
+}
 
-    // The tree itself: same entries, types, bytes, modes, mtimes, link targets.
-    let data = bag.join("data");
-    let got = snapshot(&data);
+/// The tree itself: same entries, types, bytes, modes, mtimes, link targets, hard links.
+fn check_tree(data: &Path, src: &Path, src_snap: &BTreeMap<Vec<u8>, Node>, m: &serde_json::Value) {
+    let got = snapshot(data);
     let only_src: Vec<_> = src_snap.keys().filter(|k| !got.contains_key(*k)).collect();
     let only_got: Vec<_> = got.keys().filter(|k| !src_snap.contains_key(*k)).collect();
     assert!(
@@ -283,7 +318,7 @@ fn check_round_trip(
             .map(|k| String::from_utf8_lossy(k))
             .collect::<Vec<_>>()
     );
-    for (rel, n) in &src_snap {
+    for (rel, n) in src_snap {
         assert_eq!(
             &got[rel],
             n,
@@ -306,8 +341,10 @@ fn check_round_trip(
             .collect();
         assert_eq!(inodes.len(), 1, "hard links {g:?} extract as one inode");
     }
+}
 
-    // Non-UTF-8 names: in --json and in a warning each.
+/// Non-UTF-8 names: in --json and in a warning each.
+fn check_non_utf8_warnings(summary: &serde_json::Value, stderr: &str, non_utf8: usize) {
     let listed = summary["non_utf8_names"].as_array().unwrap();
     assert_eq!(listed.len(), non_utf8, "non_utf8_names: {listed:?}");
     for n in listed {

@@ -562,239 +562,15 @@ pub struct EdgeTree {
 /// and a folder dated before 1970, a file dated 2300).
 pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree {
     fs::create_dir(root).unwrap();
-    let mut when = 1_600_000_000i64;
-    let mut next_time = || {
-        when += 3_601;
-        when
+    let m = Maker {
+        root,
+        when: std::cell::Cell::new(1_600_000_000),
     };
-    let p = |rel: &[u8]| root.join(OsStr::from_bytes(rel));
-    let mkdir = |rel: &[u8], mode: u32| {
-        fs::create_dir_all(p(rel)).unwrap();
-        fs::set_permissions(p(rel), fs::Permissions::from_mode(mode)).unwrap();
-    };
-    let file = |rel: &[u8], body: &[u8], mode: u32, t: i64| {
-        let path = p(rel);
-        let mut f = fs::File::create(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        f.write_all(body).unwrap();
-        drop(f);
-        set_mtime(&path, t);
-        // chmod last: it leaves the mtime alone, and a 0444 file could not be opened again.
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-    };
-
-    file(b"plain.txt", b"hello, plain file\n", 0o644, next_time());
-    mkdir(b"with space", 0o755);
-    file(
-        b"with space/two  spaces.txt",
-        b"spaces\n",
-        0o644,
-        next_time(),
-    );
-    file(
-        b"with space/ leading space.txt",
-        b"lead\n",
-        0o644,
-        next_time(),
-    );
-    mkdir("unicode/日本語".as_bytes(), 0o755);
-    file(
-        "unicode/caf\u{e9}.txt".as_bytes(),
-        b"NFC\n",
-        0o644,
-        next_time(),
-    );
-    file(
-        "unicode/cafe\u{301}.txt".as_bytes(),
-        b"NFD\n",
-        0o644,
-        next_time(),
-    );
-    file(
-        "unicode/日本語/データ.txt".as_bytes(),
-        "データ\n".as_bytes(),
-        0o644,
-        next_time(),
-    );
-    mkdir(b"weird", 0o755);
-    file(
-        b"weird/new\nline.txt",
-        b"newline in name\n",
-        0o644,
-        next_time(),
-    );
-    file(
-        b"weird/carriage\rreturn.txt",
-        b"CR in name\n",
-        0o644,
-        next_time(),
-    );
-    file(
-        b"weird/back\\slash.txt",
-        b"backslash in name\n",
-        0o644,
-        next_time(),
-    );
-    file(b"weird/tab\there.txt", b"tab in name\n", 0o644, next_time());
-    file(b"weird/100%-done.txt", b"percent\n", 0o644, next_time());
-    file(
-        b"weird/%41%2F-not-escapes.txt",
-        b"literal %41\n",
-        0o644,
-        next_time(),
-    );
-    file(b"weird/-leading-dash.txt", b"dash\n", 0o644, next_time());
-    file(
-        b"weird/--help",
-        b"looks like an option\n",
-        0o644,
-        next_time(),
-    );
-    mkdir(b"long", 0o755);
-    let n255 = format!("long/{}.txt", "n".repeat(251));
-    file(n255.as_bytes(), b"255-byte name\n", 0o644, next_time());
-    let u255 = format!("long/{}x", "\u{e9}".repeat(127));
-    file(
-        u255.as_bytes(),
-        b"255-byte UTF-8 name\n",
-        0o644,
-        next_time(),
-    );
-    // Relative paths of 99, 100 and 101 bytes, then in-tar paths of 99, 100 and 101 bytes:
-    // the ustar name field holds 100.
-    mkdir(b"ustar", 0o755);
-    for len in [99usize, 100, 101] {
-        for (tag, want) in [("r", len), ("t", len - tar_prefix.len())] {
-            let mut rel = format!("ustar/{tag}{len}-");
-            assert!(want > rel.len(), "tar prefix {tar_prefix:?} too long");
-            rel.push_str(&"x".repeat(want - rel.len()));
-            assert_eq!(rel.len(), want);
-            file(
-                rel.as_bytes(),
-                format!("{tag} {len}\n").as_bytes(),
-                0o644,
-                next_time(),
-            );
-        }
-    }
-    let mut deep = String::from("deep");
-    for i in 0..6 {
-        deep.push_str(&format!("/level{i}-{}", "d".repeat(40)));
-    }
-    mkdir(deep.as_bytes(), 0o755);
-    let deep_file = format!("{deep}/bottom.txt");
-    assert!(deep_file.len() > 255);
-    file(deep_file.as_bytes(), b"deep\n", 0o644, next_time());
-    mkdir(b"empty/empty-dir", 0o755);
-    mkdir(b"empty/nested/a/b", 0o755);
-    file(b"empty/empty.txt", b"", 0o644, next_time());
-    mkdir(b"links", 0o755);
-    let link = |rel: &[u8], target: &[u8]| {
-        std::os::unix::fs::symlink(OsStr::from_bytes(target), p(rel)).unwrap();
-    };
-    link(b"links/to-file", b"../plain.txt");
-    link(b"links/to-dir", b"../unicode");
-    link(b"links/absolute-outside", outside.as_os_str().as_bytes());
-    link(b"links/relative-escaping", b"../../outside.txt");
-    link(b"links/dangling", b"does-not-exist");
-    link(b"links/long-target", format!("../{deep_file}").as_bytes());
-    link(b"links/non-utf8-target", b"../bytes/invalid-\xff\xfe.bin");
-    link(b"links/odd-target", b"../weird/tab\there.txt");
-    link(b"links/percent-target", b"../weird/100%-done.txt");
-    link(b"links/newline-target", b"../weird/new\nline.txt");
-    file(
-        b"links/hard-a.txt",
-        b"hard link pair: one inode\n",
-        0o644,
-        next_time(),
-    );
-    fs::hard_link(p(b"links/hard-a.txt"), p(b"links/hard-b.txt")).unwrap();
-    // A hard link to a file whose path is over 100 bytes: the tar link name needs a long-name
-    // entry too. ("deep" sorts before "links", so the deep name is stored first.)
-    fs::hard_link(p(deep_file.as_bytes()), p(b"links/hard-to-deep.txt")).unwrap();
-    mkdir(b"sparse", 0o755);
-    {
-        let path = p(b"sparse/hole-16MiB-then-tail.bin");
-        let mut f = fs::File::create(&path).unwrap();
-        f.seek(SeekFrom::Start(16 << 20)).unwrap();
-        f.write_all(b"tail after the hole\n").unwrap();
-        drop(f);
-        set_mtime(&path, next_time());
-    }
-    // Dates tar needs care for: before 1970 (negative) and past 2242 (beyond 11 octal digits).
-    mkdir(b"times/before-1970", 0o755);
-    file(b"times/1960.txt", b"dated 1960\n", 0o644, -315_619_200);
-    file(b"times/2300.txt", b"dated 2300\n", 0o644, 10_413_792_000);
-    mkdir(b"modes", 0o755);
-    file(b"modes/private-0600.txt", b"private\n", 0o600, next_time());
-    file(
-        b"modes/readonly-0444.txt",
-        b"read only\n",
-        0o444,
-        next_time(),
-    );
-    file(b"modes/run.sh", b"#!/bin/sh\necho hi\n", 0o755, next_time());
-    mkdir(b"modes/private-dir-0700", 0o755);
-    mkdir(b"modes/setgid-2775", 0o755);
-    mkdir(b"modes/sticky-1777", 0o755);
-    file(
-        b"modes/private-dir-0700/inside.txt",
-        b"in a 0700 dir\n",
-        0o600,
-        next_time(),
-    );
-    mkdir(b"bytes/dir-\xff", 0o755);
-    file(
-        b"bytes/latin1-caf\xe9.txt",
-        b"latin-1 byte in name\n",
-        0o644,
-        next_time(),
-    );
-    file(
-        b"bytes/invalid-\xff\xfe.bin",
-        b"0xFF 0xFE in name\n",
-        0o644,
-        next_time(),
-    );
-    file(
-        b"bytes/dir-\xff/inside.txt",
-        b"in a non-UTF-8 folder\n",
-        0o644,
-        next_time(),
-    );
-
-    // Folders last, deepest first, so that nothing created later moves their mtimes; the
-    // 0700 folder is closed only then.
-    fn dirs_below(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                dirs_below(&e.path(), out);
-                out.push(e.path());
-            }
-        }
-    }
-    let mut dirs = Vec::new();
-    dirs_below(root, &mut dirs);
-    for d in &dirs {
-        set_mtime(d, next_time());
-    }
-    set_mtime(&p(b"times/before-1970"), -1_000_000);
-    fs::set_permissions(
-        p(b"modes/private-dir-0700"),
-        fs::Permissions::from_mode(0o700),
-    )
-    .unwrap();
-    // Shared-folder bits: setgid and sticky folders keep them too.
-    for (rel, mode) in [
-        (&b"modes/setgid-2775"[..], 0o2775),
-        (b"modes/sticky-1777", 0o1777),
-    ] {
-        let t = fs::metadata(p(rel)).unwrap().modified().unwrap();
-        fs::set_permissions(p(rel), fs::Permissions::from_mode(mode)).unwrap();
-        fs::File::open(p(rel)).unwrap().set_modified(t).unwrap();
-    }
-    set_mtime(root, next_time());
-
+    odd_names(&m);
+    let deep_file = long_names(&m, tar_prefix);
+    empties_and_links(&m, outside, &deep_file);
+    sparse_times_modes_bytes(&m);
+    close_folders(&m);
     EdgeTree {
         non_utf8: vec![
             b"bytes/dir-\xff".to_vec(),
@@ -813,6 +589,288 @@ pub fn make_edge_tree(root: &Path, outside: &Path, tar_prefix: &str) -> EdgeTree
             "bottom.txt",
         ],
     }
+}
+
+/// Makes the entries of an edge tree below `root`, named by raw path bytes, each file with an
+/// explicit mode and mtime (`next_time` hands out distinct ones, an hour apart).
+struct Maker<'a> {
+    root: &'a Path,
+    when: std::cell::Cell<i64>,
+}
+
+impl Maker<'_> {
+    fn next_time(&self) -> i64 {
+        self.when.set(self.when.get() + 3_601);
+        self.when.get()
+    }
+
+    fn p(&self, rel: &[u8]) -> PathBuf {
+        self.root.join(OsStr::from_bytes(rel))
+    }
+
+    fn mkdir(&self, rel: &[u8], mode: u32) {
+        fs::create_dir_all(self.p(rel)).unwrap();
+        fs::set_permissions(self.p(rel), fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn file(&self, rel: &[u8], body: &[u8], mode: u32, t: i64) {
+        let path = self.p(rel);
+        let mut f = fs::File::create(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        f.write_all(body).unwrap();
+        drop(f);
+        set_mtime(&path, t);
+        // chmod last: it leaves the mtime alone, and a 0444 file could not be opened again.
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn link(&self, rel: &[u8], target: &[u8]) {
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), self.p(rel)).unwrap();
+    }
+}
+
+/// Spaces, NFC and NFD unicode, newline, CR, backslash, tab, `%`, leading dash.
+fn odd_names(m: &Maker<'_>) {
+    m.file(b"plain.txt", b"hello, plain file\n", 0o644, m.next_time());
+    m.mkdir(b"with space", 0o755);
+    m.file(
+        b"with space/two  spaces.txt",
+        b"spaces\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(
+        b"with space/ leading space.txt",
+        b"lead\n",
+        0o644,
+        m.next_time(),
+    );
+    m.mkdir("unicode/日本語".as_bytes(), 0o755);
+    m.file(
+        "unicode/caf\u{e9}.txt".as_bytes(),
+        b"NFC\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(
+        "unicode/cafe\u{301}.txt".as_bytes(),
+        b"NFD\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(
+        "unicode/日本語/データ.txt".as_bytes(),
+        "データ\n".as_bytes(),
+        0o644,
+        m.next_time(),
+    );
+    m.mkdir(b"weird", 0o755);
+    m.file(
+        b"weird/new\nline.txt",
+        b"newline in name\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(
+        b"weird/carriage\rreturn.txt",
+        b"CR in name\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(
+        b"weird/back\\slash.txt",
+        b"backslash in name\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(
+        b"weird/tab\there.txt",
+        b"tab in name\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(b"weird/100%-done.txt", b"percent\n", 0o644, m.next_time());
+    m.file(
+        b"weird/%41%2F-not-escapes.txt",
+        b"literal %41\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(b"weird/-leading-dash.txt", b"dash\n", 0o644, m.next_time());
+    m.file(
+        b"weird/--help",
+        b"looks like an option\n",
+        0o644,
+        m.next_time(),
+    );
+}
+
+/// 255-byte names, relative and in-tar paths of 99/100/101 bytes, a path over 255 bytes;
+/// returns that deep file's relative path.
+fn long_names(m: &Maker<'_>, tar_prefix: &str) -> String {
+    m.mkdir(b"long", 0o755);
+    let n255 = format!("long/{}.txt", "n".repeat(251));
+    m.file(n255.as_bytes(), b"255-byte name\n", 0o644, m.next_time());
+    let u255 = format!("long/{}x", "\u{e9}".repeat(127));
+    m.file(
+        u255.as_bytes(),
+        b"255-byte UTF-8 name\n",
+        0o644,
+        m.next_time(),
+    );
+    // Relative paths of 99, 100 and 101 bytes, then in-tar paths of 99, 100 and 101 bytes:
+    // the ustar name field holds 100.
+    m.mkdir(b"ustar", 0o755);
+    for len in [99usize, 100, 101] {
+        for (tag, want) in [("r", len), ("t", len - tar_prefix.len())] {
+            let mut rel = format!("ustar/{tag}{len}-");
+            assert!(want > rel.len(), "tar prefix {tar_prefix:?} too long");
+            rel.push_str(&"x".repeat(want - rel.len()));
+            assert_eq!(rel.len(), want);
+            m.file(
+                rel.as_bytes(),
+                format!("{tag} {len}\n").as_bytes(),
+                0o644,
+                m.next_time(),
+            );
+        }
+    }
+    let mut deep = String::from("deep");
+    for i in 0..6 {
+        deep.push_str(&format!("/level{i}-{}", "d".repeat(40)));
+    }
+    m.mkdir(deep.as_bytes(), 0o755);
+    let deep_file = format!("{deep}/bottom.txt");
+    assert!(deep_file.len() > 255);
+    m.file(deep_file.as_bytes(), b"deep\n", 0o644, m.next_time());
+    deep_file
+}
+
+/// Empty files and nested empty folders, symlinks of every kind, hard links.
+fn empties_and_links(m: &Maker<'_>, outside: &Path, deep_file: &str) {
+    m.mkdir(b"empty/empty-dir", 0o755);
+    m.mkdir(b"empty/nested/a/b", 0o755);
+    m.file(b"empty/empty.txt", b"", 0o644, m.next_time());
+    m.mkdir(b"links", 0o755);
+    m.link(b"links/to-file", b"../plain.txt");
+    m.link(b"links/to-dir", b"../unicode");
+    m.link(b"links/absolute-outside", outside.as_os_str().as_bytes());
+    m.link(b"links/relative-escaping", b"../../outside.txt");
+    m.link(b"links/dangling", b"does-not-exist");
+    m.link(b"links/long-target", format!("../{deep_file}").as_bytes());
+    m.link(b"links/non-utf8-target", b"../bytes/invalid-\xff\xfe.bin");
+    m.link(b"links/odd-target", b"../weird/tab\there.txt");
+    m.link(b"links/percent-target", b"../weird/100%-done.txt");
+    m.link(b"links/newline-target", b"../weird/new\nline.txt");
+    m.file(
+        b"links/hard-a.txt",
+        b"hard link pair: one inode\n",
+        0o644,
+        m.next_time(),
+    );
+    fs::hard_link(m.p(b"links/hard-a.txt"), m.p(b"links/hard-b.txt")).unwrap();
+    // A hard link to a file whose path is over 100 bytes: the tar link name needs a long-name
+    // entry too. ("deep" sorts before "links", so the deep name is stored first.)
+    fs::hard_link(m.p(deep_file.as_bytes()), m.p(b"links/hard-to-deep.txt")).unwrap();
+}
+
+/// A sparse file, dates before 1970 and past 2242, modes, non-UTF-8 names.
+fn sparse_times_modes_bytes(m: &Maker<'_>) {
+    m.mkdir(b"sparse", 0o755);
+    {
+        let path = m.p(b"sparse/hole-16MiB-then-tail.bin");
+        let mut f = fs::File::create(&path).unwrap();
+        f.seek(SeekFrom::Start(16 << 20)).unwrap();
+        f.write_all(b"tail after the hole\n").unwrap();
+        drop(f);
+        set_mtime(&path, m.next_time());
+    }
+    // Dates tar needs care for: before 1970 (negative) and past 2242 (beyond 11 octal digits).
+    m.mkdir(b"times/before-1970", 0o755);
+    m.file(b"times/1960.txt", b"dated 1960\n", 0o644, -315_619_200);
+    m.file(b"times/2300.txt", b"dated 2300\n", 0o644, 10_413_792_000);
+    m.mkdir(b"modes", 0o755);
+    m.file(
+        b"modes/private-0600.txt",
+        b"private\n",
+        0o600,
+        m.next_time(),
+    );
+    m.file(
+        b"modes/readonly-0444.txt",
+        b"read only\n",
+        0o444,
+        m.next_time(),
+    );
+    m.file(
+        b"modes/run.sh",
+        b"#!/bin/sh\necho hi\n",
+        0o755,
+        m.next_time(),
+    );
+    m.mkdir(b"modes/private-dir-0700", 0o755);
+    m.mkdir(b"modes/setgid-2775", 0o755);
+    m.mkdir(b"modes/sticky-1777", 0o755);
+    m.file(
+        b"modes/private-dir-0700/inside.txt",
+        b"in a 0700 dir\n",
+        0o600,
+        m.next_time(),
+    );
+    m.mkdir(b"bytes/dir-\xff", 0o755);
+    m.file(
+        b"bytes/latin1-caf\xe9.txt",
+        b"latin-1 byte in name\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(
+        b"bytes/invalid-\xff\xfe.bin",
+        b"0xFF 0xFE in name\n",
+        0o644,
+        m.next_time(),
+    );
+    m.file(
+        b"bytes/dir-\xff/inside.txt",
+        b"in a non-UTF-8 folder\n",
+        0o644,
+        m.next_time(),
+    );
+}
+
+/// Folder mtimes and the modes that would stop later writes, set last.
+fn close_folders(m: &Maker<'_>) {
+    // Folders last, deepest first, so that nothing created later moves their mtimes; the
+    // 0700 folder is closed only then.
+    fn dirs_below(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                dirs_below(&e.path(), out);
+                out.push(e.path());
+            }
+        }
+    }
+    let mut dirs = Vec::new();
+    dirs_below(m.root, &mut dirs);
+    for d in &dirs {
+        set_mtime(d, m.next_time());
+    }
+    set_mtime(&m.p(b"times/before-1970"), -1_000_000);
+    fs::set_permissions(
+        m.p(b"modes/private-dir-0700"),
+        fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    // Shared-folder bits: setgid and sticky folders keep them too.
+    for (rel, mode) in [
+        (&b"modes/setgid-2775"[..], 0o2775),
+        (b"modes/sticky-1777", 0o1777),
+    ] {
+        let t = fs::metadata(m.p(rel)).unwrap().modified().unwrap();
+        fs::set_permissions(m.p(rel), fs::Permissions::from_mode(mode)).unwrap();
+        fs::File::open(m.p(rel)).unwrap().set_modified(t).unwrap();
+    }
+    set_mtime(m.root, m.next_time());
 }
 
 /// Signs `data` with the unencrypted minisign secret key in `key_file`, as `minisign -S -s
