@@ -23,5 +23,6 @@ mod schedule;
 mod shred;
 mod shred_races;
 mod smoke;
+mod vectors;
 mod verify;
 mod verify_partial;

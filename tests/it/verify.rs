@@ -443,21 +443,7 @@ fn archive_swapped_with_another_handovers() {
     );
 }
 
-#[test]
-fn not_an_age_file_is_refused() {
-    let h = handover();
-    std::fs::write(&h.archive, b"just some text, not age\n").unwrap();
-    let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "not_an_age_file", "not an age-encrypted file");
-}
-
-#[test]
-fn empty_archive_is_refused() {
-    let h = handover();
-    std::fs::write(&h.archive, b"").unwrap();
-    let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "archive_empty", "is empty");
-}
+// An archive that is not age at all, or empty: fixtures/vectors/archive (tests/it/vectors.rs).
 
 #[test]
 fn file_changed_in_the_bag_is_refused() {
