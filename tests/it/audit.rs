@@ -1,5 +1,8 @@
 //! The audit log names the first row that was edited, deleted or reordered, when the state
 //! database is changed behind the tool's back (with SQL run in-process, so no test skips).
+use handover::ShredSummary;
+use handover::ledger::audit::AuditReport;
+
 use crate::common::*;
 
 /// A home with a key and three exports: four audit rows (keygen, export ×3).
@@ -346,7 +349,7 @@ fn a_rollback_to_an_older_database_is_caught_by_the_documents_that_left_it() {
         pack.to_str().unwrap(),
     ]);
     assert_ok(&o);
-    assert_eq!(json(&o.stdout)["anchors"].as_array().unwrap().len(), 3);
+    assert_eq!(parse::<AuditReport>(&o.stdout).anchors.len(), 3);
 
     // Roll the database back to the copy taken before the second export.
     std::fs::copy(&backup, env.home().join("state.db")).unwrap();
@@ -381,13 +384,10 @@ fn a_deletion_certificate_is_an_anchor_too() {
     let id = s["handover_id"].as_str().unwrap().to_string();
     let o = delete_anyway(&env, &id);
     assert_ok(&o);
-    let cert = json(&o.stdout)["certificate_path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cert = parse::<ShredSummary>(&o.stdout).certificate_path.unwrap();
     let c = json(&std::fs::read(&cert).unwrap());
     assert!(c["audit_checkpoint"]["seq"].as_i64().is_some(), "{c}");
-    assert_ok(&env.run(&["audit", "verify", "--against", &cert]));
+    assert_ok(&env.run(&["audit", "verify", "--against", cert.to_str().unwrap()]));
     // Forged checkpoint: another hash at that row.
     let mut forged = c.clone();
     forged["audit_checkpoint"]["hash"] = serde_json::json!("00".repeat(32));
@@ -562,10 +562,7 @@ fn a_done_job_inserted_with_sql_does_not_close_a_scheduled_deletion() {
     let (a, b) = (mk("a"), mk("b"));
     let o = delete_anyway(&env, &a);
     assert_ok(&o);
-    let cert = json(&o.stdout)["certificate_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cert = parse::<ShredSummary>(&o.stdout).certificate_id.unwrap();
     assert_ok(&env.run(&["schedule", &b, "--at", "2099-01-01"]));
     db(&env)
         .execute(

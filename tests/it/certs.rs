@@ -7,6 +7,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use handover::keys::delegation::DelegationSummary;
+use handover::ledger::schedule::RunDueReport;
+use handover::{KeygenSummary, ShredSummary};
+
 use crate::common::*;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -130,8 +134,8 @@ fn keygen_makes_an_authorised_certificate_key() {
         &["--json", "keygen", "--organization", "Acme Hosting Ltd"],
     );
     assert_ok(&o);
-    let k = json_of(&o);
-    assert_eq!(k["password_protected"], true);
+    let k: KeygenSummary = parse(&o.stdout);
+    assert!(k.password_protected);
     let h = env.home();
     let key = std::fs::metadata(h.join("cert.key")).unwrap();
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
@@ -163,8 +167,11 @@ fn keygen_makes_an_authorised_certificate_key() {
         d["delegated_key"]["public_key"],
         cert_pk.to_base64().as_str()
     );
-    assert_eq!(d["provider_key"]["key_id"], k["key_id"]);
-    assert_eq!(k["certificate_key"]["key_id"], d["delegated_key"]["key_id"]);
+    assert_eq!(d["provider_key"]["key_id"], k.key_id.as_str());
+    assert_eq!(
+        k.certificate_key.as_ref().unwrap().key_id,
+        d["delegated_key"]["key_id"].as_str().unwrap()
+    );
     assert!(d["created_at"].as_str().unwrap().ends_with('Z'));
     // The trusted comment, which minisign -V prints once checked, names the delegated key.
     assert!(sig.contains(&cert_pk.to_base64()), "{sig}");
@@ -177,10 +184,10 @@ fn run_due_under_env_i_signs_with_the_delegated_key() {
     let (env, id, data) = due_with_protected_key();
     let o = unattended(&env, &["--json", "run-due"]);
     assert_ok(&o);
-    let r = json_of(&o);
-    assert_eq!(r["deleted"], 1, "{r}");
+    let r: RunDueReport = parse(&o.stdout);
+    assert_eq!(r.deleted, 1, "{r:?}");
     assert!(!data.exists(), "the due job's data is gone");
-    let cert_id = r["jobs"][0]["certificate_id"].as_str().unwrap().to_string();
+    let cert_id = r.jobs[0].certificate_id.clone().unwrap();
 
     // The certificate and its delegation, beside the archive.
     let out = env.path("out");
@@ -224,9 +231,9 @@ fn run_due_under_env_i_signs_with_the_delegated_key() {
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(text.contains("Signature:   valid"), "{text}");
     assert!(text.contains("Delegation:  valid"), "{text}");
-    let j = json_of(&env.run(&["--json", "jobs"]));
-    assert_eq!(j["jobs"][0]["handover_id"], id.as_str());
-    assert_eq!(j["jobs"][0]["status"], "done");
+    let j: Jobs = parse(&env.run(&["--json", "jobs"]).stdout);
+    assert_eq!(j.jobs[0].handover_id, id);
+    assert_eq!(j.jobs[0].status.as_str(), "done");
     assert_ok(&env.run(&["audit", "verify"]));
 }
 
@@ -288,8 +295,8 @@ fn without_a_delegation_run_due_and_timer_say_what_to_run_once() {
     assert!(err.contains("password-protected"), "{err}");
     assert!(data.exists(), "nothing deleted without a certificate key");
     assert_eq!(
-        json_of(&env.run(&["--json", "jobs"]))["jobs"][0]["handover_id"],
-        id.as_str()
+        parse::<Jobs>(&env.run(&["--json", "jobs"]).stdout).jobs[0].handover_id,
+        id
     );
     // No key was made behind the user's back, and no password was asked for.
     for f in ["cert.key", "cert.pub", "cert-delegation.json"] {
@@ -310,12 +317,12 @@ fn without_a_delegation_run_due_and_timer_say_what_to_run_once() {
         &["--json", "delegate", "--organization", "Acme Hosting Ltd"],
     );
     assert_ok(&o);
-    assert_eq!(json_of(&o)["created"], true);
+    assert!(parse::<DelegationSummary>(&o.stdout).created);
     let t = env.run(&["timer", "--cron"]);
     assert!(!String::from_utf8_lossy(&t.stderr).contains("warning"));
     let o = unattended(&env, &["--json", "run-due"]);
     assert_ok(&o);
-    assert_eq!(json_of(&o)["deleted"], 1);
+    assert_eq!(parse::<RunDueReport>(&o.stdout).deleted, 1);
     assert!(!data.exists());
     assert_ok(&env.run(&["audit", "verify"]));
 }
@@ -417,11 +424,10 @@ fn on_a_virtio_disk_a_shred_is_best_effort_never_clear() {
         .output()
         .unwrap();
     assert_ok(&o);
-    let s = json_of(&o);
-    assert_eq!(s["downgraded"], true);
+    let s: ShredSummary = parse(&o.stdout);
+    assert!(s.downgraded);
     let c: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(s["certificate_path"].as_str().unwrap()).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(s.certificate_path.unwrap()).unwrap()).unwrap();
     assert!(
         c["standard"]
             .as_str()

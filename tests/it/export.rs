@@ -897,14 +897,14 @@ fn keygen_writes_private_keys_0600_and_never_overwrites() {
         env.path("k2").to_str().unwrap(),
     ]);
     assert_ok(&o);
-    let k = json(&o.stdout);
-    assert_snake_case_keys(&k);
-    assert_eq!(k["password_protected"], false);
-    assert_eq!(k["key_id"].as_str().unwrap().len(), 16);
+    assert_snake_case_keys(&json(&o.stdout));
+    let k: handover::KeygenSummary = parse(&o.stdout);
+    assert!(!k.password_protected);
+    assert_eq!(k.key_id.len(), 16);
     assert!(
         fs::read_to_string(env.path("k2/handover.pub"))
             .unwrap()
-            .contains(k["public_key"].as_str().unwrap())
+            .contains(&k.public_key)
     );
 
     let ages = env.path("ages");
