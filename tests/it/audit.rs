@@ -161,19 +161,10 @@ fn delete_and_rechain(env: &Env, command: &str) {
     }
 }
 
-/// A home with the test keys, one export of the fixture (id returned), confirmed by code.
-fn exported(env: &Env) -> String {
-    assert_ok(&env.run(&["keygen", "--no-password"]));
-    let s = env.export_with(
-        &fixture("acme"),
-        &[
-            "-R",
-            fixture("keys/client.recipients").to_str().unwrap(),
-            "--name",
-            "n1",
-        ],
-    );
-    s["handover_id"].as_str().unwrap().to_string()
+/// A home with the test keys and one export of the fixture named `n1`; returns the env and the
+/// handover id.
+fn exported() -> (Env, String) {
+    fixture_exported(&["--name", "n1"])
 }
 
 /// The receipt code of handover `n1`, as the client's `verify` prints it.
@@ -187,8 +178,7 @@ fn n1_code(env: &Env) -> String {
 
 #[test]
 fn a_rechained_log_is_refused_before_anything_is_signed_over_it() {
-    let env = Env::new();
-    let id = exported(&env);
+    let (env, id) = exported();
     assert_ok(&env.run(&["hold", &id, "--reason", "litigation hold, case 123"]));
     assert_ok(&env.run(&["schedule", &id, "--after", "30d"]));
     // The attacker removes the hold event, re-chains, and clears the hold in the table.
@@ -214,8 +204,7 @@ fn a_rechained_log_is_refused_before_anything_is_signed_over_it() {
 
 #[test]
 fn a_receipt_row_inserted_with_sql_does_not_open_the_way_to_deletion() {
-    let env = Env::new();
-    let id = exported(&env);
+    let (env, id) = exported();
     db(&env)
         .execute(
             "INSERT INTO receipts (handover_id, confirmed_at, method) VALUES (?1, '2026-12-01T00:00:00Z', 'code')",
@@ -234,8 +223,7 @@ fn a_receipt_row_inserted_with_sql_does_not_open_the_way_to_deletion() {
 
 #[test]
 fn a_hold_cleared_in_the_table_alone_still_holds() {
-    let env = Env::new();
-    let id = exported(&env);
+    let (env, id) = exported();
     assert_ok(&env.run(&["hold", &id, "--reason", "litigation"]));
     db(&env)
         .execute(
@@ -252,8 +240,7 @@ fn a_hold_cleared_in_the_table_alone_still_holds() {
 
 #[test]
 fn missing_signed_heads_are_an_error_and_block_appends() {
-    let env = Env::new();
-    let id = exported(&env);
+    let (env, id) = exported();
     db(&env)
         .execute_batch("DELETE FROM audit_heads; DELETE FROM audit_head;")
         .unwrap();
@@ -271,8 +258,7 @@ fn missing_signed_heads_are_an_error_and_block_appends() {
 
 #[test]
 fn a_restored_head_over_a_longer_chain_is_caught() {
-    let env = Env::new();
-    let id = exported(&env);
+    let (env, id) = exported();
     let c = db(&env);
     let (seq, hash, sig): (i64, String, String) = c
         .query_row(
@@ -298,8 +284,7 @@ fn a_restored_head_over_a_longer_chain_is_caught() {
 
 #[test]
 fn a_rollback_to_an_older_database_is_caught_by_the_documents_that_left_it() {
-    let env = Env::new();
-    let _ = exported(&env);
+    let (env, _) = exported();
     let backup = env.path("state.db.bak");
     std::fs::copy(env.home().join("state.db"), &backup).unwrap();
     // A second handover, confirmed with a receipt: its manifest and the client's receipt
@@ -404,8 +389,7 @@ fn a_deletion_certificate_is_an_anchor_too() {
 
 #[test]
 fn a_handover_row_pointed_at_other_data_does_not_open_the_way_to_deletion() {
-    let env = Env::new();
-    let id = exported(&env);
+    let (env, id) = exported();
     let other = env.path("other-client");
     std::fs::create_dir(&other).unwrap();
     std::fs::write(other.join("keep.txt"), b"another client's file").unwrap();
@@ -427,8 +411,7 @@ fn a_handover_row_pointed_at_other_data_does_not_open_the_way_to_deletion() {
 
 #[test]
 fn receipt_times_and_keys_edited_with_sql_are_caught() {
-    let env = Env::new();
-    let id = exported(&env);
+    let (env, id) = exported();
     let code = n1_code(&env);
     assert_ok(&env.run(&["confirm", &id, "--code", &code]));
     db(&env)
@@ -445,8 +428,7 @@ fn receipt_times_and_keys_edited_with_sql_are_caught() {
 
 #[test]
 fn a_key_file_dropped_into_the_home_cannot_vouch_for_a_rewritten_log() {
-    let env = Env::new();
-    let id = exported(&env);
+    let (env, id) = exported();
     assert_ok(&env.run(&["hold", &id, "--reason", "litigation"]));
     // The attacker can write the home but read no key: a key pair of their own, named like a
     // key an `audit rekey` replaced, and a log re-signed with it.
@@ -509,8 +491,7 @@ fn a_key_file_dropped_into_the_home_cannot_vouch_for_a_rewritten_log() {
 
 #[test]
 fn after_an_honest_rekey_the_documents_made_before_it_still_anchor_the_log() {
-    let env = Env::new();
-    let _ = exported(&env);
+    let (env, _) = exported();
     std::fs::remove_file(env.home().join("audit.key")).unwrap();
     assert_ok(&env.run(&["audit", "rekey", "--reason", "disk lost"]));
     let manifest = env.path("out/n1.manifest.json");
@@ -519,8 +500,7 @@ fn after_an_honest_rekey_the_documents_made_before_it_still_anchor_the_log() {
 
 #[test]
 fn a_schedule_moved_earlier_in_another_offset_is_caught() {
-    let env = Env::new();
-    let id = exported(&env);
+    let (env, id) = exported();
     assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-02"]));
     // Sorts after the audited due time as text, but means a day earlier.
     db(&env)
@@ -535,8 +515,7 @@ fn a_schedule_moved_earlier_in_another_offset_is_caught() {
 
 #[test]
 fn handover_details_edited_with_sql_are_caught() {
-    let env = Env::new();
-    let _ = exported(&env);
+    let (env, _) = exported();
     db(&env)
         .execute("UPDATE handovers SET files = 999, client = 'globex'", [])
         .unwrap();
@@ -549,9 +528,8 @@ fn handover_details_edited_with_sql_are_caught() {
 
 #[test]
 fn a_done_job_inserted_with_sql_does_not_close_a_scheduled_deletion() {
-    let env = Env::new();
+    let env = Env::keyed();
     let keys = fixture("keys/client.recipients");
-    assert_ok(&env.run(&["keygen", "--no-password"]));
     let mk = |name: &str| {
         let d = env.path(name);
         std::fs::create_dir(&d).unwrap();

@@ -5,16 +5,6 @@ use handover::ledger::schedule::{JobView, RunDueReport};
 
 use crate::common::*;
 
-/// A home with a key and one export of the fixture; returns (env, handover id).
-fn exported(extra: &[&str]) -> (Env, String) {
-    let env = Env::keyed();
-    let recipients = fixture("keys/client.recipients");
-    let mut args = vec!["-R", recipients.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let v = env.export_with(&fixture("acme"), &args);
-    (env, v["handover_id"].as_str().unwrap().to_string())
-}
-
 fn json(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("one JSON document on stdout")
 }
@@ -30,7 +20,7 @@ fn jobs(env: &Env, now: Option<&str>) -> Vec<JobView> {
 
 #[test]
 fn delete_after_schedules_relative_to_the_export() {
-    let (env, id) = exported(&["--delete-after", "30d"]);
+    let (env, id) = fixture_exported(&["--delete-after", "30d"]);
     let j = jobs(&env, None);
     assert_eq!(j[0].handover_id, id);
     assert_eq!(j[0].status.as_str(), "not_due");
@@ -46,7 +36,7 @@ fn delete_after_schedules_relative_to_the_export() {
 
 #[test]
 fn a_date_in_the_past_is_refused_unless_allowed() {
-    let (env, id) = exported(&[]);
+    let (env, id) = fixture_exported(&[]);
     let err = assert_code(&env.run(&["schedule", &id, "--at", "2020-01-31"]), 3);
     assert!(err.contains("in the past"), "{err}");
     assert!(jobs(&env, None).is_empty());
@@ -57,7 +47,7 @@ fn a_date_in_the_past_is_refused_unless_allowed() {
 
 #[test]
 fn bad_dates_and_missing_when_are_usage_errors() {
-    let (env, id) = exported(&[]);
+    let (env, id) = fixture_exported(&[]);
     assert_code(&env.run(&["schedule", &id, "--at", "31/01/2027"]), 2);
     assert_code(&env.run(&["schedule", &id, "--after", "30x"]), 2);
     assert_code(&env.run(&["schedule", &id]), 2);
@@ -67,7 +57,7 @@ fn bad_dates_and_missing_when_are_usage_errors() {
 
 #[test]
 fn run_due_waits_for_holds_and_receipts_with_exit_4() {
-    let (env, id) = exported(&[]);
+    let (env, id) = fixture_exported(&[]);
     assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
     // Not due yet: nothing to do, exit 0.
     let r = env.run_at("2098-12-31T23:00:00Z", &["--json", "run-due"]);
@@ -96,7 +86,7 @@ fn run_due_waits_for_holds_and_receipts_with_exit_4() {
 
 #[test]
 fn clock_behind_the_last_event_refuses_to_run() {
-    let (env, id) = exported(&[]);
+    let (env, id) = fixture_exported(&[]);
     assert_ok(&env.run(&["schedule", &id, "--at", "2020-01-01", "--allow-past"]));
     let err = assert_code(&env.run_at("2001-01-01T00:00:00Z", &["run-due"]), 3);
     assert!(err.contains("clock is behind"), "{err}");
@@ -104,7 +94,7 @@ fn clock_behind_the_last_event_refuses_to_run() {
 
 #[test]
 fn status_shows_the_checklist() {
-    let (env, id) = exported(&["--delete-after", "2w"]);
+    let (env, id) = fixture_exported(&["--delete-after", "2w"]);
     assert_ok(&env.run(&["hold", &id[..8], "--reason", "regulator asked"]));
     let s: Statuses = parse(&env.run(&["--json", "status", "acme"]).stdout);
     let h = &s.handovers[0];
@@ -144,7 +134,7 @@ fn timer_prints_units_and_cron_lines() {
 
 #[test]
 fn schedule_changes_are_audited() {
-    let (env, id) = exported(&[]);
+    let (env, id) = fixture_exported(&[]);
     assert_ok(&env.run(&["schedule", &id, "--after", "3d"]));
     assert_ok(&env.run(&["hold", &id, "--reason", "x"]));
     assert_ok(&env.run(&["release", &id]));
@@ -154,7 +144,7 @@ fn schedule_changes_are_audited() {
 
 #[test]
 fn a_corrupt_database_is_a_clear_error() {
-    let (env, id) = exported(&[]);
+    let (env, id) = fixture_exported(&[]);
     std::fs::write(
         env.home().join("state.db"),
         b"this is not a database, just text padding it out to look like a file with a header",
@@ -167,7 +157,7 @@ fn a_corrupt_database_is_a_clear_error() {
 
 #[test]
 fn a_locked_database_is_a_clear_error() {
-    let (env, id) = exported(&[]);
+    let (env, id) = fixture_exported(&[]);
     let db = env.home().join("state.db");
     // Another connection (a thread standing for another process) holds the write lock for
     // longer than the busy timeout: until the command has given up.

@@ -159,6 +159,19 @@ impl World {
     }
 }
 
+/// A fresh [`Env::keyed`] home with `fixtures/acme` exported to the shipped test client
+/// (`-R fixtures/keys/client.recipients`) and `extra` export arguments; returns it and the
+/// handover id.
+pub fn fixture_exported(extra: &[&str]) -> (Env, String) {
+    let env = Env::keyed();
+    let recipients = fixture("keys/client.recipients");
+    let mut args = vec!["-R", recipients.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let s = env.export_with(&fixture("acme"), &args);
+    let id = s["handover_id"].as_str().unwrap().to_string();
+    (env, id)
+}
+
 impl Env {
     /// A fresh scratch area whose home has an unencrypted provider signing key
     /// (`keygen --no-password`), and nothing else.
