@@ -78,7 +78,7 @@ fn export_and_extraction_work_where_rename_noreplace_is_refused() {
     assert!(err.contains("check then rename"), "{err}");
     // Names, kinds and contents. Not mtimes, which bindfs does not keep (its write-back lands
     // after the mtime was set), nor modes, which depend on the umask of the checkout and of
-    // the test (tests/verify.rs checks them).
+    // the test (the `verify` module checks them).
     let strip = |m: std::collections::BTreeMap<Vec<u8>, Node>| {
         m.into_iter().map(|(k, n)| (k, n.kind)).collect::<Vec<_>>()
     };

@@ -1,4 +1,4 @@
-//! Helpers shared by the deletion tests (`tests/shred.rs`, `tests/delete.rs`): trees with
+//! Helpers shared by the deletion tests (`shred`, `delete`, `gates`, `names`, ...): trees with
 //! known contents, snapshots to prove nothing changed, and reading certificates back.
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! Helpers shared by the verify, receipt and hostile tests: an export with the shipped test
 //! keys and a `verify` command line with the client's identity and the provider's key. Kept
-//! beside `tests/common` (which the other test files share) so each can grow on its own.
+//! beside `common` (which every module shares) so each can grow on its own.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
