@@ -318,7 +318,7 @@ fn delete_shreds_a_killed_exports_partial_archive_in_its_outbox_and_certifies_it
         .output()
         .unwrap();
     assert_ok(&o);
-    let s = json(&o.stdout);
+    let s: handover::ShredSummary = parse(&o.stdout);
     assert!(!tmp.exists(), "the partial archive survived the deletion");
     assert!(!data.exists());
     let c = json(
@@ -326,7 +326,7 @@ fn delete_shreds_a_killed_exports_partial_archive_in_its_outbox_and_certifies_it
             "--json",
             "certificate",
             "show",
-            s["certificate_id"].as_str().unwrap(),
+            s.certificate_id.as_deref().unwrap(),
         ])
         .stdout,
     );

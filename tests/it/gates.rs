@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
+use handover::ledger::schedule::RunDueReport;
+
 use crate::common::*;
 use crate::deletion::*;
 use sha2::Digest;
@@ -185,10 +187,13 @@ fn a_hold_refuses_every_deleting_path_and_status_agrees() {
     assert_ok(&env.run(&["schedule", &id, "--at", "2020-01-01", "--allow-past"]));
     let r = env.run(&["--json", "run-due"]);
     assert_code(&r, 4);
-    assert_eq!(json(&r.stdout)["jobs"][0]["result"], "held");
-    let st = json(&env.run(&["--json", "status"]).stdout);
-    assert_eq!(st["handovers"][0]["hold"]["done"], true);
-    assert_eq!(st["handovers"][0]["deleted"]["done"], false);
+    assert_eq!(
+        parse::<RunDueReport>(&r.stdout).jobs[0].result.as_str(),
+        "held"
+    );
+    let st: Statuses = parse(&env.run(&["--json", "status"]).stdout);
+    assert!(st.handovers[0].hold.done);
+    assert!(!st.handovers[0].deleted.done);
     assert_eq!(outside_home(&env), before, "a held handover was touched");
 
     // Released, it is deleted; a hold afterwards is refused, so status never shows both.
@@ -316,16 +321,16 @@ fn delete_beside_run_due_runs_one_job() {
     let (kind, err) = refused(&env.run(&["--json", "delete", "--yes", &id]), 3);
     assert_eq!(kind, "deletion_running", "{err}");
     assert!(err.contains(&format!("process {}", due.id())), "{err}");
-    let j = json(&env.run(&["--json", "jobs"]).stdout);
-    assert_eq!(j["jobs"][0]["status"], "running", "{j}");
+    let j: Jobs = parse(&env.run(&["--json", "jobs"]).stdout);
+    assert_eq!(j.jobs[0].status.as_str(), "running", "{:?}", j.jobs);
     go(&dir, "shred.verified");
     let o = due.wait_with_output().unwrap();
     assert_ok(&o);
-    assert_eq!(json(&o.stdout)["deleted"], 1);
+    assert_eq!(parse::<RunDueReport>(&o.stdout).deleted, 1);
     assert_eq!(certificates_in(&out_dir(&s)).len(), 1);
     assert_eq!(job_of(&env, &id).0, "done");
-    let j = json(&env.run(&["--json", "jobs"]).stdout);
-    assert_eq!(j["jobs"][0]["status"], "done", "{j}");
+    let j: Jobs = parse(&env.run(&["--json", "jobs"]).stdout);
+    assert_eq!(j.jobs[0].status.as_str(), "done", "{:?}", j.jobs);
 }
 
 #[test]
@@ -343,21 +348,21 @@ fn run_due_beside_a_running_delete_leaves_the_job_to_it() {
     wait_reached(&mut del, &dir, "shred.verified");
     let r = env.run(&["--json", "run-due"]);
     assert_ok(&r);
-    let v = json(&r.stdout);
-    assert_eq!(v["jobs"][0]["result"], "running_elsewhere", "{v}");
+    let v: RunDueReport = parse(&r.stdout);
+    assert_eq!(v.jobs[0].result.as_str(), "running_elsewhere", "{v:?}");
     assert!(
-        v["jobs"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("process {}", del.id())),
-        "{v}"
+        v.jobs[0].detail.contains(&format!("process {}", del.id())),
+        "{v:?}"
     );
     go(&dir, "shred.verified");
     assert_ok(&del.wait_with_output().unwrap());
     // The next run-due closes the job with the delete's certificate.
     let r = env.run(&["--json", "run-due"]);
     assert_ok(&r);
-    assert_eq!(json(&r.stdout)["jobs"][0]["result"], "deleted");
+    assert_eq!(
+        parse::<RunDueReport>(&r.stdout).jobs[0].result.as_str(),
+        "deleted"
+    );
     assert_eq!(certificates_in(&out_dir(&s)).len(), 1);
 }
 
