@@ -62,13 +62,14 @@ impl Expect {
     }
 }
 
-/// Every vector folder under `fixtures/vectors/<group>`, sorted by name.
+/// Every vector folder under `fixtures/vectors/<group>`, named `<group>/<folder>`, sorted.
 fn vectors(group: &str) -> Vec<(String, PathBuf)> {
     let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(fixture("vectors").join(group))
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (e.file_name().to_string_lossy().into_owned(), e.path())
+            let name = format!("{group}/{}", e.file_name().to_string_lossy());
+            (name, e.path())
         })
         .filter(|(_, p)| p.is_dir())
         .collect();
@@ -89,23 +90,44 @@ fn kinds(j: &serde_json::Value) -> Vec<String> {
     k
 }
 
-/// Each `archive/NAME/archive` in place of a genuine export's archive, its signed manifest
-/// beside it: refused as `expect.txt` says, with the kinds on stderr too, no receipt code,
+/// Lays out in `at` the genuine export's archive, manifest and signature, each replaced by the
+/// vector's `archive`, `manifest.json` or `manifest.json.minisig` when it has one (a vector
+/// with a manifest but no signature gets none); returns the files laid out.
+fn lay_out(env: &Env, dir: &Path, at: &Path) -> Vec<String> {
+    std::fs::create_dir_all(at).unwrap();
+    let own_manifest = dir.join("manifest.json").exists();
+    let mut laid = Vec::new();
+    for (file, own) in [
+        ("acme-1.tar.zst.age", "archive"),
+        ("acme-1.manifest.json", "manifest.json"),
+        ("acme-1.manifest.json.minisig", "manifest.json.minisig"),
+    ] {
+        let from = if dir.join(own).exists() {
+            dir.join(own)
+        } else if own == "manifest.json.minisig" && own_manifest {
+            continue;
+        } else {
+            env.path(&format!("out/{file}"))
+        };
+        std::fs::copy(from, at.join(file)).unwrap();
+        laid.push(file.to_string());
+    }
+    laid
+}
+
+/// Each `archive/NAME` and `manifest/NAME` in place of a genuine export's archive or signed
+/// manifest: refused as `expect.txt` says, with the kinds on stderr too, no receipt code,
 /// nothing extracted and nothing left in the binary's TMPDIR.
 #[test]
-fn every_archive_vector_is_refused_and_extracts_nothing() {
+fn every_archive_and_manifest_vector_is_refused_and_extracts_nothing() {
     let env = Env::new();
     support::export(&env, &fixture("acme"), "acme-1");
-    for (name, dir) in vectors("archive") {
+    for (name, dir) in vectors("archive").into_iter().chain(vectors("manifest")) {
         let want = Expect::read(&dir);
         let at = env.path(&format!("v/{name}"));
-        std::fs::create_dir_all(&at).unwrap();
-        for f in ["acme-1.manifest.json", "acme-1.manifest.json.minisig"] {
-            std::fs::copy(env.path(&format!("out/{f}")), at.join(f)).unwrap();
-        }
+        let laid = lay_out(&env, &dir, &at);
         let archive = at.join("acme-1.tar.zst.age");
-        std::fs::copy(dir.join("archive"), &archive).unwrap();
-        let target = env.path(&format!("x-{name}"));
+        let target = env.path(&format!("x-{}", name.replace('/', "-")));
         let o = support::verify_cmd(&env, &archive)
             .arg("--extract")
             .arg(&target)
@@ -131,12 +153,15 @@ fn every_archive_vector_is_refused_and_extracts_nothing() {
             "{name}: a file was left in TMPDIR"
         );
         assert_eq!(
+            listing(env.dir.path()),
+            ["home", "out", "tmp", "v"],
+            "{name}: no staging directory or stray file may be left"
+        );
+        let mut laid = laid;
+        laid.sort();
+        assert_eq!(
             listing(&at),
-            [
-                "acme-1.manifest.json",
-                "acme-1.manifest.json.minisig",
-                "acme-1.tar.zst.age"
-            ],
+            laid,
             "{name}: nothing may appear beside the archive"
         );
     }
