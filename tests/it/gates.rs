@@ -154,7 +154,7 @@ fn a_hold_refuses_every_deleting_path_and_status_agrees() {
     let d: ShredSummary = parse(&o.stdout);
     assert!(d.dry_run);
     assert_eq!(d.plan.files, 7 + 3);
-    assert_eq!(d.refused.as_ref().unwrap().kind, "handover_held");
+    assert_eq!(d.refused.as_ref().unwrap().kind.as_str(), "handover_held");
     assert_eq!(d.handovers[0].handover_id, id.as_str());
     assert_eq!(
         d.handovers[0].hold.as_deref(),
@@ -252,7 +252,10 @@ fn a_source_shared_by_two_handovers_needs_both_clear() {
     let o = env.run(&["--json", "delete", "--dry-run", id1]);
     assert_code(&o, 3);
     let d: ShredSummary = parse(&o.stdout);
-    assert_eq!(d.refused.as_ref().unwrap().kind, "shared_path_not_clear");
+    assert_eq!(
+        d.refused.as_ref().unwrap().kind.as_str(),
+        "shared_path_not_clear"
+    );
     let named: Vec<&str> = d.handovers.iter().map(|h| h.handover_id.as_str()).collect();
     assert!(named.contains(&id1) && named.contains(&id2), "{d:?}");
     let (kind, err) = refused(&env.run(&["--json", "delete", "--yes", id1]), 3);
