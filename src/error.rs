@@ -1160,7 +1160,7 @@ pub struct HoldInfo {
 }
 
 /// A recorded handover whose paths overlap a deletion's paths.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RelatedHandover {
     /// The other handover's id.
     pub handover_id: String,

@@ -99,7 +99,7 @@ pub struct FsMethod {
 }
 
 /// One path the run was asked to delete.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PlanRoot {
     /// The path, with bytes that are not UTF-8 escaped (a JSON string must be UTF-8).
     pub path: String,
@@ -108,7 +108,7 @@ pub struct PlanRoot {
 }
 
 /// The plan: what will be deleted and how.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
 pub struct PlanSummary {
     pub roots: Vec<PlanRoot>,
     pub files: u64,
@@ -125,7 +125,7 @@ pub struct PlanSummary {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ShredSummary {
     /// `delete` or `shred`.
     pub command: String,
@@ -155,7 +155,7 @@ pub struct ShredSummary {
 }
 
 /// Why a run would be refused, as `--json` reports an error.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Refusal {
     pub kind: String,
     pub message: String,

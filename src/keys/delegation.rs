@@ -163,7 +163,7 @@ pub fn load(home: &Home) -> Result<Option<Loaded>> {
 }
 
 /// What [`ensure`] did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DelegationSummary {
     pub delegation_path: PathBuf,
     pub key_path: PathBuf,

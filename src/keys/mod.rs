@@ -145,7 +145,7 @@ impl Signer {
 }
 
 /// What `keygen` wrote.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct KeygenSummary {
     pub secret_key_path: PathBuf,
     pub public_key_path: PathBuf,

@@ -629,7 +629,7 @@ impl CheckedLog {
 }
 
 /// What `audit verify` found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditReport {
     pub events: u64,
     pub head_seq: i64,
@@ -643,7 +643,7 @@ pub struct AuditReport {
 }
 
 /// One document checked with `--against`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnchorCheck {
     #[serde(serialize_with = "crate::util::path_text")]
     pub file: std::path::PathBuf,
@@ -766,7 +766,7 @@ fn check_anchor(
 }
 
 /// What `audit rekey` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RekeySummary {
     /// The lost key's id, from the old audit.pub when it was there.
     pub previous_key_id: Option<String>,

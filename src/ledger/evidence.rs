@@ -24,7 +24,7 @@ pub struct Document {
 }
 
 /// What `evidence` wrote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EvidenceSummary {
     pub handover_id: String,
     pub client: String,

@@ -59,7 +59,7 @@ pub enum When {
 }
 
 /// What `schedule` recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScheduleSummary {
     pub handover_id: String,
     pub client: String,
@@ -120,7 +120,7 @@ pub fn schedule(
 }
 
 /// What `hold`/`release` recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct HoldSummary {
     pub handover_id: String,
     pub held: bool,
@@ -176,7 +176,7 @@ pub fn hold(home: &Home, id: &str, reason: Option<&str>) -> Result<HoldSummary> 
 }
 
 /// One deletion job and why it waits.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct JobView {
     pub handover_id: String,
     pub client: String,
@@ -275,7 +275,7 @@ pub struct DeletionOutcome {
 }
 
 /// One job's fate in a `run-due`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunItem {
     pub handover_id: String,
     pub client: String,
@@ -286,7 +286,7 @@ pub struct RunItem {
 }
 
 /// What `run-due` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunDueReport {
     pub now: String,
     pub dry_run: bool,
@@ -581,7 +581,7 @@ WantedBy=timers.target\n\
 }
 
 /// One step of the offboarding checklist.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Step {
     pub done: bool,
     pub at: Option<String>,
@@ -589,7 +589,7 @@ pub struct Step {
 }
 
 /// Where one handover stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StatusView {
     pub handover_id: String,
     pub client: String,

@@ -1,0 +1,165 @@
+//! Hostile archives: a genuine bag plus one malicious entry, re-encrypted to the client's key
+//! by someone without the signing key. The entries are written in-process (support::tamper),
+//! byte for byte as given, including the names GNU tar refuses to write, so these tests never
+//! skip for want of a tool. `verify --extract` must refuse each with the entry named, exit 3,
+//! and write nothing outside the target, nor leave the target or its staging directory.
+use crate::common::*;
+use crate::support;
+use crate::support::tamper::{self, Raw, Tar};
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+struct Case {
+    env: Env,
+    archive: PathBuf,
+}
+
+/// Exports the fixture, then rebuilds its archive with the bag plus what `extra` appends
+/// (given the scratch directory's path, for entries that aim at it).
+fn hostile(extra: impl FnOnce(&mut Tar<'_>, &Path)) -> Case {
+    let env = Env::new();
+    support::export(&env, &fixture("acme"), "acme-1");
+    let archive = support::archive(&env, "acme-1");
+    let work = env.path("work");
+    tamper::unpack(&archive, &work);
+    tamper::seal(&archive, |t| {
+        tamper::append_tree(t, &work.join("acme-1"), Path::new("acme-1"));
+        extra(t, env.dir.path());
+    });
+    Case { env, archive }
+}
+
+fn verify(c: &Case) -> (Output, serde_json::Value) {
+    let o = support::verify_cmd(&c.env, &c.archive)
+        .arg("--extract")
+        .arg(c.env.path("x"))
+        .arg("--keep-outside-links")
+        .output()
+        .unwrap();
+    let j = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    (o, j)
+}
+
+/// Exit 3, the kind listed, the entry named; nothing outside, no target, no staging dir.
+#[track_caller]
+fn assert_refused(c: &Case, kind: &str, names: &str) {
+    let (o, j) = verify(c);
+    let err = assert_code(&o, 3);
+    let kinds: Vec<&str> = j["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&kind), "{kind} not in {kinds:?}\n{err}");
+    assert!(
+        err.contains(names),
+        "stderr does not name {names:?}:\n{err}"
+    );
+    assert!(!c.env.path("x").exists());
+    let mut left: Vec<String> = std::fs::read_dir(c.env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["home", "out", "tmp", "work"],
+        "nothing else may appear"
+    );
+    assert!(
+        listing(&c.env.path("tmp")).is_empty(),
+        "nothing may be left in TMPDIR"
+    );
+    assert!(!Path::new("/etc/handover-pwned").exists());
+}
+
+#[test]
+fn dotdot_entry_is_refused() {
+    let c = hostile(|t, _| {
+        tamper::append_raw(
+            t,
+            b"acme-1/data/../../../escaped-dotdot",
+            Raw::File(b"pwned"),
+        )
+    });
+    assert_refused(&c, "unsafe_path", "escaped-dotdot");
+}
+
+#[test]
+fn absolute_entry_is_refused() {
+    let c = hostile(|t, scratch| {
+        let name = scratch.join("abs-pwned");
+        tamper::append_raw(t, name.as_os_str().as_bytes(), Raw::File(b"pwned"))
+    });
+    assert_refused(&c, "unsafe_path", "abs-pwned");
+}
+
+#[test]
+fn escaping_symlink_and_a_file_through_it_are_refused() {
+    let c = hostile(|t, scratch| {
+        let target = scratch.as_os_str().as_bytes();
+        tamper::append_raw(t, b"acme-1/data/esc", Raw::Symlink(target));
+        tamper::append_raw(t, b"acme-1/data/esc/through-link", Raw::File(b"pwned"));
+    });
+    assert_refused(&c, "unlisted_symlink", "data/esc");
+    let (_, j) = verify(&c);
+    let s = j.to_string();
+    assert!(s.contains("path_through_symlink"), "{s}");
+    assert!(s.contains("points outside the bag"), "{s}");
+    assert!(!c.env.path("through-link").exists());
+}
+
+#[test]
+fn hard_link_to_etc_is_refused() {
+    let c =
+        hostile(|t, _| tamper::append_raw(t, b"acme-1/data/passwd", Raw::HardLink(b"/etc/passwd")));
+    assert_refused(&c, "unsafe_hard_link", "data/passwd");
+}
+
+#[test]
+fn hard_link_to_a_later_or_tag_file_is_refused() {
+    let c = hostile(|t, _| {
+        tamper::append_raw(t, b"acme-1/data/h", Raw::HardLink(b"acme-1/bag-info.txt"))
+    });
+    assert_refused(&c, "unsafe_hard_link", "data/h");
+}
+
+#[test]
+fn device_and_fifo_entries_are_refused() {
+    let c = hostile(|t, _| {
+        tamper::append_raw(t, b"acme-1/data/null", Raw::CharDevice(1, 3));
+        tamper::append_raw(t, b"acme-1/data/pipe", Raw::Fifo);
+    });
+    assert_refused(&c, "special_file", "data/null");
+    let (o, _) = verify(&c);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("data/pipe"));
+}
+
+#[test]
+fn entry_outside_the_bag_folder_is_refused() {
+    let c = hostile(|t, _| tamper::append_raw(t, b"elsewhere/readme.txt", Raw::File(b"x")));
+    assert_refused(&c, "outside_bag", "elsewhere/readme.txt");
+}
+
+#[test]
+fn decompression_bomb_stops_at_the_declared_size() {
+    // 1 GiB of zeros (about 40 KiB once compressed) where the manifest declares 5 KiB.
+    let c = hostile(|t, _| tamper::append_raw(t, b"acme-1/data/bomb", Raw::Zeros(1 << 30)));
+    let started = std::time::Instant::now();
+    assert_refused(&c, "decompression_limit_exceeded", "decompression bomb");
+    // It stopped near the limit (a few MiB) rather than inflating the whole gigabyte.
+    assert!(started.elapsed().as_secs() < 20);
+}
+
+#[test]
+fn file_and_directory_of_the_same_name_are_refused_not_an_io_error() {
+    let c = hostile(|t, _| {
+        tamper::append_raw(t, b"acme-1/data/twice", Raw::File(b"a file"));
+        tamper::append_raw(t, b"acme-1/data/twice", Raw::Dir);
+        tamper::append_raw(t, b"acme-1/data/twice/inside", Raw::File(b"x"));
+    });
+    assert_refused(&c, "duplicate_entry", "data/twice");
+}

@@ -1,0 +1,28 @@
+//! The integration tests, one binary (as ripgrep has it): each module is one area of the
+//! tool, run against the real `handover` binary; `common`, `support` and `deletion` are the
+//! helpers they share, compiled once.
+
+mod common;
+mod deletion;
+mod support;
+
+mod audit;
+mod certs;
+mod delete;
+mod export;
+mod export_races;
+mod fuse_outbox;
+mod gates;
+mod hostile;
+mod interop_export;
+mod names;
+mod offboarding;
+mod receipt;
+mod release_surface;
+mod schedule;
+mod shred;
+mod shred_races;
+mod smoke;
+mod vectors;
+mod verify;
+mod verify_partial;
