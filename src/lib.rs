@@ -126,7 +126,7 @@ pub fn delegate(
     reporter: &dyn Reporter,
 ) -> Result<keys::delegation::DelegationSummary> {
     let provider = keys::load_signer(&home.secret_key(), reporter)?;
-    keys::delegation::ensure_audited(home, &provider, organization, renew)
+    ledger::delegation::ensure_audited(home, &provider, organization, renew)
 }
 
 /// A reporter that passes everything through except the password prompt: `run-due` runs
@@ -220,7 +220,7 @@ pub fn evidence(
         .manifest_documents(&h.handover_id)?
         .ok_or_else(|| error::EvidenceError::NoManifest(h.handover_id.clone()))?;
     let certificate = match store.deletion_job_for_handover(&h.handover_id)? {
-        Some(job) if job.state == "done" => {
+        Some(job) if job.state == ledger::state::JobState::Done => {
             let c = store.certificate(job.certificate_id.as_deref().unwrap_or(""))?;
             Some(ledger::evidence::Document {
                 file_name: c

@@ -24,6 +24,7 @@ use crate::error::{Result, ShredError, StoreError};
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::Signer;
 use crate::keys::signing;
+use crate::ledger::state::EntryState;
 use crate::ledger::store::{HandoverRecord, ReceiptRecord, Store};
 use crate::manifest::{SignerInfo, Tool};
 use crate::util;
@@ -74,7 +75,7 @@ pub struct Certificate {
     /// The audit log as it stood when the certificate was issued: an anchor outside the
     /// database (`handover audit verify --against CERTIFICATE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_checkpoint: Option<crate::ledger::audit::Checkpoint>,
+    pub audit_checkpoint: Option<crate::manifest::Checkpoint>,
     /// The provider key's authorisation of the key in `signer`, when that is the delegated
     /// certificate key (None: signed by the provider key itself, or by `--sign-key`).
     #[serde(default)]
@@ -303,7 +304,10 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         .map(|r| serde_json::from_str(&r.fs_json).expect("fs info was written by us"))
         .collect();
     let fsr: Vec<(&FsInfo, u32)> = fs.iter().enumerate().map(|(i, f)| (f, i as u32)).collect();
-    let deleted: Vec<_> = entries.iter().filter(|e| e.state == "done").collect();
+    let deleted: Vec<_> = entries
+        .iter()
+        .filter(|e| e.state == EntryState::Done)
+        .collect();
     let methods = shred::fs_methods(
         &fsr,
         deleted.iter().map(|e| {
@@ -355,7 +359,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
                 crate::error::show(&root.path)
             ));
         }
-        let vanished = e.state == "vanished";
+        let vanished = e.state == EntryState::Vanished;
         if vanished {
             totals.vanished += 1;
         } else {
@@ -415,7 +419,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     let fallback = entries
         .iter()
         .filter(|e| {
-            e.state == "done"
+            e.state == EntryState::Done
                 && e.note
                     .as_deref()
                     .is_some_and(|n| n.starts_with(shred::RENAME_FALLBACK_NOTE))
@@ -464,7 +468,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             organization: input.organization.clone().filter(|s| !s.trim().is_empty()),
         },
         host: Host {
-            hostname: fsinfo::hostname(),
+            hostname: util::hostname(),
             os: fsinfo::os_release(),
         },
         tool: Tool {

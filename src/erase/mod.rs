@@ -37,6 +37,7 @@ use serde::Serialize;
 
 use crate::error::{Blocker, RelatedHandover, Result, ShredError, StoreError};
 use crate::home::Home;
+use crate::ledger::state::{EntryState, JobState};
 use crate::ledger::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, Store};
 use crate::report::Reporter;
 use crate::util;
@@ -203,7 +204,7 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     let store = Store::open(&home.database())?;
     let h = store.handover(&opts.handover)?;
     if let Some(job) = store.deletion_job_for_handover(&h.handover_id)?
-        && job.state == "done"
+        && job.state == JobState::Done
     {
         if !crate::ledger::audit::certified_deletion(
             &store,
@@ -364,12 +365,14 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     let existing: Option<JobRecord> = match (&store, &req.handover) {
         (Some(s), Some(h)) => s
             .deletion_job_for_handover(&h.handover_id)?
-            .filter(|j| j.state == "running"),
-        (Some(s), None) => s.deletion_job(req.kind, &key, "running")?,
+            .filter(|j| j.state == JobState::Running),
+        (Some(s), None) => s.deletion_job(req.kind, &key, JobState::Running)?,
         _ => None,
     };
     let done_before = match (&store, &req.handover) {
-        (Some(s), None) => s.deletion_job(req.kind, &key, "done")?.map(|j| j.job_id),
+        (Some(s), None) => s
+            .deletion_job(req.kind, &key, JobState::Done)?
+            .map(|j| j.job_id),
         _ => None,
     };
     // Holds and handovers sharing these paths: a real run stops here; a dry run shows them.
@@ -420,7 +423,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     // Names we renamed entries to on an interrupted run: not new entries.
     let tmp_names: HashSet<PathBuf> = stored
         .iter()
-        .filter(|e| e.state == "ready")
+        .filter(|e| e.state == EntryState::Ready)
         .map(|e| {
             let p = entry_path(&roots[e.root_idx as usize].path, &e.rel_path);
             crate::home::parent_dir(&p).join(&e.tmp_name)
@@ -470,7 +473,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
             method: p.method.to_string(),
             reason: p.reason.clone(),
             tmp_name: util::random_hex(16),
-            state: "pending".into(),
+            state: EntryState::Pending,
             sha256: None,
             verification: None,
             note: None,
@@ -487,14 +490,14 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
                     && (old.kind == p.kind || (file(&old.kind) && file(p.kind)));
                 let mut e = fresh(old.seq);
                 e.tmp_name = old.tmp_name.clone();
-                match old.state.as_str() {
+                match old.state {
                     // Overwritten and verified (or needing no overwrite): only the unlink is
                     // left, provided it is still the same file.
-                    "ready" | "done" if same => e = old.clone(),
+                    EntryState::Ready | EntryState::Done if same => e = old.clone(),
                     // Hashed before its overwrite began (then perhaps failed): keep the hash
                     // of the original bytes; hashing again could read the overwrite.
-                    "hashed" | "failed" if same && old.sha256.is_some() => {
-                        e.state = "hashed".into();
+                    EntryState::Hashed | EntryState::Failed if same && old.sha256.is_some() => {
+                        e.state = EntryState::Hashed;
                         e.sha256 = old.sha256.clone();
                     }
                     _ => {}
@@ -518,10 +521,10 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
             continue;
         }
         let mut e = e.clone();
-        match e.state.as_str() {
-            "done" | "vanished" | "ready" => {}
+        match e.state {
+            EntryState::Done | EntryState::Vanished | EntryState::Ready => {}
             _ => {
-                e.state = "vanished".into();
+                e.state = EntryState::Vanished;
                 e.note = Some(
                     "was gone when the job resumed: removed by something other than this job, so it was not overwritten by it".into(),
                 );
@@ -576,7 +579,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         crate::ledger::audit::ensure_key(home, s)?;
     }
     let signer =
-        crate::keys::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?
+        crate::ledger::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?
             .signer;
 
     if !req.yes {
@@ -688,7 +691,7 @@ fn plan_summary(roots: &[Root], entries: &[EntryRecord]) -> PlanSummary {
     let todo: Vec<&EntryRecord> = entries
         .iter()
         .filter(|e| {
-            let finished = e.state == "done" || e.state == "vanished";
+            let finished = e.state == EntryState::Done || e.state == EntryState::Vanished;
             if finished {
                 p.already_done += 1;
             }

@@ -18,6 +18,8 @@ use crate::ledger::store::{AuditHead, AuditRow, ReceiptRecord, ScheduleRecord, S
 use crate::report::NoReporter;
 use crate::util;
 
+pub use crate::manifest::Checkpoint;
+
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -320,21 +322,6 @@ pub fn prepare(
         signature: sig,
         key_id: keys::key_id(pk.keynum()),
     })
-}
-
-/// A point of the audit log, carried by the documents that leave the database (manifest,
-/// receipt, certificate, evidence pack): the row number, its chain hash, and the audit key's
-/// signature over both. Whoever holds such a document can later check that the database still
-/// has that row with that hash (`audit verify --against FILE`), so a rollback or a rewrite
-/// before that point cannot go unseen by them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub seq: i64,
-    pub hash: String,
-    /// Minisign signature of `handover-audit-head\nseq=SEQ\nhash=HASH\n` by the audit key.
-    pub signature: String,
-    /// The audit key's id.
-    pub key_id: String,
 }
 
 /// The current signed head as a checkpoint (None on an empty log).

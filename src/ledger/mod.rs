@@ -6,7 +6,9 @@
 //! receive, erase) call down into it, never the other way round.
 
 pub mod audit;
+pub mod delegation;
 pub mod evidence;
 pub mod lease;
 pub mod schedule;
+pub mod state;
 pub mod store;

@@ -12,6 +12,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::{Result, ScheduleError};
 use crate::home::Home;
+use crate::ledger::state::{JobState, ScheduleState};
 use crate::ledger::store::{HandoverRecord, LeaseRecord, ScheduleRecord, Store};
 use crate::{
     ledger::{audit, lease},
@@ -22,34 +23,7 @@ use crate::{
 /// than NTP drift, less than any real deletion delay.
 const CLOCK_SLACK: Duration = Duration::minutes(5);
 
-/// Parses `--at`: a date (`2027-01-31`, midnight UTC) or an RFC 3339 time.
-pub fn parse_at(s: &str) -> std::result::Result<OffsetDateTime, String> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t.to_offset(time::UtcOffset::UTC));
-    }
-    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| {
-            format!("{s:?} is not a date (2027-01-31) or an RFC 3339 time (2027-01-31T09:00:00Z)")
-        })?;
-    Ok(d.midnight().assume_utc())
-}
-
-/// Parses `--after`/`--delete-after`: a whole number of days, hours or weeks (`30d`, `12h`, `2w`).
-pub fn parse_after(s: &str) -> std::result::Result<Duration, String> {
-    let bad = || format!("{s:?} is not a delay; use a number with d, h or w, e.g. 30d");
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    if n <= 0 {
-        return Err(bad());
-    }
-    match unit {
-        "d" => Ok(Duration::days(n)),
-        "h" => Ok(Duration::hours(n)),
-        "w" => Ok(Duration::weeks(n)),
-        _ => Err(bad()),
-    }
-}
+pub use crate::util::{parse_after, parse_at};
 
 /// When a deletion should run.
 #[derive(Debug, Clone, Copy)]
@@ -92,11 +66,11 @@ pub fn schedule(
     let tx = store.begin()?;
     let previous = tx.schedule(&h.handover_id)?;
     if let Some(p) = &previous
-        && p.state != "scheduled"
+        && p.state != ScheduleState::Scheduled
     {
         return Err(ScheduleError::Finished {
             handover_id: h.handover_id,
-            state: p.state.clone(),
+            state: p.state.as_str().to_string(),
         }
         .into());
     }
@@ -137,18 +111,20 @@ pub fn hold(home: &Home, id: &str, reason: Option<&str>) -> Result<HoldSummary> 
     if reason.is_some() {
         let done = tx
             .deletion_job_for_handover(&h.handover_id)?
-            .filter(|j| j.state == "done");
+            .filter(|j| j.state == JobState::Done);
         let sched = tx.schedule(&h.handover_id)?;
-        let what = match (done, sched.as_ref().map(|s| s.state.as_str())) {
+        let what = match (done, sched.as_ref().map(|s| s.state)) {
             (Some(j), _) => Some(format!(
                 "certificate {}",
                 j.certificate_id.unwrap_or_default()
             )),
-            (None, Some("done")) => Some(format!(
+            (None, Some(ScheduleState::Done)) => Some(format!(
                 "certificate {}",
                 sched.and_then(|s| s.certificate_id).unwrap_or_default()
             )),
-            (None, Some("gone")) => Some("nothing was left to delete when it was due".into()),
+            (None, Some(ScheduleState::Gone)) => {
+                Some("nothing was left to delete when it was due".into())
+            }
             _ => None,
         };
         if let Some(what) = what {
@@ -213,12 +189,12 @@ fn view(
     running: Option<&LeaseRecord>,
     now: OffsetDateTime,
 ) -> JobView {
-    let (status, reason) = match s.state.as_str() {
-        "done" => (
+    let (status, reason) = match s.state {
+        ScheduleState::Done => (
             "done",
             format!("deleted at {}", s.finished_at.clone().unwrap_or_default()),
         ),
-        "gone" => ("gone", "nothing was left to delete".to_string()),
+        ScheduleState::Gone => ("gone", "nothing was left to delete".to_string()),
         _ => match s.due_at.as_deref().and_then(parse_time) {
             None => ("not_scheduled", "no deletion date set".to_string()),
             Some(due) if due > now => ("not_due", format!("due at {}", util::rfc3339(due))),
@@ -331,7 +307,7 @@ pub fn run_due(
     };
     for s in store.schedules()? {
         let due = s.due_at.as_deref().and_then(parse_time);
-        if s.state != "scheduled" || due.is_none_or(|d| d > now) {
+        if s.state != ScheduleState::Scheduled || due.is_none_or(|d| d > now) {
             continue;
         }
         let h = store.handover(&s.handover_id)?;
@@ -359,7 +335,7 @@ pub fn run_due(
             let cur = tx.schedule(&h.handover_id)?;
             let received = store_has_receipt(&tx, &h.handover_id)?;
             match cur {
-                Some(c) if c.state != "scheduled" => None,
+                Some(c) if c.state != ScheduleState::Scheduled => None,
                 Some(c) if c.hold_reason.is_some() => {
                     item.result = "held".into();
                     item.detail = format!("on hold: {}", c.hold_reason.unwrap_or_default());
@@ -405,7 +381,7 @@ pub fn run_due(
         // job row inserted with SQL (pointing at another handover's certificate) does not.
         let certified = match store
             .deletion_job_for_handover(&h.handover_id)?
-            .filter(|j| j.state == "done")
+            .filter(|j| j.state == JobState::Done)
         {
             Some(j)
                 if audit::certified_deletion(
@@ -441,7 +417,7 @@ pub fn run_due(
             Ok(Some(o)) => {
                 tx.finish_schedule(
                     &h.handover_id,
-                    "done",
+                    ScheduleState::Done,
                     Some(&at),
                     Some(&o.certificate_id),
                     None,
@@ -459,7 +435,7 @@ pub fn run_due(
                 report.deleted += 1;
             }
             Ok(None) => {
-                tx.finish_schedule(&h.handover_id, "gone", Some(&at), None, None)?;
+                tx.finish_schedule(&h.handover_id, ScheduleState::Gone, Some(&at), None, None)?;
                 audit::append(
                     &tx,
                     home,
@@ -497,7 +473,13 @@ pub fn run_due(
             }
             Err(e) => {
                 let msg = e.to_string();
-                tx.finish_schedule(&h.handover_id, "scheduled", None, None, Some(&msg))?;
+                tx.finish_schedule(
+                    &h.handover_id,
+                    ScheduleState::Scheduled,
+                    None,
+                    None,
+                    Some(&msg),
+                )?;
                 audit::append(
                     &tx,
                     home,
@@ -669,8 +651,8 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
             },
         };
         let job = store.deletion_job_for_handover(&h.handover_id)?;
-        let deleted = match s.as_ref().map(|s| s.state.as_str()) {
-            _ if job.as_ref().is_some_and(|j| j.state == "done") => {
+        let deleted = match s.as_ref().map(|s| s.state) {
+            _ if job.as_ref().is_some_and(|j| j.state == JobState::Done) => {
                 let j = job.as_ref().expect("checked");
                 let c = j
                     .certificate_id
@@ -689,13 +671,13 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
                     ),
                 }
             }
-            _ if job.as_ref().is_some_and(|j| j.state == "running") => Step {
+            _ if job.as_ref().is_some_and(|j| j.state == JobState::Running) => Step {
                 done: false,
                 at: None,
                 detail: "deletion started but not finished: run the same delete (or run-due) again"
                     .into(),
             },
-            Some("done") => Step {
+            Some(ScheduleState::Done) => Step {
                 done: true,
                 at: s.as_ref().and_then(|s| s.finished_at.clone()),
                 detail: format!(
@@ -705,7 +687,7 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
                         .unwrap_or_default()
                 ),
             },
-            Some("gone") => Step {
+            Some(ScheduleState::Gone) => Step {
                 done: true,
                 at: s.as_ref().and_then(|s| s.finished_at.clone()),
                 detail: "nothing was left to delete".into(),

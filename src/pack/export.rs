@@ -497,7 +497,7 @@ fn export_only(
 
     // An older home gets its unattended certificate key while the provider key is unlocked,
     // so scheduled deletions run without a password from now on.
-    if let Some(w) = crate::keys::delegation::ensure_quietly(home, &key_path, &signer) {
+    if let Some(w) = crate::ledger::delegation::ensure_quietly(home, &key_path, &signer) {
         reporter.warn(&w);
     }
     // The records went with the handover's row.

@@ -230,7 +230,7 @@ fn running_job_roots(home: &Home, handover_id: &str) -> Result<Option<Vec<PathBu
     let store = Store::open(&home.database())?;
     let Some(job) = store
         .deletion_job_for_handover(handover_id)?
-        .filter(|j| j.state == "running")
+        .filter(|j| j.state == crate::ledger::state::JobState::Running)
     else {
         return Ok(None);
     };
