@@ -96,20 +96,15 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
         let c = keys::delegation::ensure(home, &provider, opts.organization.as_deref(), false)?;
         let mut store = ledger::store::Store::open(&home.database())?;
         let tx = store.begin()?;
-        ledger::audit::append(
-            &tx,
-            home,
-            "keygen",
-            None,
-            serde_json::json!({
-                "key_id": summary.key_id,
-                "public_key": summary.public_key,
-                "password_protected": summary.password_protected,
-                "certificate_key_id": c.key_id,
-                "certificate_key_purpose": keys::delegation::PURPOSE,
-                "organization": opts.organization,
-            }),
-        )?;
+        let event = ledger::event::AuditEvent::Keygen(ledger::event::KeygenDetails {
+            key_id: summary.key_id.clone(),
+            public_key: summary.public_key.clone(),
+            password_protected: summary.password_protected,
+            certificate_key_id: c.key_id.clone(),
+            certificate_key_purpose: keys::delegation::PURPOSE.into(),
+            organization: opts.organization.clone(),
+        });
+        ledger::audit::append(&tx, home, None, &event)?;
         tx.commit()?;
         summary.certificate_key = Some(c);
     }

@@ -24,6 +24,7 @@ use crate::error::{Result, ShredError, StoreError};
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::Signer;
 use crate::keys::signing;
+use crate::ledger::event::{AuditEvent, DeletedDetails, DeletionResult};
 use crate::ledger::state::EntryState;
 use crate::ledger::store::{HandoverRecord, ReceiptRecord, Store};
 use crate::manifest::{SignerInfo, Tool};
@@ -600,22 +601,23 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             }
         }
     }
-    crate::ledger::audit::append(
-        &tx,
-        input.home,
-        &job.kind,
-        job.handover_id.as_deref(),
-        serde_json::json!({
-            "result": "deleted",
-            "certificate_id": certificate_id,
-            "job_id": job.job_id,
-            "files": totals.files,
-            "bytes": totals.bytes,
-            "overwritten_files": totals.overwritten_files,
-            "logical_delete_files": totals.logical_delete_files,
-            "without_receipt_reason": job.without_receipt_reason,
-        }),
-    )?;
+    let details = DeletedDetails {
+        result: DeletionResult::Deleted,
+        certificate_id: certificate_id.clone(),
+        job_id: job.job_id.clone(),
+        files: totals.files,
+        bytes: totals.bytes,
+        overwritten_files: totals.overwritten_files,
+        logical_delete_files: totals.logical_delete_files,
+        without_receipt_reason: job.without_receipt_reason.clone(),
+    };
+    // The job's kind is its command: `delete` (a handover's copies) or `shred` (paths).
+    let event = if job.kind == "shred" {
+        AuditEvent::Shred(details)
+    } else {
+        AuditEvent::Delete(details)
+    };
+    crate::ledger::audit::append(&tx, input.home, job.handover_id.as_deref(), &event)?;
     tx.commit()?;
     Ok(Issued {
         certificate_id,

@@ -9,6 +9,7 @@ use crate::home::Home;
 use crate::keys::delegation::{DELEGATION_FILE, DelegationSummary, Loaded, PURPOSE, ensure, load};
 use crate::keys::{self, Signer};
 use crate::ledger::audit;
+use crate::ledger::event::{AuditEvent, DelegateDetails};
 use crate::ledger::store::Store;
 use crate::report::Reporter;
 
@@ -26,13 +27,12 @@ pub fn ensure_audited(
         audit::append(
             &tx,
             home,
-            "delegate",
             None,
-            serde_json::json!({
-                "purpose": PURPOSE,
-                "delegated_key_id": s.key_id,
-                "provider_key_id": provider.key_id(),
-                "organization": organization,
+            &AuditEvent::Delegate(DelegateDetails {
+                purpose: PURPOSE.into(),
+                delegated_key_id: s.key_id.clone(),
+                provider_key_id: provider.key_id(),
+                organization: organization.map(str::to_string),
             }),
         )?;
         tx.commit()?;

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::{EvidenceError, Result};
 use crate::home::{self, Home, PUBLIC_MODE};
+use crate::ledger::event::{AuditEvent, RunDueDetails};
 use crate::ledger::store::{AuditRow, Store};
 use crate::{ledger::audit, util};
 
@@ -57,48 +58,54 @@ fn esc(s: &str) -> String {
     o
 }
 
-/// Describes an audit event for people.
+/// Describes an audit event for people. A command this version does not know (or details
+/// that do not fit it) is named as it is.
 fn describe(r: &AuditRow) -> String {
-    let d: serde_json::Value = serde_json::from_str(&r.details).unwrap_or_default();
-    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    match r.command.as_str() {
-        "export" => format!(
+    let Some(event) = AuditEvent::of(r) else {
+        return r.command.clone();
+    };
+    match event {
+        AuditEvent::Export(d) => format!(
             "Exported {} files ({} bytes), archive SHA-256 {}, signed by key {}",
-            d["files"],
-            d["bytes"],
-            s("archive_sha256"),
-            s("signer_key_id")
+            d.files, d.bytes, d.archive_sha256, d.signer_key_id
         ),
-        "confirm" => match s("proof").as_str() {
+        AuditEvent::Confirm(d) => match d.proof.as_deref().unwrap_or("") {
             "" => "Client's receipt confirmed".to_string(),
             p => format!("Client's receipt confirmed (proof {p})"),
         },
-        "confirm_upgrade" => format!(
+        AuditEvent::ConfirmUpgrade(d) => format!(
             "Proof of receipt upgraded from {} to {}",
-            s("previous_proof"),
-            s("proof")
+            d.previous_proof.unwrap_or_default(),
+            d.proof.unwrap_or_default()
         ),
-        "schedule" => format!("Deletion scheduled for {}", s("due_at")),
-        "hold" => format!("Hold placed: {}", s("reason")),
-        "release" => "Hold released".to_string(),
-        "delete" | "shred" | "run-due" => match s("result").as_str() {
-            "failed" => format!("Deletion attempt failed: {}", s("error")),
-            "gone" => "Deletion job closed: nothing was left to delete".to_string(),
-            _ if r.command == "run-due" => format!(
-                "Scheduled deletion ran (run-due); certificate {}: {}",
-                s("certificate_id"),
-                s("method")
-            ),
-            _ => format!(
-                "Local copies deleted ({} files, {} bytes; {} overwritten, {} logical deletes); certificate {}",
-                d["files"],
-                d["bytes"],
-                d["overwritten_files"],
-                d["logical_delete_files"],
-                s("certificate_id")
-            ),
-        },
-        other => other.to_string(),
+        AuditEvent::Schedule(d) => {
+            format!("Deletion scheduled for {}", d.due_at.unwrap_or_default())
+        }
+        AuditEvent::Hold(d) => format!("Hold placed: {}", d.reason.unwrap_or_default()),
+        AuditEvent::Release => "Hold released".to_string(),
+        AuditEvent::RunDue(RunDueDetails::Failed { error, .. }) => {
+            format!("Deletion attempt failed: {error}")
+        }
+        AuditEvent::RunDue(RunDueDetails::Gone { .. }) => {
+            "Deletion job closed: nothing was left to delete".to_string()
+        }
+        AuditEvent::RunDue(RunDueDetails::Deleted {
+            certificate_id,
+            method,
+        }) => format!("Scheduled deletion ran (run-due); certificate {certificate_id}: {method}"),
+        // Worded as earlier versions worded it, which read a waiting run's missing
+        // certificate and method as empty.
+        AuditEvent::RunDue(RunDueDetails::Waiting { .. }) => {
+            "Scheduled deletion ran (run-due); certificate : ".to_string()
+        }
+        AuditEvent::Delete(d) | AuditEvent::Shred(d) => format!(
+            "Local copies deleted ({} files, {} bytes; {} overwritten, {} logical deletes); certificate {}",
+            d.files, d.bytes, d.overwritten_files, d.logical_delete_files, d.certificate_id
+        ),
+        AuditEvent::Keygen(_)
+        | AuditEvent::Delegate(_)
+        | AuditEvent::Cleanup(_)
+        | AuditEvent::AuditRekey(_) => r.command.clone(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod delegation;
+pub mod event;
 pub mod evidence;
 pub mod lease;
 pub mod schedule;

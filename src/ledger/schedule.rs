@@ -12,6 +12,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::{Result, ScheduleError};
 use crate::home::Home;
+use crate::ledger::event::{AuditEvent, HoldDetails, RunDueDetails, ScheduleDetails};
 use crate::ledger::state::{JobState, ScheduleState};
 use crate::ledger::store::{HandoverRecord, LeaseRecord, ScheduleRecord, Store};
 use crate::{
@@ -80,9 +81,12 @@ pub fn schedule(
     audit::append(
         &tx,
         home,
-        "schedule",
         Some(&h.handover_id),
-        serde_json::json!({ "due_at": due_s, "previous_due_at": previous_due_at, "allow_past": allow_past }),
+        &AuditEvent::Schedule(ScheduleDetails {
+            due_at: Some(due_s.clone()),
+            previous_due_at: previous_due_at.clone(),
+            allow_past,
+        }),
     )?;
     tx.commit()?;
     Ok(ScheduleSummary {
@@ -136,13 +140,13 @@ pub fn hold(home: &Home, id: &str, reason: Option<&str>) -> Result<HoldSummary> 
         }
     }
     tx.set_hold(&h.handover_id, reason, &util::rfc3339(util::now()))?;
-    audit::append(
-        &tx,
-        home,
-        if reason.is_some() { "hold" } else { "release" },
-        Some(&h.handover_id),
-        serde_json::json!({ "reason": reason }),
-    )?;
+    let event = match reason {
+        Some(r) => AuditEvent::Hold(HoldDetails {
+            reason: Some(r.to_string()),
+        }),
+        None => AuditEvent::Release,
+    };
+    audit::append(&tx, home, Some(&h.handover_id), &event)?;
     tx.commit()?;
     Ok(HoldSummary {
         handover_id: h.handover_id,
@@ -425,9 +429,11 @@ pub fn run_due(
                 audit::append(
                     &tx,
                     home,
-                    "run-due",
                     Some(&h.handover_id),
-                    serde_json::json!({ "result": "deleted", "certificate_id": o.certificate_id, "method": o.method }),
+                    &AuditEvent::RunDue(RunDueDetails::Deleted {
+                        certificate_id: o.certificate_id.clone(),
+                        method: o.method.clone(),
+                    }),
                 )?;
                 item.result = "deleted".into();
                 item.detail = o.method;
@@ -439,9 +445,10 @@ pub fn run_due(
                 audit::append(
                     &tx,
                     home,
-                    "run-due",
                     Some(&h.handover_id),
-                    serde_json::json!({ "result": "gone", "detail": "every recorded path was already gone" }),
+                    &AuditEvent::RunDue(RunDueDetails::Gone {
+                        detail: "every recorded path was already gone".into(),
+                    }),
                 )?;
                 item.result = "gone".into();
                 item.detail =
@@ -459,9 +466,11 @@ pub fn run_due(
                 audit::append(
                     &tx,
                     home,
-                    "run-due",
                     Some(&h.handover_id),
-                    serde_json::json!({ "result": "waiting", "error_kind": e.kind(), "error": audit_safe(&msg) }),
+                    &AuditEvent::RunDue(RunDueDetails::Waiting {
+                        error_kind: e.kind().to_string(),
+                        error: audit_safe(&msg),
+                    }),
                 )?;
                 item.result = if e.kind() == "deletion_running" {
                     "running_elsewhere".into()
@@ -483,9 +492,11 @@ pub fn run_due(
                 audit::append(
                     &tx,
                     home,
-                    "run-due",
                     Some(&h.handover_id),
-                    serde_json::json!({ "result": "failed", "error_kind": e.kind(), "error": audit_safe(&msg) }),
+                    &AuditEvent::RunDue(RunDueDetails::Failed {
+                        error_kind: e.kind().to_string(),
+                        error: audit_safe(&msg),
+                    }),
                 )?;
                 item.result = "failed".into();
                 item.detail = msg;

@@ -345,22 +345,22 @@ fn export_only(
     mark.mark_temps_publishing(&temps)?;
     mark.commit()?;
     let tx = store.begin()?;
-    let audited = crate::ledger::audit::prepare(
-        &tx,
-        home,
-        "export",
-        Some(&handover_id),
-        serde_json::json!({
-            "client": opts.client,
-            "name": name,
-            "archive_sha256": sealed.sha256,
-            "files": counts.files,
-            "bytes": counts.bytes,
-            "signer_key_id": signer.key_id(),
-            "client_key_id": client_key.as_ref().map(|k| &k.key_id),
-            "paths_sha256": crate::ledger::audit::paths_digest([&data, &archive_path, &manifest_path, &sig_path]),
-        }),
-    )?;
+    let event = crate::ledger::event::AuditEvent::Export(crate::ledger::event::ExportDetails {
+        client: opts.client.clone(),
+        name: name.clone(),
+        archive_sha256: sealed.sha256.clone(),
+        files: counts.files,
+        bytes: counts.bytes,
+        signer_key_id: signer.key_id(),
+        client_key_id: client_key.as_ref().map(|k| k.key_id.clone()),
+        paths_sha256: Some(crate::ledger::audit::paths_digest([
+            &data,
+            &archive_path,
+            &manifest_path,
+            &sig_path,
+        ])),
+    });
+    let audited = crate::ledger::audit::prepare(&tx, home, Some(&handover_id), &event)?;
     let m = Manifest {
         format: manifest::FORMAT.into(),
         handover_id: handover_id.clone(),
