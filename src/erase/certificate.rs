@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::erase::fsinfo::{self, FsInfo};
 use crate::erase::names::{self, Names};
-use crate::erase::{self as shred, FsMethod};
+use crate::erase::plan::{FsMethod, fs_methods};
 use crate::error::{Result, ShredError, StoreError};
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::Signer;
@@ -395,7 +395,7 @@ fn sanitization(fs: &[FsInfo], entries: &[EntryRecord]) -> Vec<Sanitization> {
         .iter()
         .filter(|e| e.state == EntryState::Done)
         .collect();
-    let methods = shred::fs_methods(
+    let methods = fs_methods(
         &fsr,
         deleted.iter().map(|e| {
             (
@@ -536,7 +536,7 @@ fn general_warnings(
             e.state == EntryState::Done
                 && e.note
                     .as_deref()
-                    .is_some_and(|n| n.starts_with(shred::RENAME_FALLBACK_NOTE))
+                    .is_some_and(|n| n.starts_with(crate::erase::exec::RENAME_FALLBACK_NOTE))
         })
         .count();
     if fallback > 0 {

@@ -44,9 +44,8 @@ use crate::util;
 use fsinfo::{FsClass, FsInfo};
 
 use exec::Exec;
-pub(crate) use exec::RENAME_FALLBACK_NOTE;
-pub use plan::describe_method;
-pub(crate) use plan::fs_methods;
+use plan::fs_methods;
+pub use plan::{FsMethod, describe_method};
 use plan::{
     Planned, Root, entry_path, io_blocker, resolve_roots, roots_key, safety_blockers, walk_root,
 };
@@ -80,23 +79,6 @@ pub struct DeleteOptions {
     pub organization: Option<String>,
     /// How the certificate and, once done, the database name the paths.
     pub names: crate::erase::names::Names,
-}
-
-/// One filesystem and what deletion does on it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct FsMethod {
-    pub filesystem: String,
-    pub mount_point: String,
-    pub device: String,
-    pub rotational: Option<bool>,
-    /// `clear`, `overwrite_best_effort`, `logical_delete` or `unlink`.
-    pub method: String,
-    /// For people: what is done.
-    pub description: String,
-    /// Why the method is weaker than Clear, when it is.
-    pub reason: Option<String>,
-    pub entries: u64,
-    pub bytes: u64,
 }
 
 /// One path the run was asked to delete.
