@@ -21,7 +21,7 @@ use crate::util;
 pub use crate::ledger::event::AuditEvent;
 pub use crate::manifest::Checkpoint;
 
-use crate::ledger::event::{ExportDetails, RekeyDetails};
+use crate::ledger::event::{ConfirmDetails, ExportDetails, RekeyDetails};
 
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -363,11 +363,9 @@ pub fn certified_deletion(
     let Some(cert) = certificate_id else {
         return Ok(false);
     };
-    Ok(store
-        .audit_events(Some(handover_id))?
-        .iter()
-        .filter(|r| r.command == "delete")
-        .any(|r| matches!(AuditEvent::of(r), Some(AuditEvent::Delete(d)) if d.certificate_id == cert)))
+    Ok(store.audit_events(Some(handover_id))?.iter().any(
+        |r| matches!(AuditEvent::of(r), Some(AuditEvent::Delete(d)) if d.certificate_id == cert),
+    ))
 }
 
 /// The details of a handover's audited export event, if the log has one.
@@ -377,13 +375,10 @@ pub fn export_details(store: &Store, handover_id: &str) -> Result<Option<ExportD
 
 /// The details of the first export event among `events`.
 fn export_event(events: &[AuditRow]) -> Option<ExportDetails> {
-    events
-        .iter()
-        .find(|r| r.command == "export")
-        .and_then(|r| match AuditEvent::of(r)? {
-            AuditEvent::Export(d) => Some(d),
-            _ => None,
-        })
+    events.iter().find_map(|r| match AuditEvent::of(r)? {
+        AuditEvent::Export(d) => Some(d),
+        _ => None,
+    })
 }
 
 /// What the audited events say about the state that gates a handover's deletion.
@@ -410,18 +405,8 @@ pub fn audited_gates(events: &[AuditRow]) -> AuditedGates {
     let mut g = AuditedGates::default();
     for e in events {
         match AuditEvent::of(e) {
-            Some(AuditEvent::Confirm(d) | AuditEvent::ConfirmUpgrade(d)) => {
-                if let Some(m) = d.method {
-                    g.confirmed = Some((m, d.receipt_sha256, d.proof));
-                    g.confirmed_key = d.client_key_id;
-                    g.confirmed_received_at = d.received_at;
-                    if e.command == "confirm" {
-                        g.confirmed_at.get_or_insert_with(|| e.at.clone());
-                    } else {
-                        g.upgraded_at = Some(e.at.clone());
-                    }
-                }
-            }
+            Some(AuditEvent::Confirm(d)) => g.confirm(d, &e.at, false),
+            Some(AuditEvent::ConfirmUpgrade(d)) => g.confirm(d, &e.at, true),
             Some(AuditEvent::Hold(_)) => g.held = true,
             Some(AuditEvent::Release) => g.held = false,
             Some(AuditEvent::Export(d)) => g.paths_sha256 = d.paths_sha256,
@@ -430,6 +415,23 @@ pub fn audited_gates(events: &[AuditRow]) -> AuditedGates {
         }
     }
     g
+}
+
+impl AuditedGates {
+    /// A confirmation (or an upgrade) recorded at `at` replaces what the last one said.
+    fn confirm(&mut self, d: ConfirmDetails, at: &str, upgrade: bool) {
+        let Some(m) = d.method else {
+            return;
+        };
+        self.confirmed = Some((m, d.receipt_sha256, d.proof));
+        self.confirmed_key = d.client_key_id;
+        self.confirmed_received_at = d.received_at;
+        if upgrade {
+            self.upgraded_at = Some(at.to_string());
+        } else {
+            self.confirmed_at.get_or_insert_with(|| at.to_string());
+        }
+    }
 }
 
 /// Where the gate tables disagree with the audited events of one handover, in words; empty
