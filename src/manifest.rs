@@ -114,7 +114,9 @@ pub struct Compression {
 /// before that point cannot go unseen by them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// The audit row this point is at.
     pub seq: i64,
+    /// That row's chain hash.
     pub hash: String,
     /// Minisign signature of `handover-audit-head\nseq=SEQ\nhash=HASH\n` by the audit key.
     pub signature: String,

@@ -42,7 +42,9 @@ pub fn ensure_audited(
 
 /// The key a deletion certificate is signed with, and the delegation it carries.
 pub struct CertSigner {
+    /// The key that signs.
     pub signer: Signer,
+    /// The home's delegation, when the delegated certificate key signs.
     pub delegation: Option<Loaded>,
 }
 

@@ -46,11 +46,17 @@ pub enum AuditEvent {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KeygenDetails {
+    /// The provider key's id.
     pub key_id: String,
+    /// The provider key (`RW...`).
     pub public_key: String,
+    /// Whether the provider key is encrypted with a password.
     pub password_protected: bool,
+    /// The unattended certificate key it authorised.
     pub certificate_key_id: String,
+    /// What that key may sign (`deletion certificates`).
     pub certificate_key_purpose: String,
+    /// The organisation named in the delegation.
     pub organization: Option<String>,
 }
 
@@ -58,9 +64,13 @@ pub struct KeygenDetails {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DelegateDetails {
+    /// What the delegated key may sign (`deletion certificates`).
     pub purpose: String,
+    /// The certificate key authorised.
     pub delegated_key_id: String,
+    /// The provider key that signed the delegation.
     pub provider_key_id: String,
+    /// The organisation named in the delegation.
     pub organization: Option<String>,
 }
 
@@ -68,11 +78,17 @@ pub struct DelegateDetails {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExportDetails {
+    /// The client, as recorded.
     pub client: String,
+    /// The handover's name (the archive's base name).
     pub name: String,
+    /// SHA-256 of the encrypted archive.
     pub archive_sha256: String,
+    /// Files in the payload.
     pub files: u64,
+    /// Bytes in the payload.
     pub bytes: u64,
+    /// The provider key that signed the manifest.
     pub signer_key_id: String,
     /// The client key bound at export, if any.
     pub client_key_id: Option<String>,
@@ -89,8 +105,11 @@ pub struct ConfirmDetails {
     pub method: Option<String>,
     /// The proof level; None in logs made before proof levels existed.
     pub proof: Option<String>,
+    /// SHA-256 of the receipt file, when one was given.
     pub receipt_sha256: Option<String>,
+    /// The client key that signed the receipt, when signed.
     pub client_key_id: Option<String>,
+    /// The time the client's receipt states.
     pub received_at: Option<String>,
     /// The level an upgrade replaced (upgrades only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,8 +120,11 @@ pub struct ConfirmDetails {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScheduleDetails {
+    /// When the deletion is due (UTC, RFC 3339).
     pub due_at: Option<String>,
+    /// The time it replaced, if it moved a schedule.
     pub previous_due_at: Option<String>,
+    /// Whether a time in the past was allowed (`--allow-past`).
     pub allow_past: bool,
 }
 
@@ -110,6 +132,7 @@ pub struct ScheduleDetails {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HoldDetails {
+    /// Why the deletion is held (None only in a release).
     pub reason: Option<String>,
 }
 
@@ -119,27 +142,34 @@ pub struct HoldDetails {
 pub enum RunDueDetails {
     /// Deleted, with a certificate.
     Deleted {
+        /// The certificate that records it.
         #[serde(default)]
         certificate_id: String,
+        /// The method summary for people.
         #[serde(default)]
         method: String,
     },
     /// Nothing was left to delete.
     Gone {
+        /// What was found.
         #[serde(default)]
         detail: String,
     },
     /// A hold or another deletion made it wait.
     Waiting {
+        /// The error's stable kind.
         #[serde(default)]
         error_kind: String,
+        /// The error's message, without lines naming the client's paths.
         #[serde(default)]
         error: String,
     },
     /// It failed, and stays scheduled.
     Failed {
+        /// The error's stable kind.
         #[serde(default)]
         error_kind: String,
+        /// The error's message, without lines naming the client's paths.
         #[serde(default)]
         error: String,
     },
@@ -149,6 +179,7 @@ pub enum RunDueDetails {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeletionResult {
+    /// Deleted and certified.
     #[default]
     Deleted,
 }
@@ -157,13 +188,21 @@ pub enum DeletionResult {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeletedDetails {
+    /// Always `deleted`: only a certified deletion is recorded.
     pub result: DeletionResult,
+    /// The certificate that records it.
     pub certificate_id: String,
+    /// The deletion job.
     pub job_id: String,
+    /// Files deleted.
     pub files: u64,
+    /// Bytes deleted.
     pub bytes: u64,
+    /// Files overwritten before they were unlinked.
     pub overwritten_files: u64,
+    /// Files only unlinked (logical delete).
     pub logical_delete_files: u64,
+    /// Why it ran without a confirmed receipt, when it did.
     pub without_receipt_reason: Option<String>,
 }
 
@@ -171,7 +210,9 @@ pub struct DeletedDetails {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CleanupDetails {
+    /// Why they were removed.
     pub reason: String,
+    /// The killed export's handover id.
     pub export_handover_id: String,
     /// The files removed, as messages show paths.
     pub removed: Vec<String>,
@@ -181,11 +222,17 @@ pub struct CleanupDetails {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RekeyDetails {
+    /// Why the key was replaced, as the operator gave it.
     pub reason: String,
+    /// The lost key's id, from the old `audit.pub`.
     pub previous_key_id: Option<String>,
+    /// The last row the old key signed.
     pub previous_head_seq: Option<i64>,
+    /// That row's chain hash.
     pub previous_head_hash: Option<String>,
+    /// Whether the old head's signature was checked with the old key.
     pub previous_head_verified: bool,
+    /// The new audit key's id.
     pub new_key_id: String,
 }
 

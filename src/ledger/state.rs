@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub struct UnknownState {
     /// `table.column`.
     pub column: &'static str,
+    /// The value found there.
     pub value: String,
 }
 

@@ -1083,8 +1083,8 @@ impl Tx<'_> {
             ],
         )?;
         self.exec(
-            "UPDATE deletion_jobs SET state = 'done', certificate_id = ?2 WHERE id = ?1",
-            params![c.job_id, c.certificate_id],
+            "UPDATE deletion_jobs SET state = ?3, certificate_id = ?2 WHERE id = ?1",
+            params![c.job_id, c.certificate_id, JobState::Done],
         )
     }
 }
@@ -1391,9 +1391,9 @@ fn job_for_handover_on(
     conn.query_row(
         &format!(
             "SELECT {JOB_COLUMNS} FROM deletion_jobs WHERE handover_id = ?1
-             ORDER BY (state = 'running') DESC, created_at DESC, rowid DESC LIMIT 1"
+             ORDER BY (state = ?2) DESC, created_at DESC, rowid DESC LIMIT 1"
         ),
-        [handover_id],
+        params![handover_id, JobState::Running],
         job_row,
     )
     .optional()
