@@ -93,20 +93,15 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
         let c = keys::delegation::ensure(home, &provider, opts.organization.as_deref(), false)?;
         let mut store = ledger::store::Store::open(&home.database())?;
         let tx = store.begin()?;
-        ledger::audit::append(
-            &tx,
-            home,
-            "keygen",
-            None,
-            serde_json::json!({
-                "key_id": summary.key_id,
-                "public_key": summary.public_key,
-                "password_protected": summary.password_protected,
-                "certificate_key_id": c.key_id,
-                "certificate_key_purpose": keys::delegation::PURPOSE,
-                "organization": opts.organization,
-            }),
-        )?;
+        let event = ledger::event::AuditEvent::Keygen(ledger::event::KeygenDetails {
+            key_id: summary.key_id.clone(),
+            public_key: summary.public_key.clone(),
+            password_protected: summary.password_protected,
+            certificate_key_id: c.key_id.clone(),
+            certificate_key_purpose: keys::delegation::PURPOSE.into(),
+            organization: opts.organization.clone(),
+        });
+        ledger::audit::append(&tx, home, None, &event)?;
         tx.commit()?;
         summary.certificate_key = Some(c);
     }
@@ -122,7 +117,7 @@ pub fn delegate(
     reporter: &dyn Reporter,
 ) -> Result<keys::delegation::DelegationSummary> {
     let provider = keys::load_signer(&home.secret_key(), reporter)?;
-    keys::delegation::ensure_audited(home, &provider, organization, renew)
+    ledger::delegation::ensure_audited(home, &provider, organization, renew)
 }
 
 /// A reporter that passes everything through except the password prompt: `run-due` runs
@@ -223,7 +218,7 @@ pub fn evidence(
         .manifest_documents(&h.handover_id)?
         .ok_or_else(|| error::EvidenceError::NoManifest(h.handover_id.clone()))?;
     let certificate = match store.deletion_job_for_handover(&h.handover_id)? {
-        Some(job) if job.state == "done" => {
+        Some(job) if job.state == ledger::state::JobState::Done => {
             let c = store.certificate(job.certificate_id.as_deref().unwrap_or(""))?;
             Some(ledger::evidence::Document {
                 file_name: c

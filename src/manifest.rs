@@ -56,7 +56,7 @@ pub struct Manifest {
     /// the database (`handover audit verify --against NAME.manifest.json`). Absent on an empty
     /// log and on manifests made before checkpoints existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_checkpoint: Option<crate::ledger::audit::Checkpoint>,
+    pub audit_checkpoint: Option<Checkpoint>,
     /// The client's public signing key, bound at export (`export --client-key`): `confirm`
     /// then accepts a signed receipt only from this key. Absent when none was bound, and in
     /// manifests written before it existed, which stay valid.
@@ -141,4 +141,21 @@ pub struct Compression {
     pub window_log_max: u32,
     /// Whether each frame carries zstd's checksum (always).
     pub frame_checksum: bool,
+}
+
+/// A point of the audit log, carried by the documents that leave the database (manifest,
+/// receipt, certificate, evidence pack): the row number, its chain hash, and the audit key's
+/// signature over both. Whoever holds such a document can later check that the database still
+/// has that row with that hash (`audit verify --against FILE`), so a rollback or a rewrite
+/// before that point cannot go unseen by them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The audit row this point is at.
+    pub seq: i64,
+    /// That row's chain hash.
+    pub hash: String,
+    /// Minisign signature of `handover-audit-head\nseq=SEQ\nhash=HASH\n` by the audit key.
+    pub signature: String,
+    /// The audit key's id.
+    pub key_id: String,
 }

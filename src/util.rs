@@ -154,6 +154,41 @@ pub fn path_text<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S:
     }
 }
 
+/// The host name (uname nodename), as certificates and delegations name it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Parses `--at`: a date (`2027-01-31`, midnight UTC) or an RFC 3339 time.
+pub fn parse_at(s: &str) -> std::result::Result<OffsetDateTime, String> {
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t.to_offset(time::UtcOffset::UTC));
+    }
+    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| {
+            format!("{s:?} is not a date (2027-01-31) or an RFC 3339 time (2027-01-31T09:00:00Z)")
+        })?;
+    Ok(d.midnight().assume_utc())
+}
+
+/// Parses `--after`/`--delete-after`: a whole number of days, hours or weeks (`30d`, `12h`, `2w`).
+pub fn parse_after(s: &str) -> std::result::Result<time::Duration, String> {
+    let bad = || format!("{s:?} is not a delay; use a number with d, h or w, e.g. 30d");
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    if n <= 0 {
+        return Err(bad());
+    }
+    match unit {
+        "d" => Ok(time::Duration::days(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "w" => Ok(time::Duration::weeks(n)),
+        _ => Err(bad()),
+    }
+}
+
 /// SHA-256 of bytes, hex.
 pub fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))

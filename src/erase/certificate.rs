@@ -19,12 +19,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::erase::fsinfo::{self, FsInfo};
 use crate::erase::names::{self, Names};
-use crate::erase::{self as shred, FsMethod};
+use crate::erase::plan::{FsMethod, fs_methods};
 use crate::error::{CertificateProblem, Corruption, Result, ShredError, StoreError};
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::Signer;
 use crate::keys::signing;
-use crate::ledger::store::{HandoverRecord, ReceiptRecord, Store};
+use crate::ledger::event::{AuditEvent, DeletedDetails, DeletionResult};
+use crate::ledger::state::EntryState;
+use crate::ledger::store::{
+    EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, RootRecord, Store,
+};
 use crate::manifest::{SignerInfo, Tool};
 use crate::util;
 
@@ -74,7 +78,7 @@ pub struct Certificate {
     /// The audit log as it stood when the certificate was issued: an anchor outside the
     /// database (`handover audit verify --against CERTIFICATE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_checkpoint: Option<crate::ledger::audit::Checkpoint>,
+    pub audit_checkpoint: Option<crate::manifest::Checkpoint>,
     /// The provider key's authorisation of the key in `signer`, when that is the delegated
     /// certificate key (None: signed by the provider key itself, or by `--sign-key`).
     #[serde(default)]
@@ -277,6 +281,40 @@ fn operator_name(given: Option<String>) -> String {
         })
 }
 
+/// How the certificate names paths: in clear, or by their salted hash.
+struct Namer {
+    salt: Option<String>,
+}
+
+impl Namer {
+    /// A path as the certificate names it: (clear, salted hash), one of them set. `clear`
+    /// keeps it in clear even when names are hashed.
+    fn name(&self, path: &[u8], clear: bool) -> (Option<String>, Option<String>) {
+        match &self.salt {
+            Some(s) if !clear => (None, Some(names::path_sha256(s, path))),
+            _ => (
+                Some(if path.is_empty() {
+                    ".".to_string()
+                } else {
+                    crate::bag::bagit_encode(path)
+                }),
+                None,
+            ),
+        }
+    }
+}
+
+/// The certificate's entries and what they add up to.
+#[derive(Default)]
+struct Tally {
+    totals: Totals,
+    entries: Vec<EntryRef>,
+    warnings: Vec<String>,
+    bytes_verified: u64,
+    /// How overwritten files were read back, each way once.
+    read_back: Vec<String>,
+}
+
 /// Builds, signs, writes and stores the certificate of a finished job.
 pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     let job = store.deletion_job_by_id(input.job_id)?;
@@ -284,27 +322,80 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     let entries = store.deletion_entries(input.job_id)?;
     let now = util::now();
     let certificate_id = util::random_hex(16);
-    let salt = (input.names == Names::SaltedSha256).then(names::new_salt);
-    // Each path as the certificate names it: (clear, salted hash), one of them set.
-    let name = |path: &[u8], clear: bool| match &salt {
-        Some(s) if !clear => (None, Some(names::path_sha256(s, path))),
-        _ => (
-            Some(if path.is_empty() {
-                ".".to_string()
-            } else {
-                crate::bag::bagit_encode(path)
-            }),
-            None,
-        ),
+    let namer = Namer {
+        salt: (input.names == Names::SaltedSha256).then(names::new_salt),
     };
-
     let fs: Vec<FsInfo> = roots
         .iter()
         .map(|r| serde_json::from_str(&r.fs_json).expect("fs info was written by us"))
         .collect();
+    let sanitization = sanitization(&fs, &entries);
+    let mut tally = tally(&entries, &roots, input.handover, &namer);
+    tally.warnings.extend(general_warnings(
+        &sanitization,
+        &tally.totals,
+        &entries,
+        input.handover,
+    ));
+    let cert = Certificate {
+        format: FORMAT.into(),
+        certificate_id: certificate_id.clone(),
+        job_id: job.job_id.clone(),
+        command: job.kind.clone(),
+        standard: STANDARD.into(),
+        scope: SCOPE.into(),
+        handover: input.handover.map(handover_ref),
+        receipt: input.receipt.map(receipt_ref),
+        without_receipt_reason: job.without_receipt_reason.clone(),
+        operator: Operator {
+            name: operator_name(input.operator.clone()),
+            organization: input.organization.clone().filter(|s| !s.trim().is_empty()),
+        },
+        host: Host {
+            hostname: util::hostname(),
+            os: fsinfo::os_release(),
+        },
+        tool: Tool {
+            name: "handover".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        signer: SignerInfo {
+            public_key: input.signer.public_base64(),
+            key_id: input.signer.key_id(),
+        },
+        started_at: job.created_at.clone(),
+        finished_at: util::rfc3339(now),
+        runs: job.runs,
+        sanitization,
+        verification: verification(&tally),
+        totals: tally.totals.clone(),
+        names: input.names.as_str().into(),
+        names_salt: namer.salt.clone(),
+        roots: root_refs(&roots, &fs, &namer),
+        entries: std::mem::take(&mut tally.entries),
+        warnings: tally.warnings.clone(),
+        audit_checkpoint: crate::ledger::audit::checkpoint(store, input.home)?,
+        delegation: None,
+    };
+    let written = write_signed(input, cert, &certificate_id, now)?;
+    record(store, input, &job, &entries, &written, &tally.totals, now)?;
+    Ok(Issued {
+        certificate_id,
+        json_path: written.json_path,
+        signature_path: written.sig_path,
+        warnings: tally.warnings,
+        logical_delete_files: tally.totals.logical_delete_files,
+    })
+}
+
+/// One line per filesystem and method, for the deleted entries (unlinks need none).
+fn sanitization(fs: &[FsInfo], entries: &[EntryRecord]) -> Vec<Sanitization> {
     let fsr: Vec<(&FsInfo, u32)> = fs.iter().enumerate().map(|(i, f)| (f, i as u32)).collect();
-    let deleted: Vec<_> = entries.iter().filter(|e| e.state == "done").collect();
-    let methods = shred::fs_methods(
+    let deleted: Vec<_> = entries
+        .iter()
+        .filter(|e| e.state == EntryState::Done)
+        .collect();
+    let methods = fs_methods(
         &fsr,
         deleted.iter().map(|e| {
             (
@@ -316,7 +407,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             )
         }),
     );
-    let sanitization = methods
+    methods
         .into_iter()
         .map(|m| Sanitization {
             nist_category: if m.method == "clear" {
@@ -333,16 +424,24 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             detail: m,
         })
         .filter(|s| s.detail.method != "unlink")
-        .collect();
+        .collect()
+}
 
-    let mut totals = Totals::default();
-    let mut warnings = Vec::new();
-    let mut out_entries = Vec::with_capacity(entries.len());
-    let mut bytes_verified = 0;
-    let mut read_back: Vec<String> = Vec::new();
-    for e in &entries {
+/// Each entry as the certificate lists it, counted into the totals; warns where a deleted
+/// archive or manifest did not have the hash recorded at export.
+fn tally(
+    entries: &[EntryRecord],
+    roots: &[RootRecord],
+    handover: Option<&HandoverRecord>,
+    namer: &Namer,
+) -> Tally {
+    let mut t = Tally {
+        entries: Vec::with_capacity(entries.len()),
+        ..Tally::default()
+    };
+    for e in entries {
         let root = &roots[e.root_idx as usize];
-        let recorded = match (input.handover, root.label.as_str()) {
+        let recorded = match (handover, root.label.as_str()) {
             (Some(h), "archive") if e.rel_path.is_empty() => Some(h.archive_sha256.clone()),
             (Some(h), "manifest") if e.rel_path.is_empty() => Some(h.manifest_sha256.clone()),
             _ => None,
@@ -350,40 +449,19 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         if let (Some(r), Some(s)) = (&recorded, &e.sha256)
             && r != s
         {
-            warnings.push(format!(
+            t.warnings.push(format!(
                 "{} had SHA-256 {s} when deleted, not the {r} recorded at export",
                 crate::error::show(&root.path)
             ));
         }
-        let vanished = e.state == "vanished";
+        let vanished = e.state == EntryState::Vanished;
         if vanished {
-            totals.vanished += 1;
+            t.totals.vanished += 1;
         } else {
-            match e.kind.as_str() {
-                "file" => {
-                    totals.files += 1;
-                    totals.bytes += e.bytes;
-                    if e.method == "clear" || e.method == "overwrite_best_effort" {
-                        totals.overwritten_files += 1;
-                        totals.overwritten_bytes += e.bytes;
-                        bytes_verified += e.bytes;
-                        if let Some(v) = &e.verification
-                            && !read_back.contains(v)
-                        {
-                            read_back.push(v.clone());
-                        }
-                    } else {
-                        totals.logical_delete_files += 1;
-                    }
-                }
-                "hard_link" => totals.files += 1,
-                "dir" => totals.directories += 1,
-                "symlink" => totals.symlinks += 1,
-                _ => totals.other += 1,
-            }
+            t.count(e);
         }
-        let (path, path_sha256) = name(&e.rel_path, false);
-        out_entries.push(EntryRef {
+        let (path, path_sha256) = namer.name(&e.rel_path, false);
+        t.entries.push(EntryRef {
             root: e.root_idx,
             path,
             path_sha256,
@@ -397,8 +475,48 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             note: e.note.clone(),
         });
     }
-    for s in &sanitization {
-        let s: &Sanitization = s;
+    t
+}
+
+impl Tally {
+    /// Counts one entry that was deleted (not found gone).
+    fn count(&mut self, e: &EntryRecord) {
+        let totals = &mut self.totals;
+        match e.kind.as_str() {
+            "file" => {
+                totals.files += 1;
+                totals.bytes += e.bytes;
+                if e.method == "clear" || e.method == "overwrite_best_effort" {
+                    totals.overwritten_files += 1;
+                    totals.overwritten_bytes += e.bytes;
+                    self.bytes_verified += e.bytes;
+                    if let Some(v) = &e.verification
+                        && !self.read_back.contains(v)
+                    {
+                        self.read_back.push(v.clone());
+                    }
+                } else {
+                    totals.logical_delete_files += 1;
+                }
+            }
+            "hard_link" => totals.files += 1,
+            "dir" => totals.directories += 1,
+            "symlink" => totals.symlinks += 1,
+            _ => totals.other += 1,
+        }
+    }
+}
+
+/// The warnings about the job as a whole: weaker methods, vanished entries, the rename
+/// fallback, and what the hashes are.
+fn general_warnings(
+    sanitization: &[Sanitization],
+    totals: &Totals,
+    entries: &[EntryRecord],
+    handover: Option<&HandoverRecord>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for s in sanitization {
         if let Some(r) = &s.detail.reason {
             warnings.push(format!(
                 "{} file(s) on {} ({}) got {}: {r}",
@@ -415,10 +533,10 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     let fallback = entries
         .iter()
         .filter(|e| {
-            e.state == "done"
+            e.state == EntryState::Done
                 && e.note
                     .as_deref()
-                    .is_some_and(|n| n.starts_with(shred::RENAME_FALLBACK_NOTE))
+                    .is_some_and(|n| n.starts_with(crate::erase::exec::RENAME_FALLBACK_NOTE))
         })
         .count();
     if fallback > 0 {
@@ -426,102 +544,97 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
             "{fallback} file(s) were on a filesystem that refused renameat2(RENAME_NOREPLACE) (FUSE, NFS, SMB...): each was moved to its random name by a fallback that never replaces an existing name (see the entry's note) before it was truncated and unlinked"
         ));
     }
-    if input.handover.is_some() && totals.files > 0 {
+    if handover.is_some() && totals.files > 0 {
         // Said once, so nobody reads more into the hashes than they are.
         warnings.push("sha256 is of the bytes read immediately before the overwrite; the hashes recorded at export are inside the encrypted archive (SHA256SUMS), where the client can compare them".into());
     }
+    warnings
+}
 
-    let cert = Certificate {
-        format: FORMAT.into(),
-        certificate_id: certificate_id.clone(),
-        job_id: job.job_id.clone(),
-        command: job.kind.clone(),
-        standard: STANDARD.into(),
-        scope: SCOPE.into(),
-        handover: input.handover.map(|h| HandoverRef {
-            handover_id: h.handover_id.clone(),
-            client: h.client.clone(),
-            name: h.name.clone(),
-            created_at: h.created_at.clone(),
-            archive_sha256: h.archive_sha256.clone(),
-            manifest_sha256: h.manifest_sha256.clone(),
-        }),
-        receipt: input.receipt.map(|r| ReceiptRef {
-            confirmed_at: r.confirmed_at.clone(),
-            method: r.method.clone(),
-            receipt_sha256: r.receipt_sha256.clone(),
-            client_key_id: r.client_key_id.clone(),
-            received_at: r.received_at.clone(),
-            proof: Some(r.proof.clone()),
-            proof_meaning: Some(crate::receive::receipt::proof_meaning(
-                &r.proof,
-                r.client_key_id.as_deref(),
-            )),
-        }),
-        without_receipt_reason: job.without_receipt_reason.clone(),
-        operator: Operator {
-            name: operator_name(input.operator.clone()),
-            organization: input.organization.clone().filter(|s| !s.trim().is_empty()),
-        },
-        host: Host {
-            hostname: fsinfo::hostname(),
-            os: fsinfo::os_release(),
-        },
-        tool: Tool {
-            name: "handover".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        signer: SignerInfo {
-            public_key: input.signer.public_base64(),
-            key_id: input.signer.key_id(),
-        },
-        started_at: job.created_at.clone(),
-        finished_at: util::rfc3339(now),
-        runs: job.runs,
-        sanitization,
-        verification: Verification {
-            method: format!(
-                "every overwritten byte was synced (fdatasync), then compared with the keystream regenerated from the file's own random seed; how it was read: {}",
-                if read_back.is_empty() {
-                    "nothing was overwritten".to_string()
-                } else {
-                    read_back.join("; ")
-                }
-            ),
-            result: if totals.overwritten_files > 0 {
-                "passed".into()
+fn handover_ref(h: &HandoverRecord) -> HandoverRef {
+    HandoverRef {
+        handover_id: h.handover_id.clone(),
+        client: h.client.clone(),
+        name: h.name.clone(),
+        created_at: h.created_at.clone(),
+        archive_sha256: h.archive_sha256.clone(),
+        manifest_sha256: h.manifest_sha256.clone(),
+    }
+}
+
+fn receipt_ref(r: &ReceiptRecord) -> ReceiptRef {
+    ReceiptRef {
+        confirmed_at: r.confirmed_at.clone(),
+        method: r.method.clone(),
+        receipt_sha256: r.receipt_sha256.clone(),
+        client_key_id: r.client_key_id.clone(),
+        received_at: r.received_at.clone(),
+        proof: Some(r.proof.clone()),
+        proof_meaning: Some(crate::receive::receipt::proof_meaning(
+            &r.proof,
+            r.client_key_id.as_deref(),
+        )),
+    }
+}
+
+fn verification(t: &Tally) -> Verification {
+    Verification {
+        method: format!(
+            "every overwritten byte was synced (fdatasync), then compared with the keystream regenerated from the file's own random seed; how it was read: {}",
+            if t.read_back.is_empty() {
+                "nothing was overwritten".to_string()
             } else {
-                "not_applicable".into()
-            },
-            files_verified: totals.overwritten_files,
-            bytes_verified,
+                t.read_back.join("; ")
+            }
+        ),
+        result: if t.totals.overwritten_files > 0 {
+            "passed".into()
+        } else {
+            "not_applicable".into()
         },
-        totals: totals.clone(),
-        names: input.names.as_str().into(),
-        names_salt: salt.clone(),
-        roots: roots
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                use std::os::unix::ffi::OsStrExt;
-                let (path, path_sha256) = name(
-                    r.path.as_os_str().as_bytes(),
-                    names::root_in_clear(&r.label),
-                );
-                RootRef {
-                    index: i as u32,
-                    path,
-                    path_sha256,
-                    label: r.label.clone(),
-                    filesystem: fs[i].fs_type.clone(),
-                }
-            })
-            .collect(),
-        entries: out_entries,
-        warnings: warnings.clone(),
-        audit_checkpoint: crate::ledger::audit::checkpoint(store, input.home)?,
-        delegation: None,
-    };
+        files_verified: t.totals.overwritten_files,
+        bytes_verified: t.bytes_verified,
+    }
+}
+
+fn root_refs(roots: &[RootRecord], fs: &[FsInfo], namer: &Namer) -> Vec<RootRef> {
+    use std::os::unix::ffi::OsStrExt;
+    roots
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (path, path_sha256) = namer.name(
+                r.path.as_os_str().as_bytes(),
+                names::root_in_clear(&r.label),
+            );
+            RootRef {
+                index: i as u32,
+                path,
+                path_sha256,
+                label: r.label.clone(),
+                filesystem: fs[i].fs_type.clone(),
+            }
+        })
+        .collect()
+}
+
+/// A certificate as signed and written.
+struct Written {
+    cert: Certificate,
+    json: Vec<u8>,
+    sig: String,
+    json_path: PathBuf,
+    sig_path: PathBuf,
+}
+
+/// Signs the certificate (embedding the delegation when the delegated key signs) and writes
+/// it, its signature and the delegation's files beside it, never over an existing file.
+fn write_signed(
+    input: &IssueInput<'_>,
+    mut cert: Certificate,
+    certificate_id: &str,
+    now: time::OffsetDateTime,
+) -> Result<Written> {
     let base = input
         .name
         .clone()
@@ -545,7 +658,6 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     let delegation = crate::keys::delegation::load(input.home)?
         .filter(|l| l.signer.key_id() == input.signer.key_id());
     let delegation_name = file_name.replace(".deletion-certificate.json", ".cert-delegation.json");
-    let mut cert = cert;
     cert.delegation = delegation.as_ref().map(|l| l.to_ref(&delegation_name));
     let mut json = serde_json::to_vec_pretty(&cert).expect("certificate serializes");
     json.push(b'\n');
@@ -568,58 +680,72 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
     }
     home::write_new(&sig_path, sig.as_bytes(), PUBLIC_MODE).map_err(werr(&sig_path))?;
     home::write_new(&json_path, &json, PUBLIC_MODE).map_err(werr(&json_path))?;
+    Ok(Written {
+        cert,
+        json,
+        sig,
+        json_path,
+        sig_path,
+    })
+}
 
+/// Stores the certificate, marks the job done, names its paths from now on only as the
+/// certificate does, and records the deletion in the audit log: one transaction.
+fn record(
+    store: &mut Store,
+    input: &IssueInput<'_>,
+    job: &JobRecord,
+    entries: &[EntryRecord],
+    w: &Written,
+    totals: &Totals,
+    now: time::OffsetDateTime,
+) -> Result<()> {
     let tx = store.begin()?;
     tx.insert_certificate(&crate::ledger::store::CertificateRecord {
-        certificate_id: certificate_id.clone(),
+        certificate_id: w.cert.certificate_id.clone(),
         job_id: job.job_id.clone(),
         handover_id: job.handover_id.clone(),
         created_at: util::rfc3339(now),
-        document: json,
-        signature: sig,
-        json_path: json_path.clone(),
-        signature_path: sig_path.clone(),
+        document: w.json.clone(),
+        signature: w.sig.clone(),
+        json_path: w.json_path.clone(),
+        signature_path: w.sig_path.clone(),
     })?;
     // The job is done: from now on the database names its paths only as the certificate
     // does. Until here (an interrupted job) it needed them in clear to resume.
     tx.set_job_names(&job.job_id, input.names.as_str())?;
-    if salt.is_some() {
+    if w.cert.names_salt.is_some() {
         // One certificate entry per recorded entry, in the same order.
-        for (rec, e) in entries.iter().zip(&cert.entries) {
+        for (rec, e) in entries.iter().zip(&w.cert.entries) {
             if let Some(h) = &e.path_sha256 {
                 tx.redact_entry_path(&job.job_id, rec.seq, &names::stored_form(h))?;
             }
         }
-        for r in &cert.roots {
+        for r in &w.cert.roots {
             if let Some(h) = &r.path_sha256 {
                 tx.redact_root_path(&job.job_id, r.index, &names::stored_form(h))?;
             }
         }
     }
-    crate::ledger::audit::append(
-        &tx,
-        input.home,
-        &job.kind,
-        job.handover_id.as_deref(),
-        serde_json::json!({
-            "result": "deleted",
-            "certificate_id": certificate_id,
-            "job_id": job.job_id,
-            "files": totals.files,
-            "bytes": totals.bytes,
-            "overwritten_files": totals.overwritten_files,
-            "logical_delete_files": totals.logical_delete_files,
-            "without_receipt_reason": job.without_receipt_reason,
-        }),
-    )?;
-    tx.commit()?;
-    Ok(Issued {
-        certificate_id,
-        json_path,
-        signature_path: sig_path,
-        warnings,
+    let details = DeletedDetails {
+        result: DeletionResult::Deleted,
+        certificate_id: w.cert.certificate_id.clone(),
+        job_id: job.job_id.clone(),
+        files: totals.files,
+        bytes: totals.bytes,
+        overwritten_files: totals.overwritten_files,
         logical_delete_files: totals.logical_delete_files,
-    })
+        without_receipt_reason: job.without_receipt_reason.clone(),
+    };
+    // The job's kind is its command: `delete` (a handover's copies) or `shred` (paths).
+    let event = if job.kind == "shred" {
+        AuditEvent::Shred(details)
+    } else {
+        AuditEvent::Delete(details)
+    };
+    crate::ledger::audit::append(&tx, input.home, job.handover_id.as_deref(), &event)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// A stored certificate, parsed, with its signature checked against the key it names.
@@ -781,6 +907,81 @@ fn kind_matches(kind: &str, entry_kind: &str) -> bool {
     }
 }
 
+/// Why a file of the bag is not covered by its certificate entry `e` (None: covered), and
+/// whether its SHA-256 was compared.
+fn not_covered_because(
+    e: Option<&EntryRef>,
+    kind: &str,
+    size: u64,
+    sum: Option<&str>,
+) -> (Option<String>, bool) {
+    let reason = match e {
+        None => Some("not listed in the certificate".into()),
+        Some(e) if e.status != "deleted" => Some(format!(
+            "listed as {}: it was gone before this deletion, not deleted by it",
+            e.status
+        )),
+        Some(e) if !kind_matches(kind, &e.kind) => {
+            Some(format!("listed as a {}, here a {kind}", e.kind))
+        }
+        // A second name of a hard link carries no size of its own.
+        Some(e) if e.kind == "file" && e.bytes != size => {
+            Some(format!("listed with {} bytes, here {size} bytes", e.bytes))
+        }
+        Some(e) => match (sum, e.sha256.as_deref()) {
+            (Some(b), Some(c)) if b != c => Some(format!(
+                "listed with SHA-256 {c}, this file has {b}: not the file that was deleted"
+            )),
+            (Some(_), Some(_)) => return (None, true),
+            _ => None,
+        },
+    };
+    (reason, false)
+}
+
+/// Why the certificate says nothing about this bag at all (None: it may): unsigned, changed
+/// after signing, or of another deletion.
+fn refusal(
+    cert_path: &Path,
+    bag: &Path,
+    cert: &Certificate,
+    signature_valid: Option<bool>,
+) -> Option<String> {
+    // A certificate of another deletion (a shred of a look-alike tree, another handover's)
+    // says nothing about this bag, however well its paths and sizes match.
+    let bag_id = std::fs::read_to_string(
+        std::fs::canonicalize(bag)
+            .unwrap_or(bag.to_path_buf())
+            .join("bag-info.txt"),
+    )
+    .ok()
+    .and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("External-Identifier:"))
+            .map(|v| v.trim().to_string())
+    });
+    let cert_id = cert.handover.as_ref().map(|h| h.handover_id.clone());
+    match (&bag_id, &cert_id, signature_valid) {
+        (_, _, None) => Some(format!(
+            "the certificate has no signature beside it ({}.minisig): anyone could have written it",
+            crate::error::show(cert_path)
+        )),
+        (_, _, Some(false)) => {
+            Some("the certificate's signature does not verify: it was changed after signing".into())
+        }
+        (None, _, _) => Some(
+            "the bag's bag-info.txt names no handover (External-Identifier): extract it with handover verify --extract or tar".into(),
+        ),
+        (Some(b), None, _) => Some(format!(
+            "the certificate is of a deletion of paths (shred), not of handover {b}: it does not show this handover's copies were deleted"
+        )),
+        (Some(b), Some(c), _) if b != c => Some(format!(
+            "the certificate is for handover {c}, this bag is handover {b}"
+        )),
+        _ => None,
+    }
+}
+
 /// `handover certificate check CERT --bag DIR`: which files under `DIR/data` the certificate
 /// covers (same path, under the salted hash when names are salted; same size; same SHA-256
 /// of the file's bytes, where the certificate has one). The files themselves are hashed,
@@ -824,36 +1025,13 @@ pub fn check(cert_path: &Path, bag: &Path) -> Result<Coverage> {
         };
         let e = by_key.get(key.as_str());
         matched += e.is_some() as u64;
-        let mut f = BagFile {
+        let (reason, sha256_compared) = not_covered_because(e.copied(), kind, size, sum.as_deref());
+        let f = BagFile {
             path: crate::bag::bagit_encode(&rel),
             kind: kind.into(),
             bytes: size,
-            reason: None,
-            sha256_compared: false,
-        };
-        f.reason = match e {
-            None => Some("not listed in the certificate".into()),
-            Some(e) if e.status != "deleted" => Some(format!(
-                "listed as {}: it was gone before this deletion, not deleted by it",
-                e.status
-            )),
-            Some(e) if !kind_matches(kind, &e.kind) => {
-                Some(format!("listed as a {}, here a {kind}", e.kind))
-            }
-            // A second name of a hard link carries no size of its own.
-            Some(e) if e.kind == "file" && e.bytes != size => {
-                Some(format!("listed with {} bytes, here {size} bytes", e.bytes))
-            }
-            Some(e) => match (&sum, &e.sha256) {
-                (Some(b), Some(c)) if b != c => Some(format!(
-                    "listed with SHA-256 {c}, this file has {b}: not the file that was deleted"
-                )),
-                (Some(_), Some(_)) => {
-                    f.sha256_compared = true;
-                    None
-                }
-                _ => None,
-            },
+            reason,
+            sha256_compared,
         };
         if f.reason.is_some() {
             not_covered.push(f);
@@ -866,39 +1044,7 @@ pub fn check(cert_path: &Path, bag: &Path) -> Result<Coverage> {
             .ok()
             .is_some_and(|pk| signing::verify(&pk, &bytes, s).is_ok())
     });
-    // A certificate of another deletion (a shred of a look-alike tree, another handover's)
-    // says nothing about this bag, however well its paths and sizes match.
-    let bag_id = std::fs::read_to_string(
-        std::fs::canonicalize(bag)
-            .unwrap_or(bag.to_path_buf())
-            .join("bag-info.txt"),
-    )
-    .ok()
-    .and_then(|t| {
-        t.lines()
-            .find_map(|l| l.strip_prefix("External-Identifier:"))
-            .map(|v| v.trim().to_string())
-    });
-    let cert_id = cert.handover.as_ref().map(|h| h.handover_id.clone());
-    let refused = match (&bag_id, &cert_id, signature_valid) {
-        (_, _, None) => Some(format!(
-            "the certificate has no signature beside it ({}.minisig): anyone could have written it",
-            crate::error::show(cert_path)
-        )),
-        (_, _, Some(false)) => {
-            Some("the certificate's signature does not verify: it was changed after signing".into())
-        }
-        (None, _, _) => Some(
-            "the bag's bag-info.txt names no handover (External-Identifier): extract it with handover verify --extract or tar".into(),
-        ),
-        (Some(b), None, _) => Some(format!(
-            "the certificate is of a deletion of paths (shred), not of handover {b}: it does not show this handover's copies were deleted"
-        )),
-        (Some(b), Some(c), _) if b != c => Some(format!(
-            "the certificate is for handover {c}, this bag is handover {b}"
-        )),
-        _ => None,
-    };
+    let refused = refusal(cert_path, bag, &cert, signature_valid);
     let entries_in_data = cert
         .entries
         .iter()

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::erase::fsinfo::FsClass;
 use crate::error::{Result, ShredError};
 use crate::fsx::{self, FileType, NoReplace};
+use crate::ledger::state::EntryState;
 use crate::ledger::store::{EntryRecord, Store};
 use crate::report::Reporter;
 
@@ -114,13 +115,13 @@ const VANISHED_NOTE: &str = "was gone when this job came to it: removed by somet
 /// A state change to commit for one entry.
 pub(super) struct Change {
     pub(super) seq: u64,
-    pub(super) state: &'static str,
+    pub(super) state: EntryState,
     sha256: Option<String>,
     pub(super) verification: Option<String>,
     pub(super) note: Option<String>,
 }
 
-pub(super) fn change(seq: u64, state: &'static str) -> Change {
+pub(super) fn change(seq: u64, state: EntryState) -> Change {
     Change {
         seq,
         state,
@@ -247,7 +248,7 @@ impl Exec<'_> {
     fn fail(&mut self, e: &EntryRecord, reason: String, io: bool, changes: &mut Vec<Change>) {
         let path = self.path_of(e);
         self.failures.push((path, reason.clone(), io));
-        let mut c = change(e.seq, "failed");
+        let mut c = change(e.seq, EntryState::Failed);
         c.note = Some(reason);
         changes.push(c);
     }
@@ -263,18 +264,18 @@ impl Exec<'_> {
         let e = entries[i].clone();
         match p {
             Problem::Vanished => {
-                entries[i].state = "vanished".into();
+                entries[i].state = EntryState::Vanished;
                 self.finished += 1;
                 self.warnings.push(format!(
                     "{} vanished before this job could delete it",
                     crate::error::show(&self.path_of(&e))
                 ));
-                let mut c = change(e.seq, "vanished");
+                let mut c = change(e.seq, EntryState::Vanished);
                 c.note = Some(VANISHED_NOTE.into());
                 changes.push(c);
             }
             Problem::Failed(reason, io) => {
-                entries[i].state = "failed".into();
+                entries[i].state = EntryState::Failed;
                 self.fail(&e, reason, io, changes);
             }
         }
@@ -350,7 +351,7 @@ impl Exec<'_> {
         }
         self.ready_before = entries
             .iter()
-            .filter(|e| e.state == "ready")
+            .filter(|e| e.state == EntryState::Ready)
             .map(|e| e.seq)
             .collect();
         // Test builds: a pause here lets a test swap things between the recorded plan and
@@ -359,7 +360,7 @@ impl Exec<'_> {
         let todo: Vec<usize> = (0..entries.len())
             .filter(|&i| {
                 let e = &entries[i];
-                e.kind != "dir" && e.state != "done" && e.state != "vanished"
+                e.kind != "dir" && e.state != EntryState::Done && e.state != EntryState::Vanished
             })
             .collect();
         let mut start = 0;
@@ -408,7 +409,7 @@ impl Exec<'_> {
         let mut changes = Vec::new();
         for &i in batch {
             let e = entries[i].clone();
-            if e.kind != "file" || e.state != "pending" {
+            if e.kind != "file" || e.state != EntryState::Pending {
                 continue;
             }
             if self.stopping() {
@@ -416,9 +417,9 @@ impl Exec<'_> {
             }
             match self.hash_file(&e) {
                 Ok(h) => {
-                    entries[i].state = "hashed".into();
+                    entries[i].state = EntryState::Hashed;
                     entries[i].sha256 = Some(h.clone());
-                    let mut c = change(e.seq, "hashed");
+                    let mut c = change(e.seq, EntryState::Hashed);
                     c.sha256 = Some(h);
                     changes.push(c);
                 }
@@ -435,15 +436,18 @@ impl Exec<'_> {
         let mut open: Vec<Open> = Vec::new();
         for &i in batch {
             let e = entries[i].clone();
-            if matches!(e.state.as_str(), "failed" | "ready" | "vanished") {
+            if matches!(
+                e.state,
+                EntryState::Failed | EntryState::Ready | EntryState::Vanished
+            ) {
                 continue;
             }
             if self.stopping() {
                 break;
             }
             if !overwrites(&e) {
-                entries[i].state = "ready".into();
-                changes.push(change(e.seq, "ready"));
+                entries[i].state = EntryState::Ready;
+                changes.push(change(e.seq, EntryState::Ready));
                 continue;
             }
             match self.overwrite(&e) {
@@ -464,7 +468,7 @@ impl Exec<'_> {
                 Ok(()) => synced.push(o),
                 Err(err) => {
                     let e = entries[o.idx].clone();
-                    entries[o.idx].state = "failed".into();
+                    entries[o.idx].state = EntryState::Failed;
                     self.fail(&e, format!("fdatasync failed: {err}"), true, &mut changes);
                 }
             }
@@ -476,14 +480,14 @@ impl Exec<'_> {
                 Ok(how) => {
                     self.files_verified += 1;
                     crate::fault::point("shred.verified");
-                    entries[o.idx].state = "ready".into();
-                    let mut c = change(e.seq, "ready");
+                    entries[o.idx].state = EntryState::Ready;
+                    let mut c = change(e.seq, EntryState::Ready);
                     c.verification = Some(how);
                     changes.push(c);
                     self.kept.push((o.idx, o.f));
                 }
                 Err((reason, io)) => {
-                    entries[o.idx].state = "failed".into();
+                    entries[o.idx].state = EntryState::Failed;
                     self.fail(&e, reason, io, &mut changes);
                 }
             }
@@ -499,7 +503,7 @@ impl Exec<'_> {
         self.synced.clear();
         for &i in batch {
             let e = entries[i].clone();
-            if e.state != "ready" {
+            if e.state != EntryState::Ready {
                 continue;
             }
             match self.unlink(&e, fds.remove(&i)) {
@@ -510,9 +514,9 @@ impl Exec<'_> {
                 Err(Problem::Vanished) if overwrites(&e) => {
                     // Overwritten and verified (by this run or an interrupted one): the data
                     // was cleared by this job, only the name went some other way.
-                    entries[i].state = "done".into();
+                    entries[i].state = EntryState::Done;
                     self.finished += 1;
-                    let mut c = change(e.seq, "done");
+                    let mut c = change(e.seq, EntryState::Done);
                     c.note = Some(
                         "name already gone when it was to be unlinked, after its overwrite was verified".into(),
                     );
@@ -521,9 +525,9 @@ impl Exec<'_> {
                 Err(Problem::Vanished) if self.ready_before.contains(&e.seq) => {
                     // Nothing to overwrite, and an interrupted run had come as far as the
                     // unlink: it removed the name before it could record so.
-                    entries[i].state = "done".into();
+                    entries[i].state = EntryState::Done;
                     self.finished += 1;
-                    let mut c = change(e.seq, "done");
+                    let mut c = change(e.seq, EntryState::Done);
                     c.note = Some("already unlinked by the interrupted run of this job".into());
                     changes.push(c);
                 }
@@ -560,13 +564,13 @@ impl Exec<'_> {
             let name = name_of(self.roots, &e);
             let tmp = OsStr::new(&e.tmp_name);
             if fsx::lstat_at(d, name).is_ok() || fsx::lstat_at(d, tmp).is_ok() {
-                entries[i].state = "failed".into();
+                entries[i].state = EntryState::Failed;
                 self.fail(&e, "still present after unlink".into(), true, changes);
                 continue;
             }
-            entries[i].state = "done".into();
+            entries[i].state = EntryState::Done;
             self.finished += 1;
-            let mut c = change(e.seq, "done");
+            let mut c = change(e.seq, EntryState::Done);
             if how != NoReplace::Renameat2 {
                 c.note = Some(format!("{RENAME_FALLBACK_NOTE}{}", how.describe()));
             }
@@ -855,7 +859,7 @@ impl Exec<'_> {
             .rev()
             .filter(|&i| {
                 let e = &entries[i];
-                e.kind == "dir" && e.state != "done" && e.state != "vanished"
+                e.kind == "dir" && e.state != EntryState::Done && e.state != EntryState::Vanished
             })
             .collect();
         if dirs.is_empty() {
@@ -875,8 +879,8 @@ impl Exec<'_> {
     fn directory_batch(&mut self, entries: &mut [EntryRecord], dirs: &[usize]) -> Result<()> {
         let ready: Vec<Change> = dirs
             .iter()
-            .filter(|&&i| entries[i].state != "ready")
-            .map(|&i| change(entries[i].seq, "ready"))
+            .filter(|&&i| entries[i].state != EntryState::Ready)
+            .map(|&i| change(entries[i].seq, EntryState::Ready))
             .collect();
         self.commit(&ready)?;
         let mut changes = Vec::new();
@@ -892,7 +896,7 @@ impl Exec<'_> {
                 }
                 Err(Problem::Vanished) if self.ready_before.contains(&e.seq) => {
                     self.finished += 1;
-                    let mut c = change(e.seq, "done");
+                    let mut c = change(e.seq, EntryState::Done);
                     c.note = Some("already removed by the interrupted run".into());
                     changes.push(c);
                 }
@@ -918,7 +922,7 @@ impl Exec<'_> {
                 self.fail(&e, "still present after rmdir".into(), true, &mut changes);
             } else {
                 self.finished += 1;
-                changes.push(change(e.seq, "done"));
+                changes.push(change(e.seq, EntryState::Done));
             }
         }
         self.synced.clear();

@@ -535,13 +535,6 @@ pub fn user_name(uid: u32) -> Option<String> {
     })
 }
 
-/// The host name (uname nodename).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 /// `Linux 6.x.y` (the kernel release), for the certificate.
 pub fn os_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")

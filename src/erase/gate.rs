@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{HoldInfo, RelatedHandover, Result, ShredError};
 use crate::home::Home;
 use crate::ledger::lease;
+use crate::ledger::state::{JobState, ScheduleState};
 use crate::ledger::store::{EntryRecord, HandoverRecord, JobRecord, RootRecord, Store};
 use crate::util;
 
@@ -94,10 +95,11 @@ pub(super) fn related(
         // cleared with sqlite3 must not let `shred` of its source through.
         log.check_gates(&h, receipts.get(&h.handover_id), s)?;
         let hold = s.and_then(|s| s.hold_reason.clone());
-        let deleted = s.is_some_and(|s| s.state == "done" || s.state == "gone")
+        let deleted = s
+            .is_some_and(|s| s.state == ScheduleState::Done || s.state == ScheduleState::Gone)
             || store
                 .deletion_job_for_handover(&h.handover_id)?
-                .is_some_and(|j| j.state == "done");
+                .is_some_and(|j| j.state == JobState::Done);
         let receipt_confirmed = receipts.contains_key(&h.handover_id);
         // The named handover's own receipt (or --without-receipt reason) was checked by
         // `delete`; any other must be received or already deleted.
@@ -240,7 +242,7 @@ fn check_job_unchanged(tx: &crate::ledger::store::Tx<'_>, s: &Start<'_>) -> Resu
     let existing = s.existing.map(|j| j.job_id.as_str());
     match s.handover {
         Some(h) => match tx.deletion_job_for_handover(&h.handover_id)? {
-            Some(j) if j.state == "done" => Err(ShredError::AlreadyDeleted {
+            Some(j) if j.state == JobState::Done => Err(ShredError::AlreadyDeleted {
                 handover_id: h.handover_id.clone(),
                 certificate_id: j.certificate_id.unwrap_or_default(),
             }
@@ -250,8 +252,8 @@ fn check_job_unchanged(tx: &crate::ledger::store::Tx<'_>, s: &Start<'_>) -> Resu
             _ => Ok(()),
         },
         None => {
-            let running = tx.deletion_job(s.kind, s.roots_key, "running")?;
-            let done = tx.deletion_job(s.kind, s.roots_key, "done")?;
+            let running = tx.deletion_job(s.kind, s.roots_key, JobState::Running)?;
+            let done = tx.deletion_job(s.kind, s.roots_key, JobState::Done)?;
             if running.as_ref().map(|j| j.job_id.as_str()) != existing
                 || done.as_ref().map(|j| j.job_id.as_str()) != s.done_before
             {
@@ -277,7 +279,7 @@ fn record_job(tx: &crate::ledger::store::Tx<'_>, s: &Start<'_>, job_id: &str) ->
         handover_id: s.handover.map(|h| h.handover_id.clone()),
         roots_key: s.roots_key.to_string(),
         created_at: util::rfc3339(util::now()),
-        state: "running".into(),
+        state: JobState::Running,
         runs: 1,
         without_receipt_reason: s.reason.map(str::to_string),
         certificate_id: None,

@@ -37,15 +37,15 @@ use serde::Serialize;
 
 use crate::error::{Blocker, RelatedHandover, Result, ShredError, StoreError};
 use crate::home::Home;
+use crate::ledger::state::{EntryState, JobState};
 use crate::ledger::store::{EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, Store};
 use crate::report::Reporter;
 use crate::util;
 use fsinfo::{FsClass, FsInfo};
 
 use exec::Exec;
-pub(crate) use exec::RENAME_FALLBACK_NOTE;
-pub use plan::describe_method;
-pub(crate) use plan::fs_methods;
+use plan::fs_methods;
+pub use plan::{FsMethod, describe_method};
 use plan::{
     Planned, Root, entry_path, io_blocker, resolve_roots, roots_key, safety_blockers, walk_root,
 };
@@ -79,23 +79,6 @@ pub struct DeleteOptions {
     pub organization: Option<String>,
     /// How the certificate and, once done, the database name the paths.
     pub names: crate::erase::names::Names,
-}
-
-/// One filesystem and what deletion does on it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct FsMethod {
-    pub filesystem: String,
-    pub mount_point: String,
-    pub device: String,
-    pub rotational: Option<bool>,
-    /// `clear`, `overwrite_best_effort`, `logical_delete` or `unlink`.
-    pub method: String,
-    /// For people: what is done.
-    pub description: String,
-    /// Why the method is weaker than Clear, when it is.
-    pub reason: Option<String>,
-    pub entries: u64,
-    pub bytes: u64,
 }
 
 /// One path the run was asked to delete.
@@ -203,7 +186,7 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     let store = Store::open(&home.database())?;
     let h = store.handover(&opts.handover)?;
     if let Some(job) = store.deletion_job_for_handover(&h.handover_id)?
-        && job.state == "done"
+        && job.state == JobState::Done
     {
         if !crate::ledger::audit::certified_deletion(
             &store,
@@ -309,7 +292,177 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     let mut warnings = Vec::new();
     let mut missing = Vec::new();
     let resolved = resolve_roots(&req, &mut blockers, &mut missing, &mut warnings);
+    let mut roots = describe_roots(resolved, &mut blockers);
+    safety_blockers(&roots, home, &req.cert_dir, &mut blockers);
 
+    let key = roots_key(&roots);
+    // An unfinished job for the same paths is resumed rather than started again.
+    let mut store = if home.database().exists() {
+        Some(Store::open(&home.database())?)
+    } else {
+        None
+    };
+    let (existing, done_before) = earlier_jobs(store.as_ref(), &req, &key)?;
+    // Holds and handovers sharing these paths: a real run stops here; a dry run shows them.
+    let related = gate::related(home, store.as_ref(), &roots, req.handover.as_ref())?;
+    let refused = match gate::refusal(&related, req.handover.as_ref().map(|h| &*h.handover_id)) {
+        Some(e) if !req.dry_run => return Err(e.into()),
+        Some(e) => {
+            let e = crate::Error::from(e);
+            Some(Refusal {
+                kind: e.kind().into(),
+                message: e.to_string(),
+            })
+        }
+        None => None,
+    };
+    if existing.is_some() {
+        // Paths an interrupted run of this job already removed are expected to be gone.
+        warnings.clear();
+    } else {
+        blockers.append(&mut missing);
+    }
+    let stored = match (&existing, &store) {
+        (Some(job), Some(s)) => resume_roots(s, job, &mut roots)?,
+        _ => Vec::new(),
+    };
+    let planned = walk_plan(home, &roots, &stored, blockers)?;
+    let mut entries = merge_plan(&planned, &stored, &roots, &mut warnings);
+    if existing.is_none() && entries.is_empty() {
+        return Err(ShredError::NothingToDelete.into());
+    }
+
+    let mut summary = new_summary(
+        &req,
+        existing.as_ref(),
+        &roots,
+        &entries,
+        warnings,
+        related,
+        refused,
+    );
+    if req.dry_run {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+
+    let signer = ready_to_touch(home, store.as_ref(), &req, &roots, &summary, reporter)?;
+    // Record the job and its whole plan before touching anything.
+    if store.is_none() {
+        home.ensure().map_err(|source| StoreError::Home {
+            path: home.dir.clone(),
+            source,
+        })?;
+        store = Some(Store::open(&home.database())?);
+    }
+    let store = store.as_mut().expect("opened above");
+    // Holds read again, the lease taken, the job recorded: one IMMEDIATE transaction.
+    let (job, _lease) = gate::start_job(
+        home,
+        store,
+        &gate::Start {
+            kind: req.kind,
+            handover: req.handover.as_ref(),
+            related: &summary.handovers,
+            roots: &roots,
+            roots_key: &key,
+            existing: existing.as_ref(),
+            done_before: done_before.as_deref(),
+            entries: &entries,
+            reason: req.reason.as_deref(),
+        },
+    )?;
+    summary.job_id = Some(job.job_id.clone());
+    execute(
+        store,
+        &job,
+        &roots,
+        &req,
+        &mut entries,
+        &mut summary,
+        reporter,
+    )?;
+
+    // Every entry is done: certify from what the database recorded over all runs.
+    certify(home, store, &req, &job, &signer, &mut summary)?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The summary of a run, as planned (a dry run prints this).
+fn new_summary(
+    req: &Request,
+    existing: Option<&JobRecord>,
+    roots: &[Root],
+    entries: &[EntryRecord],
+    warnings: Vec<String>,
+    related: Vec<RelatedHandover>,
+    refused: Option<Refusal>,
+) -> ShredSummary {
+    let plan = plan_summary(roots, entries);
+    let mut summary = ShredSummary {
+        command: req.kind.to_string(),
+        dry_run: req.dry_run,
+        handover_id: req.handover.as_ref().map(|h| h.handover_id.clone()),
+        job_id: existing.map(|j| j.job_id.clone()),
+        resumed: existing.is_some(),
+        plan,
+        files_overwritten: 0,
+        bytes_overwritten: 0,
+        files_verified: 0,
+        files_logical_delete: 0,
+        downgraded: false,
+        certificate_id: None,
+        certificate_path: None,
+        signature_path: None,
+        warnings,
+        seconds: 0.0,
+        handovers: related,
+        refused,
+    };
+    summary.downgraded = summary
+        .plan
+        .filesystems
+        .iter()
+        .any(|f| f.method != "clear" && f.method != "unlink");
+    summary
+}
+
+/// Issues the certificate of the finished job and adds it to the summary.
+fn certify(
+    home: &Home,
+    store: &mut Store,
+    req: &Request,
+    job: &JobRecord,
+    signer: &crate::keys::Signer,
+    summary: &mut ShredSummary,
+) -> Result<()> {
+    let cert = certificate::issue(
+        store,
+        &certificate::IssueInput {
+            home,
+            job_id: &job.job_id,
+            handover: req.handover.as_ref(),
+            receipt: req.receipt.as_ref(),
+            operator: req.operator.clone(),
+            organization: req.organization.clone(),
+            signer,
+            dir: &req.cert_dir,
+            name: req.cert_name.clone(),
+            names: req.names,
+        },
+    )?;
+    summary.warnings.extend(cert.warnings.iter().cloned());
+    summary.files_logical_delete = cert.logical_delete_files;
+    summary.certificate_id = Some(cert.certificate_id);
+    summary.certificate_path = Some(cert.json_path);
+    summary.signature_path = Some(cert.signature_path);
+    Ok(())
+}
+
+/// Each resolved root with the filesystem it is on; a root whose filesystem cannot be read
+/// is a blocker.
+fn describe_roots(resolved: Vec<plan::Resolved>, blockers: &mut Vec<Blocker>) -> Vec<Root> {
     let mut roots: Vec<Root> = Vec::new();
     for r in resolved {
         // The filesystem of the root when it is a directory, else of its parent.
@@ -352,75 +505,70 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
             ino: r.id.1,
         });
     }
-    safety_blockers(&roots, home, &req.cert_dir, &mut blockers);
+    roots
+}
 
-    let key = roots_key(&roots);
-    // An unfinished job for the same paths is resumed rather than started again.
-    let mut store = if home.database().exists() {
-        Some(Store::open(&home.database())?)
-    } else {
-        None
-    };
-    let existing: Option<JobRecord> = match (&store, &req.handover) {
+/// The unfinished job to resume, if any, and (shred) the id of a finished job for the same
+/// roots.
+fn earlier_jobs(
+    store: Option<&Store>,
+    req: &Request,
+    key: &str,
+) -> Result<(Option<JobRecord>, Option<String>)> {
+    let existing: Option<JobRecord> = match (store, &req.handover) {
         (Some(s), Some(h)) => s
             .deletion_job_for_handover(&h.handover_id)?
-            .filter(|j| j.state == "running"),
-        (Some(s), None) => s.deletion_job(req.kind, &key, "running")?,
+            .filter(|j| j.state == JobState::Running),
+        (Some(s), None) => s.deletion_job(req.kind, key, JobState::Running)?,
         _ => None,
     };
-    let done_before = match (&store, &req.handover) {
-        (Some(s), None) => s.deletion_job(req.kind, &key, "done")?.map(|j| j.job_id),
+    let done_before = match (store, &req.handover) {
+        (Some(s), None) => s
+            .deletion_job(req.kind, key, JobState::Done)?
+            .map(|j| j.job_id),
         _ => None,
     };
-    // Holds and handovers sharing these paths: a real run stops here; a dry run shows them.
-    let related = gate::related(home, store.as_ref(), &roots, req.handover.as_ref())?;
-    let refused = match gate::refusal(&related, req.handover.as_ref().map(|h| &*h.handover_id)) {
-        Some(e) if !req.dry_run => return Err(e.into()),
-        Some(e) => {
-            let e = crate::Error::from(e);
-            Some(Refusal {
-                kind: e.kind().into(),
-                message: e.to_string(),
-            })
-        }
-        None => None,
-    };
-    if existing.is_some() {
-        // Paths an interrupted run of this job already removed are expected to be gone.
-        warnings.clear();
-    } else {
-        blockers.append(&mut missing);
-    }
-    let mut stored: Vec<EntryRecord> = Vec::new();
-    if let (Some(job), Some(s)) = (&existing, &store) {
-        let old_roots = s.deletion_roots(&job.job_id)?;
-        let old: BTreeSet<&Path> = old_roots.iter().map(|r| r.path.as_path()).collect();
-        let new: BTreeSet<&Path> = roots.iter().map(|r| r.path.as_path()).collect();
-        if old != new {
-            return Err(ShredError::JobRootsDiffer {
-                job_id: job.job_id.clone(),
-                roots: old_roots.into_iter().map(|r| r.path).collect(),
-            }
-            .into());
-        }
-        // Keep the job's root order: entries refer to roots by index.
-        let mut reordered = Vec::new();
-        for r in &old_roots {
-            if let Some(i) = roots.iter().position(|x| x.path == r.path) {
-                reordered.push(roots.swap_remove(i));
-            }
-        }
-        roots = reordered;
-        stored = s.deletion_entries(&job.job_id)?;
-    }
+    Ok((existing, done_before))
+}
 
-    // Walk.
+/// A resumed job keeps its roots (in its order: entries refer to roots by index) and its
+/// stored plan; other roots than the job's are refused.
+fn resume_roots(s: &Store, job: &JobRecord, roots: &mut Vec<Root>) -> Result<Vec<EntryRecord>> {
+    let old_roots = s.deletion_roots(&job.job_id)?;
+    let old: BTreeSet<&Path> = old_roots.iter().map(|r| r.path.as_path()).collect();
+    let new: BTreeSet<&Path> = roots.iter().map(|r| r.path.as_path()).collect();
+    if old != new {
+        return Err(ShredError::JobRootsDiffer {
+            job_id: job.job_id.clone(),
+            roots: old_roots.into_iter().map(|r| r.path).collect(),
+        }
+        .into());
+    }
+    let mut reordered = Vec::new();
+    for r in &old_roots {
+        if let Some(i) = roots.iter().position(|x| x.path == r.path) {
+            reordered.push(roots.swap_remove(i));
+        }
+    }
+    *roots = reordered;
+    Ok(s.deletion_entries(&job.job_id)?)
+}
+
+/// Walks every root that exists and refuses (with every blocker found, sorted) what must
+/// not be deleted: hard links reaching outside, the home's own files, anything the
+/// resolution already blocked.
+fn walk_plan(
+    home: &Home,
+    roots: &[Root],
+    stored: &[EntryRecord],
+    mut blockers: Vec<Blocker>,
+) -> Result<Vec<Planned>> {
     let mut planned: Vec<Planned> = Vec::new();
     let mut links: HashMap<(u64, u64), (u64, u64, PathBuf)> = HashMap::new();
     // Names we renamed entries to on an interrupted run: not new entries.
     let tmp_names: HashSet<PathBuf> = stored
         .iter()
-        .filter(|e| e.state == "ready")
+        .filter(|e| e.state == EntryState::Ready)
         .map(|e| {
             let p = entry_path(&roots[e.root_idx as usize].path, &e.rel_path);
             crate::home::parent_dir(&p).join(&e.tmp_name)
@@ -432,7 +580,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         }
     }
     planned.retain(|p| !tmp_names.contains(&entry_path(&roots[p.root_idx as usize].path, &p.rel)));
-    plan::identity_blockers(home, &roots, &planned, &mut blockers);
+    plan::identity_blockers(home, roots, &planned, &mut blockers);
     for (nlink, found, path) in links.values() {
         if found < nlink {
             blockers.push(Blocker {
@@ -449,8 +597,18 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         blockers.dedup_by(|a, b| a.path == b.path && a.kind == b.kind);
         return Err(ShredError::Blocked(blockers).into());
     }
+    Ok(planned)
+}
 
-    // Merge with the stored plan of an interrupted job.
+/// The plan merged with the stored plan of an interrupted job: an entry keeps its sequence
+/// number and how far it got while it is still the same file; stored entries no longer
+/// found are recorded as vanished.
+fn merge_plan(
+    planned: &[Planned],
+    stored: &[EntryRecord],
+    roots: &[Root],
+    warnings: &mut Vec<String>,
+) -> Vec<EntryRecord> {
     let mut entries: Vec<EntryRecord> = Vec::new();
     let mut index: HashMap<(u32, Vec<u8>), usize> = HashMap::new();
     for (i, e) in stored.iter().enumerate() {
@@ -458,7 +616,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     }
     let mut next_seq = stored.iter().map(|e| e.seq + 1).max().unwrap_or(0);
     let mut seen = vec![false; stored.len()];
-    for p in &planned {
+    for p in planned {
         let fresh = |seq: u64| EntryRecord {
             seq,
             root_idx: p.root_idx,
@@ -470,7 +628,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
             method: p.method.to_string(),
             reason: p.reason.clone(),
             tmp_name: util::random_hex(16),
-            state: "pending".into(),
+            state: EntryState::Pending,
             sha256: None,
             verification: None,
             note: None,
@@ -487,14 +645,14 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
                     && (old.kind == p.kind || (file(&old.kind) && file(p.kind)));
                 let mut e = fresh(old.seq);
                 e.tmp_name = old.tmp_name.clone();
-                match old.state.as_str() {
+                match old.state {
                     // Overwritten and verified (or needing no overwrite): only the unlink is
                     // left, provided it is still the same file.
-                    "ready" | "done" if same => e = old.clone(),
+                    EntryState::Ready | EntryState::Done if same => e = old.clone(),
                     // Hashed before its overwrite began (then perhaps failed): keep the hash
                     // of the original bytes; hashing again could read the overwrite.
-                    "hashed" | "failed" if same && old.sha256.is_some() => {
-                        e.state = "hashed".into();
+                    EntryState::Hashed | EntryState::Failed if same && old.sha256.is_some() => {
+                        e.state = EntryState::Hashed;
                         e.sha256 = old.sha256.clone();
                     }
                     _ => {}
@@ -518,10 +676,10 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
             continue;
         }
         let mut e = e.clone();
-        match e.state.as_str() {
-            "done" | "vanished" | "ready" => {}
+        match e.state {
+            EntryState::Done | EntryState::Vanished | EntryState::Ready => {}
             _ => {
-                e.state = "vanished".into();
+                e.state = EntryState::Vanished;
                 e.note = Some(
                     "was gone when the job resumed: removed by something other than this job, so it was not overwritten by it".into(),
                 );
@@ -534,51 +692,27 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         entries.push(e);
     }
     entries.sort_by_key(|e| e.seq);
-    if existing.is_none() && entries.is_empty() {
-        return Err(ShredError::NothingToDelete.into());
-    }
+    entries
+}
 
-    let plan = plan_summary(&roots, &entries);
-    let mut summary = ShredSummary {
-        command: req.kind.to_string(),
-        dry_run: req.dry_run,
-        handover_id: req.handover.as_ref().map(|h| h.handover_id.clone()),
-        job_id: existing.as_ref().map(|j| j.job_id.clone()),
-        resumed: existing.is_some(),
-        plan,
-        files_overwritten: 0,
-        bytes_overwritten: 0,
-        files_verified: 0,
-        files_logical_delete: 0,
-        downgraded: false,
-        certificate_id: None,
-        certificate_path: None,
-        signature_path: None,
-        warnings: warnings.clone(),
-        seconds: 0.0,
-        handovers: related.clone(),
-        refused,
-    };
-    summary.downgraded = summary
-        .plan
-        .filesystems
-        .iter()
-        .any(|f| f.method != "clear" && f.method != "unlink");
-    if req.dry_run {
-        summary.seconds = started.elapsed().as_secs_f64();
-        return Ok(summary);
-    }
-
-    // The audit key and the signing key are loaded before anything is touched: a missing
-    // key or a wrong password must not leave deleted files without a certificate. The home's
-    // delegated certificate key needs no password (run-due from cron).
-    if let Some(s) = &store {
+/// Loads the audit and signing keys, asks for confirmation and checks the roots again, all
+/// before anything is touched: a missing key or a wrong password must not leave deleted files
+/// without a certificate.
+fn ready_to_touch(
+    home: &Home,
+    store: Option<&Store>,
+    req: &Request,
+    roots: &[Root],
+    summary: &ShredSummary,
+    reporter: &dyn Reporter,
+) -> Result<crate::keys::Signer> {
+    // The home's delegated certificate key needs no password (run-due from cron).
+    if let Some(s) = store {
         crate::ledger::audit::ensure_key(home, s)?;
     }
     let signer =
-        crate::keys::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?
+        crate::ledger::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?
             .signer;
-
     if !req.yes {
         if !reporter.can_ask() {
             return Err(ShredError::CannotAsk.into());
@@ -594,42 +728,33 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         changed.sort_by(|a, b| a.path.cmp(&b.path));
         return Err(ShredError::Blocked(changed).into());
     }
+    Ok(signer)
+}
 
-    // Record the job and its whole plan before touching anything.
-    if store.is_none() {
-        home.ensure().map_err(|source| StoreError::Home {
-            path: home.dir.clone(),
-            source,
-        })?;
-        store = Some(Store::open(&home.database())?);
-    }
-    let store = store.as_mut().expect("opened above");
-    // Holds read again, the lease taken, the job recorded: one IMMEDIATE transaction.
-    let (job, _lease) = gate::start_job(
-        home,
-        store,
-        &gate::Start {
-            kind: req.kind,
-            handover: req.handover.as_ref(),
-            related: &related,
-            roots: &roots,
-            roots_key: &key,
-            existing: existing.as_ref(),
-            done_before: done_before.as_deref(),
-            entries: &entries,
-            reason: req.reason.as_deref(),
-        },
-    )?;
-    summary.job_id = Some(job.job_id.clone());
-
-    let mut ex = Exec::new(store, job.job_id.clone(), &roots, reporter, req.hash_files);
-    ex.watch = related.iter().map(|r| r.handover_id.clone()).collect();
+/// Deletes every entry of the recorded job; any entry left undeleted fails the run, which
+/// can be resumed.
+fn execute(
+    store: &mut Store,
+    job: &JobRecord,
+    roots: &[Root],
+    req: &Request,
+    entries: &mut [EntryRecord],
+    summary: &mut ShredSummary,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let mut ex = Exec::new(store, job.job_id.clone(), roots, reporter, req.hash_files);
+    // Handovers sharing these paths: a hold placed on one of them stops the run.
+    ex.watch = summary
+        .handovers
+        .iter()
+        .map(|r| r.handover_id.clone())
+        .collect();
     reporter.start(
         req.kind,
         Some(summary.plan.overwrite_bytes),
         Some(entries.len() as u64),
     );
-    let result = ex.run(&mut entries);
+    let result = ex.run(entries);
     reporter.finish();
     result?;
     summary.files_overwritten = ex.files_overwritten;
@@ -646,31 +771,8 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         }
         .into());
     }
-    drop(ex);
 
-    // Every entry is done: certify from what the database recorded over all runs.
-    let cert = certificate::issue(
-        store,
-        &certificate::IssueInput {
-            home,
-            job_id: &job.job_id,
-            handover: req.handover.as_ref(),
-            receipt: req.receipt.as_ref(),
-            operator: req.operator.clone(),
-            organization: req.organization.clone(),
-            signer: &signer,
-            dir: &req.cert_dir,
-            name: req.cert_name.clone(),
-            names: req.names,
-        },
-    )?;
-    summary.warnings.extend(cert.warnings.iter().cloned());
-    summary.files_logical_delete = cert.logical_delete_files;
-    summary.certificate_id = Some(cert.certificate_id);
-    summary.certificate_path = Some(cert.json_path);
-    summary.signature_path = Some(cert.signature_path);
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(())
 }
 
 fn plan_summary(roots: &[Root], entries: &[EntryRecord]) -> PlanSummary {
@@ -688,7 +790,7 @@ fn plan_summary(roots: &[Root], entries: &[EntryRecord]) -> PlanSummary {
     let todo: Vec<&EntryRecord> = entries
         .iter()
         .filter(|e| {
-            let finished = e.state == "done" || e.state == "vanished";
+            let finished = e.state == EntryState::Done || e.state == EntryState::Vanished;
             if finished {
                 p.already_done += 1;
             }

@@ -22,7 +22,24 @@ use crate::fsx::{self, Access, FileType, Stat};
 use crate::home::Home;
 use crate::util;
 
-use super::{FsMethod, Request};
+use super::Request;
+
+/// One filesystem and what deletion does on it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct FsMethod {
+    pub filesystem: String,
+    pub mount_point: String,
+    pub device: String,
+    pub rotational: Option<bool>,
+    /// `clear`, `overwrite_best_effort`, `logical_delete` or `unlink`.
+    pub method: String,
+    /// For people: what is done.
+    pub description: String,
+    /// Why the method is weaker than Clear, when it is.
+    pub reason: Option<String>,
+    pub entries: u64,
+    pub bytes: u64,
+}
 
 /// A root after resolution.
 pub(super) struct Root {

@@ -177,7 +177,7 @@ pub struct DelegationSummary {
 /// provider key, just unlocked). Makes the key if it is missing, and signs a new delegation
 /// when there is none, when it names another provider key, or when `renew` (a new
 /// organisation) is asked. The caller records it in the audit log: `keygen` in its own event,
-/// everything else through [`ensure_audited`].
+/// everything else through `ledger::delegation::ensure_audited`.
 pub fn ensure(
     home: &Home,
     provider: &Signer,
@@ -228,7 +228,7 @@ pub fn ensure(
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(String::from),
-        host: crate::erase::fsinfo::hostname(),
+        host: util::hostname(),
         created_at: util::rfc3339(now),
     };
     let mut doc = serde_json::to_string_pretty(&d).expect("delegation serializes");
@@ -250,34 +250,6 @@ pub fn ensure(
         public_key: cert.public_base64(),
         created: true,
     })
-}
-
-/// [`ensure`], and an audit event `delegate` when a delegation was signed.
-pub fn ensure_audited(
-    home: &Home,
-    provider: &Signer,
-    organization: Option<&str>,
-    renew: bool,
-) -> Result<DelegationSummary> {
-    let s = ensure(home, provider, organization, renew)?;
-    if s.created {
-        let mut store = crate::ledger::store::Store::open(&home.database())?;
-        let tx = store.begin()?;
-        crate::ledger::audit::append(
-            &tx,
-            home,
-            "delegate",
-            None,
-            serde_json::json!({
-                "purpose": PURPOSE,
-                "delegated_key_id": s.key_id,
-                "provider_key_id": provider.key_id(),
-                "organization": organization,
-            }),
-        )?;
-        tx.commit()?;
-    }
-    Ok(s)
 }
 
 /// Writes `bytes` to `dest` through a temporary file renamed over it.
@@ -356,78 +328,6 @@ pub fn unlock(path: &Path, password: Option<String>) -> Result<Signer> {
     let pk = minisign::PublicKey::from_secret_key(&sk)
         .map_err(|_| malformed("cannot derive public key"))?;
     Ok(Signer { sk, pk })
-}
-
-/// The key a deletion certificate is signed with, and the delegation it carries.
-pub struct CertSigner {
-    pub signer: Signer,
-    pub delegation: Option<Loaded>,
-}
-
-/// The signer for a deletion certificate. `--sign-key FILE` signs with that key, as asked.
-/// Otherwise the home's delegated certificate key, which needs no password; a home without a
-/// delegation gets one now if the provider key can be unlocked (unencrypted, or with
-/// `reporter`'s password). When it cannot, the error
-/// says to run `handover delegate` once.
-pub fn certificate_signer(
-    home: &Home,
-    sign_key: Option<&Path>,
-    reporter: &dyn Reporter,
-) -> Result<CertSigner> {
-    if let Some(p) = sign_key.filter(|p| *p != home.secret_key()) {
-        return Ok(CertSigner {
-            signer: keys::load_signer(p, reporter)?,
-            delegation: None,
-        });
-    }
-    if let Some(l) = load(home)? {
-        return Ok(CertSigner {
-            signer: clone_signer(&l.signer),
-            delegation: Some(l),
-        });
-    }
-    let provider = match keys::load_signer(&home.secret_key(), reporter) {
-        Err(KeyError::NoPassword(_)) => {
-            return Err(KeyError::NoDelegation {
-                home: home.dir.clone(),
-                key: home.secret_key(),
-            }
-            .into());
-        }
-        r => r?,
-    };
-    ensure_audited(home, &provider, None, false)?;
-    let l = load(home)?.ok_or_else(|| KeyError::BadDelegation {
-        path: path(home, DELEGATION_FILE),
-        problem: DelegationProblem::NotReadBack,
-    })?;
-    Ok(CertSigner {
-        signer: clone_signer(&l.signer),
-        delegation: Some(l),
-    })
-}
-
-/// After the provider key was unlocked for another signature (export): gives an older home
-/// its delegation, so that scheduled deletions run unattended from now on. Never fails the
-/// caller's work; returns a warning instead.
-pub fn ensure_quietly(home: &Home, key_path: &Path, provider: &Signer) -> Option<String> {
-    if key_path != home.secret_key() || matches!(load(home), Ok(Some(_))) {
-        return None;
-    }
-    match ensure_audited(home, provider, None, false) {
-        Ok(_) => None,
-        Err(e) => Some(format!(
-            "could not authorise the unattended certificate key: {e}"
-        )),
-    }
-}
-
-/// The certificate key of a loaded delegation, owned (minisign keys are not `Clone`).
-fn clone_signer(s: &Signer) -> Signer {
-    Signer {
-        sk: s.sk.clone(),
-        pk: s.pk.clone(),
-    }
 }
 
 /// The certificate and its delegation, checked the way a client would: the delegation against

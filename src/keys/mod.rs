@@ -5,7 +5,9 @@
 //! checked with these keys (`signing`), and the client's own receipt-signing keys
 //! (`clientkey`).
 //!
-//! Never prints a secret; messages name files and line numbers, not their contents.
+//! Never prints a secret; messages name files and line numbers, not their contents. Sits below
+//! every stage: it imports nothing from `ledger`, `erase` or the others, so recording a key's
+//! use in the audit log is the caller's job (`ledger::delegation`, `keygen`).
 
 pub mod clientkey;
 pub mod delegation;

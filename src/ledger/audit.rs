@@ -18,6 +18,11 @@ use crate::ledger::store::{AuditHead, AuditRow, ReceiptRecord, ScheduleRecord, S
 use crate::report::NoReporter;
 use crate::util;
 
+pub use crate::ledger::event::AuditEvent;
+pub use crate::manifest::Checkpoint;
+
+use crate::ledger::event::{ConfirmDetails, ExportDetails, RekeyDetails};
+
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -198,11 +203,8 @@ fn public_keys(home: &Home, rows: &[AuditRow], rekeying: Option<&str>) -> Result
         };
         let id = keys::key_id(k.keynum());
         let named = rows.iter().find(|r| {
-            r.command == "audit-rekey"
-                && serde_json::from_str::<serde_json::Value>(&r.details)
-                    .ok()
-                    .and_then(|d| d.get("previous_key_id")?.as_str().map(|s| s == id))
-                    .unwrap_or(false)
+            matches!(AuditEvent::of(r),
+                Some(AuditEvent::AuditRekey(d)) if d.previous_key_id.as_deref() == Some(id.as_str()))
         });
         match named {
             Some(r) => out.push((k, r.seq - 1)),
@@ -213,7 +215,7 @@ fn public_keys(home: &Home, rows: &[AuditRow], rekeying: Option<&str>) -> Result
     Ok(out)
 }
 
-/// Appends one event inside `tx` and signs the new head. `details` is a JSON object.
+/// Appends one event inside `tx` and signs the new head.
 ///
 /// First the whole chain is checked against the signed heads (and the latest head's
 /// signature against `audit.pub`): a log rewritten with `sqlite3` is refused here, with the
@@ -221,11 +223,10 @@ fn public_keys(home: &Home, rows: &[AuditRow], rekeying: Option<&str>) -> Result
 pub fn append(
     tx: &Tx<'_>,
     home: &Home,
-    command: &str,
     handover_id: Option<&str>,
-    details: serde_json::Value,
+    event: &AuditEvent,
 ) -> Result<AuditRow> {
-    prepare(tx, home, command, handover_id, details)?.append(tx)
+    prepare(tx, home, handover_id, event)?.append(tx)
 }
 
 /// An event whose row and signed head are computed but not yet written: a document can carry
@@ -259,16 +260,16 @@ impl Prepared {
 pub fn prepare(
     tx: &Tx<'_>,
     home: &Home,
-    command: &str,
     handover_id: Option<&str>,
-    details: serde_json::Value,
+    event: &AuditEvent,
 ) -> Result<Prepared> {
     let (rows, heads) = tx.audit_log()?;
     let signer = signer(home, rows.len() as i64)?;
     let pk = public_key(home)?;
-    let rekeying = (command == "audit-rekey")
-        .then(|| details.get("previous_key_id").and_then(|v| v.as_str()))
-        .flatten();
+    let rekeying = match event {
+        AuditEvent::AuditRekey(d) => d.previous_key_id.as_deref(),
+        _ => None,
+    };
     check_chain(
         &rows,
         &heads,
@@ -280,7 +281,8 @@ pub fn prepare(
         None => (1, GENESIS.to_string()),
     };
     let at = util::rfc3339(util::now());
-    let details = details.to_string();
+    let command = event.command();
+    let details = event.details().to_string();
     let hash = row_hash(seq, &at, command, handover_id, &details, &prev);
     let sig = signing::sign(
         &signer,
@@ -303,21 +305,6 @@ pub fn prepare(
         signature: sig,
         key_id: keys::key_id(pk.keynum()),
     })
-}
-
-/// A point of the audit log, carried by the documents that leave the database (manifest,
-/// receipt, certificate, evidence pack): the row number, its chain hash, and the audit key's
-/// signature over both. Whoever holds such a document can later check that the database still
-/// has that row with that hash (`audit verify --against FILE`), so a rollback or a rewrite
-/// before that point cannot go unseen by them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub seq: i64,
-    pub hash: String,
-    /// Minisign signature of `handover-audit-head\nseq=SEQ\nhash=HASH\n` by the audit key.
-    pub signature: String,
-    /// The audit key's id.
-    pub key_id: String,
 }
 
 /// The current signed head as a checkpoint (None on an empty log).
@@ -359,21 +346,22 @@ pub fn certified_deletion(
     let Some(cert) = certificate_id else {
         return Ok(false);
     };
-    Ok(store
-        .audit_events(Some(handover_id))?
-        .into_iter()
-        .filter(|r| r.command == "delete")
-        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.details).ok())
-        .any(|d| d.get("certificate_id").and_then(|v| v.as_str()) == Some(cert)))
+    Ok(store.audit_events(Some(handover_id))?.iter().any(
+        |r| matches!(AuditEvent::of(r), Some(AuditEvent::Delete(d)) if d.certificate_id == cert),
+    ))
 }
 
 /// The details of a handover's audited export event, if the log has one.
-pub fn export_details(store: &Store, handover_id: &str) -> Result<Option<serde_json::Value>> {
-    Ok(store
-        .audit_events(Some(handover_id))?
-        .into_iter()
-        .find(|r| r.command == "export")
-        .and_then(|r| serde_json::from_str(&r.details).ok()))
+pub fn export_details(store: &Store, handover_id: &str) -> Result<Option<ExportDetails>> {
+    Ok(export_event(&store.audit_events(Some(handover_id))?))
+}
+
+/// The details of the first export event among `events`.
+fn export_event(events: &[AuditRow]) -> Option<ExportDetails> {
+    events.iter().find_map(|r| match AuditEvent::of(r)? {
+        AuditEvent::Export(d) => Some(d),
+        _ => None,
+    })
 }
 
 /// What the audited events say about the state that gates a handover's deletion.
@@ -399,29 +387,34 @@ pub struct AuditedGates {
 pub fn audited_gates(events: &[AuditRow]) -> AuditedGates {
     let mut g = AuditedGates::default();
     for e in events {
-        let d: serde_json::Value = serde_json::from_str(&e.details).unwrap_or_default();
-        let text = |k: &str| d.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        match e.command.as_str() {
-            "confirm" | "confirm_upgrade" => {
-                if let Some(m) = text("method") {
-                    g.confirmed = Some((m, text("receipt_sha256"), text("proof")));
-                    g.confirmed_key = text("client_key_id");
-                    g.confirmed_received_at = text("received_at");
-                    if e.command == "confirm" {
-                        g.confirmed_at.get_or_insert_with(|| e.at.clone());
-                    } else {
-                        g.upgraded_at = Some(e.at.clone());
-                    }
-                }
-            }
-            "hold" => g.held = true,
-            "release" => g.held = false,
-            "export" => g.paths_sha256 = text("paths_sha256"),
-            "schedule" => g.due_at = text("due_at"),
+        match AuditEvent::of(e) {
+            Some(AuditEvent::Confirm(d)) => g.confirm(d, &e.at, false),
+            Some(AuditEvent::ConfirmUpgrade(d)) => g.confirm(d, &e.at, true),
+            Some(AuditEvent::Hold(_)) => g.held = true,
+            Some(AuditEvent::Release) => g.held = false,
+            Some(AuditEvent::Export(d)) => g.paths_sha256 = d.paths_sha256,
+            Some(AuditEvent::Schedule(d)) => g.due_at = d.due_at,
             _ => {}
         }
     }
     g
+}
+
+impl AuditedGates {
+    /// A confirmation (or an upgrade) recorded at `at` replaces what the last one said.
+    fn confirm(&mut self, d: ConfirmDetails, at: &str, upgrade: bool) {
+        let Some(m) = d.method else {
+            return;
+        };
+        self.confirmed = Some((m, d.receipt_sha256, d.proof));
+        self.confirmed_key = d.client_key_id;
+        self.confirmed_received_at = d.received_at;
+        if upgrade {
+            self.upgraded_at = Some(at.to_string());
+        } else {
+            self.confirmed_at.get_or_insert_with(|| at.to_string());
+        }
+    }
 }
 
 /// Where the gate tables disagree with the audited events of one handover, in words; empty
@@ -436,23 +429,31 @@ pub fn gate_mismatches(
 ) -> Vec<String> {
     let g = audited_gates(events);
     let mut out = Vec::new();
-    if let Some(h) = handover
-        && let Some(d) = events
-            .iter()
-            .find(|e| e.command == "export")
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
-    {
-        let text = |k: &str| d.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let num = |k: &str| d.get(k).and_then(|v| v.as_u64());
+    if let Some(h) = handover {
+        out.extend(handover_mismatches(events, h, &g));
+    }
+    if let Some(r) = receipt {
+        out.extend(receipt_mismatches(r, &g));
+    }
+    out.extend(confirmation_mismatch(receipt, &g, permissive_only));
+    out.extend(hold_and_due_mismatches(schedule, &g, permissive_only));
+    out
+}
+
+/// The handover row against its audited export event: the recorded facts and paths.
+fn handover_mismatches(
+    events: &[AuditRow],
+    h: &crate::ledger::store::HandoverRecord,
+    g: &AuditedGates,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(d) = export_event(events) {
         let fields = [
-            ("client", Some(h.client.clone()) != text("client")),
-            ("name", Some(h.name.clone()) != text("name")),
-            (
-                "archive SHA-256",
-                Some(h.archive_sha256.clone()) != text("archive_sha256"),
-            ),
-            ("file count", Some(h.files) != num("files")),
-            ("payload bytes", Some(h.payload_bytes) != num("bytes")),
+            ("client", h.client != d.client),
+            ("name", h.name != d.name),
+            ("archive SHA-256", h.archive_sha256 != d.archive_sha256),
+            ("file count", h.files != d.files),
+            ("payload bytes", h.payload_bytes != d.bytes),
         ];
         for (what, differs) in fields {
             if differs {
@@ -462,7 +463,7 @@ pub fn gate_mismatches(
             }
         }
     }
-    if let (Some(h), Some(audited)) = (handover, &g.paths_sha256) {
+    if let Some(audited) = &g.paths_sha256 {
         let now = paths_digest([
             &h.source_path,
             &h.archive_path,
@@ -475,80 +476,105 @@ pub fn gate_mismatches(
             );
         }
     }
-    if let (Some(r), Some(_)) = (receipt, &g.confirmed) {
-        let stated = |what: &str, row: Option<&String>, audited: Option<&String>| {
-            (row != audited).then(|| {
-                format!(
-                    "the recorded receipt's {what} ({}) is not what the audit log confirmed ({})",
-                    row.map(String::as_str).unwrap_or("none"),
-                    audited.map(String::as_str).unwrap_or("none")
-                )
-            })
-        };
-        out.extend(stated(
-            "client key",
-            r.client_key_id.as_ref(),
-            g.confirmed_key.as_ref(),
-        ));
-        out.extend(stated(
-            "stated receipt time",
-            r.received_at.as_ref(),
-            g.confirmed_received_at.as_ref(),
-        ));
-        // The receipt row and its audit event read the clock apart: a second boundary may
-        // fall between them. More than a minute apart is an edit.
-        let near = |row: Option<&String>, audited: Option<&String>| match (row, audited) {
-            (Some(a), Some(b)) => {
-                use time::format_description::well_known::Rfc3339;
-                match (
-                    time::OffsetDateTime::parse(a, &Rfc3339),
-                    time::OffsetDateTime::parse(b, &Rfc3339),
-                ) {
-                    (Ok(a), Ok(b)) => (a - b).abs() <= time::Duration::minutes(1),
-                    _ => a == b,
-                }
-            }
-            (a, b) => a == b,
-        };
-        for (what, row, audited) in [
-            (
-                "confirmation time",
-                Some(&r.confirmed_at),
-                g.confirmed_at.as_ref(),
-            ),
-            (
-                "upgrade time",
-                r.upgraded_at.as_ref(),
-                g.upgraded_at.as_ref(),
-            ),
-        ] {
-            if !near(row, audited) {
-                out.extend(stated(what, row, audited));
+    out
+}
+
+/// What the recorded receipt states (client key, times) against the audited confirmation.
+fn receipt_mismatches(r: &ReceiptRecord, g: &AuditedGates) -> Vec<String> {
+    let mut out = Vec::new();
+    if g.confirmed.is_none() {
+        return out;
+    }
+    let stated = |what: &str, row: Option<&String>, audited: Option<&String>| {
+        (row != audited).then(|| {
+            format!(
+                "the recorded receipt's {what} ({}) is not what the audit log confirmed ({})",
+                row.map(String::as_str).unwrap_or("none"),
+                audited.map(String::as_str).unwrap_or("none")
+            )
+        })
+    };
+    out.extend(stated(
+        "client key",
+        r.client_key_id.as_ref(),
+        g.confirmed_key.as_ref(),
+    ));
+    out.extend(stated(
+        "stated receipt time",
+        r.received_at.as_ref(),
+        g.confirmed_received_at.as_ref(),
+    ));
+    // The receipt row and its audit event read the clock apart: a second boundary may
+    // fall between them. More than a minute apart is an edit.
+    let near = |row: Option<&String>, audited: Option<&String>| match (row, audited) {
+        (Some(a), Some(b)) => {
+            use time::format_description::well_known::Rfc3339;
+            match (
+                time::OffsetDateTime::parse(a, &Rfc3339),
+                time::OffsetDateTime::parse(b, &Rfc3339),
+            ) {
+                (Ok(a), Ok(b)) => (a - b).abs() <= time::Duration::minutes(1),
+                _ => a == b,
             }
         }
+        (a, b) => a == b,
+    };
+    for (what, row, audited) in [
+        (
+            "confirmation time",
+            Some(&r.confirmed_at),
+            g.confirmed_at.as_ref(),
+        ),
+        (
+            "upgrade time",
+            r.upgraded_at.as_ref(),
+            g.upgraded_at.as_ref(),
+        ),
+    ] {
+        if !near(row, audited) {
+            out.extend(stated(what, row, audited));
+        }
     }
+    out
+}
+
+/// Whether a receipt is recorded exactly when, and as, the audit log confirmed one.
+fn confirmation_mismatch(
+    receipt: Option<&ReceiptRecord>,
+    g: &AuditedGates,
+    permissive_only: bool,
+) -> Option<String> {
     match (receipt, &g.confirmed) {
-        (Some(r), None) => out.push(format!(
+        (Some(r), None) => Some(format!(
             "a receipt ({}) is recorded but no audited confirm event matches it: it was written to the database outside handover",
             r.method
         )),
-        (Some(r), Some((_, _, Some(proof)))) if &r.proof != proof => out.push(format!(
+        (Some(r), Some((_, _, Some(proof)))) if &r.proof != proof => Some(format!(
             "the recorded proof of receipt ({}) is not the level the audit log confirmed ({proof})",
             r.proof
         )),
         (Some(r), Some((m, sha, _))) if &r.method != m || &r.receipt_sha256 != sha => {
-            out.push(format!(
+            Some(format!(
                 "the recorded receipt ({}, {}) is not the one the audit log confirmed ({m}, {})",
                 r.method,
                 r.receipt_sha256.as_deref().unwrap_or("no file"),
                 sha.as_deref().unwrap_or("no file")
             ))
         }
-        (None, Some(_)) if !permissive_only => out.push(
-            "the audit log confirms a receipt that the receipts table no longer holds".into(),
-        ),
-        _ => {}
+        (None, Some(_)) if !permissive_only => {
+            Some("the audit log confirms a receipt that the receipts table no longer holds".into())
+        }
+        _ => None,
     }
+}
+
+/// The schedule's hold and due time against the audited holds, releases and schedules.
+fn hold_and_due_mismatches(
+    schedule: Option<&ScheduleRecord>,
+    g: &AuditedGates,
+    permissive_only: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
     let table_held = schedule.is_some_and(|s| s.hold_reason.is_some());
     if g.held && !table_held {
         out.push(
@@ -830,15 +856,14 @@ pub fn rekey(home: &Home, reason: &str) -> Result<RekeySummary> {
     let row = append(
         &tx,
         home,
-        "audit-rekey",
         None,
-        serde_json::json!({
-            "reason": reason,
-            "previous_key_id": previous_key_id,
-            "previous_head_seq": head.as_ref().map(|h| h.seq),
-            "previous_head_hash": head.as_ref().map(|h| h.hash.clone()),
-            "previous_head_verified": previous_head_verified,
-            "new_key_id": made.key_id,
+        &AuditEvent::AuditRekey(RekeyDetails {
+            reason: reason.to_string(),
+            previous_key_id: previous_key_id.clone(),
+            previous_head_seq: head.as_ref().map(|h| h.seq),
+            previous_head_hash: head.as_ref().map(|h| h.hash.clone()),
+            previous_head_verified,
+            new_key_id: made.key_id.clone(),
         }),
     )?;
     tx.commit()?;

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::{EvidenceError, Result};
 use crate::home::{self, Home, PUBLIC_MODE};
+use crate::ledger::event::{AuditEvent, RunDueDetails};
 use crate::ledger::store::{AuditRow, Store};
 use crate::{ledger::audit, util};
 
@@ -57,48 +58,54 @@ fn esc(s: &str) -> String {
     o
 }
 
-/// Describes an audit event for people.
+/// Describes an audit event for people. A command this version does not know (or details
+/// that do not fit it) is named as it is.
 fn describe(r: &AuditRow) -> String {
-    let d: serde_json::Value = serde_json::from_str(&r.details).unwrap_or_default();
-    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    match r.command.as_str() {
-        "export" => format!(
+    let Some(event) = AuditEvent::of(r) else {
+        return r.command.clone();
+    };
+    match event {
+        AuditEvent::Export(d) => format!(
             "Exported {} files ({} bytes), archive SHA-256 {}, signed by key {}",
-            d["files"],
-            d["bytes"],
-            s("archive_sha256"),
-            s("signer_key_id")
+            d.files, d.bytes, d.archive_sha256, d.signer_key_id
         ),
-        "confirm" => match s("proof").as_str() {
+        AuditEvent::Confirm(d) => match d.proof.as_deref().unwrap_or("") {
             "" => "Client's receipt confirmed".to_string(),
             p => format!("Client's receipt confirmed (proof {p})"),
         },
-        "confirm_upgrade" => format!(
+        AuditEvent::ConfirmUpgrade(d) => format!(
             "Proof of receipt upgraded from {} to {}",
-            s("previous_proof"),
-            s("proof")
+            d.previous_proof.unwrap_or_default(),
+            d.proof.unwrap_or_default()
         ),
-        "schedule" => format!("Deletion scheduled for {}", s("due_at")),
-        "hold" => format!("Hold placed: {}", s("reason")),
-        "release" => "Hold released".to_string(),
-        "delete" | "shred" | "run-due" => match s("result").as_str() {
-            "failed" => format!("Deletion attempt failed: {}", s("error")),
-            "gone" => "Deletion job closed: nothing was left to delete".to_string(),
-            _ if r.command == "run-due" => format!(
-                "Scheduled deletion ran (run-due); certificate {}: {}",
-                s("certificate_id"),
-                s("method")
-            ),
-            _ => format!(
-                "Local copies deleted ({} files, {} bytes; {} overwritten, {} logical deletes); certificate {}",
-                d["files"],
-                d["bytes"],
-                d["overwritten_files"],
-                d["logical_delete_files"],
-                s("certificate_id")
-            ),
-        },
-        other => other.to_string(),
+        AuditEvent::Schedule(d) => {
+            format!("Deletion scheduled for {}", d.due_at.unwrap_or_default())
+        }
+        AuditEvent::Hold(d) => format!("Hold placed: {}", d.reason.unwrap_or_default()),
+        AuditEvent::Release => "Hold released".to_string(),
+        AuditEvent::RunDue(RunDueDetails::Failed { error, .. }) => {
+            format!("Deletion attempt failed: {error}")
+        }
+        AuditEvent::RunDue(RunDueDetails::Gone { .. }) => {
+            "Deletion job closed: nothing was left to delete".to_string()
+        }
+        AuditEvent::RunDue(RunDueDetails::Deleted {
+            certificate_id,
+            method,
+        }) => format!("Scheduled deletion ran (run-due); certificate {certificate_id}: {method}"),
+        // Worded as earlier versions worded it, which read a waiting run's missing
+        // certificate and method as empty.
+        AuditEvent::RunDue(RunDueDetails::Waiting { .. }) => {
+            "Scheduled deletion ran (run-due); certificate : ".to_string()
+        }
+        AuditEvent::Delete(d) | AuditEvent::Shred(d) => format!(
+            "Local copies deleted ({} files, {} bytes; {} overwritten, {} logical deletes); certificate {}",
+            d.files, d.bytes, d.overwritten_files, d.logical_delete_files, d.certificate_id
+        ),
+        AuditEvent::Keygen(_)
+        | AuditEvent::Delegate(_)
+        | AuditEvent::Cleanup(_)
+        | AuditEvent::AuditRekey(_) => r.command.clone(),
     }
 }
 
@@ -189,10 +196,7 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
         return Err(EvidenceError::Exists(out.to_path_buf()).into());
     }
     let events = store.audit_events(Some(&h.handover_id))?;
-    let head = store.audit_head()?;
     let audit_result = audit::verify(home, &[]);
-    let checkpoint = audit::checkpoint(&store, home)?;
-    let audit_ok = audit_result.is_ok();
     let receipt = store.receipt(&h.handover_id)?;
     let schedule = store
         .schedules()?
@@ -211,14 +215,8 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
             path: parent.to_path_buf(),
             source,
         })?;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut add = |name: String, bytes: Vec<u8>| files.push((name, bytes));
-
-    let mut docs = vec![("manifest", &sources.manifest)];
-    for r in &sources.receipts {
-        docs.push(("receipt", r));
-    }
-    // The certificate's delegation, as files beside it, so `minisign -V` checks it too.
+    // The certificate's claims, and its delegation as files beside it, so `minisign -V`
+    // checks it too.
     let claims = sources.certificate.as_ref().and_then(|c| {
         serde_json::from_str::<crate::erase::certificate::Certificate>(&c.content).ok()
     });
@@ -230,68 +228,116 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
             content: d.document.clone(),
             signature: Some(d.signature.clone()),
         });
+    let mut files = document_files(&sources, delegation_doc.as_ref());
+    files.extend(audit_files(home, &store, &events)?);
+    let report = Report {
+        title: format!(
+            "Offboarding evidence: {} (handover {})",
+            h.client, h.handover_id
+        ),
+        now: util::rfc3339(util::now()),
+        checklist: checklist(&h, receipt.as_ref(), schedule.as_ref(), &sources),
+        claim_lines: claims.as_ref().map(certificate_claims).unwrap_or_default(),
+        timeline: timeline(&events),
+        verify_note: match &audit_result {
+            Ok(r) => format!(
+                "intact: {} events, head row {} ({})",
+                r.events, r.head_seq, r.head_hash
+            ),
+            Err(e) => format!("NOT INTACT: {e}"),
+        },
+    };
+    let how_to_check = how_to_check(&sources, delegation_doc.as_ref(), claims.as_ref());
+    files.push((
+        "report.md".into(),
+        report.markdown(&how_to_check).into_bytes(),
+    ));
+    files.push(("report.html".into(), report.html().into_bytes()));
+    let names = publish(staging, &files, out)?;
+    Ok(EvidenceSummary {
+        handover_id: h.handover_id,
+        client: h.client,
+        out_dir: out.to_path_buf(),
+        files: names,
+        audit_log_intact: audit_result.is_ok(),
+        deletion_certificate: sources.certificate.is_some(),
+        receipt: receipt.is_some(),
+    })
+}
+
+/// The signed documents (manifest, receipts, certificate and its delegation) with their
+/// signatures, and the provider's public key taken from the signed manifest, so
+/// `minisign -V` runs on the pack as it is.
+fn document_files(sources: &Sources, delegation: Option<&Document>) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut docs = vec![("manifest", &sources.manifest)];
+    for r in &sources.receipts {
+        docs.push(("receipt", r));
+    }
     if let Some(c) = &sources.certificate {
         docs.push(("deletion", c));
     }
-    if let Some(d) = &delegation_doc {
+    if let Some(d) = delegation {
         docs.push(("deletion", d));
     }
     for (dir, d) in &docs {
-        add(
+        files.push((
             format!("{dir}/{}", d.file_name),
             d.content.clone().into_bytes(),
-        );
+        ));
         if let Some(sig) = &d.signature {
-            add(
+            files.push((
                 format!("{dir}/{}.minisig", d.file_name),
                 sig.clone().into_bytes(),
-            );
+            ));
         }
     }
-    // The provider's public key, from the signed manifest, so `minisign -V` runs as it is.
     let signer_pk = serde_json::from_str::<crate::manifest::Manifest>(&sources.manifest.content)
         .ok()
         .and_then(|m| minisign::PublicKey::from_base64(&m.signer.public_key).ok())
         .and_then(|pk| pk.to_box().ok())
         .map(|b| b.into_string());
-    if let Some(pk) = &signer_pk {
-        add("provider.pub".into(), pk.clone().into_bytes());
+    if let Some(pk) = signer_pk {
+        files.push(("provider.pub".into(), pk.into_bytes()));
     }
+    files
+}
+
+/// The handover's audit events, the signed head, the pack's checkpoint and `audit.pub`.
+fn audit_files(home: &Home, store: &Store, events: &[AuditRow]) -> Result<Vec<(String, Vec<u8>)>> {
+    let head = store.audit_head()?;
+    let checkpoint = audit::checkpoint(store, home)?;
+    let mut files = Vec::new();
     let mut jsonl = String::new();
-    for e in &events {
+    for e in events {
         jsonl.push_str(&serde_json::to_string(e).expect("rows serialize"));
         jsonl.push('\n');
     }
-    add("audit/events.jsonl".into(), jsonl.into_bytes());
+    files.push(("audit/events.jsonl".into(), jsonl.into_bytes()));
     if let Some(head) = &head {
         let v =
             serde_json::json!({ "seq": head.seq, "hash": head.hash, "signature": head.signature });
-        add(
+        files.push((
             "audit/head.json".into(),
             serde_json::to_vec_pretty(&v).expect("json"),
-        );
+        ));
     }
     // The pack's anchor: whoever keeps the pack can later run
     // `handover audit verify --against PACK` to see the log was not rolled back behind it.
     if let Some(cp) = &checkpoint {
-        add(
+        files.push((
             "audit-checkpoint.json".into(),
             serde_json::to_vec_pretty(cp).expect("json"),
-        );
+        ));
     }
     if let Ok(pk) = fs::read(home.dir.join("audit.pub")) {
-        add("audit/audit.pub".into(), pk);
+        files.push(("audit/audit.pub".into(), pk));
     }
-    let verify_note = match &audit_result {
-        Ok(r) => format!(
-            "intact: {} events, head row {} ({})",
-            r.events, r.head_seq, r.head_hash
-        ),
-        Err(e) => format!("NOT INTACT: {e}"),
-    };
+    Ok(files)
+}
 
-    // The report: one page, a checklist and a timeline.
-    let now = util::rfc3339(util::now());
+/// The handover's audit events for people, oldest first.
+fn timeline(events: &[AuditRow]) -> Vec<Event> {
     let mut timeline: Vec<Event> = events
         .iter()
         .map(|r| Event {
@@ -300,6 +346,16 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
         })
         .collect();
     timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    timeline
+}
+
+/// The report's checklist: (step, done, detail).
+fn checklist(
+    h: &crate::ledger::store::HandoverRecord,
+    receipt: Option<&crate::ledger::store::ReceiptRecord>,
+    schedule: Option<&crate::ledger::store::ScheduleRecord>,
+    sources: &Sources,
+) -> Vec<(&'static str, bool, String)> {
     let checklist = [
         (
             "Exported",
@@ -365,42 +421,127 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
                 .unwrap_or_else(|| "not yet".into()),
         ),
     ];
-    let title = format!(
-        "Offboarding evidence: {} (handover {})",
-        h.client, h.handover_id
-    );
-    let mut md = format!(
-        "# {title}\n\nGenerated {now} by handover {}.\n\n## Checklist\n\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for (label, done, detail) in &checklist {
-        let _ = writeln!(
-            md,
-            "- [{}] **{label}**: {detail}",
-            if *done { "x" } else { " " }
+    checklist.into()
+}
+
+/// What the report says: one page, a checklist and a timeline.
+struct Report {
+    title: String,
+    now: String,
+    checklist: Vec<(&'static str, bool, String)>,
+    claim_lines: Vec<String>,
+    timeline: Vec<Event>,
+    verify_note: String,
+}
+
+impl Report {
+    /// The report in Markdown, ending with the commands that check the pack.
+    fn markdown(&self, how_to_check: &str) -> String {
+        let Report {
+            title,
+            now,
+            checklist,
+            claim_lines,
+            timeline,
+            verify_note,
+        } = self;
+        let mut md = format!(
+            "# {title}\n\nGenerated {now} by handover {}.\n\n## Checklist\n\n",
+            env!("CARGO_PKG_VERSION")
         );
-    }
-    let claim_lines = claims.as_ref().map(certificate_claims).unwrap_or_default();
-    if !claim_lines.is_empty() {
-        md.push_str("\n## What the deletion certificate claims\n\n");
-        for l in &claim_lines {
-            let _ = writeln!(md, "- {l}");
+        for (label, done, detail) in checklist {
+            let _ = writeln!(
+                md,
+                "- [{}] **{label}**: {detail}",
+                if *done { "x" } else { " " }
+            );
         }
+        if !claim_lines.is_empty() {
+            md.push_str("\n## What the deletion certificate claims\n\n");
+            for l in claim_lines {
+                let _ = writeln!(md, "- {l}");
+            }
+        }
+        md.push_str("\n## Timeline (UTC)\n\n| time | event |\n|---|---|\n");
+        for e in timeline {
+            let _ = writeln!(md, "| {} | {} |", e.at, e.what.replace('|', "\\|"));
+        }
+        let _ = write!(
+            md,
+            "\n## Audit log\n\n{verify_note}.\n\n## How to check this pack\n\n{how_to_check}"
+        );
+        md
     }
-    md.push_str("\n## Timeline (UTC)\n\n| time | event |\n|---|---|\n");
-    for e in &timeline {
-        let _ = writeln!(md, "| {} | {} |", e.at, e.what.replace('|', "\\|"));
+
+    /// The same report as one HTML page.
+    fn html(&self) -> String {
+        let Report {
+            title,
+            now,
+            checklist,
+            claim_lines,
+            timeline,
+            verify_note,
+        } = self;
+        let mut html = format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n\
+<style>body{{font:15px/1.45 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}\
+table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}}\
+.done{{color:#060}}.todo{{color:#a00}}code{{word-break:break-all}}</style></head><body>\n<h1>{t}</h1>\n\
+<p>Generated {now} by handover {v}.</p>\n<h2>Checklist</h2>\n<ul>\n",
+            t = esc(title),
+            v = env!("CARGO_PKG_VERSION")
+        );
+        for (label, done, detail) in checklist {
+            let _ = writeln!(
+                html,
+                "<li class=\"{}\">{} <strong>{}</strong>: {}</li>",
+                if *done { "done" } else { "todo" },
+                if *done { "&#9745;" } else { "&#9744;" },
+                esc(label),
+                esc(detail)
+            );
+        }
+        if !claim_lines.is_empty() {
+            html.push_str("</ul>\n<h2>What the deletion certificate claims</h2>\n<ul>\n");
+            for l in claim_lines {
+                let _ = writeln!(html, "<li>{}</li>", esc(l));
+            }
+        }
+        html.push_str(
+            "</ul>\n<h2>Timeline (UTC)</h2>\n<table><tr><th>time</th><th>event</th></tr>\n",
+        );
+        for e in timeline {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&e.at),
+                esc(&e.what)
+            );
+        }
+        let _ = write!(
+            html,
+            "</table>\n<h2>Audit log</h2>\n<p>{}.</p>\n</body></html>\n",
+            esc(verify_note)
+        );
+        html
     }
-    let _ = write!(
-        md,
-        "\n## Audit log\n\n{verify_note}.\n\n## How to check this pack\n\n\
-```sh\nsha256sum -c SHA256SUMS\n\
+}
+
+/// The commands that check the pack's signatures, for the report.
+fn how_to_check(
+    sources: &Sources,
+    delegation_doc: Option<&Document>,
+    claims: Option<&crate::erase::certificate::Certificate>,
+) -> String {
+    format!(
+        "```sh\nsha256sum -c SHA256SUMS\n\
 minisign -Vm manifest/{m} -p provider.pub\n{c}{r}```\n",
         m = sources.manifest.file_name,
         c = sources
             .certificate
             .as_ref()
-            .map(|c| match (&delegation_doc, &claims) {
+            .map(|c| match (delegation_doc, claims) {
                 (Some(d), Some(k)) => format!(
                     "minisign -Vm deletion/{} -p provider.pub\nminisign -Vm deletion/{} -P {}   # the key the line above names\n",
                     d.file_name, c.file_name, k.signer.public_key
@@ -428,53 +569,20 @@ ssh-keygen -Y verify -f ALLOWED -I client -n {ns} -s receipt/receipt.json.sig < 
                     ))
             })
             .unwrap_or_default(),
-    );
-    let mut html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n\
-<style>body{{font:15px/1.45 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}\
-table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}}\
-.done{{color:#060}}.todo{{color:#a00}}code{{word-break:break-all}}</style></head><body>\n<h1>{t}</h1>\n\
-<p>Generated {now} by handover {v}.</p>\n<h2>Checklist</h2>\n<ul>\n",
-        t = esc(&title),
-        v = env!("CARGO_PKG_VERSION")
-    );
-    for (label, done, detail) in &checklist {
-        let _ = writeln!(
-            html,
-            "<li class=\"{}\">{} <strong>{}</strong>: {}</li>",
-            if *done { "done" } else { "todo" },
-            if *done { "&#9745;" } else { "&#9744;" },
-            esc(label),
-            esc(detail)
-        );
-    }
-    if !claim_lines.is_empty() {
-        html.push_str("</ul>\n<h2>What the deletion certificate claims</h2>\n<ul>\n");
-        for l in &claim_lines {
-            let _ = writeln!(html, "<li>{}</li>", esc(l));
-        }
-    }
-    html.push_str("</ul>\n<h2>Timeline (UTC)</h2>\n<table><tr><th>time</th><th>event</th></tr>\n");
-    for e in &timeline {
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td><td>{}</td></tr>",
-            esc(&e.at),
-            esc(&e.what)
-        );
-    }
-    let _ = write!(
-        html,
-        "</table>\n<h2>Audit log</h2>\n<p>{}.</p>\n</body></html>\n",
-        esc(&verify_note)
-    );
-    add("report.md".into(), md.into_bytes());
-    add("report.html".into(), html.into_bytes());
+    )
+}
 
-    // Write, list in SHA256SUMS, then publish the folder by one rename.
+/// Writes the files into the staging folder, lists them in SHA256SUMS, then publishes the
+/// folder as `out` by one rename. Returns the names written.
+fn publish(
+    staging: tempfile::TempDir,
+    files: &[(String, Vec<u8>)],
+    out: &Path,
+) -> Result<Vec<String>> {
+    let parent = home::parent_dir(out);
     let mut sums = String::new();
     let mut names = Vec::new();
-    for (name, bytes) in &files {
+    for (name, bytes) in files {
         let p = staging.path().join(name);
         let dir = home::parent_dir(&p);
         fs::create_dir_all(dir)
@@ -507,13 +615,5 @@ table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding
                 source,
             }
         })?;
-    Ok(EvidenceSummary {
-        handover_id: h.handover_id,
-        client: h.client,
-        out_dir: out.to_path_buf(),
-        files: names,
-        audit_log_intact: audit_ok,
-        deletion_certificate: sources.certificate.is_some(),
-        receipt: receipt.is_some(),
-    })
+    Ok(names)
 }

@@ -72,7 +72,7 @@ pub fn is_stale(owner: &str, until: &str, now: OffsetDateTime) -> bool {
                 r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
             gone || start_time(pid).is_some_and(|s| s != start)
         }
-        _ => crate::ledger::schedule::parse_at(until).map_or(true, |u| u < now),
+        _ => util::parse_at(until).map_or(true, |u| u < now),
     }
 }
 

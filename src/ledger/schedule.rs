@@ -12,6 +12,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::{Result, ScheduleError};
 use crate::home::Home;
+use crate::ledger::event::{AuditEvent, HoldDetails, RunDueDetails, ScheduleDetails};
+use crate::ledger::state::{JobState, ScheduleState};
 use crate::ledger::store::{HandoverRecord, LeaseRecord, ScheduleRecord, Store};
 use crate::{
     ledger::{audit, lease},
@@ -22,34 +24,7 @@ use crate::{
 /// than NTP drift, less than any real deletion delay.
 const CLOCK_SLACK: Duration = Duration::minutes(5);
 
-/// Parses `--at`: a date (`2027-01-31`, midnight UTC) or an RFC 3339 time.
-pub fn parse_at(s: &str) -> std::result::Result<OffsetDateTime, String> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t.to_offset(time::UtcOffset::UTC));
-    }
-    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| {
-            format!("{s:?} is not a date (2027-01-31) or an RFC 3339 time (2027-01-31T09:00:00Z)")
-        })?;
-    Ok(d.midnight().assume_utc())
-}
-
-/// Parses `--after`/`--delete-after`: a whole number of days, hours or weeks (`30d`, `12h`, `2w`).
-pub fn parse_after(s: &str) -> std::result::Result<Duration, String> {
-    let bad = || format!("{s:?} is not a delay; use a number with d, h or w, e.g. 30d");
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| bad())?;
-    if n <= 0 {
-        return Err(bad());
-    }
-    match unit {
-        "d" => Ok(Duration::days(n)),
-        "h" => Ok(Duration::hours(n)),
-        "w" => Ok(Duration::weeks(n)),
-        _ => Err(bad()),
-    }
-}
+pub use crate::util::{parse_after, parse_at};
 
 /// When a deletion should run.
 #[derive(Debug, Clone, Copy)]
@@ -92,11 +67,11 @@ pub fn schedule(
     let tx = store.begin()?;
     let previous = tx.schedule(&h.handover_id)?;
     if let Some(p) = &previous
-        && p.state != "scheduled"
+        && p.state != ScheduleState::Scheduled
     {
         return Err(ScheduleError::Finished {
             handover_id: h.handover_id,
-            state: p.state.clone(),
+            state: p.state.as_str().to_string(),
         }
         .into());
     }
@@ -106,9 +81,12 @@ pub fn schedule(
     audit::append(
         &tx,
         home,
-        "schedule",
         Some(&h.handover_id),
-        serde_json::json!({ "due_at": due_s, "previous_due_at": previous_due_at, "allow_past": allow_past }),
+        &AuditEvent::Schedule(ScheduleDetails {
+            due_at: Some(due_s.clone()),
+            previous_due_at: previous_due_at.clone(),
+            allow_past,
+        }),
     )?;
     tx.commit()?;
     Ok(ScheduleSummary {
@@ -137,18 +115,20 @@ pub fn hold(home: &Home, id: &str, reason: Option<&str>) -> Result<HoldSummary> 
     if reason.is_some() {
         let done = tx
             .deletion_job_for_handover(&h.handover_id)?
-            .filter(|j| j.state == "done");
+            .filter(|j| j.state == JobState::Done);
         let sched = tx.schedule(&h.handover_id)?;
-        let what = match (done, sched.as_ref().map(|s| s.state.as_str())) {
+        let what = match (done, sched.as_ref().map(|s| s.state)) {
             (Some(j), _) => Some(format!(
                 "certificate {}",
                 j.certificate_id.unwrap_or_default()
             )),
-            (None, Some("done")) => Some(format!(
+            (None, Some(ScheduleState::Done)) => Some(format!(
                 "certificate {}",
                 sched.and_then(|s| s.certificate_id).unwrap_or_default()
             )),
-            (None, Some("gone")) => Some("nothing was left to delete when it was due".into()),
+            (None, Some(ScheduleState::Gone)) => {
+                Some("nothing was left to delete when it was due".into())
+            }
             _ => None,
         };
         if let Some(what) = what {
@@ -160,13 +140,13 @@ pub fn hold(home: &Home, id: &str, reason: Option<&str>) -> Result<HoldSummary> 
         }
     }
     tx.set_hold(&h.handover_id, reason, &util::rfc3339(util::now()))?;
-    audit::append(
-        &tx,
-        home,
-        if reason.is_some() { "hold" } else { "release" },
-        Some(&h.handover_id),
-        serde_json::json!({ "reason": reason }),
-    )?;
+    let event = match reason {
+        Some(r) => AuditEvent::Hold(HoldDetails {
+            reason: Some(r.to_string()),
+        }),
+        None => AuditEvent::Release,
+    };
+    audit::append(&tx, home, Some(&h.handover_id), &event)?;
     tx.commit()?;
     Ok(HoldSummary {
         handover_id: h.handover_id,
@@ -213,12 +193,12 @@ fn view(
     running: Option<&LeaseRecord>,
     now: OffsetDateTime,
 ) -> JobView {
-    let (status, reason) = match s.state.as_str() {
-        "done" => (
+    let (status, reason) = match s.state {
+        ScheduleState::Done => (
             "done",
             format!("deleted at {}", s.finished_at.clone().unwrap_or_default()),
         ),
-        "gone" => ("gone", "nothing was left to delete".to_string()),
+        ScheduleState::Gone => ("gone", "nothing was left to delete".to_string()),
         _ => match s.due_at.as_deref().and_then(parse_time) {
             None => ("not_scheduled", "no deletion date set".to_string()),
             Some(due) if due > now => ("not_due", format!("due at {}", util::rfc3339(due))),
@@ -308,18 +288,7 @@ pub fn run_due(
 ) -> Result<RunDueReport> {
     let now = now.unwrap_or_else(util::now);
     let mut store = Store::open(&home.database())?;
-    {
-        let tx = store.begin()?;
-        if let Some(last) = tx.last_event_at()?.as_deref().and_then(parse_time)
-            && now + CLOCK_SLACK < last
-        {
-            return Err(ScheduleError::ClockBehind {
-                now: util::rfc3339(now),
-                last: util::rfc3339(last),
-            }
-            .into());
-        }
-    }
+    check_clock(&mut store, now)?;
     let mut report = RunDueReport {
         now: util::rfc3339(now),
         dry_run,
@@ -331,7 +300,7 @@ pub fn run_due(
     };
     for s in store.schedules()? {
         let due = s.due_at.as_deref().and_then(parse_time);
-        if s.state != "scheduled" || due.is_none_or(|d| d > now) {
+        if s.state != ScheduleState::Scheduled || due.is_none_or(|d| d > now) {
             continue;
         }
         let h = store.handover(&s.handover_id)?;
@@ -342,55 +311,7 @@ pub fn run_due(
             detail: String::new(),
             certificate_id: None,
         };
-        let lease_key = lease::handover_key(&h.handover_id);
-        let recorded: Vec<std::path::PathBuf> = [
-            &h.source_path,
-            &h.archive_path,
-            &h.manifest_path,
-            &h.signature_path,
-        ]
-        .into_iter()
-        .cloned()
-        .collect();
-        // Claim inside one IMMEDIATE transaction: the hold, the receipt and the lease are read
-        // again here, after any other process's write has committed.
-        let claimed = {
-            let tx = store.begin()?;
-            let cur = tx.schedule(&h.handover_id)?;
-            let received = store_has_receipt(&tx, &h.handover_id)?;
-            match cur {
-                Some(c) if c.state != "scheduled" => None,
-                Some(c) if c.hold_reason.is_some() => {
-                    item.result = "held".into();
-                    item.detail = format!("on hold: {}", c.hold_reason.unwrap_or_default());
-                    None
-                }
-                Some(_) if !received => {
-                    item.result = "no_receipt".into();
-                    item.detail = "the client's receipt is not confirmed".into();
-                    None
-                }
-                Some(_) if dry_run => {
-                    item.result = "would_run".into();
-                    item.detail = "due; would be deleted now".into();
-                    None
-                }
-                // The same lease `delete` takes: whichever of the two comes first runs.
-                Some(_) => match lease::acquire(&tx, &lease_key, &recorded, None, now)? {
-                    Err(holder) => {
-                        item.result = "running_elsewhere".into();
-                        item.detail = format!("running: {}", lease::describe(&holder));
-                        None
-                    }
-                    Ok(_) => {
-                        tx.commit()?;
-                        Some(())
-                    }
-                },
-                None => None,
-            }
-        };
-        if claimed.is_none() {
+        if !claim(&mut store, &h, dry_run, now, &mut item)? {
             match item.result.as_str() {
                 "" => continue,
                 "held" | "no_receipt" => report.waiting += 1,
@@ -399,124 +320,218 @@ pub fn run_due(
             report.jobs.push(item);
             continue;
         }
-        // Deleted by hand (`handover delete`) before the job came due: the job is done, with
-        // that certificate, as `status` shows it; not "gone".
-        // Only a deletion the audit log certified for this very handover counts: a `done`
-        // job row inserted with SQL (pointing at another handover's certificate) does not.
-        let certified = match store
-            .deletion_job_for_handover(&h.handover_id)?
-            .filter(|j| j.state == "done")
-        {
-            Some(j)
-                if audit::certified_deletion(
-                    &store,
-                    &h.handover_id,
-                    j.certificate_id.as_deref(),
-                )? =>
-            {
-                Some(j)
-            }
-            _ => None,
-        };
-        let all_gone = recorded.iter().all(|p| p.symlink_metadata().is_err());
-        let outcome = match certified {
-            Some(j) => Ok(Some(DeletionOutcome {
-                certificate_id: j.certificate_id.unwrap_or_default(),
-                method: "deleted earlier by `handover delete`".into(),
-            })),
-            None if all_gone => Ok(None),
-            None => delete(&h).map(Some),
-        };
-        // Audit events are kept forever and cannot be rewritten: an error's lines that name a
-        // path under the client's data stay out of them (`schedules.last_error`, cleared once
-        // the job is done, keeps the whole message for the operator).
-        let source = crate::error::show(&h.source_path);
-        let audit_safe =
-            |m: &str| crate::erase::names::redact_lines(m, std::slice::from_ref(&source));
-        let tx = store.begin()?;
-        tx.drop_lease(&lease_key, Some(lease::owner()))?;
-        lease::release_lock(&lease_key);
-        let at = util::rfc3339(util::now());
-        match outcome {
-            Ok(Some(o)) => {
-                tx.finish_schedule(
-                    &h.handover_id,
-                    "done",
-                    Some(&at),
-                    Some(&o.certificate_id),
-                    None,
-                )?;
-                audit::append(
-                    &tx,
-                    home,
-                    "run-due",
-                    Some(&h.handover_id),
-                    serde_json::json!({ "result": "deleted", "certificate_id": o.certificate_id, "method": o.method }),
-                )?;
-                item.result = "deleted".into();
-                item.detail = o.method;
-                item.certificate_id = Some(o.certificate_id);
-                report.deleted += 1;
-            }
-            Ok(None) => {
-                tx.finish_schedule(&h.handover_id, "gone", Some(&at), None, None)?;
-                audit::append(
-                    &tx,
-                    home,
-                    "run-due",
-                    Some(&h.handover_id),
-                    serde_json::json!({ "result": "gone", "detail": "every recorded path was already gone" }),
-                )?;
-                item.result = "gone".into();
-                item.detail =
-                    "every recorded path was already gone; recorded, nothing to delete".into();
-            }
-            // A hold on a handover sharing its paths, placed after the claim, or another
-            // process deleting overlapping paths: the job waits, it did not fail.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    "handover_held" | "shared_path_not_clear" | "deletion_running"
-                ) =>
-            {
-                let msg = e.to_string();
-                audit::append(
-                    &tx,
-                    home,
-                    "run-due",
-                    Some(&h.handover_id),
-                    serde_json::json!({ "result": "waiting", "error_kind": e.kind(), "error": audit_safe(&msg) }),
-                )?;
-                item.result = if e.kind() == "deletion_running" {
-                    "running_elsewhere".into()
-                } else {
-                    report.waiting += 1;
-                    "held".into()
-                };
-                item.detail = msg;
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                tx.finish_schedule(&h.handover_id, "scheduled", None, None, Some(&msg))?;
-                audit::append(
-                    &tx,
-                    home,
-                    "run-due",
-                    Some(&h.handover_id),
-                    serde_json::json!({ "result": "failed", "error_kind": e.kind(), "error": audit_safe(&msg) }),
-                )?;
-                item.result = "failed".into();
-                item.detail = msg;
-                report.failed += 1;
-                if e.class() == crate::ExitClass::Refused {
-                    report.failed_refused = true;
-                }
-            }
-        }
-        tx.commit()?;
+        let outcome = run_claimed(&store, &h, delete)?;
+        record_outcome(&mut store, home, &h, outcome, &mut item, &mut report)?;
         report.jobs.push(item);
     }
     Ok(report)
+}
+
+/// Refuses to run when the clock is well behind the last recorded event: a clock set back
+/// would make jobs look due, or not due, at the wrong time.
+fn check_clock(store: &mut Store, now: OffsetDateTime) -> Result<()> {
+    let tx = store.begin()?;
+    if let Some(last) = tx.last_event_at()?.as_deref().and_then(parse_time)
+        && now + CLOCK_SLACK < last
+    {
+        return Err(ScheduleError::ClockBehind {
+            now: util::rfc3339(now),
+            last: util::rfc3339(last),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The four paths a handover recorded (source, archive, manifest, signature).
+fn recorded_paths(h: &HandoverRecord) -> Vec<std::path::PathBuf> {
+    [
+        &h.source_path,
+        &h.archive_path,
+        &h.manifest_path,
+        &h.signature_path,
+    ]
+    .into_iter()
+    .cloned()
+    .collect()
+}
+
+/// Claims a due job with its lease, inside one IMMEDIATE transaction: the hold, the receipt
+/// and the lease are read again here, after any other process's write has committed. False
+/// when it does not run now; `item` then says why (empty: it is no longer scheduled).
+fn claim(
+    store: &mut Store,
+    h: &HandoverRecord,
+    dry_run: bool,
+    now: OffsetDateTime,
+    item: &mut RunItem,
+) -> Result<bool> {
+    let tx = store.begin()?;
+    let cur = tx.schedule(&h.handover_id)?;
+    let received = store_has_receipt(&tx, &h.handover_id)?;
+    let (result, detail) = match cur {
+        None => return Ok(false),
+        Some(c) if c.state != ScheduleState::Scheduled => return Ok(false),
+        Some(c) if c.hold_reason.is_some() => (
+            "held",
+            format!("on hold: {}", c.hold_reason.unwrap_or_default()),
+        ),
+        Some(_) if !received => (
+            "no_receipt",
+            "the client's receipt is not confirmed".to_string(),
+        ),
+        Some(_) if dry_run => ("would_run", "due; would be deleted now".to_string()),
+        // The same lease `delete` takes: whichever of the two comes first runs.
+        Some(_) => {
+            let key = lease::handover_key(&h.handover_id);
+            match lease::acquire(&tx, &key, &recorded_paths(h), None, now)? {
+                Err(holder) => (
+                    "running_elsewhere",
+                    format!("running: {}", lease::describe(&holder)),
+                ),
+                Ok(_) => {
+                    tx.commit()?;
+                    return Ok(true);
+                }
+            }
+        }
+    };
+    item.result = result.into();
+    item.detail = detail;
+    Ok(false)
+}
+
+/// Runs a claimed job: nothing when a certified deletion already did it or every recorded
+/// path is gone (Ok(None)), else the deletion engine.
+fn run_claimed(
+    store: &Store,
+    h: &HandoverRecord,
+    delete: &dyn Fn(&HandoverRecord) -> Result<DeletionOutcome>,
+) -> Result<Result<Option<DeletionOutcome>>> {
+    // Deleted by hand (`handover delete`) before the job came due: the job is done, with
+    // that certificate, as `status` shows it; not "gone".
+    // Only a deletion the audit log certified for this very handover counts: a `done`
+    // job row inserted with SQL (pointing at another handover's certificate) does not.
+    let certified = match store
+        .deletion_job_for_handover(&h.handover_id)?
+        .filter(|j| j.state == JobState::Done)
+    {
+        Some(j)
+            if audit::certified_deletion(store, &h.handover_id, j.certificate_id.as_deref())? =>
+        {
+            Some(j)
+        }
+        _ => None,
+    };
+    let all_gone = recorded_paths(h)
+        .iter()
+        .all(|p| p.symlink_metadata().is_err());
+    Ok(match certified {
+        Some(j) => Ok(Some(DeletionOutcome {
+            certificate_id: j.certificate_id.unwrap_or_default(),
+            method: "deleted earlier by `handover delete`".into(),
+        })),
+        None if all_gone => Ok(None),
+        None => delete(h).map(Some),
+    })
+}
+
+/// Releases the job's lease and records what the run did: in the schedule, in the audit log
+/// and in the report.
+fn record_outcome(
+    store: &mut Store,
+    home: &Home,
+    h: &HandoverRecord,
+    outcome: Result<Option<DeletionOutcome>>,
+    item: &mut RunItem,
+    report: &mut RunDueReport,
+) -> Result<()> {
+    // Audit events are kept forever and cannot be rewritten: an error's lines that name a
+    // path under the client's data stay out of them (`schedules.last_error`, cleared once
+    // the job is done, keeps the whole message for the operator).
+    let source = crate::error::show(&h.source_path);
+    let audit_safe = |m: &str| crate::erase::names::redact_lines(m, std::slice::from_ref(&source));
+    let lease_key = lease::handover_key(&h.handover_id);
+    let tx = store.begin()?;
+    tx.drop_lease(&lease_key, Some(lease::owner()))?;
+    lease::release_lock(&lease_key);
+    let at = util::rfc3339(util::now());
+    let id = Some(h.handover_id.as_str());
+    match outcome {
+        Ok(Some(o)) => {
+            tx.finish_schedule(
+                &h.handover_id,
+                ScheduleState::Done,
+                Some(&at),
+                Some(&o.certificate_id),
+                None,
+            )?;
+            let event = AuditEvent::RunDue(RunDueDetails::Deleted {
+                certificate_id: o.certificate_id.clone(),
+                method: o.method.clone(),
+            });
+            audit::append(&tx, home, id, &event)?;
+            item.result = "deleted".into();
+            item.detail = o.method;
+            item.certificate_id = Some(o.certificate_id);
+            report.deleted += 1;
+        }
+        Ok(None) => {
+            tx.finish_schedule(&h.handover_id, ScheduleState::Gone, Some(&at), None, None)?;
+            let event = AuditEvent::RunDue(RunDueDetails::Gone {
+                detail: "every recorded path was already gone".into(),
+            });
+            audit::append(&tx, home, id, &event)?;
+            item.result = "gone".into();
+            item.detail =
+                "every recorded path was already gone; recorded, nothing to delete".into();
+        }
+        // A hold on a handover sharing its paths, placed after the claim, or another
+        // process deleting overlapping paths: the job waits, it did not fail.
+        Err(e)
+            if matches!(
+                e.kind(),
+                "handover_held" | "shared_path_not_clear" | "deletion_running"
+            ) =>
+        {
+            let msg = e.to_string();
+            let event = AuditEvent::RunDue(RunDueDetails::Waiting {
+                error_kind: e.kind().to_string(),
+                error: audit_safe(&msg),
+            });
+            audit::append(&tx, home, id, &event)?;
+            item.result = if e.kind() == "deletion_running" {
+                "running_elsewhere".into()
+            } else {
+                report.waiting += 1;
+                "held".into()
+            };
+            item.detail = msg;
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            tx.finish_schedule(
+                &h.handover_id,
+                ScheduleState::Scheduled,
+                None,
+                None,
+                Some(&msg),
+            )?;
+            let event = AuditEvent::RunDue(RunDueDetails::Failed {
+                error_kind: e.kind().to_string(),
+                error: audit_safe(&msg),
+            });
+            audit::append(&tx, home, id, &event)?;
+            item.result = "failed".into();
+            item.detail = msg;
+            report.failed += 1;
+            if e.class() == crate::ExitClass::Refused {
+                report.failed_refused = true;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 impl RunDueReport {
@@ -619,118 +634,131 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
         }
         let r = store.receipt(&h.handover_id)?;
         let s = schedules.remove(&h.handover_id);
-        let exported = Step {
-            done: true,
-            at: Some(h.created_at.clone()),
-            detail: format!(
-                "{} files, {} bytes; archive {} bytes",
-                h.files, h.payload_bytes, h.archive_bytes
-            ),
-        };
-        let receipt_confirmed = match &r {
-            Some(r) => Step {
-                done: true,
-                at: Some(r.confirmed_at.clone()),
-                detail: format!(
-                    "{}{}",
-                    crate::receive::receipt::proof_meaning(&r.proof, r.client_key_id.as_deref()),
-                    r.upgraded_at
-                        .as_ref()
-                        .map(|t| format!(" (upgraded {t})"))
-                        .unwrap_or_default()
-                ),
-            },
-            None => Step {
-                done: false,
-                at: None,
-                detail: "waiting for the client's receipt (handover confirm)".into(),
-            },
-        };
-        let due = s.as_ref().and_then(|s| s.due_at.clone());
-        let deletion_scheduled = Step {
-            done: due.is_some(),
-            at: due.clone(),
-            detail: if due.is_some() {
-                "deletion scheduled".into()
-            } else {
-                "no deletion date (handover schedule)".into()
-            },
-        };
-        let hold = match s.as_ref().and_then(|s| s.hold_reason.clone()) {
-            Some(reason) => Step {
-                done: true,
-                at: s.as_ref().and_then(|s| s.held_at.clone()),
-                detail: format!("ON HOLD: {reason}"),
-            },
-            None => Step {
-                done: false,
-                at: None,
-                detail: "no hold".into(),
-            },
-        };
         let job = store.deletion_job_for_handover(&h.handover_id)?;
-        let deleted = match s.as_ref().map(|s| s.state.as_str()) {
-            _ if job.as_ref().is_some_and(|j| j.state == "done") => {
-                let j = job.as_ref().expect("checked");
-                let c = j
-                    .certificate_id
-                    .as_deref()
-                    .and_then(|id| store.certificate(id).ok());
-                Step {
-                    done: true,
-                    at: c.as_ref().map(|c| c.created_at.clone()),
-                    detail: format!(
-                        "certificate {}{}",
-                        j.certificate_id.clone().unwrap_or_default(),
-                        j.without_receipt_reason
-                            .as_ref()
-                            .map(|r| format!(" (without receipt: {r})"))
-                            .unwrap_or_default()
-                    ),
-                }
-            }
-            _ if job.as_ref().is_some_and(|j| j.state == "running") => Step {
-                done: false,
-                at: None,
-                detail: "deletion started but not finished: run the same delete (or run-due) again"
-                    .into(),
-            },
-            Some("done") => Step {
-                done: true,
-                at: s.as_ref().and_then(|s| s.finished_at.clone()),
-                detail: format!(
-                    "certificate {}",
-                    s.as_ref()
-                        .and_then(|s| s.certificate_id.clone())
-                        .unwrap_or_default()
-                ),
-            },
-            Some("gone") => Step {
-                done: true,
-                at: s.as_ref().and_then(|s| s.finished_at.clone()),
-                detail: "nothing was left to delete".into(),
-            },
-            _ => Step {
-                done: false,
-                at: None,
-                detail: s
-                    .as_ref()
-                    .and_then(|s| s.last_error.clone())
-                    .map(|e| format!("last attempt failed: {e}"))
-                    .unwrap_or_else(|| "not deleted".into()),
-            },
-        };
         out.push(StatusView {
             handover_id: h.handover_id.clone(),
             client: h.client.clone(),
             name: h.name.clone(),
-            exported,
+            exported: Step {
+                done: true,
+                at: Some(h.created_at.clone()),
+                detail: format!(
+                    "{} files, {} bytes; archive {} bytes",
+                    h.files, h.payload_bytes, h.archive_bytes
+                ),
+            },
             proof: r.as_ref().map(|r| r.proof.clone()),
-            receipt_confirmed,
-            deletion_scheduled,
-            hold,
-            deleted,
+            receipt_confirmed: receipt_step(r.as_ref()),
+            deletion_scheduled: scheduled_step(s.as_ref()),
+            hold: hold_step(s.as_ref()),
+            deleted: deleted_step(&store, job.as_ref(), s.as_ref()),
         });
     }
     Ok(out)
+}
+
+fn receipt_step(r: Option<&crate::ledger::store::ReceiptRecord>) -> Step {
+    match r {
+        Some(r) => Step {
+            done: true,
+            at: Some(r.confirmed_at.clone()),
+            detail: format!(
+                "{}{}",
+                crate::receive::receipt::proof_meaning(&r.proof, r.client_key_id.as_deref()),
+                r.upgraded_at
+                    .as_ref()
+                    .map(|t| format!(" (upgraded {t})"))
+                    .unwrap_or_default()
+            ),
+        },
+        None => Step {
+            done: false,
+            at: None,
+            detail: "waiting for the client's receipt (handover confirm)".into(),
+        },
+    }
+}
+
+fn scheduled_step(s: Option<&ScheduleRecord>) -> Step {
+    let due = s.and_then(|s| s.due_at.clone());
+    Step {
+        done: due.is_some(),
+        detail: if due.is_some() {
+            "deletion scheduled".into()
+        } else {
+            "no deletion date (handover schedule)".into()
+        },
+        at: due,
+    }
+}
+
+fn hold_step(s: Option<&ScheduleRecord>) -> Step {
+    match s.and_then(|s| s.hold_reason.clone()) {
+        Some(reason) => Step {
+            done: true,
+            at: s.and_then(|s| s.held_at.clone()),
+            detail: format!("ON HOLD: {reason}"),
+        },
+        None => Step {
+            done: false,
+            at: None,
+            detail: "no hold".into(),
+        },
+    }
+}
+
+/// The deletion step: a finished job (with its certificate) first, then one under way, then
+/// what the schedule recorded.
+fn deleted_step(
+    store: &Store,
+    job: Option<&crate::ledger::store::JobRecord>,
+    s: Option<&ScheduleRecord>,
+) -> Step {
+    match (job, s.map(|s| s.state)) {
+        (Some(j), _) if j.state == JobState::Done => {
+            let c = j
+                .certificate_id
+                .as_deref()
+                .and_then(|id| store.certificate(id).ok());
+            Step {
+                done: true,
+                at: c.as_ref().map(|c| c.created_at.clone()),
+                detail: format!(
+                    "certificate {}{}",
+                    j.certificate_id.clone().unwrap_or_default(),
+                    j.without_receipt_reason
+                        .as_ref()
+                        .map(|r| format!(" (without receipt: {r})"))
+                        .unwrap_or_default()
+                ),
+            }
+        }
+        (Some(j), _) if j.state == JobState::Running => Step {
+            done: false,
+            at: None,
+            detail: "deletion started but not finished: run the same delete (or run-due) again"
+                .into(),
+        },
+        (_, Some(ScheduleState::Done)) => Step {
+            done: true,
+            at: s.and_then(|s| s.finished_at.clone()),
+            detail: format!(
+                "certificate {}",
+                s.and_then(|s| s.certificate_id.clone()).unwrap_or_default()
+            ),
+        },
+        (_, Some(ScheduleState::Gone)) => Step {
+            done: true,
+            at: s.and_then(|s| s.finished_at.clone()),
+            detail: "nothing was left to delete".into(),
+        },
+        _ => Step {
+            done: false,
+            at: None,
+            detail: s
+                .and_then(|s| s.last_error.clone())
+                .map(|e| format!("last attempt failed: {e}"))
+                .unwrap_or_else(|| "not deleted".into()),
+        },
+    }
 }

@@ -10,6 +10,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Corruption, StoreError};
+use crate::ledger::state::{EntryState, JobState, ScheduleState};
 
 /// How long to wait for another process's lock before reporting the database as locked.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -278,7 +279,7 @@ pub struct ScheduleRecord {
     pub hold_reason: Option<String>,
     pub held_at: Option<String>,
     /// `scheduled`, `done` (deleted, with a certificate) or `gone` (nothing was left to delete).
-    pub state: String,
+    pub state: ScheduleState,
     pub lease_owner: Option<String>,
     pub lease_until: Option<String>,
     pub finished_at: Option<String>,
@@ -622,7 +623,7 @@ impl Tx<'_> {
     pub fn finish_schedule(
         &self,
         handover_id: &str,
-        state: &str,
+        state: ScheduleState,
         finished_at: Option<&str>,
         certificate_id: Option<&str>,
         error: Option<&str>,
@@ -905,7 +906,7 @@ pub struct JobRecord {
     pub roots_key: String,
     pub created_at: String,
     /// `running` until its certificate is stored, then `done`.
-    pub state: String,
+    pub state: JobState,
     /// How many times the job was started (more than 1: it was interrupted and resumed).
     pub runs: u32,
     pub without_receipt_reason: Option<String>,
@@ -940,7 +941,7 @@ pub struct EntryRecord {
     /// The random name the entry is renamed to just before it is unlinked.
     pub tmp_name: String,
     /// `pending`, `hashed`, `ready`, `done`, `vanished` or `failed`.
-    pub state: String,
+    pub state: EntryState,
     pub sha256: Option<String>,
     pub verification: Option<String>,
     pub note: Option<String>,
@@ -1031,7 +1032,7 @@ impl Tx<'_> {
         &self,
         job_id: &str,
         seq: u64,
-        state: &str,
+        state: EntryState,
         sha256: Option<&str>,
         verification: Option<&str>,
         note: Option<&str>,
@@ -1082,8 +1083,8 @@ impl Tx<'_> {
             ],
         )?;
         self.exec(
-            "UPDATE deletion_jobs SET state = 'done', certificate_id = ?2 WHERE id = ?1",
-            params![c.job_id, c.certificate_id],
+            "UPDATE deletion_jobs SET state = ?3, certificate_id = ?2 WHERE id = ?1",
+            params![c.job_id, c.certificate_id, JobState::Done],
         )
     }
 }
@@ -1137,7 +1138,7 @@ impl Store {
         &self,
         kind: &str,
         roots_key: &str,
-        state: &str,
+        state: JobState,
     ) -> Result<Option<JobRecord>, StoreError> {
         job_for_roots_on(&self.conn, kind, roots_key, state).map_err(|e| self.err(e))
     }
@@ -1377,7 +1378,7 @@ impl Tx<'_> {
         &self,
         kind: &str,
         roots_key: &str,
-        state: &str,
+        state: JobState,
     ) -> Result<Option<JobRecord>, StoreError> {
         job_for_roots_on(&self.tx, kind, roots_key, state).map_err(|e| self.err(e))
     }
@@ -1390,9 +1391,9 @@ fn job_for_handover_on(
     conn.query_row(
         &format!(
             "SELECT {JOB_COLUMNS} FROM deletion_jobs WHERE handover_id = ?1
-             ORDER BY (state = 'running') DESC, created_at DESC, rowid DESC LIMIT 1"
+             ORDER BY (state = ?2) DESC, created_at DESC, rowid DESC LIMIT 1"
         ),
-        [handover_id],
+        params![handover_id, JobState::Running],
         job_row,
     )
     .optional()
@@ -1402,7 +1403,7 @@ fn job_for_roots_on(
     conn: &Connection,
     kind: &str,
     roots_key: &str,
-    state: &str,
+    state: JobState,
 ) -> rusqlite::Result<Option<JobRecord>> {
     conn.query_row(
         &format!(

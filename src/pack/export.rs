@@ -266,9 +266,8 @@ fn export_only(
     let audited = crate::ledger::audit::prepare(
         &tx,
         home,
-        "export",
         Some(&o.handover_id),
-        audit_details(opts, &p, &o, &w),
+        &audit_event(opts, &p, &o, &w),
     )?;
     let m = manifest_of(opts, &p, &o, &w, &receipt_code, audited.checkpoint());
     let signed = SignedManifest::write(&m, &p.signer, &o, manifest_tmp, sig_tmp)?;
@@ -299,7 +298,7 @@ fn export_only(
 
     // An older home gets its unattended certificate key while the provider key is unlocked,
     // so scheduled deletions run without a password from now on.
-    if let Some(w) = crate::keys::delegation::ensure_quietly(home, &p.key_path, &p.signer) {
+    if let Some(w) = crate::ledger::delegation::ensure_quietly(home, &p.key_path, &p.signer) {
         reporter.warn(&w);
     }
     // The records went with the handover's row.
@@ -371,21 +370,26 @@ fn handover_record(
 }
 
 /// The details of the export's audit row.
-fn audit_details(
+fn audit_event(
     opts: &ExportOptions,
     p: &Prepared,
     o: &Outputs,
     w: &Written,
-) -> serde_json::Value {
-    serde_json::json!({
-        "client": opts.client,
-        "name": o.name,
-        "archive_sha256": w.sealed.sha256,
-        "files": w.counts.files,
-        "bytes": w.counts.bytes,
-        "signer_key_id": p.signer.key_id(),
-        "client_key_id": p.client_key.as_ref().map(|k| &k.key_id),
-        "paths_sha256": crate::ledger::audit::paths_digest([&p.data, &o.archive, &o.manifest, &o.sig]),
+) -> crate::ledger::event::AuditEvent {
+    crate::ledger::event::AuditEvent::Export(crate::ledger::event::ExportDetails {
+        client: opts.client.clone(),
+        name: o.name.clone(),
+        archive_sha256: w.sealed.sha256.clone(),
+        files: w.counts.files,
+        bytes: w.counts.bytes,
+        signer_key_id: p.signer.key_id(),
+        client_key_id: p.client_key.as_ref().map(|k| k.key_id.clone()),
+        paths_sha256: Some(crate::ledger::audit::paths_digest([
+            &p.data,
+            &o.archive,
+            &o.manifest,
+            &o.sig,
+        ])),
     })
 }
 

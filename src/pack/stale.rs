@@ -176,17 +176,18 @@ pub fn clean(home: &Home, store: &mut Store, reporter: &dyn Reporter) -> Result<
             let tx = store.begin()?;
             tx.delete_temp_file(&r.path)?;
             if paths.iter().any(|p| removed.contains(p)) {
-                crate::ledger::audit::append(
-                    &tx,
-                    home,
-                    "cleanup",
-                    None,
-                    serde_json::json!({
-                        "reason": "stale temporary files of a killed export",
-                        "export_handover_id": r.handover_id,
-                        "removed": paths.iter().filter(|p| removed.contains(p)).map(|p| crate::error::show(p)).collect::<Vec<_>>(),
-                    }),
-                )?;
+                let event = crate::ledger::event::AuditEvent::Cleanup(
+                    crate::ledger::event::CleanupDetails {
+                        reason: "stale temporary files of a killed export".into(),
+                        export_handover_id: r.handover_id.clone(),
+                        removed: paths
+                            .iter()
+                            .filter(|p| removed.contains(p))
+                            .map(|p| crate::error::show(p))
+                            .collect(),
+                    },
+                );
+                crate::ledger::audit::append(&tx, home, None, &event)?;
             }
             tx.commit()?;
         }
@@ -230,7 +231,7 @@ fn running_job_roots(home: &Home, handover_id: &str) -> Result<Option<Vec<PathBu
     let store = Store::open(&home.database())?;
     let Some(job) = store
         .deletion_job_for_handover(handover_id)?
-        .filter(|j| j.state == "running")
+        .filter(|j| j.state == crate::ledger::state::JobState::Running)
     else {
         return Ok(None);
     };

@@ -21,6 +21,7 @@ use crate::home::{self, Home, SECRET_MODE};
 use crate::keys::Signer;
 use crate::keys::clientkey::{self, ClientKey, Problem};
 use crate::keys::signing::{self, SigProblem};
+use crate::ledger::event::{AuditEvent, ConfirmDetails};
 use crate::ledger::store::{HandoverRecord, ReceiptRecord, Store};
 use crate::manifest::{self, Manifest};
 use crate::util;
@@ -309,7 +310,7 @@ fn bound_key(store: &Store, rec: &HandoverRecord) -> Result<Option<ClientKey>> {
     // The stored manifest and its hash sit in the same table: the key it binds must also be
     // the one the audited export event recorded, or a swapped manifest could bind anyone.
     if let Some(d) = crate::ledger::audit::export_details(store, &rec.handover_id)? {
-        let audited = d.get("client_key_id").and_then(|v| v.as_str());
+        let audited = d.client_key_id.as_deref();
         if audited != m.client_key.as_ref().map(|k| k.key_id.as_str()) {
             return Err(unreadable(format!(
                 "the stored manifest binds key {}, but the audited export bound {}: the manifest was replaced outside handover",
@@ -542,25 +543,28 @@ fn record(
         proof: c.proof.as_str().into(),
         upgraded_at: prev.as_ref().map(|_| now.clone()),
     };
-    let mut details = serde_json::json!({
-        "method": record.method,
-        "proof": record.proof,
-        "receipt_sha256": record.receipt_sha256,
-        "client_key_id": record.client_key_id,
-        "received_at": record.received_at,
-    });
+    let details = ConfirmDetails {
+        method: Some(record.method.clone()),
+        proof: Some(record.proof.clone()),
+        receipt_sha256: record.receipt_sha256.clone(),
+        client_key_id: record.client_key_id.clone(),
+        received_at: record.received_at.clone(),
+        previous_proof: None,
+    };
     let event = match &prev {
         None => {
             tx.insert_receipt(&record)?;
-            "confirm"
+            AuditEvent::Confirm(details)
         }
         Some(p) => {
             tx.upgrade_receipt(&record)?;
-            details["previous_proof"] = p.proof.clone().into();
-            "confirm_upgrade"
+            AuditEvent::ConfirmUpgrade(ConfirmDetails {
+                previous_proof: Some(p.proof.clone()),
+                ..details
+            })
         }
     };
-    crate::ledger::audit::append(&tx, home, event, Some(&rec.handover_id), details)?;
+    crate::ledger::audit::append(&tx, home, Some(&rec.handover_id), &event)?;
     tx.commit()?;
     Ok(summary(&record, false, prev.map(|p| p.proof)))
 }

@@ -123,7 +123,7 @@ fn certificates_in(dir: &Path) -> Vec<String> {
 fn job_of(env: &Env, id: &str) -> (String, u32) {
     let store = handover::ledger::store::Store::open(&env.home().join("state.db")).unwrap();
     let j = store.deletion_job_for_handover(id).unwrap().expect("a job");
-    (j.state, j.runs)
+    (j.state.to_string(), j.runs)
 }
 
 fn out_dir(s: &serde_json::Value) -> PathBuf {

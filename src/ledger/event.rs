@@ -1,0 +1,488 @@
+//! What an audit event records: one variant per command, each with its typed details.
+//!
+//! The log stores an event as two columns, `command` (text) and `details` (a JSON object),
+//! and both are hashed into the chain and signed. The JSON must therefore stay byte for byte
+//! what earlier versions wrote: serde_json's map keeps its keys sorted, so the details are
+//! written through a `serde_json::Value`, which sorts them whatever the field order here.
+//! Reading back is lenient (`#[serde(default)]`), since rows written by earlier versions can
+//! lack fields added since.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::store::AuditRow;
+
+/// One audit event: the command that changed state, with what it changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuditEvent {
+    /// `keygen` in the home: the provider key and the certificate key it authorised.
+    Keygen(KeygenDetails),
+    /// `delegate`: a new delegation of certificate signing to the certificate key.
+    Delegate(DelegateDetails),
+    /// `export`: a handover was made.
+    Export(ExportDetails),
+    /// `confirm`: the first proof of receipt.
+    Confirm(ConfirmDetails),
+    /// `confirm_upgrade`: a later receipt raised the proof level.
+    ConfirmUpgrade(ConfirmDetails),
+    /// `schedule`: the deletion was scheduled or moved.
+    Schedule(ScheduleDetails),
+    /// `hold`: a hold was placed on the deletion.
+    Hold(HoldDetails),
+    /// `release`: the hold was lifted.
+    Release,
+    /// `run-due`: what a scheduled deletion did.
+    RunDue(RunDueDetails),
+    /// `delete`: a handover's local copies were deleted and certified.
+    Delete(DeletedDetails),
+    /// `shred`: paths were deleted and certified.
+    Shred(DeletedDetails),
+    /// `cleanup`: stale temporary files of a killed export were removed.
+    Cleanup(CleanupDetails),
+    /// `audit-rekey`: a lost audit key was replaced.
+    AuditRekey(RekeyDetails),
+}
+
+/// Details of [`AuditEvent::Keygen`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeygenDetails {
+    /// The provider key's id.
+    pub key_id: String,
+    /// The provider key (`RW...`).
+    pub public_key: String,
+    /// Whether the provider key is encrypted with a password.
+    pub password_protected: bool,
+    /// The unattended certificate key it authorised.
+    pub certificate_key_id: String,
+    /// What that key may sign (`deletion certificates`).
+    pub certificate_key_purpose: String,
+    /// The organisation named in the delegation.
+    pub organization: Option<String>,
+}
+
+/// Details of [`AuditEvent::Delegate`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DelegateDetails {
+    /// What the delegated key may sign (`deletion certificates`).
+    pub purpose: String,
+    /// The certificate key authorised.
+    pub delegated_key_id: String,
+    /// The provider key that signed the delegation.
+    pub provider_key_id: String,
+    /// The organisation named in the delegation.
+    pub organization: Option<String>,
+}
+
+/// Details of [`AuditEvent::Export`]: what the handover's row must keep saying.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExportDetails {
+    /// The client, as recorded.
+    pub client: String,
+    /// The handover's name (the archive's base name).
+    pub name: String,
+    /// SHA-256 of the encrypted archive.
+    pub archive_sha256: String,
+    /// Files in the payload.
+    pub files: u64,
+    /// Bytes in the payload.
+    pub bytes: u64,
+    /// The provider key that signed the manifest.
+    pub signer_key_id: String,
+    /// The client key bound at export, if any.
+    pub client_key_id: Option<String>,
+    /// The digest of the four recorded paths (`audit::paths_digest`); None in logs made
+    /// before it existed.
+    pub paths_sha256: Option<String>,
+}
+
+/// Details of [`AuditEvent::Confirm`] and [`AuditEvent::ConfirmUpgrade`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConfirmDetails {
+    /// `code` or `receipt`; None only in a row that is not a confirmation at all.
+    pub method: Option<String>,
+    /// The proof level; None in logs made before proof levels existed.
+    pub proof: Option<String>,
+    /// SHA-256 of the receipt file, when one was given.
+    pub receipt_sha256: Option<String>,
+    /// The client key that signed the receipt, when signed.
+    pub client_key_id: Option<String>,
+    /// The time the client's receipt states.
+    pub received_at: Option<String>,
+    /// The level an upgrade replaced (upgrades only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_proof: Option<String>,
+}
+
+/// Details of [`AuditEvent::Schedule`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScheduleDetails {
+    /// When the deletion is due (UTC, RFC 3339).
+    pub due_at: Option<String>,
+    /// The time it replaced, if it moved a schedule.
+    pub previous_due_at: Option<String>,
+    /// Whether a time in the past was allowed (`--allow-past`).
+    pub allow_past: bool,
+}
+
+/// Details of [`AuditEvent::Hold`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HoldDetails {
+    /// Why the deletion is held (None only in a release).
+    pub reason: Option<String>,
+}
+
+/// Details of [`AuditEvent::RunDue`], by its `result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum RunDueDetails {
+    /// Deleted, with a certificate.
+    Deleted {
+        /// The certificate that records it.
+        #[serde(default)]
+        certificate_id: String,
+        /// The method summary for people.
+        #[serde(default)]
+        method: String,
+    },
+    /// Nothing was left to delete.
+    Gone {
+        /// What was found.
+        #[serde(default)]
+        detail: String,
+    },
+    /// A hold or another deletion made it wait.
+    Waiting {
+        /// The error's stable kind.
+        #[serde(default)]
+        error_kind: String,
+        /// The error's message, without lines naming the client's paths.
+        #[serde(default)]
+        error: String,
+    },
+    /// It failed, and stays scheduled.
+    Failed {
+        /// The error's stable kind.
+        #[serde(default)]
+        error_kind: String,
+        /// The error's message, without lines naming the client's paths.
+        #[serde(default)]
+        error: String,
+    },
+}
+
+/// The result a certified deletion records (always `deleted`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionResult {
+    /// Deleted and certified.
+    #[default]
+    Deleted,
+}
+
+/// Details of [`AuditEvent::Delete`] and [`AuditEvent::Shred`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeletedDetails {
+    /// Always `deleted`: only a certified deletion is recorded.
+    pub result: DeletionResult,
+    /// The certificate that records it.
+    pub certificate_id: String,
+    /// The deletion job.
+    pub job_id: String,
+    /// Files deleted.
+    pub files: u64,
+    /// Bytes deleted.
+    pub bytes: u64,
+    /// Files overwritten before they were unlinked.
+    pub overwritten_files: u64,
+    /// Files only unlinked (logical delete).
+    pub logical_delete_files: u64,
+    /// Why it ran without a confirmed receipt, when it did.
+    pub without_receipt_reason: Option<String>,
+}
+
+/// Details of [`AuditEvent::Cleanup`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CleanupDetails {
+    /// Why they were removed.
+    pub reason: String,
+    /// The killed export's handover id.
+    pub export_handover_id: String,
+    /// The files removed, as messages show paths.
+    pub removed: Vec<String>,
+}
+
+/// Details of [`AuditEvent::AuditRekey`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RekeyDetails {
+    /// Why the key was replaced, as the operator gave it.
+    pub reason: String,
+    /// The lost key's id, from the old `audit.pub`.
+    pub previous_key_id: Option<String>,
+    /// The last row the old key signed.
+    pub previous_head_seq: Option<i64>,
+    /// That row's chain hash.
+    pub previous_head_hash: Option<String>,
+    /// Whether the old head's signature was checked with the old key.
+    pub previous_head_verified: bool,
+    /// The new audit key's id.
+    pub new_key_id: String,
+}
+
+fn value<T: Serialize>(d: &T) -> serde_json::Value {
+    serde_json::to_value(d).expect("audit details serialize")
+}
+
+impl AuditEvent {
+    /// The `command` column.
+    pub fn command(&self) -> &'static str {
+        match self {
+            AuditEvent::Keygen(_) => "keygen",
+            AuditEvent::Delegate(_) => "delegate",
+            AuditEvent::Export(_) => "export",
+            AuditEvent::Confirm(_) => "confirm",
+            AuditEvent::ConfirmUpgrade(_) => "confirm_upgrade",
+            AuditEvent::Schedule(_) => "schedule",
+            AuditEvent::Hold(_) => "hold",
+            AuditEvent::Release => "release",
+            AuditEvent::RunDue(_) => "run-due",
+            AuditEvent::Delete(_) => "delete",
+            AuditEvent::Shred(_) => "shred",
+            AuditEvent::Cleanup(_) => "cleanup",
+            AuditEvent::AuditRekey(_) => "audit-rekey",
+        }
+    }
+
+    /// The `details` column as JSON (keys sorted, as every row has had them).
+    pub fn details(&self) -> serde_json::Value {
+        match self {
+            AuditEvent::Keygen(d) => value(d),
+            AuditEvent::Delegate(d) => value(d),
+            AuditEvent::Export(d) => value(d),
+            AuditEvent::Confirm(d) | AuditEvent::ConfirmUpgrade(d) => value(d),
+            AuditEvent::Schedule(d) => value(d),
+            AuditEvent::Hold(d) => value(d),
+            AuditEvent::Release => value(&HoldDetails { reason: None }),
+            AuditEvent::RunDue(d) => value(d),
+            AuditEvent::Delete(d) | AuditEvent::Shred(d) => value(d),
+            AuditEvent::Cleanup(d) => value(d),
+            AuditEvent::AuditRekey(d) => value(d),
+        }
+    }
+
+    /// Reads an event back from its two columns. None for a command this version does not
+    /// know, or details that do not fit it.
+    pub fn parse(command: &str, details: &str) -> Option<AuditEvent> {
+        fn de<T: for<'a> Deserialize<'a>>(details: &str) -> Option<T> {
+            serde_json::from_str(details).ok()
+        }
+        Some(match command {
+            "keygen" => AuditEvent::Keygen(de(details)?),
+            "delegate" => AuditEvent::Delegate(de(details)?),
+            "export" => AuditEvent::Export(de(details)?),
+            "confirm" => AuditEvent::Confirm(de(details)?),
+            "confirm_upgrade" => AuditEvent::ConfirmUpgrade(de(details)?),
+            "schedule" => AuditEvent::Schedule(de(details)?),
+            "hold" => AuditEvent::Hold(de(details)?),
+            "release" => AuditEvent::Release,
+            "run-due" => AuditEvent::RunDue(de(details)?),
+            "delete" => AuditEvent::Delete(de(details)?),
+            "shred" => AuditEvent::Shred(de(details)?),
+            "cleanup" => AuditEvent::Cleanup(de(details)?),
+            "audit-rekey" => AuditEvent::AuditRekey(de(details)?),
+            _ => return None,
+        })
+    }
+
+    /// Reads the event of a stored row (see [`AuditEvent::parse`]).
+    pub fn of(row: &AuditRow) -> Option<AuditEvent> {
+        AuditEvent::parse(&row.command, &row.details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Each event's details, written as the `json!` literals of earlier versions wrote them.
+    fn cases() -> Vec<(AuditEvent, serde_json::Value)> {
+        let confirm = ConfirmDetails {
+            method: Some("receipt".into()),
+            proof: Some("client_signature".into()),
+            receipt_sha256: Some("ab".into()),
+            client_key_id: None,
+            received_at: Some("2026-11-25T10:00:00Z".into()),
+            previous_proof: None,
+        };
+        vec![
+            (
+                AuditEvent::Keygen(KeygenDetails {
+                    key_id: "K".into(),
+                    public_key: "RW".into(),
+                    password_protected: true,
+                    certificate_key_id: "C".into(),
+                    certificate_key_purpose: "deletion certificates".into(),
+                    organization: None,
+                }),
+                json!({"key_id": "K", "public_key": "RW", "password_protected": true,
+                    "certificate_key_id": "C", "certificate_key_purpose": "deletion certificates",
+                    "organization": null}),
+            ),
+            (
+                AuditEvent::Delegate(DelegateDetails {
+                    purpose: "p".into(),
+                    delegated_key_id: "D".into(),
+                    provider_key_id: "P".into(),
+                    organization: Some("Org".into()),
+                }),
+                json!({"purpose": "p", "delegated_key_id": "D", "provider_key_id": "P",
+                    "organization": "Org"}),
+            ),
+            (
+                AuditEvent::Export(ExportDetails {
+                    client: "acme".into(),
+                    name: "n".into(),
+                    archive_sha256: "a".into(),
+                    files: 3,
+                    bytes: 42,
+                    signer_key_id: "S".into(),
+                    client_key_id: None,
+                    paths_sha256: Some("p".into()),
+                }),
+                json!({"client": "acme", "name": "n", "archive_sha256": "a", "files": 3,
+                    "bytes": 42, "signer_key_id": "S", "client_key_id": null, "paths_sha256": "p"}),
+            ),
+            (
+                AuditEvent::Confirm(confirm.clone()),
+                json!({"method": "receipt", "proof": "client_signature", "receipt_sha256": "ab",
+                    "client_key_id": null, "received_at": "2026-11-25T10:00:00Z"}),
+            ),
+            (
+                AuditEvent::ConfirmUpgrade(ConfirmDetails {
+                    previous_proof: Some("code".into()),
+                    ..confirm
+                }),
+                json!({"method": "receipt", "proof": "client_signature", "receipt_sha256": "ab",
+                    "client_key_id": null, "received_at": "2026-11-25T10:00:00Z",
+                    "previous_proof": "code"}),
+            ),
+            (
+                AuditEvent::Schedule(ScheduleDetails {
+                    due_at: Some("2027-01-01T00:00:00Z".into()),
+                    previous_due_at: None,
+                    allow_past: false,
+                }),
+                json!({"due_at": "2027-01-01T00:00:00Z", "previous_due_at": null,
+                    "allow_past": false}),
+            ),
+            (
+                AuditEvent::Hold(HoldDetails {
+                    reason: Some("litigation".into()),
+                }),
+                json!({"reason": "litigation"}),
+            ),
+            (AuditEvent::Release, json!({ "reason": null })),
+            (
+                AuditEvent::RunDue(RunDueDetails::Deleted {
+                    certificate_id: "c".into(),
+                    method: "m".into(),
+                }),
+                json!({"result": "deleted", "certificate_id": "c", "method": "m"}),
+            ),
+            (
+                AuditEvent::RunDue(RunDueDetails::Gone {
+                    detail: "every recorded path was already gone".into(),
+                }),
+                json!({"result": "gone", "detail": "every recorded path was already gone"}),
+            ),
+            (
+                AuditEvent::RunDue(RunDueDetails::Waiting {
+                    error_kind: "handover_held".into(),
+                    error: "e".into(),
+                }),
+                json!({"result": "waiting", "error_kind": "handover_held", "error": "e"}),
+            ),
+            (
+                AuditEvent::RunDue(RunDueDetails::Failed {
+                    error_kind: "k".into(),
+                    error: "e".into(),
+                }),
+                json!({"result": "failed", "error_kind": "k", "error": "e"}),
+            ),
+            (
+                AuditEvent::Shred(DeletedDetails {
+                    result: DeletionResult::Deleted,
+                    certificate_id: "c".into(),
+                    job_id: "j".into(),
+                    files: 1,
+                    bytes: 2,
+                    overwritten_files: 1,
+                    logical_delete_files: 0,
+                    without_receipt_reason: None,
+                }),
+                json!({"result": "deleted", "certificate_id": "c", "job_id": "j", "files": 1,
+                    "bytes": 2, "overwritten_files": 1, "logical_delete_files": 0,
+                    "without_receipt_reason": null}),
+            ),
+            (
+                AuditEvent::Cleanup(CleanupDetails {
+                    reason: "r".into(),
+                    export_handover_id: "h".into(),
+                    removed: vec!["/a".into()],
+                }),
+                json!({"reason": "r", "export_handover_id": "h", "removed": ["/a"]}),
+            ),
+            (
+                AuditEvent::AuditRekey(RekeyDetails {
+                    reason: "lost".into(),
+                    previous_key_id: Some("O".into()),
+                    previous_head_seq: Some(7),
+                    previous_head_hash: Some("h".into()),
+                    previous_head_verified: true,
+                    new_key_id: "N".into(),
+                }),
+                json!({"reason": "lost", "previous_key_id": "O", "previous_head_seq": 7,
+                    "previous_head_hash": "h", "previous_head_verified": true, "new_key_id": "N"}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn details_are_byte_identical_to_what_earlier_versions_wrote() {
+        for (event, old) in cases() {
+            let text = event.details().to_string();
+            assert_eq!(text, old.to_string(), "{}", event.command());
+            assert_eq!(
+                AuditEvent::parse(event.command(), &text).as_ref(),
+                Some(&event)
+            );
+        }
+    }
+
+    #[test]
+    fn rows_of_earlier_versions_read_back() {
+        // A confirmation from before proof levels, an export from before paths_sha256.
+        let c = AuditEvent::parse("confirm", r#"{"method":"code","receipt_sha256":null}"#);
+        assert!(matches!(
+            c,
+            Some(AuditEvent::Confirm(ConfirmDetails { proof: None, .. }))
+        ));
+        let e = AuditEvent::parse("export", r#"{"client":"acme","files":1,"bytes":2}"#);
+        assert!(matches!(
+            e,
+            Some(AuditEvent::Export(ExportDetails {
+                paths_sha256: None,
+                ..
+            }))
+        ));
+        assert_eq!(AuditEvent::parse("frobnicate", "{}"), None);
+    }
+}
