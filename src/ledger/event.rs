@@ -314,6 +314,13 @@ mod tests {
 
     /// Each event's details, written as the `json!` literals of earlier versions wrote them.
     fn cases() -> Vec<(AuditEvent, serde_json::Value)> {
+        let mut all = handover_cases();
+        all.extend(deletion_cases());
+        all
+    }
+
+    /// Keys, export, receipt, schedule and hold.
+    fn handover_cases() -> Vec<(AuditEvent, serde_json::Value)> {
         let confirm = ConfirmDetails {
             method: Some("receipt".into()),
             proof: Some("client_signature".into()),
@@ -389,6 +396,12 @@ mod tests {
                 }),
                 json!({"reason": "litigation"}),
             ),
+        ]
+    }
+
+    /// Release, the deletion runs and the log's own events.
+    fn deletion_cases() -> Vec<(AuditEvent, serde_json::Value)> {
+        vec![
             (AuditEvent::Release, json!({ "reason": null })),
             (
                 AuditEvent::RunDue(RunDueDetails::Deleted {
