@@ -113,16 +113,6 @@ impl PendingFile {
         &mut self.file
     }
 
-    /// Final name this file will get.
-    pub fn dest(&self) -> &Path {
-        &self.dest
-    }
-
-    /// The temporary name it has until [`commit`](Self::commit).
-    pub fn temp_path(&self) -> &Path {
-        &self.tmp
-    }
-
     /// Syncs the data, then renames to the final name, refusing to replace an existing file.
     /// Where the filesystem refuses `RENAME_NOREPLACE` (FUSE, NFS, SMB), the file is linked
     /// under its final name and the temporary name unlinked (`util::rename_noreplace`).

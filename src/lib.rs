@@ -1,354 +1,98 @@
-//! handover: hand a client's data back securely, then destroy the provider's copies, with
-//! evidence at every step.
+//! handover: hand a client's data back securely when the relationship ends, then destroy the
+//! provider's copies, with evidence at every step.
 //!
-//! The library does all the work and never prints or exits; the `handover` binary parses
-//! arguments, picks a [`report::Reporter`], calls one function here and prints its summary.
+//! The library does all the work and never prints, exits or reads a secret from the
+//! environment; the `handover` binary parses arguments, picks a [`Reporter`] (progress,
+//! prompts, passwords), calls one function here and prints its summary. Another tool (an MSP's
+//! own offboarding scripts) can do the same.
+//!
+//! The source tree follows an offboarding, and so does this list:
+//!
+//! | stage | functions | what it owns |
+//! |---|---|---|
+//! | pack | [`export`] | the walk, the bag, the tar/zstd/age stream, the signed manifest |
+//! | receive | [`verify`], [`confirm`] | reading an archive back, extraction, proof of receipt |
+//! | erase | [`delete`], [`shred`], [`certificate_check`] | verified deletion and its signed certificate |
+//! | ledger | [`schedule`], [`hold`], [`run_due`], [`status`], [`audit_verify`] | the state database, the signed audit log, schedules |
+//! | evidence | [`evidence`] | the folder an auditor gets |
+//! | keys | [`keygen`], [`delegate`] | signing keys, age identities, recipients |
+//!
+//! # Example
+//!
+//! Export the shipped sample client to the shipped test keys, then check the archive as the
+//! client would:
+//!
+//! ```
+//! use handover::{ExportOptions, Home, NoReporter, Recipients, VerifyOptions};
+//!
+//! # fn main() -> handover::Result<()> {
+//! let work = tempfile::tempdir().unwrap();
+//! let home = Home::resolve(Some(work.path().join("home")));
+//! let exported = handover::export(
+//!     &home,
+//!     &ExportOptions::new(
+//!         "fixtures/acme",
+//!         "acme",
+//!         Recipients::parse(&[], &["fixtures/keys/client.recipients".into()])?,
+//!         work.path().join("outbox"),
+//!     )
+//!     .sign_key("fixtures/keys/provider.key"),
+//!     &NoReporter,
+//! )?;
+//!
+//! let mut check = VerifyOptions::new(&exported.archive_path);
+//! check.identities = vec!["fixtures/keys/client.agekey".into()];
+//! check.signer = Some("fixtures/keys/provider.pub".into());
+//! let report = handover::verify(&check, &NoReporter)?;
+//! assert!(report.ok, "{:?}", report.problems);
+//! assert_eq!(report.files, exported.files);
+//! # Ok(()) }
+//! ```
 
-pub mod bag;
-pub mod erase;
+#![warn(missing_docs)]
+
+mod bag;
+mod commands;
+mod erase;
 pub mod error;
+mod evidence;
 mod fault;
-#[doc(hidden)]
-pub use fault::signal_caught;
-pub(crate) mod fsx;
-pub mod home;
-pub mod keys;
-pub mod ledger;
-pub mod manifest;
-pub mod pack;
-pub mod receive;
-pub mod report;
-pub mod util;
+mod fsx;
+mod home;
+mod keys;
+mod ledger;
+mod manifest;
+mod pack;
+mod receive;
+mod report;
+mod util;
 
-pub use erase::{DeleteOptions, ShredOptions, ShredSummary, delete, shred};
-pub use error::{Error, ExitClass, Result};
-pub use home::Home;
+// The commands, stage by stage, with their options and summaries.
+pub use commands::{
+    KeygenOptions, audit_verify, certificate_show, delegate, keygen, list, receipts, run_due,
+};
+pub use erase::certificate::{Certificate, CertificateView, Coverage, check as certificate_check};
+pub use erase::names::Names;
+pub use erase::{DeleteOptions, PlanSummary, ShredOptions, ShredSummary, delete, shred};
+pub use evidence::{EvidenceSummary, evidence};
 pub use keys::KeygenSummary;
+pub use keys::delegation::{DelegationSummary, unattended_ready};
+pub use ledger::audit::{AuditReport, RekeySummary, rekey as audit_rekey};
+pub use ledger::schedule::{
+    HoldSummary, JobView, RunDueReport, ScheduleSummary, StatusView, When, hold, jobs, schedule,
+    status, timer,
+};
+pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState};
+pub use ledger::store::{HandoverRecord, ReceiptRecord};
 pub use pack::export::{ExportOptions, ExportSummary, Recipients, export};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use receive::verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify};
+
+// What every command shares.
+pub use error::{Error, ExitClass, Result};
+pub use home::Home;
 pub use report::{NoReporter, Reporter};
+pub use util::{parse_after, parse_at};
 
-use std::path::PathBuf;
-
-/// What `keygen` should make.
-#[derive(Debug, Clone)]
-pub struct KeygenOptions {
-    /// Where to write; default the home folder.
-    pub out: Option<PathBuf>,
-    /// Make an age identity (`age.key`) instead of the minisign signing pair.
-    pub age: bool,
-    /// Leave the signing key unencrypted (automation).
-    pub no_password: bool,
-    /// Named in the certificate key's delegation.
-    pub organization: Option<String>,
-}
-
-/// Makes the provider's signing key pair, or with `age` an age identity file.
-/// The password is the reporter's: one it has without asking (the binary:
-/// `HANDOVER_KEY_PASSWORD`), else one asked twice.
-pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Result<KeygenSummary> {
-    let dir = match &opts.out {
-        Some(d) => d.clone(),
-        None => {
-            home.ensure().map_err(|source| error::StoreError::Home {
-                path: home.dir.clone(),
-                source,
-            })?;
-            home.dir.clone()
-        }
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| error::KeyError::Write {
-        path: dir.clone(),
-        source,
-    })?;
-    if opts.age {
-        return Ok(keys::keygen_age(
-            &dir.join("age.key"),
-            &util::rfc3339(util::now()),
-        )?);
-    }
-    let password = if opts.no_password {
-        None
-    } else {
-        let pw = reporter
-            .unattended_password()
-            .or_else(|| {
-                let a = reporter.password("Password to protect the new signing key: ")?;
-                let b = reporter.password("Same password again: ")?;
-                (a == b).then_some(a).or_else(|| {
-                    reporter.warn("the two passwords differ");
-                    None
-                })
-            })
-            .filter(|p| !p.is_empty())
-            .ok_or(error::KeyError::NoNewPassword)?;
-        Some(pw)
-    };
-    let mut summary = keys::keygen(&dir, password.clone())?;
-    if opts.out.is_none() {
-        // While the password is at hand: authorise the unattended certificate key, so that
-        // run-due from cron or systemd never needs it.
-        let provider = keys::delegation::unlock(&summary.secret_key_path, password)?;
-        let c = keys::delegation::ensure(home, &provider, opts.organization.as_deref(), false)?;
-        let mut store = ledger::store::Store::open(&home.database())?;
-        let tx = store.begin()?;
-        let event = ledger::event::AuditEvent::Keygen(ledger::event::KeygenDetails {
-            key_id: summary.key_id.clone(),
-            public_key: summary.public_key.clone(),
-            password_protected: summary.password_protected,
-            certificate_key_id: c.key_id.clone(),
-            certificate_key_purpose: keys::delegation::PURPOSE.into(),
-            organization: opts.organization.clone(),
-        });
-        ledger::audit::append(&tx, home, None, &event)?;
-        tx.commit()?;
-        summary.certificate_key = Some(c);
-    }
-    Ok(summary)
-}
-
-/// `handover delegate`: unlocks the provider key (with the reporter's password) and
-/// authorises the unattended certificate key, making it if needed. With `renew`, signs a new delegation even if a valid one exists (a new organisation).
-pub fn delegate(
-    home: &Home,
-    organization: Option<&str>,
-    renew: bool,
-    reporter: &dyn Reporter,
-) -> Result<keys::delegation::DelegationSummary> {
-    let provider = keys::load_signer(&home.secret_key(), reporter)?;
-    ledger::delegation::ensure_audited(home, &provider, organization, renew)
-}
-
-/// A reporter that passes everything through except the password prompt: `run-due` runs
-/// unattended and never asks for the provider key's password, even on a terminal; it takes
-/// only a password the host has without asking.
-struct NoPrompt<'a>(&'a dyn Reporter);
-
-impl Reporter for NoPrompt<'_> {
-    fn wants_totals(&self) -> bool {
-        self.0.wants_totals()
-    }
-    fn start(&self, stage: &str, total_bytes: Option<u64>, total_files: Option<u64>) {
-        self.0.start(stage, total_bytes, total_files)
-    }
-    fn bytes(&self, bytes: u64) {
-        self.0.bytes(bytes)
-    }
-    fn file_done(&self) {
-        self.0.file_done()
-    }
-    fn finish(&self) {
-        self.0.finish()
-    }
-    fn warn(&self, message: &str) {
-        self.0.warn(message)
-    }
-    fn cancelled(&self) -> bool {
-        self.0.cancelled()
-    }
-    fn password(&self, _prompt: &str) -> Option<String> {
-        self.0.unattended_password()
-    }
-    fn unattended_password(&self) -> Option<String> {
-        self.0.unattended_password()
-    }
-}
-
-/// Runs every due deletion job through the deletion engine (`delete` with `--yes` implied).
-pub fn run_due(
-    home: &Home,
-    dry_run: bool,
-    now: Option<time::OffsetDateTime>,
-    reporter: &dyn Reporter,
-) -> Result<ledger::schedule::RunDueReport> {
-    let reporter = &NoPrompt(reporter);
-    ledger::schedule::run_due(home, dry_run, now, &|h| {
-        let opts = erase::DeleteOptions {
-            handover: h.handover_id.clone(),
-            yes: true,
-            ..Default::default()
-        };
-        match erase::delete(home, &opts, reporter) {
-            Ok(s) => Ok(ledger::schedule::DeletionOutcome {
-                method: method_summary(&s),
-                certificate_id: s.certificate_id.unwrap_or_default(),
-            }),
-            // Deleted by hand (`handover delete`) before the job came due: the job is done,
-            // with that certificate; not an error to retry forever.
-            Err(Error::Shred(error::ShredError::AlreadyDeleted { certificate_id, .. })) => {
-                Ok(ledger::schedule::DeletionOutcome {
-                    certificate_id,
-                    method: "deleted earlier by `handover delete`".into(),
-                })
-            }
-            Err(e) => Err(e),
-        }
-    })
-}
-
-/// One line on how a deletion was done, per filesystem, honest about downgrades.
-fn method_summary(s: &ShredSummary) -> String {
-    let mut parts: Vec<String> = s
-        .plan
-        .filesystems
-        .iter()
-        .map(|f| format!("{}: {}", f.filesystem, f.description))
-        .collect();
-    parts.dedup();
-    if parts.is_empty() {
-        "nothing left to overwrite".into()
-    } else {
-        parts.join("; ")
-    }
-}
-
-/// Writes the evidence pack of a handover into `out` (a new folder). `receipt_file`, the
-/// client's receipt.json as received, is included (with its `.minisig`) after checking it is
-/// the one that was confirmed.
-pub fn evidence(
-    home: &Home,
-    id: &str,
-    out: &std::path::Path,
-    receipt_file: Option<&std::path::Path>,
-) -> Result<ledger::evidence::EvidenceSummary> {
-    let store = ledger::store::Store::open(&home.database())?;
-    let h = store.handover(id)?;
-    let (json, sig) = store
-        .manifest_documents(&h.handover_id)?
-        .ok_or_else(|| error::EvidenceError::NoManifest(h.handover_id.clone()))?;
-    let certificate = match store.deletion_job_for_handover(&h.handover_id)? {
-        Some(job) if job.state == ledger::state::JobState::Done => {
-            let c = store.certificate(job.certificate_id.as_deref().unwrap_or(""))?;
-            Some(ledger::evidence::Document {
-                file_name: c
-                    .json_path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| format!("{}.deletion-certificate.json", h.name)),
-                content: String::from_utf8_lossy(&c.document).into_owned(),
-                signature: Some(c.signature),
-            })
-        }
-        _ => None,
-    };
-    let recorded = store.receipt(&h.handover_id)?;
-    let mut receipts = Vec::new();
-    if let Some(r) = &recorded {
-        receipts.push(ledger::evidence::Document {
-            file_name: "confirmation.json".into(),
-            content: serde_json::to_string_pretty(r).expect("records serialize") + "\n",
-            signature: None,
-        });
-    }
-    if let Some(path) = receipt_file {
-        let io = |source| error::EvidenceError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
-        let bytes = std::fs::read(path).map_err(io)?;
-        let expected = recorded.as_ref().and_then(|r| r.receipt_sha256.clone());
-        if expected.as_deref() != Some(util::sha256_hex(&bytes).as_str()) {
-            return Err(error::EvidenceError::NotTheConfirmedReceipt(path.to_path_buf()).into());
-        }
-        receipts.push(ledger::evidence::Document {
-            file_name: "receipt.json".into(),
-            content: String::from_utf8_lossy(&bytes).into_owned(),
-            signature: std::fs::read_to_string(keys::clientkey::minisig_path(path)).ok(),
-        });
-        // An SSH signature (ssh-keygen -Y sign) keeps its own name, receipt.json.sig.
-        if let Ok(sig) = std::fs::read_to_string(keys::clientkey::ssh_sig_path(path)) {
-            receipts.push(ledger::evidence::Document {
-                file_name: "receipt.json.sig".into(),
-                content: sig,
-                signature: None,
-            });
-        }
-    }
-    let sources = ledger::evidence::Sources {
-        manifest: ledger::evidence::Document {
-            file_name: format!("{}.manifest.json", h.name),
-            content: json,
-            signature: Some(sig),
-        },
-        receipts,
-        certificate,
-    };
-    drop(store);
-    ledger::evidence::write(home, &h.handover_id, out, sources)
-}
-
-/// Checks the whole audit log, its signed heads, the gate tables against it, and each
-/// document in `against` (manifest, receipt, certificate, evidence pack) that carries a
-/// checkpoint; an error names the first thing that does not hold.
-pub fn audit_verify(home: &Home, against: &[PathBuf]) -> Result<ledger::audit::AuditReport> {
-    if !home.database().exists() {
-        return Err(error::StoreError::Home {
-            path: home.database(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no state database"),
-        }
-        .into());
-    }
-    ledger::audit::verify(home, against)
-}
-
-/// Every recorded handover, oldest first.
-pub fn list(home: &Home) -> Result<Vec<ledger::store::HandoverRecord>> {
-    if !home.database().exists() {
-        return Ok(Vec::new());
-    }
-    Ok(ledger::store::Store::open(&home.database())?.handovers()?)
-}
-
-/// Every confirmed receipt, for `list` to show which handovers were received.
-pub fn receipts(home: &Home) -> Result<Vec<ledger::store::ReceiptRecord>> {
-    if !home.database().exists() {
-        return Ok(Vec::new());
-    }
-    Ok(ledger::store::Store::open(&home.database())?.receipts()?)
-}
-
-/// Shows a stored deletion certificate (`handover certificate show`).
-pub fn certificate_show(home: &Home, id: &str) -> Result<erase::certificate::CertificateView> {
-    erase::certificate::show(home, id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A host that has a password without asking, or none, and never prompts.
-    struct Unattended(Option<&'static str>);
-
-    impl Reporter for Unattended {
-        fn unattended_password(&self) -> Option<String> {
-            self.0.map(str::to_string)
-        }
-    }
-
-    fn keygen_in(dir: &std::path::Path, reporter: &dyn Reporter) -> Result<KeygenSummary> {
-        let opts = KeygenOptions {
-            out: Some(dir.to_path_buf()),
-            age: false,
-            no_password: false,
-            organization: None,
-        };
-        keygen(&Home::resolve(Some(dir.join("home"))), &opts, reporter)
-    }
-
-    #[test]
-    fn passwords_come_from_the_reporter_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = keygen_in(&dir.path().join("a"), &NoReporter).unwrap_err();
-        assert_eq!(e.kind(), "key_error");
-        let s = keygen_in(&dir.path().join("b"), &Unattended(Some("pw"))).unwrap();
-        assert!(s.password_protected);
-        // run-due's reporter never prompts, but takes the password the host has.
-        let k = &s.secret_key_path;
-        assert!(keys::load_signer(k, &NoPrompt(&Unattended(Some("pw")))).is_ok());
-        assert!(matches!(
-            keys::load_signer(k, &NoPrompt(&Unattended(None))),
-            Err(error::KeyError::NoPassword(_))
-        ));
-    }
-}
+#[doc(hidden)]
+pub use fault::signal_caught;

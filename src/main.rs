@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{AuditCommand, CertificateCommand, Cli, Command, render, ui, ui_delete};
-use handover::ledger::schedule;
+
 use handover::{ExitClass, Home};
 
 fn main() -> ExitCode {
@@ -135,17 +135,17 @@ fn list(cx: &Ctx) -> Outcome {
 
 fn schedule_deletion(cx: &Ctx, a: cli::ScheduleArgs) -> Outcome {
     let when = match (a.at, a.after) {
-        (Some(t), _) => schedule::When::At(t),
-        (None, Some(d)) => schedule::When::After(d),
+        (Some(t), _) => handover::When::At(t),
+        (None, Some(d)) => handover::When::After(d),
         (None, None) => unreachable!("clap requires --at or --after"),
     };
-    let s = schedule::schedule(&cx.home, &a.id, when, a.allow_past, None)?;
+    let s = handover::schedule(&cx.home, &a.id, when, a.allow_past, None)?;
     show(cx, &s, render::schedule);
     Ok(None)
 }
 
 fn hold(cx: &Ctx, a: cli::HoldArgs) -> Outcome {
-    let s = schedule::hold(&cx.home, &a.id, Some(&a.reason))?;
+    let s = handover::hold(&cx.home, &a.id, Some(&a.reason))?;
     show(cx, &s, |s| {
         eprintln!("handover {} is on hold: {}", s.handover_id, a.reason);
     });
@@ -153,7 +153,7 @@ fn hold(cx: &Ctx, a: cli::HoldArgs) -> Outcome {
 }
 
 fn release(cx: &Ctx, a: cli::IdArg) -> Outcome {
-    let s = schedule::hold(&cx.home, &a.id, None)?;
+    let s = handover::hold(&cx.home, &a.id, None)?;
     show(cx, &s, |s| {
         eprintln!("hold lifted on handover {}", s.handover_id)
     });
@@ -161,7 +161,7 @@ fn release(cx: &Ctx, a: cli::IdArg) -> Outcome {
 }
 
 fn jobs(cx: &Ctx) -> Outcome {
-    let jobs = schedule::jobs(&cx.home, None)?;
+    let jobs = handover::jobs(&cx.home, None)?;
     if cx.json {
         render::json(&serde_json::json!({ "jobs": jobs }));
     } else {
@@ -178,16 +178,16 @@ fn run_due(cx: &Ctx, a: cli::RunDueArgs) -> Outcome {
 
 fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
     let exe = std::env::current_exe().map_err(handover::Error::ProgramPath)?;
-    print!("{}", schedule::timer(a.systemd, &exe, &cx.home));
+    print!("{}", handover::timer(a.systemd, &exe, &cx.home));
     // The unit would fail on every job if certificates cannot be signed unattended.
-    if let Err(e) = handover::keys::delegation::unattended_ready(&cx.home, &cx.reporter) {
+    if let Err(e) = handover::unattended_ready(&cx.home, &cx.reporter) {
         eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");
     }
     Ok(None)
 }
 
 fn status(cx: &Ctx, a: cli::StatusArgs) -> Outcome {
-    let rows = schedule::status(&cx.home, a.client.as_deref())?;
+    let rows = handover::status(&cx.home, a.client.as_deref())?;
     if cx.json {
         render::json(&serde_json::json!({ "handovers": rows }));
     } else {
@@ -203,7 +203,7 @@ fn evidence(cx: &Ctx, a: cli::EvidenceArgs) -> Outcome {
 }
 
 fn audit_rekey(cx: &Ctx, reason: &str) -> Outcome {
-    let r = handover::ledger::audit::rekey(&cx.home, reason)?;
+    let r = handover::audit_rekey(&cx.home, reason)?;
     show(cx, &r, render::rekey);
     Ok(None)
 }
@@ -302,7 +302,7 @@ fn certificate_show(cx: &Ctx, id: &str) -> Outcome {
 }
 
 fn certificate_check(cx: &Ctx, cert: &std::path::Path, bag: &std::path::Path) -> Outcome {
-    let r = handover::erase::certificate::check(cert, bag)?;
+    let r = handover::certificate_check(cert, bag)?;
     ui_delete::print_coverage(&r, cx.json);
     Ok((!r.all_covered).then_some(ExitClass::Refused))
 }

@@ -222,12 +222,12 @@ pub struct EvidenceArgs {
 
 /// Parses a time for --at (a clap value parser, so a bad date is a usage error).
 fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
-    handover::ledger::schedule::parse_at(s)
+    handover::parse_at(s)
 }
 
 /// Parses a delay for --after/--delete-after.
 fn parse_delay(s: &str) -> Result<time::Duration, String> {
-    handover::ledger::schedule::parse_after(s)
+    handover::parse_after(s)
 }
 
 #[derive(Args, Debug)]
@@ -412,11 +412,11 @@ pub enum NamesArg {
     Clear,
 }
 
-impl From<NamesArg> for handover::erase::names::Names {
+impl From<NamesArg> for handover::Names {
     fn from(n: NamesArg) -> Self {
         match n {
-            NamesArg::Salted => handover::erase::names::Names::SaltedSha256,
-            NamesArg::Clear => handover::erase::names::Names::Clear,
+            NamesArg::Salted => handover::Names::SaltedSha256,
+            NamesArg::Clear => handover::Names::Clear,
         }
     }
 }

@@ -8,12 +8,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use handover::keys::delegation::DelegationSummary;
-use handover::ledger::audit::{AuditReport, RekeySummary};
-use handover::ledger::evidence::EvidenceSummary;
-use handover::ledger::schedule::{JobView, RunDueReport, ScheduleSummary, StatusView};
-use handover::ledger::store::{HandoverRecord, ReceiptRecord};
+use handover::DelegationSummary;
+use handover::EvidenceSummary;
+use handover::{AuditReport, RekeySummary};
 use handover::{ConfirmSummary, ExportSummary, KeygenSummary};
+use handover::{HandoverRecord, ReceiptRecord};
+use handover::{JobView, RunDueReport, ScheduleSummary, StatusView};
 
 /// Prints the one JSON document of a command on stdout.
 pub fn json<T: Serialize>(v: &T) {
@@ -131,7 +131,7 @@ pub fn list(home: &Path, rows: &[HandoverRecord], receipts: &[ReceiptRecord], as
         );
     }
     if receipts.values().any(|c| c.proof == "code") {
-        eprintln!("PROOF code: {}", handover::receive::receipt::CODE_CAVEAT);
+        eprintln!("PROOF code: {}", handover::CODE_CAVEAT);
     }
 }
 
@@ -267,8 +267,7 @@ pub fn audit_verify(r: &AuditReport) {
 /// `confirm`: what was recorded, or that nothing changed.
 pub fn confirm(s: &ConfirmSummary) {
     if s.already_confirmed {
-        let higher = handover::receive::receipt::Proof::parse(&s.offered_proof)
-            < handover::receive::receipt::Proof::parse(&s.proof);
+        let higher = handover::Proof::parse(&s.offered_proof) < handover::Proof::parse(&s.proof);
         eprintln!(
             "handover {} for {} was already confirmed{} on {}; nothing changed\n  proof: {}",
             s.handover_id,

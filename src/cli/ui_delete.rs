@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use handover::erase::certificate::{Certificate, CertificateView};
-use handover::erase::{PlanSummary, ShredSummary};
+use handover::{Certificate, CertificateView};
+use handover::{PlanSummary, ShredSummary};
 
 use super::render::human_bytes;
 
@@ -290,7 +290,7 @@ fn certificate_paths(c: &Certificate, w: &mut dyn FnMut(String)) {
 }
 
 /// Prints what `handover certificate check` found.
-pub fn print_coverage(r: &handover::erase::certificate::Coverage, json: bool) {
+pub fn print_coverage(r: &handover::Coverage, json: bool) {
     if json {
         println!(
             "{}",

@@ -570,7 +570,7 @@ fn receipt_ref(r: &ReceiptRecord) -> ReceiptRef {
         client_key_id: r.client_key_id.clone(),
         received_at: r.received_at.clone(),
         proof: Some(r.proof.clone()),
-        proof_meaning: Some(crate::receive::receipt::proof_meaning(
+        proof_meaning: Some(crate::ledger::state::proof_meaning(
             &r.proof,
             r.client_key_id.as_deref(),
         )),

@@ -44,8 +44,8 @@ use crate::util;
 use fsinfo::{FsClass, FsInfo};
 
 use exec::Exec;
+pub use plan::FsMethod;
 use plan::fs_methods;
-pub use plan::{FsMethod, describe_method};
 use plan::{
     Planned, Root, entry_path, io_blocker, resolve_roots, roots_key, safety_blockers, walk_root,
 };
@@ -711,8 +711,7 @@ fn ready_to_touch(
         crate::ledger::audit::ensure_key(home, s)?;
     }
     let signer =
-        crate::ledger::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?
-            .signer;
+        crate::ledger::delegation::certificate_signer(home, req.sign_key.as_deref(), reporter)?;
     if !req.yes {
         if !reporter.can_ask() {
             return Err(ShredError::CannotAsk.into());

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::{DelegationProblem, KeyError, Result};
 use crate::home::Home;
-use crate::keys::delegation::{DELEGATION_FILE, DelegationSummary, Loaded, PURPOSE, ensure, load};
+use crate::keys::delegation::{DELEGATION_FILE, DelegationSummary, PURPOSE, ensure, load};
 use crate::keys::{self, Signer};
 use crate::ledger::audit;
 use crate::ledger::event::{AuditEvent, DelegateDetails};
@@ -40,35 +40,22 @@ pub fn ensure_audited(
     Ok(s)
 }
 
-/// The key a deletion certificate is signed with, and the delegation it carries.
-pub struct CertSigner {
-    /// The key that signs.
-    pub signer: Signer,
-    /// The home's delegation, when the delegated certificate key signs.
-    pub delegation: Option<Loaded>,
-}
-
 /// The signer for a deletion certificate. `--sign-key FILE` signs with that key, as asked.
 /// Otherwise the home's delegated certificate key, which needs no password; a home without a
 /// delegation gets one now if the provider key can be unlocked (unencrypted, or with
-/// `reporter`'s password). When it cannot, the error
-/// says to run `handover delegate` once.
+/// `reporter`'s password). When it cannot, the error says to run `handover delegate` once.
+/// The certificate loads and checks the delegation it carries itself
+/// (`keys::delegation::load`).
 pub fn certificate_signer(
     home: &Home,
     sign_key: Option<&Path>,
     reporter: &dyn Reporter,
-) -> Result<CertSigner> {
+) -> Result<Signer> {
     if let Some(p) = sign_key.filter(|p| *p != home.secret_key()) {
-        return Ok(CertSigner {
-            signer: keys::load_signer(p, reporter)?,
-            delegation: None,
-        });
+        return Ok(keys::load_signer(p, reporter)?);
     }
     if let Some(l) = load(home)? {
-        return Ok(CertSigner {
-            signer: clone_signer(&l.signer),
-            delegation: Some(l),
-        });
+        return Ok(l.signer);
     }
     let provider = match keys::load_signer(&home.secret_key(), reporter) {
         Err(KeyError::NoPassword(_)) => {
@@ -85,10 +72,7 @@ pub fn certificate_signer(
         path: home.dir.join(DELEGATION_FILE),
         problem: DelegationProblem::NotReadBack,
     })?;
-    Ok(CertSigner {
-        signer: clone_signer(&l.signer),
-        delegation: Some(l),
-    })
+    Ok(l.signer)
 }
 
 /// After the provider key was unlocked for another signature (export): gives an older home
@@ -103,13 +87,5 @@ pub fn ensure_quietly(home: &Home, key_path: &Path, provider: &Signer) -> Option
         Err(e) => Some(format!(
             "could not authorise the unattended certificate key: {e}"
         )),
-    }
-}
-
-/// The certificate key of a loaded delegation, owned (minisign keys are not `Clone`).
-fn clone_signer(s: &Signer) -> Signer {
-    Signer {
-        sk: s.sk.clone(),
-        pk: s.pk.clone(),
     }
 }

@@ -24,7 +24,7 @@ use crate::{
 /// than NTP drift, less than any real deletion delay.
 const CLOCK_SLACK: Duration = Duration::minutes(5);
 
-pub use crate::util::{parse_after, parse_at};
+pub use crate::util::parse_at;
 
 /// When a deletion should run.
 #[derive(Debug, Clone, Copy)]
@@ -450,7 +450,7 @@ fn record_outcome(
     // path under the client's data stay out of them (`schedules.last_error`, cleared once
     // the job is done, keeps the whole message for the operator).
     let source = crate::error::show(&h.source_path);
-    let audit_safe = |m: &str| crate::erase::names::redact_lines(m, std::slice::from_ref(&source));
+    let audit_safe = |m: &str| crate::util::redact_lines(m, std::slice::from_ref(&source));
     let lease_key = lease::handover_key(&h.handover_id);
     let tx = store.begin()?;
     tx.drop_lease(&lease_key, Some(lease::owner()))?;
@@ -664,7 +664,7 @@ fn receipt_step(r: Option<&crate::ledger::store::ReceiptRecord>) -> Step {
             at: Some(r.confirmed_at.clone()),
             detail: format!(
                 "{}{}",
-                crate::receive::receipt::proof_meaning(&r.proof, r.client_key_id.as_deref()),
+                crate::ledger::state::proof_meaning(&r.proof, r.client_key_id.as_deref()),
                 r.upgraded_at
                     .as_ref()
                     .map(|t| format!(" (upgraded {t})"))

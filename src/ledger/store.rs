@@ -532,18 +532,6 @@ impl Tx<'_> {
         )
     }
 
-    /// The last audit row's sequence number and hash, if any.
-    pub fn audit_tail(&self) -> Result<Option<(i64, String)>, StoreError> {
-        self.tx
-            .query_row(
-                "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
     /// Appends an audit row and moves the signed head to it.
     pub fn append_audit(&self, row: &AuditRow, head_signature: &str) -> Result<(), StoreError> {
         self.exec(
@@ -1420,21 +1408,6 @@ impl Store {
     /// Every lease on a deletion.
     pub fn leases(&self) -> Result<Vec<LeaseRecord>, StoreError> {
         leases_on(&self.conn).map_err(|e| self.err(e))
-    }
-
-    /// Every hold in place.
-    pub fn holds(&self) -> Result<Vec<HoldRecord>, StoreError> {
-        Ok(self
-            .schedules()?
-            .into_iter()
-            .filter_map(|s| {
-                Some(HoldRecord {
-                    handover_id: s.handover_id,
-                    reason: s.hold_reason?,
-                    held_at: s.held_at,
-                })
-            })
-            .collect())
     }
 }
 

@@ -288,13 +288,9 @@ pub struct Sealed {
 }
 
 impl ArchiveWriter {
-    /// Starts an archive that will be named `dest`, encrypted to `recipients`.
-    pub fn create(dest: &Path, recipients: &[Recipient], z: ZstdSettings) -> io::Result<Self> {
-        Self::create_at(dest, PendingFile::temp_name(dest), recipients, z)
-    }
-
-    /// As [`create`](Self::create), written under the temporary name `tmp` (a
-    /// [`PendingFile::temp_name`] of `dest` the caller recorded before).
+    /// Starts an archive that will be named `dest`, encrypted to `recipients`, written under
+    /// the temporary name `tmp` (a [`PendingFile::temp_name`] of `dest` the caller recorded
+    /// before).
     pub fn create_at(
         dest: &Path,
         tmp: std::path::PathBuf,

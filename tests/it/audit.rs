@@ -1,7 +1,7 @@
 //! The audit log names the first row that was edited, deleted or reordered, when the state
 //! database is changed behind the tool's back (with SQL run in-process, so no test skips).
+use handover::AuditReport;
 use handover::ShredSummary;
-use handover::ledger::audit::AuditReport;
 
 use crate::common::*;
 

@@ -7,8 +7,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use handover::keys::delegation::DelegationSummary;
-use handover::ledger::schedule::RunDueReport;
+use handover::DelegationSummary;
+use handover::RunDueReport;
 use handover::{KeygenSummary, ShredSummary};
 
 use crate::common::*;

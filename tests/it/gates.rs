@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
-use handover::ledger::schedule::RunDueReport;
+use handover::RunDueReport;
 
 use crate::common::*;
 use crate::deletion::*;
@@ -118,12 +118,18 @@ fn certificates_in(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The newest job of a handover, through the library: (state, runs). A running job sorts
-/// first, so "done" means no running job is left.
+/// The newest job of a handover, read from the state database as the store orders it:
+/// (state, runs). A running job sorts first, so "done" means no running job is left.
 fn job_of(env: &Env, id: &str) -> (String, u32) {
-    let store = handover::ledger::store::Store::open(&env.home().join("state.db")).unwrap();
-    let j = store.deletion_job_for_handover(id).unwrap().expect("a job");
-    (j.state.to_string(), j.runs)
+    let row = sql_query(
+        &env.home().join("state.db"),
+        &format!(
+            "SELECT state, runs FROM deletion_jobs WHERE handover_id = '{id}' \
+             ORDER BY (state = 'running') DESC, created_at DESC, rowid DESC LIMIT 1"
+        ),
+    );
+    let (state, runs) = row.split_once('|').expect("a job");
+    (state.to_string(), runs.parse().unwrap())
 }
 
 fn out_dir(s: &serde_json::Value) -> PathBuf {

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use handover::ledger::audit::AuditReport;
-use handover::ledger::evidence::EvidenceSummary;
-use handover::ledger::schedule::RunDueReport;
+use handover::AuditReport;
+use handover::EvidenceSummary;
+use handover::RunDueReport;
 
 use crate::common::*;
 

@@ -1,7 +1,7 @@
 //! The deletion schedule as a user drives it: dates, holds, jobs, run-due's exit codes, the
 //! clock check, timers, status, and a broken or locked database.
-use handover::ledger::audit::AuditReport;
-use handover::ledger::schedule::{JobView, RunDueReport};
+use handover::AuditReport;
+use handover::{JobView, RunDueReport};
 
 use crate::common::*;
 
@@ -28,8 +28,8 @@ fn delete_after_schedules_relative_to_the_export() {
     let l = json(&env.run(&["--json", "list"]));
     let created = l["handovers"][0]["created_at"].as_str().unwrap();
     let (d, c) = (
-        handover::ledger::schedule::parse_at(due).unwrap(),
-        handover::ledger::schedule::parse_at(created).unwrap(),
+        handover::parse_at(due).unwrap(),
+        handover::parse_at(created).unwrap(),
     );
     assert_eq!(d - c, time::Duration::days(30));
 }

@@ -291,13 +291,13 @@ pub fn parse<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> T {
 /// `jobs --json`: the deletion jobs, each in the library's own type.
 #[derive(serde::Deserialize)]
 pub struct Jobs {
-    pub jobs: Vec<handover::ledger::schedule::JobView>,
+    pub jobs: Vec<handover::JobView>,
 }
 
 /// `status --json`: the offboarding checklist of each handover.
 #[derive(serde::Deserialize)]
 pub struct Statuses {
-    pub handovers: Vec<handover::ledger::schedule::StatusView>,
+    pub handovers: Vec<handover::StatusView>,
 }
 
 /// Asserts that every object key in `v`, at any depth, is snake_case.

@@ -383,10 +383,7 @@ fn checklist(
                             .as_ref()
                             .map(|t| format!(" (upgraded {t})"))
                             .unwrap_or_default(),
-                        crate::receive::receipt::proof_meaning(
-                            &r.proof,
-                            r.client_key_id.as_deref()
-                        )
+                        crate::ledger::state::proof_meaning(&r.proof, r.client_key_id.as_deref())
                     )
                 })
                 .unwrap_or_else(|| "not yet".into()),
