@@ -84,7 +84,7 @@ pub use ledger::schedule::{
 };
 pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState};
 pub use ledger::store::{HandoverRecord, ReceiptRecord};
-pub use pack::export::{ExportOptions, ExportSummary, Recipients, export};
+pub use pack::export::{DEFAULT_LEVEL, ExportOptions, ExportSummary, Recipients, export};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use receive::verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify};
 

@@ -524,7 +524,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
     /// zstd compression level, 1-22
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=22))]
+    #[arg(long, default_value_t = handover::DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub level: i32,
     /// Refuse file names that are not valid UTF-8 instead of storing them and warning
     #[arg(long)]

@@ -59,6 +59,40 @@ pub struct ExportOptions {
     pub client_key: Option<PathBuf>,
 }
 
+impl ExportOptions {
+    /// An export of `data_dir` for `client`, encrypted to `recipients`, written into `out_dir`,
+    /// with the defaults of `handover export`: the generated name, the home's signing key,
+    /// zstd level 3, non-UTF-8 names warned about, no scheduled deletion, no bound client key.
+    pub fn new(
+        data_dir: impl Into<PathBuf>,
+        client: impl Into<String>,
+        recipients: Recipients,
+        out_dir: impl Into<PathBuf>,
+    ) -> Self {
+        ExportOptions {
+            data_dir: data_dir.into(),
+            client: client.into(),
+            recipients,
+            out_dir: out_dir.into(),
+            name: None,
+            sign_key: None,
+            level: DEFAULT_LEVEL,
+            strict_names: false,
+            delete_after: None,
+            client_key: None,
+        }
+    }
+
+    /// Signs with the minisign secret key in `path` instead of the home's `handover.key`.
+    pub fn sign_key(mut self, path: impl Into<PathBuf>) -> Self {
+        self.sign_key = Some(path.into());
+        self
+    }
+}
+
+/// The zstd level `handover export` uses unless told otherwise.
+pub const DEFAULT_LEVEL: i32 = 3;
+
 /// The recipients an export encrypts to: age X25519 or OpenSSH public keys, in the order
 /// given and without duplicates, each with the canonical text the manifest records.
 pub struct Recipients(Vec<keys::Recipient>);
@@ -73,7 +107,7 @@ impl Recipients {
     }
 
     /// The recipients, in order.
-    pub fn as_slice(&self) -> &[keys::Recipient] {
+    pub(crate) fn as_slice(&self) -> &[keys::Recipient] {
         &self.0
     }
 }

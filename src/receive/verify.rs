@@ -66,6 +66,17 @@ pub struct VerifyOptions {
     pub clean: bool,
 }
 
+impl VerifyOptions {
+    /// Verification of `archive` with its manifest beside it, and nothing else set: add the
+    /// identities, the provider's public key, and what to write once everything verified.
+    pub fn new(archive: impl Into<PathBuf>) -> Self {
+        VerifyOptions {
+            archive: archive.into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// A symlink in the bag whose target lies outside the extracted directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutsideLink {
