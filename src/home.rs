@@ -17,6 +17,7 @@ pub const PUBLIC_MODE: u32 = 0o644;
 /// The resolved home folder.
 #[derive(Debug, Clone)]
 pub struct Home {
+    /// The folder: the state database (`state.db`), the keys and, by default, `shred` certificates.
     pub dir: PathBuf,
 }
 

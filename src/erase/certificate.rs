@@ -38,31 +38,43 @@ pub const FORMAT: &str = "handover-deletion-certificate/1";
 /// A deletion certificate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Certificate {
+    /// The format tag, `handover-deletion-certificate/1`.
     pub format: String,
+    /// The certificate's id (32 hex characters).
     pub certificate_id: String,
+    /// The deletion job it certifies (32 hex characters), over all that job's runs.
     pub job_id: String,
     /// `delete` or `shred`.
     pub command: String,
     /// The model followed, and the scope of what is certified.
     pub standard: String,
+    /// What the certificate covers and what it does not: files, never whole media.
     pub scope: String,
+    /// The handover whose local copies were deleted (`delete`); None for `shred`.
     pub handover: Option<HandoverRef>,
     /// The client's confirmed receipt the deletion relied on.
     pub receipt: Option<ReceiptRef>,
     /// Why the deletion ran without a receipt, when it did.
     pub without_receipt_reason: Option<String>,
+    /// Who ran the deletion (`--operator`, else `$USER`), and for which organisation.
     pub operator: Operator,
+    /// The machine the deletion ran on: its hostname and operating system.
     pub host: Host,
+    /// The program that issued the certificate, with its version.
     pub tool: Tool,
+    /// The key that signed it: the delegated certificate key, the provider key or `--sign-key`.
     pub signer: SignerInfo,
     /// UTC, RFC 3339: when the job was first started and when it finished.
     pub started_at: String,
+    /// When the job finished and the certificate was issued (UTC, RFC 3339).
     pub finished_at: String,
     /// How many runs the job took (more than 1: interrupted and resumed).
     pub runs: u32,
     /// What was done on each filesystem.
     pub sanitization: Vec<Sanitization>,
+    /// How the overwritten files were read back, and the result (NIST: "Verification Method").
     pub verification: Verification,
+    /// What was deleted, counted by kind, with the bytes overwritten and the files only unlinked.
     pub totals: Totals,
     /// How paths are listed: `salted_sha256` (each root and entry as `path_sha256`, see
     /// [`crate::erase::names`]) or `clear` (`path`). Certificates from before this field: clear.
@@ -72,8 +84,11 @@ pub struct Certificate {
     /// are salted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub names_salt: Option<String>,
+    /// The paths the job was asked to delete; each entry names its root by `index`.
     pub roots: Vec<RootRef>,
+    /// Every entry of the job, each once: deleted, or found gone before the job reached it.
     pub entries: Vec<EntryRef>,
+    /// Caveats for people: weaker methods, vanished entries, hashes unlike those of the export.
     pub warnings: Vec<String>,
     /// The audit log as it stood when the certificate was issued: an anchor outside the
     /// database (`handover audit verify --against CERTIFICATE`).
@@ -751,11 +766,14 @@ fn record(
 /// A stored certificate, parsed, with its signature checked against the key it names.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertificateView {
+    /// The certificate, parsed from the stored signed document.
     pub certificate: Certificate,
     /// The exact signed bytes (what `--json` prints).
     #[serde(skip)]
     pub document: Vec<u8>,
+    /// Where the certificate's JSON was written when it was issued.
     pub json_path: PathBuf,
+    /// Where its minisign signature (`.minisig`) was written when it was issued.
     pub signature_path: PathBuf,
     /// Whether the stored signature verifies with the public key inside the certificate.
     pub signature_valid: bool,
@@ -816,15 +834,20 @@ pub struct BagFile {
 /// What `handover certificate check CERT --bag DIR` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Coverage {
+    /// The checked certificate's id.
     pub certificate_id: String,
     /// `salted_sha256` or `clear`: how the certificate names paths.
     pub names: String,
     /// Whether `CERT.minisig` is there, and whether it verifies with the key the certificate
     /// names (`signer.key_id`); that key itself is checked with `minisign -V` (README).
     pub signature_file: bool,
+    /// Whether `CERT.minisig` verifies with the key the certificate names; None without one.
     pub signature_valid: Option<bool>,
+    /// The minisign key id the certificate names as its signer (`signer.key_id`).
     pub signer_key_id: String,
+    /// The bag's files matching a deleted entry: same path, size, and SHA-256 where one is listed.
     pub covered: Vec<BagFile>,
+    /// The bag's files the certificate does not cover, each with the reason.
     pub not_covered: Vec<BagFile>,
     /// Entries of the certificate's data root that match no file of the bag.
     pub certificate_entries_not_in_bag: u64,
@@ -832,6 +855,7 @@ pub struct Coverage {
     /// deletion of this bag's handover (`External-Identifier` in bag-info.txt), or its
     /// signature is missing or invalid. Then nothing counts as covered.
     pub refused: Option<String>,
+    /// True only when every file of the bag is covered and the certificate is not refused.
     pub all_covered: bool,
 }
 

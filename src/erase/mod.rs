@@ -53,13 +53,19 @@ use plan::{
 /// `handover shred PATH...`: any files or trees.
 #[derive(Debug, Clone, Default)]
 pub struct ShredOptions {
+    /// The files or directory trees to delete, each a root of the certificate.
     pub paths: Vec<PathBuf>,
+    /// Plan and report only: nothing is deleted, nothing recorded.
     pub dry_run: bool,
+    /// Do not ask for confirmation; needed when there is no terminal to ask on.
     pub yes: bool,
     /// Where the certificate goes; default the home folder's `certificates/`.
     pub out_dir: Option<PathBuf>,
+    /// The minisign secret key file to sign with; None (or `handover.key`): the delegated `cert.key`.
     pub sign_key: Option<PathBuf>,
+    /// The person the certificate names as running it; None: `$USER`, `$LOGNAME` or the uid's name.
     pub operator: Option<String>,
+    /// The organisation named in the certificate, if any.
     pub organization: Option<String>,
     /// How the certificate and, once done, the database name the paths.
     pub names: crate::erase::names::Names,
@@ -68,14 +74,23 @@ pub struct ShredOptions {
 /// `handover delete <handover-id>`: the handover's local copies, after receipt.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
+    /// The handover's id, or a unique prefix of at least 4 hex characters.
     pub handover: String,
+    /// Plan and report only: nothing is deleted, nothing recorded.
     pub dry_run: bool,
+    /// Do not ask for confirmation; needed when there is no terminal to ask on.
     pub yes: bool,
+    /// More files or trees to delete and certify with the handover's copies (`--also`).
     pub also: Vec<PathBuf>,
+    /// Delete although no receipt is confirmed (needs `reason`); ignored when one is recorded.
     pub without_receipt: bool,
+    /// Why the deletion runs without a receipt: written into the certificate and the audit log.
     pub reason: Option<String>,
+    /// The minisign secret key file to sign with; None (or `handover.key`): the delegated `cert.key`.
     pub sign_key: Option<PathBuf>,
+    /// The person the certificate names as running it; None: `$USER`, `$LOGNAME` or the uid's name.
     pub operator: Option<String>,
+    /// The organisation named in the certificate, if any.
     pub organization: Option<String>,
     /// How the certificate and, once done, the database name the paths.
     pub names: crate::erase::names::Names,
@@ -93,15 +108,23 @@ pub struct PlanRoot {
 /// The plan: what will be deleted and how.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
 pub struct PlanSummary {
+    /// The paths to delete, in the job's order.
     pub roots: Vec<PlanRoot>,
+    /// Regular files still to delete, hard-linked names included.
     pub files: u64,
+    /// Directories still to delete.
     pub directories: u64,
+    /// Symlinks still to delete (removed, never followed).
     pub symlinks: u64,
+    /// Other entries still to delete (FIFOs, sockets, device nodes): unlinked only.
     pub other: u64,
+    /// Bytes of the regular files still to delete, each inode counted once.
     pub bytes: u64,
     /// Files that will be overwritten before unlinking, and their bytes.
     pub overwrite_files: u64,
+    /// The bytes of those files.
     pub overwrite_bytes: u64,
+    /// Each filesystem with the method its entries get, and why when it is weaker than Clear.
     pub filesystems: Vec<FsMethod>,
     /// On a resumed job: entries an earlier run already finished.
     pub already_done: u64,
@@ -112,22 +135,35 @@ pub struct PlanSummary {
 pub struct ShredSummary {
     /// `delete` or `shred`.
     pub command: String,
+    /// True when nothing was deleted or recorded (`--dry-run`).
     pub dry_run: bool,
+    /// The handover whose local copies are deleted (`delete`); None for `shred`.
     pub handover_id: Option<String>,
+    /// The deletion job's id (32 hex characters); on a dry run, only when it would resume one.
     pub job_id: Option<String>,
     /// True when this run finished an interrupted job.
     pub resumed: bool,
+    /// The plan as it stood when the run started (entries an earlier run finished left out).
     pub plan: PlanSummary,
+    /// Files this run overwrote.
     pub files_overwritten: u64,
+    /// Bytes this run overwrote.
     pub bytes_overwritten: u64,
+    /// Files this run read back after the overwrite and found as written.
     pub files_verified: u64,
+    /// Files unlinked without an overwrite, over all runs of the job (the certificate's count).
     pub files_logical_delete: u64,
     /// True when some entry got less than Clear (best effort or logical delete).
     pub downgraded: bool,
+    /// The certificate's id (32 hex characters); None on a dry run.
     pub certificate_id: Option<String>,
+    /// Where the certificate's JSON was written; None on a dry run.
     pub certificate_path: Option<PathBuf>,
+    /// Where its minisign signature (`.minisig`) was written; None on a dry run.
     pub signature_path: Option<PathBuf>,
+    /// Caveats for people, from the plan, the run and the certificate.
     pub warnings: Vec<String>,
+    /// Wall-clock time of the run, in seconds.
     pub seconds: f64,
     /// Recorded handovers whose paths this run would delete (a source shared by several
     /// handovers names each), with their receipt, hold and whether they are clear.

@@ -27,13 +27,19 @@ pub struct Document {
 /// What `evidence` wrote.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EvidenceSummary {
+    /// The handover's id (32 hex characters).
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// The folder written.
     pub out_dir: PathBuf,
+    /// Every file written into the folder, relative to it, `SHA256SUMS` last.
     pub files: Vec<String>,
     /// Whether the whole audit log verified when the pack was made.
     pub audit_log_intact: bool,
+    /// Whether the deletion certificate is included (the handover's copies are deleted).
     pub deletion_certificate: bool,
+    /// Whether a confirmed receipt is recorded (the pack then holds its confirmation).
     pub receipt: bool,
 }
 

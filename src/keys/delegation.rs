@@ -165,9 +165,13 @@ pub fn load(home: &Home) -> Result<Option<Loaded>> {
 /// What [`ensure`] did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DelegationSummary {
+    /// The signed delegation, `cert-delegation.json` in the home folder (its `.minisig` beside it).
     pub delegation_path: PathBuf,
+    /// The certificate key's secret key, `cert.key` in the home folder (unencrypted, mode 0600).
     pub key_path: PathBuf,
+    /// The certificate key's minisign key id.
     pub key_id: String,
+    /// The certificate key's public key, base64 (`RW...`).
     pub public_key: String,
     /// False when a valid delegation by this provider key was already there.
     pub created: bool,

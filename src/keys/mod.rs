@@ -149,12 +149,15 @@ impl Signer {
 /// What `keygen` wrote.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct KeygenSummary {
+    /// The secret key file written (mode 0600): `handover.key`, or the age identity file.
     pub secret_key_path: PathBuf,
+    /// The public key file written, `handover.pub`; for an age identity, the identity file itself.
     pub public_key_path: PathBuf,
     /// The public key (`RW...` for minisign, `age1...` for age).
     pub public_key: String,
     /// The minisign key id; empty for an age identity.
     pub key_id: String,
+    /// Whether the secret key is encrypted with a password (never for an age identity).
     pub password_protected: bool,
     /// The unattended certificate key authorised by the new provider key (keygen in the home).
     #[serde(skip_serializing_if = "Option::is_none")]

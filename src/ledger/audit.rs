@@ -657,8 +657,11 @@ impl CheckedLog {
 /// What `audit verify` found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditReport {
+    /// How many events the log holds.
     pub events: u64,
+    /// The last event's `seq`, which the newest signed head names (0 for an empty log).
     pub head_seq: i64,
+    /// That row's hash, hex SHA-256 (64 zeros for an empty log).
     pub head_hash: String,
     /// Signed heads kept (one per event since this home kept them all).
     pub signed_heads: u64,
@@ -801,6 +804,7 @@ pub struct RekeySummary {
     /// Where the old audit.pub was kept.
     #[serde(serialize_with = "crate::util::path_text")]
     pub previous_public_key: std::path::PathBuf,
+    /// The new audit key's minisign key id, as the new `audit.pub` has it.
     pub new_key_id: String,
     /// The audit row that records the re-keying.
     pub event_seq: i64,

@@ -29,15 +29,20 @@ pub use crate::util::parse_at;
 /// When a deletion should run.
 #[derive(Debug, Clone, Copy)]
 pub enum When {
+    /// At this instant (`parse_at` reads `--at` into one).
     At(OffsetDateTime),
+    /// This long after now (the `now` given to `schedule`, else the clock).
     After(Duration),
 }
 
 /// What `schedule` recorded.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ScheduleSummary {
+    /// The handover's id (32 hex characters).
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// When the deletion is due, RFC 3339.
     pub due_at: String,
     /// The time before, if this moved an existing schedule.
     pub previous_due_at: Option<String>,
@@ -100,8 +105,11 @@ pub fn schedule(
 /// What `hold`/`release` recorded.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct HoldSummary {
+    /// The handover's id (32 hex characters).
     pub handover_id: String,
+    /// True when a hold was placed, false when it was released.
     pub held: bool,
+    /// Why the hold was placed; None when released.
     pub reason: Option<String>,
 }
 
@@ -158,14 +166,19 @@ pub fn hold(home: &Home, id: &str, reason: Option<&str>) -> Result<HoldSummary> 
 /// One deletion job and why it waits.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct JobView {
+    /// The handover's id (32 hex characters).
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// When the deletion is due, RFC 3339; None when no date is set (a hold can come first).
     pub due_at: Option<String>,
     /// `not_scheduled`, `not_due`, `due`, `held`, `no_receipt`, `running`, `done`, `gone`.
     pub status: String,
     /// Why it waits, or what happened, for people.
     pub reason: String,
+    /// The deletion certificate's id, once `run-due` recorded the job done.
     pub certificate_id: Option<String>,
+    /// Why the last `run-due` attempt failed; cleared once the job finishes.
     pub last_error: Option<String>,
 }
 
@@ -268,13 +281,19 @@ pub struct RunItem {
 /// What `run-due` did.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunDueReport {
+    /// The time the run compared due dates with, RFC 3339.
     pub now: String,
+    /// True when nothing was deleted or recorded (`--dry-run`).
     pub dry_run: bool,
+    /// Jobs deleted by this run.
     pub deleted: u64,
+    /// Due jobs that wait: held, no confirmed receipt, or paths shared with a handover not clear.
     pub waiting: u64,
+    /// Jobs whose deletion failed; they stay scheduled for the next run.
     pub failed: u64,
     /// The highest exit class among failed jobs: 3 when a safety rule refused, else 1.
     pub failed_refused: bool,
+    /// Every due job the run looked at, and what became of it.
     pub jobs: Vec<RunItem>,
 }
 
@@ -606,16 +625,24 @@ pub struct Step {
 /// Where one handover stands.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StatusView {
+    /// The handover's id (32 hex characters).
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// The handover's name, the base name of its files.
     pub name: String,
+    /// The export: when, and its files and bytes.
     pub exported: Step,
+    /// The client's receipt: when it was confirmed, and what the confirmation proves.
     pub receipt_confirmed: Step,
     /// What the confirmation proves: `client_signature`, `unbound_signature` or `code`
     /// (`receipt::Proof`); null while unconfirmed.
     pub proof: Option<String>,
+    /// The deletion date, when one is set.
     pub deletion_scheduled: Step,
+    /// A hold, when one is placed: since when, and why.
     pub hold: Step,
+    /// The deletion: its certificate once done, else whether it is under way or why it last failed.
     pub deleted: Step,
 }
 

@@ -209,28 +209,47 @@ ALTER TABLE deletion_jobs ADD COLUMN names TEXT;
 /// One recorded handover.
 #[derive(Debug, Clone, Serialize)]
 pub struct HandoverRecord {
+    /// The handover's id (32 hex characters).
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// The handover's name, the base name of its files (default `<client>-<UTC timestamp>`).
     pub name: String,
+    /// When it was exported (UTC, RFC 3339).
     pub created_at: String,
+    /// The client's data directory that was exported.
     #[serde(serialize_with = "crate::util::path_text")]
     pub source_path: PathBuf,
+    /// The encrypted archive, `NAME.tar.zst.age`.
     #[serde(serialize_with = "crate::util::path_text")]
     pub archive_path: PathBuf,
+    /// The outer manifest, `NAME.manifest.json`.
     #[serde(serialize_with = "crate::util::path_text")]
     pub manifest_path: PathBuf,
+    /// The manifest's signature, `NAME.manifest.json.minisig`.
     #[serde(serialize_with = "crate::util::path_text")]
     pub signature_path: PathBuf,
+    /// SHA-256 of the encrypted archive, hex.
     pub archive_sha256: String,
+    /// Bytes of the encrypted archive.
     pub archive_bytes: u64,
+    /// SHA-256 of the signed manifest's bytes, hex.
     pub manifest_sha256: String,
+    /// SHA-256 of the bag's `tagmanifest-sha256.txt`, hex.
     pub tagmanifest_sha256: String,
+    /// SHA-256 of the receipt code, hex: the code itself is never stored.
     pub receipt_code_sha256: String,
+    /// The key id of the key that signed the manifest and the bag.
     pub signer_key_id: String,
+    /// The age recipients the archive is encrypted to, in canonical form.
     pub recipients: Vec<String>,
+    /// Regular files, hard-linked names included.
     pub files: u64,
+    /// Directories below the data directory.
     pub directories: u64,
+    /// Symlinks, stored as symlinks.
     pub symlinks: u64,
+    /// Bytes of file content, a hard-linked file counted under each of its names.
     pub payload_bytes: u64,
 }
 
@@ -315,6 +334,7 @@ pub struct Tx<'a> {
 /// A confirmed proof of receipt.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReceiptRecord {
+    /// The handover the receipt confirms (32 hex characters).
     pub handover_id: String,
     /// When the provider confirmed it (UTC, RFC 3339).
     pub confirmed_at: String,
