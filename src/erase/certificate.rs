@@ -77,7 +77,7 @@ pub struct Certificate {
     /// What was deleted, counted by kind, with the bytes overwritten and the files only unlinked.
     pub totals: Totals,
     /// How paths are listed: `salted_sha256` (each root and entry as `path_sha256`, see
-    /// [`crate::erase::names`]) or `clear` (`path`). Certificates from before this field: clear.
+    /// `erase::names`) or `clear` (`path`). Certificates from before this field: clear.
     #[serde(default = "names_clear")]
     pub names: String,
     /// The salt of every `path_sha256` in this certificate (64 hex characters), when names

@@ -162,7 +162,7 @@ pub fn load(home: &Home) -> Result<Option<Loaded>> {
     }))
 }
 
-/// What [`ensure`] did.
+/// What `keygen` or `delegate` did about the certificate key and its delegation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DelegationSummary {
     /// The signed delegation, `cert-delegation.json` in the home folder (its `.minisig` beside it).

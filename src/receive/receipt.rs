@@ -161,7 +161,7 @@ pub struct ConfirmSummary {
     pub previous_proof: Option<String>,
     /// The level now recorded: `client_signature`, `unbound_signature` or `code`.
     pub proof: String,
-    /// What that level proves, in words (see [`proof_meaning`]).
+    /// What that level proves, in words (the same words in `confirm`, `status`, the certificate and the evidence report).
     pub proof_meaning: String,
     /// The level of what was given this time (lower than `proof` when it changed nothing).
     pub offered_proof: String,
