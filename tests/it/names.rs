@@ -39,12 +39,9 @@ fn exported_and_received() -> (Env, String, PathBuf, PathBuf) {
     let bag = env.path("bag");
     let o = env
         .cmd()
-        .args([
-            "--json",
-            "verify",
-            s["archive_path"].as_str().unwrap(),
-            "-i",
-        ])
+        .args(["--json", "verify"])
+        .arg(&s.archive_path)
+        .arg("-i")
         .arg(env.path("client.agekey"))
         .arg("--extract")
         .arg(&bag)

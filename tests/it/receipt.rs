@@ -271,8 +271,7 @@ fn export_bound(env: &Env, key: &std::path::Path, recipient: Option<&str>) -> St
         Some(r) => args.extend(["-r", r]),
         None => args.extend(["-R", recipients.to_str().unwrap()]),
     }
-    let s = env.export_with(&fixture("acme"), &args);
-    s["handover_id"].as_str().unwrap().to_string()
+    env.export_with(&fixture("acme"), &args).handover_id
 }
 
 /// `status --json` of the one handover.
