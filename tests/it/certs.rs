@@ -9,16 +9,12 @@ use std::process::{Command, Output, Stdio};
 
 use handover::keys::delegation::DelegationSummary;
 use handover::ledger::schedule::RunDueReport;
-use handover::{KeygenSummary, ShredSummary};
+use handover::{ExportSummary, KeygenSummary, ShredSummary};
 
 use crate::common::*;
 
 const PASSWORD: &str = "correct horse battery staple";
 const NOW: &str = "2099-01-02T00:00:00Z";
-
-fn json_of(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).expect("one JSON document on stdout")
-}
 
 /// `handover ARGS` with the provider key's password in the environment.
 fn with_password(env: &Env, args: &[&str]) -> Output {
@@ -83,23 +79,23 @@ fn due_with_protected_key() -> (Env, String, PathBuf) {
         .output()
         .unwrap();
     assert_ok(&o);
-    let e = json_of(&o);
-    let id = e["handover_id"].as_str().unwrap().to_string();
+    let e: ExportSummary = parse(&o.stdout);
+    let id = e.handover_id;
     let v = env
         .cmd()
-        .args([
-            "--json",
-            "verify",
-            e["archive_path"].as_str().unwrap(),
-            "-i",
-        ])
+        .args(["--json", "verify"])
+        .arg(&e.archive_path)
+        .arg("-i")
         .arg(env.path("client/age.key"))
         .arg("--signer")
         .arg(env.home().join("handover.pub"))
         .output()
         .unwrap();
     assert_ok(&v);
-    let code = json_of(&v)["receipt_code"].as_str().unwrap().to_string();
+    let code = json(&v.stdout)["receipt_code"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ok(&env.run(&["confirm", &id, "--code", &code]));
     assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
     (env, id, data)
