@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 
 use handover::keys::delegation::DelegationSummary;
 use handover::ledger::schedule::RunDueReport;
-use handover::{ExportSummary, KeygenSummary, ShredSummary};
+use handover::{ExportSummary, KeygenSummary, ShredSummary, VerifyReport};
 
 use crate::common::*;
 
@@ -92,10 +92,7 @@ fn due_with_protected_key() -> (Env, String, PathBuf) {
         .output()
         .unwrap();
     assert_ok(&v);
-    let code = json(&v.stdout)["receipt_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = parse::<VerifyReport>(&v.stdout).receipt_code.unwrap();
     assert_ok(&env.run(&["confirm", &id, "--code", &code]));
     assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
     (env, id, data)

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use handover::VerifyReport;
+
 use crate::common::*;
 use crate::deletion::*;
 
@@ -48,10 +50,7 @@ fn exported_and_received() -> (Env, String, PathBuf, PathBuf) {
         .output()
         .unwrap();
     assert_ok(&o);
-    let code = json(&o.stdout)["receipt_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = parse::<VerifyReport>(&o.stdout).receipt_code.unwrap();
     assert_ok(&env.run(&["confirm", &id, "--code", &code]));
     assert!(bag.join("data/plain.txt").is_file(), "the bag is extracted");
     (env, id, data, bag)

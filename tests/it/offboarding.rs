@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use handover::ExportSummary;
 use handover::ledger::audit::AuditReport;
 use handover::ledger::evidence::EvidenceSummary;
 use handover::ledger::schedule::RunDueReport;
+use handover::{ExportSummary, VerifyReport};
 
 use crate::common::*;
 
@@ -29,7 +29,7 @@ fn export(env: &Env, data: &Path, name: &str, recipient: &str) -> ExportSummary 
 }
 
 /// The client verifies with its own key and the provider's public key; returns the report.
-fn client_verifies(env: &Env, archive: &Path, receipt: Option<&Path>) -> serde_json::Value {
+fn client_verifies(env: &Env, archive: &Path, receipt: Option<&Path>) -> VerifyReport {
     let mut c = env.cmd();
     c.args(["--json", "verify"])
         .arg(archive)
@@ -42,8 +42,8 @@ fn client_verifies(env: &Env, archive: &Path, receipt: Option<&Path>) -> serde_j
     }
     let o = c.output().unwrap();
     assert_ok(&o);
-    let v = json_of(&o);
-    assert_eq!(v["ok"], true);
+    let v: VerifyReport = parse(&o.stdout);
+    assert!(v.ok, "{:?}", v.problems);
     v
 }
 
@@ -57,7 +57,7 @@ fn a_whole_offboarding() {
     // The client checks what it got and writes a receipt; the provider confirms it.
     let receipt = env.path("receipt.json");
     let v = client_verifies(&env, &e.archive_path, Some(&receipt));
-    assert_eq!(v["handover_id"], id.as_str());
+    assert_eq!(v.handover_id, id.as_str());
     assert_ok(&env.run(&["confirm", receipt.to_str().unwrap()]));
 
     let cert_id = deleted_when_due(&env, &id, &data, &e);
@@ -199,8 +199,8 @@ fn two_run_due_at_once_delete_each_job_exactly_once() {
         let e = export(&env, &data, &format!("job-{i}"), &recipient);
         let id = e.handover_id;
         let v = client_verifies(&env, &e.archive_path, None);
-        let code = v["receipt_code"].as_str().unwrap();
-        assert_ok(&env.run(&["confirm", &id, "--code", code]));
+        let code = v.receipt_code.unwrap();
+        assert_ok(&env.run(&["confirm", &id, "--code", &code]));
         assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
         sources.push(data);
     }
@@ -253,12 +253,7 @@ fn due_handover() -> (Env, String, ExportSummary) {
     let e = export(&env, &data, "due", &recipient);
     let id = e.handover_id.clone();
     let v = client_verifies(&env, &e.archive_path, None);
-    assert_ok(&env.run(&[
-        "confirm",
-        &id,
-        "--code",
-        v["receipt_code"].as_str().unwrap(),
-    ]));
+    assert_ok(&env.run(&["confirm", &id, "--code", &v.receipt_code.unwrap()]));
     assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
     (env, id, e)
 }

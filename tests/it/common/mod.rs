@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use handover::ExportSummary;
+use handover::{ExportSummary, VerifyReport};
 use sha2::{Digest, Sha256};
 
 /// The crate's top folder (fixtures live there).
@@ -1112,8 +1112,7 @@ pub fn receipt_code(env: &Env, archive: &Path, identity: &Path) -> String {
         .output()
         .unwrap();
     assert_ok(&o);
-    json(&o.stdout)["receipt_code"]
-        .as_str()
+    parse::<VerifyReport>(&o.stdout)
+        .receipt_code
         .expect("a verified handover prints its receipt code")
-        .to_string()
 }
