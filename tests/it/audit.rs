@@ -298,7 +298,7 @@ fn a_rollback_to_an_older_database_is_caught_by_the_documents_that_left_it() {
             "n2",
         ],
     );
-    let id2 = s["handover_id"].as_str().unwrap().to_string();
+    let id2 = s.handover_id;
     let receipt = env.path("receipt.json");
     let o = env
         .cmd()
@@ -366,7 +366,7 @@ fn a_deletion_certificate_is_an_anchor_too() {
             "n1",
         ],
     );
-    let id = s["handover_id"].as_str().unwrap().to_string();
+    let id = s.handover_id;
     let o = delete_anyway(&env, &id);
     assert_ok(&o);
     let cert = parse::<ShredSummary>(&o.stdout).certificate_path.unwrap();
@@ -534,8 +534,8 @@ fn a_done_job_inserted_with_sql_does_not_close_a_scheduled_deletion() {
         let d = env.path(name);
         std::fs::create_dir(&d).unwrap();
         std::fs::write(d.join("f"), name.as_bytes()).unwrap();
-        let s = env.export_with(&d, &["-R", keys.to_str().unwrap(), "--name", name]);
-        s["handover_id"].as_str().unwrap().to_string()
+        env.export_with(&d, &["-R", keys.to_str().unwrap(), "--name", name])
+            .handover_id
     };
     let (a, b) = (mk("a"), mk("b"));
     let o = delete_anyway(&env, &a);

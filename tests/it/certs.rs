@@ -9,16 +9,12 @@ use std::process::{Command, Output, Stdio};
 
 use handover::DelegationSummary;
 use handover::RunDueReport;
-use handover::{KeygenSummary, ShredSummary};
+use handover::{ExportSummary, KeygenSummary, ShredSummary, VerifyReport};
 
 use crate::common::*;
 
 const PASSWORD: &str = "correct horse battery staple";
 const NOW: &str = "2099-01-02T00:00:00Z";
-
-fn json_of(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).expect("one JSON document on stdout")
-}
 
 /// `handover ARGS` with the provider key's password in the environment.
 fn with_password(env: &Env, args: &[&str]) -> Output {
@@ -83,23 +79,20 @@ fn due_with_protected_key() -> (Env, String, PathBuf) {
         .output()
         .unwrap();
     assert_ok(&o);
-    let e = json_of(&o);
-    let id = e["handover_id"].as_str().unwrap().to_string();
+    let e: ExportSummary = parse(&o.stdout);
+    let id = e.handover_id;
     let v = env
         .cmd()
-        .args([
-            "--json",
-            "verify",
-            e["archive_path"].as_str().unwrap(),
-            "-i",
-        ])
+        .args(["--json", "verify"])
+        .arg(&e.archive_path)
+        .arg("-i")
         .arg(env.path("client/age.key"))
         .arg("--signer")
         .arg(env.home().join("handover.pub"))
         .output()
         .unwrap();
     assert_ok(&v);
-    let code = json_of(&v)["receipt_code"].as_str().unwrap().to_string();
+    let code = parse::<VerifyReport>(&v.stdout).receipt_code.unwrap();
     assert_ok(&env.run(&["confirm", &id, "--code", &code]));
     assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
     (env, id, data)

@@ -7,17 +7,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use handover::ExportSummary;
+
 use crate::common::*;
 use crate::deletion::*;
 
 /// An exported handover of a fresh tree; returns (env, export summary, data dir).
-fn exported() -> (Env, serde_json::Value, PathBuf) {
+fn exported() -> (Env, ExportSummary, PathBuf) {
     let (World { env, data, .. }, s, _) = World::exported("clients/acme", make_tree);
     (env, s, data)
 }
 
-fn id(s: &serde_json::Value) -> String {
-    s["handover_id"].as_str().unwrap().to_string()
+fn id(s: &ExportSummary) -> String {
+    s.handover_id.clone()
 }
 
 fn delete(env: &Env, args: &[&str]) -> std::process::Output {
@@ -41,10 +43,10 @@ fn sums(data: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn outputs(s: &serde_json::Value) -> Vec<PathBuf> {
-    ["archive_path", "manifest_path", "signature_path"]
+fn outputs(s: &ExportSummary) -> Vec<PathBuf> {
+    export_outputs(s)
         .iter()
-        .map(|k| PathBuf::from(s[k].as_str().unwrap()))
+        .map(|(_, p)| p.to_path_buf())
         .collect()
 }
 
@@ -97,7 +99,7 @@ fn after_the_receipt_every_local_copy_goes_and_the_certificate_says_what_it_was(
     assert_eq!(cert_path.parent(), outputs(&s)[0].parent());
     assert_eq!(
         cert_path.file_name().unwrap().to_str().unwrap(),
-        format!("{}.deletion-certificate.json", s["name"].as_str().unwrap())
+        format!("{}.deletion-certificate.json", s.name)
     );
     let c = certificate(&env, &d);
     assert_eq!(c["handover"]["handover_id"], hid.as_str());
@@ -141,7 +143,7 @@ fn after_the_receipt_every_local_copy_goes_and_the_certificate_says_what_it_was(
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["recorded_sha256"] == s["archive_sha256"])
+        .find(|e| e["recorded_sha256"] == s.archive_sha256.as_str())
         .expect("the archive is listed with its recorded hash");
     assert_eq!(archive["sha256"], archive["recorded_sha256"]);
     entry_paths(&c);

@@ -12,6 +12,8 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use handover::ExportSummary;
+
 use crate::common::*;
 
 /// A small client tree: a few files in a folder.
@@ -103,8 +105,9 @@ fn export_writes_text_to_stderr_and_json_to_stdout() {
         .output()
         .unwrap();
     assert_ok(&o);
-    let s = json(&o.stdout);
-    assert_snake_case_keys(&s);
+    // The document itself: snake_case keys, and these fields present (not null).
+    let doc = json(&o.stdout);
+    assert_snake_case_keys(&doc);
     for k in [
         "handover_id",
         "archive_path",
@@ -115,33 +118,28 @@ fn export_writes_text_to_stderr_and_json_to_stdout() {
         "bytes_out",
         "seconds",
     ] {
-        assert!(!s[k].is_null(), "--json lacks {k}: {s}");
+        assert!(!doc[k].is_null(), "--json lacks {k}: {doc}");
     }
-    assert_eq!(s["files"], 3);
-    assert_eq!(s["directories"], 1);
-    assert_eq!(s["bytes_in"], 17);
-    assert_eq!(s["handover_id"].as_str().unwrap().len(), 32);
-    for k in ["archive_path", "manifest_path", "signature_path"] {
-        let p = PathBuf::from(s[k].as_str().unwrap());
+    let s: ExportSummary = parse(&o.stdout);
+    assert_eq!(s.files, 3);
+    assert_eq!(s.directories, 1);
+    assert_eq!(s.bytes_in, 17);
+    assert_eq!(s.handover_id.len(), 32);
+    for (k, p) in export_outputs(&s) {
         assert!(p.is_file(), "{k} {}", p.display());
         assert_eq!(
             p.parent().unwrap(),
             fs::canonicalize(env.path("out")).unwrap()
         );
     }
-    assert_eq!(
-        s["bytes_out"],
-        fs::metadata(s["archive_path"].as_str().unwrap())
-            .unwrap()
-            .len()
-    );
+    assert_eq!(s.bytes_out, fs::metadata(&s.archive_path).unwrap().len());
     // The default name is <client>-<UTC timestamp>.
     let o = export_cmd(&env, &data, &env.path("out2"))
         .args(["--json", "-r", &r])
         .output()
         .unwrap();
     assert_ok(&o);
-    let name = json(&o.stdout)["name"].as_str().unwrap().to_string();
+    let name = parse::<ExportSummary>(&o.stdout).name;
     let stamp = name
         .strip_prefix("acme-")
         .expect("name starts with the client");
@@ -176,7 +174,7 @@ fn list_shows_every_handover_as_a_table_or_one_json_document() {
             .output()
             .unwrap();
         assert_ok(&o);
-        made.push(json(&o.stdout));
+        made.push(parse::<ExportSummary>(&o.stdout));
     }
 
     let o = env.run(&["list"]);
@@ -191,13 +189,13 @@ fn list_shows_every_handover_as_a_table_or_one_json_document() {
     assert!(lines[0].contains("HANDOVER_ID") && lines[0].contains("CLIENT"));
     // Two exports in the same second may list in either order.
     for s in &made {
-        let id = s["handover_id"].as_str().unwrap();
+        let id = s.handover_id.as_str();
         let row = lines[1..]
             .iter()
             .find(|l| l.contains(id))
             .unwrap_or_else(|| panic!("no row for {id}:\n{table}"));
-        assert!(row.contains(s["client"].as_str().unwrap()), "{row}");
-        assert!(row.contains(s["archive_path"].as_str().unwrap()), "{row}");
+        assert!(row.contains(&s.client), "{row}");
+        assert!(row.contains(s.archive_path.to_str().unwrap()), "{row}");
     }
 
     let o = env.run(&["--json", "list"]);
@@ -209,18 +207,18 @@ fn list_shows_every_handover_as_a_table_or_one_json_document() {
     for s in &made {
         let row = rows
             .iter()
-            .find(|row| row["handover_id"] == s["handover_id"])
-            .unwrap_or_else(|| panic!("no row for {}", s["handover_id"]));
-        for k in [
-            "handover_id",
-            "client",
-            "archive_path",
-            "manifest_path",
-            "signature_path",
-            "archive_sha256",
-            "files",
+            .find(|row| row["handover_id"] == s.handover_id.as_str())
+            .unwrap_or_else(|| panic!("no row for {}", s.handover_id));
+        for (k, v) in [
+            ("handover_id", serde_json::json!(s.handover_id)),
+            ("client", serde_json::json!(s.client)),
+            ("archive_path", serde_json::json!(s.archive_path)),
+            ("manifest_path", serde_json::json!(s.manifest_path)),
+            ("signature_path", serde_json::json!(s.signature_path)),
+            ("archive_sha256", serde_json::json!(s.archive_sha256)),
+            ("files", serde_json::json!(s.files)),
         ] {
-            assert_eq!(row[k], s[k], "{k}");
+            assert_eq!(row[k], v, "{k}");
         }
         assert_eq!(
             row["source_path"],
@@ -955,12 +953,9 @@ fn strict_names_refuses_a_non_utf8_name_which_is_otherwise_kept_with_a_warning()
         .output()
         .unwrap();
     assert_ok(&o);
-    let s = json(&o.stdout);
-    assert_eq!(
-        s["non_utf8_names"],
-        serde_json::json!([r"invoices/caf\xE9-\xFF.txt"])
-    );
-    assert_eq!(s["files"], 4);
+    let s: ExportSummary = parse(&o.stdout);
+    assert_eq!(s.non_utf8_names, [r"invoices/caf\xE9-\xFF.txt"]);
+    assert_eq!(s.files, 4);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.lines()
@@ -973,7 +968,7 @@ fn strict_names_refuses_a_non_utf8_name_which_is_otherwise_kept_with_a_warning()
         .output()
         .unwrap();
     assert_ok(&o);
-    assert_eq!(json(&o.stdout)["files"], 4);
+    assert_eq!(parse::<ExportSummary>(&o.stdout).files, 4);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"));
 }
 
@@ -1022,8 +1017,9 @@ fn json_summary_survives_a_non_utf8_output_path() {
         .output()
         .unwrap();
     assert_ok(&o);
-    let s = json(&o.stdout);
-    let archive = s["archive_path"].as_str().unwrap();
+    // The path as printed: its non-UTF-8 byte escaped, as a text field.
+    let s: ExportSummary = parse(&o.stdout);
+    let archive = s.archive_path.to_str().unwrap();
     assert!(
         archive.ends_with(r"outbox-caf\xE9/n.tar.zst.age"),
         "{archive}"

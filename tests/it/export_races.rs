@@ -12,6 +12,8 @@ use std::process::{Child, Output, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use handover::ExportSummary;
+
 use crate::common::*;
 use crate::deletion::state_of;
 
@@ -214,11 +216,11 @@ fn the_same_tree_exports_when_nothing_is_swapped() {
     let child = spawn_export(&env, &data, "", "calm");
     let o = finish(child);
     assert_ok(&o);
-    let s = json(&o.stdout);
-    let tar = plaintext(&env, Path::new(s["archive_path"].as_str().unwrap()));
+    let s: ExportSummary = parse(&o.stdout);
+    let tar = plaintext(&env, &s.archive_path);
     assert!(contains(&tar, b"client c\n"));
     assert!(!contains(&tar, MARKER));
-    assert_eq!(s["files"], 4);
+    assert_eq!(s.files, 4);
 }
 
 /// The names in `dir` that are temporary files of `name`'s outputs.
@@ -305,7 +307,7 @@ fn delete_shreds_a_killed_exports_partial_archive_in_its_outbox_and_certifies_it
     let secrets_before = state_of(&secrets);
     let o = finish(spawn_export(&env, &data, "", "first"));
     assert_ok(&o);
-    let id = json(&o.stdout)["handover_id"].as_str().unwrap().to_string();
+    let id = parse::<ExportSummary>(&o.stdout).handover_id;
     let other = env.path("other-data");
     fs::create_dir(&other).unwrap();
     fs::write(other.join("1.txt"), b"one").unwrap();

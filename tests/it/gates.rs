@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 
+use handover::ExportSummary;
 use handover::RunDueReport;
 
 use crate::common::*;
@@ -18,17 +19,15 @@ use crate::deletion::*;
 use sha2::Digest;
 
 /// An exported handover of a fresh tree under `clients/acme`; returns (env, id, summary).
-fn exported() -> (Env, String, serde_json::Value) {
+fn exported() -> (Env, String, ExportSummary) {
     let (World { env, .. }, s, id) = World::exported("clients/acme", make_tree);
     (env, id, s)
 }
 
 /// The client verifies the handover and the provider confirms its receipt code.
-fn receive(env: &Env, s: &serde_json::Value) {
-    let archive = Path::new(s["archive_path"].as_str().unwrap());
-    let code = receipt_code(env, archive, &env.path("client.agekey"));
-    let id = s["handover_id"].as_str().unwrap();
-    assert_ok(&env.run(&["confirm", id, "--code", &code]));
+fn receive(env: &Env, s: &ExportSummary) {
+    let code = receipt_code(env, &s.archive_path, &env.path("client.agekey"));
+    assert_ok(&env.run(&["confirm", &s.handover_id, "--code", &code]));
 }
 
 /// Everything a deletion could touch, byte for byte, except the home (whose database records
@@ -132,11 +131,8 @@ fn job_of(env: &Env, id: &str) -> (String, u32) {
     (state.to_string(), runs.parse().unwrap())
 }
 
-fn out_dir(s: &serde_json::Value) -> PathBuf {
-    PathBuf::from(s["archive_path"].as_str().unwrap())
-        .parent()
-        .unwrap()
-        .to_path_buf()
+fn out_dir(s: &ExportSummary) -> PathBuf {
+    s.archive_path.parent().unwrap().to_path_buf()
 }
 
 #[test]
@@ -171,12 +167,11 @@ fn a_hold_refuses_every_deleting_path_and_status_agrees() {
     assert!(err.contains("ON HOLD") && err.contains("REFUSED"), "{err}");
 
     // shred of the source, of a file inside it, of a folder containing it, of the archive.
-    let archive = s["archive_path"].as_str().unwrap().to_string();
     for p in [
         data.clone(),
         data.join("a/f1.bin"),
         env.path("clients"),
-        PathBuf::from(&archive),
+        s.archive_path.clone(),
     ] {
         let o = env
             .cmd()
@@ -247,10 +242,7 @@ fn a_source_shared_by_two_handovers_needs_both_clear() {
     } = World::new("clients/acme", make_tree);
     let one = env.export_with(&data, &["-r", &recipient, "--name", "one"]);
     let two = env.export_with(&data, &["-r", &recipient, "--name", "two"]);
-    let (id1, id2) = (
-        one["handover_id"].as_str().unwrap(),
-        two["handover_id"].as_str().unwrap(),
-    );
+    let (id1, id2) = (one.handover_id.as_str(), two.handover_id.as_str());
     receive(&env, &one);
     let before = outside_home(&env);
 
@@ -283,7 +275,7 @@ fn a_source_shared_by_two_handovers_needs_both_clear() {
     receive(&env, &two);
     assert_ok(&env.run(&["--json", "delete", "--yes", id1]));
     assert!(!data.exists());
-    assert!(PathBuf::from(two["archive_path"].as_str().unwrap()).exists());
+    assert!(two.archive_path.exists());
 }
 
 #[test]
@@ -682,7 +674,7 @@ fn a_handover_recorded_and_held_while_shred_plans_wins() {
     );
     wait_reached(&mut run, &dir, "shred.before_job_start");
     let s = env.export(&tree.join("src"), &recipient);
-    let id = s["handover_id"].as_str().unwrap();
+    let id = s.handover_id.as_str();
     assert_ok(&env.run(&["hold", id, "--reason", "litigation"]));
     let before = outside_home(&env);
     go(&dir, "shred.before_job_start");

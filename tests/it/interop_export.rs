@@ -12,6 +12,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use handover::ExportSummary;
+
 use crate::common::*;
 
 /// The tools every round trip needs.
@@ -62,12 +64,7 @@ fn run_tool(cwd: &Path, prog: &str, args: &[&OsStr]) -> (bool, String) {
 }
 
 /// Exports `src` as `name` to `out` with `--json`; returns (summary, stderr).
-fn export(
-    env: &Env,
-    src: &Path,
-    name: &str,
-    recipient_args: &[&OsStr],
-) -> (serde_json::Value, String) {
+fn export(env: &Env, src: &Path, name: &str, recipient_args: &[&OsStr]) -> (ExportSummary, String) {
     let o = env
         .cmd()
         .args(["--json", "export"])
@@ -79,7 +76,7 @@ fn export(
         .unwrap();
     assert_ok(&o);
     (
-        json(&o.stdout),
+        parse(&o.stdout),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
@@ -100,14 +97,14 @@ fn bagit_entries(text: &str) -> BTreeMap<Vec<u8>, String> {
 fn check_round_trip(
     env: &Env,
     src: &Path,
-    summary: &serde_json::Value,
+    summary: &ExportSummary,
     stderr: &str,
     identity: &Path,
     non_utf8: usize,
     distinctive: &[&str],
 ) {
-    let name = summary["name"].as_str().unwrap();
-    let archive = PathBuf::from(summary["archive_path"].as_str().unwrap());
+    let name = summary.name.as_str();
+    let archive = summary.archive_path.clone();
     let src_snap = snapshot(src);
     let m = check_outer_manifest(env, &src_snap, summary, distinctive);
     // Open it with age, zstd and GNU tar alone.
@@ -140,12 +137,12 @@ fn check_round_trip(
 fn check_outer_manifest(
     env: &Env,
     src_snap: &BTreeMap<Vec<u8>, Node>,
-    summary: &serde_json::Value,
+    summary: &ExportSummary,
     distinctive: &[&str],
 ) -> serde_json::Value {
-    let name = summary["name"].as_str().unwrap();
-    let archive = PathBuf::from(summary["archive_path"].as_str().unwrap());
-    let manifest_path = PathBuf::from(summary["manifest_path"].as_str().unwrap());
+    let name = summary.name.as_str();
+    let archive = summary.archive_path.clone();
+    let manifest_path = summary.manifest_path.clone();
     let out = env.path("out");
     assert_eq!(
         listing(&out),
@@ -173,7 +170,7 @@ fn check_outer_manifest(
     let raw = fs::read(&manifest_path).unwrap();
     let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(m["format"], "handover-manifest/1");
-    assert_eq!(m["handover_id"], summary["handover_id"]);
+    assert_eq!(m["handover_id"], summary.handover_id.as_str());
     assert_eq!(m["archive"]["file_name"], format!("{name}.tar.zst.age"));
     assert_eq!(m["archive"]["sha256"], sha256_file(&archive));
     assert_eq!(m["archive"]["bytes"], fs::metadata(&archive).unwrap().len());
@@ -188,8 +185,8 @@ fn check_outer_manifest(
     assert_eq!(m["payload"]["directories"], dirs);
     assert_eq!(m["payload"]["symlinks"], links);
     assert_eq!(m["payload"]["bytes"], bytes);
-    assert_eq!(summary["files"], files);
-    assert_eq!(summary["bytes_in"], bytes);
+    assert_eq!(summary.files, files);
+    assert_eq!(summary.bytes_in, bytes);
     assert_eq!(m["compression"]["algorithm"], "zstd");
     assert_eq!(m["compression"]["frame_checksum"], true);
     let raw_text = String::from_utf8_lossy(&raw);
@@ -243,7 +240,7 @@ fn check_bag_proofs(bag: &Path, pubkey: &Path, files: u64, m: &serde_json::Value
 /// bag-info.txt: the counts, the id, and the receipt code whose hash the manifest holds.
 fn check_bag_info(
     bag: &Path,
-    summary: &serde_json::Value,
+    summary: &ExportSummary,
     m: &serde_json::Value,
     bytes: u64,
     files: u64,
@@ -256,10 +253,7 @@ fn check_bag_info(
             .to_string()
     };
     assert_eq!(field("Payload-Oxum"), format!("{bytes}.{files}"));
-    assert_eq!(
-        field("External-Identifier"),
-        summary["handover_id"].as_str().unwrap()
-    );
+    assert_eq!(field("External-Identifier"), summary.handover_id.as_str());
     assert_eq!(
         m["receipt_code_sha256"],
         sha256_hex(field("Handover-Receipt-Code").as_bytes())
@@ -344,11 +338,11 @@ fn check_tree(data: &Path, src: &Path, src_snap: &BTreeMap<Vec<u8>, Node>, m: &s
 }
 
 /// Non-UTF-8 names: in --json and in a warning each.
-fn check_non_utf8_warnings(summary: &serde_json::Value, stderr: &str, non_utf8: usize) {
-    let listed = summary["non_utf8_names"].as_array().unwrap();
+fn check_non_utf8_warnings(summary: &ExportSummary, stderr: &str, non_utf8: usize) {
+    let listed = &summary.non_utf8_names;
     assert_eq!(listed.len(), non_utf8, "non_utf8_names: {listed:?}");
     for n in listed {
-        let n = n.as_str().unwrap();
+        let n = n.as_str();
         assert!(
             stderr
                 .lines()
@@ -485,7 +479,7 @@ fn bagit_py_validates_the_extracted_bag() {
     } = World::new("src", bagit_friendly_tree);
     let (summary, _) = export(&env, &src, "bag", &["-r".as_ref(), recipient.as_ref()]);
     let bag = open_with_standard_tools(
-        Path::new(summary["archive_path"].as_str().unwrap()),
+        &summary.archive_path,
         &env.path("client.agekey"),
         &env.path("x"),
     );
@@ -544,8 +538,7 @@ fn ssh_recipients_decrypt_with_their_ssh_keys() {
         ],
     );
     let m: serde_json::Value =
-        serde_json::from_slice(&fs::read(summary["manifest_path"].as_str().unwrap()).unwrap())
-            .unwrap();
+        serde_json::from_slice(&fs::read(&summary.manifest_path).unwrap()).unwrap();
     let recips: Vec<&str> = m["recipients"]
         .as_array()
         .unwrap()
@@ -555,7 +548,7 @@ fn ssh_recipients_decrypt_with_their_ssh_keys() {
     assert_eq!(recips.len(), 2, "{recips:?}");
     assert!(recips[0].starts_with("ssh-ed25519 "), "{recips:?}");
     assert!(recips[1].starts_with("ssh-rsa "), "{recips:?}");
-    let archive = PathBuf::from(summary["archive_path"].as_str().unwrap());
+    let archive = summary.archive_path.clone();
     for (i, key) in ["id_ed25519", "id_rsa"].iter().enumerate() {
         let bag = open_with_standard_tools(&archive, &env.path(key), &env.path(&format!("x{i}")));
         let (ok, text) = run_tool(&bag, "sha256sum", &["-c".as_ref(), "SHA256SUMS".as_ref()]);
@@ -598,10 +591,9 @@ fn client_and_escrow_recipients_both_decrypt_and_no_one_else() {
         ],
     );
     let m: serde_json::Value =
-        serde_json::from_slice(&fs::read(summary["manifest_path"].as_str().unwrap()).unwrap())
-            .unwrap();
+        serde_json::from_slice(&fs::read(&summary.manifest_path).unwrap()).unwrap();
     assert_eq!(m["recipients"], serde_json::json!([client, escrow]));
-    let archive = PathBuf::from(summary["archive_path"].as_str().unwrap());
+    let archive = summary.archive_path.clone();
     for (i, id) in [env.path("client.agekey"), env.path("escrow/age.key")]
         .iter()
         .enumerate()
@@ -657,8 +649,7 @@ fn zstd_frames_have_a_checksum_and_a_window_plain_zstd_accepts() {
             ],
         );
         let m: serde_json::Value =
-            serde_json::from_slice(&fs::read(summary["manifest_path"].as_str().unwrap()).unwrap())
-                .unwrap();
+            serde_json::from_slice(&fs::read(&summary.manifest_path).unwrap()).unwrap();
         assert_eq!(m["compression"]["level"], level.parse::<i32>().unwrap());
         let stream = env.path(&format!("{name}.tar.zst"));
         sh(
@@ -666,7 +657,7 @@ fn zstd_frames_have_a_checksum_and_a_window_plain_zstd_accepts() {
                 "age -d -i {} -o {} {}",
                 q(&env.path("client.agekey")),
                 q(&stream),
-                q(Path::new(summary["archive_path"].as_str().unwrap()))
+                q(&summary.archive_path)
             ),
             env.dir.path(),
         );
@@ -684,7 +675,7 @@ fn zstd_frames_have_a_checksum_and_a_window_plain_zstd_accepts() {
             "window {window} B needs zstd --long/--memory"
         );
         let bag = open_with_standard_tools(
-            Path::new(summary["archive_path"].as_str().unwrap()),
+            &summary.archive_path,
             &env.path("client.agekey"),
             &env.path(&format!("x{level}")),
         );

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use handover::VerifyReport;
+
 use crate::common::*;
 use crate::deletion::*;
 
@@ -39,22 +41,16 @@ fn exported_and_received() -> (Env, String, PathBuf, PathBuf) {
     let bag = env.path("bag");
     let o = env
         .cmd()
-        .args([
-            "--json",
-            "verify",
-            s["archive_path"].as_str().unwrap(),
-            "-i",
-        ])
+        .args(["--json", "verify"])
+        .arg(&s.archive_path)
+        .arg("-i")
         .arg(env.path("client.agekey"))
         .arg("--extract")
         .arg(&bag)
         .output()
         .unwrap();
     assert_ok(&o);
-    let code = json(&o.stdout)["receipt_code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = parse::<VerifyReport>(&o.stdout).receipt_code.unwrap();
     assert_ok(&env.run(&["confirm", &id, "--code", &code]));
     assert!(bag.join("data/plain.txt").is_file(), "the bag is extracted");
     (env, id, data, bag)

@@ -8,6 +8,7 @@ use std::process::Stdio;
 use handover::AuditReport;
 use handover::EvidenceSummary;
 use handover::RunDueReport;
+use handover::{ExportSummary, VerifyReport};
 
 use crate::common::*;
 
@@ -23,14 +24,16 @@ fn json_of(o: &std::process::Output) -> serde_json::Value {
 }
 
 /// Exports `data` as client `acme` under `name`; returns the export summary.
-fn export(env: &Env, data: &Path, name: &str, recipient: &str) -> serde_json::Value {
+fn export(env: &Env, data: &Path, name: &str, recipient: &str) -> ExportSummary {
     env.export_with(data, &["-r", recipient, "--name", name])
 }
 
 /// The client verifies with its own key and the provider's public key; returns the report.
-fn client_verifies(env: &Env, archive: &str, receipt: Option<&Path>) -> serde_json::Value {
+fn client_verifies(env: &Env, archive: &Path, receipt: Option<&Path>) -> VerifyReport {
     let mut c = env.cmd();
-    c.args(["--json", "verify", archive, "-i"])
+    c.args(["--json", "verify"])
+        .arg(archive)
+        .arg("-i")
         .arg(env.path("client.agekey"))
         .arg("--signer")
         .arg(env.home().join("handover.pub"));
@@ -39,8 +42,8 @@ fn client_verifies(env: &Env, archive: &str, receipt: Option<&Path>) -> serde_js
     }
     let o = c.output().unwrap();
     assert_ok(&o);
-    let v = json_of(&o);
-    assert_eq!(v["ok"], true);
+    let v: VerifyReport = parse(&o.stdout);
+    assert!(v.ok, "{:?}", v.problems);
     v
 }
 
@@ -49,13 +52,12 @@ fn a_whole_offboarding() {
     let (env, recipient) = Env::with_keys();
     let data = client_copy(&env, "acme-data");
     let e = export(&env, &data, "acme-final", &recipient);
-    let id = e["handover_id"].as_str().unwrap().to_string();
-    let archive = e["archive_path"].as_str().unwrap().to_string();
+    let id = e.handover_id.clone();
 
     // The client checks what it got and writes a receipt; the provider confirms it.
     let receipt = env.path("receipt.json");
-    let v = client_verifies(&env, &archive, Some(&receipt));
-    assert_eq!(v["handover_id"], id.as_str());
+    let v = client_verifies(&env, &e.archive_path, Some(&receipt));
+    assert_eq!(v.handover_id, id.as_str());
     assert_ok(&env.run(&["confirm", receipt.to_str().unwrap()]));
 
     let cert_id = deleted_when_due(&env, &id, &data, &e);
@@ -67,15 +69,14 @@ fn a_whole_offboarding() {
 /// Deletion scheduled for a date: run-due before it does nothing, after it deletes the
 /// source and the outputs without prompting and certifies; a second run finds nothing due.
 /// Returns the certificate id.
-fn deleted_when_due(env: &Env, id: &str, data: &Path, e: &serde_json::Value) -> String {
-    let archive = e["archive_path"].as_str().unwrap();
+fn deleted_when_due(env: &Env, id: &str, data: &Path, e: &ExportSummary) -> String {
     // Deletion 30 days after "now"; run-due before the date does nothing.
     assert_ok(&env.run(&["schedule", id, "--at", "2099-01-31"]));
     let before = env.run_at("2099-01-30T23:59:59Z", &["--json", "run-due"]);
     assert_ok(&before);
     assert_eq!(parse::<RunDueReport>(&before.stdout).deleted, 0);
     assert!(data.join("README.txt").is_file(), "nothing may run early");
-    assert!(Path::new(&archive).is_file());
+    assert!(e.archive_path.is_file());
 
     // After the date it runs, without prompting, and certifies.
     let after = env
@@ -90,8 +91,8 @@ fn deleted_when_due(env: &Env, id: &str, data: &Path, e: &serde_json::Value) -> 
     assert_eq!(r.deleted, 1, "{r:?}");
     let cert_id = r.jobs[0].certificate_id.clone().unwrap();
     assert!(!data.exists(), "the source data is gone");
-    for k in ["archive_path", "manifest_path", "signature_path"] {
-        assert!(!Path::new(e[k].as_str().unwrap()).exists(), "{k} is gone");
+    for (k, p) in export_outputs(e) {
+        assert!(!p.exists(), "{k} is gone");
     }
     let cert = env.path("out/acme-final.deletion-certificate.json");
     assert!(cert.is_file(), "certificate beside the archive");
@@ -196,10 +197,10 @@ fn two_run_due_at_once_delete_each_job_exactly_once() {
     for i in 0..3 {
         let data = client_copy(&env, &format!("client-{i}"));
         let e = export(&env, &data, &format!("job-{i}"), &recipient);
-        let id = e["handover_id"].as_str().unwrap().to_string();
-        let v = client_verifies(&env, e["archive_path"].as_str().unwrap(), None);
-        let code = v["receipt_code"].as_str().unwrap();
-        assert_ok(&env.run(&["confirm", &id, "--code", code]));
+        let id = e.handover_id;
+        let v = client_verifies(&env, &e.archive_path, None);
+        let code = v.receipt_code.unwrap();
+        assert_ok(&env.run(&["confirm", &id, "--code", &code]));
         assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
         sources.push(data);
     }
@@ -246,18 +247,13 @@ fn two_run_due_at_once_delete_each_job_exactly_once() {
 
 /// An exported, received handover of a fresh copy of the fixture, scheduled in the past so
 /// that it is due; returns (env, handover id, export summary).
-fn due_handover() -> (Env, String, serde_json::Value) {
+fn due_handover() -> (Env, String, ExportSummary) {
     let (env, recipient) = Env::with_keys();
     let data = client_copy(&env, "acme-data");
     let e = export(&env, &data, "due", &recipient);
-    let id = e["handover_id"].as_str().unwrap().to_string();
-    let v = client_verifies(&env, e["archive_path"].as_str().unwrap(), None);
-    assert_ok(&env.run(&[
-        "confirm",
-        &id,
-        "--code",
-        v["receipt_code"].as_str().unwrap(),
-    ]));
+    let id = e.handover_id.clone();
+    let v = client_verifies(&env, &e.archive_path, None);
+    assert_ok(&env.run(&["confirm", &id, "--code", &v.receipt_code.unwrap()]));
     assert_ok(&env.run(&["schedule", &id, "--at", "2099-01-01"]));
     (env, id, e)
 }
@@ -266,8 +262,8 @@ fn due_handover() -> (Env, String, serde_json::Value) {
 fn a_job_whose_files_are_already_gone_is_closed_not_retried() {
     let (env, id, e) = due_handover();
     std::fs::remove_dir_all(env.path("acme-data")).unwrap();
-    for k in ["archive_path", "manifest_path", "signature_path"] {
-        std::fs::remove_file(e[k].as_str().unwrap()).unwrap();
+    for (_, p) in export_outputs(&e) {
+        std::fs::remove_file(p).unwrap();
     }
     let r = env.run_at("2099-01-02T00:00:00Z", &["--json", "run-due"]);
     assert_ok(&r);

@@ -4,6 +4,8 @@
 use crate::common::*;
 use crate::support;
 
+use handover::{ConfirmSummary, VerifyReport};
+
 use std::path::PathBuf;
 
 /// A provider home with one handover (two with `second`), verified by the client with a
@@ -38,16 +40,14 @@ fn setup(signed: bool) -> Setup {
     }
 }
 
-fn confirm(s: &Setup, args: &[&str]) -> (std::process::Output, serde_json::Value) {
-    let o = s
-        .env
+/// `handover --json confirm ARGS...`, succeeding or not.
+fn confirm(s: &Setup, args: &[&str]) -> std::process::Output {
+    s.env
         .cmd()
         .args(["--json", "confirm"])
         .args(args)
         .output()
-        .unwrap();
-    let j = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
-    (o, j)
+        .unwrap()
 }
 
 /// The confirmed receipts, from `list --json`.
@@ -66,9 +66,9 @@ fn received(s: &Setup) -> Vec<serde_json::Value> {
 
 #[track_caller]
 fn assert_refused(s: &Setup, args: &[&str], kind: &str, phrase: &str) {
-    let (o, j) = confirm(s, args);
+    let o = confirm(s, args);
     let err = assert_code(&o, 3);
-    assert_eq!(j["error"]["kind"], kind, "{err}");
+    assert_eq!(json(&o.stdout)["error"]["kind"], kind, "{err}");
     assert!(err.contains(phrase), "stderr lacks {phrase:?}:\n{err}");
     assert!(err.contains("Nothing was changed"), "{err}");
     assert!(received(s).is_empty(), "the database must be unchanged");
@@ -103,7 +103,7 @@ fn receipt_holds_what_was_verified() {
 fn signed_receipt_confirms_once_and_list_shows_it_received() {
     let s = setup(true);
     assert!(s.env.path("receipt.json.minisig").is_file());
-    let (o, j) = confirm(
+    let o = confirm(
         &s,
         &[
             s.receipt.to_str().unwrap(),
@@ -112,24 +112,19 @@ fn signed_receipt_confirms_once_and_list_shows_it_received() {
         ],
     );
     assert_ok(&o);
-    assert_eq!(j["already_confirmed"], false);
-    assert_eq!(j["method"], "receipt");
-    assert_eq!(j["client_key_authenticated"], true);
-    assert!(j["client_key_id"].as_str().is_some());
+    let j: ConfirmSummary = parse(&o.stdout);
+    assert!(!j.already_confirmed);
+    assert_eq!(j.method, "receipt");
+    assert!(j.client_key_authenticated);
+    assert!(j.client_key_id.is_some());
     // No key was bound at export: the signature proves only that its key's holder signed.
-    assert_eq!(j["proof"], "unbound_signature");
-    assert!(
-        j["proof_meaning"]
-            .as_str()
-            .unwrap()
-            .contains("not bound at export"),
-        "{j}"
-    );
+    assert_eq!(j.proof, "unbound_signature");
+    assert!(j.proof_meaning.contains("not bound at export"), "{j:?}");
     assert_eq!(received(&s).len(), 1);
     // A second confirmation says so, exits 0, and adds nothing.
-    let (o, j) = confirm(&s, &[s.receipt.to_str().unwrap()]);
+    let o = confirm(&s, &[s.receipt.to_str().unwrap()]);
     assert_ok(&o);
-    assert_eq!(j["already_confirmed"], true);
+    assert!(parse::<ConfirmSummary>(&o.stdout).already_confirmed);
     assert_eq!(received(&s).len(), 1);
     let o = s.env.run(&["list"]);
     let table = String::from_utf8_lossy(&o.stdout);
@@ -146,10 +141,11 @@ fn code_confirms_with_an_id_prefix_and_sloppy_typing() {
         .unwrap()
         .to_lowercase()
         .replace('-', " ");
-    let (o, j) = confirm(&s, &[&s.id[..8], "--code", &code]);
+    let o = confirm(&s, &[&s.id[..8], "--code", &code]);
     assert_ok(&o);
-    assert_eq!(j["method"], "code");
-    assert_eq!(j["proof"], "code");
+    let j: ConfirmSummary = parse(&o.stdout);
+    assert_eq!(j.method, "code");
+    assert_eq!(j.proof, "code");
     assert_eq!(received(&s)[0]["receipt"]["proof"], "code");
 }
 
@@ -271,8 +267,7 @@ fn export_bound(env: &Env, key: &std::path::Path, recipient: Option<&str>) -> St
         Some(r) => args.extend(["-r", r]),
         None => args.extend(["-R", recipients.to_str().unwrap()]),
     }
-    let s = env.export_with(&fixture("acme"), &args);
-    s["handover_id"].as_str().unwrap().to_string()
+    env.export_with(&fixture("acme"), &args).handover_id
 }
 
 /// `status --json` of the one handover.
@@ -306,9 +301,9 @@ fn manifest_binds_the_client_key_and_stays_signed() {
         .output()
         .unwrap();
     assert_ok(&o);
-    let r = json(&o.stdout);
-    assert_eq!(r["ok"], true);
-    assert_eq!(r["signer_authenticated"], true);
+    let r: VerifyReport = parse(&o.stdout);
+    assert!(r.ok, "{:?}", r.problems);
+    assert!(r.signer_authenticated);
     // An export without --client-key binds nothing, and writes no such field.
     let other = Env::new();
     support::export(&other, &fixture("acme"), "acme-1");
@@ -376,9 +371,9 @@ fn code_confirmation_is_upgraded_by_a_signed_receipt() {
     // 1. The code: the weakest level, with its caveat wherever it is shown.
     let o = env.run(&["--json", "confirm", &id, "--code", code]);
     assert_ok(&o);
-    let j = json(&o.stdout);
-    assert_eq!(j["proof"], "code");
-    let first_at = j["confirmed_at"].as_str().unwrap().to_string();
+    let j: ConfirmSummary = parse(&o.stdout);
+    assert_eq!(j.proof, "code");
+    let first_at = j.confirmed_at;
     assert_eq!(status(&env)["proof"], "code");
     let o = env.run(&["status"]);
     let text = String::from_utf8_lossy(&o.stdout);
@@ -396,14 +391,13 @@ fn code_confirmation_is_upgraded_by_a_signed_receipt() {
         env.path("receipt.json").to_str().unwrap(),
     ]);
     assert_ok(&o);
-    let j = json(&o.stdout);
-    assert_eq!(j["already_confirmed"], false);
-    assert_eq!(j["upgraded"], true);
-    assert_eq!(j["previous_proof"], "code");
-    assert_eq!(j["proof"], "client_signature");
+    let j: ConfirmSummary = parse(&o.stdout);
+    assert!(!j.already_confirmed);
+    assert!(j.upgraded);
+    assert_eq!(j.previous_proof.as_deref(), Some("code"));
+    assert_eq!(j.proof, "client_signature");
     assert_eq!(
-        j["confirmed_at"],
-        first_at.as_str(),
+        j.confirmed_at, first_at,
         "the first confirmation's time stays"
     );
     let s = status(&env);
@@ -503,42 +497,47 @@ fn ssh_ed25519_bound_key_accepts_its_signature_and_refuses_another() {
     );
     let db = std::fs::read(env.path("home/state.db")).unwrap();
     let confirm = || {
-        let o = env
-            .cmd()
+        env.cmd()
             .args(["--json", "confirm"])
             .arg(env.path("receipt.json"))
             .output()
-            .unwrap();
-        let j = json(&o.stdout);
-        (o, j)
+            .unwrap()
     };
     // Another SSH key: refused, nothing changed.
     ssh_sign(&env, "other", "handover-receipt");
-    let (o, j) = confirm();
+    let o = confirm();
     let err = assert_code(&o, 3);
+    let j = json(&o.stdout);
     assert_eq!(j["error"]["kind"], "receipt_signed_by_other_key", "{err}");
     assert!(err.contains(&fp), "the expected key is named: {err}");
     // The right key, but a signature made for another purpose: refused.
     ssh_sign(&env, "id_ed25519", "git");
-    let (o, j) = confirm();
+    let o = confirm();
     assert_code(&o, 3);
-    assert_eq!(j["error"]["kind"], "receipt_signature_namespace");
+    assert_eq!(
+        json(&o.stdout)["error"]["kind"],
+        "receipt_signature_namespace"
+    );
     // The right key and namespace over a receipt changed after signing: ssh-keygen says no.
     ssh_sign(&env, "id_ed25519", "handover-receipt");
     let original = std::fs::read(env.path("receipt.json")).unwrap();
     edit_receipt_at(&env.path("receipt.json"), |r| {
         r["received_at"] = "2020-01-01T00:00:00Z".into()
     });
-    let (o, j) = confirm();
+    let o = confirm();
     assert_code(&o, 3);
-    assert_eq!(j["error"]["kind"], "receipt_signature_invalid");
+    assert_eq!(
+        json(&o.stdout)["error"]["kind"],
+        "receipt_signature_invalid"
+    );
     assert_eq!(std::fs::read(env.path("home/state.db")).unwrap(), db);
     // The receipt as signed: accepted at the highest level.
     std::fs::write(env.path("receipt.json"), original).unwrap();
-    let (o, j) = confirm();
+    let o = confirm();
     assert_ok(&o);
-    assert_eq!(j["proof"], "client_signature");
-    assert_eq!(j["client_key_id"], fp.as_str());
+    let j: ConfirmSummary = parse(&o.stdout);
+    assert_eq!(j.proof, "client_signature");
+    assert_eq!(j.client_key_id.as_deref(), Some(fp.as_str()));
     assert_eq!(status(&env)["proof"], "client_signature");
     // The evidence pack keeps the SSH signature under its own name, with how to check it.
     let out = env.path("evidence");

@@ -17,14 +17,11 @@ fn fixture_exports_and_is_listed() {
             key.to_str().unwrap(),
         ],
     );
-    assert_eq!(s["files"], 12);
-    assert_eq!(s["symlinks"], 1);
-    let id = s["handover_id"].as_str().unwrap();
-    for k in ["archive_path", "manifest_path", "signature_path"] {
-        assert!(
-            std::path::Path::new(s[k].as_str().unwrap()).is_file(),
-            "{k}"
-        );
+    assert_eq!(s.files, 12);
+    assert_eq!(s.symlinks, 1);
+    let id = s.handover_id.as_str();
+    for (k, p) in export_outputs(&s) {
+        assert!(p.is_file(), "{k}");
     }
     let l = env.run(&["--json", "list"]);
     assert_ok(&l);

@@ -1,23 +1,35 @@
 //! The named defect vectors of `fixtures/vectors/` (see its README): each a folder named for
 //! its defect, with the input and `expect.txt`. One test per kind of input runs the real
 //! binary on every vector of that kind, sharing one genuine export between them.
+use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+
+use handover::{ProblemKind, VerifyReport};
 
 use crate::common::*;
 use crate::support;
 
-/// What a vector's `expect.txt` asks of the run.
-struct Expect {
+/// What a vector's `expect.txt` asks of the run; `K` is a kind as the run reports it (a
+/// [`ProblemKind`] for verify, an error kind's name for confirm).
+struct Expect<K> {
     exit: i32,
     /// Problem or error kinds that must all be reported.
-    kinds: Vec<String>,
+    kinds: Vec<K>,
     /// Phrases stderr must contain.
     stderr: Vec<String>,
 }
 
-impl Expect {
-    fn read(dir: &Path) -> Expect {
+/// A `kind:` line of a verify vector, as the problem kind it names: a name that no kind has
+/// (one renamed, or mistyped) fails the vector here rather than as a kind not reported.
+fn problem_kind(name: &str) -> ProblemKind {
+    serde_json::from_value(serde_json::Value::from(name))
+        .unwrap_or_else(|e| panic!("`kind: {name}` names no verify problem kind: {e}"))
+}
+
+impl<K: PartialEq + Debug> Expect<K> {
+    /// Reads `DIR/expect.txt`, each `kind:` line through `kind`.
+    fn read(dir: &Path, kind: impl Fn(&str) -> K) -> Expect<K> {
         let path = dir.join("expect.txt");
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -32,7 +44,7 @@ impl Expect {
                 .unwrap_or_else(|| panic!("{}: not `key: value`: {line:?}", path.display()));
             match k {
                 "exit" => x.exit = v.parse().expect("an exit code"),
-                "kind" => x.kinds.push(v.to_string()),
+                "kind" => x.kinds.push(kind(v)),
                 "stderr" => x.stderr.push(v.to_string()),
                 _ => panic!("{}: unknown key {k:?}", path.display()),
             }
@@ -43,13 +55,13 @@ impl Expect {
 
     /// Asserts the exit code, every kind among `kinds`, every phrase on stderr; returns stderr.
     #[track_caller]
-    fn check(&self, name: &str, o: &Output, kinds: &[String]) -> String {
+    fn check(&self, name: &str, o: &Output, kinds: &[K]) -> String {
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert_eq!(o.status.code(), Some(self.exit), "{name}: stderr:\n{err}");
         for k in &self.kinds {
             assert!(
                 kinds.contains(k),
-                "{name}: kind {k} not in {kinds:?}\n{err}"
+                "{name}: kind {k:?} not in {kinds:?}\n{err}"
             );
         }
         for p in &self.stderr {
@@ -78,16 +90,19 @@ fn vectors(group: &str) -> Vec<(String, PathBuf)> {
     v
 }
 
-/// The problem kinds of a `verify --json` report, and the error kind of an error document.
-fn kinds(j: &serde_json::Value) -> Vec<String> {
-    let mut k: Vec<String> = j["problems"]
-        .as_array()
+/// The problem kinds of a `verify --json` report.
+fn kinds(r: &VerifyReport) -> Vec<ProblemKind> {
+    r.problems.iter().map(|p| p.kind).collect()
+}
+
+/// The error kind of the error document a refused `--json` run printed, if it printed one.
+fn error_kind(stdout: &[u8]) -> Vec<String> {
+    let j: serde_json::Value = serde_json::from_slice(stdout).unwrap_or(serde_json::Value::Null);
+    j["error"]["kind"]
+        .as_str()
+        .map(str::to_string)
         .into_iter()
-        .flatten()
-        .map(|p| p["kind"].as_str().unwrap().to_string())
-        .collect();
-    k.extend(j["error"]["kind"].as_str().map(str::to_string));
-    k
+        .collect()
 }
 
 /// Lays out in `at` the genuine export's archive, manifest and signature, each replaced by the
@@ -123,7 +138,7 @@ fn every_archive_and_manifest_vector_is_refused_and_extracts_nothing() {
     let env = Env::new();
     support::export(&env, &fixture("acme"), "acme-1");
     for (name, dir) in vectors("archive").into_iter().chain(vectors("manifest")) {
-        let want = Expect::read(&dir);
+        let want = Expect::read(&dir, problem_kind);
         let at = env.path(&format!("v/{name}"));
         let laid = lay_out(&env, &dir, &at);
         let archive = at.join("acme-1.tar.zst.age");
@@ -133,18 +148,15 @@ fn every_archive_and_manifest_vector_is_refused_and_extracts_nothing() {
             .arg(&target)
             .output()
             .unwrap();
-        let j: serde_json::Value =
-            serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
-        let err = want.check(&name, &o, &kinds(&j));
+        let r: VerifyReport = parse(&o.stdout);
+        let err = want.check(&name, &o, &kinds(&r));
         for k in &want.kinds {
-            assert!(
-                err.contains(k.as_str()),
-                "{name}: stderr lacks the kind {k}:\n{err}"
-            );
+            let k = k.as_str();
+            assert!(err.contains(k), "{name}: stderr lacks the kind {k}:\n{err}");
         }
-        assert_eq!(j["ok"], false, "{name}");
+        assert!(!r.ok, "{name}");
         assert!(
-            j["receipt_code"].is_null(),
+            r.receipt_code.is_none(),
             "{name}: no receipt code on failure"
         );
         assert!(!target.exists(), "{name}: the target must not exist");
@@ -174,16 +186,14 @@ fn every_receipt_vector_is_refused_and_records_nothing() {
     let env = Env::new();
     support::export(&env, &fixture("acme"), "acme-1");
     for (name, dir) in vectors("receipt") {
-        let want = Expect::read(&dir);
+        let want = Expect::read(&dir, str::to_string);
         let o = env
             .cmd()
             .args(["--json", "confirm"])
             .arg(dir.join("receipt.json"))
             .output()
             .unwrap();
-        let j: serde_json::Value =
-            serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
-        want.check(&name, &o, &kinds(&j));
+        want.check(&name, &o, &error_kind(&o.stdout));
         let list = json(&env.run(&["--json", "list"]).stdout);
         assert!(
             list["handovers"]

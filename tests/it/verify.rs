@@ -5,6 +5,8 @@
 use crate::common::*;
 use crate::support;
 
+use handover::{ProblemKind, VerifyReport};
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -32,31 +34,26 @@ fn handover() -> Handover {
 }
 
 /// Runs `--json verify ARCHIVE -i client.agekey --signer provider.pub --extract <env>/x EXTRA`.
-fn verify(h: &Handover, extra: &[&str]) -> (Output, serde_json::Value) {
-    let o = support::verify_cmd(&h.env, &h.archive)
+fn run_verify(h: &Handover, extra: &[&str]) -> Output {
+    support::verify_cmd(&h.env, &h.archive)
         .arg("--extract")
         .arg(h.env.path("x"))
         .args(extra)
         .output()
-        .unwrap();
-    let j = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
-    (o, j)
+        .unwrap()
 }
 
-/// The problem kinds of a report, or the error kind.
-fn kinds(j: &serde_json::Value) -> Vec<String> {
-    let mut k: Vec<String> = j["problems"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|p| p["kind"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(e) = j["error"]["kind"].as_str() {
-        k.push(e.to_string());
-    }
-    k
+/// As [`run_verify`], for a run that judged the archive (passed or refused): its output
+/// and the report it printed.
+fn verify(h: &Handover, extra: &[&str]) -> (Output, VerifyReport) {
+    let o = run_verify(h, extra);
+    let r = parse(&o.stdout);
+    (o, r)
+}
+
+/// The problem kinds of a report.
+fn kinds(r: &VerifyReport) -> Vec<ProblemKind> {
+    r.problems.iter().map(|p| p.kind).collect()
 }
 
 /// Every path under `dir`, relative, sorted.
@@ -73,17 +70,18 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
 /// Asserts a refused verification: exit 3, `kind` among the problems, `phrase` on stderr,
 /// and no extraction target, no staging directory, nothing new in the scratch area.
 #[track_caller]
-fn assert_refused(h: &Handover, o: &Output, j: &serde_json::Value, kind: &str, phrase: &str) {
+fn assert_refused(h: &Handover, o: &Output, r: &VerifyReport, kind: ProblemKind, phrase: &str) {
     let err = assert_code(o, 3);
     assert!(
-        kinds(j).iter().any(|k| k == kind),
-        "kind {kind} not in {:?}\nstderr:\n{err}",
-        kinds(j)
+        kinds(r).contains(&kind),
+        "kind {kind:?} not in {:?}\nstderr:\n{err}",
+        kinds(r)
     );
     assert!(err.contains(phrase), "stderr lacks {phrase:?}:\n{err}");
-    assert!(err.contains(kind), "stderr lacks the kind {kind}:\n{err}");
-    assert_eq!(j["ok"], false);
-    assert!(j["receipt_code"].is_null(), "no receipt code on failure");
+    let name = kind.as_str();
+    assert!(err.contains(name), "stderr lacks the kind {name}:\n{err}");
+    assert!(!r.ok);
+    assert!(r.receipt_code.is_none(), "no receipt code on failure");
     assert_nothing_left(h);
 }
 
@@ -170,12 +168,12 @@ fn good_handover_verifies_extracts_and_prints_the_code() {
     let h = handover();
     let (o, j) = verify(&h, &[]);
     assert_ok(&o);
-    assert_eq!(j["ok"], true);
-    assert_eq!(j["handover_id"], h.id.as_str());
-    assert_eq!(j["files"], 12);
-    assert_eq!(j["symlinks"], 1);
-    assert_eq!(j["signer_authenticated"], true);
-    let code = j["receipt_code"].as_str().unwrap();
+    assert!(j.ok, "{:?}", j.problems);
+    assert_eq!(j.handover_id, h.id);
+    assert_eq!(j.files, 12);
+    assert_eq!(j.symlinks, 1);
+    assert!(j.signer_authenticated);
+    let code = j.receipt_code.as_deref().unwrap();
     let bag_info = std::fs::read_to_string(h.env.path("x/bag-info.txt")).unwrap();
     assert!(bag_info.contains(&format!("Handover-Receipt-Code: {code}")));
     assert_eq!(
@@ -227,10 +225,10 @@ fn without_signer_it_warns_loudly_and_prints_the_key_id() {
         .output()
         .unwrap();
     assert_ok(&o);
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["signer_authenticated"], false);
+    let j: VerifyReport = parse(&o.stdout);
+    assert!(!j.signer_authenticated);
     let err = String::from_utf8_lossy(&o.stderr);
-    let id = j["signer_key_id"].as_str().unwrap();
+    let id = j.signer_key_id.as_str();
     assert!(
         err.contains("SIGNER IS NOT AUTHENTICATED") && err.contains(id),
         "{err}"
@@ -260,9 +258,15 @@ fn wrong_identity_is_refused() {
         .arg(h.env.path("x"))
         .output()
         .unwrap();
-    let j = serde_json::from_slice(&o.stdout).unwrap();
+    let j = parse(&o.stdout);
     std::fs::remove_dir_all(h.env.path("other")).unwrap();
-    assert_refused(&h, &o, &j, "no_matching_identity", "none of the identities");
+    assert_refused(
+        &h,
+        &o,
+        &j,
+        ProblemKind::NoMatchingIdentity,
+        "none of the identities",
+    );
 }
 
 #[test]
@@ -310,10 +314,10 @@ fn manifest_signature_invalid_after_an_edit() {
         &h,
         &o,
         &j,
-        "manifest_signature_invalid",
+        ProblemKind::ManifestSignatureInvalid,
         "changed after signing",
     );
-    assert!(kinds(&j).contains(&"archive_hash_mismatch".to_string()));
+    assert!(kinds(&j).contains(&ProblemKind::ArchiveHashMismatch));
 }
 
 #[test]
@@ -342,7 +346,7 @@ fn manifest_resigned_by_another_key_is_refused() {
         &h,
         &o,
         &j,
-        "manifest_signed_by_other_key",
+        ProblemKind::ManifestSignedByOtherKey,
         "not by the signer's key",
     );
 }
@@ -352,7 +356,13 @@ fn manifest_signature_missing_is_refused() {
     let h = handover();
     std::fs::remove_file(h.env.path("out/acme-1.manifest.json.minisig")).unwrap();
     let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "manifest_signature_missing", "no signature");
+    assert_refused(
+        &h,
+        &o,
+        &j,
+        ProblemKind::ManifestSignatureMissing,
+        "no signature",
+    );
 }
 
 /// Truncates the archive to `len` bytes.
@@ -390,8 +400,8 @@ fn archive_truncated_in_the_header() {
     let h = handover();
     truncate(&h, 60);
     let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "archive_truncated", "truncated");
-    assert!(kinds(&j).contains(&"archive_size_mismatch".to_string()));
+    assert_refused(&h, &o, &j, ProblemKind::ArchiveTruncated, "truncated");
+    assert!(kinds(&j).contains(&ProblemKind::ArchiveSizeMismatch));
 }
 
 #[test]
@@ -400,7 +410,7 @@ fn archive_truncated_in_the_middle() {
     let len = std::fs::metadata(&h.archive).unwrap().len();
     truncate(&h, len / 2);
     let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "archive_truncated", "truncated");
+    assert_refused(&h, &o, &j, ProblemKind::ArchiveTruncated, "truncated");
 }
 
 #[test]
@@ -409,7 +419,7 @@ fn archive_truncated_in_the_last_chunk() {
     let len = std::fs::metadata(&h.archive).unwrap().len();
     truncate(&h, len - 10);
     let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "archive_truncated", "truncated");
+    assert_refused(&h, &o, &j, ProblemKind::ArchiveTruncated, "truncated");
 }
 
 #[test]
@@ -420,7 +430,7 @@ fn one_flipped_ciphertext_byte_is_refused() {
     b[i] ^= 1;
     std::fs::write(&h.archive, b).unwrap();
     let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "archive_corrupt", "authentication");
+    assert_refused(&h, &o, &j, ProblemKind::ArchiveCorrupt, "authentication");
 }
 
 #[test]
@@ -433,11 +443,11 @@ fn archive_swapped_with_another_handovers() {
         &h,
         &o,
         &j,
-        "archive_hash_mismatch",
+        ProblemKind::ArchiveHashMismatch,
         "not the archive the provider signed",
     );
     assert!(
-        kinds(&j).contains(&"handover_id_mismatch".to_string()),
+        kinds(&j).contains(&ProblemKind::HandoverIdMismatch),
         "{:?}",
         kinds(&j)
     );
@@ -452,7 +462,7 @@ fn file_changed_in_the_bag_is_refused() {
         std::fs::write(bag.join("data/invoices/INV-0002.csv"), "total,0\n").unwrap();
     });
     let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "file_hash_mismatch", "INV-0002.csv");
+    assert_refused(&h, &o, &j, ProblemKind::FileHashMismatch, "INV-0002.csv");
 }
 
 #[test]
@@ -462,8 +472,8 @@ fn file_added_to_the_bag_is_refused() {
         std::fs::write(bag.join("data/invoices/INV-9999.csv"), "total,1000000\n").unwrap();
     });
     let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "unlisted_file", "INV-9999.csv");
-    assert!(kinds(&j).contains(&"count_mismatch".to_string()));
+    assert_refused(&h, &o, &j, ProblemKind::UnlistedFile, "INV-9999.csv");
+    assert!(kinds(&j).contains(&ProblemKind::CountMismatch));
 }
 
 #[test]
@@ -473,7 +483,7 @@ fn file_removed_from_the_bag_is_refused() {
         std::fs::remove_file(bag.join("data/invoices/INV-0001.csv")).unwrap();
     });
     let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "missing_file", "INV-0001.csv");
+    assert_refused(&h, &o, &j, ProblemKind::MissingFile, "INV-0001.csv");
 }
 
 #[test]
@@ -485,9 +495,15 @@ fn bag_rehashed_without_the_signing_key_is_refused() {
         rehash_bag(bag);
     });
     let (o, j) = verify(&h, &[]);
-    assert_refused(&h, &o, &j, "tagmanifest_mismatch", "tagmanifest-sha256.txt");
+    assert_refused(
+        &h,
+        &o,
+        &j,
+        ProblemKind::TagmanifestMismatch,
+        "tagmanifest-sha256.txt",
+    );
     assert!(
-        kinds(&j).contains(&"bag_signature_invalid".to_string()),
+        kinds(&j).contains(&ProblemKind::BagSignatureInvalid),
         "{:?}",
         kinds(&j)
     );
@@ -497,9 +513,9 @@ fn bag_rehashed_without_the_signing_key_is_refused() {
 fn extract_target_that_exists_is_refused_untouched() {
     let h = handover();
     std::fs::create_dir(h.env.path("x")).unwrap();
-    let (o, j) = verify(&h, &[]);
+    let o = run_verify(&h, &[]);
     assert_code(&o, 1);
-    assert_eq!(j["error"]["kind"], "extract_target_exists");
+    assert_eq!(json(&o.stdout)["error"]["kind"], "extract_target_exists");
     assert!(tree(&h.env.path("x")).is_empty());
 }
 
@@ -513,15 +529,15 @@ fn symlink_pointing_outside_is_reported_and_created_only_on_request() {
     let h = handover_of(&data);
     let (o, j) = verify(&h, &[]);
     assert_ok(&o);
-    assert_eq!(j["outside_links"][0]["path"], "data/host");
-    assert_eq!(j["outside_links"][0]["created"], false);
+    assert_eq!(j.outside_links[0].path, "data/host");
+    assert!(!j.outside_links[0].created);
     assert!(String::from_utf8_lossy(&o.stderr).contains("points outside the bag"));
     assert!(h.env.path("x/data/a.txt").is_file());
     assert!(h.env.path("x/data/host").symlink_metadata().is_err());
     std::fs::remove_dir_all(h.env.path("x")).unwrap();
     let (o, j) = verify(&h, &["--keep-outside-links"]);
     assert_ok(&o);
-    assert_eq!(j["outside_links"][0]["created"], true);
+    assert!(j.outside_links[0].created);
     assert_eq!(
         std::fs::read_link(h.env.path("x/data/host")).unwrap(),
         PathBuf::from("/etc/hostname")
@@ -562,7 +578,7 @@ fn hard_links_extract_as_one_inode() {
     let h = handover_of(&data);
     let (o, j) = verify(&h, &[]);
     assert_ok(&o);
-    assert_eq!(j["hard_links"], 1);
+    assert_eq!(j.hard_links, 1);
     let (a, b) = (
         std::fs::metadata(h.env.path("x/data/a")).unwrap(),
         std::fs::metadata(h.env.path("x/data/b")).unwrap(),
@@ -685,9 +701,9 @@ fn archive_made_by_standard_tools_alone_verifies() {
         .output()
         .unwrap();
     assert_ok(&o);
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["receipt_code"], code);
-    assert_eq!(j["files"], 2);
+    let j: VerifyReport = parse(&o.stdout);
+    assert_eq!(j.receipt_code.as_deref(), Some(code));
+    assert_eq!(j.files, 2);
     sh("sha256sum -c --quiet manifest-sha256.txt", &env.path("x"));
 }
 

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
+use handover::VerifyReport;
+
 /// A handover of the shipped fixture, as `acme-1`, in out/; returns the env and the archive.
 fn handover() -> (Env, PathBuf) {
     let env = Env::new();
@@ -41,31 +43,27 @@ fn spawn_verify(env: &Env, archive: &Path, target: &str, spec: &str, extra: &[&s
         .unwrap()
 }
 
-fn verify(
-    env: &Env,
-    archive: &Path,
-    target: &str,
-    extra: &[&str],
-) -> (i32, serde_json::Value, String) {
+fn verify(env: &Env, archive: &Path, target: &str, extra: &[&str]) -> (i32, VerifyReport, String) {
     let o = spawn_verify(env, archive, target, "", extra)
         .wait_with_output()
         .unwrap();
     (
         o.status.code().unwrap_or(-1),
-        json(&o.stdout),
+        parse(&o.stdout),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
 
-fn states(j: &serde_json::Value) -> Vec<(String, String)> {
-    j["partial_extractions"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no partial_extractions in {j}"))
+/// Each partial extraction of a report: its path, and its state as `--json` names it (the
+/// state's type is not re-exported at the crate root, so it is compared by that name).
+fn states(r: &VerifyReport) -> Vec<(String, String)> {
+    r.partial_extractions
         .iter()
         .map(|p| {
+            let state = serde_json::to_value(p.state).unwrap();
             (
-                p["path"].as_str().unwrap().to_string(),
-                p["state"].as_str().unwrap().to_string(),
+                p.path.to_str().unwrap().to_string(),
+                state.as_str().unwrap().to_string(),
             )
         })
         .collect()

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
+use handover::{ExportSummary, VerifyReport};
 use sha2::{Digest, Sha256};
 
 /// The crate's top folder (fixtures live there).
@@ -99,13 +100,13 @@ impl Env {
     }
 
     /// Exports `data` for client `acme` to `out/` with `--json` and returns the summary.
-    pub fn export(&self, data: &Path, recipient: &str) -> serde_json::Value {
+    pub fn export(&self, data: &Path, recipient: &str) -> ExportSummary {
         self.export_with(data, &["-r", recipient])
     }
 
     /// `handover --json export DATA --client acme --out out/ ARGS...`, which must succeed;
     /// returns its summary.
-    pub fn export_with(&self, data: &Path, args: &[&str]) -> serde_json::Value {
+    pub fn export_with(&self, data: &Path, args: &[&str]) -> ExportSummary {
         let o = self
             .cmd()
             .args(["--json", "export"])
@@ -116,7 +117,7 @@ impl Env {
             .output()
             .unwrap();
         assert_ok(&o);
-        serde_json::from_slice(&o.stdout).expect("export --json prints one JSON document")
+        parse(&o.stdout)
     }
 }
 
@@ -148,15 +149,22 @@ impl World {
 
     /// As [`World::new`], then the tree exported for client `acme` to `out/` with `--json`;
     /// returns the world, the export summary and its handover id.
-    pub fn exported(
-        data_rel: &str,
-        make: impl FnOnce(&Path),
-    ) -> (World, serde_json::Value, String) {
+    pub fn exported(data_rel: &str, make: impl FnOnce(&Path)) -> (World, ExportSummary, String) {
         let w = World::new(data_rel, make);
         let s = w.env.export(&w.data, &w.recipient);
-        let id = s["handover_id"].as_str().unwrap().to_string();
+        let id = s.handover_id.clone();
         (w, s, id)
     }
+}
+
+/// The three files an export writes, each with its summary field's name: the archive, the
+/// manifest and the manifest's signature.
+pub fn export_outputs(s: &ExportSummary) -> [(&'static str, &Path); 3] {
+    [
+        ("archive_path", &s.archive_path),
+        ("manifest_path", &s.manifest_path),
+        ("signature_path", &s.signature_path),
+    ]
 }
 
 /// A fresh [`Env::keyed`] home with `fixtures/acme` exported to the shipped test client
@@ -167,8 +175,7 @@ pub fn fixture_exported(extra: &[&str]) -> (Env, String) {
     let recipients = fixture("keys/client.recipients");
     let mut args = vec!["-R", recipients.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let s = env.export_with(&fixture("acme"), &args);
-    let id = s["handover_id"].as_str().unwrap().to_string();
+    let id = env.export_with(&fixture("acme"), &args).handover_id;
     (env, id)
 }
 
@@ -1105,8 +1112,7 @@ pub fn receipt_code(env: &Env, archive: &Path, identity: &Path) -> String {
         .output()
         .unwrap();
     assert_ok(&o);
-    json(&o.stdout)["receipt_code"]
-        .as_str()
+    parse::<VerifyReport>(&o.stdout)
+        .receipt_code
         .expect("a verified handover prints its receipt code")
-        .to_string()
 }

@@ -16,7 +16,7 @@ pub fn export(env: &Env, data: &Path, name: &str) -> String {
         fixture("keys/client.recipients"),
         fixture("keys/provider.key"),
     );
-    let s = env.export_with(
+    env.export_with(
         data,
         &[
             "--name",
@@ -26,8 +26,8 @@ pub fn export(env: &Env, data: &Path, name: &str) -> String {
             "--sign-key",
             key.to_str().unwrap(),
         ],
-    );
-    s["handover_id"].as_str().unwrap().to_string()
+    )
+    .handover_id
 }
 
 /// The archive `export` wrote for `name`.
