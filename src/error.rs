@@ -314,7 +314,7 @@ impl KeyError {
 pub enum DelegationProblem {
     /// The provider key did not sign it.
     #[error("its signature does not verify with the provider key: {0:?}")]
-    Signature(crate::keys::signing::SigProblem),
+    Signature(SigProblem),
     /// The document is not a delegation.
     #[error("it does not parse: {0}")]
     Unparsable(#[source] serde_json::Error),
@@ -1395,6 +1395,22 @@ pub enum CertificateProblem {
         /// The format this version reads.
         expected: &'static str,
     },
+}
+
+/// Why a signature did not verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigProblem {
+    /// The signature file is not in minisign format.
+    Malformed,
+    /// Made by another key than the one expected.
+    OtherKey {
+        /// The key id the signature names.
+        signed_by: String,
+        /// The key id that should have signed.
+        expected: String,
+    },
+    /// The signature does not match the data.
+    Invalid,
 }
 
 #[cfg(test)]

@@ -344,7 +344,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     let refused = match gate::refusal(&related, req.handover.as_ref().map(|h| &*h.handover_id)) {
         Some(e) if !req.dry_run => return Err(e.into()),
         Some(e) => {
-            let e = crate::Error::from(e);
+            let e = crate::error::Error::from(e);
             Some(Refusal {
                 kind: e.kind().into(),
                 message: e.to_string(),

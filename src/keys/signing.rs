@@ -39,16 +39,7 @@ pub fn sign_with_comment(
     .map(|b| b.into_string())
 }
 
-/// Why a signature did not verify.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SigProblem {
-    /// The signature file is not in minisign format.
-    Malformed,
-    /// Made by another key than the one expected.
-    OtherKey { signed_by: String, expected: String },
-    /// The signature does not match the data.
-    Invalid,
-}
+pub use crate::error::SigProblem;
 
 /// The key id a signature claims to be made with, if it parses.
 pub fn signature_key_id(sig_text: &str) -> Option<String> {

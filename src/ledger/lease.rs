@@ -98,7 +98,7 @@ pub fn acquire(
     paths: &[PathBuf],
     job_id: Option<&str>,
     now: OffsetDateTime,
-) -> crate::Result<Result<Vec<LeaseRecord>, LeaseRecord>> {
+) -> crate::error::Result<Result<Vec<LeaseRecord>, LeaseRecord>> {
     let me = owner();
     if !kernel_lock(tx.db_path(), key) {
         // Another live process holds the key's lock file, whatever the leases table says

@@ -544,7 +544,7 @@ fn record_outcome(
             item.result = "failed".into();
             item.detail = msg;
             report.failed += 1;
-            if e.class() == crate::ExitClass::Refused {
+            if e.class() == crate::error::ExitClass::Refused {
                 report.failed_refused = true;
             }
         }
@@ -556,15 +556,15 @@ fn record_outcome(
 impl RunDueReport {
     /// How the run should exit: failures first (3 if a safety rule refused, else 1), then 4
     /// when due jobs wait; None when everything due was done.
-    pub fn class(&self) -> Option<crate::ExitClass> {
+    pub fn class(&self) -> Option<crate::error::ExitClass> {
         if self.failed > 0 {
             Some(if self.failed_refused {
-                crate::ExitClass::Refused
+                crate::error::ExitClass::Refused
             } else {
-                crate::ExitClass::Operational
+                crate::error::ExitClass::Operational
             })
         } else if self.waiting > 0 {
-            Some(crate::ExitClass::Waiting)
+            Some(crate::error::ExitClass::Waiting)
         } else {
             None
         }

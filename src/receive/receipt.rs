@@ -77,7 +77,7 @@ pub struct Receipt {
 pub(crate) fn write(path: &Path, r: &Receipt, signer: Option<&Signer>) -> Result<()> {
     let mut json = serde_json::to_vec_pretty(r).expect("receipts serialize");
     json.push(b'\n');
-    let werr = |path: &Path, source: std::io::Error| -> crate::Error {
+    let werr = |path: &Path, source: std::io::Error| -> crate::error::Error {
         if source.kind() == std::io::ErrorKind::AlreadyExists {
             VerifyError::ReceiptExists(path.to_path_buf()).into()
         } else {

@@ -876,7 +876,7 @@ struct Reading<'a> {
 
 impl Reading<'_> {
     /// An extraction write error, named by the staging directory.
-    fn stage_err(&self, source: io::Error) -> crate::Error {
+    fn stage_err(&self, source: io::Error) -> crate::error::Error {
         VerifyError::ExtractWrite {
             path: self
                 .stage
@@ -890,7 +890,7 @@ impl Reading<'_> {
 }
 
 /// An extraction write error, named by the staging directory.
-fn stage_err(stage: &Stage, source: io::Error) -> crate::Error {
+fn stage_err(stage: &Stage, source: io::Error) -> crate::error::Error {
     VerifyError::ExtractWrite {
         path: stage.root().to_path_buf(),
         source,
