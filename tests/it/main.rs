@@ -15,6 +15,7 @@ mod fuse_outbox;
 mod gates;
 mod hostile;
 mod interop_export;
+mod layers;
 mod names;
 mod offboarding;
 mod receipt;
