@@ -14,7 +14,7 @@ use crate::error::{Result, ScheduleError};
 use crate::home::Home;
 use crate::ledger::event::{AuditEvent, HoldDetails, RunDueDetails, ScheduleDetails};
 use crate::ledger::state::{JobState, ScheduleState};
-use crate::ledger::store::{HandoverRecord, LeaseRecord, ScheduleRecord, Store};
+use crate::ledger::store::{HandoverRecord, LeaseRecord, ScheduleRecord, Store, Tx};
 use crate::{
     ledger::{audit, lease},
     util,
@@ -70,29 +70,8 @@ pub fn schedule(
     let mut store = Store::open(&home.database())?;
     let h = store.handover(id)?;
     let tx = store.begin()?;
-    let previous = tx.schedule(&h.handover_id)?;
-    if let Some(p) = &previous
-        && p.state != ScheduleState::Scheduled
-    {
-        return Err(ScheduleError::Finished {
-            handover_id: h.handover_id,
-            state: p.state.as_str().to_string(),
-        }
-        .into());
-    }
+    let previous_due_at = schedule_in(&tx, home, &h.handover_id, due, now, allow_past)?;
     let due_s = util::rfc3339(due);
-    tx.set_schedule(&h.handover_id, &due_s, &util::rfc3339(now))?;
-    let previous_due_at = previous.and_then(|p| p.due_at);
-    audit::append(
-        &tx,
-        home,
-        Some(&h.handover_id),
-        &AuditEvent::Schedule(ScheduleDetails {
-            due_at: Some(due_s.clone()),
-            previous_due_at: previous_due_at.clone(),
-            allow_past,
-        }),
-    )?;
     tx.commit()?;
     Ok(ScheduleSummary {
         handover_id: h.handover_id,
@@ -100,6 +79,43 @@ pub fn schedule(
         due_at: due_s,
         previous_due_at,
     })
+}
+
+/// Records a schedule in `tx` with its audit event, for `schedule` and for `export
+/// --delete-after`, which schedules in the transaction that records the handover so that no
+/// export is ever left without the deletion it asked for. Returns the due time it replaced.
+pub(crate) fn schedule_in(
+    tx: &Tx<'_>,
+    home: &Home,
+    handover_id: &str,
+    due: OffsetDateTime,
+    now: OffsetDateTime,
+    allow_past: bool,
+) -> Result<Option<String>> {
+    let previous = tx.schedule(handover_id)?;
+    if let Some(p) = &previous
+        && p.state != ScheduleState::Scheduled
+    {
+        return Err(ScheduleError::Finished {
+            handover_id: handover_id.to_string(),
+            state: p.state.as_str().to_string(),
+        }
+        .into());
+    }
+    let due_s = util::rfc3339(due);
+    tx.set_schedule(handover_id, &due_s, &util::rfc3339(now))?;
+    let previous_due_at = previous.and_then(|p| p.due_at);
+    audit::append(
+        tx,
+        home,
+        Some(handover_id),
+        &AuditEvent::Schedule(ScheduleDetails {
+            due_at: Some(due_s),
+            previous_due_at: previous_due_at.clone(),
+            allow_past,
+        }),
+    )?;
+    Ok(previous_due_at)
 }
 
 /// What `hold`/`release` recorded.

@@ -24,7 +24,7 @@ use crate::fsx;
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::signing;
 use crate::keys::{self, Signer};
-use crate::ledger::store::{HandoverRecord, Store, TempFileRecord};
+use crate::ledger::store::{HandoverRecord, Store, TempFileRecord, Tx};
 use crate::manifest::{self, Manifest};
 use crate::pack::archive::{ArchiveWriter, Sealed, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
 use crate::report::Reporter;
@@ -236,26 +236,6 @@ struct Counts {
 
 /// Runs an export. See the module documentation for what it guarantees.
 pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Result<ExportSummary> {
-    let mut summary = export_only(home, opts, reporter)?;
-    if let Some(d) = opts.delete_after {
-        let created = crate::ledger::schedule::parse_at(&summary.created_at).expect("we wrote it");
-        let s = crate::ledger::schedule::schedule(
-            home,
-            &summary.handover_id,
-            crate::ledger::schedule::When::At(created + d),
-            false,
-            Some(created),
-        )?;
-        summary.deletion_due_at = Some(s.due_at);
-    }
-    Ok(summary)
-}
-
-fn export_only(
-    home: &Home,
-    opts: &ExportOptions,
-    reporter: &dyn Reporter,
-) -> Result<ExportSummary> {
     let started = Instant::now();
     // Everything that can be checked is checked before any output exists.
     let p = Prepared::check(home, opts, reporter)?;
@@ -320,6 +300,7 @@ fn export_only(
         &signed.sig,
     )?;
     audited.append(&tx)?;
+    let deletion_due_at = schedule_deletion(&tx, home, opts, &o)?;
     let Written {
         sealed,
         counts,
@@ -366,7 +347,7 @@ fn export_only(
         bytes_out: sealed_bytes,
         seconds: started.elapsed().as_secs_f64(),
         non_utf8_names: non_utf8,
-        deletion_due_at: None,
+        deletion_due_at,
         client_key_id: m.client_key.as_ref().map(|k| k.key_id.clone()),
     })
 }
@@ -401,6 +382,21 @@ fn handover_record(
         symlinks: w.counts.symlinks,
         payload_bytes: w.counts.bytes,
     }
+}
+
+/// `--delete-after`: scheduled in the transaction that records the handover, so that an
+/// export killed between the two can never exist without the deletion it asked for.
+fn schedule_deletion(
+    tx: &Tx<'_>,
+    home: &Home,
+    opts: &ExportOptions,
+    o: &Outputs,
+) -> Result<Option<String>> {
+    let Some(d) = opts.delete_after else {
+        return Ok(None);
+    };
+    crate::ledger::schedule::schedule_in(tx, home, &o.handover_id, o.now + d, o.now, false)?;
+    Ok(Some(util::rfc3339(o.now + d)))
 }
 
 /// The details of the export's audit row.
@@ -748,7 +744,7 @@ impl SignedManifest {
 /// Renames the three outputs to their final names, the manifest last, and commits the
 /// transaction that records them; on any failure the renamed files are removed again.
 fn publish(
-    tx: crate::ledger::store::Tx<'_>,
+    tx: Tx<'_>,
     archive: home::PendingFile,
     signed: SignedManifest,
     out: &Path,
