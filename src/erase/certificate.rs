@@ -678,18 +678,14 @@ fn write_signed(
     json.push(b'\n');
     let sig = signing::sign(input.signer, &json, &file_name, now.unix_timestamp())
         .map_err(crate::error::KeyError::Sign)?;
-    let mut sig_path = json_path.clone().into_os_string();
-    sig_path.push(".minisig");
-    let sig_path = PathBuf::from(sig_path);
+    let sig_path = crate::manifest::sig_path(&json_path);
     let werr = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ShredError::CertificateWrite { path, source }
     };
     if let Some(d) = &cert.delegation {
         let p = input.dir.join(&d.file_name);
-        let mut ps = p.clone().into_os_string();
-        ps.push(".minisig");
-        let ps = PathBuf::from(ps);
+        let ps = crate::manifest::sig_path(&p);
         home::write_new(&ps, d.signature.as_bytes(), PUBLIC_MODE).map_err(werr(&ps))?;
         home::write_new(&p, d.document.as_bytes(), PUBLIC_MODE).map_err(werr(&p))?;
     }
@@ -875,9 +871,7 @@ fn read_certificate(path: &Path) -> Result<(Certificate, Vec<u8>, Option<String>
         })
         .into());
     }
-    let mut sig = path.as_os_str().to_os_string();
-    sig.push(".minisig");
-    let sig = std::fs::read_to_string(PathBuf::from(sig)).ok();
+    let sig = std::fs::read_to_string(crate::manifest::sig_path(path)).ok();
     Ok((cert, bytes, sig))
 }
 

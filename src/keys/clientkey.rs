@@ -186,7 +186,7 @@ impl ClientKey {
 
 /// `FILE.minisig`.
 pub fn minisig_path(p: &Path) -> PathBuf {
-    with_suffix(p, ".minisig")
+    crate::manifest::sig_path(p)
 }
 
 /// `FILE.sig`, where `ssh-keygen -Y sign` writes.

@@ -86,7 +86,7 @@ fn path(home: &Home, name: &str) -> PathBuf {
 }
 
 fn sig_path(home: &Home) -> PathBuf {
-    path(home, &format!("{DELEGATION_FILE}.minisig"))
+    crate::manifest::sig_path(&path(home, DELEGATION_FILE))
 }
 
 /// The trusted comment of the delegation's signature: `minisign -V` prints it after checking
