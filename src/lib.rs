@@ -49,7 +49,9 @@
 //! # Ok(()) }
 //! ```
 
-#![deny(missing_docs)]
+#![warn(missing_docs)]
+// Every type a public signature or field reaches can be named from here.
+#![deny(unnameable_types)]
 
 mod bag;
 mod commands;
@@ -72,21 +74,37 @@ pub use commands::{
     KeygenOptions, audit_verify, certificate_show, delegate, keygen, list, receipts, run_due,
 };
 pub use erase::certificate::{Certificate, CertificateView, Coverage, check as certificate_check};
+pub use erase::fsinfo::DiskInfo;
 pub use erase::names::Names;
-pub use erase::{DeleteOptions, PlanSummary, ShredOptions, ShredSummary, delete, shred};
+pub use erase::{
+    DeleteOptions, FsMethod, PlanRoot, PlanSummary, Refusal, ShredOptions, ShredSummary, delete,
+    shred,
+};
 pub use evidence::{EvidenceSummary, evidence};
 pub use keys::KeygenSummary;
 pub use keys::delegation::{DelegationSummary, unattended_ready};
-pub use ledger::audit::{AuditReport, RekeySummary, rekey as audit_rekey};
+pub use ledger::audit::{AnchorCheck, AuditReport, RekeySummary, rekey as audit_rekey};
 pub use ledger::schedule::{
-    HoldSummary, JobView, RunDueReport, ScheduleSummary, StatusView, When, hold, jobs, schedule,
-    status, timer,
+    HoldSummary, JobView, RunDueReport, RunItem, ScheduleSummary, StatusView, Step, When, hold,
+    jobs, schedule, status, timer,
 };
-pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState};
+pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState, UnknownState};
 pub use ledger::store::{HandoverRecord, ReceiptRecord};
 pub use pack::export::{DEFAULT_LEVEL, ExportOptions, ExportSummary, Recipients, export};
+pub use receive::extract::{Leftover, LeftoverState};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
-pub use receive::verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify};
+pub use receive::verify::{OutsideLink, Problem, ProblemKind, VerifyOptions, VerifyReport, verify};
+
+/// The parts of the signed documents (deletion certificate, outer manifest, delegation) as
+/// the summaries above carry them; each serializes to exactly the JSON that was signed.
+pub mod documents {
+    pub use crate::erase::certificate::{
+        BagFile, Certificate, EntryRef, HandoverRef, Host, Operator, ReceiptRef, RootRef,
+        Sanitization, Totals, Verification,
+    };
+    pub use crate::keys::delegation::DelegationRef;
+    pub use crate::manifest::{Checkpoint, SignerInfo, Tool};
+}
 
 // What every command shares.
 pub use error::{Error, ExitClass, Result};
