@@ -65,13 +65,19 @@ fn row(code: u8) -> &'static Row {
 /// Renders an "Exit status:" section: each code with the table's help wording, or with the
 /// command's own (what the code means for that command).
 pub fn section(codes: &[(u8, Option<&str>)]) -> String {
+    // Codes right-aligned to the widest, so that the meanings line up.
+    let width = codes
+        .iter()
+        .map(|(c, _)| c.to_string().len())
+        .max()
+        .unwrap_or(1);
+    let indent = " ".repeat(2 + width + 2);
     let mut s = String::from("Exit status:");
     for &(code, own) in codes {
         let text = own.unwrap_or(row(code).help);
-        let indent = " ".repeat(2 + code.to_string().len() + 2);
         for (i, line) in text.lines().enumerate() {
             if i == 0 {
-                s.push_str(&format!("\n  {code}  {line}"));
+                s.push_str(&format!("\n  {code:>width$}  {line}"));
             } else {
                 s.push_str(&format!("\n{indent}{line}"));
             }
@@ -80,7 +86,7 @@ pub fn section(codes: &[(u8, Option<&str>)]) -> String {
     s
 }
 
-/// Most commands: 0 to 4 in the table's words.
+/// Most commands: 0 to 4 and 130 in the table's words.
 pub fn standard() -> String {
     section(&[
         (SUCCESS, None),
@@ -88,6 +94,7 @@ pub fn standard() -> String {
         (USAGE, None),
         (ExitClass::Refused.code(), None),
         (ExitClass::Waiting.code(), None),
+        (ExitClass::Interrupted.code(), None),
     ])
 }
 
@@ -110,6 +117,10 @@ pub fn run_due() -> String {
             ExitClass::Waiting.code(),
             Some("due jobs are waiting: held, or the client's receipt is not confirmed"),
         ),
+        (
+            ExitClass::Interrupted.code(),
+            Some("interrupted (Ctrl-C or SIGTERM); the job in progress resumes next run"),
+        ),
     ])
 }
 
@@ -129,6 +140,12 @@ pub fn delete() -> String {
             ExitClass::Refused.code(),
             Some(
                 "refused or a check failed: a blocker in the plan, no receipt, not confirmed,\na read-back mismatch; nothing is deleted on a refusal",
+            ),
+        ),
+        (
+            ExitClass::Interrupted.code(),
+            Some(
+                "interrupted (Ctrl-C or SIGTERM): stopped at a file boundary, progress recorded;\nrun the same command again to finish",
             ),
         ),
     ])
@@ -219,24 +236,27 @@ mod tests {
     }
 
     #[test]
-    fn standard_section_reads_as_before() {
+    fn standard_section_lists_every_code_aligned() {
         assert_eq!(
             standard(),
             "Exit status:
-  0  success
-  1  operational error (I/O, bad key file, locked database)
-  2  usage error (bad arguments)
-  3  a check failed or a safety rule refused (verification failure, tampering,
-     no receipt, unsafe deletion)
-  4  work left waiting (run-due with due jobs held back)"
+    0  success
+    1  operational error (I/O, bad key file, locked database)
+    2  usage error (bad arguments)
+    3  a check failed or a safety rule refused (verification failure, tampering,
+       no receipt, unsafe deletion)
+    4  work left waiting (run-due with due jobs held back)
+  130  interrupted (Ctrl-C or SIGTERM)"
         );
     }
 
     #[test]
     fn every_section_renders() {
         for s in [run_due(), delete(), audit_verify(), certificate_check()] {
-            assert!(s.starts_with("Exit status:\n  0  "), "{s}");
-            assert!(s.contains("\n  2  usage error"), "{s}");
+            let width = if s.contains("\n  130  ") { 3 } else { 1 };
+            let pad = " ".repeat(2 + width - 1);
+            assert!(s.starts_with(&format!("Exit status:\n{pad}0  ")), "{s}");
+            assert!(s.contains(&format!("\n{pad}2  usage error")), "{s}");
         }
     }
 }
