@@ -49,7 +49,7 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 // Every type a public signature or field reaches can be named from here.
 #![deny(unnameable_types)]
 

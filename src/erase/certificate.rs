@@ -103,26 +103,38 @@ pub struct Certificate {
 /// The handover whose copies were deleted.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HandoverRef {
+    /// The handover's id (32 hex characters).
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
+    /// The handover's name, the base name of its files.
     pub name: String,
+    /// When it was exported (UTC, RFC 3339).
     pub created_at: String,
+    /// SHA-256 of the encrypted archive as recorded at export, hex.
     pub archive_sha256: String,
+    /// SHA-256 of the signed manifest's bytes as recorded at export, hex.
     pub manifest_sha256: String,
 }
 
 /// The confirmed receipt.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ReceiptRef {
+    /// When the provider confirmed the receipt (UTC, RFC 3339).
     pub confirmed_at: String,
+    /// `code` (the receipt code was typed) or `receipt` (a receipt file was checked).
     pub method: String,
+    /// SHA-256 of the receipt file, when one was given.
     pub receipt_sha256: Option<String>,
+    /// Minisign key id of the client's signature on the receipt, when signed.
     pub client_key_id: Option<String>,
+    /// The time the client's receipt states, when one was given.
     pub received_at: Option<String>,
     /// What the confirmation proves (`client_signature`, `unbound_signature`, `code`) and
     /// that in words, with its caveat. Absent in certificates made before levels existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
+    /// What `proof` means, in words, with its caveat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof_meaning: Option<String>,
 }
@@ -130,14 +142,18 @@ pub struct ReceiptRef {
 /// Who ran the deletion (NIST: "Person Performing Sanitization").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Operator {
+    /// Who ran it: `--operator`, else `$USER` (or `$LOGNAME`, or the user of the process).
     pub name: String,
+    /// The organisation they ran it for (`--organization`), when given.
     pub organization: Option<String>,
 }
 
 /// Where it ran.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Host {
+    /// The machine's hostname (`unknown` when it cannot be read).
     pub hostname: String,
+    /// `Linux` and the kernel release.
     pub os: String,
 }
 
@@ -160,6 +176,7 @@ pub struct Sanitization {
     /// "Media Information"): name, vendor, model, drivers, and why it counts as virtual.
     #[serde(default)]
     pub media: Option<fsinfo::DiskInfo>,
+    /// The filesystem, its mount point and device, the internal `method`, and the counts.
     #[serde(flatten)]
     pub detail: FsMethod,
 }
@@ -167,23 +184,34 @@ pub struct Sanitization {
 /// How the overwrite was checked (NIST: "Verification Method").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Verification {
+    /// How the overwritten files were synced and read back, in words.
     pub method: String,
     /// `passed` (every overwritten file read back equal) or `not_applicable`.
     pub result: String,
+    /// Files overwritten and read back equal (as `totals.overwritten_files`).
     pub files_verified: u64,
+    /// The bytes of those files.
     pub bytes_verified: u64,
 }
 
 /// Counts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Totals {
+    /// Regular files deleted, further names of a hard-linked file included.
     pub files: u64,
+    /// Directories removed.
     pub directories: u64,
+    /// Symlinks unlinked (their targets untouched).
     pub symlinks: u64,
+    /// Other entries unlinked: sockets, FIFOs, device nodes.
     pub other: u64,
+    /// Bytes of the regular files deleted.
     pub bytes: u64,
+    /// Files overwritten and read back (method `clear` or `overwrite_best_effort`).
     pub overwritten_files: u64,
+    /// The bytes of those files.
     pub overwritten_bytes: u64,
+    /// Files unlinked without an overwrite (method `logical_delete`).
     pub logical_delete_files: u64,
     /// Entries that disappeared before this job could delete them (not overwritten by it).
     pub vanished: u64,
@@ -196,41 +224,50 @@ fn names_clear() -> String {
 /// A path the job was asked to delete.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RootRef {
+    /// Its position in `roots`, which each entry's `root` names.
     pub index: u32,
     /// Percent-encoded like a BagIt path (non-UTF-8 bytes as %XX). Absent when names are
     /// salted and this root is not an outbox file (archive, manifest, signature).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// Salted SHA-256 of the absolute path's bytes (see [`crate::erase::names`]), in place of `path`.
+    /// Salted SHA-256 of the absolute path's bytes (see `erase::names`), in place of `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_sha256: Option<String>,
+    /// Its role: `source`, `archive`, `manifest`, `signature`, `stale_temp`, `also` or `path`.
     pub label: String,
+    /// Its filesystem type when the job was planned: `ext4`, `xfs`, `btrfs`, ...
     pub filesystem: String,
 }
 
 /// One deleted entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EntryRef {
+    /// The `index` of its root in `roots`.
     pub root: u32,
     /// Relative to the root (`.` for the root itself), percent-encoded. Only with
     /// `names: clear`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Salted SHA-256 of the path relative to the root, raw bytes (empty for the root
-    /// itself; see [`crate::erase::names`]). With `names: salted_sha256`, in place of `path`.
+    /// itself; see `erase::names`). With `names: salted_sha256`, in place of `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_sha256: Option<String>,
+    /// `file`, `hard_link` (a further name of a file listed already), `dir`, `symlink` or `other`.
     pub kind: String,
+    /// A regular file's size in bytes; 0 for every other kind, and for `hard_link`.
     pub bytes: u64,
     /// SHA-256 of the bytes read immediately before the overwrite (delete only). Compare it
     /// with the SHA256SUMS inside the handover archive.
     pub sha256: Option<String>,
     /// The SHA-256 the handover record holds for this file (archive and manifest).
     pub recorded_sha256: Option<String>,
+    /// How it was deleted: `clear`, `overwrite_best_effort`, `logical_delete` or `unlink`.
     pub method: String,
+    /// How the overwrite was read back and compared, when the file was overwritten.
     pub verification: Option<String>,
     /// `deleted` or `vanished`.
     pub status: String,
+    /// What else happened to it: a rename fallback, removed by an interrupted run, vanished.
     pub note: Option<String>,
 }
 
@@ -818,6 +855,7 @@ pub struct BagFile {
     pub path: String,
     /// `file` or `symlink`.
     pub kind: String,
+    /// Its size in bytes.
     pub bytes: u64,
     /// Why it is not covered (absent when covered).
     #[serde(skip_serializing_if = "Option::is_none")]

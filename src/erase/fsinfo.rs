@@ -84,6 +84,7 @@ pub struct DiskInfo {
     pub name: String,
     /// `device/vendor` and `device/model`, trimmed; None when sysfs has none.
     pub vendor: Option<String>,
+    /// `device/model`, trimmed; None when sysfs has none.
     pub model: Option<String>,
     /// The drivers bound to the device and the buses above it, nearest first.
     pub drivers: Vec<String>,

@@ -101,7 +101,9 @@ pub struct DeleteOptions {
 pub struct PlanRoot {
     /// The path, with bytes that are not UTF-8 escaped (a JSON string must be UTF-8).
     pub path: String,
+    /// Its role: `source`, `archive`, `manifest`, `signature`, `stale_temp`, `also` or `path`.
     pub label: String,
+    /// Whether the path existed when the plan was made (a recorded path may be gone already).
     pub exists: bool,
 }
 
@@ -176,7 +178,9 @@ pub struct ShredSummary {
 /// Why a run would be refused, as `--json` reports an error.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Refusal {
+    /// The error's kind: `handover_held` or `shared_path_not_clear`.
     pub kind: String,
+    /// The error message, for people.
     pub message: String,
 }
 

@@ -27,9 +27,13 @@ use super::Request;
 /// One filesystem and what deletion does on it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct FsMethod {
+    /// The filesystem type: `ext4`, `xfs`, `btrfs`, ...
     pub filesystem: String,
+    /// Where it is mounted (empty when not found).
     pub mount_point: String,
+    /// `MAJ:MIN` of the filesystem's device.
     pub device: String,
+    /// Whether sysfs calls the device rotational (None: no block device, or sysfs is silent).
     pub rotational: Option<bool>,
     /// `clear`, `overwrite_best_effort`, `logical_delete` or `unlink`.
     pub method: String,
@@ -37,7 +41,9 @@ pub struct FsMethod {
     pub description: String,
     /// Why the method is weaker than Clear, when it is.
     pub reason: Option<String>,
+    /// How many deleted entries got this method on this filesystem.
     pub entries: u64,
+    /// The bytes of those entries.
     pub bytes: u64,
 }
 

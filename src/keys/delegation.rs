@@ -55,6 +55,7 @@ pub struct Delegation {
 /// also written beside the certificate as `FILE_NAME` and `FILE_NAME.minisig`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DelegationRef {
+    /// The name of the delegation's copy beside the certificate, `NAME.cert-delegation.json`.
     pub file_name: String,
     /// The bytes of `cert-delegation.json`, which are UTF-8 JSON.
     pub document: String,

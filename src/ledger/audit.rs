@@ -674,8 +674,10 @@ pub struct AuditReport {
 /// One document checked with `--against`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AnchorCheck {
+    /// The document checked: a manifest, receipt or certificate, or an evidence pack folder.
     #[serde(serialize_with = "crate::util::path_text")]
     pub file: std::path::PathBuf,
+    /// The audit row its checkpoint is at.
     pub seq: i64,
 }
 

@@ -286,11 +286,15 @@ pub struct DeletionOutcome {
 /// One job's fate in a `run-due`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunItem {
+    /// The handover's id (32 hex characters).
     pub handover_id: String,
+    /// The client's name.
     pub client: String,
     /// `deleted`, `gone`, `would_run`, `held`, `no_receipt`, `running_elsewhere`, `failed`.
     pub result: String,
+    /// What happened, for people: the method, why it waits, or the error.
     pub detail: String,
+    /// The id of its deletion certificate, when it was deleted.
     pub certificate_id: Option<String>,
 }
 
@@ -633,8 +637,11 @@ WantedBy=timers.target\n\
 /// One step of the offboarding checklist.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Step {
+    /// Whether the step is done.
     pub done: bool,
+    /// When it was done (UTC, RFC 3339); for the schedule step, the due date.
     pub at: Option<String>,
+    /// The step in words, for people.
     pub detail: String,
 }
 
