@@ -537,6 +537,9 @@ pub enum Corruption {
     /// SQLite says it is not a database, or a corrupt one.
     #[error("{0}")]
     Sqlite(#[source] rusqlite::Error),
+    /// A state column holds what handover never writes.
+    #[error("{0}")]
+    Edited(UnknownState),
     /// A stored deletion certificate does not parse.
     #[error("certificate {id} does not parse: {source}")]
     Certificate {
@@ -1412,6 +1415,28 @@ pub enum SigProblem {
     /// The signature does not match the data.
     Invalid,
 }
+
+/// A state column of the state database holds a value that handover never writes: the
+/// database was edited by hand (inside [`Corruption::Edited`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownState {
+    /// `table.column`.
+    pub column: &'static str,
+    /// The value found there; `None` for NULL.
+    pub value: Option<String>,
+}
+
+impl std::fmt::Display for UnknownState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{} holds {v:?}", self.column)?,
+            None => write!(f, "{} is NULL", self.column)?,
+        }
+        f.write_str(", which handover never writes: the state database was edited outside handover")
+    }
+}
+
+impl std::error::Error for UnknownState {}
 
 #[cfg(test)]
 mod tests {

@@ -88,7 +88,7 @@ pub use ledger::schedule::{
     HoldSummary, JobView, RunDueReport, RunItem, ScheduleSummary, StatusView, Step, When, hold,
     jobs, schedule, status, timer,
 };
-pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState, UnknownState};
+pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState};
 pub use ledger::store::{HandoverRecord, ReceiptRecord};
 pub use pack::export::{DEFAULT_LEVEL, ExportOptions, ExportSummary, Recipients, export};
 pub use receive::extract::{Leftover, LeftoverState};
@@ -107,7 +107,7 @@ pub mod documents {
 }
 
 // What every command shares.
-pub use error::{Error, ExitClass, Result};
+pub use error::{Error, ExitClass, Result, UnknownState};
 pub use home::Home;
 pub use report::{NoReporter, Reporter};
 pub use util::{parse_after, parse_at};

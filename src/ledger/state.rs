@@ -12,26 +12,7 @@ use std::str::FromStr;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-/// A state column holds a value that handover never writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownState {
-    /// `table.column`.
-    pub column: &'static str,
-    /// The value found there.
-    pub value: String,
-}
-
-impl fmt::Display for UnknownState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} holds {:?}, which handover never writes: the state database was edited outside handover",
-            self.column, self.value
-        )
-    }
-}
-
-impl std::error::Error for UnknownState {}
+pub use crate::error::UnknownState;
 
 /// One enum per state column: the variants with their stored strings, `as_str`, `FromStr`,
 /// `Display` and the SQLite conversions.
@@ -75,7 +56,7 @@ macro_rules! state_enum {
                     $( $text => Ok($name::$variant), )+
                     _ => Err(UnknownState {
                         column: $column,
-                        value: s.to_string(),
+                        value: Some(s.to_string()),
                     }),
                 }
             }
@@ -89,10 +70,15 @@ macro_rules! state_enum {
 
         impl FromSql for $name {
             fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                value
-                    .as_str()?
-                    .parse()
-                    .map_err(|e: UnknownState| FromSqlError::Other(Box::new(e)))
+                let parsed = match value {
+                    // NOT NULL in the schema: a NULL here was put there by hand too.
+                    ValueRef::Null => Err(UnknownState {
+                        column: $column,
+                        value: None,
+                    }),
+                    v => v.as_str()?.parse(),
+                };
+                parsed.map_err(|e| FromSqlError::Other(Box::new(e)))
             }
         }
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::error::{Corruption, StoreError};
+use crate::error::{Corruption, StoreError, UnknownState};
 use crate::ledger::state::{EntryState, JobState, ScheduleState};
 
 /// How long to wait for another process's lock before reporting the database as locked.
@@ -888,6 +888,15 @@ fn read_audit_log(
 
 /// Maps SQLite failures to what the user can act on.
 pub fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
+    // A state the typed columns refuse: said as what it is, without rusqlite's wrapping.
+    if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = &e
+        && let Some(u) = inner.downcast_ref::<UnknownState>()
+    {
+        return StoreError::Corrupt {
+            path: path.to_path_buf(),
+            problem: Corruption::Edited(u.clone()),
+        };
+    }
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
             StoreError::Locked(path.to_path_buf())

@@ -155,6 +155,62 @@ fn a_corrupt_database_is_a_clear_error() {
     assert_code(&env.run(&["schedule", &id, "--after", "1d"]), 1);
 }
 
+/// A state column edited by hand (an unknown word, or NULL where the schema says NOT NULL)
+/// stops every command that reads it with one clear error, and nothing runs or is deleted.
+#[test]
+fn a_state_edited_by_hand_is_refused_as_such() {
+    let env = Env::keyed();
+    let recipients = fixture("keys/client.recipients");
+    let s = env.export_with(&fixture("acme"), &["-R", recipients.to_str().unwrap()]);
+    let (id, archive) = (s.handover_id, s.archive_path);
+    assert_ok(&env.run(&["schedule", &id, "--at", "2020-01-31", "--allow-past"]));
+    let db = env.home().join("state.db");
+    for (edit, shown) in [
+        (
+            // The schema's CHECK lists the states: someone turned it off first.
+            "PRAGMA ignore_check_constraints = ON; UPDATE schedules SET state = 'erased'"
+                .to_string(),
+            r#"schedules.state holds "erased""#,
+        ),
+        (
+            // The schema forbids NULL: someone rewrote it first.
+            "PRAGMA writable_schema = ON; \
+             UPDATE sqlite_master SET sql = replace(sql, 'NOT NULL', '') WHERE name = 'schedules'; \
+             PRAGMA writable_schema = OFF;"
+                .to_string(),
+            "",
+        ),
+        (
+            "UPDATE schedules SET state = NULL".to_string(),
+            "schedules.state is NULL",
+        ),
+    ] {
+        sql_exec(&db, &edit);
+        if shown.is_empty() {
+            continue;
+        }
+        for args in [
+            &["--json", "jobs"][..],
+            &["--json", "run-due"],
+            &["--json", "status"],
+        ] {
+            let o = env.run(args);
+            let err = assert_code(&o, 1);
+            let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(doc["error"]["kind"], "database_corrupt", "{args:?}: {doc}");
+            let message = doc["error"]["message"].as_str().unwrap();
+            assert!(message.contains(shown), "{args:?}: {message}");
+            assert!(message.contains("edited outside handover"), "{message}");
+            assert!(!message.contains("Conversion error"), "{message}");
+            assert!(err.contains(shown), "{err}");
+        }
+        assert!(
+            archive.exists(),
+            "nothing may be deleted on an edited state"
+        );
+    }
+}
+
 #[test]
 fn a_locked_database_is_a_clear_error() {
     let (env, id) = fixture_exported(&[]);
