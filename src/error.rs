@@ -903,6 +903,11 @@ pub enum VerifyError {
         #[source]
         problem: IdentityProblem,
     },
+    /// The passphrase typed for a passphrase-protected SSH identity is wrong.
+    #[error(
+        "the passphrase typed for an SSH identity given with -i is wrong: its key could not be decrypted.\nRun verify again and type that key's passphrase."
+    )]
+    WrongPassphrase,
     /// The --extract target exists already.
     #[error("{} already exists; verify --extract never writes into an existing path.\nName a directory that does not exist yet: it is created only once everything verified.", show(.0))]
     ExtractExists(PathBuf),
@@ -935,7 +940,7 @@ impl VerifyError {
             VerifyError::ManifestUnreadable { .. } => "manifest_unreadable",
             // The kind it had when it shared the signing key's variant.
             VerifyError::SignerUnreadable { .. } => "key_unreadable",
-            VerifyError::Identity { .. } => "identity_unusable",
+            VerifyError::Identity { .. } | VerifyError::WrongPassphrase => "identity_unusable",
             VerifyError::ExtractExists(_) => "extract_target_exists",
             VerifyError::ExtractWrite { .. } => "extract_write_failed",
             VerifyError::ReceiptExists(_) => "receipt_exists",
@@ -977,7 +982,7 @@ pub enum IdentityProblem {
     NotOpenSsh,
     /// An OpenSSH private key encrypted with a passphrase.
     #[error(
-        "passphrase-protected SSH keys are not supported; use an unencrypted copy (ssh-keygen -p) or an age identity"
+        "it is passphrase-protected and there is no terminal to ask for the passphrase; run on a terminal, or use an unencrypted copy (ssh-keygen -p) or an age identity"
     )]
     EncryptedSsh,
     /// An OpenSSH key of a type age cannot decrypt with.

@@ -93,7 +93,9 @@ pub use ledger::store::{HandoverRecord, ReceiptRecord};
 pub use pack::export::{DEFAULT_LEVEL, ExportOptions, ExportSummary, Recipients, export};
 pub use receive::extract::{Leftover, LeftoverState};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
-pub use receive::verify::{OutsideLink, Problem, ProblemKind, VerifyOptions, VerifyReport, verify};
+pub use receive::verify::{
+    ListedEntry, OutsideLink, Problem, ProblemKind, VerifyOptions, VerifyReport, verify,
+};
 
 /// The parts of the signed documents (deletion certificate, outer manifest, delegation) as
 /// the summaries above carry them; each serializes to exactly the JSON that was signed.

@@ -226,10 +226,13 @@ fn verify(cx: &Ctx, a: cli::VerifyArgs) -> Outcome {
         receipt: a.receipt,
         sign_receipt: a.sign_receipt,
         clean: a.clean,
+        list: a.list,
     };
     let report = handover::verify(&opts, &cx.reporter)?;
     if cx.json {
         render::json(&report);
+    } else if let Some(entries) = &report.contents {
+        render::contents(entries);
     }
     // Problems go to stderr under --json too, as errors do.
     if !cx.json || !report.ok {

@@ -40,6 +40,12 @@ pub trait Reporter: Sync {
     fn unattended_password(&self) -> Option<String> {
         None
     }
+    /// A passphrase for one of the client's own secret keys (a passphrase-protected SSH
+    /// identity), asked of a person at `prompt`; never taken from the environment, where the
+    /// provider's key password lives. `None`: nobody can be asked.
+    fn passphrase(&self, _prompt: &str) -> Option<String> {
+        None
+    }
     /// Whether [`Reporter::confirm`] can ask anyone (a terminal on stdin). Deletion fails
     /// with a message instead of asking when it cannot.
     fn can_ask(&self) -> bool {

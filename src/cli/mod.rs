@@ -346,6 +346,10 @@ pub struct VerifyArgs {
     /// left beside DIR or the archive; without it they are only reported
     #[arg(long)]
     pub clean: bool,
+    /// Once everything verified, print the contents on stdout (mode, size, mtime, path; like
+    /// `tar -tv`) without extracting anything; with --json they are in "contents"
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Args, Debug)]

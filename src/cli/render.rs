@@ -332,6 +332,14 @@ pub fn verify(r: &handover::VerifyReport) {
             " (NOT authenticated: compare this key id with the provider)"
         }
     );
+    if !r.recipients.is_empty() {
+        eprintln!(
+            "  encrypted to {} recipient{} (each can open it): {}",
+            r.recipients.len(),
+            if r.recipients.len() == 1 { "" } else { "s" },
+            r.recipients.join(", ")
+        );
+    }
     if let Some(d) = &r.extracted_to {
         eprintln!("  extracted to {}", d.display());
     }
@@ -341,6 +349,32 @@ pub fn verify(r: &handover::VerifyReport) {
     if let Some(c) = &r.receipt_code {
         eprintln!("receipt code: {c}");
         eprintln!("  send it (or the receipt file) to the provider as proof of receipt");
+    }
+}
+
+/// `verify --list`: one line per payload entry on stdout, as `tar -tv` shows them.
+pub fn contents(entries: &[handover::ListedEntry]) {
+    let width = entries
+        .iter()
+        .map(|e| e.size.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for e in entries {
+        let kind = match e.kind.as_str() {
+            "dir" => 'd',
+            "symlink" => 'l',
+            "hardlink" => 'h',
+            _ => '-',
+        };
+        let target = match (&e.target, e.kind.as_str()) {
+            (Some(t), "symlink") => format!(" -> {t}"),
+            (Some(t), _) => format!(" link to {t}"),
+            (None, _) => String::new(),
+        };
+        println!(
+            "{kind}{} {:>width$} {} {}{target}",
+            e.mode, e.size, e.mtime, e.path
+        );
     }
 }
 

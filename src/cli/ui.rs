@@ -102,6 +102,13 @@ impl Reporter for TermReporter {
         rpassword::prompt_password(prompt).ok()
     }
 
+    fn passphrase(&self, prompt: &str) -> Option<String> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        rpassword::prompt_password(prompt).ok()
+    }
+
     fn unattended_password(&self) -> Option<String> {
         std::env::var(PASSWORD_ENV).ok()
     }

@@ -241,6 +241,8 @@ pub enum OpenError {
     NoMatchingIdentity,
     /// The header is malformed, truncated or its MAC fails.
     Header(String, io::ErrorKind),
+    /// A passphrase-protected identity could not be decrypted: the passphrase is wrong.
+    KeyDecryption,
     /// Reading the file failed.
     Io(io::Error),
 }
@@ -293,6 +295,7 @@ pub fn open(
     }
     let header_err = |e: age::DecryptError| match e {
         age::DecryptError::NoMatchingKeys => OpenError::NoMatchingIdentity,
+        age::DecryptError::KeyDecryptionFailed => OpenError::KeyDecryption,
         age::DecryptError::Io(io) => OpenError::Header(io.to_string(), io.kind()),
         e => OpenError::Header(e.to_string(), io::ErrorKind::InvalidData),
     };

@@ -17,6 +17,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,9 @@ pub struct VerifyOptions {
     /// Remove partial extractions that a killed `verify --extract` left beside the target
     /// (or beside the archive).
     pub clean: bool,
+    /// List the bag's contents in the report ([`VerifyReport::contents`]) once everything
+    /// verified, without extracting anything.
+    pub list: bool,
 }
 
 impl VerifyOptions {
@@ -86,6 +90,42 @@ pub struct OutsideLink {
     pub target: String,
     /// Whether it was created (`--keep-outside-links`).
     pub created: bool,
+}
+
+/// One entry of the bag's payload, as `verify --list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ListedEntry {
+    /// Its path below the bag's `data/` folder (non-UTF-8 bytes shown with escapes).
+    pub path: String,
+    /// `file`, `dir`, `symlink` or `hardlink`.
+    pub kind: String,
+    /// Its size in bytes (0 for everything but files).
+    pub size: u64,
+    /// Its permission bits, octal (`0644`).
+    pub mode: String,
+    /// Its modification time, RFC 3339 UTC.
+    pub mtime: String,
+    /// Where a symlink points, or which file a hard link names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// The passphrase of an SSH identity, handed to age when it decrypts the key.
+#[derive(Clone)]
+struct Passphrase(Arc<age::secrecy::SecretString>);
+
+impl age::Callbacks for Passphrase {
+    fn display_message(&self, _message: &str) {}
+    fn confirm(&self, _message: &str, _yes: &str, _no: Option<&str>) -> Option<bool> {
+        None
+    }
+    fn request_public_string(&self, _description: &str) -> Option<String> {
+        None
+    }
+    fn request_passphrase(&self, _description: &str) -> Option<age::secrecy::SecretString> {
+        use age::secrecy::ExposeSecret;
+        Some(self.0.expose_secret().to_owned().into())
+    }
 }
 
 /// The outcome of `verify`.
@@ -138,6 +178,13 @@ pub struct VerifyReport {
     pub problems_not_listed: u64,
     /// Wall-clock time of the verification.
     pub seconds: f64,
+    /// Whom the archive is encrypted to, as the signed manifest lists them: everyone who can
+    /// open it besides the client (an escrow key, say) is named here.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// The bag's payload in archive order (`--list`), only when everything verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contents: Option<Vec<ListedEntry>>,
 }
 
 impl VerifyReport {
@@ -171,7 +218,10 @@ pub fn plaintext_limit(p: &manifest::PayloadInfo) -> u64 {
 }
 
 /// Loads identities as the age CLI takes them: an age identity file, else an OpenSSH key.
-fn load_identities(paths: &[PathBuf]) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>> {
+fn load_identities(
+    paths: &[PathBuf],
+    reporter: &dyn Reporter,
+) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>> {
     let mut out: Vec<Box<dyn age::Identity + Send + Sync>> = Vec::new();
     for p in paths {
         let err = |problem: IdentityProblem| VerifyError::Identity {
@@ -192,8 +242,16 @@ fn load_identities(paths: &[PathBuf]) -> Result<Vec<Box<dyn age::Identity + Send
                 .map_err(|_| err(IdentityProblem::NotOpenSsh))?;
             match id {
                 age::ssh::Identity::Unencrypted(_) => out.push(Box::new(id)),
+                // As `age` does: ask for the passphrase. It is asked once, here, and
+                // given to age, which decrypts the key when a stanza needs it.
                 age::ssh::Identity::Encrypted(_) => {
-                    return Err(err(IdentityProblem::EncryptedSsh).into());
+                    let prompt = format!("Passphrase for the SSH key {}: ", show(p));
+                    let Some(pass) = reporter.passphrase(&prompt) else {
+                        return Err(err(IdentityProblem::EncryptedSsh).into());
+                    };
+                    out.push(Box::new(
+                        id.with_callbacks(Passphrase(Arc::new(pass.into()))),
+                    ));
                 }
                 age::ssh::Identity::Unsupported(_) => {
                     return Err(err(IdentityProblem::SshUnsupported).into());
@@ -267,6 +325,7 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
         v.report.extracted_to = Some(commit_stage(st, &bag, &outside, opts, reporter)?);
     }
     v.report.receipt_code = code;
+    v.report.contents = bag.listing;
     v.report.ok = true;
     if let Some(path) = &opts.receipt {
         let signer = inputs.receipt_signer.as_ref();
@@ -312,7 +371,7 @@ impl Inputs {
                 keys::load_public_key(f.as_deref(), k.as_deref()).map_err(VerifyError::signer)?,
             ),
         };
-        let identities = load_identities(&opts.identities)?;
+        let identities = load_identities(&opts.identities, reporter)?;
         let receipt_signer = match &opts.sign_receipt {
             Some(p) => Some(keys::load_signer(p, reporter)?),
             None => None,
@@ -473,6 +532,8 @@ fn st_path(opts: &VerifyOptions) -> PathBuf {
 struct Verification {
     problems: Problems,
     report: VerifyReport,
+    /// `--list`: keep the payload's listing.
+    list: bool,
 }
 
 impl Verification {
@@ -481,6 +542,7 @@ impl Verification {
     fn new(opts: &VerifyOptions, inputs: &Inputs, reporter: &dyn Reporter) -> Verification {
         Verification {
             problems: Problems::default(),
+            list: opts.list,
             report: VerifyReport {
                 ok: false,
                 archive_path: opts.archive.clone(),
@@ -505,6 +567,8 @@ impl Verification {
                 problems: Vec::new(),
                 problems_not_listed: 0,
                 seconds: 0.0,
+                recipients: Vec::new(),
+                contents: None,
             },
         }
     }
@@ -556,6 +620,7 @@ impl Verification {
         }
         self.report.handover_id = m.handover_id.clone();
         self.report.client = m.client.clone();
+        self.report.recipients = m.recipients.clone();
         self.report.name = m.name.clone();
         let key = match &inputs.signer {
             Some(k) => k.clone(),
@@ -640,6 +705,7 @@ impl Verification {
                 }
                 .into());
             }
+            OpenError::KeyDecryption => return Err(VerifyError::WrongPassphrase.into()),
             OpenError::NotAge => self.problems.add(
                 ProblemKind::NotAnAgeFile,
                 format!(
@@ -686,6 +752,9 @@ impl Verification {
     ) -> Result<(Bag, Option<String>)> {
         reporter.start("verify", Some(m.payload.bytes), Some(m.payload.files));
         let mut bag = Bag::new(m.bag.top_folder.as_bytes());
+        if self.list {
+            bag.listing = Some(Vec::new());
+        }
         let read = bag.read(plain, stage, reporter, &mut self.problems);
         reporter.finish();
         let (plain, read) = match read {
@@ -932,6 +1001,8 @@ struct Bag {
     hard_links: u64,
     bytes: u64,
     saw_top: bool,
+    /// The payload as listed (`--list`); `None` when not asked.
+    listing: Option<Vec<ListedEntry>>,
 }
 
 impl Bag {
@@ -948,7 +1019,41 @@ impl Bag {
             hard_links: 0,
             bytes: 0,
             saw_top: false,
+            listing: None,
         }
+    }
+
+    /// Records a payload entry for `--list`, when asked.
+    fn list<R: Read>(&mut self, entry: &tar::Entry<'_, R>, item: &Item) {
+        let Some(listing) = self.listing.as_mut() else {
+            return;
+        };
+        let kind = match item.et {
+            EntryType::Directory => "dir",
+            EntryType::Symlink => "symlink",
+            EntryType::Link => "hardlink",
+            _ => "file",
+        };
+        // As the name is, escaped only where it is not printable UTF-8 (not BagIt's `%XX`).
+        let plain = |b: &[u8]| show(&relp(b));
+        let target = matches!(item.et, EntryType::Symlink | EntryType::Link)
+            .then(|| entry.link_name_bytes().map(|t| plain(&t)))
+            .flatten();
+        let mtime = time::OffsetDateTime::from_unix_timestamp(item.mtime as i64)
+            .map(util::rfc3339)
+            .unwrap_or_default();
+        listing.push(ListedEntry {
+            path: plain(item.rel.strip_prefix(b"data/").unwrap_or(&item.rel)),
+            kind: kind.into(),
+            size: if kind == "file" {
+                entry.header().size().unwrap_or(0)
+            } else {
+                0
+            },
+            mode: format!("{:04o}", item.mode & 0o7777),
+            mtime,
+            target,
+        });
     }
 
     /// The entry's path inside the bag (`data/...` or a tag file name), or why it is refused.
@@ -1149,6 +1254,7 @@ impl Bag {
         item: Item,
         r: &mut Reading,
     ) -> Result<Option<Stop>> {
+        self.list(entry, &item);
         let rel = item.rel;
         match item.et {
             EntryType::Directory => {

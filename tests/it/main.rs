@@ -8,6 +8,7 @@ mod support;
 
 mod audit;
 mod certs;
+mod client_view;
 mod delete;
 mod export;
 mod export_races;
