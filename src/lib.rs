@@ -84,13 +84,13 @@ pub use evidence::{EvidenceSummary, evidence};
 pub use keys::KeygenSummary;
 pub use keys::delegation::{DelegationSummary, unattended_ready};
 pub use ledger::audit::{AnchorCheck, AuditReport, RekeySummary, rekey as audit_rekey};
-pub use ledger::schedule::{
-    HoldSummary, JobView, RunDueReport, RunItem, ScheduleSummary, StatusView, Step, When, hold,
-    jobs, schedule, status, timer,
-};
 pub use ledger::checklist::{
     AttestStep, AttestSummary, ChecklistStep, OverdueItem, OverdueKind, OverdueReport, StepSource,
     attest, overdue,
+};
+pub use ledger::schedule::{
+    HoldSummary, JobView, RunDueReport, RunItem, ScheduleSummary, StatusView, Step, When, hold,
+    jobs, schedule, status, timer,
 };
 pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState};
 pub use ledger::store::{HandoverRecord, ReceiptRecord};

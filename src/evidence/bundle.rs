@@ -478,7 +478,9 @@ fn who(
     let org = cert
         .and_then(|c| c.operator.organization.clone())
         .map(|o| format!("{o} (as the certificate names it)"))
-        .or_else(|| delegation_org().map(|o| format!("{o} (as the certificate key's delegation names it)")));
+        .or_else(|| {
+            delegation_org().map(|o| format!("{o} (as the certificate key's delegation names it)"))
+        });
     out.push(format!(
         "Organisation: {}",
         org.unwrap_or_else(|| "not recorded (keygen/delegate --organization names it)".into())

@@ -17,7 +17,7 @@ use crate::home::Home;
 use crate::ledger::event::{AttestDetails, AuditEvent};
 use crate::ledger::schedule::Step;
 use crate::ledger::state::{JobState, ScheduleState};
-use crate::ledger::store::{AttestationRecord, HandoverRecord, Store};
+use crate::ledger::store::{AttestationRecord, HandoverRecord, LeaseRecord, ReceiptRecord, Store};
 use crate::{
     ledger::{audit, lease},
     util,
@@ -168,7 +168,10 @@ pub fn attest(
     let mut store = Store::open(&home.database())?;
     let h = resolve(&store, handover)?;
     let operator = operator_name(operator);
-    let note = note.map(str::trim).filter(|n| !n.is_empty()).map(String::from);
+    let note = note
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from);
     let tx = store.begin()?;
     tx.insert_attestation(&AttestationRecord {
         handover_id: h.handover_id.clone(),
@@ -383,126 +386,190 @@ pub fn overdue(
         if client.is_some_and(|c| c != h.client) {
             continue;
         }
-        let item = |kind, since: Option<String>, detail: String, next_step: String| OverdueItem {
-            kind,
-            client: h.client.clone(),
-            handover_id: Some(h.handover_id.clone()),
-            name: Some(h.name.clone()),
-            since,
-            detail,
-            next_step,
+        let one = One {
+            store: &store,
+            h: &h,
+            now,
+            receipt: store.receipt(&h.handover_id)?,
         };
-        let receipt = store.receipt(&h.handover_id)?;
-        let sched = store.schedule(&h.handover_id)?;
-        let job = store.deletion_job_for_handover(&h.handover_id)?;
-        let is_deleted = deleted(&store, &h.handover_id)?;
-        let id = &h.handover_id;
-
-        // Receipts pending longer than the client's threshold.
-        let limit = receipt_threshold(&store, &h.client);
-        if receipt.is_none()
-            && !is_deleted
-            && let Some(created) = parse_time(&h.created_at)
-            && now - created > limit
-        {
-            out.push(item(
-                OverdueKind::ReceiptPending,
-                Some(h.created_at.clone()),
-                format!(
-                    "receipt pending for {} days (threshold {} days)",
-                    (now - created).whole_days(),
-                    limit.whole_days()
-                ),
-                format!(
-                    "ask the client to verify and send the receipt, then `handover confirm`; or `handover hold {id} --reason ...`"
-                ),
-            ));
-        }
-
-        // Deletions due but waiting, or whose last attempt failed.
-        if let Some(s) = sched.as_ref().filter(|s| s.state == ScheduleState::Scheduled)
-            && let Some(due) = s.due_at.as_deref().and_then(parse_time)
-            && due <= now
-        {
-            let due_s = s.due_at.clone();
-            if let Some(reason) = &s.hold_reason {
-                out.push(item(
-                    OverdueKind::DeletionWaiting,
-                    due_s.clone(),
-                    format!("deletion due since {} but on hold: {}", util::rfc3339(due), first_line(reason)),
-                    format!("`handover release {id}` when the hold ends"),
-                ));
-            } else if receipt.is_none() {
-                out.push(item(
-                    OverdueKind::DeletionWaiting,
-                    due_s.clone(),
-                    format!(
-                        "deletion due since {} but the client's receipt is not confirmed",
-                        util::rfc3339(due)
-                    ),
-                    format!(
-                        "`handover confirm` the receipt, or `handover delete {id} --without-receipt --reason ...`"
-                    ),
-                ));
-            }
-            if let Some(e) = &s.last_error {
-                out.push(item(
-                    OverdueKind::DeletionFailed,
-                    due_s,
-                    format!("the last deletion attempt failed: {}", first_line(e)),
-                    "fix the cause (`handover jobs` shows the whole error), then `handover run-due`"
-                        .into(),
-                ));
-            }
-        }
-
-        // Deletions started and interrupted, or holding their lease far too long.
-        if let Some(j) = job.as_ref().filter(|j| j.state == JobState::Running) {
-            let key = lease::handover_key(id);
-            let live = leases
-                .iter()
-                .find(|l| l.key == key && !lease::is_stale(&l.owner, &l.until, now));
-            let stuck = match live {
-                None => Some(format!(
-                    "deletion started at {} and was interrupted",
-                    j.created_at
-                )),
-                Some(l) => parse_time(&l.taken_at)
-                    .filter(|t| now - *t > STUCK_AFTER)
-                    .map(|_| format!("deletion running since {}: {}", l.taken_at, lease::describe(l))),
-            };
-            if let Some(detail) = stuck {
-                out.push(item(
-                    OverdueKind::DeletionStuck,
-                    Some(j.created_at.clone()),
-                    detail,
-                    format!("run `handover delete {id}` (or `handover run-due`) again to finish it"),
-                ));
-            }
-        }
-
-        // A confirmed receipt without an attested access revocation.
-        if let Some(r) = &receipt {
-            let revoked = store
-                .attestations(id)?
-                .iter()
-                .any(|a| a.step == AttestStep::AccessRevocation.as_str());
-            if !revoked {
-                out.push(item(
-                    OverdueKind::AccessNotRevoked,
-                    Some(r.confirmed_at.clone()),
-                    "the client's receipt is confirmed, but access revocation is not attested"
-                        .into(),
-                    format!(
-                        "revoke the provider's and third parties' access, then `handover attest {} access-revocation --note ...`",
-                        h.client
-                    ),
-                ));
-            }
-        }
+        one.receipt_pending(&mut out)?;
+        one.deletion_waiting_or_failed(&mut out)?;
+        one.deletion_stuck(&leases, &mut out)?;
+        one.access_not_revoked(&mut out)?;
     }
     Ok(OverdueReport {
         now: util::rfc3339(now),
         overdue: out,
     })
+}
+
+/// One handover, as `overdue` looks at it.
+struct One<'a> {
+    store: &'a Store,
+    h: &'a HandoverRecord,
+    now: OffsetDateTime,
+    receipt: Option<ReceiptRecord>,
+}
+
+impl One<'_> {
+    fn item(
+        &self,
+        kind: OverdueKind,
+        since: Option<String>,
+        detail: String,
+        next_step: String,
+    ) -> OverdueItem {
+        OverdueItem {
+            kind,
+            client: self.h.client.clone(),
+            handover_id: Some(self.h.handover_id.clone()),
+            name: Some(self.h.name.clone()),
+            since,
+            detail,
+            next_step,
+        }
+    }
+
+    /// A receipt pending longer than the client's threshold (not once the copies are gone).
+    fn receipt_pending(&self, out: &mut Vec<OverdueItem>) -> Result<()> {
+        let h = self.h;
+        let limit = receipt_threshold(self.store, &h.client);
+        if self.receipt.is_none()
+            && !deleted(self.store, &h.handover_id)?
+            && let Some(created) = parse_time(&h.created_at)
+            && self.now - created > limit
+        {
+            out.push(self.item(
+                OverdueKind::ReceiptPending,
+                Some(h.created_at.clone()),
+                format!(
+                    "receipt pending for {} days (threshold {} days)",
+                    (self.now - created).whole_days(),
+                    limit.whole_days()
+                ),
+                format!(
+                    "ask the client to verify and send the receipt, then `handover confirm`; or `handover hold {} --reason ...`",
+                    h.handover_id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A deletion due but held or without a receipt, or whose last attempt failed.
+    fn deletion_waiting_or_failed(&self, out: &mut Vec<OverdueItem>) -> Result<()> {
+        let id = &self.h.handover_id;
+        let Some(s) = self
+            .store
+            .schedule(id)?
+            .filter(|s| s.state == ScheduleState::Scheduled)
+        else {
+            return Ok(());
+        };
+        let Some(due) = s.due_at.as_deref().and_then(parse_time) else {
+            return Ok(());
+        };
+        if due > self.now {
+            return Ok(());
+        }
+        if let Some(reason) = &s.hold_reason {
+            out.push(self.item(
+                OverdueKind::DeletionWaiting,
+                s.due_at.clone(),
+                format!(
+                    "deletion due since {} but on hold: {}",
+                    util::rfc3339(due),
+                    first_line(reason)
+                ),
+                format!("`handover release {id}` when the hold ends"),
+            ));
+        } else if self.receipt.is_none() {
+            out.push(self.item(
+                OverdueKind::DeletionWaiting,
+                s.due_at.clone(),
+                format!(
+                    "deletion due since {} but the client's receipt is not confirmed",
+                    util::rfc3339(due)
+                ),
+                format!(
+                    "`handover confirm` the receipt, or `handover delete {id} --without-receipt --reason ...`"
+                ),
+            ));
+        }
+        if let Some(e) = &s.last_error {
+            out.push(self.item(
+                OverdueKind::DeletionFailed,
+                s.due_at.clone(),
+                format!("the last deletion attempt failed: {}", first_line(e)),
+                "fix the cause (`handover jobs` shows the whole error), then `handover run-due`"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A deletion started and interrupted (its lease's process is gone), or holding its lease
+    /// far too long.
+    fn deletion_stuck(&self, leases: &[LeaseRecord], out: &mut Vec<OverdueItem>) -> Result<()> {
+        let id = &self.h.handover_id;
+        let Some(j) = self
+            .store
+            .deletion_job_for_handover(id)?
+            .filter(|j| j.state == JobState::Running)
+        else {
+            return Ok(());
+        };
+        let key = lease::handover_key(id);
+        let live = leases
+            .iter()
+            .find(|l| l.key == key && !lease::is_stale(&l.owner, &l.until, self.now));
+        let stuck = match live {
+            None => Some(format!(
+                "deletion started at {} and was interrupted",
+                j.created_at
+            )),
+            Some(l) => parse_time(&l.taken_at)
+                .filter(|t| self.now - *t > STUCK_AFTER)
+                .map(|_| {
+                    format!(
+                        "deletion running since {}: {}",
+                        l.taken_at,
+                        lease::describe(l)
+                    )
+                }),
+        };
+        if let Some(detail) = stuck {
+            out.push(self.item(
+                OverdueKind::DeletionStuck,
+                Some(j.created_at.clone()),
+                detail,
+                format!("run `handover delete {id}` (or `handover run-due`) again to finish it"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A confirmed receipt without an attested access revocation.
+    fn access_not_revoked(&self, out: &mut Vec<OverdueItem>) -> Result<()> {
+        let Some(r) = &self.receipt else {
+            return Ok(());
+        };
+        let revoked = self
+            .store
+            .attestations(&self.h.handover_id)?
+            .iter()
+            .any(|a| a.step == AttestStep::AccessRevocation.as_str());
+        if !revoked {
+            out.push(self.item(
+                OverdueKind::AccessNotRevoked,
+                Some(r.confirmed_at.clone()),
+                "the client's receipt is confirmed, but access revocation is not attested".into(),
+                format!(
+                    "revoke the provider's and third parties' access, then `handover attest {} access-revocation --note ...`",
+                    self.h.client
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
