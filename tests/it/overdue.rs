@@ -447,3 +447,31 @@ fn help_teaches_attest_and_status_overdue() {
         "{h}"
     );
 }
+
+#[test]
+fn an_attestation_added_behind_the_tool_is_named_by_audit_verify() {
+    let (env, id, _) = exported("acme-1");
+    assert_ok(&attest(
+        &env,
+        &["acme", "feedback", "--operator", "Jo Admin"],
+    ));
+    assert_ok(&env.run(&["audit", "verify"]));
+    sql_exec(
+        &env.home().join("state.db"),
+        &format!(
+            "INSERT INTO attestations (handover_id, step, attested_at, operator)
+             VALUES ('{id}', 'access_revocation', '2026-01-01T00:00:00Z', 'nobody')"
+        ),
+    );
+    let o = env.run(&["--json", "audit", "verify"]);
+    assert_code(&o, 3);
+    let e = json(&o.stdout);
+    assert_eq!(e["error"]["kind"], "audit_gate_mismatch");
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(
+            "the attestations table holds 2 attestations, the audited events 1 attestation"
+        ),
+        "{msg}"
+    );
+}
