@@ -210,6 +210,22 @@ pub fn status() -> String {
     ])
 }
 
+/// `attest`.
+pub fn attest() -> String {
+    section(&[
+        (SUCCESS, Some("the attestation is recorded and audited")),
+        (
+            ExitClass::Operational.code(),
+            Some("operational error (no such handover, locked database, audit key missing)"),
+        ),
+        (USAGE, Some("usage error (bad arguments, an unknown STEP)")),
+        (
+            ExitClass::Refused.code(),
+            Some("refused: the client has several open handovers, or the audit log is broken"),
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +293,7 @@ mod tests {
             audit_verify(),
             certificate_check(),
             status(),
+            attest(),
         ] {
             let width = if s.contains("\n  130  ") { 3 } else { 1 };
             let pad = " ".repeat(2 + width - 1);

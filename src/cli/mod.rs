@@ -227,7 +227,7 @@ when that client has one handover (or one whose copies are not deleted yet).\n\n
 Examples:\n  \
 handover attest acme access-revocation --note \"VPN and SSO accounts disabled\"\n  \
 handover attest acme-20261201T101500Z final-billing --operator \"J. Smith\"",
-        after_help = exit::standard()
+        after_help = exit::attest()
     )]
     Attest(AttestArgs),
 }

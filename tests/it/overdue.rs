@@ -437,6 +437,7 @@ fn help_teaches_attest_and_status_overdue() {
         "access-revocation",
         "final-billing",
         "Exit status:",
+        "3  refused: the client has several open handovers",
     ] {
         assert!(h.contains(needle), "{h}");
     }
