@@ -793,6 +793,16 @@ pub enum ScheduleError {
         /// How it was deleted.
         what: String,
     },
+    /// A client name that names several handovers still open.
+    #[error(
+        "client {client:?} has several handovers: {}.\nGive the handover's id (or a prefix of at least 4 characters) instead.", candidates.join(", ")
+    )]
+    ClientAmbiguous {
+        /// The client's name.
+        client: String,
+        /// Each candidate: id (name).
+        candidates: Vec<String>,
+    },
 }
 
 impl ScheduleError {
@@ -803,6 +813,7 @@ impl ScheduleError {
             ScheduleError::Finished { .. } => "job_finished",
             ScheduleError::ClockBehind { .. } => "clock_behind",
             ScheduleError::HoldAfterDeletion { .. } => "hold_after_deletion",
+            ScheduleError::ClientAmbiguous { .. } => "client_ambiguous",
         }
     }
     /// Exit class: every schedule error is a refusal (3).

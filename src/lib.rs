@@ -13,7 +13,7 @@
 //! | pack | [`export`] | the walk, the bag, the tar/zstd/age stream, the signed manifest |
 //! | receive | [`verify`], [`confirm`] | reading an archive back, extraction, proof of receipt |
 //! | erase | [`delete`], [`shred`], [`certificate_check`] | verified deletion and its signed certificate |
-//! | ledger | [`schedule`], [`hold`], [`run_due`], [`status`], [`audit_verify`] | the state database, the signed audit log, schedules |
+//! | ledger | [`schedule`], [`hold`], [`run_due`], [`status`], [`overdue`], [`attest`], [`audit_verify`] | the state database, the signed audit log, schedules |
 //! | evidence | [`evidence`] | the folder an auditor gets |
 //! | keys | [`keygen`], [`delegate`] | signing keys, age identities, recipients |
 //!
@@ -84,6 +84,10 @@ pub use evidence::{EvidenceSummary, evidence};
 pub use keys::KeygenSummary;
 pub use keys::delegation::{DelegationSummary, unattended_ready};
 pub use ledger::audit::{AnchorCheck, AuditReport, RekeySummary, rekey as audit_rekey};
+pub use ledger::checklist::{
+    AttestStep, AttestSummary, ChecklistStep, OverdueItem, OverdueKind, OverdueReport, StepSource,
+    attest, overdue,
+};
 pub use ledger::schedule::{
     HoldSummary, JobView, RunDueReport, RunItem, ScheduleSummary, StatusView, Step, When, hold,
     jobs, schedule, status, timer,

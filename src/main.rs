@@ -77,6 +77,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Certificate(CertificateCommand::Check { cert, bag }) => {
             certificate_check(&cx, &cert, &bag)
         }
+        Command::Attest(a) => attest(&cx, a),
     }
 }
 
@@ -173,6 +174,10 @@ fn jobs(cx: &Ctx) -> Outcome {
 fn run_due(cx: &Ctx, a: cli::RunDueArgs) -> Outcome {
     let r = handover::run_due(&cx.home, a.dry_run, None, &cx.reporter)?;
     show(cx, &r, |r| render::run_due(r, cx.quiet));
+    // Overdue work is said on stderr even with --quiet: cron and systemd mail what it prints.
+    if !r.overdue.is_empty() {
+        render::overdue(&r.now, &r.overdue, false);
+    }
     Ok(r.class())
 }
 
@@ -187,6 +192,9 @@ fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
 }
 
 fn status(cx: &Ctx, a: cli::StatusArgs) -> Outcome {
+    if a.overdue {
+        return overdue(cx, a.client.as_deref());
+    }
     let rows = handover::status(&cx.home, a.client.as_deref())?;
     if cx.json {
         render::json(&serde_json::json!({ "handovers": rows }));
@@ -308,4 +316,29 @@ fn certificate_check(cx: &Ctx, cert: &std::path::Path, bag: &std::path::Path) ->
     let r = handover::certificate_check(cert, bag)?;
     ui_delete::print_coverage(&r, cx.json);
     Ok((!r.all_covered).then_some(ExitClass::Refused))
+}
+
+fn overdue(cx: &Ctx, client: Option<&str>) -> Outcome {
+    let r = handover::overdue(&cx.home, client, None)?;
+    if cx.json {
+        render::json(&r);
+    } else if r.overdue.is_empty() {
+        eprintln!("nothing is overdue at {}", r.now);
+    } else {
+        render::overdue(&r.now, &r.overdue, true);
+    }
+    Ok(r.class())
+}
+
+fn attest(cx: &Ctx, a: cli::AttestArgs) -> Outcome {
+    let s = handover::attest(
+        &cx.home,
+        &a.handover,
+        a.step.into(),
+        a.note.as_deref(),
+        a.operator.as_deref(),
+        None,
+    )?;
+    show(cx, &s, render::attest);
+    Ok(None)
 }

@@ -191,6 +191,41 @@ pub fn certificate_check() -> String {
     ])
 }
 
+/// `status`: 4 tells a monitoring timer that `--overdue` found work.
+pub fn status() -> String {
+    section(&[
+        (
+            SUCCESS,
+            Some("success (with --overdue: nothing is overdue)"),
+        ),
+        (
+            ExitClass::Operational.code(),
+            Some("operational error (no state database, locked database)"),
+        ),
+        (USAGE, None),
+        (
+            ExitClass::Waiting.code(),
+            Some("with --overdue: overdue work is listed"),
+        ),
+    ])
+}
+
+/// `attest`.
+pub fn attest() -> String {
+    section(&[
+        (SUCCESS, Some("the attestation is recorded and audited")),
+        (
+            ExitClass::Operational.code(),
+            Some("operational error (no such handover, locked database, audit key missing)"),
+        ),
+        (USAGE, Some("usage error (bad arguments, an unknown STEP)")),
+        (
+            ExitClass::Refused.code(),
+            Some("refused: the client has several open handovers, or the audit log is broken"),
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,7 +287,14 @@ mod tests {
 
     #[test]
     fn every_section_renders() {
-        for s in [run_due(), delete(), audit_verify(), certificate_check()] {
+        for s in [
+            run_due(),
+            delete(),
+            audit_verify(),
+            certificate_check(),
+            status(),
+            attest(),
+        ] {
             let width = if s.contains("\n  130  ") { 3 } else { 1 };
             let pad = " ".repeat(2 + width - 1);
             assert!(s.starts_with(&format!("Exit status:\n{pad}0  ")), "{s}");

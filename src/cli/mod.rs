@@ -190,8 +190,19 @@ is claimed by one run only; a run killed half way is finished by the next.",
     /// Print a systemd unit pair or a crontab line that runs `run-due`
     #[command(after_help = exit::standard())]
     Timer(TimerArgs),
-    /// The offboarding checklist of every handover (or of one client)
-    #[command(after_help = exit::standard())]
+    /// The offboarding checklist of every handover (or of one client), or what is overdue
+    #[command(
+        long_about = "The offboarding checklist of every handover (or of one client's): the data steps the\n\
+tool recorded (export, receipt, deletion) and the steps the operator attests (`handover attest`).\n\n\
+With --overdue, only what waits too long, one line each, for a monitoring timer or an\n\
+OnFailure= unit to mail: receipts pending longer than 14 days, deletions due but held or\n\
+without a receipt, deletions that failed or were interrupted, and confirmed receipts whose\n\
+access revocation is not attested. It exits 4 when anything is listed.\n\n\
+Examples:\n  \
+handover status acme\n  \
+handover status --overdue > overdue.txt || mail -s 'handover: overdue work' it@example.com < overdue.txt",
+        after_help = exit::status()
+    )]
     Status(StatusArgs),
     /// Write everything an auditor asks for about one handover into a new folder
     #[command(
@@ -205,6 +216,64 @@ report.html) with the checklist and the timeline. A SHA256SUMS lists every file.
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Attest a step of the offboarding done outside the tool (access revoked, billing settled, ...)
+    #[command(
+        long_about = "Record that a step of the offboarding that happens outside the tool is done, with who\n\
+and when, in the audit log like every change. `status`, `status --json` and the evidence\n\
+report show every step; `status --overdue` lists a confirmed receipt whose access revocation\n\
+is not attested. Attesting a step again records the new attestation; the latest is shown.\n\n\
+The handover: its id (or a prefix of at least 4 characters), its name, or the client's name\n\
+when that client has one handover (or one whose copies are not deleted yet).\n\n\
+Examples:\n  \
+handover attest acme access-revocation --note \"VPN and SSO accounts disabled\"\n  \
+handover attest acme-20261201T101500Z final-billing --operator \"J. Smith\"",
+        after_help = exit::attest()
+    )]
+    Attest(AttestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AttestArgs {
+    /// The handover: id (or a prefix of at least 4 characters), name, or client name
+    #[arg(value_name = "CLIENT|HANDOVER")]
+    pub handover: String,
+    /// The step done
+    #[arg(value_enum, value_name = "STEP")]
+    pub step: StepArg,
+    /// What was done, for the auditor ("VPN and SSO accounts disabled")
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// Who attests it [default: $USER]
+    #[arg(long, env = "HANDOVER_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+/// A step of the offboarding checklist that the operator attests.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepArg {
+    /// The client was notified and the contract's end date confirmed
+    NotificationAndEndDate,
+    /// Documentation, credentials and know-how handed over with the data
+    KnowledgeAndDataTransfer,
+    /// The final bill is settled
+    FinalBilling,
+    /// The provider's and third parties' access to the client's systems is revoked
+    #[value(alias = "access-revoked")]
+    AccessRevocation,
+    /// The client's feedback was collected
+    Feedback,
+}
+
+impl From<StepArg> for handover::AttestStep {
+    fn from(s: StepArg) -> Self {
+        match s {
+            StepArg::NotificationAndEndDate => handover::AttestStep::NotificationAndEndDate,
+            StepArg::KnowledgeAndDataTransfer => handover::AttestStep::KnowledgeAndDataTransfer,
+            StepArg::FinalBilling => handover::AttestStep::FinalBilling,
+            StepArg::AccessRevocation => handover::AttestStep::AccessRevocation,
+            StepArg::Feedback => handover::AttestStep::Feedback,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -283,6 +352,9 @@ pub struct TimerArgs {
 pub struct StatusArgs {
     /// Only this client's handovers
     pub client: Option<String>,
+    /// Only what is overdue, one line each; exits 4 when anything is listed
+    #[arg(long)]
+    pub overdue: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -216,6 +216,39 @@ pub fn status(home: &Path, rows: &[StatusView]) {
                 s.detail
             );
         }
+        status_attested(h);
+    }
+}
+
+/// The attested steps of a handover's checklist, after the recorded ones, in the same columns.
+fn status_attested(h: &StatusView) {
+    for s in h
+        .checklist
+        .iter()
+        .filter(|s| s.source == handover::StepSource::Attested)
+    {
+        // A note may span lines; a checklist row does not.
+        let note = s.detail.lines().collect::<Vec<_>>().join(" / ");
+        let detail = match &s.by {
+            Some(by) => format!("by {by}: {note}"),
+            None => note,
+        };
+        // Short enough for the label column the recorded steps use.
+        let label = match s.step.as_str() {
+            "notification_and_end_date" => "notice and end date",
+            "knowledge_and_data_transfer" => "knowledge transfer",
+            "final_billing" => "final billing",
+            "access_revocation" => "access revoked",
+            "feedback" => "feedback",
+            other => other,
+        };
+        println!(
+            "  [{}] {:<19} {:<21} {}",
+            if s.done { "x" } else { " " },
+            label,
+            s.at.as_deref().unwrap_or("-"),
+            detail
+        );
     }
 }
 
@@ -381,4 +414,46 @@ pub fn contents(entries: &[handover::ListedEntry]) {
 /// Bytes for people: 1.5 GiB, 12.0 KiB.
 pub fn human_bytes(n: u64) -> String {
     indicatif::BinaryBytes(n).to_string()
+}
+
+/// Overdue work, one line each with what to do next: on stdout for `status --overdue` (its
+/// output, for a timer to mail), on stderr for `run-due`.
+pub fn overdue(now: &str, items: &[handover::OverdueItem], stdout: bool) {
+    let n = items.len();
+    let mut text = format!(
+        "overdue at {now}: {n} {}\n",
+        if n == 1 { "item" } else { "items" }
+    );
+    for i in items {
+        text.push_str(&format!(
+            "  {:<24} {:<12} {}  {}\n  {:<24} next: {}\n",
+            i.kind.as_str(),
+            i.client,
+            i.handover_id.as_deref().unwrap_or("-"),
+            i.detail,
+            "",
+            i.next_step
+        ));
+    }
+    if stdout {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
+    }
+}
+
+/// `attest`: what was recorded.
+pub fn attest(s: &handover::AttestSummary) {
+    eprintln!(
+        "attested for handover {} ({}): {} by {} at {}{}",
+        s.handover_id,
+        s.client,
+        s.step.label(),
+        s.operator,
+        s.attested_at,
+        s.note
+            .as_ref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default()
+    );
 }

@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use crate::error::{EvidenceError, Result};
 use crate::home::{self, Home, PUBLIC_MODE};
+use crate::ledger::checklist::AttestStep;
 use crate::ledger::event::{AuditEvent, RunDueDetails};
-use crate::ledger::store::{AuditRow, Store};
+use crate::ledger::store::{AttestationRecord, AuditRow, Store};
 use crate::{ledger::audit, util};
 
 /// A signed document to include: file name, content, and its `.minisig` if any.
@@ -112,7 +113,32 @@ fn describe(r: &AuditRow) -> String {
         | AuditEvent::Delegate(_)
         | AuditEvent::Cleanup(_)
         | AuditEvent::AuditRekey(_) => r.command.clone(),
+        AuditEvent::Attest(d) => format!(
+            "Attested by {}: {}{}",
+            d.operator,
+            attested_label(&d.step),
+            d.note.map(|n| format!(" ({n})")).unwrap_or_default()
+        ),
     }
+}
+
+/// A checklist step's words, from its stored snake_case name.
+fn attested_label(step: &str) -> String {
+    AttestStep::ALL
+        .iter()
+        .find(|s| s.as_str() == step)
+        .map(|s| s.label().to_string())
+        .unwrap_or_else(|| step.replace('_', " "))
+}
+
+/// One line of the report for any text: a multi-line error is joined with " / ", so the
+/// timeline keeps one row per event in Markdown, HTML and a terminal alike.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// The certificate's claims and their limits in plain words, for the report.
@@ -208,6 +234,7 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
         .schedules()?
         .into_iter()
         .find(|s| s.handover_id == h.handover_id);
+    let attestations = store.attestations(&h.handover_id)?;
 
     let parent = home::parent_dir(out);
     fs::create_dir_all(parent).map_err(|source| EvidenceError::Write {
@@ -242,7 +269,12 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
             h.client, h.handover_id
         ),
         now: util::rfc3339(util::now()),
-        checklist: checklist(&h, receipt.as_ref(), schedule.as_ref(), &sources),
+        checklist: with_attested(
+            checklist(&h, receipt.as_ref(), schedule.as_ref(), &sources),
+            &attestations,
+        ),
+        who: who(home, claims.as_ref(), &attestations),
+        scope: claims.as_ref().map(|c| c.scope.clone()),
         claim_lines: claims.as_ref().map(certificate_claims).unwrap_or_default(),
         timeline: timeline(&events),
         verify_note: match &audit_result {
@@ -258,7 +290,10 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
         "report.md".into(),
         report.markdown(&how_to_check).into_bytes(),
     ));
-    files.push(("report.html".into(), report.html().into_bytes()));
+    files.push((
+        "report.html".into(),
+        report.html(&how_to_check).into_bytes(),
+    ));
     let names = publish(staging, &files, out)?;
     Ok(EvidenceSummary {
         handover_id: h.handover_id,
@@ -348,11 +383,115 @@ fn timeline(events: &[AuditRow]) -> Vec<Event> {
         .iter()
         .map(|r| Event {
             at: r.at.clone(),
-            what: describe(r),
+            what: one_line(&describe(r)),
         })
         .collect();
     timeline.sort_by(|a, b| a.at.cmp(&b.at));
     timeline
+}
+
+/// How a checklist line is marked: done, to do, or a plain statement (no box, no colour).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Done,
+    Todo,
+    Note,
+}
+
+impl From<bool> for Mark {
+    fn from(done: bool) -> Mark {
+        if done { Mark::Done } else { Mark::Todo }
+    }
+}
+
+/// The recorded steps with the attested ones in the order of an offboarding: notice first,
+/// knowledge transfer, billing and access after the receipt, feedback last.
+fn with_attested(
+    recorded: Vec<(&'static str, bool, String)>,
+    attestations: &[AttestationRecord],
+) -> Vec<(String, Mark, String)> {
+    let attested = |step: AttestStep| {
+        let last = attestations.iter().rev().find(|a| a.step == step.as_str());
+        let label = step.label();
+        let label = format!("{}{}", label[..1].to_uppercase(), &label[1..]);
+        let detail = match last {
+            Some(a) => format!(
+                "attested {} by {}{}",
+                a.attested_at,
+                a.operator,
+                a.note
+                    .as_ref()
+                    .map(|n| format!(": {}", one_line(n)))
+                    .unwrap_or_default()
+            ),
+            None => "not attested".into(),
+        };
+        (label, Mark::from(last.is_some()), detail)
+    };
+    let mut out = vec![attested(AttestStep::NotificationAndEndDate)];
+    for (label, done, detail) in recorded {
+        // No hold is a plain statement, not a step left undone.
+        let mark = if label == "Hold" && !done {
+            Mark::Note
+        } else {
+            Mark::from(done)
+        };
+        out.push((label.to_string(), mark, detail));
+        if label == "Receipt confirmed" {
+            for s in [
+                AttestStep::KnowledgeAndDataTransfer,
+                AttestStep::FinalBilling,
+                AttestStep::AccessRevocation,
+            ] {
+                out.push(attested(s));
+            }
+        }
+    }
+    out.push(attested(AttestStep::Feedback));
+    out
+}
+
+/// Who ran the offboarding, for the report: the operator and organisation the deletion
+/// certificate names, else the organisation of the home's delegation, and who attested steps.
+fn who(
+    home: &Home,
+    cert: Option<&crate::erase::certificate::Certificate>,
+    attestations: &[AttestationRecord],
+) -> Vec<String> {
+    let delegation_org = || {
+        cert.and_then(|c| c.delegation.as_ref())
+            .map(|d| d.document.clone())
+            .or_else(|| {
+                fs::read_to_string(home.dir.join(crate::keys::delegation::DELEGATION_FILE)).ok()
+            })
+            .and_then(|d| serde_json::from_str::<crate::keys::delegation::Delegation>(&d).ok())
+            .and_then(|d| d.organization)
+    };
+    let mut out = Vec::new();
+    match cert {
+        Some(c) => out.push(format!(
+            "Operator: {} (ran the deletion, as the certificate names them)",
+            c.operator.name
+        )),
+        None => out.push("Operator: not recorded yet (no deletion has run)".into()),
+    }
+    let org = cert
+        .and_then(|c| c.operator.organization.clone())
+        .map(|o| format!("{o} (as the certificate names it)"))
+        .or_else(|| {
+            delegation_org().map(|o| format!("{o} (as the certificate key's delegation names it)"))
+        });
+    out.push(format!(
+        "Organisation: {}",
+        org.unwrap_or_else(|| "not recorded (keygen/delegate --organization names it)".into())
+    ));
+    let mut attesters: Vec<&str> = attestations.iter().map(|a| a.operator.as_str()).collect();
+    attesters.sort_unstable();
+    attesters.dedup();
+    if !attesters.is_empty() {
+        out.push(format!("Steps attested by: {}", attesters.join(", ")));
+    }
+    out
 }
 
 /// The report's checklist: (step, done, detail).
@@ -412,7 +551,7 @@ fn checklist(
                 .as_ref()
                 .and_then(|s| s.hold_reason.clone())
                 .map(|r| format!("ON HOLD: {r}"))
-                .unwrap_or_else(|| "none".into()),
+                .unwrap_or_else(|| "no hold: nothing holds back this deletion".into()),
         ),
         (
             "Deleted",
@@ -431,7 +570,11 @@ fn checklist(
 struct Report {
     title: String,
     now: String,
-    checklist: Vec<(&'static str, bool, String)>,
+    checklist: Vec<(String, Mark, String)>,
+    /// The operator and the organisation.
+    who: Vec<String>,
+    /// The certificate's scope, word for word.
+    scope: Option<String>,
     claim_lines: Vec<String>,
     timeline: Vec<Event>,
     verify_note: String,
@@ -444,20 +587,32 @@ impl Report {
             title,
             now,
             checklist,
+            who,
+            scope,
             claim_lines,
             timeline,
             verify_note,
         } = self;
         let mut md = format!(
-            "# {title}\n\nGenerated {now} by handover {}.\n\n## Checklist\n\n",
+            "# {title}\n\nGenerated {now} by handover {}.\n\n",
             env!("CARGO_PKG_VERSION")
         );
-        for (label, done, detail) in checklist {
-            let _ = writeln!(
-                md,
-                "- [{}] **{label}**: {detail}",
-                if *done { "x" } else { " " }
-            );
+        for l in who {
+            let _ = writeln!(md, "- {l}");
+        }
+        md.push_str("\n## Checklist\n\n");
+        for (label, mark, detail) in checklist {
+            let _ = match mark {
+                Mark::Note => writeln!(md, "- **{label}**: {detail}"),
+                m => writeln!(
+                    md,
+                    "- [{}] **{label}**: {detail}",
+                    if *m == Mark::Done { "x" } else { " " }
+                ),
+            };
+        }
+        if let Some(scope) = scope {
+            let _ = write!(md, "\n## Scope of the deletion certificate\n\n{scope}\n");
         }
         if !claim_lines.is_empty() {
             md.push_str("\n## What the deletion certificate claims\n\n");
@@ -477,11 +632,13 @@ impl Report {
     }
 
     /// The same report as one HTML page.
-    fn html(&self) -> String {
+    fn html(&self, how_to_check: &str) -> String {
         let Report {
             title,
             now,
             checklist,
+            who,
+            scope,
             claim_lines,
             timeline,
             verify_note,
@@ -491,18 +648,32 @@ impl Report {
 <style>body{{font:15px/1.45 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}\
 table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}}\
 .done{{color:#060}}.todo{{color:#a00}}code{{word-break:break-all}}</style></head><body>\n<h1>{t}</h1>\n\
-<p>Generated {now} by handover {v}.</p>\n<h2>Checklist</h2>\n<ul>\n",
+<p>Generated {now} by handover {v}.</p>\n<ul>\n",
             t = esc(title),
             v = env!("CARGO_PKG_VERSION")
         );
-        for (label, done, detail) in checklist {
+        for l in who {
+            let _ = writeln!(html, "<li>{}</li>", esc(l));
+        }
+        html.push_str("</ul>\n<h2>Checklist</h2>\n<ul>\n");
+        for (label, mark, detail) in checklist {
+            let (class, box_) = match mark {
+                Mark::Done => (" class=\"done\"", "&#9745; "),
+                Mark::Todo => (" class=\"todo\"", "&#9744; "),
+                Mark::Note => ("", ""),
+            };
             let _ = writeln!(
                 html,
-                "<li class=\"{}\">{} <strong>{}</strong>: {}</li>",
-                if *done { "done" } else { "todo" },
-                if *done { "&#9745;" } else { "&#9744;" },
+                "<li{class}>{box_}<strong>{}</strong>: {}</li>",
                 esc(label),
                 esc(detail)
+            );
+        }
+        if let Some(scope) = scope {
+            let _ = write!(
+                html,
+                "</ul>\n<h2>Scope of the deletion certificate</h2>\n<p>{}</p>\n<ul>\n",
+                esc(scope)
             );
         }
         if !claim_lines.is_empty() {
@@ -522,10 +693,15 @@ table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #ccc;padding
                 esc(&e.what)
             );
         }
+        let commands = how_to_check
+            .trim_start_matches("```sh\n")
+            .trim_end_matches("```\n");
         let _ = write!(
             html,
-            "</table>\n<h2>Audit log</h2>\n<p>{}.</p>\n</body></html>\n",
-            esc(verify_note)
+            "</table>\n<h2>Audit log</h2>\n<p>{}.</p>\n<h2>How to check this pack</h2>\n\
+<p>In this folder:</p>\n<pre><code>{}</code></pre>\n</body></html>\n",
+            esc(verify_note),
+            esc(commands)
         );
         html
     }

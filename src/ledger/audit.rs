@@ -707,9 +707,11 @@ pub fn verify(home: &Home, against: &[std::path::PathBuf]) -> Result<AuditReport
             .collect();
         let receipt = store.receipt(&h.handover_id)?;
         let schedule = store.schedule(&h.handover_id)?;
+        let attestations = store.attestations(&h.handover_id)?;
         if let Some(first) =
             gate_mismatches(&mine, Some(&h), receipt.as_ref(), schedule.as_ref(), false)
                 .into_iter()
+                .chain(attestation_mismatch(&mine, &attestations))
                 .next()
         {
             return Err(AuditError::GateMismatch {
@@ -739,6 +741,52 @@ pub fn verify(home: &Home, against: &[std::path::PathBuf]) -> Result<AuditReport
         signed_heads: heads.len() as u64,
         key_id: keys::key_id(pk.keynum()),
         anchors,
+    })
+}
+
+/// The attestations table against the audited `attest` events of one handover: the same
+/// steps, by the same people, with the same notes, in the same order. A step attested in the
+/// table alone (an auditor asks when access ended) is named.
+fn attestation_mismatch(
+    events: &[AuditRow],
+    attestations: &[crate::ledger::store::AttestationRecord],
+) -> Option<String> {
+    let audited: Vec<crate::ledger::event::AttestDetails> = events
+        .iter()
+        .filter_map(|r| match AuditEvent::of(r) {
+            Some(AuditEvent::Attest(d)) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let recorded: Vec<crate::ledger::event::AttestDetails> = attestations
+        .iter()
+        .map(|a| crate::ledger::event::AttestDetails {
+            step: a.step.clone(),
+            operator: a.operator.clone(),
+            note: a.note.clone(),
+        })
+        .collect();
+    let n = |n: usize| {
+        format!(
+            "{n} {}",
+            if n == 1 {
+                "attestation"
+            } else {
+                "attestations"
+            }
+        )
+    };
+    (audited != recorded).then(|| {
+        format!(
+            "the attestations table holds {}, the audited events {}{}",
+            n(recorded.len()),
+            n(audited.len()),
+            if recorded.len() == audited.len() {
+                ", with different steps, operators or notes"
+            } else {
+                ""
+            }
+        )
     })
 }
 

@@ -40,6 +40,8 @@ pub enum AuditEvent {
     Cleanup(CleanupDetails),
     /// `audit-rekey`: a lost audit key was replaced.
     AuditRekey(RekeyDetails),
+    /// `attest`: the operator attested a step of the offboarding checklist.
+    Attest(AttestDetails),
 }
 
 /// Details of [`AuditEvent::Keygen`].
@@ -236,6 +238,18 @@ pub struct RekeyDetails {
     pub new_key_id: String,
 }
 
+/// Details of [`AuditEvent::Attest`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttestDetails {
+    /// The checklist step, snake_case (`access_revocation`, ...).
+    pub step: String,
+    /// Who attested it.
+    pub operator: String,
+    /// What the operator wrote, if anything.
+    pub note: Option<String>,
+}
+
 fn value<T: Serialize>(d: &T) -> serde_json::Value {
     serde_json::to_value(d).expect("audit details serialize")
 }
@@ -257,6 +271,7 @@ impl AuditEvent {
             AuditEvent::Shred(_) => "shred",
             AuditEvent::Cleanup(_) => "cleanup",
             AuditEvent::AuditRekey(_) => "audit-rekey",
+            AuditEvent::Attest(_) => "attest",
         }
     }
 
@@ -274,6 +289,7 @@ impl AuditEvent {
             AuditEvent::Delete(d) | AuditEvent::Shred(d) => value(d),
             AuditEvent::Cleanup(d) => value(d),
             AuditEvent::AuditRekey(d) => value(d),
+            AuditEvent::Attest(d) => value(d),
         }
     }
 
@@ -297,6 +313,7 @@ impl AuditEvent {
             "shred" => AuditEvent::Shred(de(details)?),
             "cleanup" => AuditEvent::Cleanup(de(details)?),
             "audit-rekey" => AuditEvent::AuditRekey(de(details)?),
+            "attest" => AuditEvent::Attest(de(details)?),
             _ => return None,
         })
     }
@@ -464,6 +481,14 @@ mod tests {
                 }),
                 json!({"reason": "lost", "previous_key_id": "O", "previous_head_seq": 7,
                     "previous_head_hash": "h", "previous_head_verified": true, "new_key_id": "N"}),
+            ),
+            (
+                AuditEvent::Attest(AttestDetails {
+                    step: "access_revocation".into(),
+                    operator: "jo".into(),
+                    note: Some("VPN off".into()),
+                }),
+                json!({"step": "access_revocation", "operator": "jo", "note": "VPN off"}),
             ),
         ]
     }

@@ -315,6 +315,9 @@ pub struct RunDueReport {
     pub failed_refused: bool,
     /// Every due job the run looked at, and what became of it.
     pub jobs: Vec<RunItem>,
+    /// Everything overdue after the run (`status --overdue`), which it also prints on stderr.
+    #[serde(default)]
+    pub overdue: Vec<crate::ledger::checklist::OverdueItem>,
 }
 
 /// Runs every due job whose receipt is confirmed and which has no hold, through `delete`.
@@ -336,6 +339,7 @@ pub fn run_due(
         failed: 0,
         failed_refused: false,
         jobs: Vec::new(),
+        overdue: Vec::new(),
     };
     for s in store.schedules()? {
         let due = s.due_at.as_deref().and_then(parse_time);
@@ -362,6 +366,12 @@ pub fn run_due(
         let outcome = run_claimed(&store, &h, delete)?;
         record_outcome(&mut store, home, &h, outcome, &mut item, &mut report)?;
         report.jobs.push(item);
+    }
+    drop(store);
+    // What is overdue once the run is over. A run that did its work is not failed by its
+    // report: the summary is left out when it cannot be read.
+    if let Ok(o) = crate::ledger::checklist::overdue(home, None, Some(now)) {
+        report.overdue = o.overdue;
     }
     Ok(report)
 }
@@ -667,6 +677,9 @@ pub struct StatusView {
     pub hold: Step,
     /// The deletion: its certificate once done, else whether it is under way or why it last failed.
     pub deleted: Step,
+    /// The whole offboarding checklist, data steps and attested steps, in order.
+    #[serde(default)]
+    pub checklist: Vec<crate::ledger::checklist::ChecklistStep>,
 }
 
 /// The offboarding checklist of every handover, or of one client's.
@@ -685,7 +698,8 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
         let r = store.receipt(&h.handover_id)?;
         let s = schedules.remove(&h.handover_id);
         let job = store.deletion_job_for_handover(&h.handover_id)?;
-        out.push(StatusView {
+        let attestations = store.attestations(&h.handover_id)?;
+        let mut view = StatusView {
             handover_id: h.handover_id.clone(),
             client: h.client.clone(),
             name: h.name.clone(),
@@ -702,7 +716,15 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
             deletion_scheduled: scheduled_step(s.as_ref()),
             hold: hold_step(s.as_ref()),
             deleted: deleted_step(&store, job.as_ref(), s.as_ref()),
-        });
+            checklist: Vec::new(),
+        };
+        view.checklist = crate::ledger::checklist::steps(
+            &attestations,
+            &view.exported,
+            &view.receipt_confirmed,
+            &view.deleted,
+        );
+        out.push(view);
     }
     Ok(out)
 }

@@ -204,6 +204,20 @@ CREATE TABLE temp_files (
     r#"
 ALTER TABLE deletion_jobs ADD COLUMN names TEXT;
 "#,
+    // 11: the offboarding steps the operator attests (issue 11): who said when that a step
+    // outside the tool was done (access revoked, billing settled, ...). Every attestation is
+    // kept; the latest of a step is the one shown. Audited as `attest` events.
+    r#"
+CREATE TABLE attestations (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    handover_id TEXT NOT NULL,
+    step        TEXT NOT NULL,
+    attested_at TEXT NOT NULL,
+    operator    TEXT NOT NULL,
+    note        TEXT
+);
+CREATE INDEX attestations_handover ON attestations (handover_id);
+"#,
 ];
 
 /// One recorded handover.
@@ -1517,6 +1531,57 @@ impl Store {
                     pid: r.get(4)?,
                     owner: r.get(5)?,
                     publishing: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
+/// One attested step of an offboarding's checklist (`attestations`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AttestationRecord {
+    /// The handover it belongs to (32 hex characters).
+    pub handover_id: String,
+    /// The step, snake_case (`access_revocation`, ...).
+    pub step: String,
+    /// When it was attested (UTC, RFC 3339).
+    pub attested_at: String,
+    /// Who attested it.
+    pub operator: String,
+    /// What the operator wrote, if anything.
+    pub note: Option<String>,
+}
+
+impl Tx<'_> {
+    /// Records an attestation.
+    pub fn insert_attestation(&self, a: &AttestationRecord) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO attestations (handover_id, step, attested_at, operator, note)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![a.handover_id, a.step, a.attested_at, a.operator, a.note],
+        )
+    }
+}
+
+impl Store {
+    /// A handover's attestations, oldest first.
+    pub fn attestations(&self, handover_id: &str) -> Result<Vec<AttestationRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT handover_id, step, attested_at, operator, note FROM attestations
+                 WHERE handover_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([handover_id], |r| {
+                Ok(AttestationRecord {
+                    handover_id: r.get(0)?,
+                    step: r.get(1)?,
+                    attested_at: r.get(2)?,
+                    operator: r.get(3)?,
+                    note: r.get(4)?,
                 })
             })
             .map_err(|e| self.err(e))?;

@@ -19,6 +19,7 @@ mod interop_export;
 mod layers;
 mod names;
 mod offboarding;
+mod overdue;
 mod receipt;
 mod release_surface;
 mod schedule;
