@@ -40,6 +40,8 @@ pub enum AuditEvent {
     Cleanup(CleanupDetails),
     /// `audit-rekey`: a lost audit key was replaced.
     AuditRekey(RekeyDetails),
+    /// `void`: a handover never delivered was withdrawn.
+    Void(VoidDetails),
 }
 
 /// Details of [`AuditEvent::Keygen`].
@@ -236,6 +238,16 @@ pub struct RekeyDetails {
     pub new_key_id: String,
 }
 
+/// Details of [`AuditEvent::Void`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VoidDetails {
+    /// Why it was withdrawn, as the operator gave it.
+    pub reason: String,
+    /// When it was voided, as the handover's row records it (UTC, RFC 3339).
+    pub voided_at: String,
+}
+
 fn value<T: Serialize>(d: &T) -> serde_json::Value {
     serde_json::to_value(d).expect("audit details serialize")
 }
@@ -257,6 +269,7 @@ impl AuditEvent {
             AuditEvent::Shred(_) => "shred",
             AuditEvent::Cleanup(_) => "cleanup",
             AuditEvent::AuditRekey(_) => "audit-rekey",
+            AuditEvent::Void(_) => "void",
         }
     }
 
@@ -274,6 +287,7 @@ impl AuditEvent {
             AuditEvent::Delete(d) | AuditEvent::Shred(d) => value(d),
             AuditEvent::Cleanup(d) => value(d),
             AuditEvent::AuditRekey(d) => value(d),
+            AuditEvent::Void(d) => value(d),
         }
     }
 
@@ -297,6 +311,7 @@ impl AuditEvent {
             "shred" => AuditEvent::Shred(de(details)?),
             "cleanup" => AuditEvent::Cleanup(de(details)?),
             "audit-rekey" => AuditEvent::AuditRekey(de(details)?),
+            "void" => AuditEvent::Void(de(details)?),
             _ => return None,
         })
     }
@@ -403,6 +418,13 @@ mod tests {
     fn deletion_cases() -> Vec<(AuditEvent, serde_json::Value)> {
         vec![
             (AuditEvent::Release, json!({ "reason": null })),
+            (
+                AuditEvent::Void(VoidDetails {
+                    reason: "test export".into(),
+                    voided_at: "2026-12-01T10:00:00Z".into(),
+                }),
+                json!({"reason": "test export", "voided_at": "2026-12-01T10:00:00Z"}),
+            ),
             (
                 AuditEvent::RunDue(RunDueDetails::Deleted {
                     certificate_id: "c".into(),

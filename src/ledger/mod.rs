@@ -15,3 +15,4 @@ pub mod lease;
 pub mod schedule;
 pub mod state;
 pub mod store;
+pub mod void;
