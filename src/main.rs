@@ -58,11 +58,11 @@ fn run(cli: Cli) -> Outcome {
         Command::Keygen(a) => keygen(&cx, a),
         Command::Delegate(a) => delegate(&cx, a),
         Command::Export(a) => export(&cx, a),
-        Command::List => list(&cx),
+        Command::List(a) => list(&cx, a.all),
         Command::Schedule(a) => schedule_deletion(&cx, a),
         Command::Hold(a) => hold(&cx, a),
         Command::Release(a) => release(&cx, a),
-        Command::Jobs => jobs(&cx),
+        Command::Jobs(a) => jobs(&cx, a.all),
         Command::RunDue(a) => run_due(&cx, a),
         Command::Timer(a) => timer(&cx, a),
         Command::Status(a) => status(&cx, a),
@@ -77,6 +77,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Certificate(CertificateCommand::Check { cert, bag }) => {
             certificate_check(&cx, &cert, &bag)
         }
+        Command::Void(a) => void(&cx, a),
     }
 }
 
@@ -126,8 +127,9 @@ fn export(cx: &Ctx, a: cli::ExportArgs) -> Outcome {
     Ok(None)
 }
 
-fn list(cx: &Ctx) -> Outcome {
-    let rows = handover::list(&cx.home)?;
+fn list(cx: &Ctx, all: bool) -> Outcome {
+    let mut rows = handover::list(&cx.home)?;
+    rows.retain(|h| all || h.voided_at.is_none());
     let receipts = handover::receipts(&cx.home)?;
     render::list(&cx.home.dir, &rows, &receipts, cx.json);
     Ok(None)
@@ -160,8 +162,9 @@ fn release(cx: &Ctx, a: cli::IdArg) -> Outcome {
     Ok(None)
 }
 
-fn jobs(cx: &Ctx) -> Outcome {
-    let jobs = handover::jobs(&cx.home, None)?;
+fn jobs(cx: &Ctx, all: bool) -> Outcome {
+    let mut jobs = handover::jobs(&cx.home, None)?;
+    jobs.retain(|j| all || j.status != "voided");
     if cx.json {
         render::json(&serde_json::json!({ "jobs": jobs }));
     } else {
@@ -187,7 +190,7 @@ fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
 }
 
 fn status(cx: &Ctx, a: cli::StatusArgs) -> Outcome {
-    let rows = handover::status(&cx.home, a.client.as_deref())?;
+    let rows = handover::status_of(&cx.home, a.client.as_deref(), a.all)?;
     if cx.json {
         render::json(&serde_json::json!({ "handovers": rows }));
     } else {
@@ -305,4 +308,10 @@ fn certificate_check(cx: &Ctx, cert: &std::path::Path, bag: &std::path::Path) ->
     let r = handover::certificate_check(cert, bag)?;
     ui_delete::print_coverage(&r, cx.json);
     Ok((!r.all_covered).then_some(ExitClass::Refused))
+}
+
+fn void(cx: &Ctx, a: cli::VoidArgs) -> Outcome {
+    let s = handover::void(&cx.home, &a.id, &a.reason, None)?;
+    show(cx, &s, render::void);
+    Ok(None)
 }

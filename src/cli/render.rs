@@ -125,7 +125,9 @@ pub fn list(home: &Path, rows: &[HandoverRecord], receipts: &[ReceiptRecord], as
             r.created_at,
             r.files,
             human_bytes(r.payload_bytes),
-            c.map_or("-", |c| c.confirmed_at.as_str()),
+            c.map_or(if r.voided_at.is_some() { "VOIDED" } else { "-" }, |c| {
+                c.confirmed_at.as_str()
+            }),
             c.map_or("-", |c| c.proof.as_str()),
             r.archive_path.display()
         );
@@ -201,6 +203,12 @@ pub fn status(home: &Path, rows: &[StatusView]) {
     }
     for h in rows {
         println!("{}  {}  ({})", h.client, h.handover_id, h.name);
+        if let Some(at) = &h.voided_at {
+            println!(
+                "  VOIDED {at}: {}",
+                h.void_reason.as_deref().unwrap_or_default()
+            );
+        }
         for (label, s) in [
             ("exported", &h.exported),
             ("receipt confirmed", &h.receipt_confirmed),
@@ -347,4 +355,12 @@ pub fn verify(r: &handover::VerifyReport) {
 /// Bytes for people: 1.5 GiB, 12.0 KiB.
 pub fn human_bytes(n: u64) -> String {
     indicatif::BinaryBytes(n).to_string()
+}
+
+/// `void`: what was withdrawn, and what to do with its files.
+pub fn void(s: &handover::VoidSummary) {
+    eprintln!(
+        "handover {} ({}) voided at {}: {}\nIts files stay until you run `handover delete {}` (no receipt needed; the reason goes into the certificate).",
+        s.handover_id, s.name, s.voided_at, s.reason, s.handover_id
+    );
 }
