@@ -129,9 +129,11 @@ fn export(cx: &Ctx, a: cli::ExportArgs) -> Outcome {
 
 fn list(cx: &Ctx, all: bool) -> Outcome {
     let mut rows = handover::list(&cx.home)?;
+    let before = rows.len();
     rows.retain(|h| all || h.voided_at.is_none());
     let receipts = handover::receipts(&cx.home)?;
     render::list(&cx.home.dir, &rows, &receipts, cx.json);
+    hidden_voided(cx, before - rows.len(), "list");
     Ok(None)
 }
 
@@ -164,12 +166,14 @@ fn release(cx: &Ctx, a: cli::IdArg) -> Outcome {
 
 fn jobs(cx: &Ctx, all: bool) -> Outcome {
     let mut jobs = handover::jobs(&cx.home, None)?;
+    let before = jobs.len();
     jobs.retain(|j| all || j.status != "voided");
     if cx.json {
         render::json(&serde_json::json!({ "jobs": jobs }));
     } else {
         render::jobs(&jobs);
     }
+    hidden_voided(cx, before - jobs.len(), "jobs");
     Ok(None)
 }
 
@@ -195,6 +199,10 @@ fn status(cx: &Ctx, a: cli::StatusArgs) -> Outcome {
         render::json(&serde_json::json!({ "handovers": rows }));
     } else {
         render::status(&cx.home.dir, &rows);
+    }
+    if !a.all {
+        let every = handover::status_of(&cx.home, a.client.as_deref(), true)?.len();
+        hidden_voided(cx, every - rows.len(), "status");
     }
     Ok(None)
 }
@@ -314,4 +322,11 @@ fn void(cx: &Ctx, a: cli::VoidArgs) -> Outcome {
     let s = handover::void(&cx.home, &a.id, &a.reason, None)?;
     show(cx, &s, render::void);
     Ok(None)
+}
+
+/// Says on stderr (not under --json or --quiet) how many voided handovers a view left out.
+fn hidden_voided(cx: &Ctx, n: usize, command: &str) {
+    if n > 0 && !cx.json && !cx.quiet {
+        render::hidden_voided(n, command);
+    }
 }

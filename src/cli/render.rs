@@ -364,3 +364,13 @@ pub fn void(s: &handover::VoidSummary) {
         s.handover_id, s.name, s.voided_at, s.reason, s.handover_id
     );
 }
+
+/// What `list`, `status` and `jobs` left out: `n` voided handovers, and how to see them.
+pub fn hidden_voided(n: usize, command: &str) {
+    let (what, verb) = if n == 1 {
+        ("voided handover", "is")
+    } else {
+        ("voided handovers", "are")
+    };
+    eprintln!("{n} {what} {verb} not shown: handover {command} --all");
+}

@@ -89,7 +89,13 @@ fn a_void_is_audited_and_leaves_list_status_and_jobs_unless_all() {
     assert!(all[0]["voided_at"].is_string());
     let text = String::from_utf8_lossy(&env.run(&["list", "--all"]).stdout).to_string();
     assert!(text.contains("VOIDED"), "{text}");
-    assert!(!String::from_utf8_lossy(&env.run(&["list"]).stdout).contains(&id));
+    let plain = env.run(&["list"]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains(&id));
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        err.contains("1 voided handover is not shown: handover list --all"),
+        "{err}"
+    );
 
     let st: Statuses = parse(&json_run(&env, &["status"]).stdout);
     assert!(st.handovers.is_empty());
@@ -141,7 +147,10 @@ fn a_voided_handover_is_deleted_without_a_receipt_and_the_certificate_says_why()
     assert_ok(&shown);
     let text = String::from_utf8_lossy(&shown.stdout).to_string()
         + &String::from_utf8_lossy(&shown.stderr);
-    assert!(text.contains("Voided:") && text.contains("wrong recipient"), "{text}");
+    assert!(
+        text.contains("Voided:") && text.contains("wrong recipient"),
+        "{text}"
+    );
     assert_ok(&env.run(&["audit", "verify"]));
 
     // The evidence report shows the void.
