@@ -225,9 +225,11 @@ handover delete acme-20261201T101500Z --yes",
 
 #[derive(Args, Debug)]
 pub struct EvidenceArgs {
-    /// The handover: its name (acme-20261201T101500Z), its id or a unique prefix of it (at least
-    /// 4 characters), or its client's name when that client has one handover in progress (not
-    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
     #[arg(value_name = "HANDOVER")]
     pub id: String,
     /// The folder to create (must not exist)
@@ -251,9 +253,11 @@ fn parse_delay(s: &str) -> Result<time::Duration, String> {
 
 #[derive(Args, Debug)]
 pub struct IdArg {
-    /// The handover: its name (acme-20261201T101500Z), its id or a unique prefix of it (at least
-    /// 4 characters), or its client's name when that client has one handover in progress (not
-    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
     #[arg(value_name = "HANDOVER")]
     pub id: String,
 }
@@ -261,9 +265,11 @@ pub struct IdArg {
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("when").required(true).args(["at", "after"])))]
 pub struct ScheduleArgs {
-    /// The handover: its name (acme-20261201T101500Z), its id or a unique prefix of it (at least
-    /// 4 characters), or its client's name when that client has one handover in progress (not
-    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
     #[arg(value_name = "HANDOVER")]
     pub id: String,
     /// When: a date (2027-01-31, midnight UTC) or an RFC 3339 time
@@ -279,9 +285,11 @@ pub struct ScheduleArgs {
 
 #[derive(Args, Debug)]
 pub struct HoldArgs {
-    /// The handover: its name (acme-20261201T101500Z), its id or a unique prefix of it (at least
-    /// 4 characters), or its client's name when that client has one handover in progress (not
-    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
     #[arg(value_name = "HANDOVER")]
     pub id: String,
     /// Why (recorded in the audit log and shown by jobs and status)
@@ -382,9 +390,11 @@ pub struct VerifyArgs {
 
 #[derive(Args, Debug)]
 pub struct ConfirmArgs {
-    /// A receipt file, or with --code the handover: its name, its id or a unique prefix of it
-    /// (at least 4 characters), or its client's name when that client has one handover in
-    /// progress. No match, several (they are listed) or a shorter prefix: exit 1
+    /// A receipt file, or with --code the handover (its name, id, id prefix or client's name)
+    ///
+    /// With --code: the handover's name, its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
     #[arg(value_name = "RECEIPT|HANDOVER")]
     pub target: String,
     /// The receipt code the client read out (XXXX-XXXX-XXXX-XXXX-XXXX)
@@ -480,9 +490,11 @@ pub struct SignArgs {
 
 #[derive(Args, Debug)]
 pub struct DeleteArgs {
-    /// The handover: its name (acme-20261201T101500Z), its id or a unique prefix of it (at least
-    /// 4 characters), or its client's name when that client has one handover in progress (not
-    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
     #[arg(value_name = "HANDOVER")]
     pub handover: String,
     /// Also delete this path (file or tree); repeatable
@@ -590,9 +602,11 @@ pub struct JobsArgs {
 
 #[derive(Args, Debug)]
 pub struct VoidArgs {
-    /// The handover: its name (acme-20261201T101500Z), its id or a unique prefix of it (at least
-    /// 4 characters), or its client's name when that client has one handover in progress (not
-    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
     #[arg(value_name = "HANDOVER")]
     pub id: String,
     /// Why it is withdrawn (recorded in the audit log and in the deletion certificate)
