@@ -509,6 +509,89 @@ pub enum StoreError {
         "no deletion certificate matches {0:?}.\nThe id is printed by `handover delete` and `handover shred`, and is in the certificate file."
     )]
     CertificateNotFound(String),
+    /// A name, a client's name or an id prefix that fits several handovers.
+    #[error("{}", candidates_message(&format!("{given:?} matches {} handovers:", candidates.len()), candidates, "Give the name or the id of the one you mean (or at least 4 characters of an id that only it starts with)."))]
+    HandoverAmbiguous {
+        /// What was given.
+        given: String,
+        /// Every handover it fits.
+        candidates: Vec<HandoverCandidate>,
+    },
+    /// An id prefix too short to pick a handover.
+    #[error(
+        "{0:?} is too short to pick a handover: give at least 4 characters of its id, its name, or its client's name.\nRun `handover list` to see the recorded handovers."
+    )]
+    PrefixTooShort(String),
+    /// A client's name whose handovers are all finished (deleted or voided).
+    #[error("{}", candidates_message(&format!("client {client:?} has no handover in progress (none that is not deleted or voided); its handovers:"), candidates, "Give the name or the id of the one you mean."))]
+    ClientNotInProgress {
+        /// The client's name, as given.
+        client: String,
+        /// Its finished handovers.
+        candidates: Vec<HandoverCandidate>,
+    },
+}
+
+/// A handover an ambiguous reference could mean, as the error lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HandoverCandidate {
+    /// The handover's id (32 hex characters).
+    pub handover_id: String,
+    /// The handover's name.
+    pub name: String,
+    /// When it was exported (UTC, RFC 3339).
+    pub created_at: String,
+    /// How far it got.
+    pub state: HandoverState,
+}
+
+/// How far a handover got, as name resolution sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoverState {
+    /// Exported; no receipt confirmed yet.
+    Exported,
+    /// The client's receipt is confirmed.
+    Received,
+    /// Its local copies were deleted (finished).
+    Deleted,
+    /// Withdrawn with `handover void` (finished).
+    Voided,
+}
+
+impl HandoverState {
+    /// The word lists and errors show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoverState::Exported => "exported",
+            HandoverState::Received => "received",
+            HandoverState::Deleted => "deleted",
+            HandoverState::Voided => "voided",
+        }
+    }
+
+    /// Deleted or voided: nothing is left to do with it.
+    pub fn finished(self) -> bool {
+        matches!(self, HandoverState::Deleted | HandoverState::Voided)
+    }
+}
+
+/// `head`, one line per candidate (id, name, created, state), then `next`.
+fn candidates_message(head: &str, candidates: &[HandoverCandidate], next: &str) -> String {
+    let width = candidates.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut s = head.to_string();
+    for c in candidates {
+        s.push_str(&format!(
+            "\n  {}  {:width$}  {}  {}",
+            c.handover_id,
+            c.name,
+            c.created_at,
+            c.state.as_str()
+        ));
+    }
+    s.push('\n');
+    s.push_str(next);
+    s
 }
 
 impl StoreError {
@@ -522,6 +605,9 @@ impl StoreError {
             StoreError::NotFound(_) => "handover_not_found",
             StoreError::Ambiguous(_) => "handover_id_ambiguous",
             StoreError::CertificateNotFound(_) => "certificate_not_found",
+            StoreError::HandoverAmbiguous { .. } => "handover_id_ambiguous",
+            StoreError::PrefixTooShort(_) => "handover_id_too_short",
+            StoreError::ClientNotInProgress { .. } => "handover_not_found",
         }
     }
     /// Exit class: the database cannot be used or holds no such record (1).
@@ -803,6 +889,41 @@ pub enum ScheduleError {
         /// Each candidate: id (name).
         candidates: Vec<String>,
     },
+    /// `void` of a handover whose receipt is confirmed: it was delivered.
+    #[error(
+        "handover {handover_id} cannot be voided: the client's receipt was confirmed at {confirmed_at}, so it was delivered.\nNothing was changed. Once the deletion is due, `handover delete {handover_id}` deletes your copies with the receipt."
+    )]
+    VoidAfterReceipt {
+        /// The handover's id.
+        handover_id: String,
+        /// When the receipt was confirmed.
+        confirmed_at: String,
+    },
+    /// `void` of a handover whose copies were deleted (or whose deletion is under way).
+    #[error("handover {handover_id} cannot be voided: {what}.\nNothing was changed.")]
+    VoidAfterDeletion {
+        /// The handover's id.
+        handover_id: String,
+        /// How far its deletion got.
+        what: String,
+    },
+    /// `void` of a handover already voided.
+    #[error(
+        "handover {handover_id} was already voided at {voided_at} ({reason}).\nNothing was changed. `handover delete {handover_id}` deletes its files."
+    )]
+    AlreadyVoided {
+        /// The handover's id.
+        handover_id: String,
+        /// When it was voided.
+        voided_at: String,
+        /// Why.
+        reason: String,
+    },
+    /// `void` without a reason.
+    #[error(
+        "`handover void` needs a --reason that says why the handover is withdrawn (a test, a wrong recipient); it goes into the audit log and the deletion certificate."
+    )]
+    VoidReasonRequired,
 }
 
 impl ScheduleError {
@@ -814,6 +935,10 @@ impl ScheduleError {
             ScheduleError::ClockBehind { .. } => "clock_behind",
             ScheduleError::HoldAfterDeletion { .. } => "hold_after_deletion",
             ScheduleError::ClientAmbiguous { .. } => "client_ambiguous",
+            ScheduleError::VoidAfterReceipt { .. } => "void_after_receipt",
+            ScheduleError::VoidAfterDeletion { .. } => "void_after_deletion",
+            ScheduleError::AlreadyVoided { .. } => "already_voided",
+            ScheduleError::VoidReasonRequired => "reason_required",
         }
     }
     /// Exit class: every schedule error is a refusal (3).

@@ -80,6 +80,7 @@ pub use erase::{
     DeleteOptions, FsMethod, PlanRoot, PlanSummary, Refusal, ShredOptions, ShredSummary, delete,
     shred,
 };
+pub use error::{HandoverCandidate, HandoverState};
 pub use evidence::{EvidenceSummary, evidence};
 pub use keys::KeygenSummary;
 pub use keys::delegation::{DelegationSummary, unattended_ready};
@@ -88,12 +89,14 @@ pub use ledger::checklist::{
     AttestStep, AttestSummary, ChecklistStep, OverdueItem, OverdueKind, OverdueReport, StepSource,
     attest, overdue,
 };
+pub use ledger::schedule::status_of;
 pub use ledger::schedule::{
     HoldSummary, JobView, RunDueReport, RunItem, ScheduleSummary, StatusView, Step, When, hold,
     jobs, schedule, status, timer,
 };
 pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState};
 pub use ledger::store::{HandoverRecord, ReceiptRecord};
+pub use ledger::void::{VoidSummary, void};
 pub use pack::export::{DEFAULT_LEVEL, ExportOptions, ExportSummary, Recipients, export};
 pub use receive::extract::{Leftover, LeftoverState};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
@@ -106,7 +109,7 @@ pub use receive::verify::{
 pub mod documents {
     pub use crate::erase::certificate::{
         BagFile, Certificate, EntryRef, HandoverRef, Host, Operator, ReceiptRef, RootRef,
-        Sanitization, Totals, Verification,
+        Sanitization, Totals, Verification, VoidRef,
     };
     pub use crate::keys::delegation::DelegationRef;
     pub use crate::manifest::{Checkpoint, SignerInfo, Tool};

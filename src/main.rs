@@ -58,11 +58,11 @@ fn run(cli: Cli) -> Outcome {
         Command::Keygen(a) => keygen(&cx, a),
         Command::Delegate(a) => delegate(&cx, a),
         Command::Export(a) => export(&cx, a),
-        Command::List => list(&cx),
+        Command::List(a) => list(&cx, a.all),
         Command::Schedule(a) => schedule_deletion(&cx, a),
         Command::Hold(a) => hold(&cx, a),
         Command::Release(a) => release(&cx, a),
-        Command::Jobs => jobs(&cx),
+        Command::Jobs(a) => jobs(&cx, a.all),
         Command::RunDue(a) => run_due(&cx, a),
         Command::Timer(a) => timer(&cx, a),
         Command::Status(a) => status(&cx, a),
@@ -78,6 +78,7 @@ fn run(cli: Cli) -> Outcome {
             certificate_check(&cx, &cert, &bag)
         }
         Command::Attest(a) => attest(&cx, a),
+        Command::Void(a) => void(&cx, a),
     }
 }
 
@@ -127,10 +128,13 @@ fn export(cx: &Ctx, a: cli::ExportArgs) -> Outcome {
     Ok(None)
 }
 
-fn list(cx: &Ctx) -> Outcome {
-    let rows = handover::list(&cx.home)?;
+fn list(cx: &Ctx, all: bool) -> Outcome {
+    let mut rows = handover::list(&cx.home)?;
+    let before = rows.len();
+    rows.retain(|h| all || h.voided_at.is_none());
     let receipts = handover::receipts(&cx.home)?;
     render::list(&cx.home.dir, &rows, &receipts, cx.json);
+    hidden_voided(cx, before - rows.len(), "list");
     Ok(None)
 }
 
@@ -161,13 +165,16 @@ fn release(cx: &Ctx, a: cli::IdArg) -> Outcome {
     Ok(None)
 }
 
-fn jobs(cx: &Ctx) -> Outcome {
-    let jobs = handover::jobs(&cx.home, None)?;
+fn jobs(cx: &Ctx, all: bool) -> Outcome {
+    let mut jobs = handover::jobs(&cx.home, None)?;
+    let before = jobs.len();
+    jobs.retain(|j| all || j.status != "voided");
     if cx.json {
         render::json(&serde_json::json!({ "jobs": jobs }));
     } else {
         render::jobs(&jobs);
     }
+    hidden_voided(cx, before - jobs.len(), "jobs");
     Ok(None)
 }
 
@@ -195,11 +202,15 @@ fn status(cx: &Ctx, a: cli::StatusArgs) -> Outcome {
     if a.overdue {
         return overdue(cx, a.client.as_deref());
     }
-    let rows = handover::status(&cx.home, a.client.as_deref())?;
+    let rows = handover::status_of(&cx.home, a.client.as_deref(), a.all)?;
     if cx.json {
         render::json(&serde_json::json!({ "handovers": rows }));
     } else {
         render::status(&cx.home.dir, &rows);
+    }
+    if !a.all {
+        let every = handover::status_of(&cx.home, a.client.as_deref(), true)?.len();
+        hidden_voided(cx, every - rows.len(), "status");
     }
     Ok(None)
 }
@@ -341,4 +352,17 @@ fn attest(cx: &Ctx, a: cli::AttestArgs) -> Outcome {
     )?;
     show(cx, &s, render::attest);
     Ok(None)
+}
+
+fn void(cx: &Ctx, a: cli::VoidArgs) -> Outcome {
+    let s = handover::void(&cx.home, &a.id, &a.reason, None)?;
+    show(cx, &s, render::void);
+    Ok(None)
+}
+
+/// Says on stderr (not under --json or --quiet) how many voided handovers a view left out.
+fn hidden_voided(cx: &Ctx, n: usize, command: &str) {
+    if n > 0 && !cx.json && !cx.quiet {
+        render::hidden_voided(n, command);
+    }
 }

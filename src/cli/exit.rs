@@ -226,6 +226,29 @@ pub fn attest() -> String {
     ])
 }
 
+/// `void`.
+pub fn void() -> String {
+    section(&[
+        (
+            SUCCESS,
+            Some("voided, and the void recorded in the audit log"),
+        ),
+        (
+            ExitClass::Operational.code(),
+            Some(
+                "operational error, or HANDOVER names no handover, several (listed), or a prefix\nunder 4 characters",
+            ),
+        ),
+        (USAGE, None),
+        (
+            ExitClass::Refused.code(),
+            Some(
+                "refused: the client's receipt is confirmed, the handover is already deleted (or its\ndeletion started) or voided, or the audit log does not verify; nothing changed",
+            ),
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

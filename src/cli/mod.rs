@@ -86,9 +86,9 @@ Nothing appears under a final name unless the whole export succeeded.",
         after_help = exit::standard()
     )]
     Export(ExportArgs),
-    /// List every handover recorded so far
+    /// List every handover recorded so far (voided ones with --all)
     #[command(after_help = exit::standard())]
-    List,
+    List(ListArgs),
     /// Client side: verify a received handover, optionally extract it and write a receipt
     #[command(
         long_about = "Verify a received handover without trusting the channel it came over: the manifest's\n\
@@ -175,9 +175,9 @@ come, the client's receipt is confirmed and no hold is placed. A time in the pas
     /// Lift the hold on a handover's deletion
     #[command(after_help = exit::standard())]
     Release(IdArg),
-    /// Deletion jobs: what is due, when, and why it waits
+    /// Deletion jobs: what is due, when, and why it waits (voided handovers' with --all)
     #[command(after_help = exit::standard())]
-    Jobs,
+    Jobs(JobsArgs),
     /// Run every due deletion (from cron or a systemd timer); never prompts
     #[command(
         long_about = "Run every deletion job whose time has come, whose receipt is confirmed and which has no\n\
@@ -230,6 +230,22 @@ handover attest acme-20261201T101500Z final-billing --operator \"J. Smith\"",
         after_help = exit::attest()
     )]
     Attest(AttestArgs),
+    /// Withdraw a handover that was never delivered (a test, a wrong recipient)
+    #[command(
+        long_about = "Withdraw a handover that was never delivered: a test export, an archive encrypted to the\n\
+wrong recipient. The void and its reason are recorded in the audit log. From then on list,\n\
+status and jobs leave it out (--all shows it, marked), run-due leaves its schedule, and\n\
+`handover delete` deletes its own files (archive, manifest, signature) without a receipt, the\n\
+void's reason in the certificate. The client's data directory stays: the export that replaces\n\
+it needs it (add --also DIR to delete it too).\n\n\
+Refused (exit 3) once the client's receipt is confirmed (it was delivered: delete it with the\n\
+receipt), once its deletion started or finished, or when it is already voided.\n\n\
+Example:\n  \
+handover void acme-20261201T101500Z --reason \"test export, sent to nobody\"\n  \
+handover delete acme-20261201T101500Z --yes",
+        after_help = exit::void()
+    )]
+    Void(VoidArgs),
 }
 
 #[derive(Args, Debug)]
@@ -278,7 +294,12 @@ impl From<StepArg> for handover::AttestStep {
 
 #[derive(Args, Debug)]
 pub struct EvidenceArgs {
-    /// Handover id (or a unique prefix of at least 4 characters)
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
+    #[arg(value_name = "HANDOVER")]
     pub id: String,
     /// The folder to create (must not exist)
     #[arg(long, value_name = "DIR")]
@@ -301,14 +322,24 @@ fn parse_delay(s: &str) -> Result<time::Duration, String> {
 
 #[derive(Args, Debug)]
 pub struct IdArg {
-    /// Handover id (or a unique prefix of at least 4 characters)
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
+    #[arg(value_name = "HANDOVER")]
     pub id: String,
 }
 
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("when").required(true).args(["at", "after"])))]
 pub struct ScheduleArgs {
-    /// Handover id (or a unique prefix of at least 4 characters)
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
+    #[arg(value_name = "HANDOVER")]
     pub id: String,
     /// When: a date (2027-01-31, midnight UTC) or an RFC 3339 time
     #[arg(long, value_parser = parse_time)]
@@ -323,7 +354,12 @@ pub struct ScheduleArgs {
 
 #[derive(Args, Debug)]
 pub struct HoldArgs {
-    /// Handover id (or a unique prefix of at least 4 characters)
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
+    #[arg(value_name = "HANDOVER")]
     pub id: String,
     /// Why (recorded in the audit log and shown by jobs and status)
     #[arg(long)]
@@ -350,11 +386,15 @@ pub struct TimerArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// Only this client's handovers
+    /// Only this client's handovers, or the one handover this names (its name, id or a unique
+    /// id prefix of at least 4 characters)
     pub client: Option<String>,
     /// Only what is overdue, one line each; exits 4 when anything is listed
     #[arg(long)]
     pub overdue: bool,
+    /// Also show voided handovers (marked VOIDED)
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -426,8 +466,12 @@ pub struct VerifyArgs {
 
 #[derive(Args, Debug)]
 pub struct ConfirmArgs {
-    /// A receipt file, or with --code a handover id (or a prefix of at least 4 characters)
-    #[arg(value_name = "RECEIPT|HANDOVER_ID")]
+    /// A receipt file, or with --code the handover (its name, id, id prefix or client's name)
+    ///
+    /// With --code: the handover's name, its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
+    #[arg(value_name = "RECEIPT|HANDOVER")]
     pub target: String,
     /// The receipt code the client read out (XXXX-XXXX-XXXX-XXXX-XXXX)
     #[arg(long, value_name = "CODE")]
@@ -522,8 +566,12 @@ pub struct SignArgs {
 
 #[derive(Args, Debug)]
 pub struct DeleteArgs {
-    /// The handover id (or its first characters), as `handover list` shows
-    #[arg(value_name = "HANDOVER_ID")]
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
+    #[arg(value_name = "HANDOVER")]
     pub handover: String,
     /// Also delete this path (file or tree); repeatable
     #[arg(long, value_name = "PATH")]
@@ -612,4 +660,32 @@ pub struct ExportArgs {
     /// bound in the signed manifest, so `confirm` takes a signed receipt only from this key
     #[arg(long, value_name = "FILE")]
     pub client_key: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Also list voided handovers (RECEIVED shows VOIDED)
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct JobsArgs {
+    /// Also show the jobs of voided handovers (status voided)
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VoidArgs {
+    /// The handover: its name, its id or an id prefix, or its client's name
+    ///
+    /// Its name (acme-20261201T101500Z), its id or a unique prefix of it (at least 4
+    /// characters), or its client's name when that client has one handover in progress (not
+    /// deleted, not voided). No match, several (they are listed) or a shorter prefix: exit 1.
+    #[arg(value_name = "HANDOVER")]
+    pub id: String,
+    /// Why it is withdrawn (recorded in the audit log and in the deletion certificate)
+    #[arg(long)]
+    pub reason: String,
 }

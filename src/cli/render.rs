@@ -125,7 +125,9 @@ pub fn list(home: &Path, rows: &[HandoverRecord], receipts: &[ReceiptRecord], as
             r.created_at,
             r.files,
             human_bytes(r.payload_bytes),
-            c.map_or("-", |c| c.confirmed_at.as_str()),
+            c.map_or(if r.voided_at.is_some() { "VOIDED" } else { "-" }, |c| {
+                c.confirmed_at.as_str()
+            }),
             c.map_or("-", |c| c.proof.as_str()),
             r.archive_path.display()
         );
@@ -201,6 +203,12 @@ pub fn status(home: &Path, rows: &[StatusView]) {
     }
     for h in rows {
         println!("{}  {}  ({})", h.client, h.handover_id, h.name);
+        if let Some(at) = &h.voided_at {
+            println!(
+                "  VOIDED {at}: {}",
+                h.void_reason.as_deref().unwrap_or_default()
+            );
+        }
         for (label, s) in [
             ("exported", &h.exported),
             ("receipt confirmed", &h.receipt_confirmed),
@@ -456,4 +464,22 @@ pub fn attest(s: &handover::AttestSummary) {
             .map(|n| format!(": {n}"))
             .unwrap_or_default()
     );
+}
+
+/// `void`: what was withdrawn, and what to do with its files.
+pub fn void(s: &handover::VoidSummary) {
+    eprintln!(
+        "handover {} ({}) voided at {}: {}\nIts files stay until you run `handover delete {}` (no receipt needed; the reason goes into the certificate).",
+        s.handover_id, s.name, s.voided_at, s.reason, s.handover_id
+    );
+}
+
+/// What `list`, `status` and `jobs` left out: `n` voided handovers, and how to see them.
+pub fn hidden_voided(n: usize, command: &str) {
+    let (what, verb) = if n == 1 {
+        ("voided handover", "is")
+    } else {
+        ("voided handovers", "are")
+    };
+    eprintln!("{n} {what} {verb} not shown: handover {command} --all");
 }

@@ -183,6 +183,12 @@ fn certificate_header(v: &CertificateView, w: &mut dyn FnMut(String)) {
         )),
         _ => {}
     }
+    if let Some(v) = &c.void {
+        w(format!(
+            "Voided:      {} (never delivered): {}",
+            v.voided_at, v.reason
+        ));
+    }
     w(format!(
         "Operator:    {}{}",
         c.operator.name,

@@ -98,6 +98,20 @@ pub struct Certificate {
     /// certificate key (None: signed by the provider key itself, or by `--sign-key`).
     #[serde(default)]
     pub delegation: Option<crate::keys::delegation::DelegationRef>,
+    /// The handover's void (`handover void`), when the deletion ran on it instead of a
+    /// receipt: the handover was withdrawn before it was delivered. Absent otherwise, so
+    /// certificates without one are what earlier versions wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub void: Option<VoidRef>,
+}
+
+/// Why a handover was withdrawn before it was delivered, as its audited void recorded it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VoidRef {
+    /// When it was voided (UTC, RFC 3339).
+    pub voided_at: String,
+    /// Why, as the operator gave it.
+    pub reason: String,
 }
 
 /// The handover whose copies were deleted.
@@ -428,6 +442,15 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         warnings: tally.warnings.clone(),
         audit_checkpoint: crate::ledger::audit::checkpoint(store, input.home)?,
         delegation: None,
+        void: input
+            .handover
+            .filter(|_| job.without_receipt_reason.as_deref() == Some(super::VOIDED))
+            .and_then(|h| {
+                Some(VoidRef {
+                    voided_at: h.voided_at.clone()?,
+                    reason: h.void_reason.clone().unwrap_or_default(),
+                })
+            }),
     };
     let written = write_signed(input, cert, &certificate_id, now)?;
     record(store, input, &job, &entries, &written, &tally.totals, now)?;

@@ -101,9 +101,12 @@ pub(super) fn related(
                 .deletion_job_for_handover(&h.handover_id)?
                 .is_some_and(|j| j.state == JobState::Done);
         let receipt_confirmed = receipts.contains_key(&h.handover_id);
+        // Withdrawn before delivery, its void checked against the audit log just above: it
+        // keeps no claim on paths it shares (a test export's source is the real export's).
+        let voided = h.voided_at.is_some();
         // The named handover's own receipt (or --without-receipt reason) was checked by
-        // `delete`; any other must be received or already deleted.
-        let clear = hold.is_none() && (is_named || receipt_confirmed || deleted);
+        // `delete`; any other must be received, already deleted, or voided.
+        let clear = hold.is_none() && (is_named || receipt_confirmed || deleted || voided);
         out.push(RelatedHandover {
             handover_id: h.handover_id,
             client: h.client,

@@ -218,7 +218,11 @@ pub fn shred(home: &Home, opts: &ShredOptions, reporter: &dyn Reporter) -> Resul
     )
 }
 
-/// Deletes a handover's local copies once the client's receipt is confirmed.
+/// The reason a deletion records when it runs on a voided handover instead of a receipt.
+pub const VOIDED: &str = "voided";
+
+/// Deletes a handover's local copies once the client's receipt is confirmed (or the
+/// handover was voided).
 pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Result<ShredSummary> {
     if !home.database().exists() {
         return Err(StoreError::NotFound(opts.handover.clone()).into());
@@ -249,11 +253,20 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     // schedule, before anything is touched: `gate::related` checks every handover the run
     // touches, this one always among them.
     let receipt = store.receipt(&h.handover_id)?;
+    let voided = receipt.is_none() && h.voided_at.is_some();
     let reason = if receipt.is_some() {
         if opts.without_receipt {
             reporter.warn("a receipt is recorded for this handover; --without-receipt is ignored");
         }
         None
+    } else if voided {
+        // Withdrawn before it was delivered: no receipt will come. The void is checked
+        // against its audited event with the other gates (`gate::related`) before anything
+        // is touched, so one set with sqlite3 is refused; the certificate carries its reason.
+        if opts.without_receipt {
+            reporter.warn("this handover was voided; --without-receipt is ignored");
+        }
+        Some(VOIDED.to_string())
     } else if opts.without_receipt {
         let r = opts.reason.clone().unwrap_or_default();
         if r.trim().is_empty() {
@@ -264,12 +277,18 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
         return Err(ShredError::NoReceipt(h.handover_id.clone()).into());
     };
     drop(store);
-    let mut roots = vec![
-        (h.source_path.clone(), "source".to_string()),
+    // A voided handover's own files are its archive, manifest and signature: the client's
+    // data directory was never handed over, and the export that replaces the void needs it
+    // (`--also DIR` deletes it too).
+    let mut roots = Vec::new();
+    if !voided {
+        roots.push((h.source_path.clone(), "source".to_string()));
+    }
+    roots.extend([
         (h.archive_path.clone(), "archive".to_string()),
         (h.manifest_path.clone(), "manifest".to_string()),
         (h.signature_path.clone(), "signature".to_string()),
-    ];
+    ]);
     roots.extend(opts.also.iter().map(|p| (p.clone(), "also".to_string())));
     // Partial archives a killed export left in this outbox: shredded and certified with it.
     roots.extend(

@@ -119,6 +119,7 @@ fn describe(r: &AuditRow) -> String {
             attested_label(&d.step),
             d.note.map(|n| format!(" ({n})")).unwrap_or_default()
         ),
+        AuditEvent::Void(d) => format!("Handover voided (never delivered): {}", d.reason),
     }
 }
 
@@ -563,7 +564,18 @@ fn checklist(
                 .unwrap_or_else(|| "not yet".into()),
         ),
     ];
-    checklist.into()
+    let mut checklist: Vec<_> = checklist.into();
+    if let Some(at) = &h.voided_at {
+        checklist.push((
+            "Voided",
+            true,
+            format!(
+                "{at}: {} (withdrawn before it was delivered; its files may be deleted without a receipt)",
+                h.void_reason.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    checklist
 }
 
 /// What the report says: one page, a checklist and a timeline.

@@ -381,6 +381,8 @@ pub struct AuditedGates {
     pub held: bool,
     /// The last audited schedule.
     pub due_at: Option<String>,
+    /// The audited void (`handover void`): (when, why).
+    pub voided: Option<(String, String)>,
 }
 
 /// Reads the gate state of one handover from its audited events (in order).
@@ -394,6 +396,7 @@ pub fn audited_gates(events: &[AuditRow]) -> AuditedGates {
             Some(AuditEvent::Release) => g.held = false,
             Some(AuditEvent::Export(d)) => g.paths_sha256 = d.paths_sha256,
             Some(AuditEvent::Schedule(d)) => g.due_at = d.due_at,
+            Some(AuditEvent::Void(d)) => g.voided = Some((d.voided_at, d.reason)),
             _ => {}
         }
     }
@@ -431,6 +434,7 @@ pub fn gate_mismatches(
     let mut out = Vec::new();
     if let Some(h) = handover {
         out.extend(handover_mismatches(events, h, &g));
+        out.extend(void_mismatch(h, &g, permissive_only));
     }
     if let Some(r) = receipt {
         out.extend(receipt_mismatches(r, &g));
@@ -477,6 +481,32 @@ fn handover_mismatches(
         }
     }
     out
+}
+
+/// The handover row's void against the audited `void` event. A void opens the way to a
+/// deletion without a receipt, so one set with `sqlite3` is refused like a hand-inserted
+/// receipt; a void the row no longer shows only makes deletion stricter (`audit verify`).
+fn void_mismatch(
+    h: &crate::ledger::store::HandoverRecord,
+    g: &AuditedGates,
+    permissive_only: bool,
+) -> Option<String> {
+    let row = h
+        .voided_at
+        .as_ref()
+        .map(|at| (at, h.void_reason.clone().unwrap_or_default()));
+    match (row, &g.voided) {
+        (Some(_), None) => Some(
+            "it is recorded as voided, but no audited void event matches: the void was written to the database outside handover".into(),
+        ),
+        (Some((at, why)), Some((a_at, a_why))) if at != a_at || &why != a_why => Some(format!(
+            "its recorded void ({at}: {why}) is not the one the audit log recorded ({a_at}: {a_why}): the handover row was edited outside handover"
+        )),
+        (None, Some(_)) if !permissive_only => Some(
+            "the audit log records a void that the handover row no longer shows: it was edited outside handover".into(),
+        ),
+        _ => None,
+    }
 }
 
 /// What the recorded receipt states (client key, times) against the audited confirmation.

@@ -42,6 +42,8 @@ pub enum AuditEvent {
     AuditRekey(RekeyDetails),
     /// `attest`: the operator attested a step of the offboarding checklist.
     Attest(AttestDetails),
+    /// `void`: a handover never delivered was withdrawn.
+    Void(VoidDetails),
 }
 
 /// Details of [`AuditEvent::Keygen`].
@@ -250,6 +252,16 @@ pub struct AttestDetails {
     pub note: Option<String>,
 }
 
+/// Details of [`AuditEvent::Void`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VoidDetails {
+    /// Why it was withdrawn, as the operator gave it.
+    pub reason: String,
+    /// When it was voided, as the handover's row records it (UTC, RFC 3339).
+    pub voided_at: String,
+}
+
 fn value<T: Serialize>(d: &T) -> serde_json::Value {
     serde_json::to_value(d).expect("audit details serialize")
 }
@@ -272,6 +284,7 @@ impl AuditEvent {
             AuditEvent::Cleanup(_) => "cleanup",
             AuditEvent::AuditRekey(_) => "audit-rekey",
             AuditEvent::Attest(_) => "attest",
+            AuditEvent::Void(_) => "void",
         }
     }
 
@@ -290,6 +303,7 @@ impl AuditEvent {
             AuditEvent::Cleanup(d) => value(d),
             AuditEvent::AuditRekey(d) => value(d),
             AuditEvent::Attest(d) => value(d),
+            AuditEvent::Void(d) => value(d),
         }
     }
 
@@ -314,6 +328,7 @@ impl AuditEvent {
             "cleanup" => AuditEvent::Cleanup(de(details)?),
             "audit-rekey" => AuditEvent::AuditRekey(de(details)?),
             "attest" => AuditEvent::Attest(de(details)?),
+            "void" => AuditEvent::Void(de(details)?),
             _ => return None,
         })
     }
@@ -420,6 +435,13 @@ mod tests {
     fn deletion_cases() -> Vec<(AuditEvent, serde_json::Value)> {
         vec![
             (AuditEvent::Release, json!({ "reason": null })),
+            (
+                AuditEvent::Void(VoidDetails {
+                    reason: "test export".into(),
+                    voided_at: "2026-12-01T10:00:00Z".into(),
+                }),
+                json!({"reason": "test export", "voided_at": "2026-12-01T10:00:00Z"}),
+            ),
             (
                 AuditEvent::RunDue(RunDueDetails::Deleted {
                     certificate_id: "c".into(),

@@ -16,3 +16,4 @@ pub mod lease;
 pub mod schedule;
 pub mod state;
 pub mod store;
+pub mod void;

@@ -223,6 +223,15 @@ fn view(
     now: OffsetDateTime,
 ) -> JobView {
     let (status, reason) = match s.state {
+        // Withdrawn: no receipt will come, and run-due leaves it; `handover delete` deletes
+        // its files without one.
+        ScheduleState::Scheduled if h.voided_at.is_some() => (
+            "voided",
+            format!(
+                "voided: {}; delete its files with `handover delete`",
+                h.void_reason.clone().unwrap_or_default()
+            ),
+        ),
         ScheduleState::Done => (
             "done",
             format!("deleted at {}", s.finished_at.clone().unwrap_or_default()),
@@ -347,6 +356,11 @@ pub fn run_due(
             continue;
         }
         let h = store.handover(&s.handover_id)?;
+        // A voided handover waits for no receipt: run-due leaves it (it would wait forever
+        // and exit 4 on every run); `handover delete` deletes its files.
+        if h.voided_at.is_some() {
+            continue;
+        }
         let mut item = RunItem {
             handover_id: h.handover_id.clone(),
             client: h.client.clone(),
@@ -680,6 +694,12 @@ pub struct StatusView {
     /// The whole offboarding checklist, data steps and attested steps, in order.
     #[serde(default)]
     pub checklist: Vec<crate::ledger::checklist::ChecklistStep>,
+    /// When it was voided (`handover void`); absent unless it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided_at: Option<String>,
+    /// Why it was voided; absent unless it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub void_reason: Option<String>,
 }
 
 /// The offboarding checklist of every handover, or of one client's.
@@ -716,6 +736,8 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
             deletion_scheduled: scheduled_step(s.as_ref()),
             hold: hold_step(s.as_ref()),
             deleted: deleted_step(&store, job.as_ref(), s.as_ref()),
+            voided_at: h.voided_at.clone(),
+            void_reason: h.void_reason.clone(),
             checklist: Vec::new(),
         };
         view.checklist = crate::ledger::checklist::steps(
@@ -727,6 +749,38 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
         out.push(view);
     }
     Ok(out)
+}
+
+/// The checklist of the handovers `reference` names: a client's (every one of its
+/// handovers), else the one handover it names (its name, id or id prefix, see
+/// `Store::handover`); every handover when None. Voided handovers are left out unless `all`,
+/// or unless the reference names one.
+pub fn status_of(home: &Home, reference: Option<&str>, all: bool) -> Result<Vec<StatusView>> {
+    let rows = status(home, None)?;
+    let Some(r) = reference else {
+        return Ok(rows
+            .into_iter()
+            .filter(|v| all || v.voided_at.is_none())
+            .collect());
+    };
+    if rows.iter().any(|v| v.client == r) {
+        return Ok(rows
+            .into_iter()
+            .filter(|v| v.client == r && (all || v.voided_at.is_none()))
+            .collect());
+    }
+    let store = Store::open(&home.database())?;
+    let h = match store.handover(r) {
+        Ok(h) => h,
+        // A client with no handover yet: an empty checklist, as before names were resolved.
+        Err(crate::error::StoreError::NotFound(_))
+        | Err(crate::error::StoreError::PrefixTooShort(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(rows
+        .into_iter()
+        .filter(|v| v.handover_id == h.handover_id)
+        .collect())
 }
 
 fn receipt_step(r: Option<&crate::ledger::store::ReceiptRecord>) -> Step {

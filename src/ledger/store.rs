@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::error::{Corruption, StoreError, UnknownState};
+use crate::error::{Corruption, HandoverCandidate, HandoverState, StoreError, UnknownState};
 use crate::ledger::state::{EntryState, JobState, ScheduleState};
 
 /// How long to wait for another process's lock before reporting the database as locked.
@@ -218,6 +218,12 @@ CREATE TABLE attestations (
 );
 CREATE INDEX attestations_handover ON attestations (handover_id);
 "#,
+    // 12: a handover withdrawn before it was delivered (`handover void`): when, and why. The
+    // audited `void` event is what counts; these columns must agree with it (`audit`).
+    r#"
+ALTER TABLE handovers ADD COLUMN voided_at TEXT;
+ALTER TABLE handovers ADD COLUMN void_reason TEXT;
+"#,
 ];
 
 /// One recorded handover.
@@ -265,6 +271,12 @@ pub struct HandoverRecord {
     pub symlinks: u64,
     /// Bytes of file content, a hard-linked file counted under each of its names.
     pub payload_bytes: u64,
+    /// When it was voided (`handover void`), UTC, RFC 3339; absent unless it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voided_at: Option<String>,
+    /// Why it was voided, as the operator gave it; absent unless it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub void_reason: Option<String>,
 }
 
 /// One row of the audit log.
@@ -689,20 +701,6 @@ impl Store {
         self.select("ORDER BY rowid", [])
     }
 
-    /// The handover whose id is `id` or starts with it (at least 4 characters).
-    pub fn handover(&self, id: &str) -> Result<HandoverRecord, StoreError> {
-        let id = id.trim().to_ascii_lowercase();
-        if id.len() < 4 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(StoreError::NotFound(id));
-        }
-        let mut found = self.select("WHERE id LIKE ?1 || '%' ORDER BY id LIMIT 2", [&id])?;
-        match found.len() {
-            0 => Err(StoreError::NotFound(id)),
-            1 => Ok(found.remove(0)),
-            _ => Err(StoreError::Ambiguous(id)),
-        }
-    }
-
     fn select<P: rusqlite::Params>(
         &self,
         tail: &str,
@@ -712,7 +710,7 @@ impl Store {
             "SELECT id, client, name, created_at, source_path, archive_path, manifest_path,
                 signature_path, archive_sha256, archive_bytes, manifest_sha256, tagmanifest_sha256,
                 receipt_code_sha256, signer_key_id, recipients, files, directories, symlinks,
-                payload_bytes FROM handovers {tail}"
+                payload_bytes, voided_at, void_reason FROM handovers {tail}"
         );
         let mut st = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = st
@@ -737,6 +735,8 @@ impl Store {
                     directories: r.get::<_, i64>(16)? as u64,
                     symlinks: r.get::<_, i64>(17)? as u64,
                     payload_bytes: r.get::<_, i64>(18)? as u64,
+                    voided_at: r.get(19)?,
+                    void_reason: r.get(20)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -1586,5 +1586,129 @@ impl Store {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
+/// Minimum length of an id prefix: shorter ones match too much to be typed safely.
+pub const MIN_PREFIX: usize = 4;
+
+impl Store {
+    /// The handover `reference` names, resolved in one place for every command: its id, its
+    /// name (`acme-20261201T101500Z`), its client's name when that client has exactly one
+    /// handover in progress (not deleted, not voided), or a unique prefix of its id of at
+    /// least [`MIN_PREFIX`] hex characters. A reference that fits several is an error that
+    /// lists them; a full id or a unique name always wins.
+    pub fn handover(&self, reference: &str) -> Result<HandoverRecord, StoreError> {
+        let given = reference.trim();
+        let lower = given.to_ascii_lowercase();
+        let hex = !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex
+            && lower.len() == 32
+            && let Some(h) = self.select("WHERE id = ?1", [&lower])?.pop()
+        {
+            return Ok(h);
+        }
+        let mut by_name = self.select("WHERE name = ?1 ORDER BY rowid", [given])?;
+        if by_name.len() == 1 {
+            return Ok(by_name.remove(0));
+        }
+        if by_name.len() > 1 {
+            return Err(StoreError::HandoverAmbiguous {
+                given: given.to_string(),
+                candidates: self.candidates(&by_name)?,
+            });
+        }
+        let mut open = Vec::new();
+        let mut finished = Vec::new();
+        for h in self.select("WHERE client = ?1 ORDER BY rowid", [given])? {
+            if self.handover_state(&h.handover_id)?.finished() {
+                finished.push(h);
+            } else {
+                open.push(h);
+            }
+        }
+        if hex && lower.len() >= MIN_PREFIX {
+            for h in self.select("WHERE id LIKE ?1 || '%' ORDER BY rowid", [&lower])? {
+                if !open.iter().any(|o| o.handover_id == h.handover_id) {
+                    open.push(h);
+                }
+            }
+        }
+        match open.len() {
+            1 => Ok(open.remove(0)),
+            0 if !finished.is_empty() => Err(StoreError::ClientNotInProgress {
+                client: given.to_string(),
+                candidates: self.candidates(&finished)?,
+            }),
+            0 if hex && lower.len() < MIN_PREFIX => Err(StoreError::PrefixTooShort(lower)),
+            0 if hex => Err(StoreError::NotFound(lower)),
+            0 => Err(StoreError::NotFound(given.to_string())),
+            _ => Err(StoreError::HandoverAmbiguous {
+                given: given.to_string(),
+                candidates: self.candidates(&open)?,
+            }),
+        }
+    }
+
+    /// How far a handover got, as a name lists it: voided, deleted, received or exported.
+    pub fn handover_state(&self, handover_id: &str) -> Result<HandoverState, StoreError> {
+        let state: String = self
+            .conn
+            .query_row(
+                "SELECT CASE
+                    WHEN h.voided_at IS NOT NULL THEN 'voided'
+                    WHEN EXISTS (SELECT 1 FROM deletion_jobs j
+                                 WHERE j.handover_id = h.id AND j.state = 'done')
+                      OR EXISTS (SELECT 1 FROM schedules s
+                                 WHERE s.handover_id = h.id AND s.state IN ('done', 'gone'))
+                        THEN 'deleted'
+                    WHEN EXISTS (SELECT 1 FROM receipts r WHERE r.handover_id = h.id)
+                        THEN 'received'
+                    ELSE 'exported' END
+                 FROM handovers h WHERE h.id = ?1",
+                [handover_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(match state.as_str() {
+            "voided" => HandoverState::Voided,
+            "deleted" => HandoverState::Deleted,
+            "received" => HandoverState::Received,
+            _ => HandoverState::Exported,
+        })
+    }
+
+    fn candidates(&self, hs: &[HandoverRecord]) -> Result<Vec<HandoverCandidate>, StoreError> {
+        hs.iter()
+            .map(|h| {
+                Ok(HandoverCandidate {
+                    handover_id: h.handover_id.clone(),
+                    name: h.name.clone(),
+                    created_at: h.created_at.clone(),
+                    state: self.handover_state(&h.handover_id)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Tx<'_> {
+    /// Marks a handover voided (`handover void`), in the transaction that audits it.
+    pub fn set_void(&self, handover_id: &str, at: &str, reason: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE handovers SET voided_at = ?2, void_reason = ?3 WHERE id = ?1",
+            params![handover_id, at, reason],
+        )
+    }
+
+    /// When a handover was voided, read inside this transaction (None: it was not).
+    pub fn voided_at(&self, handover_id: &str) -> Result<Option<String>, StoreError> {
+        self.tx
+            .query_row(
+                "SELECT voided_at FROM handovers WHERE id = ?1",
+                [handover_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
     }
 }

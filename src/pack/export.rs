@@ -381,6 +381,8 @@ fn handover_record(
         directories: w.counts.dirs,
         symlinks: w.counts.symlinks,
         payload_bytes: w.counts.bytes,
+        voided_at: None,
+        void_reason: None,
     }
 }
 
