@@ -84,6 +84,11 @@ pub use evidence::{EvidenceSummary, evidence};
 pub use keys::KeygenSummary;
 pub use keys::delegation::{DelegationSummary, unattended_ready};
 pub use ledger::audit::{AnchorCheck, AuditReport, RekeySummary, rekey as audit_rekey};
+pub use ledger::clients::{
+    ClientChanges, ClientField, ClientProfile, ClientSettings, ClientSummary, DEFAULT_RECEIPT_DAYS,
+    ProfileUse, add as client_add, edit as client_edit, list as clients, remove as client_remove,
+    show as client_show,
+};
 pub use ledger::schedule::{
     HoldSummary, JobView, RunDueReport, RunItem, ScheduleSummary, StatusView, Step, When, hold,
     jobs, schedule, status, timer,
@@ -91,6 +96,7 @@ pub use ledger::schedule::{
 pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState};
 pub use ledger::store::{HandoverRecord, ReceiptRecord};
 pub use pack::export::{DEFAULT_LEVEL, ExportOptions, ExportSummary, Recipients, export};
+pub use pack::profile::{ExportRequest, profile_options};
 pub use receive::extract::{Leftover, LeftoverState};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use receive::verify::{OutsideLink, Problem, ProblemKind, VerifyOptions, VerifyReport, verify};

@@ -112,6 +112,10 @@ fn describe(r: &AuditRow) -> String {
         | AuditEvent::Delegate(_)
         | AuditEvent::Cleanup(_)
         | AuditEvent::AuditRekey(_) => r.command.clone(),
+        // Not tied to a handover: a profile's events are in no handover's pack.
+        AuditEvent::ClientAdd(_) | AuditEvent::ClientEdit(_) | AuditEvent::ClientRemove(_) => {
+            r.command.clone()
+        }
     }
 }
 
