@@ -112,7 +112,7 @@ pub fn list(home: &Path, rows: &[HandoverRecord], receipts: &[ReceiptRecord], as
         return;
     }
     if rows.is_empty() {
-        println!("no handovers recorded in {}", home.display());
+        eprintln!("no handovers recorded in {}", home.display());
         return;
     }
     println!(
@@ -438,7 +438,7 @@ pub fn clients(all: &[handover::ClientProfile]) {
         );
         return;
     }
-    eprintln!(
+    println!(
         "{:<20} {:<12} {:<10} {:<4} DATA",
         "CLIENT", "CONTRACT END", "DELETE", "KEYS"
     );
