@@ -191,6 +191,27 @@ pub fn certificate_check() -> String {
     ])
 }
 
+/// `client add|edit|list|show|remove`.
+pub fn client() -> String {
+    section(&[
+        (SUCCESS, None),
+        (
+            ExitClass::Operational.code(),
+            Some("operational error (I/O, locked database)"),
+        ),
+        (
+            USAGE,
+            Some("usage error (a bad delay, date or number of days)"),
+        ),
+        (
+            ExitClass::Refused.code(),
+            Some(
+                "refused, nothing changed: a bad client name or recipient, a profile that\nexists (add) or does not (edit, show, remove)",
+            ),
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,25 +280,4 @@ mod tests {
             assert!(s.contains(&format!("\n{pad}2  usage error")), "{s}");
         }
     }
-}
-
-/// `client add|edit|list|show|remove`.
-pub fn client() -> String {
-    section(&[
-        (SUCCESS, None),
-        (
-            ExitClass::Operational.code(),
-            Some("operational error (I/O, locked database)"),
-        ),
-        (
-            USAGE,
-            Some("usage error (a bad delay, date or number of days)"),
-        ),
-        (
-            ExitClass::Refused.code(),
-            Some(
-                "refused, nothing changed: a bad client name or recipient, a profile that\nexists (add) or does not (edit, show, remove)",
-            ),
-        ),
-    ])
 }

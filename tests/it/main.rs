@@ -18,6 +18,7 @@ mod interop_export;
 mod layers;
 mod names;
 mod offboarding;
+mod profiles;
 mod receipt;
 mod release_surface;
 mod schedule;
