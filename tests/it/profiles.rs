@@ -525,3 +525,49 @@ fn client_help_teaches_with_examples_and_exit_codes() {
     let help = String::from_utf8_lossy(&o.stdout);
     assert!(help.contains("handover export --client acme"), "{help}");
 }
+
+#[test]
+fn the_certificate_names_the_profiles_operator_and_organisation() {
+    let World {
+        env,
+        recipient,
+        data,
+    } = world();
+    assert_ok(&env.run(&[
+        "client",
+        "add",
+        "acme",
+        "--data",
+        data.to_str().unwrap(),
+        "-r",
+        &recipient,
+        "--out",
+        &p(&env, "outbox"),
+        "--operator",
+        "J. Doe",
+        "--organization",
+        "Example MSP",
+    ]));
+    let (s, _) = export_client(&env, "acme", &[]);
+    let o = env
+        .cmd()
+        .env_remove("HANDOVER_OPERATOR")
+        .env_remove("HANDOVER_ORGANIZATION")
+        .args([
+            "delete",
+            &s.handover_id,
+            "--without-receipt",
+            "--reason",
+            "test",
+        ])
+        .args(["--yes"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let cert = s
+        .archive_path
+        .with_file_name(format!("{}.deletion-certificate.json", s.name));
+    let c: Value = serde_json::from_slice(&std::fs::read(&cert).unwrap()).unwrap();
+    assert_eq!(c["operator"]["name"], "J. Doe", "{c}");
+    assert_eq!(c["operator"]["organization"], "Example MSP");
+}
