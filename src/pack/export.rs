@@ -122,6 +122,19 @@ impl Recipients {
     }
 }
 
+impl Recipients {
+    /// These recipients, then those of `more` not already among them (a client profile's
+    /// escrow recipients go last).
+    pub(crate) fn and(mut self, more: Recipients) -> Recipients {
+        for r in more.0 {
+            if !self.0.iter().any(|o| o.text == r.text) {
+                self.0.push(r);
+            }
+        }
+        self
+    }
+}
+
 impl std::fmt::Debug for Recipients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()

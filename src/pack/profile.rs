@@ -87,7 +87,7 @@ pub fn profile_options(home: &Home, req: &ExportRequest) -> Result<ExportOptions
             ));
         }
     };
-    let (mut values, files) = if req.recipients.is_empty() && req.recipient_files.is_empty() {
+    let (values, files) = if req.recipients.is_empty() && req.recipient_files.is_empty() {
         if !s.recipients.is_empty() {
             used.push(ClientField::Recipients);
         }
@@ -98,11 +98,12 @@ pub fn profile_options(home: &Home, req: &ExportRequest) -> Result<ExportOptions
     } else {
         (req.recipients.clone(), req.recipient_files.clone())
     };
+    // The escrow recipients are added whatever the command line says, after the client's.
+    let mut recipients = Recipients::parse(&values, &files)?;
     if !s.escrow.is_empty() {
         used.push(ClientField::Escrow);
-        values.extend(s.escrow);
+        recipients = recipients.and(Recipients::parse(&s.escrow, &[])?);
     }
-    let recipients = Recipients::parse(&values, &files)?;
     let client_key = match (&req.client_key, s.client_key) {
         (Some(k), _) => Some(k.clone()),
         (None, Some(k)) => {

@@ -179,12 +179,18 @@ fn escrow_recipients_are_added_even_when_r_overrides() {
         ["data_dir", "recipient_files", "escrow", "out_dir"]
     );
     let m: Value = serde_json::from_slice(&std::fs::read(&s.manifest_path).unwrap()).unwrap();
-    let mut got = fields(&m["recipients"]);
-    got.sort();
-    let mut want = vec![recipient.clone(), escrow.clone()];
-    want.sort();
-    assert_eq!(got, want);
+    assert_eq!(m["recipients"], serde_json::json!([recipient, escrow]));
     assert_eq!(s.deletion_due_at, None);
+    // -r replaces the client's recipients; the escrow recipient stays.
+    assert_ok(&env.run(&["keygen", "--age", "--out", &p(&env, "new")]));
+    let new = recipient_of(&env.path("new/age.key"));
+    let (s2, v2) = export_client(&env, "acme", &["-r", &new, "--name", "acme-2"]);
+    assert_eq!(
+        fields(&v2["profile"]["from_profile"]),
+        ["data_dir", "escrow", "out_dir"]
+    );
+    let m: Value = serde_json::from_slice(&std::fs::read(&s2.manifest_path).unwrap()).unwrap();
+    assert_eq!(m["recipients"], serde_json::json!([new, escrow]));
     // The escrow key opens the archive too.
     assert_ok(&env.run(&[
         "verify",
