@@ -101,6 +101,9 @@ pub enum Error {
     /// This program's own path cannot be found (`timer` writes it into the unit).
     #[error("cannot find this program's path: {0}")]
     ProgramPath(#[source] std::io::Error),
+    /// Client profiles.
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 impl Error {
@@ -117,6 +120,7 @@ impl Error {
             Error::Verify(e) => e.class(),
             Error::Receipt(e) => e.class(),
             Error::ProgramPath(_) => ExitClass::Operational,
+            Error::Client(e) => e.class(),
         }
     }
 
@@ -134,6 +138,7 @@ impl Error {
             Error::Verify(e) => e.kind(),
             Error::Receipt(e) => e.kind(),
             Error::ProgramPath(_) => "io_error",
+            Error::Client(e) => e.kind(),
         }
     }
 }
@@ -1706,5 +1711,93 @@ mod tests {
     fn exit_codes() {
         let codes: Vec<u8> = ExitClass::ALL.iter().map(|c| c.code()).collect();
         assert_eq!(codes, [1, 3, 4, 130]);
+    }
+}
+
+/// Errors from client profiles (`handover client`, `export --client NAME`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The name would make a bad file name (the rule of `export --client`).
+    #[error(
+        "invalid client name {0:?}: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-'."
+    )]
+    BadName(String),
+    /// `client add` for a name that has a profile.
+    #[error(
+        "client {0} already has a profile.\nChange it with `handover client edit {0} ...`, or see it with `handover client show {0}`."
+    )]
+    Exists(String),
+    /// No profile has this name.
+    #[error(
+        "no client profile named {0}.\n`handover client list` shows the profiles; `handover client add {0} ...` makes one."
+    )]
+    Unknown(String),
+    /// A recipient, recipients file or client key of the profile does not parse.
+    #[error("client {client}: {source}")]
+    BadKey {
+        /// The client.
+        client: String,
+        /// What is wrong with it.
+        source: KeyError,
+    },
+    /// A path that cannot be made absolute.
+    #[error("cannot use the path {}: {source}", show(.path))]
+    BadPath {
+        /// The path given.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// `--receipt-days 0`.
+    #[error("--receipt-days must be at least 1 (default 14).")]
+    BadReceiptDays,
+    /// `export` lacks a value that neither the command line nor a profile gives.
+    #[error(
+        "export needs {what}, and {why}.\nGive {export_flag}, or record it once: `handover client {verb} {client} {profile_flag}`."
+    )]
+    Missing {
+        /// The client.
+        client: String,
+        /// What is missing ("the data directory").
+        what: &'static str,
+        /// What gives it on the export command line.
+        export_flag: &'static str,
+        /// The `client add`/`client edit` flag that records it.
+        profile_flag: &'static str,
+        /// "client acme has no profile" or "client acme's profile has none".
+        why: String,
+        /// `add` or `edit`.
+        verb: &'static str,
+    },
+    /// A stored contract end that does not parse: the database was edited.
+    #[error(
+        "client {client}'s contract end {value:?} is not a date.\nSet it again: `handover client edit {client} --contract-end 2027-01-31`."
+    )]
+    BadContractEnd {
+        /// The client.
+        client: String,
+        /// The stored value.
+        value: String,
+    },
+}
+
+impl ClientError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientError::BadName(_) => "bad_name",
+            ClientError::Exists(_) => "client_exists",
+            ClientError::Unknown(_) => "unknown_client",
+            ClientError::BadKey { source, .. } => source.kind(),
+            ClientError::BadPath { .. } => "bad_option",
+            ClientError::BadReceiptDays => "bad_option",
+            ClientError::Missing { .. } => "missing_value",
+            ClientError::BadContractEnd { .. } => "corrupt_database",
+        }
+    }
+    /// Exit class: a refusal (3); nothing was changed.
+    pub fn class(&self) -> ExitClass {
+        ExitClass::Refused
     }
 }

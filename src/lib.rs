@@ -89,6 +89,11 @@ pub use ledger::checklist::{
     AttestStep, AttestSummary, ChecklistStep, OverdueItem, OverdueKind, OverdueReport, StepSource,
     attest, overdue,
 };
+pub use ledger::clients::{
+    ClientChanges, ClientField, ClientProfile, ClientSettings, ClientSummary, DEFAULT_RECEIPT_DAYS,
+    ProfileUse, add as client_add, edit as client_edit, list as clients, remove as client_remove,
+    show as client_show,
+};
 pub use ledger::schedule::status_of;
 pub use ledger::schedule::{
     HoldSummary, JobView, RunDueReport, RunItem, ScheduleSummary, StatusView, Step, When, hold,
@@ -98,6 +103,7 @@ pub use ledger::state::{CODE_CAVEAT, EntryState, JobState, Proof, ScheduleState}
 pub use ledger::store::{HandoverRecord, ReceiptRecord};
 pub use ledger::void::{VoidSummary, void};
 pub use pack::export::{DEFAULT_LEVEL, ExportOptions, ExportSummary, Recipients, export};
+pub use pack::profile::{ExportRequest, profile_options};
 pub use receive::extract::{Leftover, LeftoverState};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use receive::verify::{

@@ -79,6 +79,7 @@ fn run(cli: Cli) -> Outcome {
         }
         Command::Attest(a) => attest(&cx, a),
         Command::Void(a) => void(&cx, a),
+        Command::Client(c) => client(&cx, c),
     }
 }
 
@@ -111,10 +112,11 @@ fn delegate(cx: &Ctx, a: cli::DelegateArgs) -> Outcome {
 }
 
 fn export(cx: &Ctx, a: cli::ExportArgs) -> Outcome {
-    let opts = handover::ExportOptions {
+    // Whatever the command line leaves out comes from the client's profile, if it has one.
+    let req = handover::ExportRequest {
         data_dir: a.data_dir,
-        client: a.client,
-        recipients: handover::Recipients::parse(&a.recipients, &a.recipient_files)?,
+        recipients: a.recipients,
+        recipient_files: a.recipient_files,
         out_dir: a.out,
         name: a.name,
         sign_key: a.sign_key,
@@ -122,7 +124,9 @@ fn export(cx: &Ctx, a: cli::ExportArgs) -> Outcome {
         strict_names: a.strict_names,
         delete_after: a.delete_after,
         client_key: a.client_key,
+        ..handover::ExportRequest::new(a.client)
     };
+    let opts = handover::profile_options(&cx.home, &req)?;
     let s = handover::export(&cx.home, &opts, &cx.reporter)?;
     show(cx, &s, render::export);
     Ok(None)
@@ -365,4 +369,35 @@ fn hidden_voided(cx: &Ctx, n: usize, command: &str) {
     if n > 0 && !cx.json && !cx.quiet {
         render::hidden_voided(n, command);
     }
+}
+
+fn client(cx: &Ctx, c: cli::ClientCommand) -> Outcome {
+    use cli::ClientCommand as C;
+    match c {
+        C::Add { name, set } => {
+            let s = handover::client_add(&cx.home, &name, &set.changes(&[]))?;
+            show(cx, &s, |s| render::client_changed("added", s));
+        }
+        C::Edit { name, set, clear } => {
+            let s = handover::client_edit(&cx.home, &name, &set.changes(&clear))?;
+            show(cx, &s, |s| render::client_changed("changed", s));
+        }
+        C::List => {
+            let all = handover::clients(&cx.home)?;
+            if cx.json {
+                render::json(&serde_json::json!({ "clients": all }));
+            } else {
+                render::clients(&all);
+            }
+        }
+        C::Show { name } => {
+            let p = handover::client_show(&cx.home, &name)?;
+            show(cx, &p, render::client);
+        }
+        C::Remove { name } => {
+            let s = handover::client_remove(&cx.home, &name)?;
+            show(cx, &s, |s| render::client_changed("removed", s));
+        }
+    }
+    Ok(None)
 }

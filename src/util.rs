@@ -300,6 +300,16 @@ pub fn redact_lines(message: &str, roots: &[String]) -> String {
         .join("\n")
 }
 
+/// Whether a client or handover name is safe as part of a file name: 1 to 64 letters, digits,
+/// `.`, `_` or `-`, not starting with `.` or `-`. Export and client profiles share the rule.
+pub fn is_safe_name(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && !v.starts_with(['.', '-'])
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -249,6 +249,27 @@ pub fn void() -> String {
     ])
 }
 
+/// `client add|edit|list|show|remove`.
+pub fn client() -> String {
+    section(&[
+        (SUCCESS, None),
+        (
+            ExitClass::Operational.code(),
+            Some("operational error (I/O, locked database)"),
+        ),
+        (
+            USAGE,
+            Some("usage error (a bad delay, date or number of days)"),
+        ),
+        (
+            ExitClass::Refused.code(),
+            Some(
+                "refused, nothing changed: a bad client name or recipient, a profile that\nexists (add) or does not (edit, show, remove)",
+            ),
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

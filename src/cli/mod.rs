@@ -82,7 +82,13 @@ The client opens it with standard tools:\n  \
 age -d -i key.txt NAME.tar.zst.age | zstd -d | tar -xf -\n  \
 cd NAME && sha256sum -c SHA256SUMS\n  \
 minisign -Vm NAME.manifest.json -p handover.pub\n\n\
-Nothing appears under a final name unless the whole export succeeded.",
+Nothing appears under a final name unless the whole export succeeded.\n\n\
+With a client profile (`handover client add`), `handover export --client acme` takes every\n\
+value it is not given from the profile: the data directory, recipients (plus the escrow\n\
+recipients, always), --client-key, --out and --delete-after. Without --delete-after, a\n\
+profile's contract end schedules the deletion at the contract end plus the profile's delay,\n\
+even when that date has passed (the deletion is then overdue). The summary and the audit\n\
+log record which values came from the profile.",
         after_help = exit::standard()
     )]
     Export(ExportArgs),
@@ -246,6 +252,19 @@ handover delete acme-20261201T101500Z --yes",
         after_help = exit::void()
     )]
     Void(VoidArgs),
+    /// Client profiles: record once what each client's offboarding needs
+    #[command(
+        subcommand,
+        long_about = "Client profiles: record once what an offboarding of each client needs (data directory,\n\
+recipients, escrow recipients, the client's receipt key, outbox, deletion delay, contract end,\n\
+operator, organisation), so that `handover export --client NAME` needs nothing else.\n\
+Every change is recorded in the audit log.\n\n\
+Example:\n  \
+handover client add acme --data /srv/clients/acme -R acme.recipients --out /srv/outbox \\\n      \
+--delete-after 30d --contract-end 2027-01-31\n  \
+handover export --client acme"
+    )]
+    Client(ClientCommand),
 }
 
 #[derive(Args, Debug)]
@@ -626,9 +645,9 @@ pub struct DelegateArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The client's data directory
+    /// The client's data directory [default: the client profile's --data]
     #[arg(value_name = "DATA_DIR")]
-    pub data_dir: PathBuf,
+    pub data_dir: Option<PathBuf>,
     /// Client name (letters, digits, '.', '_', '-'); names the output files
     #[arg(long)]
     pub client: String,
@@ -638,9 +657,10 @@ pub struct ExportArgs {
     /// File of recipients, one per line (# comments and blank lines allowed); repeatable
     #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
     pub recipient_files: Vec<PathBuf>,
-    /// Output directory (created if missing; must not be inside DATA_DIR)
+    /// Output directory (created if missing; must not be inside DATA_DIR) [default: the
+    /// client profile's --out]
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Base name of the outputs [default: <client>-<UTC timestamp>]
     #[arg(long)]
     pub name: Option<String>,
@@ -688,4 +708,159 @@ pub struct VoidArgs {
     /// Why it is withdrawn (recorded in the audit log and in the deletion certificate)
     #[arg(long)]
     pub reason: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Record a client's profile
+    #[command(after_help = format!("Example:\n  handover client add acme --data /srv/clients/acme -r age1... --escrow age1... \\\n      --out /srv/outbox --delete-after 30d --contract-end 2027-01-31 --operator 'J. Doe'\n\n{}", exit::client()))]
+    Add {
+        /// The client's name (letters, digits, '.', '_', '-'), as `export --client` takes it
+        name: String,
+        #[command(flatten)]
+        set: ClientSetArgs,
+    },
+    /// Change a client's profile: given flags replace values, --clear removes them
+    #[command(after_help = format!("Example:\n  handover client edit acme --out /srv/outbox2 --clear contract-end\n\n{}", exit::client()))]
+    Edit {
+        /// The client's name
+        name: String,
+        #[command(flatten)]
+        set: ClientSetArgs,
+        /// Remove a value (the receipt threshold returns to 14 days); repeatable
+        #[arg(long, value_enum, value_name = "FIELD")]
+        clear: Vec<ClearArg>,
+    },
+    /// List the client profiles
+    #[command(after_help = format!("Example:\n  handover client list --json\n\n{}", exit::client()))]
+    List,
+    /// Show one client's profile
+    #[command(after_help = format!("Example:\n  handover client show acme --json\n\n{}", exit::client()))]
+    Show {
+        /// The client's name
+        name: String,
+    },
+    /// Remove a client's profile (its handovers and their records stay)
+    #[command(after_help = format!("Example:\n  handover client remove acme\n\n{}", exit::client()))]
+    Remove {
+        /// The client's name
+        name: String,
+    },
+}
+
+/// Parses a receipt threshold: whole days, at least 1.
+fn parse_days(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=3650).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a number of days from 1 to 3650 (default 14)"
+        )),
+    }
+}
+
+/// The settings `client add` and `client edit` take.
+#[derive(Args, Debug)]
+pub struct ClientSetArgs {
+    /// The client's data directory
+    #[arg(long = "data", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Recipient: an age public key (age1...) or an ssh-ed25519/ssh-rsa public key; repeatable
+    #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+    /// File of recipients, one per line, read again at each export; repeatable
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipient_files: Vec<PathBuf>,
+    /// Escrow recipient, added to every export of this client even when -r overrides the
+    /// recipients; repeatable
+    #[arg(long, value_name = "RECIPIENT")]
+    pub escrow: Vec<String>,
+    /// The client's public signing key for receipts (minisign .pub or ssh-ed25519)
+    #[arg(long, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
+    /// The outbox: export's --out
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Delete the local copies this long after the export, or after the contract end when
+    /// one is set (30d, 12h, 2w)
+    #[arg(long, value_parser = parse_delay, value_name = "DELAY")]
+    pub delete_after: Option<time::Duration>,
+    /// When the contract ends: a date (2027-01-31, midnight UTC) or an RFC 3339 time; a past
+    /// date is accepted
+    #[arg(long, value_parser = parse_time, value_name = "DATE")]
+    pub contract_end: Option<time::OffsetDateTime>,
+    /// Who runs this client's offboarding
+    #[arg(long, value_name = "TEXT")]
+    pub operator: Option<String>,
+    /// The provider's organisation
+    #[arg(long, value_name = "TEXT")]
+    pub organization: Option<String>,
+    /// Days a receipt may stay pending before it is overdue [default: 14]
+    #[arg(long, value_parser = parse_days, value_name = "N")]
+    pub receipt_days: Option<u32>,
+}
+
+/// A value `client edit --clear` removes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClearArg {
+    /// --data
+    Data,
+    /// -r
+    Recipients,
+    /// -R
+    RecipientsFiles,
+    /// --escrow
+    Escrow,
+    /// --client-key
+    ClientKey,
+    /// --out
+    Out,
+    /// --delete-after
+    DeleteAfter,
+    /// --contract-end
+    ContractEnd,
+    /// --operator
+    Operator,
+    /// --organization
+    Organization,
+    /// --receipt-days (back to 14)
+    ReceiptDays,
+}
+
+impl From<ClearArg> for handover::ClientField {
+    fn from(c: ClearArg) -> Self {
+        use handover::ClientField as F;
+        match c {
+            ClearArg::Data => F::DataDir,
+            ClearArg::Recipients => F::Recipients,
+            ClearArg::RecipientsFiles => F::RecipientFiles,
+            ClearArg::Escrow => F::Escrow,
+            ClearArg::ClientKey => F::ClientKey,
+            ClearArg::Out => F::OutDir,
+            ClearArg::DeleteAfter => F::DeleteAfter,
+            ClearArg::ContractEnd => F::ContractEnd,
+            ClearArg::Operator => F::Operator,
+            ClearArg::Organization => F::Organization,
+            ClearArg::ReceiptDays => F::ReceiptDays,
+        }
+    }
+}
+
+impl ClientSetArgs {
+    /// The library's changes, with the values to clear.
+    pub fn changes(self, clear: &[ClearArg]) -> handover::ClientChanges {
+        handover::ClientChanges {
+            data_dir: self.data_dir,
+            recipients: self.recipients,
+            recipient_files: self.recipient_files,
+            escrow: self.escrow,
+            client_key: self.client_key,
+            out_dir: self.out,
+            delete_after: self.delete_after,
+            contract_end: self.contract_end,
+            operator: self.operator,
+            organization: self.organization,
+            receipt_days: self.receipt_days,
+            clear: clear.iter().map(|&c| c.into()).collect(),
+        }
+    }
 }

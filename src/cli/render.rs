@@ -80,6 +80,9 @@ pub fn export(s: &ExportSummary) {
     if let Some(d) = &s.deletion_due_at {
         eprintln!("deletion of the local copies scheduled for {d} (after the client's receipt)");
     }
+    if let Some(p) = &s.profile {
+        export_profile(p);
+    }
 }
 
 /// One row of `list --json`: the handover, with its confirmed receipt if any.
@@ -482,4 +485,114 @@ pub fn hidden_voided(n: usize, command: &str) {
         ("voided handovers", "are")
     };
     eprintln!("{n} {what} {verb} not shown: handover {command} --all");
+}
+
+/// What an export took from the client's profile.
+fn export_profile(p: &handover::ProfileUse) {
+    let used: Vec<&str> = p.from_profile.iter().map(|f| f.as_str()).collect();
+    if used.is_empty() {
+        eprintln!(
+            "client profile {}: every value was given on the command line",
+            p.client
+        );
+    } else {
+        eprintln!("from client profile {}: {}", p.client, used.join(", "));
+    }
+    if let Some(end) = &p.contract_end {
+        eprintln!("deletion scheduled from the contract end {end}");
+    }
+}
+
+/// A delay in seconds as `client add --delete-after` takes it (30d, 12h).
+fn delay(secs: i64) -> String {
+    match secs {
+        s if s % 604_800 == 0 => format!("{}w", s / 604_800),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s => format!("{s}s"),
+    }
+}
+
+/// `client add|edit|remove`: what changed, then the profile.
+pub fn client_changed(verb: &str, s: &handover::ClientSummary) {
+    let name = &s.client.name;
+    if verb == "removed" {
+        eprintln!("client profile {name} removed; its handovers and their records stay");
+        return;
+    }
+    if s.changed.is_empty() {
+        eprintln!("client profile {name}: nothing changed");
+    } else {
+        let fields: Vec<&str> = s.changed.iter().map(|f| f.as_str()).collect();
+        eprintln!("client profile {name} {verb}: {}", fields.join(", "));
+    }
+}
+
+/// `client show`: one line per setting on stdout, as `list` prints its table; unset ones
+/// show `-`.
+pub fn client(p: &handover::ClientProfile) {
+    let s = &p.settings;
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let path =
+        |v: &Option<std::path::PathBuf>| or_none(v.as_ref().map(|p| p.display().to_string()));
+    let list = |v: Vec<String>| {
+        if v.is_empty() {
+            "-".into()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!("client          {}", p.name);
+    println!("data            {}", path(&s.data_dir));
+    println!("recipients      {}", list(s.recipients.clone()));
+    println!(
+        "recipient files {}",
+        list(
+            s.recipient_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        )
+    );
+    println!("escrow          {}", list(s.escrow.clone()));
+    println!("client key      {}", path(&s.client_key));
+    println!("out             {}", path(&s.out_dir));
+    println!("delete after    {}", or_none(s.delete_after.map(delay)));
+    println!("contract end    {}", or_none(s.contract_end.clone()));
+    println!("operator        {}", or_none(s.operator.clone()));
+    println!("organization    {}", or_none(s.organization.clone()));
+    println!("receipt days    {}", s.receipt_days);
+    println!("updated         {} (added {})", p.updated_at, p.created_at);
+}
+
+/// `client list`: one line per profile.
+pub fn clients(all: &[handover::ClientProfile]) {
+    if all.is_empty() {
+        eprintln!(
+            "no client profiles yet; `handover client add NAME --data DIR -r KEY --out DIR` records one"
+        );
+        return;
+    }
+    println!(
+        "{:<20} {:<12} {:<10} {:<4} DATA",
+        "CLIENT", "CONTRACT END", "DELETE", "KEYS"
+    );
+    for p in all {
+        let s = &p.settings;
+        let end = s
+            .contract_end
+            .as_deref()
+            .map_or("-", |e| e.get(..10).unwrap_or(e));
+        let keys = s.recipients.len() + s.recipient_files.len() + s.escrow.len();
+        println!(
+            "{:<20} {:<12} {:<10} {:<4} {}",
+            p.name,
+            end,
+            s.delete_after.map_or("-".into(), delay),
+            keys,
+            s.data_dir
+                .as_ref()
+                .map_or("-".into(), |d| d.display().to_string())
+        );
+    }
 }

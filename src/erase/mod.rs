@@ -276,6 +276,17 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     } else {
         return Err(ShredError::NoReceipt(h.handover_id.clone()).into());
     };
+    // The client's profile names who runs its offboarding, unless the command line does
+    // (run-due gives none, so a scheduled deletion's certificate names them too).
+    let profile = store.client(&h.client)?.map(|p| p.settings);
+    let operator = opts
+        .operator
+        .clone()
+        .or_else(|| profile.as_ref().and_then(|s| s.operator.clone()));
+    let organization = opts
+        .organization
+        .clone()
+        .or_else(|| profile.and_then(|s| s.organization));
     drop(store);
     // A voided handover's own files are its archive, manifest and signature: the client's
     // data directory was never handed over, and the export that replaces the void needs it
@@ -312,8 +323,8 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
             cert_dir,
             cert_name: Some(name),
             sign_key: opts.sign_key.clone(),
-            operator: opts.operator.clone(),
-            organization: opts.organization.clone(),
+            operator,
+            organization,
             hash_files: true,
             names: opts.names,
         },

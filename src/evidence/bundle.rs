@@ -120,6 +120,10 @@ fn describe(r: &AuditRow) -> String {
             d.note.map(|n| format!(" ({n})")).unwrap_or_default()
         ),
         AuditEvent::Void(d) => format!("Handover voided (never delivered): {}", d.reason),
+        // Not tied to a handover: a profile's events are in no handover's pack.
+        AuditEvent::ClientAdd(_) | AuditEvent::ClientEdit(_) | AuditEvent::ClientRemove(_) => {
+            r.command.clone()
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::clients::{ClientField, ClientSettings, ProfileUse};
 use crate::ledger::store::AuditRow;
 
 /// One audit event: the command that changed state, with what it changed.
@@ -44,6 +45,12 @@ pub enum AuditEvent {
     Attest(AttestDetails),
     /// `void`: a handover never delivered was withdrawn.
     Void(VoidDetails),
+    /// `client_add`: a client profile was recorded.
+    ClientAdd(ClientDetails),
+    /// `client_edit`: a client profile changed.
+    ClientEdit(ClientDetails),
+    /// `client_remove`: a client profile was removed.
+    ClientRemove(ClientDetails),
 }
 
 /// Details of [`AuditEvent::Keygen`].
@@ -99,6 +106,10 @@ pub struct ExportDetails {
     /// The digest of the four recorded paths (`audit::paths_digest`); None in logs made
     /// before it existed.
     pub paths_sha256: Option<String>,
+    /// What came from the client's profile; absent (not null) when no profile was used, so
+    /// the rows of exports without one stay what earlier versions wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileUse>,
 }
 
 /// Details of [`AuditEvent::Confirm`] and [`AuditEvent::ConfirmUpgrade`].
@@ -262,6 +273,19 @@ pub struct VoidDetails {
     pub voided_at: String,
 }
 
+/// Details of [`AuditEvent::ClientAdd`], [`AuditEvent::ClientEdit`] and
+/// [`AuditEvent::ClientRemove`]: paths, public keys and dates, never a secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientDetails {
+    /// The client's name.
+    pub client: String,
+    /// The settings that changed (empty for a removal).
+    pub changed: Vec<ClientField>,
+    /// The settings after the change; None for a removal.
+    pub settings: Option<ClientSettings>,
+}
+
 fn value<T: Serialize>(d: &T) -> serde_json::Value {
     serde_json::to_value(d).expect("audit details serialize")
 }
@@ -285,6 +309,9 @@ impl AuditEvent {
             AuditEvent::AuditRekey(_) => "audit-rekey",
             AuditEvent::Attest(_) => "attest",
             AuditEvent::Void(_) => "void",
+            AuditEvent::ClientAdd(_) => "client_add",
+            AuditEvent::ClientEdit(_) => "client_edit",
+            AuditEvent::ClientRemove(_) => "client_remove",
         }
     }
 
@@ -304,6 +331,9 @@ impl AuditEvent {
             AuditEvent::AuditRekey(d) => value(d),
             AuditEvent::Attest(d) => value(d),
             AuditEvent::Void(d) => value(d),
+            AuditEvent::ClientAdd(d) | AuditEvent::ClientEdit(d) | AuditEvent::ClientRemove(d) => {
+                value(d)
+            }
         }
     }
 
@@ -329,6 +359,9 @@ impl AuditEvent {
             "audit-rekey" => AuditEvent::AuditRekey(de(details)?),
             "attest" => AuditEvent::Attest(de(details)?),
             "void" => AuditEvent::Void(de(details)?),
+            "client_add" => AuditEvent::ClientAdd(de(details)?),
+            "client_edit" => AuditEvent::ClientEdit(de(details)?),
+            "client_remove" => AuditEvent::ClientRemove(de(details)?),
             _ => return None,
         })
     }
@@ -395,6 +428,7 @@ mod tests {
                     signer_key_id: "S".into(),
                     client_key_id: None,
                     paths_sha256: Some("p".into()),
+                    profile: None,
                 }),
                 json!({"client": "acme", "name": "n", "archive_sha256": "a", "files": 3,
                     "bytes": 42, "signer_key_id": "S", "client_key_id": null, "paths_sha256": "p"}),
@@ -544,5 +578,34 @@ mod tests {
             }))
         ));
         assert_eq!(AuditEvent::parse("frobnicate", "{}"), None);
+    }
+
+    #[test]
+    fn an_export_with_a_profile_adds_one_key_and_client_events_read_back() {
+        let e = AuditEvent::Export(ExportDetails {
+            client: "acme".into(),
+            profile: Some(ProfileUse {
+                client: "acme".into(),
+                from_profile: vec![ClientField::DataDir],
+                contract_end: None,
+            }),
+            ..ExportDetails::default()
+        });
+        let text = e.details().to_string();
+        assert!(text.contains(r#""profile":{"client":"acme","from_profile":["data_dir"]}"#));
+        assert_eq!(AuditEvent::parse("export", &text).as_ref(), Some(&e));
+        let c = AuditEvent::ClientRemove(ClientDetails {
+            client: "acme".into(),
+            changed: vec![],
+            settings: None,
+        });
+        assert_eq!(
+            c.details().to_string(),
+            r#"{"changed":[],"client":"acme","settings":null}"#
+        );
+        assert_eq!(
+            AuditEvent::parse(c.command(), &c.details().to_string()),
+            Some(c)
+        );
     }
 }

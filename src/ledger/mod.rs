@@ -2,7 +2,8 @@
 //! that speaks SQL, with the typed states of its jobs, entries, schedules and receipts in
 //! `state`), the signed tamper-evident audit log (`audit`, its typed events in `event`), the
 //! audited side of the certificate key's delegation (`delegation`), leases, and deletion
-//! schedules and holds (`schedule`), the offboarding checklist and overdue work (`checklist`).
+//! schedules and holds (`schedule`), the offboarding checklist and overdue work (`checklist`),
+//! and client profiles (`clients`).
 //!
 //! Owns state and the log; it must not touch the client's files. Stages above it (pack,
 //! receive, erase, evidence) call down into it, never the other way round: `schedule` runs
@@ -10,6 +11,7 @@
 
 pub mod audit;
 pub mod checklist;
+pub mod clients;
 pub mod delegation;
 pub mod event;
 pub mod lease;

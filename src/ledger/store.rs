@@ -10,6 +10,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::{Corruption, HandoverCandidate, HandoverState, StoreError, UnknownState};
+use crate::ledger::clients::{ClientProfile, ClientSettings};
 use crate::ledger::state::{EntryState, JobState, ScheduleState};
 
 /// How long to wait for another process's lock before reporting the database as locked.
@@ -223,6 +224,26 @@ CREATE INDEX attestations_handover ON attestations (handover_id);
     r#"
 ALTER TABLE handovers ADD COLUMN voided_at TEXT;
 ALTER TABLE handovers ADD COLUMN void_reason TEXT;
+"#,
+    // 13: client profiles (issue 11): what an offboarding of one client needs, recorded once.
+    // Lists are JSON arrays of text; paths are absolute and UTF-8; delete_after in seconds.
+    r#"
+CREATE TABLE clients (
+    name            TEXT PRIMARY KEY,
+    data_dir        TEXT,
+    recipients      TEXT NOT NULL DEFAULT '[]',
+    recipient_files TEXT NOT NULL DEFAULT '[]',
+    escrow          TEXT NOT NULL DEFAULT '[]',
+    client_key      TEXT,
+    out_dir         TEXT,
+    delete_after    INTEGER,
+    contract_end    TEXT,
+    operator        TEXT,
+    organization    TEXT,
+    receipt_days    INTEGER NOT NULL DEFAULT 14,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
 "#,
 ];
 
@@ -1709,6 +1730,126 @@ impl Tx<'_> {
                 [handover_id],
                 |r| r.get(0),
             )
+            .map_err(|e| self.err(e))
+    }
+}
+
+// Client profiles (issue 11).
+
+const CLIENT_COLUMNS: &str = "name, data_dir, recipients, recipient_files, escrow, client_key,
+    out_dir, delete_after, contract_end, operator, organization, receipt_days, created_at,
+    updated_at";
+
+/// A JSON list column; a value that does not parse is an edited database.
+fn json_list<T: serde::de::DeserializeOwned>(text: String, idx: usize) -> rusqlite::Result<Vec<T>> {
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientProfile> {
+    let path = |i: usize| -> rusqlite::Result<Option<PathBuf>> {
+        Ok(r.get::<_, Option<String>>(i)?.map(PathBuf::from))
+    };
+    let files: Vec<String> = json_list(r.get(3)?, 3)?;
+    Ok(ClientProfile {
+        name: r.get(0)?,
+        settings: ClientSettings {
+            data_dir: path(1)?,
+            recipients: json_list(r.get(2)?, 2)?,
+            recipient_files: files.into_iter().map(PathBuf::from).collect(),
+            escrow: json_list(r.get(4)?, 4)?,
+            client_key: path(5)?,
+            out_dir: path(6)?,
+            delete_after: r.get(7)?,
+            contract_end: r.get(8)?,
+            operator: r.get(9)?,
+            organization: r.get(10)?,
+            receipt_days: r.get(11)?,
+        },
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
+    })
+}
+
+impl Tx<'_> {
+    /// The profile of client `name`, if any.
+    pub fn client(&self, name: &str) -> Result<Option<ClientProfile>, StoreError> {
+        self.tx
+            .query_row(
+                &format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE name = ?1"),
+                [name],
+                client_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records a profile, replacing the one of the same name.
+    pub fn put_client(&self, p: &ClientProfile) -> Result<(), StoreError> {
+        let s = &p.settings;
+        let text = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let list = |v: &[String]| serde_json::to_string(v).expect("a list of text serializes");
+        let files: Vec<String> = s
+            .recipient_files
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        self.exec(
+            &format!(
+                "INSERT OR REPLACE INTO clients ({CLIENT_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            ),
+            params![
+                p.name,
+                text(&s.data_dir),
+                list(&s.recipients),
+                list(&files),
+                list(&s.escrow),
+                text(&s.client_key),
+                text(&s.out_dir),
+                s.delete_after,
+                s.contract_end,
+                s.operator,
+                s.organization,
+                s.receipt_days,
+                p.created_at,
+                p.updated_at,
+            ],
+        )
+    }
+
+    /// Removes the profile of client `name`.
+    pub fn delete_client(&self, name: &str) -> Result<(), StoreError> {
+        self.exec("DELETE FROM clients WHERE name = ?1", [name])
+    }
+}
+
+impl Store {
+    /// Every client profile, by name.
+    pub fn clients(&self) -> Result<Vec<ClientProfile>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY name"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], client_row)
+            .and_then(|r| r.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// The profile of client `name`, if any.
+    pub fn client(&self, name: &str) -> Result<Option<ClientProfile>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE name = ?1"),
+                [name],
+                client_row,
+            )
+            .optional()
             .map_err(|e| self.err(e))
     }
 }

@@ -24,6 +24,7 @@ use crate::fsx;
 use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::signing;
 use crate::keys::{self, Signer};
+use crate::ledger::clients::ProfileUse;
 use crate::ledger::store::{HandoverRecord, Store, TempFileRecord, Tx};
 use crate::manifest::{self, Manifest};
 use crate::pack::archive::{ArchiveWriter, Sealed, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
@@ -57,6 +58,13 @@ pub struct ExportOptions {
     /// The client's public signing key (minisign or ssh-ed25519), bound in the signed
     /// manifest: `confirm` then takes a signed receipt only from it.
     pub client_key: Option<PathBuf>,
+    /// Schedule deletion of the local copies at this time, a time in the past included (a
+    /// contract that ended before the export: the deletion is overdue work). Used only
+    /// without `delete_after`; set from a profile's contract end by `profile_options`.
+    pub delete_at: Option<time::OffsetDateTime>,
+    /// What came from the client's profile, recorded in the export's audit event and summary
+    /// (`profile_options` sets it).
+    pub profile: Option<ProfileUse>,
 }
 
 impl ExportOptions {
@@ -80,6 +88,8 @@ impl ExportOptions {
             strict_names: false,
             delete_after: None,
             client_key: None,
+            delete_at: None,
+            profile: None,
         }
     }
 
@@ -109,6 +119,19 @@ impl Recipients {
     /// The recipients, in order.
     pub(crate) fn as_slice(&self) -> &[keys::Recipient] {
         &self.0
+    }
+}
+
+impl Recipients {
+    /// These recipients, then those of `more` not already among them (a client profile's
+    /// escrow recipients go last).
+    pub(crate) fn and(mut self, more: Recipients) -> Recipients {
+        for r in more.0 {
+            if !self.0.iter().any(|o| o.text == r.text) {
+                self.0.push(r);
+            }
+        }
+        self
     }
 }
 
@@ -177,16 +200,14 @@ pub struct ExportSummary {
     pub deletion_due_at: Option<String>,
     /// The id of the client key bound in the manifest (`--client-key`).
     pub client_key_id: Option<String>,
+    /// Which values came from the client's profile; absent when no profile was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileUse>,
 }
 
 /// Checks a client or handover name: it becomes part of file names.
 pub fn check_name(what: &'static str, v: &str) -> std::result::Result<(), ExportError> {
-    let ok = !v.is_empty()
-        && v.len() <= 64
-        && !v.starts_with(['.', '-'])
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-    if ok {
+    if util::is_safe_name(v) {
         Ok(())
     } else {
         Err(ExportError::BadName {
@@ -349,6 +370,7 @@ pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Res
         non_utf8_names: non_utf8,
         deletion_due_at,
         client_key_id: m.client_key.as_ref().map(|k| k.key_id.clone()),
+        profile: opts.profile.clone(),
     })
 }
 
@@ -395,7 +417,12 @@ fn schedule_deletion(
     o: &Outputs,
 ) -> Result<Option<String>> {
     let Some(d) = opts.delete_after else {
-        return Ok(None);
+        // A profile's contract end: a date already past is accepted, as overdue work.
+        let Some(at) = opts.delete_at else {
+            return Ok(None);
+        };
+        crate::ledger::schedule::schedule_in(tx, home, &o.handover_id, at, o.now, at < o.now)?;
+        return Ok(Some(util::rfc3339(at)));
     };
     crate::ledger::schedule::schedule_in(tx, home, &o.handover_id, o.now + d, o.now, false)?;
     Ok(Some(util::rfc3339(o.now + d)))
@@ -422,6 +449,7 @@ fn audit_event(
             &o.manifest,
             &o.sig,
         ])),
+        profile: opts.profile.clone(),
     })
 }
 

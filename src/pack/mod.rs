@@ -7,4 +7,5 @@
 
 pub mod archive;
 pub mod export;
+pub mod profile;
 pub mod stale;

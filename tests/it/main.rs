@@ -21,6 +21,7 @@ mod layers;
 mod names;
 mod offboarding;
 mod overdue;
+mod profiles;
 mod receipt;
 mod release_surface;
 mod schedule;
