@@ -14,6 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::{Result, ScheduleError, StoreError};
 use crate::home::Home;
+use crate::ledger::clients::{ClientProfile, DEFAULT_RECEIPT_DAYS};
 use crate::ledger::event::{AttestDetails, AuditEvent};
 use crate::ledger::schedule::Step;
 use crate::ledger::state::{JobState, ScheduleState};
@@ -22,10 +23,6 @@ use crate::{
     ledger::{audit, lease},
     util,
 };
-
-/// How long a receipt may be pending before it is overdue, when the client's profile says
-/// nothing: two weeks, a client's usual review cycle.
-const DEFAULT_RECEIPT_DAYS: i64 = 14;
 
 /// A deletion that has held its lease this long is stuck, not slow: a whole client tree is
 /// overwritten and read back in hours, not half a day.
@@ -346,21 +343,52 @@ impl OverdueReport {
     }
 }
 
-/// How long a client's receipt may be pending before it is overdue. Client profiles will
-/// carry their own `receipt_days`; until they do, every client has the default.
-pub(crate) fn receipt_threshold(store: &Store, client: &str) -> Duration {
-    let _ = (store, client);
-    Duration::days(DEFAULT_RECEIPT_DAYS)
+/// How long a client's receipt may be pending before it is overdue: its profile's
+/// `receipt_days`, or the default for a client without a profile.
+fn receipt_threshold(profiles: &[ClientProfile], client: &str) -> Duration {
+    let days = profiles
+        .iter()
+        .find(|p| p.name == client)
+        .map_or(DEFAULT_RECEIPT_DAYS, |p| p.settings.receipt_days);
+    Duration::days(i64::from(days))
 }
 
-/// Contracts that ended with no export yet. Needs the contract end dates of client
-/// profiles, which this version does not record: it finds nothing.
-pub(crate) fn contracts_ended_without_export(
+/// Profiles whose contract ended with no handover exported for the client since (a voided
+/// one does not count: it was never delivered).
+fn contracts_ended_without_export(
     store: &Store,
+    profiles: &[ClientProfile],
+    client: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<Vec<OverdueItem>> {
-    let _ = (store, now);
-    Ok(Vec::new())
+    let handovers = store.handovers()?;
+    let mut out = Vec::new();
+    for p in profiles {
+        if client.is_some_and(|c| c != p.name) {
+            continue;
+        }
+        let Some(end) = p.settings.contract_end.as_deref() else {
+            continue;
+        };
+        let Some(ended) = parse_time(end) else {
+            continue;
+        };
+        let exported = handovers
+            .iter()
+            .any(|h| h.client == p.name && h.voided_at.is_none());
+        if ended <= now && !exported {
+            out.push(OverdueItem {
+                kind: OverdueKind::ContractEndedNoExport,
+                client: p.name.clone(),
+                handover_id: None,
+                name: None,
+                since: Some(end.to_string()),
+                detail: format!("the contract ended at {end} and nothing was exported"),
+                next_step: format!("handover export --client {}", p.name),
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn parse_time(s: &str) -> Option<OffsetDateTime> {
@@ -381,14 +409,17 @@ pub fn overdue(
     let now = now.unwrap_or_else(util::now);
     let store = Store::open(&home.database())?;
     let leases = store.leases()?;
-    let mut out = contracts_ended_without_export(&store, now)?;
+    let profiles = store.clients()?;
+    let mut out = contracts_ended_without_export(&store, &profiles, client, now)?;
     for h in store.handovers()? {
-        if client.is_some_and(|c| c != h.client) {
+        // A voided handover was never delivered: nothing about it is overdue.
+        if client.is_some_and(|c| c != h.client) || h.voided_at.is_some() {
             continue;
         }
         let one = One {
             store: &store,
             h: &h,
+            profiles: &profiles,
             now,
             receipt: store.receipt(&h.handover_id)?,
         };
@@ -407,6 +438,7 @@ pub fn overdue(
 struct One<'a> {
     store: &'a Store,
     h: &'a HandoverRecord,
+    profiles: &'a [ClientProfile],
     now: OffsetDateTime,
     receipt: Option<ReceiptRecord>,
 }
@@ -433,7 +465,7 @@ impl One<'_> {
     /// A receipt pending longer than the client's threshold (not once the copies are gone).
     fn receipt_pending(&self, out: &mut Vec<OverdueItem>) -> Result<()> {
         let h = self.h;
-        let limit = receipt_threshold(self.store, &h.client);
+        let limit = receipt_threshold(self.profiles, &h.client);
         if self.receipt.is_none()
             && !deleted(self.store, &h.handover_id)?
             && let Some(created) = parse_time(&h.created_at)

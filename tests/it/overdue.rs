@@ -476,3 +476,63 @@ fn an_attestation_added_behind_the_tool_is_named_by_audit_verify() {
         "{msg}"
     );
 }
+
+/// What client profiles and `void` change in the overdue list: a profile's own receipt
+/// threshold, a contract that ended with nothing exported, and a voided handover that is
+/// never overdue.
+#[test]
+fn profiles_and_void_shape_what_is_overdue() {
+    let (env, recipient) = Env::with_keys();
+    // beta's contract ended; nothing exported for it yet.
+    assert_ok(&env.run(&[
+        "client",
+        "add",
+        "beta",
+        "-r",
+        &recipient,
+        "--contract-end",
+        "2026-01-31",
+    ]));
+    let r = assert_overdue(&env, None, &[OverdueKind::ContractEndedNoExport]);
+    assert_eq!(r.overdue[0].client, "beta");
+    assert!(
+        r.overdue[0].next_step.contains("export --client beta"),
+        "{r:?}"
+    );
+
+    // acme allows 3 days for its receipt: pending after 4 days, not after 2.
+    assert_ok(&env.run(&[
+        "client",
+        "add",
+        "acme",
+        "-r",
+        &recipient,
+        "--receipt-days",
+        "3",
+    ]));
+    let id = export_another(&env, "acme-data", &recipient).0;
+    let created = {
+        let l: serde_json::Value =
+            serde_json::from_slice(&env.run(&["--json", "list"]).stdout).unwrap();
+        handover::parse_at(l["handovers"][0]["created_at"].as_str().unwrap()).unwrap()
+    };
+    let at = |days: i64| handover_time(created + time::Duration::days(days));
+    assert_overdue(&env, Some(&at(2)), &[OverdueKind::ContractEndedNoExport]);
+    assert_overdue(
+        &env,
+        Some(&at(4)),
+        &[
+            OverdueKind::ContractEndedNoExport,
+            OverdueKind::ReceiptPending,
+        ],
+    );
+
+    // Voided, the handover is never overdue; and a voided export does not count as beta's.
+    assert_ok(&env.run(&["void", &id, "--reason", "test export"]));
+    assert_overdue(&env, Some(&at(4)), &[OverdueKind::ContractEndedNoExport]);
+}
+
+fn handover_time(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
