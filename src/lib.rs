@@ -94,6 +94,8 @@ pub use pack::export::{DEFAULT_LEVEL, ExportOptions, ExportSummary, Recipients, 
 pub use receive::extract::{Leftover, LeftoverState};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use receive::verify::{OutsideLink, Problem, ProblemKind, VerifyOptions, VerifyReport, verify};
+// `timer`: the systemd units that run `run-due`, and writing them as files.
+pub use ledger::schedule::{TimerUnits, timer_units, write_timer_units};
 
 /// The parts of the signed documents (deletion certificate, outer manifest, delegation) as
 /// the summaries above carry them; each serializes to exactly the JSON that was signed.

@@ -17,7 +17,15 @@ use cli::{AuditCommand, CertificateCommand, Cli, Command, render, ui, ui_delete}
 use handover::{ExitClass, Home};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    cli::shell::quiet_broken_pipe();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let json = cli::shell::json_requested(&args);
+            return ExitCode::from(cli::shell::usage_error(&e, json));
+        }
+    };
     let json = cli.json;
     match run(cli) {
         Ok(None) => ExitCode::SUCCESS,
@@ -76,6 +84,14 @@ fn run(cli: Cli) -> Outcome {
         Command::Certificate(CertificateCommand::Show { id }) => certificate_show(&cx, &id),
         Command::Certificate(CertificateCommand::Check { cert, bag }) => {
             certificate_check(&cx, &cert, &bag)
+        }
+        Command::Completions(a) => {
+            cli::shell::completions(a.shell);
+            Ok(None)
+        }
+        Command::Man => {
+            cli::shell::man();
+            Ok(None)
         }
     }
 }
@@ -178,7 +194,26 @@ fn run_due(cx: &Ctx, a: cli::RunDueArgs) -> Outcome {
 
 fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
     let exe = std::env::current_exe().map_err(handover::Error::ProgramPath)?;
-    print!("{}", handover::timer(a.systemd, &exe, &cx.home));
+    let user = a.user.unwrap_or_else(cli::shell::current_user);
+    match &a.out {
+        Some(dir) => {
+            let units = handover::timer_units(&exe, &cx.home, &user);
+            let written = handover::write_timer_units(dir, &units)?;
+            if cx.json {
+                render::json(&serde_json::json!({ "written": written, "user": user }));
+            } else {
+                for p in &written {
+                    eprintln!("wrote {}", p.display());
+                }
+                eprintln!(
+                    "enable with: systemctl daemon-reload && systemctl enable --now handover-run-due.timer"
+                );
+            }
+        }
+        None => {
+            cli::shell::stdout_bytes(handover::timer(a.systemd, &exe, &cx.home, &user).as_bytes())
+        }
+    }
     // The unit would fail on every job if certificates cannot be signed unattended.
     if let Err(e) = handover::unattended_ready(&cx.home, &cx.reporter) {
         eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");

@@ -2,6 +2,7 @@
 
 pub mod exit;
 pub mod render;
+pub mod shell;
 pub mod ui;
 pub mod ui_delete;
 
@@ -188,7 +189,16 @@ is claimed by one run only; a run killed half way is finished by the next.",
     )]
     RunDue(RunDueArgs),
     /// Print a systemd unit pair or a crontab line that runs `run-due`
-    #[command(after_help = exit::standard())]
+    #[command(
+        long_about = "Print a systemd service and timer pair, or a crontab line, that runs `run-due` hourly with\n\
+this program and this home folder (paths quoted for systemd or the shell, `%` escaped).\n\
+With --systemd --out DIR, write them as two files instead:\n  \
+sudo handover --home /srv/handover timer --systemd --out /etc/systemd/system\n  \
+sudo systemctl daemon-reload && sudo systemctl enable --now handover-run-due.timer\n\
+The service runs as User= (the user running this command unless --user), and treats exit 4\n\
+(due jobs waiting: held, or no receipt yet) as success; run-due reports them in the journal.",
+        after_help = exit::standard()
+    )]
     Timer(TimerArgs),
     /// The offboarding checklist of every handover (or of one client)
     #[command(after_help = exit::standard())]
@@ -205,6 +215,34 @@ report.html) with the checklist and the timeline. A SHA256SUMS lists every file.
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    #[command(
+        long_about = "Print the completion script of a shell on stdout, generated from the same definitions\n\
+as the parser, so it always knows every command and flag of this version. Install it where\n\
+the shell looks for completions, for example:\n  \
+handover completions bash > ~/.local/share/bash-completion/completions/handover\n  \
+handover completions zsh > ~/.zfunc/_handover     # with fpath+=(~/.zfunc) in ~/.zshrc\n  \
+handover completions fish > ~/.config/fish/completions/handover.fish",
+        after_help = exit::standard()
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout
+    #[command(
+        long_about = "Print the manual page, in roff, on stdout: the commands, flags and exit codes of this\n\
+version, generated from the same definitions as the parser and --help. Read it at once, or\n\
+install it where man looks:\n  \
+handover man | man -l -\n  \
+handover man > ~/.local/share/man/man1/handover.1",
+        after_help = exit::standard()
+    )]
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -277,6 +315,13 @@ pub struct TimerArgs {
     /// A crontab line (hourly)
     #[arg(long)]
     pub cron: bool,
+    /// With --systemd: write handover-run-due.service and .timer into DIR (created if
+    /// missing; an existing unit is never overwritten) instead of printing them
+    #[arg(long, value_name = "DIR", requires = "systemd")]
+    pub out: Option<PathBuf>,
+    /// The user the service runs as (User=) [default: the user running this command]
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -1,0 +1,119 @@
+//! Fitting the shell and the system: completion scripts and the manual page (generated from
+//! the clap definitions in `cli`, so they cannot drift from the parser), stdout that ends
+//! quietly on a closed pipe, usage errors as the `--json` error document, and the user a
+//! systemd unit runs as. Binary only: the library never prints.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+
+use clap::CommandFactory;
+
+use super::Cli;
+
+/// Writes `bytes` to stdout. A closed pipe (`handover man | head -1`) ends the process with
+/// exit 0 and no message: Rust ignores SIGPIPE, so a closed reader shows up as an EPIPE write
+/// error, and stopping quietly is what `cat` and `grep` do (ripgrep does the same).
+pub fn stdout_bytes(bytes: &[u8]) {
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("handover: error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Installs a panic hook that turns the panic of `println!` on a closed stdout into a quiet
+/// exit 0 (see [`stdout_bytes`]): the tables of `list`, `jobs` and `status` are printed with
+/// `println!`, and `handover list | head -1` must not print a panic. Any other panic keeps
+/// the default report.
+pub fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        // std's own wording (library/std/src/io/stdio.rs, `print_to`); the error's text is
+        // the OS's for EPIPE.
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+/// `completions SHELL`: the script on stdout.
+pub fn completions(shell: clap_complete::Shell) {
+    let mut cmd = Cli::command();
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "handover", &mut buf);
+    stdout_bytes(&buf);
+}
+
+/// `man`: the manual page in roff on stdout.
+pub fn man() {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut buf)
+        .expect("rendering into memory cannot fail");
+    stdout_bytes(&buf);
+}
+
+/// Whether `--json` was among the arguments before `--`, for a usage error that clap found
+/// before it could parse the flag itself.
+pub fn json_requested(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
+}
+
+/// Reports a clap error and returns the exit code. `--help` and `--version` print as clap
+/// prints them (exit 0); a usage error under `--json` also prints the JSON error document on
+/// stdout, as every other error does (kind `usage`, exit 2).
+pub fn usage_error(e: &clap::Error, json: bool) -> u8 {
+    use clap::error::ErrorKind;
+    // What the user asked for, never an error: printed as clap prints it, exit 0.
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let code = super::exit::USAGE;
+    if json {
+        let message = e.render().to_string();
+        let message = message
+            .trim_end()
+            .strip_prefix("error: ")
+            .unwrap_or(message.trim_end());
+        super::render::json(&serde_json::json!({
+            "error": { "exit_code": code, "kind": "usage", "message": message }
+        }));
+    }
+    // clap's own rendering on stderr (with colour on a terminal), as without --json.
+    let _ = e.print();
+    code
+}
+
+/// The user a systemd service made by `timer` runs as: the one running this command (the
+/// effective user, as `id -un` prints), else `$USER`.
+pub fn current_user() -> String {
+    // SAFETY: getpwuid returns a pointer into static storage or null; the name is copied out
+    // before any other call could overwrite it, and this binary calls it from one thread.
+    let name = unsafe {
+        let pw = libc::getpwuid(libc::geteuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            None
+        } else {
+            Some(
+                std::ffi::CStr::from_ptr((*pw).pw_name)
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        }
+    };
+    name.or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".into())
+}
