@@ -56,6 +56,7 @@ struct Ctx {
 type Outcome = handover::Result<Option<ExitClass>>;
 
 fn run(cli: Cli) -> Outcome {
+    ui::command_stops_itself(cli::shell::stops_itself(&cli.command));
     let cx = Ctx {
         home: Home::resolve(cli.home.clone()),
         json: cli.json,

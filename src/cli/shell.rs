@@ -117,3 +117,31 @@ pub fn current_user() -> String {
     name.or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "root".into())
 }
+
+/// Whether `command` checks the stop flag and stops at a boundary with its progress recorded
+/// (see `ui::command_stops_itself`).
+pub fn stops_itself(command: &super::Command) -> bool {
+    use super::Command;
+    matches!(
+        command,
+        Command::Export(_) | Command::Delete(_) | Command::Shred(_) | Command::RunDue(_)
+    )
+}
+
+/// Turns echo and line editing back on for the controlling terminal, which a password prompt
+/// turns off, before the process ends at a Ctrl-C: the prompt's own restore never runs then.
+pub fn restore_terminal() {
+    use std::os::fd::AsRawFd;
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return;
+    };
+    let fd = tty.as_raw_fd();
+    // SAFETY: tcgetattr/tcsetattr on an open descriptor with a termios we own.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut t) == 0 {
+            t.c_lflag |= libc::ECHO | libc::ICANON;
+            libc::tcsetattr(fd, libc::TCSANOW, &t);
+        }
+    }
+}
