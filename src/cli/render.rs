@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use handover::DelegationSummary;
 use handover::EvidenceSummary;
+use handover::plural;
 use handover::{AuditReport, RekeySummary};
 use handover::{ConfirmSummary, ExportSummary, KeygenSummary};
 use handover::{HandoverRecord, ReceiptRecord};
@@ -60,12 +61,12 @@ pub fn keygen(s: &KeygenSummary, age: bool) {
 /// `export`: what was packed, where it went, who signed it.
 pub fn export(s: &ExportSummary) {
     eprintln!(
-        "handover {} for {}: {} files, {} dirs, {} symlinks, {} in, {} out, {:.1} s",
+        "handover {} for {}: {}, {}, {}, {} in, {} out, {:.1} s",
         s.handover_id,
         s.client,
-        s.files,
-        s.directories,
-        s.symlinks,
+        plural(s.files, "file", "files"),
+        plural(s.directories, "dir", "dirs"),
+        plural(s.symlinks, "symlink", "symlinks"),
         human_bytes(s.bytes_in),
         human_bytes(s.bytes_out),
         s.seconds
@@ -222,11 +223,11 @@ pub fn status(home: &Path, rows: &[StatusView]) {
 /// `evidence`: where the pack went, and whether the audit log held.
 pub fn evidence(s: &EvidenceSummary) {
     eprintln!(
-        "evidence pack for handover {} ({}) written to {}: {} files{}",
+        "evidence pack for handover {} ({}) written to {}: {}{}",
         s.handover_id,
         s.client,
         s.out_dir.display(),
-        s.files.len(),
+        plural(s.files.len() as u64, "file", "files"),
         if s.audit_log_intact {
             ""
         } else {
@@ -252,8 +253,11 @@ pub fn rekey(r: &RekeySummary) {
 /// `audit verify`: the intact chain and each anchor it agrees with.
 pub fn audit_verify(r: &AuditReport) {
     eprintln!(
-        "audit log intact: {} events, head row {} ({}), signed by audit key {}",
-        r.events, r.head_seq, r.head_hash, r.key_id
+        "audit log intact: {}, head row {} ({}), signed by audit key {}",
+        plural(r.events, "event", "events"),
+        r.head_seq,
+        r.head_hash,
+        r.key_id
     );
     for a in &r.anchors {
         eprintln!(
@@ -315,12 +319,12 @@ pub fn verify(r: &handover::VerifyReport) {
         return;
     }
     eprintln!(
-        "verified handover {} for {}: {} files, {} dirs, {} symlinks, {}",
+        "verified handover {} for {}: {}, {}, {}, {}",
         r.handover_id,
         r.client,
-        r.files,
-        r.directories,
-        r.symlinks,
+        plural(r.files, "file", "files"),
+        plural(r.directories, "dir", "dirs"),
+        plural(r.symlinks, "symlink", "symlinks"),
         human_bytes(r.bytes)
     );
     eprintln!(
@@ -346,5 +350,5 @@ pub fn verify(r: &handover::VerifyReport) {
 
 /// Bytes for people: 1.5 GiB, 12.0 KiB.
 pub fn human_bytes(n: u64) -> String {
-    indicatif::BinaryBytes(n).to_string()
+    handover::human_bytes(n)
 }

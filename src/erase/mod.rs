@@ -875,8 +875,12 @@ fn plan_summary(roots: &[Root], entries: &[EntryRecord]) -> PlanSummary {
 /// The question asked before deleting: the plan in a few lines.
 fn confirm_question(p: &PlanSummary) -> String {
     let mut q = format!(
-        "About to delete {} file(s) ({} bytes), {} director(y/ies), {} symlink(s), {} other, under:\n",
-        p.files, p.bytes, p.directories, p.symlinks, p.other
+        "About to delete {} ({}), {}, {}, {} other, under:\n",
+        util::plural(p.files, "file", "files"),
+        util::human_bytes(p.bytes),
+        util::plural(p.directories, "directory", "directories"),
+        util::plural(p.symlinks, "symlink", "symlinks"),
+        p.other
     );
     for r in &p.roots {
         q.push_str(&format!("  {} ({})\n", r.path, r.label));
@@ -884,14 +888,21 @@ fn confirm_question(p: &PlanSummary) -> String {
     for f in &p.filesystems {
         if f.method == "unlink" {
             q.push_str(&format!(
-                "  {} on {}: {} entr(y/ies) without data of their own: unlink\n",
-                f.filesystem, f.mount_point, f.entries
+                "  {} on {}: {} without data of their own: unlink\n",
+                f.filesystem,
+                f.mount_point,
+                util::plural(f.entries, "entry", "entries")
             ));
             continue;
         }
         q.push_str(&format!(
-            "  {} on {} ({}): {} file(s), {} bytes: {}\n",
-            f.filesystem, f.mount_point, f.device, f.entries, f.bytes, f.method
+            "  {} on {} ({}): {}, {}: {}\n",
+            f.filesystem,
+            f.mount_point,
+            f.device,
+            util::plural(f.entries, "file", "files"),
+            util::human_bytes(f.bytes),
+            f.method
         ));
         if let Some(r) = &f.reason {
             q.push_str(&format!("    because {r}\n"));

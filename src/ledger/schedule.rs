@@ -263,6 +263,10 @@ fn view(
 /// Every deletion job with its status at `now`.
 pub fn jobs(home: &Home, now: Option<OffsetDateTime>) -> Result<Vec<JobView>> {
     let now = now.unwrap_or_else(util::now);
+    // A home without a database has no jobs: say so without creating one.
+    if !home.database().exists() {
+        return Ok(Vec::new());
+    }
     let store = Store::open(&home.database())?;
     let leases = store.leases()?;
     let mut out = Vec::new();
@@ -773,6 +777,10 @@ pub struct StatusView {
 
 /// The offboarding checklist of every handover, or of one client's.
 pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
+    // A home without a database has no handovers: say so without creating one.
+    if !home.database().exists() {
+        return Ok(Vec::new());
+    }
     let store = Store::open(&home.database())?;
     let mut schedules: std::collections::HashMap<String, ScheduleRecord> = store
         .schedules()?
@@ -795,8 +803,10 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
                 done: true,
                 at: Some(h.created_at.clone()),
                 detail: format!(
-                    "{} files, {} bytes; archive {} bytes",
-                    h.files, h.payload_bytes, h.archive_bytes
+                    "{}, {}; archive {}",
+                    util::plural(h.files, "file", "files"),
+                    util::human_bytes(h.payload_bytes),
+                    util::human_bytes(h.archive_bytes)
                 ),
             },
             proof: r.as_ref().map(|r| r.proof.clone()),
