@@ -146,7 +146,13 @@ fn export(cx: &Ctx, a: cli::ExportArgs) -> Outcome {
 fn list(cx: &Ctx) -> Outcome {
     let rows = handover::list(&cx.home)?;
     let receipts = handover::receipts(&cx.home)?;
-    render::list(&cx.home.dir, &rows, &receipts, cx.json);
+    // The DELETED column: when each handover's deletion certificate was made.
+    let deleted = handover::status(&cx.home, None)?
+        .into_iter()
+        .filter(|s| s.deleted.done)
+        .filter_map(|s| Some((s.handover_id, s.deleted.at?)))
+        .collect();
+    render::list(&cx.home.dir, &rows, &receipts, &deleted, cx.json);
     Ok(None)
 }
 
@@ -181,6 +187,8 @@ fn jobs(cx: &Ctx) -> Outcome {
     let jobs = handover::jobs(&cx.home, None)?;
     if cx.json {
         render::json(&serde_json::json!({ "jobs": jobs }));
+    } else if let Some(none) = cli::shell::no_state_yet(&cx.home.dir) {
+        eprintln!("{none}");
     } else {
         render::jobs(&jobs);
     }

@@ -83,16 +83,50 @@ pub fn export(s: &ExportSummary) {
     }
 }
 
-/// One row of `list --json`: the handover, with its confirmed receipt if any.
+/// One row of `list --json`: the handover, with its confirmed receipt if any, and when its
+/// local copies were deleted.
 #[derive(serde::Serialize)]
 pub struct ListRow<'a> {
     #[serde(flatten)]
     pub handover: &'a HandoverRecord,
     pub receipt: Option<&'a ReceiptRecord>,
+    /// When the deletion certificate of the local copies was made (UTC, RFC 3339); none yet.
+    pub deleted_at: Option<&'a str>,
 }
 
-/// `list`: every handover with its receipt, as JSON or a table on stdout.
-pub fn list(home: &Path, rows: &[HandoverRecord], receipts: &[ReceiptRecord], as_json: bool) {
+/// The widest NAME column; longer names keep their start and their last 16 characters (the
+/// UTC timestamp of a default name), joined by an ellipsis.
+const LIST_NAME_MAX: usize = 26;
+
+/// `name` cut to `max` characters, keeping its tail (see [`LIST_NAME_MAX`]).
+fn fit_name(name: &str, max: usize) -> String {
+    let n = name.chars().count();
+    if n <= max {
+        return name.to_string();
+    }
+    let tail = 16.min(max - 2);
+    let head = max - 1 - tail;
+    let start: String = name.chars().take(head).collect();
+    let end: String = name.chars().skip(n - tail).collect();
+    format!("{start}\u{2026}{end}")
+}
+
+/// The date part of an RFC 3339 time, for a narrow column.
+fn day(t: &str) -> &str {
+    t.get(..10).unwrap_or(t)
+}
+
+/// `list`: every handover with its receipt and deletion, as JSON or a table on stdout. The
+/// table fits 100 columns: the first 8 characters of the id (any unique prefix of
+/// 4 or more is accepted where an id is asked), the name, dates without the time, and no
+/// paths, which are stale once the local copies are deleted (`--json` and `status` have them).
+pub fn list(
+    home: &Path,
+    rows: &[HandoverRecord],
+    receipts: &[ReceiptRecord],
+    deleted: &HashMap<String, String>,
+    as_json: bool,
+) {
     let receipts: HashMap<_, _> = receipts
         .iter()
         .map(|r| (r.handover_id.as_str(), r))
@@ -104,31 +138,51 @@ pub fn list(home: &Path, rows: &[HandoverRecord], receipts: &[ReceiptRecord], as
             .map(|h| ListRow {
                 handover: h,
                 receipt: receipt_of(&h.handover_id),
+                deleted_at: deleted.get(&h.handover_id).map(String::as_str),
             })
             .collect();
         json(&serde_json::json!({ "handovers": rows }));
         return;
     }
     if rows.is_empty() {
-        eprintln!("no handovers recorded in {}", home.display());
+        eprintln!(
+            "{}",
+            super::shell::no_state_yet(home)
+                .unwrap_or_else(|| format!("no handovers recorded in {}", home.display()))
+        );
         return;
     }
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| fit_name(&r.name, LIST_NAME_MAX))
+        .collect();
+    let nw = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let pw = receipts
+        .values()
+        .map(|c| c.proof.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     println!(
-        "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {:<17}  ARCHIVE",
-        "HANDOVER_ID", "CLIENT", "CREATED_AT", "FILES", "BYTES", "RECEIVED", "PROOF"
+        "{:<8}  {:<nw$}  {:>6}  {:>11}  {:<10}  {:<pw$}  DELETED",
+        "ID", "NAME", "FILES", "SIZE", "RECEIVED", "PROOF"
     );
-    for r in rows {
+    for (r, name) in rows.iter().zip(&names) {
         let c = receipt_of(&r.handover_id);
         println!(
-            "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {:<17}  {}",
-            r.handover_id,
-            r.client,
-            r.created_at,
+            "{:<8}  {:<nw$}  {:>6}  {:>11}  {:<10}  {:<pw$}  {}",
+            r.handover_id.get(..8).unwrap_or(&r.handover_id),
+            name,
             r.files,
             human_bytes(r.payload_bytes),
-            c.map_or("-", |c| c.confirmed_at.as_str()),
+            c.map_or("-", |c| day(&c.confirmed_at)),
             c.map_or("-", |c| c.proof.as_str()),
-            r.archive_path.display()
+            deleted.get(&r.handover_id).map_or("-", |d| day(d))
         );
     }
     if receipts.values().any(|c| c.proof == "code") {
@@ -197,7 +251,11 @@ pub fn run_due(r: &RunDueReport, quiet: bool) {
 /// `status`: the offboarding checklist of each handover on stdout.
 pub fn status(home: &Path, rows: &[StatusView]) {
     if rows.is_empty() {
-        eprintln!("no handovers recorded in {}", home.display());
+        eprintln!(
+            "{}",
+            super::shell::no_state_yet(home)
+                .unwrap_or_else(|| format!("no handovers recorded in {}", home.display()))
+        );
         return;
     }
     for h in rows {

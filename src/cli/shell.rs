@@ -145,3 +145,15 @@ pub fn restore_terminal() {
         }
     }
 }
+
+/// What `list`, `status` and `jobs` say when the home holds no state database (a new home,
+/// or a mistyped --home or HANDOVER_HOME): "no state here yet", with the path.
+pub fn no_state_yet(home: &std::path::Path) -> Option<String> {
+    let db = home.join("state.db");
+    (!db.exists()).then(|| {
+        format!(
+            "no state here yet: {} does not exist.\nA new home starts with `handover keygen`; if you meant another one, check --home and HANDOVER_HOME.",
+            db.display()
+        )
+    })
+}

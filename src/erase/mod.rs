@@ -260,9 +260,15 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
             return Err(ShredError::EmptyReason.into());
         }
         Some(r.trim().to_string())
+    } else if opts.dry_run {
+        // A dry run shows the plan before the receipt exists, and says the deletion waits
+        // for it; it exits as the real run would (refused).
+        None
     } else {
         return Err(ShredError::NoReceipt(h.handover_id.clone()).into());
     };
+    let waits_for_receipt = receipt.is_none() && reason.is_none();
+    let handover_id = h.handover_id.clone();
     drop(store);
     let mut roots = vec![
         (h.source_path.clone(), "source".to_string()),
@@ -279,7 +285,7 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     );
     let cert_dir = crate::home::parent_dir(&h.archive_path).to_path_buf();
     let name = h.name.clone();
-    run(
+    let mut summary = run(
         home,
         Request {
             kind: "delete",
@@ -299,7 +305,16 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
             names: opts.names,
         },
         reporter,
-    )
+    )?;
+    if waits_for_receipt && summary.refused.is_none() {
+        summary.refused = Some(Refusal {
+            kind: "no_receipt".into(),
+            message: format!(
+                "no receipt is recorded for handover {handover_id} yet: the deletion will wait for it.\nAsk the client for the receipt code, then run `handover confirm`; or delete without it: --without-receipt --reason \"why\"."
+            ),
+        });
+    }
+    Ok(summary)
 }
 
 /// Everything one run needs, whichever command started it.
