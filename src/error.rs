@@ -472,9 +472,13 @@ impl ExportError {
             ExportError::Interrupted => "interrupted",
         }
     }
-    /// Exit class: every export error is operational (1), an interrupted export included.
+    /// Exit class: every export error is operational (1), except an interrupted export, which
+    /// exits 130 as the exit-code table says of Ctrl-C and SIGTERM.
     pub fn class(&self) -> ExitClass {
-        ExitClass::Operational
+        match self {
+            ExportError::Interrupted => ExitClass::Interrupted,
+            _ => ExitClass::Operational,
+        }
     }
 }
 

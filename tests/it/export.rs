@@ -1069,7 +1069,7 @@ fn a_signal_mid_export_leaves_nothing_behind() {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let o = child.wait_with_output().unwrap();
-    let err = assert_code(&o, 1);
+    let err = assert_code(&o, 130);
     assert!(err.contains("interrupted"), "{err}");
     env.assert_nothing_left(&out);
 }
