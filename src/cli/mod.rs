@@ -194,7 +194,8 @@ is claimed by one run only; a run killed half way is finished by the next.",
 this program and this home folder (paths quoted for systemd or the shell, `%` escaped).\n\
 With --systemd --out DIR, write them as two files instead:\n  \
 sudo handover --home /srv/handover timer --systemd --out /etc/systemd/system\n  \
-sudo systemctl daemon-reload && sudo systemctl enable --now handover-run-due.timer\n\
+sudo systemctl daemon-reload && sudo systemctl enable handover-run-due.timer\n  \
+sudo systemctl start handover-run-due.timer\n\
 The service runs as User= (the user running this command unless --user), and treats exit 4\n\
 (due jobs waiting: held, or no receipt yet) as success; run-due reports them in the journal.",
         after_help = exit::standard()
@@ -317,7 +318,7 @@ pub struct TimerArgs {
     pub cron: bool,
     /// With --systemd: write handover-run-due.service and .timer into DIR (created if
     /// missing; an existing unit is never overwritten) instead of printing them
-    #[arg(long, value_name = "DIR", requires = "systemd")]
+    #[arg(long, value_name = "DIR", conflicts_with = "cron")]
     pub out: Option<PathBuf>,
     /// The user the service runs as (User=) [default: the user running this command]
     #[arg(long, value_name = "NAME")]

@@ -21,6 +21,7 @@ mod offboarding;
 mod receipt;
 mod release_surface;
 mod schedule;
+mod shell;
 mod shred;
 mod shred_races;
 mod smoke;
