@@ -319,6 +319,10 @@ pub struct RunDueReport {
     pub failed_refused: bool,
     /// Every due job the run looked at, and what became of it.
     pub jobs: Vec<RunItem>,
+    /// True when Ctrl-C or SIGTERM stopped the run: the job in progress stopped at a file
+    /// boundary and resumes next run, and no further job was started.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// Runs every due job whose receipt is confirmed and which has no hold, through `delete`.
@@ -340,6 +344,7 @@ pub fn run_due(
         failed: 0,
         failed_refused: false,
         jobs: Vec::new(),
+        interrupted: false,
     };
     for s in store.schedules()? {
         let due = s.due_at.as_deref().and_then(parse_time);
@@ -366,6 +371,9 @@ pub fn run_due(
         let outcome = run_claimed(&store, &h, delete)?;
         record_outcome(&mut store, home, &h, outcome, &mut item, &mut report)?;
         report.jobs.push(item);
+        if report.interrupted {
+            break;
+        }
     }
     Ok(report)
 }
@@ -571,6 +579,9 @@ fn record_outcome(
             if e.class() == crate::error::ExitClass::Refused {
                 report.failed_refused = true;
             }
+            if e.class() == crate::error::ExitClass::Interrupted {
+                report.interrupted = true;
+            }
         }
     }
     tx.commit()?;
@@ -578,10 +589,12 @@ fn record_outcome(
 }
 
 impl RunDueReport {
-    /// How the run should exit: failures first (3 if a safety rule refused, else 1), then 4
-    /// when due jobs wait; None when everything due was done.
+    /// How the run should exit: 130 when interrupted, then failures (3 if a safety rule
+    /// refused, else 1), then 4 when due jobs wait; None when everything due was done.
     pub fn class(&self) -> Option<crate::error::ExitClass> {
-        if self.failed > 0 {
+        if self.interrupted {
+            Some(crate::error::ExitClass::Interrupted)
+        } else if self.failed > 0 {
             Some(if self.failed_refused {
                 crate::error::ExitClass::Refused
             } else {

@@ -627,3 +627,52 @@ fn keygen_says_when_the_two_passwords_differ() {
     assert!(text.contains("passwords typed differ"), "{text}");
     assert!(!env.home().join("handover.key").exists());
 }
+
+#[test]
+fn ctrl_c_stops_run_due_with_130_and_the_job_resumes() {
+    let (env, recipient) = Env::with_keys();
+    let data = env.path("clients/acme");
+    fs::create_dir_all(&data).unwrap();
+    for i in 0..3 {
+        fs::write(data.join(format!("f{i}.bin")), noise(2000, i)).unwrap();
+    }
+    let s = env.export(&data, &recipient);
+    confirm_receipt(&env, &s.handover_id);
+    assert_ok(&env.run(&[
+        "schedule",
+        &s.handover_id,
+        "--at",
+        "2020-01-01",
+        "--allow-past",
+    ]));
+    let fp = env.path("fp");
+    fs::create_dir_all(&fp).unwrap();
+    let mut child = env
+        .cmd()
+        .args(["--json", "run-due"])
+        .env(
+            "HANDOVER_FAILPOINTS",
+            "shred.overwritten=pause;signal.caught=pause",
+        )
+        .env("HANDOVER_FAILPOINT_DIR", &fp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_reached(&fp, &mut child, "shred.overwritten");
+    sigint(&child);
+    wait_reached(&fp, &mut child, "signal.caught");
+    fs::write(fp.join("signal.caught.go"), b"").unwrap();
+    fs::write(fp.join("shred.overwritten.go"), b"").unwrap();
+    let code = exit_code(&mut child);
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert_eq!(code, Some(130), "{}", String::from_utf8_lossy(&out));
+    let r: handover::RunDueReport = parse(&out);
+    assert!(r.interrupted && r.deleted == 0, "{r:?}");
+    // The next run finishes the job.
+    let o = env.run(&["--json", "run-due"]);
+    assert_ok(&o);
+    assert_eq!(parse::<handover::RunDueReport>(&o.stdout).deleted, 1);
+    assert!(!data.exists());
+}
