@@ -90,10 +90,7 @@ fn run(cli: Cli) -> Outcome {
             cli::shell::completions(a.shell);
             Ok(None)
         }
-        Command::Man => {
-            cli::shell::man();
-            Ok(None)
-        }
+        Command::Man(a) => man(&cx, &a),
     }
 }
 
@@ -349,4 +346,39 @@ fn certificate_check(cx: &Ctx, cert: &std::path::Path, bag: &std::path::Path) ->
     let r = handover::certificate_check(cert, bag)?;
     ui_delete::print_coverage(&r, cx.json);
     Ok((!r.all_covered).then_some(ExitClass::Refused))
+}
+
+fn man(cx: &Ctx, a: &cli::ManArgs) -> Outcome {
+    let Some(dir) = &a.out else {
+        if cli::shell::man(&a.command).is_none() {
+            let e = <Cli as clap::CommandFactory>::command().error(
+                clap::error::ErrorKind::InvalidValue,
+                format!(
+                    "no command `{}`; `handover --help` lists them",
+                    a.command.join(" ")
+                ),
+            );
+            std::process::exit(cli::shell::usage_error(&e, cx.json).into());
+        }
+        return Ok(None);
+    };
+    match cli::shell::man_to(dir) {
+        Ok(names) => {
+            if cx.json {
+                render::json(&serde_json::json!({ "out_dir": dir, "pages": names }));
+            } else if !cx.quiet {
+                eprintln!(
+                    "wrote {} in {}",
+                    handover::plural(names.len() as u64, "manual page", "manual pages"),
+                    dir.display()
+                );
+            }
+            Ok(None)
+        }
+        Err(e) => Ok(Some(cli::shell::operational(
+            cx.json,
+            "io_error",
+            &format!("cannot write the manual pages into {}: {e}", dir.display()),
+        ))),
+    }
 }

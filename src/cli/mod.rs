@@ -195,7 +195,7 @@ this program and this home folder (paths quoted for systemd or the shell, `%` es
 With --systemd --out DIR, write them as two files instead:\n  \
 sudo handover --home /srv/handover timer --systemd --out /etc/systemd/system\n  \
 sudo systemctl daemon-reload && sudo systemctl enable handover-run-due.timer\n  \
-sudo systemctl start handover-run-due.timer\n\
+sudo systemctl start handover-run-due.timer\n\n\
 The service runs as User= (the user running this command unless --user), and treats exit 4\n\
 (due jobs waiting: held, or no receipt yet) as success; run-due reports them in the journal.",
         after_help = exit::standard()
@@ -227,16 +227,28 @@ handover completions fish > ~/.config/fish/completions/handover.fish",
         after_help = exit::standard()
     )]
     Completions(CompletionsArgs),
-    /// Print the manual page (roff) on stdout
+    /// Print the manual page (roff) on stdout, or write every page into a folder
     #[command(
         long_about = "Print the manual page, in roff, on stdout: the commands, flags and exit codes of this\n\
-version, generated from the same definitions as the parser and --help. Read it at once, or\n\
-install it where man looks:\n  \
+version, generated from the same definitions as the parser and --help. Give a command for\n\
+its own page (handover-export(1)); --out DIR writes handover.1 and a page for every command\n\
+into DIR, replacing older ones. Read a page at once, or install them where man looks:\n  \
 handover man | man -l -\n  \
-handover man > ~/.local/share/man/man1/handover.1",
+handover man export | man -l -\n  \
+handover man --out ~/.local/share/man/man1",
         after_help = exit::standard()
     )]
-    Man,
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The command whose page to print (`export`, `certificate check`) [default: handover(1)]
+    #[arg(value_name = "COMMAND", conflicts_with = "out")]
+    pub command: Vec<String>,
+    /// Write handover.1 and every command's page into DIR (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -54,13 +54,58 @@ pub fn completions(shell: clap_complete::Shell) {
     stdout_bytes(&buf);
 }
 
-/// `man`: the manual page in roff on stdout.
-pub fn man() {
+/// The command tree as the manual pages show it: built, so each command is named
+/// `handover-NAME` and its page is handover-NAME(1), without clap's `help` command.
+fn man_tree() -> clap::Command {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// One page in roff: its footer names the program and version, as on handover(1).
+fn man_page(cmd: clap::Command) -> Vec<u8> {
     let mut buf = Vec::new();
-    clap_mangen::Man::new(Cli::command())
+    clap_mangen::Man::new(cmd)
+        .source(format!("handover {}", env!("CARGO_PKG_VERSION")))
         .render(&mut buf)
         .expect("rendering into memory cannot fail");
-    stdout_bytes(&buf);
+    buf
+}
+
+/// `man [COMMAND...]`: the page of `handover` or of one command, in roff on stdout. `None`
+/// when no such command exists.
+pub fn man(command: &[String]) -> Option<()> {
+    let mut cmd = man_tree();
+    for word in command {
+        cmd = cmd.find_subcommand(word)?.clone();
+    }
+    stdout_bytes(&man_page(cmd));
+    Some(())
+}
+
+/// `man --out DIR`: every page written into `dir` (created if missing, older pages
+/// replaced); returns the file names.
+pub fn man_to(dir: &std::path::Path) -> io::Result<Vec<String>> {
+    fn write(
+        cmd: &clap::Command,
+        dir: &std::path::Path,
+        names: &mut Vec<String>,
+    ) -> io::Result<()> {
+        let name = format!(
+            "{}.1",
+            cmd.get_display_name().unwrap_or_else(|| cmd.get_name())
+        );
+        std::fs::write(dir.join(&name), man_page(cmd.clone()))?;
+        names.push(name);
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            write(sub, dir, names)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut names = Vec::new();
+    write(&man_tree(), dir, &mut names)?;
+    Ok(names)
 }
 
 /// Whether `--json` was among the arguments before `--`, for a usage error that clap found
@@ -156,4 +201,17 @@ pub fn no_state_yet(home: &std::path::Path) -> Option<String> {
             db.display()
         )
     })
+}
+
+/// Reports an operational failure of the binary's own work (not the library's): the JSON
+/// error document under `--json`, the message on stderr; returns the class to exit with.
+pub fn operational(json: bool, kind: &str, message: &str) -> handover::ExitClass {
+    let class = handover::ExitClass::Operational;
+    if json {
+        super::render::json(&serde_json::json!({
+            "error": { "exit_code": class.code(), "kind": kind, "message": message }
+        }));
+    }
+    eprintln!("handover: error: {message}");
+    class
 }

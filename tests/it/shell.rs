@@ -80,14 +80,34 @@ fn man_page_reads_back_without_warnings() {
     for word in ["completions", "run\\-due", "Exit status"] {
         assert!(roff.contains(word), "{word} in the page");
     }
+    // One command's page, and every page written into a folder.
+    let o = env.run(&["man", "certificate", "check"]);
+    assert_ok(&o);
+    assert!(stdout_text(&o).contains(".TH handover-certificate-check 1"));
+    assert_code(&env.run(&["man", "no-such-command"]), 2);
+    let dir = env.path("man1");
+    let o = env.run(&["--json", "man", "--out", dir.to_str().unwrap()]);
+    assert_ok(&o);
+    let pages = listing(&dir);
+    assert_eq!(
+        json(&o.stdout)["pages"].as_array().unwrap().len(),
+        pages.len()
+    );
+    for p in ["handover.1", "handover-export.1", "handover-audit-verify.1"] {
+        assert!(pages.contains(&p.to_string()), "{p} in {pages:?}");
+    }
+    assert!(!pages.iter().any(|p| p.contains("help")), "{pages:?}");
     if require_tool("groff") {
-        let g = Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z"])
-            .arg(&page)
-            .output()
-            .unwrap();
-        assert!(g.status.success());
-        assert_eq!(String::from_utf8_lossy(&g.stderr), "", "groff warnings");
+        for p in std::iter::once(page.clone()).chain(pages.iter().map(|p| dir.join(p))) {
+            let g = Command::new("groff")
+                .args(["-man", "-Tutf8", "-ww", "-z"])
+                .arg(&p)
+                .output()
+                .unwrap();
+            assert!(g.status.success());
+            let warned = String::from_utf8_lossy(&g.stderr);
+            assert_eq!(warned, "", "groff warnings on {}", p.display());
+        }
     }
     if require_tool("man") {
         let m = Command::new("man")
