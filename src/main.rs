@@ -200,7 +200,9 @@ fn run_due(cx: &Ctx, a: cli::RunDueArgs) -> Outcome {
 
 fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
     let exe = std::env::current_exe().map_err(handover::Error::ProgramPath)?;
-    let user = a.user.unwrap_or_else(cli::shell::current_user);
+    let user = a
+        .user
+        .unwrap_or_else(|| cli::shell::service_user(&cx.home.dir));
     match &a.out {
         Some(dir) => {
             let units = handover::timer_units(&exe, &cx.home, &user);

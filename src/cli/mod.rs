@@ -196,7 +196,7 @@ With --systemd --out DIR, write them as two files instead:\n  \
 sudo handover --home /srv/handover timer --systemd --out /etc/systemd/system\n  \
 sudo systemctl daemon-reload && sudo systemctl enable handover-run-due.timer\n  \
 sudo systemctl start handover-run-due.timer\n\n\
-The service runs as User= (the user running this command unless --user), and treats exit 4\n\
+The service runs as User= (the owner of the home folder unless --user), and treats exit 4\n\
 (due jobs waiting: held, or no receipt yet) as success; run-due reports them in the journal.",
         after_help = exit::standard()
     )]
@@ -332,7 +332,7 @@ pub struct TimerArgs {
     /// missing; an existing unit is never overwritten) instead of printing them
     #[arg(long, value_name = "DIR", conflicts_with = "cron")]
     pub out: Option<PathBuf>,
-    /// The user the service runs as (User=) [default: the user running this command]
+    /// The user the service runs as (User=) [default: the owner of the home folder]
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
 }

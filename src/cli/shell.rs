@@ -142,13 +142,19 @@ pub fn usage_error(e: &clap::Error, json: bool) -> u8 {
     code
 }
 
-/// The user a systemd service made by `timer` runs as: the one running this command (the
-/// effective user, as `id -un` prints), else `$USER`.
-pub fn current_user() -> String {
+/// The user a service made by `timer` runs as: the owner of the home folder when it exists
+/// (its keys are 0600 and the owner's; under `sudo` the effective user is root, not them),
+/// else the user running this command, else `$USER`.
+pub fn service_user(home: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid cannot fail.
+    let uid = std::fs::metadata(home)
+        .map(|m| m.uid())
+        .unwrap_or_else(|_| unsafe { libc::geteuid() });
     // SAFETY: getpwuid returns a pointer into static storage or null; the name is copied out
     // before any other call could overwrite it, and this binary calls it from one thread.
     let name = unsafe {
-        let pw = libc::getpwuid(libc::geteuid());
+        let pw = libc::getpwuid(uid);
         if pw.is_null() || (*pw).pw_name.is_null() {
             None
         } else {

@@ -696,3 +696,29 @@ fn ctrl_c_stops_run_due_with_130_and_the_job_resumes() {
     assert_eq!(parse::<handover::RunDueReport>(&o.stdout).deleted, 1);
     assert!(!data.exists());
 }
+
+#[test]
+fn the_service_runs_as_the_owner_of_the_home_or_the_user_given() {
+    let env = Env::new();
+    let o = env.run(&["timer", "--systemd", "--user", "backup-operator"]);
+    assert_ok(&o);
+    assert!(stdout_text(&o).contains("\nUser=backup-operator\n"));
+    if !is_root() {
+        eprintln!("SKIPPED: the home's owner can only be another user's when run as root");
+        return;
+    }
+    // `sudo handover timer ...` on someone's home: the unit runs as that someone, whose
+    // keys the home holds, not as root.
+    let home = env.path("nobodys-home");
+    fs::create_dir_all(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    let o = env
+        .cmd_with_home(&home)
+        .args(["timer", "--systemd"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let units = stdout_text(&o);
+    let user = units.lines().find_map(|l| l.strip_prefix("User=")).unwrap();
+    assert_ne!(user, "root", "{units}");
+}
