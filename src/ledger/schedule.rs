@@ -682,9 +682,10 @@ Description=handover: run due deletions of handed-over client data\n\
 [Service]\n\
 Type=oneshot\n\
 User={user}\n\
-ExecStart={exe} --home {home} --quiet run-due\n\
+ExecStart={exe} --home {home} run-due\n\
 # Exit 4 means due jobs wait (held, or no receipt yet): not a failure of the unit. run-due\n\
-# prints what waits on stderr, which the journal keeps: journalctl -u handover-run-due\n\
+# reports every job and why it waits on stderr (no --quiet: the journal keeps it, nobody is\n\
+# mailed): journalctl -u handover-run-due\n\
 SuccessExitStatus=4\n"
     );
     let timer = "[Unit]\n\

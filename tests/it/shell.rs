@@ -175,6 +175,8 @@ fn systemd_units_for_a_home_with_a_space_verify() {
     assert!(
         service.contains("\nUser=")
             && service.contains("\nSuccessExitStatus=4\n")
+            // Not --quiet: what waits is reported in the journal.
+            && service.contains("\" run-due\n")
             && service.contains("Client Files/100%% handover\"")
             && service.contains("/bin dir%%h/handover\""),
         "{service}"
