@@ -54,18 +54,23 @@ pub fn keygen(home: &Home, opts: &KeygenOptions, reporter: &dyn Reporter) -> Res
     let password = if opts.no_password {
         None
     } else {
-        let pw = reporter
-            .unattended_password()
-            .or_else(|| {
-                let a = reporter.password("Password to protect the new signing key: ")?;
-                let b = reporter.password("Same password again: ")?;
-                (a == b).then_some(a).or_else(|| {
-                    reporter.warn("the two passwords differ");
-                    None
-                })
-            })
-            .filter(|p| !p.is_empty())
-            .ok_or(error::KeyError::NoNewPassword)?;
+        let pw = match reporter.unattended_password() {
+            Some(pw) => Some(pw),
+            None => match reporter.password("Password to protect the new signing key: ") {
+                Some(a) => {
+                    let b = reporter.password("Same password again: ");
+                    // Said as an error, not a warning that --quiet would hide: the user
+                    // must know that the typing, not the tool, went wrong.
+                    if b.as_deref() != Some(a.as_str()) {
+                        return Err(error::KeyError::PasswordMismatch.into());
+                    }
+                    Some(a)
+                }
+                None => None,
+            },
+        }
+        .filter(|p| !p.is_empty())
+        .ok_or(error::KeyError::NoNewPassword)?;
         Some(pw)
     };
     let mut summary = keys::keygen(&dir, password.clone())?;

@@ -278,6 +278,16 @@ pub enum KeyError {
         #[source]
         problem: DelegationProblem,
     },
+    /// `keygen`: the password typed the second time differs from the first.
+    #[error(
+        "the two passwords typed differ; no key was written.\nRun keygen again and type the same password twice."
+    )]
+    PasswordMismatch,
+    /// `-r` was given a path to a file: recipients files go with -R.
+    #[error(
+        "-r takes a public key, but {} is a file.\nTo read recipients from a file, use -R {}.", show(.0), show(.0)
+    )]
+    RecipientIsFile(PathBuf),
 }
 
 impl KeyError {
@@ -304,6 +314,8 @@ impl KeyError {
             | KeyError::NoNewPassword => "key_error",
             KeyError::NoDelegation { .. } => "key_no_delegation",
             KeyError::BadDelegation { .. } => "delegation_invalid",
+            KeyError::PasswordMismatch => "password_mismatch",
+            KeyError::RecipientIsFile(_) => "recipient_invalid",
         }
     }
     /// Exit class: a key that cannot be had or used stops the operation (1).
@@ -465,9 +477,13 @@ impl ExportError {
             ExportError::Interrupted => "interrupted",
         }
     }
-    /// Exit class: every export error is operational (1), an interrupted export included.
+    /// Exit class: every export error is operational (1), except an interrupted export, which
+    /// exits 130 as the exit-code table says of Ctrl-C and SIGTERM.
     pub fn class(&self) -> ExitClass {
-        ExitClass::Operational
+        match self {
+            ExportError::Interrupted => ExitClass::Interrupted,
+            _ => ExitClass::Operational,
+        }
     }
 }
 
@@ -929,6 +945,14 @@ pub enum ScheduleError {
         "`handover void` needs a --reason that says why the handover is withdrawn (a test, a wrong recipient); it goes into the audit log and the deletion certificate."
     )]
     VoidReasonRequired,
+    /// `timer --out`: a unit file could not be written (or already exists).
+    #[error("cannot write the unit file {}: {source}\nAn existing unit is never overwritten: remove it first, or choose another --out.", show(.path))]
+    TimerWrite {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
 }
 
 impl ScheduleError {
@@ -944,11 +968,16 @@ impl ScheduleError {
             ScheduleError::VoidAfterDeletion { .. } => "void_after_deletion",
             ScheduleError::AlreadyVoided { .. } => "already_voided",
             ScheduleError::VoidReasonRequired => "reason_required",
+            ScheduleError::TimerWrite { .. } => "io_error",
         }
     }
-    /// Exit class: every schedule error is a refusal (3).
+    /// Exit class: every schedule error is a refusal (3), but a unit file that cannot be
+    /// written is an operational error (1).
     pub fn class(&self) -> ExitClass {
-        ExitClass::Refused
+        match self {
+            ScheduleError::TimerWrite { .. } => ExitClass::Operational,
+            _ => ExitClass::Refused,
+        }
     }
 }
 

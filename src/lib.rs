@@ -109,6 +109,10 @@ pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confir
 pub use receive::verify::{
     ListedEntry, OutsideLink, Problem, ProblemKind, VerifyOptions, VerifyReport, verify,
 };
+// `timer`: the systemd units that run `run-due`, and writing them as files.
+pub use ledger::schedule::{TimerUnits, timer_units, write_timer_units};
+// Words and units for people, shared by the library's messages and the binary's tables.
+pub use util::{human_bytes, plural};
 
 /// The parts of the signed documents (deletion certificate, outer manifest, delegation) as
 /// the summaries above carry them; each serializes to exactly the JSON that was signed.

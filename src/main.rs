@@ -17,7 +17,15 @@ use cli::{AuditCommand, CertificateCommand, Cli, Command, render, ui, ui_delete}
 use handover::{ExitClass, Home};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    cli::shell::quiet_broken_pipe();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let json = cli::shell::json_requested(&args);
+            return ExitCode::from(cli::shell::usage_error(&e, json));
+        }
+    };
     let json = cli.json;
     match run(cli) {
         Ok(None) => ExitCode::SUCCESS,
@@ -48,6 +56,7 @@ struct Ctx {
 type Outcome = handover::Result<Option<ExitClass>>;
 
 fn run(cli: Cli) -> Outcome {
+    ui::command_stops_itself(cli::shell::stops_itself(&cli.command));
     let cx = Ctx {
         home: Home::resolve(cli.home.clone()),
         json: cli.json,
@@ -80,6 +89,11 @@ fn run(cli: Cli) -> Outcome {
         Command::Attest(a) => attest(&cx, a),
         Command::Void(a) => void(&cx, a),
         Command::Client(c) => client(&cx, c),
+        Command::Completions(a) => {
+            cli::shell::completions(a.shell);
+            Ok(None)
+        }
+        Command::Man(a) => man(&cx, &a),
     }
 }
 
@@ -137,7 +151,13 @@ fn list(cx: &Ctx, all: bool) -> Outcome {
     let before = rows.len();
     rows.retain(|h| all || h.voided_at.is_none());
     let receipts = handover::receipts(&cx.home)?;
-    render::list(&cx.home.dir, &rows, &receipts, cx.json);
+    // The DELETED column: when each handover's deletion certificate was made.
+    let deleted = handover::status(&cx.home, None)?
+        .into_iter()
+        .filter(|s| s.deleted.done)
+        .filter_map(|s| Some((s.handover_id, s.deleted.at?)))
+        .collect();
+    render::list(&cx.home.dir, &rows, &receipts, &deleted, cx.json);
     hidden_voided(cx, before - rows.len(), "list");
     Ok(None)
 }
@@ -175,6 +195,8 @@ fn jobs(cx: &Ctx, all: bool) -> Outcome {
     jobs.retain(|j| all || j.status != "voided");
     if cx.json {
         render::json(&serde_json::json!({ "jobs": jobs }));
+    } else if let Some(none) = cli::shell::no_state_yet(&cx.home.dir) {
+        eprintln!("{none}");
     } else {
         render::jobs(&jobs);
     }
@@ -194,7 +216,28 @@ fn run_due(cx: &Ctx, a: cli::RunDueArgs) -> Outcome {
 
 fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
     let exe = std::env::current_exe().map_err(handover::Error::ProgramPath)?;
-    print!("{}", handover::timer(a.systemd, &exe, &cx.home));
+    let user = a
+        .user
+        .unwrap_or_else(|| cli::shell::service_user(&cx.home.dir));
+    match &a.out {
+        Some(dir) => {
+            let units = handover::timer_units(&exe, &cx.home, &user);
+            let written = handover::write_timer_units(dir, &units)?;
+            if cx.json {
+                render::json(&serde_json::json!({ "written": written, "user": user }));
+            } else {
+                for p in &written {
+                    eprintln!("wrote {}", p.display());
+                }
+                eprintln!(
+                    "enable with: systemctl daemon-reload && systemctl enable --now handover-run-due.timer"
+                );
+            }
+        }
+        None => {
+            cli::shell::stdout_bytes(handover::timer(a.systemd, &exe, &cx.home, &user).as_bytes())
+        }
+    }
     // The unit would fail on every job if certificates cannot be signed unattended.
     if let Err(e) = handover::unattended_ready(&cx.home, &cx.reporter) {
         eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");
@@ -400,4 +443,39 @@ fn client(cx: &Ctx, c: cli::ClientCommand) -> Outcome {
         }
     }
     Ok(None)
+}
+
+fn man(cx: &Ctx, a: &cli::ManArgs) -> Outcome {
+    let Some(dir) = &a.out else {
+        if cli::shell::man(&a.command).is_none() {
+            let e = <Cli as clap::CommandFactory>::command().error(
+                clap::error::ErrorKind::InvalidValue,
+                format!(
+                    "no command `{}`; `handover --help` lists them",
+                    a.command.join(" ")
+                ),
+            );
+            std::process::exit(cli::shell::usage_error(&e, cx.json).into());
+        }
+        return Ok(None);
+    };
+    match cli::shell::man_to(dir) {
+        Ok(names) => {
+            if cx.json {
+                render::json(&serde_json::json!({ "out_dir": dir, "pages": names }));
+            } else if !cx.quiet {
+                eprintln!(
+                    "wrote {} in {}",
+                    handover::plural(names.len() as u64, "manual page", "manual pages"),
+                    dir.display()
+                );
+            }
+            Ok(None)
+        }
+        Err(e) => Ok(Some(cli::shell::operational(
+            cx.json,
+            "io_error",
+            &format!("cannot write the manual pages into {}: {e}", dir.display()),
+        ))),
+    }
 }

@@ -310,6 +310,29 @@ pub fn is_safe_name(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
+/// A count with its noun, singular for exactly one: `plural(1, "file", "files")` is
+/// "1 file", `plural(0, ...)` "0 files".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Bytes for people, in binary units: "512 B", "1.50 KiB", "3.20 GiB". Every table and
+/// message uses this one function (the binary's `list`, `status`, `export`, `verify`), so
+/// they all speak the same units.
+pub fn human_bytes(n: u64) -> String {
+    const PREFIXES: [&str; 8] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i < PREFIXES.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.2} {}B", PREFIXES[i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +384,16 @@ mod tests {
         assert_eq!(c.len(), 24);
         assert_eq!(normalize_code(&c.to_lowercase()), c);
         assert_ne!(receipt_code(), c);
+    }
+
+    #[test]
+    fn plurals_and_units() {
+        assert_eq!(plural(1, "file", "files"), "1 file");
+        assert_eq!(plural(0, "file", "files"), "0 files");
+        assert_eq!(plural(2, "directory", "directories"), "2 directories");
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.00 GiB");
     }
 }

@@ -139,7 +139,7 @@ pub fn delete() -> String {
         (
             ExitClass::Refused.code(),
             Some(
-                "refused or a check failed: a blocker in the plan, no receipt, not confirmed,\na read-back mismatch; nothing is deleted on a refusal",
+                "refused or a check failed: a blocker in the plan, no receipt, not confirmed,\na read-back mismatch; nothing is deleted on a refusal. --dry-run shows the plan\nand exits 3 too when the real run would be refused (no receipt yet, a hold)",
             ),
         ),
         (

@@ -2,6 +2,7 @@
 
 pub mod exit;
 pub mod render;
+pub mod shell;
 pub mod ui;
 pub mod ui_delete;
 
@@ -194,7 +195,17 @@ is claimed by one run only; a run killed half way is finished by the next.",
     )]
     RunDue(RunDueArgs),
     /// Print a systemd unit pair or a crontab line that runs `run-due`
-    #[command(after_help = exit::standard())]
+    #[command(
+        long_about = "Print a systemd service and timer pair, or a crontab line, that runs `run-due` hourly with\n\
+this program and this home folder (paths quoted for systemd or the shell, `%` escaped).\n\
+With --systemd --out DIR, write them as two files instead:\n  \
+sudo handover --home /srv/handover timer --systemd --out /etc/systemd/system\n  \
+sudo systemctl daemon-reload && sudo systemctl enable handover-run-due.timer\n  \
+sudo systemctl start handover-run-due.timer\n\n\
+The service runs as User= (the owner of the home folder unless --user), and treats exit 4\n\
+(due jobs waiting: held, or no receipt yet) as success; run-due reports them in the journal.",
+        after_help = exit::standard()
+    )]
     Timer(TimerArgs),
     /// The offboarding checklist of every handover (or of one client), or what is overdue
     #[command(
@@ -265,6 +276,29 @@ handover client add acme --data /srv/clients/acme -R acme.recipients --out /srv/
 handover export --client acme"
     )]
     Client(ClientCommand),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    #[command(
+        long_about = "Print the completion script of a shell on stdout, generated from the same definitions\n\
+as the parser, so it always knows every command and flag of this version. Install it where\n\
+the shell looks for completions, for example:\n  \
+handover completions bash > ~/.local/share/bash-completion/completions/handover\n  \
+handover completions zsh > ~/.zfunc/_handover     # with fpath+=(~/.zfunc) in ~/.zshrc\n  \
+handover completions fish > ~/.config/fish/completions/handover.fish",
+        after_help = exit::standard()
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or write every page into a folder
+    #[command(
+        long_about = "Print the manual page, in roff, on stdout: the commands, flags and exit codes of this\n\
+version, generated from the same definitions as the parser and --help. Give a command for\n\
+its own page (handover-export(1)); --out DIR writes handover.1 and a page for every command\n\
+into DIR, replacing older ones. Read a page at once, or install them where man looks:\n  \
+handover man | man -l -\n  \
+handover man export | man -l -\n  \
+handover man --out ~/.local/share/man/man1",
+        after_help = exit::standard()
+    )]
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -309,6 +343,23 @@ impl From<StepArg> for handover::AttestStep {
             StepArg::Feedback => handover::AttestStep::Feedback,
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The command whose page to print (`export`, `certificate check`) [default: handover(1)]
+    #[arg(value_name = "COMMAND", conflicts_with = "out")]
+    pub command: Vec<String>,
+    /// Write handover.1 and every command's page into DIR (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -401,6 +452,13 @@ pub struct TimerArgs {
     /// A crontab line (hourly)
     #[arg(long)]
     pub cron: bool,
+    /// With --systemd: write handover-run-due.service and .timer into DIR (created if
+    /// missing; an existing unit is never overwritten) instead of printing them
+    #[arg(long, value_name = "DIR", conflicts_with = "cron")]
+    pub out: Option<PathBuf>,
+    /// The user the service runs as (User=) [default: the owner of the home folder]
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 #[derive(Args, Debug)]

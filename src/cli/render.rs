@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use handover::DelegationSummary;
 use handover::EvidenceSummary;
+use handover::plural;
 use handover::{AuditReport, RekeySummary};
 use handover::{ConfirmSummary, ExportSummary, KeygenSummary};
 use handover::{HandoverRecord, ReceiptRecord};
@@ -60,12 +61,12 @@ pub fn keygen(s: &KeygenSummary, age: bool) {
 /// `export`: what was packed, where it went, who signed it.
 pub fn export(s: &ExportSummary) {
     eprintln!(
-        "handover {} for {}: {} files, {} dirs, {} symlinks, {} in, {} out, {:.1} s",
+        "handover {} for {}: {}, {}, {}, {} in, {} out, {:.1} s",
         s.handover_id,
         s.client,
-        s.files,
-        s.directories,
-        s.symlinks,
+        plural(s.files, "file", "files"),
+        plural(s.directories, "dir", "dirs"),
+        plural(s.symlinks, "symlink", "symlinks"),
         human_bytes(s.bytes_in),
         human_bytes(s.bytes_out),
         s.seconds
@@ -85,16 +86,50 @@ pub fn export(s: &ExportSummary) {
     }
 }
 
-/// One row of `list --json`: the handover, with its confirmed receipt if any.
+/// One row of `list --json`: the handover, with its confirmed receipt if any, and when its
+/// local copies were deleted.
 #[derive(serde::Serialize)]
 pub struct ListRow<'a> {
     #[serde(flatten)]
     pub handover: &'a HandoverRecord,
     pub receipt: Option<&'a ReceiptRecord>,
+    /// When the deletion certificate of the local copies was made (UTC, RFC 3339); none yet.
+    pub deleted_at: Option<&'a str>,
 }
 
-/// `list`: every handover with its receipt, as JSON or a table on stdout.
-pub fn list(home: &Path, rows: &[HandoverRecord], receipts: &[ReceiptRecord], as_json: bool) {
+/// The widest NAME column; longer names keep their start and their last 16 characters (the
+/// UTC timestamp of a default name), joined by an ellipsis.
+const LIST_NAME_MAX: usize = 26;
+
+/// `name` cut to `max` characters, keeping its tail (see [`LIST_NAME_MAX`]).
+fn fit_name(name: &str, max: usize) -> String {
+    let n = name.chars().count();
+    if n <= max {
+        return name.to_string();
+    }
+    let tail = 16.min(max - 2);
+    let head = max - 1 - tail;
+    let start: String = name.chars().take(head).collect();
+    let end: String = name.chars().skip(n - tail).collect();
+    format!("{start}\u{2026}{end}")
+}
+
+/// The date part of an RFC 3339 time, for a narrow column.
+fn day(t: &str) -> &str {
+    t.get(..10).unwrap_or(t)
+}
+
+/// `list`: every handover with its receipt and deletion, as JSON or a table on stdout. The
+/// table fits 100 columns: the first 8 characters of the id (any unique prefix of
+/// 4 or more is accepted where an id is asked), the name, dates without the time, and no
+/// paths, which are stale once the local copies are deleted (`--json` and `status` have them).
+pub fn list(
+    home: &Path,
+    rows: &[HandoverRecord],
+    receipts: &[ReceiptRecord],
+    deleted: &HashMap<String, String>,
+    as_json: bool,
+) {
     let receipts: HashMap<_, _> = receipts
         .iter()
         .map(|r| (r.handover_id.as_str(), r))
@@ -106,33 +141,53 @@ pub fn list(home: &Path, rows: &[HandoverRecord], receipts: &[ReceiptRecord], as
             .map(|h| ListRow {
                 handover: h,
                 receipt: receipt_of(&h.handover_id),
+                deleted_at: deleted.get(&h.handover_id).map(String::as_str),
             })
             .collect();
         json(&serde_json::json!({ "handovers": rows }));
         return;
     }
     if rows.is_empty() {
-        eprintln!("no handovers recorded in {}", home.display());
+        eprintln!(
+            "{}",
+            super::shell::no_state_yet(home)
+                .unwrap_or_else(|| format!("no handovers recorded in {}", home.display()))
+        );
         return;
     }
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| fit_name(&r.name, LIST_NAME_MAX))
+        .collect();
+    let nw = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let pw = receipts
+        .values()
+        .map(|c| c.proof.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     println!(
-        "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {:<17}  ARCHIVE",
-        "HANDOVER_ID", "CLIENT", "CREATED_AT", "FILES", "BYTES", "RECEIVED", "PROOF"
+        "{:<8}  {:<nw$}  {:>6}  {:>11}  {:<10}  {:<pw$}  DELETED",
+        "ID", "NAME", "FILES", "SIZE", "RECEIVED", "PROOF"
     );
-    for r in rows {
+    for (r, name) in rows.iter().zip(&names) {
         let c = receipt_of(&r.handover_id);
         println!(
-            "{:<32}  {:<16}  {:<20}  {:>7}  {:>10}  {:<20}  {:<17}  {}",
-            r.handover_id,
-            r.client,
-            r.created_at,
+            "{:<8}  {:<nw$}  {:>6}  {:>11}  {:<10}  {:<pw$}  {}",
+            r.handover_id.get(..8).unwrap_or(&r.handover_id),
+            name,
             r.files,
             human_bytes(r.payload_bytes),
             c.map_or(if r.voided_at.is_some() { "VOIDED" } else { "-" }, |c| {
-                c.confirmed_at.as_str()
+                day(&c.confirmed_at)
             }),
             c.map_or("-", |c| c.proof.as_str()),
-            r.archive_path.display()
+            deleted.get(&r.handover_id).map_or("-", |d| day(d))
         );
     }
     if receipts.values().any(|c| c.proof == "code") {
@@ -201,7 +256,11 @@ pub fn run_due(r: &RunDueReport, quiet: bool) {
 /// `status`: the offboarding checklist of each handover on stdout.
 pub fn status(home: &Path, rows: &[StatusView]) {
     if rows.is_empty() {
-        eprintln!("no handovers recorded in {}", home.display());
+        eprintln!(
+            "{}",
+            super::shell::no_state_yet(home)
+                .unwrap_or_else(|| format!("no handovers recorded in {}", home.display()))
+        );
         return;
     }
     for h in rows {
@@ -266,11 +325,11 @@ fn status_attested(h: &StatusView) {
 /// `evidence`: where the pack went, and whether the audit log held.
 pub fn evidence(s: &EvidenceSummary) {
     eprintln!(
-        "evidence pack for handover {} ({}) written to {}: {} files{}",
+        "evidence pack for handover {} ({}) written to {}: {}{}",
         s.handover_id,
         s.client,
         s.out_dir.display(),
-        s.files.len(),
+        plural(s.files.len() as u64, "file", "files"),
         if s.audit_log_intact {
             ""
         } else {
@@ -296,8 +355,11 @@ pub fn rekey(r: &RekeySummary) {
 /// `audit verify`: the intact chain and each anchor it agrees with.
 pub fn audit_verify(r: &AuditReport) {
     eprintln!(
-        "audit log intact: {} events, head row {} ({}), signed by audit key {}",
-        r.events, r.head_seq, r.head_hash, r.key_id
+        "audit log intact: {}, head row {} ({}), signed by audit key {}",
+        plural(r.events, "event", "events"),
+        r.head_seq,
+        r.head_hash,
+        r.key_id
     );
     for a in &r.anchors {
         eprintln!(
@@ -359,12 +421,12 @@ pub fn verify(r: &handover::VerifyReport) {
         return;
     }
     eprintln!(
-        "verified handover {} for {}: {} files, {} dirs, {} symlinks, {}",
+        "verified handover {} for {}: {}, {}, {}, {}",
         r.handover_id,
         r.client,
-        r.files,
-        r.directories,
-        r.symlinks,
+        plural(r.files, "file", "files"),
+        plural(r.directories, "dir", "dirs"),
+        plural(r.symlinks, "symlink", "symlinks"),
         human_bytes(r.bytes)
     );
     eprintln!(
@@ -424,7 +486,7 @@ pub fn contents(entries: &[handover::ListedEntry]) {
 
 /// Bytes for people: 1.5 GiB, 12.0 KiB.
 pub fn human_bytes(n: u64) -> String {
-    indicatif::BinaryBytes(n).to_string()
+    handover::human_bytes(n)
 }
 
 /// Overdue work, one line each with what to do next: on stdout for `status --overdue` (its

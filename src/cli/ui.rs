@@ -13,6 +13,17 @@ use handover::Reporter;
 /// The environment variable that may hold the signing key's password (for automation).
 pub const PASSWORD_ENV: &str = "HANDOVER_KEY_PASSWORD";
 
+/// Whether the running command checks the stop flag itself (export, delete, shred, run-due stop
+/// at a file boundary with their progress recorded); any other command ends at the first
+/// Ctrl-C or SIGTERM with exit 130.
+static STOPS_ITSELF: AtomicBool = AtomicBool::new(false);
+
+/// Says that the running command stops by itself at the next boundary once the stop flag is
+/// raised, rather than at once.
+pub fn command_stops_itself(yes: bool) {
+    STOPS_ITSELF.store(yes, Ordering::SeqCst);
+}
+
 /// Shows progress on stderr when it is a terminal and neither `--quiet` nor `--json` is set.
 pub struct TermReporter {
     bar: Mutex<Option<ProgressBar>>,
@@ -32,6 +43,12 @@ impl TermReporter {
                 std::process::exit(130);
             }
             handover::signal_caught();
+            // A command that never looks at the flag (verify, evidence, a prompt) would run
+            // on to the end and exit 0: it stops here, as a kill would stop it.
+            if !STOPS_ITSELF.load(Ordering::SeqCst) {
+                crate::cli::shell::restore_terminal();
+                std::process::exit(130);
+            }
         });
         TermReporter {
             bar: Mutex::new(None),

@@ -7,6 +7,7 @@ use handover::{Certificate, CertificateView};
 use handover::{PlanSummary, ShredSummary};
 
 use super::render::human_bytes;
+use handover::plural;
 
 fn rotational(r: Option<bool>) -> &'static str {
     match r {
@@ -18,17 +19,17 @@ fn rotational(r: Option<bool>) -> &'static str {
 
 fn print_plan(p: &PlanSummary) {
     eprintln!(
-        "plan: {} file(s) ({}), {} director(y/ies), {} symlink(s), {} other",
-        p.files,
+        "plan: {} ({}), {}, {}, {} other",
+        plural(p.files, "file", "files"),
         human_bytes(p.bytes),
-        p.directories,
-        p.symlinks,
+        plural(p.directories, "directory", "directories"),
+        plural(p.symlinks, "symlink", "symlinks"),
         p.other
     );
     if p.already_done > 0 {
         eprintln!(
-            "  {} entr(y/ies) already finished by the interrupted run",
-            p.already_done
+            "  {} already finished by the interrupted run",
+            plural(p.already_done, "entry", "entries")
         );
     }
     for r in &p.roots {
@@ -42,18 +43,20 @@ fn print_plan(p: &PlanSummary) {
     for f in &p.filesystems {
         if f.method == "unlink" {
             eprintln!(
-                "  {} on {}: {} entr(y/ies) without data (directories, symlinks, special files): unlink",
-                f.filesystem, f.mount_point, f.entries
+                "  {} on {}: {} without data (directories, symlinks, special files): unlink",
+                f.filesystem,
+                f.mount_point,
+                plural(f.entries, "entry", "entries")
             );
             continue;
         }
         eprintln!(
-            "  {} on {} ({}, {}): {} entr(y/ies), {}: {}",
+            "  {} on {} ({}, {}): {}, {}: {}",
             f.filesystem,
             f.mount_point,
             f.device,
             rotational(f.rotational),
-            f.entries,
+            plural(f.entries, "entry", "entries"),
             human_bytes(f.bytes),
             f.method
         );
@@ -101,13 +104,13 @@ pub fn print_summary(s: &ShredSummary, json: bool, quiet: bool) {
         return;
     }
     eprintln!(
-        "deleted{}: {} file(s) overwritten and verified ({}), {} by logical delete, in {:.1} s",
+        "deleted{}: {} overwritten and verified ({}), {} by logical delete, in {:.1} s",
         if s.resumed {
             " (finishing an interrupted job)"
         } else {
             ""
         },
-        s.files_verified,
+        plural(s.files_verified, "file", "files"),
         human_bytes(s.bytes_overwritten),
         s.files_logical_delete,
         s.seconds
@@ -212,12 +215,12 @@ fn certificate_method(c: &Certificate, w: &mut dyn FnMut(String)) {
     w("Sanitization:".into());
     for s in &c.sanitization {
         w(format!(
-            "  {} on {} ({}, {}): {} file(s), {}: {}",
+            "  {} on {} ({}, {}): {}, {}: {}",
             s.detail.filesystem,
             s.detail.mount_point,
             s.detail.device,
             rotational(s.detail.rotational),
-            s.detail.entries,
+            plural(s.detail.entries, "file", "files"),
             human_bytes(s.detail.bytes),
             s.nist_category
         ));
@@ -233,19 +236,19 @@ fn certificate_method(c: &Certificate, w: &mut dyn FnMut(String)) {
         }
     }
     w(format!(
-        "Verification: {} ({} file(s), {})",
+        "Verification: {} ({}, {})",
         c.verification.result,
-        c.verification.files_verified,
+        plural(c.verification.files_verified, "file", "files"),
         human_bytes(c.verification.bytes_verified)
     ));
     w(format!("  {}", c.verification.method));
     let t = &c.totals;
     w(format!(
-        "Totals:      {} file(s) ({}), {} director(y/ies), {} symlink(s), {} other, {} vanished",
-        t.files,
+        "Totals:      {} ({}), {}, {}, {} other, {} vanished",
+        plural(t.files, "file", "files"),
         human_bytes(t.bytes),
-        t.directories,
-        t.symlinks,
+        plural(t.directories, "directory", "directories"),
+        plural(t.symlinks, "symlink", "symlinks"),
         t.other,
         t.vanished
     ));
@@ -324,11 +327,14 @@ pub fn print_coverage(r: &handover::Coverage, json: bool) {
         ),
     });
     w(format!(
-        "Covered:     {} file(s) of the bag",
-        r.covered.len()
+        "Covered:     {} of the bag",
+        plural(r.covered.len() as u64, "file", "files")
     ));
     if !r.not_covered.is_empty() {
-        w(format!("NOT covered: {} file(s):", r.not_covered.len()));
+        w(format!(
+            "NOT covered: {}:",
+            plural(r.not_covered.len() as u64, "file", "files")
+        ));
         for f in &r.not_covered {
             w(format!(
                 "  data/{}: {}",

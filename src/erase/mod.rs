@@ -221,6 +221,25 @@ pub fn shred(home: &Home, opts: &ShredOptions, reporter: &dyn Reporter) -> Resul
 /// The reason a deletion records when it runs on a voided handover instead of a receipt.
 pub const VOIDED: &str = "voided";
 
+/// Who the certificate names as operator and organisation: the command line's, else the
+/// client's profile (run-due gives none, so a scheduled deletion's certificate names them too).
+fn named_in_certificate(
+    store: &Store,
+    client: &str,
+    opts: &DeleteOptions,
+) -> Result<(Option<String>, Option<String>)> {
+    let profile = store.client(client)?.map(|p| p.settings);
+    let operator = opts
+        .operator
+        .clone()
+        .or_else(|| profile.as_ref().and_then(|s| s.operator.clone()));
+    let organization = opts
+        .organization
+        .clone()
+        .or_else(|| profile.and_then(|s| s.organization));
+    Ok((operator, organization))
+}
+
 /// Deletes a handover's local copies once the client's receipt is confirmed (or the
 /// handover was voided).
 pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Result<ShredSummary> {
@@ -273,20 +292,16 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
             return Err(ShredError::EmptyReason.into());
         }
         Some(r.trim().to_string())
+    } else if opts.dry_run {
+        // A dry run shows the plan before the receipt exists, and says the deletion waits
+        // for it; it exits as the real run would (refused).
+        None
     } else {
         return Err(ShredError::NoReceipt(h.handover_id.clone()).into());
     };
-    // The client's profile names who runs its offboarding, unless the command line does
-    // (run-due gives none, so a scheduled deletion's certificate names them too).
-    let profile = store.client(&h.client)?.map(|p| p.settings);
-    let operator = opts
-        .operator
-        .clone()
-        .or_else(|| profile.as_ref().and_then(|s| s.operator.clone()));
-    let organization = opts
-        .organization
-        .clone()
-        .or_else(|| profile.and_then(|s| s.organization));
+    let (operator, organization) = named_in_certificate(&store, &h.client, opts)?;
+    let waits_for_receipt = receipt.is_none() && reason.is_none();
+    let handover_id = h.handover_id.clone();
     drop(store);
     // A voided handover's own files are its archive, manifest and signature: the client's
     // data directory was never handed over, and the export that replaces the void needs it
@@ -309,7 +324,7 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     );
     let cert_dir = crate::home::parent_dir(&h.archive_path).to_path_buf();
     let name = h.name.clone();
-    run(
+    let mut summary = run(
         home,
         Request {
             kind: "delete",
@@ -329,7 +344,16 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
             names: opts.names,
         },
         reporter,
-    )
+    )?;
+    if waits_for_receipt && summary.refused.is_none() {
+        summary.refused = Some(Refusal {
+            kind: "no_receipt".into(),
+            message: format!(
+                "no receipt is recorded for handover {handover_id} yet: the deletion will wait for it.\nAsk the client for the receipt code, then run `handover confirm`; or delete without it: --without-receipt --reason \"why\"."
+            ),
+        });
+    }
+    Ok(summary)
 }
 
 /// Everything one run needs, whichever command started it.
@@ -905,8 +929,12 @@ fn plan_summary(roots: &[Root], entries: &[EntryRecord]) -> PlanSummary {
 /// The question asked before deleting: the plan in a few lines.
 fn confirm_question(p: &PlanSummary) -> String {
     let mut q = format!(
-        "About to delete {} file(s) ({} bytes), {} director(y/ies), {} symlink(s), {} other, under:\n",
-        p.files, p.bytes, p.directories, p.symlinks, p.other
+        "About to delete {} ({}), {}, {}, {} other, under:\n",
+        util::plural(p.files, "file", "files"),
+        util::human_bytes(p.bytes),
+        util::plural(p.directories, "directory", "directories"),
+        util::plural(p.symlinks, "symlink", "symlinks"),
+        p.other
     );
     for r in &p.roots {
         q.push_str(&format!("  {} ({})\n", r.path, r.label));
@@ -914,14 +942,21 @@ fn confirm_question(p: &PlanSummary) -> String {
     for f in &p.filesystems {
         if f.method == "unlink" {
             q.push_str(&format!(
-                "  {} on {}: {} entr(y/ies) without data of their own: unlink\n",
-                f.filesystem, f.mount_point, f.entries
+                "  {} on {}: {} without data of their own: unlink\n",
+                f.filesystem,
+                f.mount_point,
+                util::plural(f.entries, "entry", "entries")
             ));
             continue;
         }
         q.push_str(&format!(
-            "  {} on {} ({}): {} file(s), {} bytes: {}\n",
-            f.filesystem, f.mount_point, f.device, f.entries, f.bytes, f.method
+            "  {} on {} ({}): {}, {}: {}\n",
+            f.filesystem,
+            f.mount_point,
+            f.device,
+            util::plural(f.entries, "file", "files"),
+            util::human_bytes(f.bytes),
+            f.method
         ));
         if let Some(r) = &f.reason {
             q.push_str(&format!("    because {r}\n"));

@@ -80,6 +80,13 @@ pub fn recipients(values: &[String], files: &[PathBuf]) -> Result<Vec<Recipient>
         }
     };
     for v in values {
+        // `-r FILE` is the usual slip for `-R FILE`: say so rather than "invalid recipient".
+        if !v.trim_start().starts_with("age1")
+            && !v.trim_start().starts_with("ssh-")
+            && Path::new(v).is_file()
+        {
+            return Err(KeyError::RecipientIsFile(PathBuf::from(v)));
+        }
         let r = parse_recipient(v).map_err(|why| KeyError::BadRecipient {
             // Shown so the user can find the typo; a secret key is never echoed.
             // Only a value that looks public is echoed: anything else might be a secret

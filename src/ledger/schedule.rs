@@ -272,6 +272,10 @@ fn view(
 /// Every deletion job with its status at `now`.
 pub fn jobs(home: &Home, now: Option<OffsetDateTime>) -> Result<Vec<JobView>> {
     let now = now.unwrap_or_else(util::now);
+    // A home without a database has no jobs: say so without creating one.
+    if !home.database().exists() {
+        return Ok(Vec::new());
+    }
     let store = Store::open(&home.database())?;
     let leases = store.leases()?;
     let mut out = Vec::new();
@@ -327,6 +331,10 @@ pub struct RunDueReport {
     /// Everything overdue after the run (`status --overdue`), which it also prints on stderr.
     #[serde(default)]
     pub overdue: Vec<crate::ledger::checklist::OverdueItem>,
+    /// True when Ctrl-C or SIGTERM stopped the run: the job in progress stopped at a file
+    /// boundary and resumes next run, and no further job was started.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// Runs every due job whose receipt is confirmed and which has no hold, through `delete`.
@@ -349,6 +357,7 @@ pub fn run_due(
         failed_refused: false,
         jobs: Vec::new(),
         overdue: Vec::new(),
+        interrupted: false,
     };
     for s in store.schedules()? {
         let due = s.due_at.as_deref().and_then(parse_time);
@@ -380,6 +389,9 @@ pub fn run_due(
         let outcome = run_claimed(&store, &h, delete)?;
         record_outcome(&mut store, home, &h, outcome, &mut item, &mut report)?;
         report.jobs.push(item);
+        if report.interrupted {
+            break;
+        }
     }
     drop(store);
     // What is overdue once the run is over. A run that did its work is not failed by its
@@ -591,6 +603,9 @@ fn record_outcome(
             if e.class() == crate::error::ExitClass::Refused {
                 report.failed_refused = true;
             }
+            if e.class() == crate::error::ExitClass::Interrupted {
+                report.interrupted = true;
+            }
         }
     }
     tx.commit()?;
@@ -598,10 +613,12 @@ fn record_outcome(
 }
 
 impl RunDueReport {
-    /// How the run should exit: failures first (3 if a safety rule refused, else 1), then 4
-    /// when due jobs wait; None when everything due was done.
+    /// How the run should exit: 130 when interrupted, then failures (3 if a safety rule
+    /// refused, else 1), then 4 when due jobs wait; None when everything due was done.
     pub fn class(&self) -> Option<crate::error::ExitClass> {
-        if self.failed > 0 {
+        if self.interrupted {
+            Some(crate::error::ExitClass::Interrupted)
+        } else if self.failed > 0 {
             Some(if self.failed_refused {
                 crate::error::ExitClass::Refused
             } else {
@@ -619,24 +636,83 @@ fn store_has_receipt(tx: &crate::ledger::store::Tx<'_>, id: &str) -> Result<bool
     Ok(tx.receipt(id)?.is_some())
 }
 
-/// What `timer` prints: a systemd service + timer pair, or a crontab line, running `run-due`.
-pub fn timer(systemd: bool, exe: &std::path::Path, home: &Home) -> String {
-    let exe = exe.display();
-    let home = home.dir.display();
-    if systemd {
-        format!(
-            "# /etc/systemd/system/handover-run-due.service\n\
-[Unit]\n\
+/// The systemd unit pair that runs `run-due` hourly: `handover-run-due.service` and
+/// `handover-run-due.timer`, each the text of its own file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerUnits {
+    /// The text of `handover-run-due.service`.
+    pub service: String,
+    /// The text of `handover-run-due.timer`.
+    pub timer: String,
+}
+
+impl TimerUnits {
+    /// The file name of the service unit.
+    pub const SERVICE_FILE: &'static str = "handover-run-due.service";
+    /// The file name of the timer unit.
+    pub const TIMER_FILE: &'static str = "handover-run-due.timer";
+}
+
+/// One word of a systemd `ExecStart=` line: double-quoted (a path may hold spaces), with `\`
+/// and `"` escaped for systemd's own parser, `%` doubled (systemd expands specifiers such as
+/// `%h` everywhere in a unit) and `$` doubled (it substitutes environment variables in
+/// `ExecStart=`), so the program receives the path exactly as it is.
+pub(crate) fn systemd_word(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => q.push_str("\\\\"),
+            '"' => q.push_str("\\\""),
+            '%' => q.push_str("%%"),
+            '$' => q.push_str("$$"),
+            '\n' => q.push_str("\\n"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+/// One word of a crontab command: single-quoted for `sh` (a `'` closes, escapes and reopens),
+/// and every `%` escaped as `\%`, because cron turns an unescaped `%` into a newline and cuts
+/// the command there; cron drops the backslash before `sh` sees the word.
+pub(crate) fn cron_word(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => q.push_str("'\\''"),
+            '%' => q.push_str("\\%"),
+            c => q.push(c),
+        }
+    }
+    q.push('\'');
+    q
+}
+
+/// The systemd units that run `run-due` hourly as `user`, with this program `exe` and `home`.
+/// Exit 4 (due jobs waiting) is a success of the unit (`SuccessExitStatus=4`), so the unit does
+/// not show as failed for work that only waits; what waits is printed to the journal.
+pub fn timer_units(exe: &std::path::Path, home: &Home, user: &str) -> TimerUnits {
+    let exe = systemd_word(&exe.to_string_lossy());
+    let home = systemd_word(&home.dir.to_string_lossy());
+    // A user name is letters, digits, `_`, `-` and `.`; anything else is escaped like a path.
+    let user = user.replace('%', "%%");
+    let service = format!(
+        "[Unit]\n\
 Description=handover: run due deletions of handed-over client data\n\
 \n\
 [Service]\n\
 Type=oneshot\n\
-ExecStart={exe} --home {home} --quiet run-due\n\
-# Exit 4 means jobs are due but held or waiting for a receipt: not a failure of the unit.\n\
-SuccessExitStatus=4\n\
-\n\
-# /etc/systemd/system/handover-run-due.timer\n\
-[Unit]\n\
+User={user}\n\
+ExecStart={exe} --home {home} run-due\n\
+# Exit 4 means due jobs wait (held, or no receipt yet): not a failure of the unit. run-due\n\
+# reports every job and why it waits on stderr (no --quiet: the journal keeps it, nobody is\n\
+# mailed): journalctl -u handover-run-due\n\
+SuccessExitStatus=4\n"
+    );
+    let timer = "[Unit]\n\
 Description=Run handover run-due hourly\n\
 \n\
 [Timer]\n\
@@ -645,15 +721,59 @@ Persistent=true\n\
 RandomizedDelaySec=300\n\
 \n\
 [Install]\n\
-WantedBy=timers.target\n\
-\n\
-# enable with: systemctl daemon-reload && systemctl enable --now handover-run-due.timer\n"
+WantedBy=timers.target\n"
+        .to_string();
+    TimerUnits { service, timer }
+}
+
+/// Writes the two units into `dir` (created if missing) as separate files; an existing unit
+/// file is never overwritten. Returns the paths written, the service first.
+pub fn write_timer_units(
+    dir: &std::path::Path,
+    units: &TimerUnits,
+) -> Result<Vec<std::path::PathBuf>> {
+    let fail = |path: &std::path::Path, source| crate::error::ScheduleError::TimerWrite {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
+    let mut written = Vec::new();
+    for (name, text) in [
+        (TimerUnits::SERVICE_FILE, &units.service),
+        (TimerUnits::TIMER_FILE, &units.timer),
+    ] {
+        let path = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| fail(&path, e))?;
+        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| fail(&path, e))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// What `timer` prints: the systemd unit pair (each headed by the path to install it at), or
+/// a crontab line, running `run-due` as `user`.
+pub fn timer(systemd: bool, exe: &std::path::Path, home: &Home, user: &str) -> String {
+    if systemd {
+        let u = timer_units(exe, home, user);
+        format!(
+            "# /etc/systemd/system/{}\n{}\n# /etc/systemd/system/{}\n{}\n\
+# enable with: systemctl daemon-reload && systemctl enable --now handover-run-due.timer\n",
+            TimerUnits::SERVICE_FILE,
+            u.service,
+            TimerUnits::TIMER_FILE,
+            u.timer
         )
     } else {
         format!(
-            "# crontab line (crontab -e): hourly. cron mails what it prints: errors, and nothing else\n\
-# with --quiet. Exit 4 means due jobs wait (held, or no receipt yet).\n\
-17 * * * * {exe} --home {home} --quiet run-due\n"
+            "# crontab line (crontab -e, as {user}): hourly. cron mails what it prints: errors, and\n\
+# nothing else with --quiet. Exit 4 means due jobs wait (held, or no receipt yet).\n\
+17 * * * * {} --home {} --quiet run-due\n",
+            cron_word(&exe.to_string_lossy()),
+            cron_word(&home.dir.to_string_lossy())
         )
     }
 }
@@ -704,6 +824,10 @@ pub struct StatusView {
 
 /// The offboarding checklist of every handover, or of one client's.
 pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
+    // A home without a database has no handovers: say so without creating one.
+    if !home.database().exists() {
+        return Ok(Vec::new());
+    }
     let store = Store::open(&home.database())?;
     let mut schedules: std::collections::HashMap<String, ScheduleRecord> = store
         .schedules()?
@@ -727,8 +851,10 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
                 done: true,
                 at: Some(h.created_at.clone()),
                 detail: format!(
-                    "{} files, {} bytes; archive {} bytes",
-                    h.files, h.payload_bytes, h.archive_bytes
+                    "{}, {}; archive {}",
+                    util::plural(h.files, "file", "files"),
+                    util::human_bytes(h.payload_bytes),
+                    util::human_bytes(h.archive_bytes)
                 ),
             },
             proof: r.as_ref().map(|r| r.proof.clone()),

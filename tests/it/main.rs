@@ -25,6 +25,7 @@ mod profiles;
 mod receipt;
 mod release_surface;
 mod schedule;
+mod shell;
 mod shred;
 mod shred_races;
 mod smoke;

@@ -492,7 +492,7 @@ fn a_home_made_before_profiles_keeps_working() {
     let o = env.run(&["list"]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert_ok(&o);
-    assert!(out.contains(&id), "{out}");
+    assert!(out.contains(&id[..8]), "{out}");
     assert_eq!(
         sql_query(&db, "PRAGMA user_version").trim(),
         version.to_string()
