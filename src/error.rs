@@ -1267,6 +1267,18 @@ pub enum ReceiptError {
         /// Why it cannot be read.
         detail: String,
     },
+    /// A receipt for a handover withdrawn with `handover void`.
+    #[error(
+        "handover {id} was voided at {voided_at} ({reason}): it is recorded as never delivered, so no receipt is taken for it.\nNothing was recorded. If the client did receive it, keep their receipt with your records; export again to hand the data over properly."
+    )]
+    Voided {
+        /// The handover's id.
+        id: String,
+        /// When it was voided.
+        voided_at: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ReceiptError {
@@ -1293,6 +1305,7 @@ impl ReceiptError {
             ReceiptError::SignatureNamespace { .. } => "receipt_signature_namespace",
             ReceiptError::SshKeygen(_) => "ssh_keygen_unavailable",
             ReceiptError::BoundKeyUnreadable { .. } => "bound_client_key_unreadable",
+            ReceiptError::Voided { .. } => "handover_voided",
         }
     }
 }

@@ -418,6 +418,14 @@ pub fn confirm(home: &Home, opts: &ConfirmOptions) -> Result<ConfirmSummary> {
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(voided_at) = &rec.voided_at {
+        return Err(ReceiptError::Voided {
+            id: rec.handover_id.clone(),
+            voided_at: voided_at.clone(),
+            reason: rec.void_reason.clone().unwrap_or_default(),
+        }
+        .into());
+    }
     let bound = bound_key(&store, &rec)?;
     if let (Some(b), Some(g)) = (&bound, &given)
         && !b.same(g)

@@ -185,6 +185,28 @@ fn a_certificate_without_a_void_has_no_void_field() {
     assert_eq!(kind(&o), "void_after_deletion");
 }
 
+/// After a void, a receipt is refused: the handover is recorded as never delivered, and a
+/// receipt would let `delete` go on to the client's data directory.
+#[test]
+fn a_receipt_for_a_voided_handover_is_refused() {
+    let (env, s, data) = exported(&[]);
+    let code = receipt_code(&env, &s.archive_path, &env.path("client.agekey"));
+    assert_ok(&env.run(&["void", NAME, "--reason", "wrong recipient"]));
+    let o = json_run(&env, &["confirm", &s.handover_id, "--code", &code]);
+    let err = assert_code(&o, 3);
+    assert_eq!(kind(&o), "handover_voided");
+    assert!(
+        err.contains("was voided") && err.contains("wrong recipient"),
+        "{err}"
+    );
+    let receipts = sql_query(
+        &env.home().join("state.db"),
+        "SELECT count(*) FROM receipts",
+    );
+    assert_eq!(receipts.trim(), "0");
+    assert_untouched(&s, &data);
+}
+
 #[test]
 fn void_is_refused_once_the_receipt_is_confirmed() {
     let (env, s, data) = exported(&[]);
