@@ -73,8 +73,11 @@ fn describe(r: &AuditRow) -> String {
     };
     match event {
         AuditEvent::Export(d) => format!(
-            "Exported {} files ({} bytes), archive SHA-256 {}, signed by key {}",
-            d.files, d.bytes, d.archive_sha256, d.signer_key_id
+            "Exported {} ({}), archive SHA-256 {}, signed by key {}",
+            util::plural(d.files, "file", "files"),
+            util::plural(d.bytes, "byte", "bytes"),
+            d.archive_sha256,
+            d.signer_key_id
         ),
         AuditEvent::Confirm(d) => match d.proof.as_deref().unwrap_or("") {
             "" => "Client's receipt confirmed".to_string(),
@@ -100,14 +103,17 @@ fn describe(r: &AuditRow) -> String {
             certificate_id,
             method,
         }) => format!("Scheduled deletion ran (run-due); certificate {certificate_id}: {method}"),
-        // Worded as earlier versions worded it, which read a waiting run's missing
-        // certificate and method as empty.
-        AuditEvent::RunDue(RunDueDetails::Waiting { .. }) => {
-            "Scheduled deletion ran (run-due); certificate : ".to_string()
+        // A run that found the deletion running elsewhere (or held): it waited, nothing ran.
+        AuditEvent::RunDue(RunDueDetails::Waiting { error, .. }) => {
+            format!("Scheduled deletion waited (run-due): {error}")
         }
         AuditEvent::Delete(d) | AuditEvent::Shred(d) => format!(
-            "Local copies deleted ({} files, {} bytes; {} overwritten, {} logical deletes); certificate {}",
-            d.files, d.bytes, d.overwritten_files, d.logical_delete_files, d.certificate_id
+            "Local copies deleted ({}, {}; {} overwritten, {}); certificate {}",
+            util::plural(d.files, "file", "files"),
+            util::plural(d.bytes, "byte", "bytes"),
+            d.overwritten_files,
+            util::plural(d.logical_delete_files, "logical delete", "logical deletes"),
+            d.certificate_id
         ),
         AuditEvent::Keygen(_)
         | AuditEvent::Delegate(_)
@@ -150,8 +156,11 @@ fn one_line(s: &str) -> String {
 fn certificate_claims(c: &crate::erase::certificate::Certificate) -> Vec<String> {
     let mut out = vec![
         format!(
-            "Standard: the certificate follows NIST SP 800-88 Rev. 2 (Guidelines for Media Sanitization, September 2025) and uses its terms: the sanitization method reached (Clear, Purge or Destroy, or none) and the technique used (overwrite, logical delete). {} file(s), {} bytes were deleted between {} and {}.",
-            c.totals.files, c.totals.bytes, c.started_at, c.finished_at
+            "Standard: the certificate follows NIST SP 800-88 Rev. 2 (Guidelines for Media Sanitization, September 2025) and uses its terms: the sanitization method reached (Clear, Purge or Destroy, or none) and the technique used (overwrite, logical delete). {}, {} were deleted between {} and {}.",
+            util::plural(c.totals.files, "file", "files"),
+            util::plural(c.totals.bytes, "byte", "bytes"),
+            c.started_at,
+            c.finished_at
         ),
         "Scope: file level only. The handed-over files listed in the certificate were deleted; the disks that held them were not sanitized as a whole (no whole-media Clear, Purge or Destroy was performed), and copies elsewhere (backups, snapshots, other systems) are not covered.".into(),
         "File names: each file was renamed to a random name before it was removed, but a filesystem may keep old names in its directory blocks and its journal until that space is reused.".into(),
@@ -191,12 +200,12 @@ fn certificate_claims(c: &crate::erase::certificate::Certificate) -> Vec<String>
             })
             .unwrap_or_default();
         out.push(format!(
-            "On the {} filesystem at {} (device {}{disk}): {} file(s), {} bytes; sanitization method: {method}; technique: {technique}{}.",
+            "On the {} filesystem at {} (device {}{disk}): {}, {}; sanitization method: {method}; technique: {technique}{}.",
             d.filesystem,
             d.mount_point,
             d.device,
-            d.entries,
-            d.bytes,
+            util::plural(d.entries, "file", "files"),
+            util::plural(d.bytes, "byte", "bytes"),
             d.reason
                 .as_ref()
                 .map(|r| format!("; why not Clear: {r}"))
@@ -284,8 +293,10 @@ pub fn write(home: &Home, id: &str, out: &Path, sources: Sources) -> Result<Evid
         timeline: timeline(&events),
         verify_note: match &audit_result {
             Ok(r) => format!(
-                "intact: {} events, head row {} ({})",
-                r.events, r.head_seq, r.head_hash
+                "intact: {}, head row {} ({})",
+                util::plural(r.events, "event", "events"),
+                r.head_seq,
+                r.head_hash
             ),
             Err(e) => format!("NOT INTACT: {e}"),
         },
@@ -511,8 +522,13 @@ fn checklist(
             "Exported",
             true,
             format!(
-                "{}: {} files, {} bytes; archive {} ({} bytes, SHA-256 {})",
-                h.created_at, h.files, h.payload_bytes, h.name, h.archive_bytes, h.archive_sha256
+                "{}: {}, {}; archive {} ({}, SHA-256 {})",
+                h.created_at,
+                util::plural(h.files, "file", "files"),
+                util::plural(h.payload_bytes, "byte", "bytes"),
+                h.name,
+                util::plural(h.archive_bytes, "byte", "bytes"),
+                h.archive_sha256
             ),
         ),
         (

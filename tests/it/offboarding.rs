@@ -167,6 +167,9 @@ fn evidence_pack_opens_with_standard_tools(env: &Env, id: &str, receipt: &Path, 
             "report lacks {needle:?}:\n{report}"
         );
     }
+    // Counts read as words: no "file(s)", and one of a thing is singular.
+    assert!(!report.contains("(s)"), "{report}");
+    assert!(report.contains("Exported 12 files ("), "{report}");
     let html = std::fs::read_to_string(ev.join("report.html")).unwrap();
     assert!(html.starts_with("<!doctype html>") && html.contains("Timeline"));
     let lines = std::fs::read_to_string(ev.join("audit/events.jsonl")).unwrap();
