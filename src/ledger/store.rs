@@ -1616,8 +1616,8 @@ pub const MIN_PREFIX: usize = 4;
 impl Store {
     /// The handover `reference` names, resolved in one place for every command: its id, its
     /// name (`acme-20261201T101500Z`), its client's name when that client has exactly one
-    /// handover in progress (not deleted, not voided), or a unique prefix of its id of at
-    /// least [`MIN_PREFIX`] hex characters. A reference that fits several is an error that
+    /// handover in progress (not deleted, not voided), or only one handover, deleted, or a
+    /// unique prefix of its id of at least [`MIN_PREFIX`] hex characters. A reference that fits several is an error that
     /// lists them; a full id or a unique name always wins.
     pub fn handover(&self, reference: &str) -> Result<HandoverRecord, StoreError> {
         let given = reference.trim();
@@ -1657,6 +1657,10 @@ impl Store {
         }
         match open.len() {
             1 => Ok(open.remove(0)),
+            // A client's only handover, deleted: still unambiguous (`evidence acme` after the
+            // deletion), and the command says what it can still do with it. A voided one is
+            // never picked by the client's name: it was never the client's handover.
+            0 if finished.len() == 1 && finished[0].voided_at.is_none() => Ok(finished.remove(0)),
             0 if !finished.is_empty() => Err(StoreError::ClientNotInProgress {
                 client: given.to_string(),
                 candidates: self.candidates(&finished)?,

@@ -182,3 +182,19 @@ fn help_says_what_a_handover_argument_may_be() {
         );
     }
 }
+
+/// After the deletion, the client's name still names its only handover: the evidence pack is
+/// asked for once everything is done.
+#[test]
+fn a_clients_only_handover_is_named_by_the_client_after_its_deletion() {
+    let (env, _data, s) = exported_as(&["acme-done"]);
+    confirm_receipt(&env, &s[0].handover_id);
+    assert_ok(&env.run(&["delete", "acme", "--yes"]));
+    let out = env.path("evidence-acme");
+    let o = json_run(&env, &["evidence", "acme", "--out", out.to_str().unwrap()]);
+    assert_eq!(handover_id_of(&o), s[0].handover_id);
+    assert!(out.join("report.md").is_file());
+    // Deleting again says it is done, naming the certificate (not "no handover").
+    let o = json_run(&env, &["delete", "acme", "--yes"]);
+    assert_ne!(json(&o.stdout)["error"]["kind"], "handover_not_found");
+}
