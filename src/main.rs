@@ -216,12 +216,16 @@ fn run_due(cx: &Ctx, a: cli::RunDueArgs) -> Outcome {
 
 fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
     let exe = std::env::current_exe().map_err(handover::Error::ProgramPath)?;
+    // cron starts in $HOME and systemd in /: a relative home would name another folder there.
+    let home = &Home::resolve(Some(
+        std::path::absolute(&cx.home.dir).map_err(handover::Error::ProgramPath)?,
+    ));
     let user = a
         .user
-        .unwrap_or_else(|| cli::shell::service_user(&cx.home.dir));
+        .unwrap_or_else(|| cli::shell::service_user(&home.dir));
     match &a.out {
         Some(dir) => {
-            let units = handover::timer_units(&exe, &cx.home, &user);
+            let units = handover::timer_units(&exe, home, &user);
             let written = handover::write_timer_units(dir, &units)?;
             if cx.json {
                 render::json(&serde_json::json!({ "written": written, "user": user }));
@@ -234,12 +238,10 @@ fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
                 );
             }
         }
-        None => {
-            cli::shell::stdout_bytes(handover::timer(a.systemd, &exe, &cx.home, &user).as_bytes())
-        }
+        None => cli::shell::stdout_bytes(handover::timer(a.systemd, &exe, home, &user).as_bytes()),
     }
     // The unit would fail on every job if certificates cannot be signed unattended.
-    if let Err(e) = handover::unattended_ready(&cx.home, &cx.reporter) {
+    if let Err(e) = handover::unattended_ready(home, &cx.reporter) {
         eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");
     }
     Ok(None)

@@ -204,8 +204,10 @@ fn certificate_header(v: &CertificateView, w: &mut dyn FnMut(String)) {
     w(format!("Host:        {} ({})", c.host.hostname, c.host.os));
     w(format!("Tool:        {} {}", c.tool.name, c.tool.version));
     w(format!(
-        "Time:        {} to {} ({} run(s))",
-        c.started_at, c.finished_at, c.runs
+        "Time:        {} to {} ({})",
+        c.started_at,
+        c.finished_at,
+        handover::plural(u64::from(c.runs), "run", "runs")
     ));
     w(format!("Scope:       {}", c.scope));
 }

@@ -594,15 +594,19 @@ fn general_warnings(
     for s in sanitization {
         if let Some(r) = &s.detail.reason {
             warnings.push(format!(
-                "{} file(s) on {} ({}) got {}: {r}",
-                s.detail.entries, s.detail.filesystem, s.detail.mount_point, s.detail.method
+                "{} on {} ({}) got {}: {r}",
+                crate::util::plural(s.detail.entries, "file", "files"),
+                s.detail.filesystem,
+                s.detail.mount_point,
+                s.detail.method
             ));
         }
     }
     if totals.vanished > 0 {
         warnings.push(format!(
-            "{} entr(y/ies) vanished before this job could delete them; they were not overwritten by it",
-            totals.vanished
+            "{} vanished before this job could delete {}; not overwritten by it",
+            crate::util::plural(totals.vanished, "entry", "entries"),
+            if totals.vanished == 1 { "it" } else { "them" }
         ));
     }
     let fallback = entries
@@ -616,7 +620,8 @@ fn general_warnings(
         .count();
     if fallback > 0 {
         warnings.push(format!(
-            "{fallback} file(s) were on a filesystem that refused renameat2(RENAME_NOREPLACE) (FUSE, NFS, SMB...): each was moved to its random name by a fallback that never replaces an existing name (see the entry's note) before it was truncated and unlinked"
+            "{} on a filesystem that refused renameat2(RENAME_NOREPLACE) (FUSE, NFS, SMB...): each was moved to its random name by a fallback that never replaces an existing name (see the entry's note) before it was truncated and unlinked",
+            if fallback == 1 { "1 file was".to_string() } else { format!("{fallback} files were") }
         ));
     }
     if handover.is_some() && totals.files > 0 {

@@ -770,7 +770,7 @@ pub fn timer(systemd: bool, exe: &std::path::Path, home: &Home, user: &str) -> S
     } else {
         format!(
             "# crontab line (crontab -e, as {user}): hourly. cron mails what it prints: errors, and\n\
-# nothing else with --quiet. Exit 4 means due jobs wait (held, or no receipt yet).\n\
+# with --quiet nothing else but overdue work (status --overdue). Exit 4: due jobs wait.\n\
 17 * * * * {} --home {} --quiet run-due\n",
             cron_word(&exe.to_string_lossy()),
             cron_word(&home.dir.to_string_lossy())

@@ -724,3 +724,33 @@ fn the_service_runs_as_the_owner_of_the_home_or_the_user_given() {
     let user = units.lines().find_map(|l| l.strip_prefix("User=")).unwrap();
     assert_ne!(user, "root", "{units}");
 }
+
+/// cron starts in $HOME and systemd in /: a home given as a relative path goes into the line
+/// and the unit as the absolute path it named where `timer` ran.
+#[test]
+fn timer_makes_a_relative_home_absolute() {
+    let env = Env::new();
+    let abs = env.path("rel-home");
+    for (args, quoted) in [
+        (&["timer", "--cron"][..], format!("'{}'", abs.display())),
+        (
+            &["timer", "--systemd"][..],
+            format!("\"{}\"", abs.display()),
+        ),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_handover"))
+            .current_dir(env.path(""))
+            .arg("--home")
+            .arg("rel-home")
+            .args(args)
+            .env_remove("HANDOVER_HOME")
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains(&format!("--home {quoted}")),
+            "{args:?}:\n{text}"
+        );
+    }
+}
