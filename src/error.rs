@@ -900,16 +900,6 @@ pub enum ScheduleError {
         /// How it was deleted.
         what: String,
     },
-    /// A client name that names several handovers still open.
-    #[error(
-        "client {client:?} has several handovers: {}.\nGive the handover's id (or a prefix of at least 4 characters) instead.", candidates.join(", ")
-    )]
-    ClientAmbiguous {
-        /// The client's name.
-        client: String,
-        /// Each candidate: id (name).
-        candidates: Vec<String>,
-    },
     /// `void` of a handover whose receipt is confirmed: it was delivered.
     #[error(
         "handover {handover_id} cannot be voided: the client's receipt was confirmed at {confirmed_at}, so it was delivered.\nNothing was changed. Once the deletion is due, `handover delete {handover_id}` deletes your copies with the receipt."
@@ -963,7 +953,6 @@ impl ScheduleError {
             ScheduleError::Finished { .. } => "job_finished",
             ScheduleError::ClockBehind { .. } => "clock_behind",
             ScheduleError::HoldAfterDeletion { .. } => "hold_after_deletion",
-            ScheduleError::ClientAmbiguous { .. } => "client_ambiguous",
             ScheduleError::VoidAfterReceipt { .. } => "void_after_receipt",
             ScheduleError::VoidAfterDeletion { .. } => "void_after_deletion",
             ScheduleError::AlreadyVoided { .. } => "already_voided",

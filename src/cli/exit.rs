@@ -216,12 +216,14 @@ pub fn attest() -> String {
         (SUCCESS, Some("the attestation is recorded and audited")),
         (
             ExitClass::Operational.code(),
-            Some("operational error (no such handover, locked database, audit key missing)"),
+            Some(
+                "operational error, or HANDOVER names no handover or several (listed), or a\nprefix under 4 characters",
+            ),
         ),
         (USAGE, Some("usage error (bad arguments, an unknown STEP)")),
         (
             ExitClass::Refused.code(),
-            Some("refused: the client has several open handovers, or the audit log is broken"),
+            Some("refused: the audit log does not verify; nothing was recorded"),
         ),
     ])
 }

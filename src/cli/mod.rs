@@ -239,8 +239,9 @@ report.html) with the checklist and the timeline. A SHA256SUMS lists every file.
 and when, in the audit log like every change. `status`, `status --json` and the evidence\n\
 report show every step; `status --overdue` lists a confirmed receipt whose access revocation\n\
 is not attested. Attesting a step again records the new attestation; the latest is shown.\n\n\
-The handover: its id (or a prefix of at least 4 characters), its name, or the client's name\n\
-when that client has one handover (or one whose copies are not deleted yet).\n\n\
+The handover: its name, its id (or a prefix of at least 4 characters), or its client's name\n\
+when that client has one handover in progress, as every command takes it. Who attests:\n\
+--operator, else the client profile's operator, else your login name.\n\n\
 Examples:\n  \
 handover attest acme access-revocation --note \"VPN and SSO accounts disabled\"\n  \
 handover attest acme-20261201T101500Z final-billing --operator \"J. Smith\"",
@@ -312,7 +313,7 @@ pub struct AttestArgs {
     /// What was done, for the auditor ("VPN and SSO accounts disabled")
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
-    /// Who attests it [default: $USER]
+    /// Who attests it [default: the client profile's operator, else $USER]
     #[arg(long, env = "HANDOVER_OPERATOR", value_name = "NAME")]
     pub operator: Option<String>,
 }

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::error::{Result, ScheduleError, StoreError};
+use crate::error::{Result, StoreError};
 use crate::home::Home;
 use crate::ledger::clients::{ClientProfile, DEFAULT_RECEIPT_DAYS};
 use crate::ledger::event::{AttestDetails, AuditEvent};
@@ -108,39 +108,6 @@ fn operator_name(given: Option<&str>) -> String {
         })
 }
 
-/// The handover `arg` names: its name, an id prefix, or a client with one handover (or one
-/// whose local copies are not deleted yet).
-pub(crate) fn resolve(store: &Store, arg: &str) -> Result<HandoverRecord> {
-    let all = store.handovers()?;
-    if let Some(h) = all.iter().find(|h| h.name == arg) {
-        return Ok(h.clone());
-    }
-    let of_client: Vec<&HandoverRecord> = all.iter().filter(|h| h.client == arg).collect();
-    if of_client.is_empty() {
-        return Ok(store.handover(arg)?);
-    }
-    if let [one] = of_client.as_slice() {
-        return Ok((*one).clone());
-    }
-    let mut open = Vec::new();
-    for h in &of_client {
-        if !deleted(store, &h.handover_id)? {
-            open.push(*h);
-        }
-    }
-    match open.as_slice() {
-        [one] => Ok((*one).clone()),
-        _ => Err(ScheduleError::ClientAmbiguous {
-            client: arg.to_string(),
-            candidates: of_client
-                .iter()
-                .map(|h| format!("{} ({})", h.handover_id, h.name))
-                .collect(),
-        }
-        .into()),
-    }
-}
-
 /// Whether a handover's local copies were deleted (certified) or found gone.
 fn deleted(store: &Store, handover_id: &str) -> Result<bool, StoreError> {
     let job_done = store
@@ -163,8 +130,15 @@ pub fn attest(
 ) -> Result<AttestSummary> {
     let now = util::rfc3339(now.unwrap_or_else(util::now));
     let mut store = Store::open(&home.database())?;
-    let h = resolve(&store, handover)?;
-    let operator = operator_name(operator);
+    // Named as every command names a handover (its name, its client, an id prefix).
+    let h = store.handover(handover)?;
+    // Who attests: as given, else the client profile's operator, else the login name.
+    let profile_operator = store
+        .clients()?
+        .into_iter()
+        .find(|p| p.name == h.client)
+        .and_then(|p| p.settings.operator);
+    let operator = operator_name(operator.or(profile_operator.as_deref()));
     let note = note
         .map(str::trim)
         .filter(|n| !n.is_empty())

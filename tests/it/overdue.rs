@@ -329,14 +329,15 @@ fn attest_is_audited_and_shown_in_status_json_and_evidence() {
 }
 
 #[test]
-fn a_client_with_two_open_handovers_is_ambiguous() {
+fn attest_names_a_handover_as_every_command_does() {
     let (env, recipient) = Env::with_keys();
     let (a, _) = export_another(&env, "acme-1", &recipient);
     let (b, _) = export_another(&env, "acme-2", &recipient);
+    // As every command names a handover: ambiguity is exit 1, the candidates listed.
     let o = env.run(&["--json", "attest", "acme", "feedback"]);
-    assert_code(&o, 3);
+    assert_code(&o, 1);
     let e = json(&o.stdout);
-    assert_eq!(e["error"]["kind"], "client_ambiguous");
+    assert_eq!(e["error"]["kind"], "handover_id_ambiguous");
     let msg = e["error"]["message"].as_str().unwrap();
     assert!(
         msg.contains(&a) && msg.contains(&b) && msg.contains("acme-2"),
@@ -437,7 +438,8 @@ fn help_teaches_attest_and_status_overdue() {
         "access-revocation",
         "final-billing",
         "Exit status:",
-        "3  refused: the client has several open handovers",
+        "3  refused: the audit log does not verify",
+        "1  operational error, or HANDOVER names no handover or several",
     ] {
         assert!(h.contains(needle), "{h}");
     }
@@ -535,4 +537,28 @@ fn profiles_and_void_shape_what_is_overdue() {
 fn handover_time(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
+}
+
+/// Without --operator, the attestation names the client profile's operator.
+#[test]
+fn attest_takes_the_profiles_operator() {
+    let (env, recipient) = Env::with_keys();
+    assert_ok(&env.run(&[
+        "client",
+        "add",
+        "acme",
+        "-r",
+        &recipient,
+        "--operator",
+        "J. Doe",
+    ]));
+    export_another(&env, "acme-1", &recipient);
+    let o = env
+        .cmd()
+        .env_remove("HANDOVER_OPERATOR")
+        .args(["--json", "attest", "acme", "feedback"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(json(&o.stdout)["operator"], "J. Doe");
 }
