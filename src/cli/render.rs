@@ -76,7 +76,9 @@ pub fn export(s: &ExportSummary) {
     eprintln!("  signature {}", s.signature_path.display());
     eprintln!("signed by key {}", s.signer_key_id);
     if let Some(k) = &s.client_key_id {
-        eprintln!("client key {k} bound: confirm takes a signed receipt only from it");
+        eprintln!(
+            "client key {k} bound: a signed receipt counts only if it signed it (proof client_signature); a receipt code still confirms, at proof level code"
+        );
     }
     if let Some(d) = &s.deletion_due_at {
         eprintln!("deletion of the local copies scheduled for {d} (after the client's receipt)");
@@ -537,6 +539,12 @@ pub fn void(s: &handover::VoidSummary) {
         "handover {} ({}) voided at {}: {}\nIts files stay until you run `handover delete {}` (no receipt needed; the reason goes into the certificate).",
         s.handover_id, s.name, s.voided_at, s.reason, s.handover_id
     );
+    if let Some(h) = &s.held {
+        eprintln!(
+            "It is held ({h}): delete waits until the hold is released with `handover release {}`.",
+            s.handover_id
+        );
+    }
 }
 
 /// What `list`, `status` and `jobs` left out: `n` voided handovers, and how to see them.

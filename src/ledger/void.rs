@@ -30,6 +30,9 @@ pub struct VoidSummary {
     pub voided_at: String,
     /// Why.
     pub reason: String,
+    /// The reason of a hold still in place: `delete` waits for its release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 /// Voids the handover `reference` names (see `Store::handover`), at `now` (else the clock).
@@ -97,6 +100,7 @@ pub fn void(
         }
         .into());
     }
+    let held = tx.schedule(&id)?.and_then(|s| s.hold_reason);
     let at = util::rfc3339(now.unwrap_or_else(util::now));
     tx.set_void(&id, &at, reason)?;
     audit::append(
@@ -115,5 +119,6 @@ pub fn void(
         name: h.name,
         voided_at: at,
         reason: reason.to_string(),
+        held,
     })
 }

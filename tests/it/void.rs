@@ -321,3 +321,20 @@ fn a_void_set_by_hand_on_a_handover_sharing_the_source_does_not_clear_it() {
     assert_eq!(kind(&o), "audit_gate_mismatch");
     assert!(data.exists());
 }
+
+/// Voiding a held handover says the hold stays and how to release it: delete waits for it.
+#[test]
+fn a_void_of_a_held_handover_says_the_hold_stays() {
+    let (env, s, data) = exported(&[]);
+    assert_ok(&env.run(&["hold", NAME, "--reason", "litigation, case 123"]));
+    let o = env.run(&["void", NAME, "--reason", "wrong recipient"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_ok(&o);
+    assert!(err.contains("It is held (litigation, case 123)"), "{err}");
+    assert!(
+        err.contains(&format!("handover release {}", s.handover_id)),
+        "{err}"
+    );
+    assert_code(&env.run(&["delete", NAME, "--yes"]), 3);
+    assert_untouched(&s, &data);
+}
