@@ -1615,10 +1615,15 @@ pub const MIN_PREFIX: usize = 4;
 
 impl Store {
     /// The handover `reference` names, resolved in one place for every command: its id, its
-    /// name (`acme-20261201T101500Z`), its client's name when that client has exactly one
-    /// handover in progress (not deleted, not voided), or only one handover, deleted, or a
-    /// unique prefix of its id of at least [`MIN_PREFIX`] hex characters. A reference that fits several is an error that
-    /// lists them; a full id or a unique name always wins.
+    /// name (`acme-20261201T101500Z`), its client's name (the client's one handover in
+    /// progress, not deleted nor voided; or, when none is, its only handover if that one was
+    /// deleted), or a unique prefix of its id of at least [`MIN_PREFIX`] hex characters.
+    ///
+    /// Every reading is tried, and a reference that reads as more than one handover is an
+    /// error listing them all: a handover named like another client, or a client named like
+    /// an id prefix, must never send a hold or a deletion to the wrong one. A client name
+    /// that picks none of its handovers is an error listing them, never a fall-through to
+    /// another reading. Only a full 32-character id wins outright.
     pub fn handover(&self, reference: &str) -> Result<HandoverRecord, StoreError> {
         let given = reference.trim();
         let lower = given.to_ascii_lowercase();
@@ -1629,48 +1634,43 @@ impl Store {
         {
             return Ok(h);
         }
-        let mut by_name = self.select("WHERE name = ?1 ORDER BY rowid", [given])?;
-        if by_name.len() == 1 {
-            return Ok(by_name.remove(0));
-        }
-        if by_name.len() > 1 {
-            return Err(StoreError::HandoverAmbiguous {
-                given: given.to_string(),
-                candidates: self.candidates(&by_name)?,
-            });
-        }
-        let mut open = Vec::new();
-        let mut finished = Vec::new();
-        for h in self.select("WHERE client = ?1 ORDER BY rowid", [given])? {
-            if self.handover_state(&h.handover_id)?.finished() {
-                finished.push(h);
-            } else {
-                open.push(h);
+        let mut found = self.select("WHERE name = ?1 ORDER BY rowid", [given])?;
+        let of_client = self.select("WHERE client = ?1 ORDER BY rowid", [given])?;
+        if !of_client.is_empty() {
+            let mut open = Vec::new();
+            for h in &of_client {
+                if !self.handover_state(&h.handover_id)?.finished() {
+                    open.push(h.clone());
+                }
+            }
+            let deleted_only = of_client.len() == 1 && of_client[0].voided_at.is_none();
+            match open.len() {
+                0 if deleted_only => found.push(of_client[0].clone()),
+                0 if found.is_empty() => {
+                    return Err(StoreError::ClientNotInProgress {
+                        client: given.to_string(),
+                        candidates: self.candidates(&of_client)?,
+                    });
+                }
+                // Named like a handover too: list both readings rather than pick one.
+                0 => found.extend(of_client),
+                // Several in progress: every one of them is a candidate.
+                _ => found.extend(open),
             }
         }
         if hex && lower.len() >= MIN_PREFIX {
-            for h in self.select("WHERE id LIKE ?1 || '%' ORDER BY rowid", [&lower])? {
-                if !open.iter().any(|o| o.handover_id == h.handover_id) {
-                    open.push(h);
-                }
-            }
+            found.extend(self.select("WHERE id LIKE ?1 || '%' ORDER BY rowid", [&lower])?);
         }
-        match open.len() {
-            1 => Ok(open.remove(0)),
-            // A client's only handover, deleted: still unambiguous (`evidence acme` after the
-            // deletion), and the command says what it can still do with it. A voided one is
-            // never picked by the client's name: it was never the client's handover.
-            0 if finished.len() == 1 && finished[0].voided_at.is_none() => Ok(finished.remove(0)),
-            0 if !finished.is_empty() => Err(StoreError::ClientNotInProgress {
-                client: given.to_string(),
-                candidates: self.candidates(&finished)?,
-            }),
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|h| seen.insert(h.handover_id.clone()));
+        match found.len() {
+            1 => Ok(found.remove(0)),
             0 if hex && lower.len() < MIN_PREFIX => Err(StoreError::PrefixTooShort(lower)),
             0 if hex => Err(StoreError::NotFound(lower)),
             0 => Err(StoreError::NotFound(given.to_string())),
             _ => Err(StoreError::HandoverAmbiguous {
                 given: given.to_string(),
-                candidates: self.candidates(&open)?,
+                candidates: self.candidates(&found)?,
             }),
         }
     }

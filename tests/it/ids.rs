@@ -198,3 +198,55 @@ fn a_clients_only_handover_is_named_by_the_client_after_its_deletion() {
     let o = json_run(&env, &["delete", "acme", "--yes"]);
     assert_ne!(json(&o.stdout)["error"]["kind"], "handover_not_found");
 }
+
+/// A handover named like another client, and a client named like an id prefix: each reading
+/// is tried, and a reference that fits two handovers is refused with both listed, never sent
+/// to one of them (a hold on the wrong handover lets run-due delete the held one).
+#[test]
+fn a_reference_with_two_readings_is_refused_not_guessed() {
+    let World {
+        env,
+        recipient,
+        data,
+    } = World::new("clients/acme", make_tree);
+    let export = |client: &str, extra: &[&str]| -> ExportSummary {
+        let o = env
+            .cmd()
+            .args(["--json", "export"])
+            .arg(&data)
+            .args(["--client", client, "-r", &recipient, "--out"])
+            .arg(env.path("out"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        parse(&o.stdout)
+    };
+    let beta = export("beta", &[]);
+    let named_beta = export("acme", &["--name", "beta"]);
+    let o = json_run(
+        &env,
+        &["hold", "beta", "--reason", "litigation (client beta)"],
+    );
+    let err = assert_code(&o, 1);
+    assert_eq!(json(&o.stdout)["error"]["kind"], "handover_id_ambiguous");
+    assert!(
+        err.contains(&beta.handover_id) && err.contains(&named_beta.handover_id),
+        "{err}"
+    );
+    let held = sql_query(
+        &env.home().join("state.db"),
+        "SELECT count(*) FROM schedules WHERE hold_reason IS NOT NULL",
+    );
+    assert_eq!(held.trim(), "0", "no hold was placed on either");
+
+    // A client named like the start of another handover's id, whose own handover is voided:
+    // its name lists its handovers, it does not fall through to the prefix.
+    let prefix = named_beta.handover_id[..6].to_string();
+    let hex = export(&prefix, &[]);
+    assert_ok(&env.run(&["void", &hex.handover_id, "--reason", "test"]));
+    let o = json_run(&env, &["hold", &prefix, "--reason", "x"]);
+    let err = assert_code(&o, 1);
+    assert_eq!(json(&o.stdout)["error"]["kind"], "handover_not_found");
+    assert!(err.contains(&hex.handover_id), "{err}");
+}
