@@ -775,7 +775,7 @@ pub fn verify(home: &Home, against: &[std::path::PathBuf]) -> Result<AuditReport
 }
 
 /// The attestations table against the audited `attest` events of one handover: the same
-/// steps, by the same people, with the same notes, in the same order. A step attested in the
+/// steps, by the same people, with the same notes and times, in the same order. A step attested in the
 /// table alone (an auditor asks when access ended) is named.
 fn attestation_mismatch(
     events: &[AuditRow],
@@ -794,6 +794,7 @@ fn attestation_mismatch(
             step: a.step.clone(),
             operator: a.operator.clone(),
             note: a.note.clone(),
+            attested_at: a.attested_at.clone(),
         })
         .collect();
     let n = |n: usize| {
@@ -812,7 +813,7 @@ fn attestation_mismatch(
             n(recorded.len()),
             n(audited.len()),
             if recorded.len() == audited.len() {
-                ", with different steps, operators or notes"
+                ", with different steps, operators, notes or times"
             } else {
                 ""
             }

@@ -155,6 +155,7 @@ pub fn attest(
         step: step.as_str().into(),
         operator: operator.clone(),
         note: note.clone(),
+        attested_at: now.clone(),
     });
     audit::append(&tx, home, Some(&h.handover_id), &event)?;
     tx.commit()?;

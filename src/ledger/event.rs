@@ -261,6 +261,9 @@ pub struct AttestDetails {
     pub operator: String,
     /// What the operator wrote, if anything.
     pub note: Option<String>,
+    /// When it was attested (UTC, RFC 3339), as the attestations table records it: the
+    /// audited time is what an auditor's "when did access end" rests on.
+    pub attested_at: String,
 }
 
 /// Details of [`AuditEvent::Void`].
@@ -543,8 +546,10 @@ mod tests {
                     step: "access_revocation".into(),
                     operator: "jo".into(),
                     note: Some("VPN off".into()),
+                    attested_at: "2026-12-01T10:00:00Z".into(),
                 }),
-                json!({"step": "access_revocation", "operator": "jo", "note": "VPN off"}),
+                json!({"step": "access_revocation", "operator": "jo", "note": "VPN off",
+                       "attested_at": "2026-12-01T10:00:00Z"}),
             ),
         ]
     }

@@ -270,9 +270,14 @@ fn attest_is_audited_and_shown_in_status_json_and_evidence() {
         &db,
         "SELECT details FROM audit_events WHERE command = 'attest' ORDER BY seq",
     );
+    let first: serde_json::Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+    let at = first["attested_at"].as_str().expect("the time is audited");
+    assert!(handover::parse_at(at).is_ok(), "{at}");
     assert_eq!(
         rows.lines().next().unwrap(),
-        r#"{"note":"VPN and SSO accounts disabled","operator":"Jo Admin","step":"access_revocation"}"#
+        format!(
+            r#"{{"attested_at":"{at}","note":"VPN and SSO accounts disabled","operator":"Jo Admin","step":"access_revocation"}}"#
+        )
     );
     assert_eq!(rows.lines().count(), 2);
     assert_ok(&env.run(&["audit", "verify"]));
@@ -561,4 +566,29 @@ fn attest_takes_the_profiles_operator() {
         .unwrap();
     assert_ok(&o);
     assert_eq!(json(&o.stdout)["operator"], "J. Doe");
+}
+
+/// When access ended is what an auditor asks: an attestation's time moved with sqlite3 (to
+/// before the export, say) is caught, as its step, operator and note are.
+#[test]
+fn an_attestation_time_moved_behind_the_tool_is_caught() {
+    let (env, _id, _) = exported("acme-1");
+    assert_ok(&attest(
+        &env,
+        &["acme", "access-revocation", "--note", "VPN off"],
+    ));
+    sql_exec(
+        &env.home().join("state.db"),
+        "UPDATE attestations SET attested_at = '2026-10-01T09:00:00Z'",
+    );
+    let o = env.run(&["--json", "audit", "verify"]);
+    assert_code(&o, 3);
+    let msg = json(&o.stdout)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("different steps, operators, notes or times"),
+        "{msg}"
+    );
 }
