@@ -681,6 +681,16 @@ pub enum AuditError {
         /// What disagrees.
         what: String,
     },
+    /// A client profile in the database is not the one the audit log recorded last.
+    #[error(
+        "client profile {client}: {what}.\nNothing was exported or changed. A profile counts only as the audit log recorded it (client add/edit/remove): restore the state database from a backup, or set the profile again with `handover client edit {client} ...` so that it is audited."
+    )]
+    ProfileMismatch {
+        /// The client's name.
+        client: String,
+        /// What disagrees.
+        what: String,
+    },
     /// A document given to `audit verify --against` cannot serve as an anchor.
     #[error("{}: {what}", show(.file))]
     Anchor {
@@ -730,7 +740,9 @@ impl AuditError {
     pub fn kind(&self) -> &'static str {
         match self {
             AuditError::Broken { .. } => "audit_chain_broken",
-            AuditError::GateMismatch { .. } => "audit_gate_mismatch",
+            AuditError::GateMismatch { .. } | AuditError::ProfileMismatch { .. } => {
+                "audit_gate_mismatch"
+            }
             AuditError::Anchor { .. } => "audit_anchor_unusable",
             AuditError::KeyMissing { .. } => "audit_key_missing",
             AuditError::KeyPresent(_) => "audit_key_present",

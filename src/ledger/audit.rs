@@ -751,6 +751,9 @@ pub fn verify(home: &Home, against: &[std::path::PathBuf]) -> Result<AuditReport
             .into());
         }
     }
+    if let Some((client, what)) = profile_mismatch(&rows, &store.clients()?) {
+        return Err(AuditError::ProfileMismatch { client, what }.into());
+    }
     let mut anchors = Vec::new();
     for file in against {
         let cp = read_anchor(file)?;
@@ -819,6 +822,76 @@ fn attestation_mismatch(
             }
         )
     })
+}
+
+/// Each client's profile as the audit log recorded it last (`client_add`, `client_edit`;
+/// `None` once `client_remove`d).
+fn audited_profiles(
+    rows: &[AuditRow],
+) -> std::collections::BTreeMap<String, Option<crate::ledger::clients::ClientSettings>> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in rows {
+        match AuditEvent::of(r) {
+            Some(AuditEvent::ClientAdd(d) | AuditEvent::ClientEdit(d)) => {
+                out.insert(d.client, d.settings);
+            }
+            Some(AuditEvent::ClientRemove(d)) => {
+                out.insert(d.client, None);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The client profiles table against the audit log: every profile exactly as last audited,
+/// and no audited profile missing. A recipient or operator written with sqlite3 would
+/// otherwise reach every later archive and certificate of the client unseen.
+fn profile_mismatch(
+    rows: &[AuditRow],
+    profiles: &[crate::ledger::clients::ClientProfile],
+) -> Option<(String, String)> {
+    let audited = audited_profiles(rows);
+    for p in profiles {
+        match audited.get(&p.name) {
+            Some(Some(s)) if *s == p.settings => {}
+            Some(Some(_)) => {
+                return Some((
+                    p.name.clone(),
+                    "the table's settings differ from the last audited ones".into(),
+                ));
+            }
+            _ => {
+                return Some((
+                    p.name.clone(),
+                    "it is in the table but the audit log never recorded it".into(),
+                ));
+            }
+        }
+    }
+    audited
+        .into_iter()
+        .find(|(name, s)| s.is_some() && !profiles.iter().any(|p| &p.name == name))
+        .map(|(name, _)| {
+            (
+                name,
+                "the audit log records it but the table no longer holds it".into(),
+            )
+        })
+}
+
+/// Refuses a client profile that is not the one the audit log recorded last, before an
+/// export uses it.
+pub fn check_profile(store: &Store, profile: &crate::ledger::clients::ClientProfile) -> Result<()> {
+    let (rows, _) = store.audit_log(None)?;
+    match audited_profiles(&rows).get(&profile.name) {
+        Some(Some(s)) if *s == profile.settings => Ok(()),
+        _ => Err(AuditError::ProfileMismatch {
+            client: profile.name.clone(),
+            what: "the table's settings are not the last audited ones".into(),
+        }
+        .into()),
+    }
 }
 
 /// The checkpoint a document carries: a JSON file with an `audit_checkpoint` object (manifest,

@@ -381,7 +381,13 @@ pub fn find(home: &Home, name: &str) -> Result<Option<ClientProfile>> {
     if !home.database().exists() {
         return Ok(None);
     }
-    Ok(Store::open(&home.database())?.client(name)?)
+    let store = Store::open(&home.database())?;
+    let profile = store.client(name)?;
+    // Used only as the audit log recorded it: an edit behind the tool is refused here.
+    if let Some(p) = &profile {
+        crate::ledger::audit::check_profile(&store, p)?;
+    }
+    Ok(profile)
 }
 
 /// The audit details of a change: the fields changed and, unless removed, the settings after.

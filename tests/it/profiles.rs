@@ -577,3 +577,57 @@ fn the_certificate_names_the_profiles_operator_and_organisation() {
     assert_eq!(c["operator"]["name"], "J. Doe", "{c}");
     assert_eq!(c["operator"]["organization"], "Example MSP");
 }
+
+/// A profile edited with sqlite3 (an extra escrow recipient, another operator) is refused by
+/// the export that would use it and named by `audit verify`; `client edit` sets it again,
+/// audited.
+#[test]
+fn a_profile_edited_behind_the_tool_is_refused_until_set_again() {
+    let w = world();
+    let env = &w.env;
+    ok_json(
+        env,
+        &[
+            "client",
+            "add",
+            "acme",
+            "--data",
+            &p(env, "data"),
+            "-r",
+            &w.recipient,
+            "--out",
+            &p(env, "out"),
+            "--operator",
+            "J. Doe",
+        ],
+    );
+    ok_json(env, &["audit", "verify"]);
+    let intruder = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    sql_exec(
+        &env.home().join("state.db"),
+        &format!("UPDATE clients SET escrow = '[\"{intruder}\"]', operator = 'Somebody Else'"),
+    );
+    let (v, err) = refused(env, &["export", "--client", "acme"], 3);
+    assert_eq!(v["error"]["kind"], "audit_gate_mismatch");
+    assert!(err.contains("client profile acme"), "{err}");
+    assert!(!env.path("out").exists(), "nothing exported");
+    let (v, _) = refused(env, &["audit", "verify"], 3);
+    assert_eq!(v["error"]["kind"], "audit_gate_mismatch");
+
+    // Set again through the tool (and audited), the profile is usable.
+    ok_json(
+        env,
+        &[
+            "client",
+            "edit",
+            "acme",
+            "--clear",
+            "escrow",
+            "--operator",
+            "J. Doe",
+        ],
+    );
+    ok_json(env, &["audit", "verify"]);
+    let (s, _) = export_client(env, "acme", &[]);
+    assert!(s.archive_path.exists());
+}
