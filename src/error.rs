@@ -751,10 +751,15 @@ impl AuditError {
         }
     }
     /// Exit class: tampering and refusals 3; a missing key file is operational (1), like any
-    /// other unreadable key.
+    /// other unreadable key, and so is an `--against` document that cannot be read (a typo
+    /// in its path is not a failed check).
     pub fn class(&self) -> ExitClass {
         match self {
-            AuditError::KeyMissing { .. } => ExitClass::Operational,
+            AuditError::KeyMissing { .. }
+            | AuditError::Anchor {
+                what: AnchorProblem::Read(_),
+                ..
+            } => ExitClass::Operational,
             _ => ExitClass::Refused,
         }
     }

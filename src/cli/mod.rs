@@ -212,9 +212,10 @@ The service runs as User= (the owner of the home folder unless --user), and trea
         long_about = "The offboarding checklist of every handover (or of one client's): the data steps the\n\
 tool recorded (export, receipt, deletion) and the steps the operator attests (`handover attest`).\n\n\
 With --overdue, only what waits too long, one line each, for a monitoring timer or an\n\
-OnFailure= unit to mail: receipts pending longer than 14 days, deletions due but held or\n\
-without a receipt, deletions that failed or were interrupted, and confirmed receipts whose\n\
-access revocation is not attested. It exits 4 when anything is listed.\n\n\
+OnFailure= unit to mail: receipts pending longer than the client profile's --receipt-days\n\
+(default 14), deletions due but held or without a receipt, deletions that failed or were\n\
+interrupted, confirmed receipts whose access revocation is not attested, and contracts that\n\
+ended with nothing exported. It exits 4 when anything is listed.\n\n\
 Examples:\n  \
 handover status acme\n  \
 handover status --overdue > overdue.txt || mail -s 'handover: overdue work' it@example.com < overdue.txt",

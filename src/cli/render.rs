@@ -245,13 +245,18 @@ pub fn run_due(r: &RunDueReport, quiet: bool) {
     for j in &r.jobs {
         eprintln!("{}  {:<18} {}", j.handover_id, j.result, j.detail);
     }
+    if r.dry_run {
+        // Nothing ran: count what would, not what did.
+        let would = r.jobs.iter().filter(|j| j.result == "would_run").count();
+        eprintln!(
+            "run-due at {} (dry run, nothing deleted): {} would run, {} waiting, {} failed",
+            r.now, would, r.waiting, r.failed
+        );
+        return;
+    }
     eprintln!(
-        "run-due at {}: {} deleted, {} waiting, {} failed{}",
-        r.now,
-        r.deleted,
-        r.waiting,
-        r.failed,
-        if r.dry_run { " (dry run)" } else { "" }
+        "run-due at {}: {} deleted, {} waiting, {} failed",
+        r.now, r.deleted, r.waiting, r.failed
     );
 }
 
@@ -456,7 +461,13 @@ pub fn verify(r: &handover::VerifyReport) {
     }
     if let Some(c) = &r.receipt_code {
         eprintln!("receipt code: {c}");
-        eprintln!("  send it (or the receipt file) to the provider as proof of receipt");
+        match &r.receipt_path {
+            Some(p) => eprintln!(
+                "  send {} (with its signature file, if you signed it) or this code to the provider as proof of receipt",
+                p.display()
+            ),
+            None => eprintln!("  send this code to the provider as proof of receipt"),
+        }
     }
 }
 

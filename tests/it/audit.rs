@@ -570,3 +570,21 @@ fn a_done_job_inserted_with_sql_does_not_close_a_scheduled_deletion() {
     );
     assert!(env.path("b/f").exists());
 }
+
+/// A document given to --against that cannot be read is a mistyped path (exit 1), not a
+/// failed check (exit 3).
+#[test]
+fn an_against_file_that_cannot_be_read_is_an_operational_error() {
+    let env = home_with_events();
+    let missing = env.path("no-such-manifest.json");
+    let o = env.run(&[
+        "--json",
+        "audit",
+        "verify",
+        "--against",
+        missing.to_str().unwrap(),
+    ]);
+    let err = assert_code(&o, 1);
+    assert!(err.contains("cannot read it"), "{err}");
+    assert_eq!(json(&o.stdout)["error"]["kind"], "audit_anchor_unusable");
+}

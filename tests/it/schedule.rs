@@ -232,3 +232,22 @@ fn a_locked_database_is_a_clear_error() {
     holder.join().unwrap();
     assert!(err.contains("locked"), "{err}");
 }
+
+/// `run-due --dry-run` counts what would run, and says nothing was deleted.
+#[test]
+fn run_due_dry_run_counts_what_would_run() {
+    let (env, recipient) = Env::with_keys();
+    let id = env
+        .export_with(&fixture("acme"), &["-r", &recipient])
+        .handover_id;
+    confirm_receipt(&env, &id);
+    assert_ok(&env.run(&["schedule", &id, "--at", "2020-01-31", "--allow-past"]));
+    let o = env.run(&["run-due", "--dry-run"]);
+    let err = assert_code(&o, 0);
+    assert!(
+        err.contains("(dry run, nothing deleted): 1 would run, 0 waiting, 0 failed"),
+        "{err}"
+    );
+    let j = jobs(&env, None);
+    assert_eq!(j[0].status.as_str(), "due", "still due after the dry run");
+}
