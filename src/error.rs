@@ -683,7 +683,7 @@ pub enum AuditError {
     },
     /// A client profile in the database is not the one the audit log recorded last.
     #[error(
-        "client profile {client}: {what}.\nNothing was exported or changed. A profile counts only as the audit log recorded it (client add/edit/remove): restore the state database from a backup, or set the profile again with `handover client edit {client} ...` so that it is audited."
+        "client profile {client}: {what}.\nNothing was changed. A profile counts only as the audit log recorded it (client add/edit/remove): restore the state database from a backup, or record it again through handover (`handover client remove {client}`, then `handover client add {client} ...`) so that it is audited."
     )]
     ProfileMismatch {
         /// The client's name.

@@ -228,7 +228,7 @@ fn named_in_certificate(
     client: &str,
     opts: &DeleteOptions,
 ) -> Result<(Option<String>, Option<String>)> {
-    let profile = store.client(client)?.map(|p| p.settings);
+    let profile = crate::ledger::audit::audited_client(store, client)?.map(|p| p.settings);
     let operator = opts
         .operator
         .clone()

@@ -880,8 +880,32 @@ fn profile_mismatch(
         })
 }
 
-/// Refuses a client profile that is not the one the audit log recorded last, before an
-/// export uses it.
+/// The client profile `name` as the audit log recorded it last: the table's row, refused
+/// when it differs. Every use of a profile (export, the certificate's operator, attest,
+/// overdue work, `client edit`) reads it through here or [`audited_clients`].
+pub fn audited_client(
+    store: &Store,
+    name: &str,
+) -> Result<Option<crate::ledger::clients::ClientProfile>> {
+    let profile = store.client(name)?;
+    if let Some(p) = &profile {
+        check_profile(store, p)?;
+    }
+    Ok(profile)
+}
+
+/// Every client profile, refused when any differs from the audit log (or is missing from it).
+pub fn audited_clients(store: &Store) -> Result<Vec<crate::ledger::clients::ClientProfile>> {
+    let profiles = store.clients()?;
+    let (rows, _) = store.audit_log(None)?;
+    if let Some((client, what)) = profile_mismatch(&rows, &profiles) {
+        return Err(AuditError::ProfileMismatch { client, what }.into());
+    }
+    Ok(profiles)
+}
+
+/// Refuses a client profile that is not the one the audit log recorded last, before it is
+/// used.
 pub fn check_profile(store: &Store, profile: &crate::ledger::clients::ClientProfile) -> Result<()> {
     let (rows, _) = store.audit_log(None)?;
     match audited_profiles(&rows).get(&profile.name) {

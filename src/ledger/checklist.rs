@@ -133,11 +133,8 @@ pub fn attest(
     // Named as every command names a handover (its name, its client, an id prefix).
     let h = store.handover(handover)?;
     // Who attests: as given, else the client profile's operator, else the login name.
-    let profile_operator = store
-        .clients()?
-        .into_iter()
-        .find(|p| p.name == h.client)
-        .and_then(|p| p.settings.operator);
+    let profile_operator =
+        audit::audited_client(&store, &h.client)?.and_then(|p| p.settings.operator);
     let operator = operator_name(operator.or(profile_operator.as_deref()));
     let note = note
         .map(str::trim)
@@ -384,7 +381,7 @@ pub fn overdue(
     let now = now.unwrap_or_else(util::now);
     let store = Store::open(&home.database())?;
     let leases = store.leases()?;
-    let profiles = store.clients()?;
+    let profiles = audit::audited_clients(&store)?;
     let mut out = contracts_ended_without_export(&store, &profiles, client, now)?;
     for h in store.handovers()? {
         // A voided handover was never delivered: nothing about it is overdue.

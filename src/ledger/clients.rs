@@ -327,6 +327,9 @@ pub fn add(home: &Home, name: &str, c: &ClientChanges) -> Result<ClientSummary> 
 /// `client edit NAME`: changes a profile; an edit that changes nothing records nothing.
 pub fn edit(home: &Home, name: &str, c: &ClientChanges) -> Result<ClientSummary> {
     let mut store = open(home)?;
+    // An edit records all the settings after it: never over a profile changed behind the
+    // tool, which it would make the audited one.
+    audit::audited_client(&store, name)?;
     let tx = store.begin()?;
     let mut profile = tx
         .client(name)?
@@ -382,12 +385,8 @@ pub fn find(home: &Home, name: &str) -> Result<Option<ClientProfile>> {
         return Ok(None);
     }
     let store = Store::open(&home.database())?;
-    let profile = store.client(name)?;
     // Used only as the audit log recorded it: an edit behind the tool is refused here.
-    if let Some(p) = &profile {
-        crate::ledger::audit::check_profile(&store, p)?;
-    }
-    Ok(profile)
+    crate::ledger::audit::audited_client(&store, name)
 }
 
 /// The audit details of a change: the fields changed and, unless removed, the settings after.

@@ -1623,18 +1623,19 @@ impl Store {
     /// error listing them all: a handover named like another client, or a client named like
     /// an id prefix, must never send a hold or a deletion to the wrong one. A client name
     /// that picks none of its handovers is an error listing them, never a fall-through to
-    /// another reading. Only a full 32-character id wins outright.
+    /// another reading. A full 32-character id is a reading like the others.
     pub fn handover(&self, reference: &str) -> Result<HandoverRecord, StoreError> {
         let given = reference.trim();
         let lower = given.to_ascii_lowercase();
         let hex = !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_hexdigit());
-        if hex
-            && lower.len() == 32
-            && let Some(h) = self.select("WHERE id = ?1", [&lower])?.pop()
-        {
-            return Ok(h);
-        }
-        let mut found = self.select("WHERE name = ?1 ORDER BY rowid", [given])?;
+        // A full id is one reading among the others: a client or a handover may be named
+        // with 32 hex characters too.
+        let mut found = if hex && lower.len() == 32 {
+            self.select("WHERE id = ?1", [&lower])?
+        } else {
+            Vec::new()
+        };
+        found.extend(self.select("WHERE name = ?1 ORDER BY rowid", [given])?);
         let of_client = self.select("WHERE client = ?1 ORDER BY rowid", [given])?;
         if !of_client.is_empty() {
             let mut open = Vec::new();

@@ -466,8 +466,19 @@ fn record(
     method: &str,
     c: Checked,
 ) -> Result<ConfirmSummary> {
-    let now = util::rfc3339(util::now());
     let tx = store.begin()?;
+    // Read again inside the transaction: a void that committed since the check before it
+    // would otherwise be followed by a receipt, the order void itself refuses.
+    if let Some(voided_at) = tx.voided_at(&rec.handover_id)? {
+        return Err(ReceiptError::Voided {
+            id: rec.handover_id.clone(),
+            voided_at,
+            reason: rec.void_reason.clone().unwrap_or_default(),
+        }
+        .into());
+    }
+    // The time is taken under the lock, so the log's order and its times agree.
+    let now = util::rfc3339(util::now());
     let prev = tx.receipt(&rec.handover_id)?;
     let summary = |r: &ReceiptRecord, already: bool, previous: Option<String>| ConfirmSummary {
         handover_id: rec.handover_id.clone(),

@@ -250,3 +250,27 @@ fn a_reference_with_two_readings_is_refused_not_guessed() {
     assert_eq!(json(&o.stdout)["error"]["kind"], "handover_not_found");
     assert!(err.contains(&hex.handover_id), "{err}");
 }
+
+/// A client named with 32 hex characters that are another handover's id: two readings,
+/// refused, not sent to the handover with that id.
+#[test]
+fn a_client_named_like_a_full_id_is_not_taken_for_that_id() {
+    let World {
+        env,
+        recipient,
+        data,
+    } = World::new("clients/acme", make_tree);
+    let first = env.export_with(&data, &["-r", &recipient]);
+    let o = env
+        .cmd()
+        .args(["--json", "export"])
+        .arg(&data)
+        .args(["--client", &first.handover_id, "-r", &recipient, "--out"])
+        .arg(env.path("out2"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let o = json_run(&env, &["hold", &first.handover_id, "--reason", "x"]);
+    assert_code(&o, 1);
+    assert_eq!(json(&o.stdout)["error"]["kind"], "handover_id_ambiguous");
+}

@@ -614,15 +614,31 @@ fn a_profile_edited_behind_the_tool_is_refused_until_set_again() {
     let (v, _) = refused(env, &["audit", "verify"], 3);
     assert_eq!(v["error"]["kind"], "audit_gate_mismatch");
 
-    // Set again through the tool (and audited), the profile is usable.
+    // client edit would record the edited settings as the audited ones: refused too.
+    let (v, _) = refused(
+        env,
+        &["client", "edit", "acme", "--out", &p(env, "out2")],
+        3,
+    );
+    assert_eq!(v["error"]["kind"], "audit_gate_mismatch");
+    // So does every other use of it, overdue work included.
+    let (v, _) = refused(env, &["status", "--overdue"], 3);
+    assert_eq!(v["error"]["kind"], "audit_gate_mismatch");
+
+    // Recorded again through the tool (and audited), the profile is usable.
+    ok_json(env, &["client", "remove", "acme"]);
     ok_json(
         env,
         &[
             "client",
-            "edit",
+            "add",
             "acme",
-            "--clear",
-            "escrow",
+            "--data",
+            &p(env, "data"),
+            "-r",
+            &w.recipient,
+            "--out",
+            &p(env, "out"),
             "--operator",
             "J. Doe",
         ],
