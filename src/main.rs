@@ -67,7 +67,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Keygen(a) => keygen(&cx, a),
         Command::Delegate(a) => delegate(&cx, a),
         Command::Export(a) => export(&cx, a),
-        Command::List(a) => list(&cx, a.all),
+        Command::List(a) => list(&cx, a.client.as_deref(), a.all),
         Command::Schedule(a) => schedule_deletion(&cx, a),
         Command::Hold(a) => hold(&cx, a),
         Command::Release(a) => release(&cx, a),
@@ -146,8 +146,9 @@ fn export(cx: &Ctx, a: cli::ExportArgs) -> Outcome {
     Ok(None)
 }
 
-fn list(cx: &Ctx, all: bool) -> Outcome {
+fn list(cx: &Ctx, client: Option<&str>, all: bool) -> Outcome {
     let mut rows = handover::list(&cx.home)?;
+    rows.retain(|h| client.is_none_or(|c| c == h.client));
     let before = rows.len();
     rows.retain(|h| all || h.voided_at.is_none());
     let receipts = handover::receipts(&cx.home)?;

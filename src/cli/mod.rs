@@ -93,8 +93,11 @@ log record which values came from the profile.",
         after_help = exit::standard()
     )]
     Export(ExportArgs),
-    /// List every handover recorded so far (voided ones with --all)
-    #[command(after_help = exit::standard())]
+    /// List every handover recorded so far, or one client's (voided ones with --all)
+    #[command(after_help = format!(
+        "Examples:\n  handover list\n  handover list acme --all\n  handover --json list\n\n{}",
+        exit::standard()
+    ))]
     List(ListArgs),
     /// Client side: verify a received handover, optionally extract it and write a receipt
     #[command(
@@ -744,6 +747,9 @@ pub struct ExportArgs {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
+    /// Only this client's handovers
+    #[arg(value_name = "CLIENT")]
+    pub client: Option<String>,
     /// Also list voided handovers (RECEIVED shows VOIDED)
     #[arg(long)]
     pub all: bool,

@@ -274,3 +274,30 @@ fn a_client_named_like_a_full_id_is_not_taken_for_that_id() {
     assert_code(&o, 1);
     assert_eq!(json(&o.stdout)["error"]["kind"], "handover_id_ambiguous");
 }
+
+/// `list CLIENT` shows one client's handovers, for an admin with many clients.
+#[test]
+fn list_takes_a_client() {
+    let World {
+        env,
+        recipient,
+        data,
+    } = World::new("clients/acme", make_tree);
+    let acme = env.export_with(&data, &["-r", &recipient]);
+    let o = env
+        .cmd()
+        .args(["export"])
+        .arg(&data)
+        .args(["--client", "beta", "-r", &recipient, "--out"])
+        .arg(env.path("out-beta"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let o = env.run(&["list", "acme"]);
+    assert_ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&acme.handover_id[..8]), "{out}");
+    assert!(!out.contains("beta-"), "{out}");
+    let all = env.run(&["list"]);
+    assert!(String::from_utf8_lossy(&all.stdout).contains("beta-"));
+}
