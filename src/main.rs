@@ -243,7 +243,7 @@ fn timer(cx: &Ctx, a: cli::TimerArgs) -> Outcome {
     }
     // The unit would fail on every job if certificates cannot be signed unattended.
     if let Err(e) = handover::unattended_ready(home, &cx.reporter) {
-        eprintln!("warning: run-due will fail on every due job as things stand:\n{e}");
+        eprintln!("handover: warning: run-due will fail on every due job as things stand:\n{e}");
     }
     Ok(None)
 }

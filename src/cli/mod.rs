@@ -873,6 +873,7 @@ pub enum ClearArg {
     /// -r
     Recipients,
     /// -R
+    #[value(alias = "recipients-file")]
     RecipientsFiles,
     /// --escrow
     Escrow,

@@ -331,7 +331,11 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
         let signer = inputs.receipt_signer.as_ref();
         receipt::write(path, &receipt_of(&v.report, &m, signer), signer)?;
         v.report.receipt_path = Some(path.clone());
-        if let Some(note) = bound_key_note(&m, path, signer) {
+        // The SSH key the client decrypted with is the one to sign with, if it gave one.
+        let ssh_key = opts.identities.iter().find(|p| {
+            std::fs::read(p).is_ok_and(|t| t.starts_with(b"-----BEGIN OPENSSH PRIVATE KEY"))
+        });
+        if let Some(note) = bound_key_note(&m, path, signer, ssh_key.map(|p| p.as_path())) {
             reporter.warn(&note);
         }
     }
@@ -461,12 +465,18 @@ fn receipt_of(report: &VerifyReport, m: &Manifest, signer: Option<&keys::Signer>
 
 /// What the client must still do for the receipt to count as signed by the key the provider
 /// bound at export (`client_key` in the signed manifest), if anything.
-fn bound_key_note(m: &Manifest, receipt: &Path, signer: Option<&keys::Signer>) -> Option<String> {
+fn bound_key_note(
+    m: &Manifest,
+    receipt: &Path,
+    signer: Option<&keys::Signer>,
+    ssh_key: Option<&Path>,
+) -> Option<String> {
     let bound = m.client_key.as_ref()?;
     let path = show(receipt);
+    let key_file = ssh_key.map_or_else(|| "~/.ssh/id_ed25519".to_string(), show);
     match (bound.kind.as_str(), signer) {
         ("ssh-ed25519", _) => Some(format!(
-            "the provider bound your SSH key {} to this handover: sign the receipt with it and send {path}.sig too:\n  ssh-keygen -Y sign -n {} -f ~/.ssh/id_ed25519 {path}",
+            "the provider bound your SSH key {} to this handover: sign the receipt with it and send {path}.sig too:\n  ssh-keygen -Y sign -n {} -f {key_file} {path}",
             bound.key_id,
             crate::keys::clientkey::SSH_NAMESPACE
         )),

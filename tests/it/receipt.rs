@@ -495,6 +495,11 @@ fn ssh_ed25519_bound_key_accepts_its_signature_and_refuses_another() {
         err.contains("ssh-keygen -Y sign -n handover-receipt"),
         "{err}"
     );
+    // With the key the client decrypted with, not a guessed ~/.ssh path.
+    assert!(
+        err.contains(&format!("-f {}", env.path("id_ed25519").display())),
+        "{err}"
+    );
     let db = std::fs::read(env.path("home/state.db")).unwrap();
     let confirm = || {
         env.cmd()
