@@ -221,6 +221,23 @@ pub fn receipts(home: &Home) -> Result<Vec<ledger::store::ReceiptRecord>> {
     Ok(ledger::store::Store::open(&home.database())?.receipts()?)
 }
 
+/// `handover certificate check CERT --bag DIR [--signer FILE | --signer-key RW...]`: which
+/// files of the client's extracted bag the certificate covers. With the provider's public
+/// key, the certificate must also be the provider's (signed by it, or by a key its
+/// delegation authorises).
+pub fn certificate_check(
+    cert: &std::path::Path,
+    bag: &std::path::Path,
+    signer: Option<&std::path::Path>,
+    signer_key: Option<&str>,
+) -> Result<erase::certificate::Coverage> {
+    let provider = match (signer, signer_key) {
+        (None, None) => None,
+        (f, k) => Some(keys::load_public_key(f, k).map_err(error::VerifyError::signer)?),
+    };
+    erase::certificate::check(cert, bag, provider.as_ref())
+}
+
 /// Shows a stored deletion certificate (`handover certificate show`).
 pub fn certificate_show(home: &Home, id: &str) -> Result<erase::certificate::CertificateView> {
     erase::certificate::show(home, id)

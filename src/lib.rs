@@ -71,9 +71,10 @@ mod util;
 
 // The commands, stage by stage, with their options and summaries.
 pub use commands::{
-    KeygenOptions, audit_verify, certificate_show, delegate, keygen, list, receipts, run_due,
+    KeygenOptions, audit_verify, certificate_check, certificate_show, delegate, keygen, list,
+    receipts, run_due,
 };
-pub use erase::certificate::{Certificate, CertificateView, Coverage, check as certificate_check};
+pub use erase::certificate::{Certificate, CertificateView, Coverage};
 pub use erase::fsinfo::DiskInfo;
 pub use erase::names::Names;
 pub use erase::{

@@ -83,9 +83,12 @@ fn run(cli: Cli) -> Outcome {
         Command::Delete(a) => delete(&cx, a),
         Command::Shred(a) => shred(&cx, a),
         Command::Certificate(CertificateCommand::Show { id }) => certificate_show(&cx, &id),
-        Command::Certificate(CertificateCommand::Check { cert, bag }) => {
-            certificate_check(&cx, &cert, &bag)
-        }
+        Command::Certificate(CertificateCommand::Check {
+            cert,
+            bag,
+            signer,
+            signer_key,
+        }) => certificate_check(&cx, &cert, &bag, signer.as_deref(), signer_key.as_deref()),
         Command::Attest(a) => attest(&cx, a),
         Command::Void(a) => void(&cx, a),
         Command::Client(c) => client(&cx, c),
@@ -373,8 +376,14 @@ fn certificate_show(cx: &Ctx, id: &str) -> Outcome {
     Ok(None)
 }
 
-fn certificate_check(cx: &Ctx, cert: &std::path::Path, bag: &std::path::Path) -> Outcome {
-    let r = handover::certificate_check(cert, bag)?;
+fn certificate_check(
+    cx: &Ctx,
+    cert: &std::path::Path,
+    bag: &std::path::Path,
+    signer: Option<&std::path::Path>,
+    signer_key: Option<&str>,
+) -> Outcome {
+    let r = handover::certificate_check(cert, bag, signer, signer_key)?;
     ui_delete::print_coverage(&r, cx.json);
     Ok((!r.all_covered).then_some(ExitClass::Refused))
 }

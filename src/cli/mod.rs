@@ -591,7 +591,12 @@ relative to data/, raw bytes), and matched with its entries; its size and, where
 the certificate lists one, the SHA-256 of its bytes must match too. A certificate with\n\
 names: clear is matched by path.\n\n\
 Also says whether the signature file CERT.minisig is there and verifies with the key the\n\
-certificate names; check that key with minisign -V as the README explains.",
+certificate names. With --signer handover.pub (the provider's public key you were given), it\n\
+also checks that key is the provider's or authorised by it (the delegation inside the\n\
+certificate), and refuses the certificate otherwise (exit 3).\n\n\
+Example:\n  \
+handover certificate check acme-20261201T101500Z.deletion-certificate.json --bag ./acme-data \\\n      \
+--signer provider.pub",
         after_help = exit::certificate_check()
     )]
     Check {
@@ -601,6 +606,12 @@ certificate names; check that key with minisign -V as the README explains.",
         /// The extracted bag (the folder holding data/)
         #[arg(long, value_name = "DIR")]
         bag: PathBuf,
+        /// The provider's public key file (handover.pub): the certificate must be theirs
+        #[arg(long, value_name = "FILE", conflicts_with = "signer_key")]
+        signer: Option<PathBuf>,
+        /// The provider's public key as a string (RW...)
+        #[arg(long, value_name = "RW...")]
+        signer_key: Option<String>,
     },
 }
 

@@ -328,6 +328,17 @@ pub fn print_coverage(r: &handover::Coverage, json: bool) {
             r.signer_key_id
         ),
     });
+    match r.provider_authorised {
+        Some(true) => w(format!(
+            "Provider:    key {} is the provider's key you gave, or authorised by it",
+            r.signer_key_id
+        )),
+        Some(false) => w(format!(
+            "Provider:    key {} is NOT the provider's key you gave, nor authorised by it",
+            r.signer_key_id
+        )),
+        None => {}
+    }
     w(format!(
         "Covered:     {} of the bag",
         plural(r.covered.len() as u64, "file", "files")
@@ -347,8 +358,8 @@ pub fn print_coverage(r: &handover::Coverage, json: bool) {
     }
     if r.certificate_entries_not_in_bag > 0 {
         w(format!(
-            "The certificate also lists {} entr(y/ies) of the data that are not in this bag.",
-            r.certificate_entries_not_in_bag
+            "The certificate also lists {} of the data that are not in this bag.",
+            plural(r.certificate_entries_not_in_bag, "entry", "entries")
         ));
     }
     if let Some(why) = &r.refused {

@@ -907,6 +907,10 @@ pub struct Coverage {
     pub signature_valid: Option<bool>,
     /// The minisign key id the certificate names as its signer (`signer.key_id`).
     pub signer_key_id: String,
+    /// With `--signer`: whether that key is the provider's key or one its delegation (inside
+    /// the certificate) authorises; None without `--signer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_authorised: Option<bool>,
     /// The bag's files matching a deleted entry: same path, size, and SHA-256 where one is listed.
     pub covered: Vec<BagFile>,
     /// The bag's files the certificate does not cover, each with the reason.
@@ -1070,7 +1074,14 @@ fn refusal(
 /// covers (same path, under the salted hash when names are salted; same size; same SHA-256
 /// of the file's bytes, where the certificate has one). The files themselves are hashed,
 /// not the bag's manifest-sha256.txt: a file changed since extraction is not the one deleted.
-pub fn check(cert_path: &Path, bag: &Path) -> Result<Coverage> {
+///
+/// With `provider` (the provider's public key, as the client holds it), the certificate must
+/// also be the provider's: signed by that key, or by a key its delegation authorises.
+pub fn check(
+    cert_path: &Path,
+    bag: &Path,
+    provider: Option<&minisign::PublicKey>,
+) -> Result<Coverage> {
     let (cert, bytes, sig) = read_certificate(cert_path)?;
     let bag_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -1128,7 +1139,21 @@ pub fn check(cert_path: &Path, bag: &Path) -> Result<Coverage> {
             .ok()
             .is_some_and(|pk| signing::verify(&pk, &bytes, s).is_ok())
     });
-    let refused = refusal(cert_path, bag, &cert, signature_valid);
+    let provider_authorised = provider.map(|pk| {
+        let own = crate::keys::key_id(pk.keynum()) == cert.signer.key_id;
+        own || cert
+            .delegation
+            .as_ref()
+            .is_some_and(|d| crate::keys::delegation::check_ref(pk, d, &cert.signer.key_id).is_ok())
+    });
+    let refused = refusal(cert_path, bag, &cert, signature_valid).or_else(|| {
+        (provider_authorised == Some(false)).then(|| {
+            format!(
+                "it is signed by key {}, which the provider's key you gave neither is nor authorises: it is not the provider's certificate",
+                cert.signer.key_id
+            )
+        })
+    });
     let entries_in_data = cert
         .entries
         .iter()
@@ -1140,6 +1165,7 @@ pub fn check(cert_path: &Path, bag: &Path) -> Result<Coverage> {
         signature_file: sig.is_some(),
         signature_valid,
         signer_key_id: cert.signer.key_id,
+        provider_authorised,
         all_covered: not_covered.is_empty() && refused.is_none(),
         refused,
         covered,

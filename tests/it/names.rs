@@ -402,3 +402,45 @@ fn a_decoy_or_unsigned_certificate_covers_nothing() {
         "{r}"
     );
 }
+
+/// With the provider's public key, the client also learns the certificate is the provider's:
+/// signed by the delegated certificate key that handover.pub authorises. Another key is
+/// refused (exit 3), however well the files match.
+#[test]
+fn certificate_check_with_the_providers_key_says_whose_it_is() {
+    let (env, id, _data, bag) = exported_and_received();
+    let d = delete(&env, &id, &[]);
+    let cert = d.certificate_path.clone().unwrap();
+    let with = |key: &Path| {
+        env.cmd()
+            .args(["--json", "certificate", "check"])
+            .arg(&cert)
+            .arg("--bag")
+            .arg(&bag)
+            .arg("--signer")
+            .arg(key)
+            .output()
+            .unwrap()
+    };
+    let o = with(&env.home().join("handover.pub"));
+    assert_ok(&o);
+    let r = json(&o.stdout);
+    assert_eq!(r["provider_authorised"], true, "{r}");
+    assert_eq!(r["all_covered"], true, "{r}");
+
+    let o = with(&fixture("keys/client.pub"));
+    assert_code(&o, 3);
+    let r = json(&o.stdout);
+    assert_eq!(r["provider_authorised"], false, "{r}");
+    assert!(
+        r["refused"]
+            .as_str()
+            .unwrap()
+            .contains("not the provider's"),
+        "{r}"
+    );
+
+    // Without --signer, as before: no provider field at all.
+    let r = json(&check(&env, &cert, &bag).stdout);
+    assert!(r.get("provider_authorised").is_none(), "{r}");
+}
