@@ -7,9 +7,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::os::fd::FromRawFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -572,54 +570,6 @@ fn delete_dry_run_before_the_receipt_shows_the_plan() {
     assert!(Path::new(archive).exists());
 }
 
-/// Runs `cmd` as the session leader of a new pseudo-terminal; returns the child, the
-/// terminal's master side, and what the terminal shows, filled by a thread.
-fn spawn_in_pty(mut cmd: Command) -> (Child, fs::File, Arc<Mutex<Vec<u8>>>) {
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two descriptors into the given ints; the other pointers may be
-    // null.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors were just opened by openpty and are owned by nobody else.
-    let (master, slave) = unsafe { (fs::File::from_raw_fd(master), fs::File::from_raw_fd(slave)) };
-    cmd.stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave);
-    // SAFETY: setsid and ioctl are async-signal-safe; nothing is allocated between fork and
-    // exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().unwrap();
-    drop(cmd);
-    let shown = Arc::new(Mutex::new(Vec::new()));
-    let mut reader = master.try_clone().unwrap();
-    let sink = shown.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    (child, master, shown)
-}
-
 fn wait_shown(shown: &Arc<Mutex<Vec<u8>>>, text: &str) {
     let until = Instant::now() + Duration::from_secs(30);
     while !String::from_utf8_lossy(&shown.lock().unwrap()).contains(text) {
@@ -637,7 +587,7 @@ fn keygen_says_when_the_two_passwords_differ() {
     let env = Env::new();
     let mut cmd = env.cmd();
     cmd.args(["--quiet", "keygen"]);
-    let (mut child, mut master, shown) = spawn_in_pty(cmd);
+    let (mut child, mut master, shown, _reader) = spawn_in_pty(cmd);
     wait_shown(&shown, "Password to protect");
     master.write_all(b"first secret\n").unwrap();
     wait_shown(&shown, "Same password again");

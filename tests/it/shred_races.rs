@@ -5,9 +5,6 @@
 //! and SIGTERM. Every test checks that nothing outside the roots changed, byte for byte.
 
 use std::fs;
-use std::io::Read;
-use std::os::fd::FromRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -340,56 +337,6 @@ fn on_fuse_the_deletion_finishes_with_a_logical_delete_certificate() {
     assert_eq!(state_of(&outside), before);
 }
 
-/// Runs `cmd` as the session leader of a new pseudo-terminal, as a shell would run it in a
-/// terminal window; returns the child and the terminal's master side (whose output is drained
-/// by a thread, returned at the end).
-fn spawn_in_pty(mut cmd: Command) -> (Child, fs::File, std::thread::JoinHandle<Vec<u8>>) {
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two descriptors into the given ints; the other pointers may be
-    // null.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors were just opened by openpty and are owned by nobody else.
-    let (master, slave) = unsafe { (fs::File::from_raw_fd(master), fs::File::from_raw_fd(slave)) };
-    cmd.stdin(slave.try_clone().unwrap())
-        .stdout(slave.try_clone().unwrap())
-        .stderr(slave);
-    // SAFETY: setsid and ioctl are async-signal-safe; nothing is allocated between fork and
-    // exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().unwrap();
-    drop(cmd); // our copies of the terminal's slave side
-    let mut reader = master.try_clone().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Ends with EIO once the last process on the terminal has closed it.
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-        }
-        all
-    });
-    (child, master, out)
-}
-
 /// Checks an interrupted run: exit 130, exactly the first file gone, every other entry as it
 /// was; then the same command finishes the job with one certificate covering both runs.
 fn interrupted_then_resumed(env: &Env, tree: &Path, before: &BTreeMapState, code: Option<i32>) {
@@ -440,7 +387,7 @@ fn ctrl_c_in_a_terminal_stops_after_the_current_file_and_the_run_resumes() {
             "shred.overwritten=pause;signal.caught=pause",
         )
         .env("HANDOVER_FAILPOINT_DIR", &fp);
-    let (mut child, mut master, out) = spawn_in_pty(cmd);
+    let (mut child, mut master, out, reader) = spawn_in_pty(cmd);
     wait_reached(&env, &mut child, "shred.overwritten");
     std::io::Write::write_all(&mut master, b"\x03").unwrap();
     // The terminal delivers SIGINT asynchronously: the run goes on once the flag is raised.
@@ -449,7 +396,8 @@ fn ctrl_c_in_a_terminal_stops_after_the_current_file_and_the_run_resumes() {
     release(&env, "shred.overwritten");
     let st = child.wait().unwrap();
     drop(master);
-    let text = String::from_utf8_lossy(&out.join().unwrap()).to_string();
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&out.lock().unwrap()).to_string();
     assert!(text.contains("interrupted"), "{text}");
     assert!(
         text.contains("run the same command again") || text.contains("Run the same command again"),
