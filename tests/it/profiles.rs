@@ -579,28 +579,26 @@ fn the_certificate_names_the_profiles_operator_and_organisation() {
 }
 
 /// A profile edited with sqlite3 (an extra escrow recipient, another operator) is refused by
-/// the export that would use it and named by `audit verify`; `client edit` sets it again,
-/// audited.
+/// every use of it and named by `audit verify`, until it is recorded again (remove, add).
 #[test]
 fn a_profile_edited_behind_the_tool_is_refused_until_set_again() {
     let w = world();
     let env = &w.env;
-    ok_json(
-        env,
-        &[
-            "client",
-            "add",
-            "acme",
-            "--data",
-            &p(env, "data"),
-            "-r",
-            &w.recipient,
-            "--out",
-            &p(env, "out"),
-            "--operator",
-            "J. Doe",
-        ],
-    );
+    let (data, out) = (p(env, "data"), p(env, "out"));
+    let add: &[&str] = &[
+        "client",
+        "add",
+        "acme",
+        "--data",
+        &data,
+        "-r",
+        &w.recipient,
+        "--out",
+        &out,
+        "--operator",
+        "J. Doe",
+    ];
+    ok_json(env, add);
     ok_json(env, &["audit", "verify"]);
     let intruder = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
     sql_exec(
@@ -627,22 +625,7 @@ fn a_profile_edited_behind_the_tool_is_refused_until_set_again() {
 
     // Recorded again through the tool (and audited), the profile is usable.
     ok_json(env, &["client", "remove", "acme"]);
-    ok_json(
-        env,
-        &[
-            "client",
-            "add",
-            "acme",
-            "--data",
-            &p(env, "data"),
-            "-r",
-            &w.recipient,
-            "--out",
-            &p(env, "out"),
-            "--operator",
-            "J. Doe",
-        ],
-    );
+    ok_json(env, add);
     ok_json(env, &["audit", "verify"]);
     let (s, _) = export_client(env, "acme", &[]);
     assert!(s.archive_path.exists());
