@@ -1376,6 +1376,14 @@ pub struct RelatedHandover {
     pub clear: bool,
 }
 
+/// The `handover release` command of each hold, with its handover's id.
+fn release_commands(h: &[HoldInfo]) -> String {
+    h.iter()
+        .map(|x| format!("`handover release {}`", x.handover_id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn list_holds(h: &[HoldInfo]) -> String {
     h.iter()
         .map(|x| {
@@ -1494,7 +1502,7 @@ pub enum ShredError {
         source: std::io::Error,
     },
     /// A hold covers a path of this run (the handover's own, or a shared source's).
-    #[error("deletion refused: {}; nothing was deleted.\nA hold keeps every path its handover recorded (source, archive, manifest, signature). Whoever placed it lifts it with `handover release ID`; then run this again.", list_holds(.0))]
+    #[error("deletion refused: {}; nothing was deleted.\nA hold keeps every path its handover recorded (source, archive, manifest, signature). Whoever placed it lifts it with {}; then run this again.", list_holds(.0), release_commands(.0))]
     Held(Vec<HoldInfo>),
     /// Paths of this run are also recorded for handovers that are not clear to delete.
     #[error("deletion refused: {}; nothing was deleted.\nA path shared by several handovers is deleted only when every one of them is clear: confirm each client's receipt (`handover confirm`), or delete that handover first (`handover delete ID`, with --without-receipt --reason \"why\" if there will be no receipt).", list_not_clear(.0))]

@@ -209,7 +209,7 @@ fn recorded(step: &str, label: &str, s: &Step) -> ChecklistStep {
     }
 }
 
-fn attested(step: AttestStep, all: &[AttestationRecord]) -> ChecklistStep {
+fn attested(step: AttestStep, all: &[AttestationRecord], handover: &str) -> ChecklistStep {
     let last = all.iter().rev().find(|a| a.step == step.as_str());
     ChecklistStep {
         step: step.as_str().into(),
@@ -221,7 +221,7 @@ fn attested(step: AttestStep, all: &[AttestationRecord]) -> ChecklistStep {
         detail: match last {
             Some(a) => a.note.clone().unwrap_or_else(|| "attested".into()),
             None => format!(
-                "not attested (handover attest CLIENT {})",
+                "not attested (handover attest {handover} {})",
                 step.as_str().replace('_', "-")
             ),
         },
@@ -231,20 +231,21 @@ fn attested(step: AttestStep, all: &[AttestationRecord]) -> ChecklistStep {
 /// The whole checklist in the order of an offboarding: the data steps from the records
 /// (`exported`, `receipt`, `deleted`, as `status` computed them), the others attested.
 pub(crate) fn steps(
+    handover: &str,
     attestations: &[AttestationRecord],
     exported: &Step,
     receipt: &Step,
     deleted: &Step,
 ) -> Vec<ChecklistStep> {
     vec![
-        attested(AttestStep::NotificationAndEndDate, attestations),
+        attested(AttestStep::NotificationAndEndDate, attestations, handover),
         recorded("data_exported", "data exported", exported),
         recorded("data_receipt_confirmed", "receipt confirmed", receipt),
-        attested(AttestStep::KnowledgeAndDataTransfer, attestations),
-        attested(AttestStep::FinalBilling, attestations),
-        attested(AttestStep::AccessRevocation, attestations),
+        attested(AttestStep::KnowledgeAndDataTransfer, attestations, handover),
+        attested(AttestStep::FinalBilling, attestations, handover),
+        attested(AttestStep::AccessRevocation, attestations, handover),
         recorded("data_deleted", "local copies deleted", deleted),
-        attested(AttestStep::Feedback, attestations),
+        attested(AttestStep::Feedback, attestations, handover),
     ]
 }
 

@@ -867,6 +867,7 @@ pub fn status(home: &Home, client: Option<&str>) -> Result<Vec<StatusView>> {
             checklist: Vec::new(),
         };
         view.checklist = crate::ledger::checklist::steps(
+            &h.name,
             &attestations,
             &view.exported,
             &view.receipt_confirmed,

@@ -592,3 +592,21 @@ fn an_attestation_time_moved_behind_the_tool_is_caught() {
         "{msg}"
     );
 }
+
+/// Next steps name the real handover, never a placeholder: the checklist's attest hint and
+/// the hold refusal's release command.
+#[test]
+fn next_steps_name_the_handover() {
+    let (env, id, _) = exported("acme-1");
+    let o = env.run(&["status"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("handover attest acme-1 final-billing"),
+        "{out}"
+    );
+    assert!(!out.contains("CLIENT"), "{out}");
+    assert_ok(&env.run(&["hold", &id, "--reason", "litigation"]));
+    let o = env.run(&["delete", &id, "--yes", "--without-receipt", "--reason", "x"]);
+    let err = assert_code(&o, 3);
+    assert!(err.contains(&format!("`handover release {id}`")), "{err}");
+}
