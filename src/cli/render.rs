@@ -607,6 +607,20 @@ pub fn client_changed(verb: &str, s: &handover::ClientSummary) {
         let fields: Vec<&str> = s.changed.iter().map(|f| f.as_str()).collect();
         eprintln!("client profile {name} {verb}: {}", fields.join(", "));
     }
+    // A profile's dates shape the next export only: say so, rather than let an admin think
+    // a scheduled deletion moved.
+    if verb == "changed"
+        && s.changed.iter().any(|f| {
+            matches!(
+                f,
+                handover::ClientField::ContractEnd | handover::ClientField::DeleteAfter
+            )
+        })
+    {
+        eprintln!(
+            "handovers already exported keep their deletion dates; move one with `handover schedule HANDOVER --at DATE` (see `handover jobs`)"
+        );
+    }
 }
 
 /// `client show`: one line per setting on stdout, as `list` prints its table; unset ones

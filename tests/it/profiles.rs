@@ -630,3 +630,33 @@ fn a_profile_edited_behind_the_tool_is_refused_until_set_again() {
     let (s, _) = export_client(env, "acme", &[]);
     assert!(s.archive_path.exists());
 }
+
+/// Editing a profile's contract end or delay says that handovers already exported keep their
+/// deletion dates, and how to move one.
+#[test]
+fn editing_the_dates_says_exported_handovers_keep_theirs() {
+    let w = world();
+    let env = &w.env;
+    ok_json(
+        env,
+        &[
+            "client",
+            "add",
+            "acme",
+            "-r",
+            &w.recipient,
+            "--contract-end",
+            "2027-01-31",
+        ],
+    );
+    let o = env.run(&["client", "edit", "acme", "--contract-end", "2027-03-31"]);
+    assert_ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("keep their deletion dates"), "{err}");
+    assert!(
+        err.contains("handover schedule HANDOVER --at DATE"),
+        "{err}"
+    );
+    let o = env.run(&["client", "edit", "acme", "--operator", "Jo"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("deletion dates"));
+}
