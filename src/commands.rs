@@ -104,6 +104,13 @@ pub fn delegate(
     renew: bool,
     reporter: &dyn Reporter,
 ) -> Result<keys::delegation::DelegationSummary> {
+    // A valid delegation by this provider key needs nothing signed: no password asked.
+    if !renew
+        && let Ok(pk) = keys::load_public_key(Some(&home.public_key()), None)
+        && let Some(s) = keys::delegation::existing(home, &keys::key_id(pk.keynum()))
+    {
+        return Ok(s);
+    }
     let provider = keys::load_signer(&home.secret_key(), reporter)?;
     ledger::delegation::ensure_audited(home, &provider, organization, renew)
 }

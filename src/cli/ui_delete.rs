@@ -177,10 +177,19 @@ fn certificate_header(v: &CertificateView, w: &mut dyn FnMut(String)) {
         ));
     }
     match (&c.receipt, &c.without_receipt_reason) {
-        (Some(r), _) => w(format!(
-            "Receipt:     confirmed {} ({})",
-            r.confirmed_at, r.method
-        )),
+        (Some(r), _) => {
+            w(format!(
+                "Receipt:     confirmed {} ({}, proof {})",
+                r.confirmed_at,
+                r.method,
+                r.proof
+                    .as_deref()
+                    .unwrap_or("not recorded (an older certificate)")
+            ));
+            if let Some(m) = &r.proof_meaning {
+                w(format!("             {m}"));
+            }
+        }
         (None, Some(reason)) => w(format!(
             "Receipt:     NONE; deleted without it because: {reason}"
         )),

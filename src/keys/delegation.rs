@@ -178,6 +178,19 @@ pub struct DelegationSummary {
     pub created: bool,
 }
 
+/// The home's delegation when it is valid and by the provider key `provider_key_id`: what
+/// `delegate` and `keygen` report as already there, without unlocking the provider key.
+pub fn existing(home: &Home, provider_key_id: &str) -> Option<DelegationSummary> {
+    let l = load(home).ok()??;
+    (l.delegation.provider_key.key_id == provider_key_id).then(|| DelegationSummary {
+        delegation_path: path(home, DELEGATION_FILE),
+        key_path: path(home, KEY_FILE),
+        key_id: l.signer.key_id(),
+        public_key: l.signer.public_base64(),
+        created: false,
+    })
+}
+
 /// Makes sure the home holds a certificate key authorised by `provider` (the home's own
 /// provider key, just unlocked). Makes the key if it is missing, and signs a new delegation
 /// when there is none, when it names another provider key, or when `renew` (a new
@@ -191,17 +204,8 @@ pub fn ensure(
 ) -> Result<DelegationSummary> {
     let key_path = path(home, KEY_FILE);
     let json = path(home, DELEGATION_FILE);
-    if !renew
-        && let Ok(Some(l)) = load(home)
-        && l.delegation.provider_key.key_id == provider.key_id()
-    {
-        return Ok(DelegationSummary {
-            delegation_path: json,
-            key_path,
-            key_id: l.signer.key_id(),
-            public_key: l.signer.public_base64(),
-            created: false,
-        });
+    if !renew && let Some(s) = existing(home, &provider.key_id()) {
+        return Ok(s);
     }
     if key_path.symlink_metadata().is_err() {
         keys::keygen_at(

@@ -224,6 +224,8 @@ fn run_due_under_env_i_signs_with_the_delegated_key() {
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(text.contains("Signature:   valid"), "{text}");
     assert!(text.contains("Delegation:  valid"), "{text}");
+    // The receipt line says what it proves, as confirm, status and the evidence report do.
+    assert!(text.contains("proof code)"), "{text}");
     let j: Jobs = parse(&env.run(&["--json", "jobs"]).stdout);
     assert_eq!(j.jobs[0].handover_id, id);
     assert_eq!(j.jobs[0].status.as_str(), "done");
@@ -513,4 +515,20 @@ fn the_evidence_report_states_the_scope_and_the_caveats() {
         md.contains("minisign -Vm deletion/acme-final.deletion-certificate.json -P RW"),
         "{md}"
     );
+}
+
+/// `delegate` on a home whose delegation is valid has nothing to sign: it says so without
+/// asking for the provider key's password (none is given here, and no terminal).
+#[test]
+fn delegate_with_a_valid_delegation_needs_no_password() {
+    let env = Env::new();
+    assert_ok(&with_password(&env, &["keygen"]));
+    let o = env.run(&["--json", "delegate"]);
+    assert_ok(&o);
+    let s: DelegationSummary = parse(&o.stdout);
+    assert!(!s.created);
+    // --renew signs a new one: that needs the password, and says so.
+    let o = env.run(&["delegate", "--renew"]);
+    let err = assert_code(&o, 1);
+    assert!(err.contains("password"), "{err}");
 }
