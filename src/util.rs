@@ -333,6 +333,32 @@ pub fn human_bytes(n: u64) -> String {
     format!("{v:.2} {}B", PREFIXES[i])
 }
 
+/// Who runs a command, as certificates and attestations name them: as given, else `$USER`
+/// or `$LOGNAME`, else the login name of the process's uid (`/etc/passwd`), else `uid N`.
+pub fn operator_name(given: Option<&str>) -> String {
+    given
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| {
+            // SAFETY: getuid has no preconditions.
+            let uid = unsafe { libc::getuid() };
+            user_name(uid).unwrap_or_else(|| format!("uid {uid}"))
+        })
+}
+
+/// The login name of `uid` from `/etc/passwd`, if listed.
+fn user_name(uid: u32) -> Option<String> {
+    let text = std::fs::read("/etc/passwd").ok()?;
+    text.split(|&b| b == b'\n').find_map(|line| {
+        let f: Vec<&[u8]> = line.split(|&b| b == b':').collect();
+        (f.len() >= 3 && f[2] == uid.to_string().as_bytes())
+            .then(|| String::from_utf8_lossy(f[0]).into_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

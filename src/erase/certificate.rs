@@ -334,19 +334,6 @@ pub struct Issued {
     pub logical_delete_files: u64,
 }
 
-/// The operator's name: given, else `$USER`/`$LOGNAME`, else the uid.
-fn operator_name(given: Option<String>) -> String {
-    given
-        .filter(|s| !s.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
-        .or_else(|| std::env::var("LOGNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| {
-            // SAFETY: getuid has no preconditions.
-            let uid = unsafe { libc::getuid() };
-            fsinfo::user_name(uid).unwrap_or_else(|| format!("uid {uid}"))
-        })
-}
-
 /// How the certificate names paths: in clear, or by their salted hash.
 struct Namer {
     salt: Option<String>,
@@ -414,7 +401,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         receipt: input.receipt.map(receipt_ref),
         without_receipt_reason: job.without_receipt_reason.clone(),
         operator: Operator {
-            name: operator_name(input.operator.clone()),
+            name: crate::util::operator_name(input.operator.as_deref()),
             organization: input.organization.clone().filter(|s| !s.trim().is_empty()),
         },
         host: Host {

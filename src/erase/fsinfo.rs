@@ -526,16 +526,6 @@ pub fn home_directories() -> Vec<(String, PathBuf)> {
     out
 }
 
-/// The login name of `uid` from `/etc/passwd`, if listed.
-pub fn user_name(uid: u32) -> Option<String> {
-    let text = std::fs::read("/etc/passwd").ok()?;
-    text.split(|&b| b == b'\n').find_map(|line| {
-        let f: Vec<&[u8]> = line.split(|&b| b == b':').collect();
-        (f.len() >= 3 && f[2] == uid.to_string().as_bytes())
-            .then(|| String::from_utf8_lossy(f[0]).into_owned())
-    })
-}
-
 /// `Linux 6.x.y` (the kernel release), for the certificate.
 pub fn os_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")

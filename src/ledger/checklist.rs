@@ -94,20 +94,6 @@ pub struct AttestSummary {
     pub note: Option<String>,
 }
 
-/// The operator's name: given, else `$USER`/`$LOGNAME`, else the uid, as certificates name it.
-fn operator_name(given: Option<&str>) -> String {
-    given
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
-        .or_else(|| std::env::var("LOGNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| {
-            // SAFETY: getuid has no preconditions.
-            format!("uid {}", unsafe { libc::getuid() })
-        })
-}
-
 /// Whether a handover's local copies were deleted (certified) or found gone.
 fn deleted(store: &Store, handover_id: &str) -> Result<bool, StoreError> {
     let job_done = store
@@ -135,7 +121,7 @@ pub fn attest(
     // Who attests: as given, else the client profile's operator, else the login name.
     let profile_operator =
         audit::audited_client(&store, &h.client)?.and_then(|p| p.settings.operator);
-    let operator = operator_name(operator.or(profile_operator.as_deref()));
+    let operator = util::operator_name(operator.or(profile_operator.as_deref()));
     let note = note
         .map(str::trim)
         .filter(|n| !n.is_empty())
