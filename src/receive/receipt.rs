@@ -418,14 +418,6 @@ pub fn confirm(home: &Home, opts: &ConfirmOptions) -> Result<ConfirmSummary> {
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(voided_at) = &rec.voided_at {
-        return Err(ReceiptError::Voided {
-            id: rec.handover_id.clone(),
-            voided_at: voided_at.clone(),
-            reason: rec.void_reason.clone().unwrap_or_default(),
-        }
-        .into());
-    }
     let bound = bound_key(&store, &rec)?;
     if let (Some(b), Some(g)) = (&bound, &given)
         && !b.same(g)
@@ -467,8 +459,8 @@ fn record(
     c: Checked,
 ) -> Result<ConfirmSummary> {
     let tx = store.begin()?;
-    // Read again inside the transaction: a void that committed since the check before it
-    // would otherwise be followed by a receipt, the order void itself refuses.
+    // Read inside the transaction that records the receipt: a void committed at any time
+    // before it refuses the receipt (the order void itself refuses the other way round).
     if let Some(voided_at) = tx.voided_at(&rec.handover_id)? {
         return Err(ReceiptError::Voided {
             id: rec.handover_id.clone(),
