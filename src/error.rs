@@ -104,6 +104,9 @@ pub enum Error {
     /// Client profiles.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// Object storage (`s3://` and presigned `https://` locations).
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
 }
 
 impl Error {
@@ -121,6 +124,7 @@ impl Error {
             Error::Receipt(e) => e.class(),
             Error::ProgramPath(_) => ExitClass::Operational,
             Error::Client(e) => e.class(),
+            Error::Remote(e) => e.class(),
         }
     }
 
@@ -139,6 +143,7 @@ impl Error {
             Error::Receipt(e) => e.kind(),
             Error::ProgramPath(_) => "io_error",
             Error::Client(e) => e.kind(),
+            Error::Remote(e) => e.kind(),
         }
     }
 }
@@ -1440,6 +1445,15 @@ pub enum ShredError {
     /// The user answered no.
     #[error("nothing was deleted: not confirmed.")]
     Declined,
+    /// The handover has objects in a bucket, which this deletion cannot handle: refused
+    /// before anything is touched, so a bucket key is never taken for a local path.
+    #[error(
+        "handover {handover_id} has objects in a bucket; deleting them is not supported by this version.\nDelete the objects with your storage tools; nothing was touched."
+    )]
+    InBucket {
+        /// The handover.
+        handover_id: String,
+    },
     /// The handover's copies were already deleted and certified.
     #[error(
         "handover {handover_id} was already deleted; its certificate is {certificate_id}.\nSee it with `handover certificate show {certificate_id}`."
@@ -1565,6 +1579,7 @@ impl ShredError {
             ShredError::CannotAsk => "cannot_ask",
             ShredError::Declined => "declined",
             ShredError::AlreadyDeleted { .. } => "already_deleted",
+            ShredError::InBucket { .. } => "unsupported",
             ShredError::JobRootsDiffer { .. } => "job_roots_differ",
             ShredError::Incomplete { .. } => "deletion_incomplete",
             ShredError::Io { .. } => "io_error",
@@ -1855,5 +1870,112 @@ impl ClientError {
     /// Exit class: a refusal (3); nothing was changed.
     pub fn class(&self) -> ExitClass {
         ExitClass::Refused
+    }
+}
+
+/// Errors from object storage: an `s3://` source or destination, or a presigned URL.
+///
+/// Messages name the bucket, key or URL, never a credential or a presigned URL's signature.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// An `s3://` location that does not parse.
+    #[error(
+        "{0:?} is not an object-storage location; write s3://BUCKET/PREFIX/ (the prefix may be empty)."
+    )]
+    BadLocation(String),
+    /// The client could not be set up (no region, a bad endpoint).
+    #[error(
+        "cannot use object storage: {why}\nSet AWS_REGION (and AWS_ENDPOINT_URL for a service other than AWS S3), or configure them in ~/.aws/config."
+    )]
+    Config {
+        /// What is wrong.
+        why: String,
+    },
+    /// The service refused the credentials (unknown key, bad secret, no permission).
+    #[error(
+        "the object store refused the credentials for s3://{bucket}/ ({detail}).\nCheck AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the profile in ~/.aws/credentials) and that the key may {action} in this bucket."
+    )]
+    Credentials {
+        /// The bucket.
+        bucket: String,
+        /// What was being done ("write", "read", "list", "delete").
+        action: &'static str,
+        /// The service's short error text.
+        detail: String,
+    },
+    /// A bucket or object that does not exist.
+    #[error(
+        "s3://{bucket}/{key} does not exist.\nCheck the bucket and prefix (`aws s3 ls s3://{bucket}/{key}` lists what is there)."
+    )]
+    NotFound {
+        /// The bucket.
+        bucket: String,
+        /// The key or prefix.
+        key: String,
+    },
+    /// Any other failure of the service or the network.
+    #[error(
+        "object storage failed on s3://{bucket}/{key} while trying to {action}: {detail}\nCheck the endpoint (AWS_ENDPOINT_URL) and the network, then run the command again."
+    )]
+    Service {
+        /// The bucket.
+        bucket: String,
+        /// The key or prefix.
+        key: String,
+        /// What was being done.
+        action: &'static str,
+        /// The service's or the network's error text.
+        detail: String,
+    },
+    /// An object exists already under a name an export would write.
+    #[error(
+        "s3://{bucket}/{key} already exists; export never overwrites.\nChoose another --name or --out prefix."
+    )]
+    Exists {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// A presigned link that has expired.
+    #[error(
+        "the link to {what} has expired ({detail}).\nAsk the provider for a new one: `handover share ID --expires 7d`."
+    )]
+    LinkExpired {
+        /// The object the link points to (its path, without the query).
+        what: String,
+        /// The service's error text.
+        detail: String,
+    },
+    /// A URL that could not be fetched.
+    #[error(
+        "cannot fetch {what}: {detail}\nCheck the link (ask the provider for a new one if it is old) and the network."
+    )]
+    Fetch {
+        /// The object the link points to (its path, without the query).
+        what: String,
+        /// What failed.
+        detail: String,
+    },
+}
+
+impl RemoteError {
+    /// The `--json` kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RemoteError::BadLocation(_) => "bad_location",
+            RemoteError::Config { .. } => "remote_config",
+            RemoteError::Credentials { .. } => "remote_credentials",
+            RemoteError::NotFound { .. } => "remote_not_found",
+            RemoteError::Service { .. } => "remote_failed",
+            RemoteError::Exists { .. } => "output_exists",
+            RemoteError::LinkExpired { .. } => "link_expired",
+            RemoteError::Fetch { .. } => "fetch_failed",
+        }
+    }
+    /// Exit class: operational (1); nothing about the archive was judged.
+    pub fn class(&self) -> ExitClass {
+        ExitClass::Operational
     }
 }

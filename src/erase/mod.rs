@@ -248,26 +248,7 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     }
     let store = Store::open(&home.database())?;
     let h = store.handover(&opts.handover)?;
-    if let Some(job) = store.deletion_job_for_handover(&h.handover_id)?
-        && job.state == JobState::Done
-    {
-        if !crate::ledger::audit::certified_deletion(
-            &store,
-            &h.handover_id,
-            job.certificate_id.as_deref(),
-        )? {
-            return Err(crate::error::AuditError::GateMismatch {
-                handover_id: h.handover_id.clone(),
-                what: "a finished deletion job is recorded, but the audit log certifies no deletion of this handover with its certificate: the row was written outside handover".into(),
-            }
-            .into());
-        }
-        return Err(ShredError::AlreadyDeleted {
-            handover_id: h.handover_id.clone(),
-            certificate_id: job.certificate_id.unwrap_or_default(),
-        }
-        .into());
-    }
+    refuse_finished_or_remote(&store, &h)?;
     // The receipt relied on here is checked against the audit log, with the hold and the
     // schedule, before anything is touched: `gate::related` checks every handover the run
     // touches, this one always among them.
@@ -354,6 +335,38 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
         });
     }
     Ok(summary)
+}
+
+/// Refuses a handover whose deletion is certified already (checked against the audit log),
+/// and one with objects in a bucket.
+fn refuse_finished_or_remote(store: &Store, h: &HandoverRecord) -> Result<()> {
+    if !store.objects(&h.handover_id)?.is_empty() {
+        return Err(ShredError::InBucket {
+            handover_id: h.handover_id.clone(),
+        }
+        .into());
+    }
+    if let Some(job) = store.deletion_job_for_handover(&h.handover_id)?
+        && job.state == JobState::Done
+    {
+        if !crate::ledger::audit::certified_deletion(
+            store,
+            &h.handover_id,
+            job.certificate_id.as_deref(),
+        )? {
+            return Err(crate::error::AuditError::GateMismatch {
+                handover_id: h.handover_id.clone(),
+                what: "a finished deletion job is recorded, but the audit log certifies no deletion of this handover with its certificate: the row was written outside handover".into(),
+            }
+            .into());
+        }
+        return Err(ShredError::AlreadyDeleted {
+            handover_id: h.handover_id.clone(),
+            certificate_id: job.certificate_id.unwrap_or_default(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Everything one run needs, whichever command started it.

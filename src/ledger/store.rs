@@ -245,6 +245,32 @@ CREATE TABLE clients (
     updated_at      TEXT NOT NULL
 );
 "#,
+    // 14: object storage (issue 12). `objects`: every object version a handover wrote
+    // (`archive`, `manifest`, `signature`) or read (`source`), the versions `delete` removes.
+    // `remote_temps`: the keys an export is uploading to, recorded before the upload starts,
+    // so that the next export aborts the incomplete upload and removes the objects of an
+    // export killed before it recorded its handover.
+    r#"
+CREATE TABLE objects (
+    handover_id TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    bucket      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    version_id  TEXT,
+    etag        TEXT,
+    bytes       INTEGER NOT NULL
+);
+CREATE INDEX objects_handover ON objects (handover_id, role);
+CREATE TABLE remote_temps (
+    bucket      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    handover_id TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    owner       TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+);
+"#,
 ];
 
 /// One recorded handover.
@@ -1856,5 +1882,135 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+}
+
+/// One object version a handover wrote or read (`objects`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRecord {
+    /// `archive`, `manifest`, `signature` (written by export) or `source` (read by it).
+    pub role: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The object's key.
+    pub key: String,
+    /// Its version id; None in a bucket that keeps no versions.
+    pub version_id: Option<String>,
+    /// Its ETag, without quotes.
+    pub etag: Option<String>,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// A key an export is uploading to (`remote_temps`).
+#[derive(Debug, Clone)]
+pub struct RemoteTempRecord {
+    /// The bucket.
+    pub bucket: String,
+    /// The key.
+    pub key: String,
+    /// The export's handover id.
+    pub handover_id: String,
+    /// When the export started.
+    pub created_at: String,
+    /// The exporting process.
+    pub pid: u32,
+    /// Boot id, pid and start time of that process (see `TempFileRecord::owner`).
+    pub owner: String,
+}
+
+impl Tx<'_> {
+    /// Records the object versions of a handover.
+    pub fn insert_objects(
+        &self,
+        handover_id: &str,
+        objects: &[ObjectRecord],
+    ) -> Result<(), StoreError> {
+        for o in objects {
+            self.exec(
+                "INSERT INTO objects (handover_id, role, bucket, key, version_id, etag, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    handover_id,
+                    o.role,
+                    o.bucket,
+                    o.key,
+                    o.version_id,
+                    o.etag,
+                    o.bytes as i64
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records keys an export is about to upload to.
+    pub fn insert_remote_temps(&self, rows: &[RemoteTempRecord]) -> Result<(), StoreError> {
+        for t in rows {
+            self.exec(
+                "INSERT INTO remote_temps (bucket, key, handover_id, created_at, pid, owner)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.bucket, t.key, t.handover_id, t.created_at, t.pid, t.owner],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Forgets one key of `remote_temps`.
+    pub fn delete_remote_temp(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.exec(
+            "DELETE FROM remote_temps WHERE bucket = ?1 AND key = ?2",
+            params![bucket, key],
+        )
+    }
+}
+
+impl Store {
+    /// The object versions recorded for a handover, of every role, in the order recorded.
+    pub fn objects(&self, handover_id: &str) -> Result<Vec<ObjectRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT role, bucket, key, version_id, etag, bytes FROM objects
+                 WHERE handover_id = ?1 ORDER BY rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![handover_id], |r| {
+                Ok(ObjectRecord {
+                    role: r.get(0)?,
+                    bucket: r.get(1)?,
+                    key: r.get(2)?,
+                    version_id: r.get(3)?,
+                    etag: r.get(4)?,
+                    bytes: r.get::<_, i64>(5)? as u64,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every key an export recorded before uploading to it, oldest first.
+    pub fn remote_temps(&self) -> Result<Vec<RemoteTempRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT bucket, key, handover_id, created_at, pid, owner FROM remote_temps
+                 ORDER BY created_at, bucket, key",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(RemoteTempRecord {
+                    bucket: r.get(0)?,
+                    key: r.get(1)?,
+                    handover_id: r.get(2)?,
+                    created_at: r.get(3)?,
+                    pid: r.get(4)?,
+                    owner: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 }

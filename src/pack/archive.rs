@@ -1,4 +1,5 @@
-//! The archive writer stack: tar → zstd → age → (SHA-256 of the ciphertext) → temp file.
+//! The archive writer stack: tar → zstd → age → (SHA-256 of the ciphertext) → temp file, or
+//! a multipart upload to object storage.
 //!
 //! tar and the zstd input run in the caller's thread, zstd compresses in its own workers, and
 //! the compressed stream is encrypted, hashed and written by a thread of its own ([`Output`]):
@@ -115,7 +116,44 @@ impl Write for Writeback {
     }
 }
 
-type AgeLayer = age::stream::StreamWriter<HashWriter<BufWriter<Writeback>>>;
+/// Where the encrypted bytes go: a local temp file, or a multipart upload that becomes
+/// visible under its key only when it completes.
+enum Dest {
+    File(Writeback),
+    Upload(crate::remote::Upload),
+}
+
+impl Write for Dest {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Dest::File(w) => w.write(buf),
+            Dest::Upload(u) => u.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Dest::File(w) => w.flush(),
+            Dest::Upload(u) => u.flush(),
+        }
+    }
+}
+
+impl Dest {
+    /// Makes the bytes durable: the file synced, or the upload completed. Returns the
+    /// uploaded object's version.
+    fn finish(self) -> io::Result<Option<crate::remote::ObjectVersion>> {
+        match self {
+            Dest::File(wb) => {
+                wb.file.sync_all()?;
+                Ok(None)
+            }
+            Dest::Upload(u) => u.finish().map(Some).map_err(io::Error::other),
+        }
+    }
+}
+
+type Finished = (u64, String, Option<crate::remote::ObjectVersion>);
+type AgeLayer = age::stream::StreamWriter<HashWriter<BufWriter<Dest>>>;
 type ZstdLayer = zstd::stream::write::Encoder<'static, Output>;
 
 enum Msg {
@@ -135,7 +173,7 @@ pub struct Output {
     chunks: usize,
     tx: Option<SyncSender<Msg>>,
     free: Receiver<Vec<u8>>,
-    thread: Option<JoinHandle<io::Result<(u64, String)>>>,
+    thread: Option<JoinHandle<io::Result<Finished>>>,
 }
 
 impl Output {
@@ -144,7 +182,7 @@ impl Output {
         let (free_tx, free) = sync_channel::<Vec<u8>>(CHUNKS);
         let thread = std::thread::Builder::new()
             .name("archive-output".into())
-            .spawn(move || -> io::Result<(u64, String)> {
+            .spawn(move || -> io::Result<Finished> {
                 let mut age_w = age_w;
                 for msg in rx {
                     match msg {
@@ -157,9 +195,9 @@ impl Output {
                         Msg::Finish => {
                             let hashed = age_w.finish()?;
                             let (buf, bytes, sha256) = hashed.into_parts();
-                            let wb = buf.into_inner().map_err(|e| e.into_error())?;
-                            wb.file.sync_all()?;
-                            return Ok((bytes, sha256));
+                            let dest = buf.into_inner().map_err(|e| e.into_error())?;
+                            let object = dest.finish()?;
+                            return Ok((bytes, sha256, object));
                         }
                     }
                 }
@@ -211,7 +249,7 @@ impl Output {
 
     /// Sends what is left, lets the thread finish the age stream and sync the file; returns
     /// the encrypted file's size and SHA-256.
-    fn finish(mut self) -> io::Result<(u64, String)> {
+    fn finish(mut self) -> io::Result<Finished> {
         if !self.buf.is_empty() {
             let last = std::mem::take(&mut self.buf);
             self.send(Msg::Data(last))?;
@@ -273,14 +311,17 @@ impl ZstdSettings {
 /// An archive being written. Leave it only through [`finish`](Self::finish).
 pub struct ArchiveWriter {
     tar: tar::Builder<ZstdLayer>,
-    pending: PendingFile,
+    pending: Option<PendingFile>,
 }
 
-/// A finished, synced archive still under its temporary name.
+/// A finished, synced archive still under its temporary name, or a completed upload.
 #[must_use = "a sealed archive must be committed or it is deleted"]
 pub struct Sealed {
-    /// The encrypted file under its temporary name, renamed into place by `commit`.
-    pub pending: PendingFile,
+    /// The encrypted file under its temporary name, renamed into place by `commit`; None
+    /// for an upload.
+    pub pending: Option<PendingFile>,
+    /// The uploaded object, already under its final key; None for a file.
+    pub object: Option<crate::remote::ObjectVersion>,
     /// Size of the encrypted file.
     pub bytes: u64,
     /// SHA-256 of the encrypted file, hex.
@@ -299,7 +340,22 @@ impl ArchiveWriter {
     ) -> io::Result<Self> {
         let mut pending = PendingFile::create_at(dest, tmp, PUBLIC_MODE)?;
         let file = pending.file().try_clone()?;
-        let hashed = HashWriter::new(BufWriter::with_capacity(IO_BUF, Writeback::new(file)));
+        let mut w = Self::start(Dest::File(Writeback::new(file)), recipients, z)?;
+        w.pending = Some(pending);
+        Ok(w)
+    }
+
+    /// Starts an archive streamed into `upload` (an object-storage multipart upload).
+    pub fn upload(
+        upload: crate::remote::Upload,
+        recipients: &[Recipient],
+        z: ZstdSettings,
+    ) -> io::Result<Self> {
+        Self::start(Dest::Upload(upload), recipients, z)
+    }
+
+    fn start(dest: Dest, recipients: &[Recipient], z: ZstdSettings) -> io::Result<Self> {
+        let hashed = HashWriter::new(BufWriter::with_capacity(IO_BUF, dest));
         let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| &*r.inner as _))
             .map_err(|e| io::Error::other(format!("age: {e}")))?;
         let age_w = enc.wrap_output(hashed)?;
@@ -315,7 +371,7 @@ impl ArchiveWriter {
         let mut tar = tar::Builder::new(zw);
         // Never follow a symlink: a link is client data, its target is not.
         tar.follow_symlinks(false);
-        Ok(ArchiveWriter { tar, pending })
+        Ok(ArchiveWriter { tar, pending: None })
     }
 
     /// The tar builder, for headers (tar-rs writes them, long names included).
@@ -326,9 +382,10 @@ impl ArchiveWriter {
     /// Closes every layer outside in and syncs the file.
     pub fn finish(self) -> io::Result<Sealed> {
         let zw = self.tar.into_inner()?;
-        let (bytes, sha256) = zw.finish()?.finish()?;
+        let (bytes, sha256, object) = zw.finish()?.finish()?;
         Ok(Sealed {
             pending: self.pending,
+            object,
             bytes,
             sha256,
         })

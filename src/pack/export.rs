@@ -247,12 +247,12 @@ impl Spool {
 
 /// Counts gathered during the walk.
 #[derive(Default)]
-struct Counts {
-    files: u64,
-    dirs: u64,
-    symlinks: u64,
-    hard_links: u64,
-    bytes: u64,
+pub(crate) struct Counts {
+    pub(crate) files: u64,
+    pub(crate) dirs: u64,
+    pub(crate) symlinks: u64,
+    pub(crate) hard_links: u64,
+    pub(crate) bytes: u64,
 }
 
 /// Runs an export. See the module documentation for what it guarantees.
@@ -268,84 +268,37 @@ pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Res
     let mut store = Store::open(&home.database())?;
     // A killed export's partial archive is a readable copy nobody knows of: remove it first.
     crate::pack::stale::clean(home, &mut store, reporter)?;
+    crate::pack::stale::clean_remote(home, &mut store, reporter)?;
     let o = Outputs::choose(opts, &p.out)?;
     let receipt_code = util::receipt_code();
 
-    // The temporary names are recorded before the files exist: if this process is killed,
-    // the next export (or `delete` of a handover in this outbox) finds and shreds them.
-    let temps = record_temps(
-        &mut store,
-        &o.handover_id,
-        &o.created_at,
-        [&o.archive, &o.manifest, &o.sig],
-    )?;
-    // Declared before the files so it drops after them: on an error they are removed first.
-    let mut forget = ForgetTemps {
-        db: home.database(),
-        paths: temps.to_vec(),
+    let (w, published) = match &p.out {
+        Out::Dir(out) => {
+            export_to_dir(home, &mut store, opts, &p, &o, out, &receipt_code, reporter)?
+        }
+        Out::Bucket(b) => crate::pack::remote::export_to_bucket(
+            home,
+            &mut store,
+            opts,
+            &p,
+            &o,
+            b,
+            &receipt_code,
+            reporter,
+        )?,
     };
-    let [archive_tmp, manifest_tmp, sig_tmp] = temps.clone();
-    let w = write_archive(opts, &p, &o, archive_tmp, &receipt_code, reporter)?;
-
-    // The write transaction starts here, before the manifest is signed: the manifest carries
-    // the checkpoint of its own export row (prepared now, appended below), so the client's
-    // copy anchors the provider's audit log up to and including this handover. The export
-    // row binds the archive; the manifest binds the row.
-    // Marked before the renames (and before the transaction below): a kill between them and
-    // its commit leaves outputs under their final names that no handover owns; the next
-    // clean-up shreds them. Their final names did not exist, so nothing else is touched.
-    let mark = store.begin()?;
-    mark.mark_temps_publishing(&temps)?;
-    mark.commit()?;
-    let tx = store.begin()?;
-    let audited = crate::ledger::audit::prepare(
-        &tx,
-        home,
-        Some(&o.handover_id),
-        &audit_event(opts, &p, &o, &w),
-    )?;
-    let m = manifest_of(opts, &p, &o, &w, &receipt_code, audited.checkpoint());
-    let signed = SignedManifest::write(&m, &p.signer, &o, manifest_tmp, sig_tmp)?;
-
-    let record = handover_record(opts, &p, &o, &w, &m, &signed.json);
-    // Record and publish together: the row is committed only once the three files carry
-    // their final names; if any rename fails the transaction rolls back and the renamed files
-    // are removed. The manifest is renamed last: its presence means the set is complete.
-    tx.insert_handover(&record)?;
-    for t in &temps {
-        tx.delete_temp_file(t)?;
-    }
-    tx.set_manifest_documents(
-        &o.handover_id,
-        std::str::from_utf8(&signed.json).expect("serde_json writes UTF-8"),
-        &signed.sig,
-    )?;
-    audited.append(&tx)?;
-    let deletion_due_at = schedule_deletion(&tx, home, opts, &o)?;
-    let Written {
-        sealed,
-        counts,
-        non_utf8,
-        ..
-    } = w;
-    let sealed_sha256 = sealed.sha256.clone();
-    let sealed_bytes = sealed.bytes;
-    publish(tx, sealed.pending, signed, &p.out)?;
 
     // An older home gets its unattended certificate key while the provider key is unlocked,
     // so scheduled deletions run without a password from now on.
     if let Some(w) = crate::ledger::delegation::ensure_quietly(home, &p.key_path, &p.signer) {
         reporter.warn(&w);
     }
-    // The records went with the handover's row.
-    forget.paths.clear();
-
-    if counts.files == 0 {
+    if w.counts.files == 0 {
         reporter.warn(
             "the data directory holds no files: the handover carries only its folders, and `sha256sum -c SHA256SUMS` will report an empty list",
         );
     }
-    for n in &non_utf8 {
+    for n in &w.non_utf8 {
         reporter.warn(&format!(
             "name is not valid UTF-8 (stored exactly; some systems cannot show it): {n}"
         ));
@@ -358,19 +311,157 @@ pub fn export(home: &Home, opts: &ExportOptions, reporter: &dyn Reporter) -> Res
         archive_path: o.archive,
         manifest_path: o.manifest,
         signature_path: o.sig,
-        archive_sha256: sealed_sha256,
+        archive_sha256: w.sealed_sha256,
         signer_key_id: p.signer.key_id(),
-        files: counts.files,
-        directories: counts.dirs,
-        symlinks: counts.symlinks,
-        hard_links: counts.hard_links,
-        bytes_in: counts.bytes,
-        bytes_out: sealed_bytes,
+        files: w.counts.files,
+        directories: w.counts.dirs,
+        symlinks: w.counts.symlinks,
+        hard_links: w.counts.hard_links,
+        bytes_in: w.counts.bytes,
+        bytes_out: w.sealed_bytes,
         seconds: started.elapsed().as_secs_f64(),
-        non_utf8_names: non_utf8,
+        non_utf8_names: w.non_utf8,
+        deletion_due_at: published.deletion_due_at,
+        client_key_id: published.client_key_id,
+        profile: opts.profile.clone(),
+    })
+}
+
+/// What the summary needs of a written archive once it is published.
+pub(crate) struct Done {
+    pub(crate) counts: Counts,
+    pub(crate) non_utf8: Vec<String>,
+    pub(crate) sealed_sha256: String,
+    pub(crate) sealed_bytes: u64,
+}
+
+/// What the summary needs of the recording transaction.
+pub(crate) struct Published {
+    pub(crate) deletion_due_at: Option<String>,
+    pub(crate) client_key_id: Option<String>,
+}
+
+/// Writes the archive into a local folder under a temporary name, then signs, records and
+/// publishes the three files.
+#[allow(clippy::too_many_arguments)]
+fn export_to_dir(
+    home: &Home,
+    store: &mut Store,
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    out: &Path,
+    receipt_code: &str,
+    reporter: &dyn Reporter,
+) -> Result<(Done, Published)> {
+    // The temporary names are recorded before the files exist: if this process is killed,
+    // the next export (or `delete` of a handover in this outbox) finds and shreds them.
+    let temps = record_temps(
+        store,
+        &o.handover_id,
+        &o.created_at,
+        [&o.archive, &o.manifest, &o.sig],
+    )?;
+    // Declared before the files so it drops after them: on an error they are removed first.
+    let mut forget = ForgetTemps {
+        db: home.database(),
+        paths: temps.to_vec(),
+    };
+    let [archive_tmp, manifest_tmp, sig_tmp] = temps.clone();
+    let w = write_archive(opts, p, o, Sink::Temp(archive_tmp), receipt_code, reporter)?;
+
+    // The write transaction starts here, before the manifest is signed: the manifest carries
+    // the checkpoint of its own export row (prepared now, appended below), so the client's
+    // copy anchors the provider's audit log up to and including this handover. The export
+    // row binds the archive; the manifest binds the row.
+    // Marked before the renames (and before the transaction below): a kill between them and
+    // its commit leaves outputs under their final names that no handover owns; the next
+    // clean-up shreds them. Their final names did not exist, so nothing else is touched.
+    let mark = store.begin()?;
+    mark.mark_temps_publishing(&temps)?;
+    mark.commit()?;
+    let tx = store.begin()?;
+    let (m, json, sig, audited) = sign_and_prepare(&tx, home, opts, p, o, &w, receipt_code)?;
+    let signed = SignedManifest::write(&json, &sig, o, manifest_tmp, sig_tmp)?;
+
+    // Record and publish together: the row is committed only once the three files carry
+    // their final names; if any rename fails the transaction rolls back and the renamed files
+    // are removed. The manifest is renamed last: its presence means the set is complete.
+    let published = record(&tx, home, opts, p, o, &w, &m, &json, &sig, audited)?;
+    for t in &temps {
+        tx.delete_temp_file(t)?;
+    }
+    let Written {
+        sealed,
+        counts,
+        non_utf8,
+        ..
+    } = w;
+    let done = Done {
+        counts,
+        non_utf8,
+        sealed_sha256: sealed.sha256.clone(),
+        sealed_bytes: sealed.bytes,
+    };
+    publish(tx, sealed.pending.expect("a file archive"), signed, out)?;
+    // The records went with the handover's row.
+    forget.paths.clear();
+    Ok((done, published))
+}
+
+/// Starts the recording transaction's audit row and signs the manifest that carries its
+/// checkpoint: the manifest, its JSON and signature, and the prepared audit row.
+pub(crate) fn sign_and_prepare(
+    tx: &Tx<'_>,
+    home: &Home,
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    w: &Written,
+    receipt_code: &str,
+) -> Result<(Manifest, Vec<u8>, String, crate::ledger::audit::Prepared)> {
+    let audited =
+        crate::ledger::audit::prepare(tx, home, Some(&o.handover_id), &audit_event(opts, p, o, w))?;
+    let m = manifest_of(opts, p, o, w, receipt_code, audited.checkpoint());
+    let mut json = serde_json::to_vec_pretty(&m).expect("manifest serializes");
+    json.push(b'\n');
+    let sig = signing::sign(
+        &p.signer,
+        &json,
+        &format!("{}.manifest.json", o.name),
+        o.now.unix_timestamp(),
+    )
+    .map_err(crate::error::KeyError::Sign)?;
+    Ok((m, json, sig, audited))
+}
+
+/// Records the handover in `tx`: its row, its manifest documents, its audit row and its
+/// scheduled deletion.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record(
+    tx: &Tx<'_>,
+    home: &Home,
+    opts: &ExportOptions,
+    p: &Prepared,
+    o: &Outputs,
+    w: &Written,
+    m: &Manifest,
+    json: &[u8],
+    sig: &str,
+    audited: crate::ledger::audit::Prepared,
+) -> Result<Published> {
+    let rec = handover_record(opts, p, o, w, m, json);
+    tx.insert_handover(&rec)?;
+    tx.set_manifest_documents(
+        &o.handover_id,
+        std::str::from_utf8(json).expect("serde_json writes UTF-8"),
+        sig,
+    )?;
+    audited.append(tx)?;
+    let deletion_due_at = schedule_deletion(tx, home, opts, o)?;
+    Ok(Published {
         deletion_due_at,
         client_key_id: m.client_key.as_ref().map(|k| k.key_id.clone()),
-        profile: opts.profile.clone(),
     })
 }
 
@@ -455,14 +546,14 @@ fn audit_event(
 
 /// What export established before any output exists: where the data and the outbox are,
 /// whom it encrypts to, and the keys it signs and binds.
-struct Prepared {
+pub(crate) struct Prepared {
     /// The data directory, resolved.
-    data: PathBuf,
-    /// The output directory, created and resolved.
-    out: PathBuf,
-    client_key: Option<manifest::ClientKeyInfo>,
-    key_path: PathBuf,
-    signer: Signer,
+    pub(crate) data: PathBuf,
+    /// The output directory (created and resolved), or the bucket and prefix.
+    pub(crate) out: Out,
+    pub(crate) client_key: Option<manifest::ClientKeyInfo>,
+    pub(crate) key_path: PathBuf,
+    pub(crate) signer: Signer,
 }
 
 impl Prepared {
@@ -499,7 +590,10 @@ impl Prepared {
                 .into());
             }
         }
-        let out = out_dir(&opts.out_dir, &data)?;
+        let out = match remote_out(&opts.out_dir)? {
+            Some(b) => Out::Bucket(b),
+            None => Out::Dir(out_dir(&opts.out_dir, &data)?),
+        };
         Ok(Prepared {
             data,
             out,
@@ -508,6 +602,40 @@ impl Prepared {
             signer,
         })
     }
+}
+
+/// Where an export writes: a local folder, or a prefix in a bucket.
+pub(crate) enum Out {
+    Dir(PathBuf),
+    Bucket(Bucket),
+}
+
+/// A bucket and prefix an export writes to, connected.
+pub(crate) struct Bucket {
+    pub(crate) loc: crate::remote::Location,
+    pub(crate) client: std::sync::Arc<crate::remote::Client>,
+}
+
+impl Bucket {
+    /// The key of an output path chosen by [`Outputs::choose`] (`s3://BUCKET/KEY`).
+    pub(crate) fn key(&self, p: &Path) -> String {
+        let url = p.to_string_lossy();
+        url.strip_prefix(&format!("s3://{}/", self.loc.bucket))
+            .expect("outputs are under the bucket")
+            .to_string()
+    }
+}
+
+/// `--out s3://BUCKET/PREFIX/`: parsed and connected, the credentials checked by listing the
+/// prefix, before any work. None for a local folder.
+fn remote_out(out: &Path) -> Result<Option<Bucket>> {
+    let Some(loc) = out.to_str().and_then(crate::remote::Location::parse) else {
+        return Ok(None);
+    };
+    let loc = loc?;
+    let client = std::sync::Arc::new(crate::remote::Client::connect(&loc.bucket)?);
+    client.check(&loc.prefix)?;
+    Ok(Some(Bucket { loc, client }))
 }
 
 /// The data directory, resolved; it must exist and be a directory.
@@ -557,29 +685,44 @@ fn out_dir(dir: &Path, data: &Path) -> Result<PathBuf> {
 }
 
 /// The new handover's id, time and name, and its three output paths, none of which exists.
-struct Outputs {
-    now: time::OffsetDateTime,
-    created_at: String,
-    handover_id: String,
-    name: String,
-    archive: PathBuf,
-    manifest: PathBuf,
-    sig: PathBuf,
+pub(crate) struct Outputs {
+    pub(crate) now: time::OffsetDateTime,
+    pub(crate) created_at: String,
+    pub(crate) handover_id: String,
+    pub(crate) name: String,
+    pub(crate) archive: PathBuf,
+    pub(crate) manifest: PathBuf,
+    pub(crate) sig: PathBuf,
 }
 
 impl Outputs {
-    fn choose(opts: &ExportOptions, out: &Path) -> Result<Outputs> {
+    fn choose(opts: &ExportOptions, out: &Out) -> Result<Outputs> {
         let now = util::now();
         let handover_id = util::random_hex(16);
         let name = opts
             .name
             .clone()
             .unwrap_or_else(|| format!("{}-{}", opts.client, util::compact_timestamp(now)));
-        let archive = out.join(format!("{name}.tar.zst.age"));
-        let manifest = out.join(format!("{name}.manifest.json"));
-        let sig = manifest::sig_path(&manifest);
+        let names = [
+            format!("{name}.tar.zst.age"),
+            format!("{name}.manifest.json"),
+            format!("{name}.manifest.json.minisig"),
+        ];
+        let [archive, manifest, sig] = match out {
+            Out::Dir(d) => names.map(|n| d.join(n)),
+            Out::Bucket(b) => names.map(|n| PathBuf::from(b.loc.object_url(&b.loc.key(&n)))),
+        };
         for p in [&archive, &manifest, &sig] {
-            if p.symlink_metadata().is_ok() {
+            let exists = match out {
+                Out::Dir(_) => p.symlink_metadata().is_ok(),
+                // Any version, a delete marker included: every version under these keys
+                // after the export is then its own, and a clean-up may delete them all.
+                Out::Bucket(b) => {
+                    let key = b.key(p);
+                    b.client.versions(&key)?.iter().any(|v| v.key == key)
+                }
+            };
+            if exists {
                 return Err(ExportError::OutputExists(p.clone()).into());
             }
         }
@@ -596,21 +739,29 @@ impl Outputs {
 }
 
 /// The sealed archive and what the walk found.
-struct Written {
-    sealed: Sealed,
+pub(crate) struct Written {
+    pub(crate) sealed: Sealed,
     /// SHA-256 of the bag's tag manifest.
-    tag: String,
-    counts: Counts,
-    non_utf8: Vec<String>,
-    z: ZstdSettings,
+    pub(crate) tag: String,
+    pub(crate) counts: Counts,
+    pub(crate) non_utf8: Vec<String>,
+    pub(crate) z: ZstdSettings,
+}
+
+/// Where the archive is written.
+pub(crate) enum Sink {
+    /// A local file under this temporary name.
+    Temp(PathBuf),
+    /// A multipart upload, completed by the archive's `finish`.
+    Upload(crate::remote::Upload),
 }
 
 /// Walks the data into the archive, tag files last, and seals it under its temporary name.
-fn write_archive(
+pub(crate) fn write_archive(
     opts: &ExportOptions,
     p: &Prepared,
     o: &Outputs,
-    archive_tmp: PathBuf,
+    sink: Sink,
     receipt_code: &str,
     reporter: &dyn Reporter,
 ) -> Result<Written> {
@@ -619,8 +770,11 @@ fn write_archive(
         path: o.archive.clone(),
         source,
     };
-    let mut aw = ArchiveWriter::create_at(&o.archive, archive_tmp, opts.recipients.as_slice(), z)
-        .map_err(write_err)?;
+    let mut aw = match sink {
+        Sink::Temp(tmp) => ArchiveWriter::create_at(&o.archive, tmp, opts.recipients.as_slice(), z),
+        Sink::Upload(u) => ArchiveWriter::upload(u, opts.recipients.as_slice(), z),
+    }
+    .map_err(write_err)?;
 
     if reporter.wants_totals() {
         let (bytes, files) = pre_count(&p.data);
@@ -727,30 +881,19 @@ fn manifest_of(
 
 /// The manifest and its signature, written under their temporary names.
 struct SignedManifest {
-    json: Vec<u8>,
-    sig: String,
     manifest_file: home::PendingFile,
     sig_file: home::PendingFile,
 }
 
 impl SignedManifest {
-    /// Serializes and signs `m`, and writes both files under their temporary names.
+    /// Writes the manifest and its signature under their temporary names.
     fn write(
-        m: &Manifest,
-        signer: &Signer,
+        json: &[u8],
+        sig: &str,
         o: &Outputs,
         manifest_tmp: PathBuf,
         sig_tmp: PathBuf,
     ) -> Result<SignedManifest> {
-        let mut json = serde_json::to_vec_pretty(m).expect("manifest serializes");
-        json.push(b'\n');
-        let sig = signing::sign(
-            signer,
-            &json,
-            &format!("{}.manifest.json", o.name),
-            o.now.unix_timestamp(),
-        )
-        .map_err(crate::error::KeyError::Sign)?;
         let pending = |path: &Path, tmp: PathBuf, body: &[u8]| -> Result<home::PendingFile> {
             let werr = |source| ExportError::Write {
                 path: path.to_path_buf(),
@@ -760,11 +903,9 @@ impl SignedManifest {
             f.file().write_all(body).map_err(werr)?;
             Ok(f)
         };
-        let manifest_file = pending(&o.manifest, manifest_tmp, &json)?;
+        let manifest_file = pending(&o.manifest, manifest_tmp, json)?;
         let sig_file = pending(&o.sig, sig_tmp, sig.as_bytes())?;
         Ok(SignedManifest {
-            json,
-            sig,
             manifest_file,
             sig_file,
         })

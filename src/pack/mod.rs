@@ -2,10 +2,11 @@
 //! handle, hashes every file, writes the BagIt bag into tar, compresses it with zstd, encrypts
 //! it with age, and signs the manifest that goes beside the archive.
 //!
-//! Owns the walk, the archive writer and export's temporary files. It must not delete
+//! Owns the walk, the archive writer, export's temporary files and its uploads to a bucket. It must not delete
 //! anything of the client's, nor write outside the output folder and the home.
 
 pub mod archive;
 pub mod export;
 pub mod profile;
+pub mod remote;
 pub mod stale;

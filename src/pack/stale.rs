@@ -256,3 +256,104 @@ pub(crate) fn forget(db: &Path, paths: &[PathBuf]) {
         let _ = tx.commit();
     }
 }
+
+/// For each key an export recorded before uploading to it: when no handover was recorded
+/// for that export, aborts the incomplete multipart uploads of exactly that key and deletes
+/// every version of exactly that key (the export checked that none existed before it
+/// started, so every version there is its own). Returns the rows dealt with; a row whose
+/// clean-up failed is left for the next run.
+pub(crate) fn remove_unrecorded<'r>(
+    client: &crate::remote::Client,
+    store: &Store,
+    rows: &'r [crate::ledger::store::RemoteTempRecord],
+) -> Result<Vec<(&'r crate::ledger::store::RemoteTempRecord, usize)>> {
+    let recorded: std::collections::HashSet<String> = store
+        .handovers()?
+        .into_iter()
+        .map(|h| h.handover_id)
+        .collect();
+    let mut done = Vec::new();
+    for r in rows {
+        if recorded.contains(&r.handover_id) {
+            done.push((r, 0));
+            continue;
+        }
+        let cleaned = (|| -> std::result::Result<usize, crate::error::RemoteError> {
+            let mut n = 0;
+            for u in client.pending_uploads(&r.key)? {
+                if u.key == r.key {
+                    client.abort_upload(&u.key, &u.upload_id)?;
+                    n += 1;
+                }
+            }
+            for v in client.versions(&r.key)? {
+                if v.key == r.key {
+                    client.delete_version(&v.key, v.version.as_deref())?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })();
+        if let Ok(n) = cleaned {
+            done.push((r, n));
+        }
+    }
+    Ok(done)
+}
+
+/// The object-storage side of [`clean`]: the keys of exports that were killed (their owner
+/// process is gone) are cleaned up with [`remove_unrecorded`], each removal warned about and
+/// audited, and their records forgotten. A bucket that cannot be reached now (no credentials
+/// in this environment) is warned about and kept on record for a later export.
+pub fn clean_remote(home: &Home, store: &mut Store, reporter: &dyn Reporter) -> Result<()> {
+    let rows: Vec<_> = store
+        .remote_temps()?
+        .into_iter()
+        .filter(|r| process_owner(r.pid).as_deref() != Some(r.owner.as_str()))
+        .collect();
+    let mut buckets: Vec<&str> = rows.iter().map(|r| r.bucket.as_str()).collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    for bucket in buckets {
+        let mine: Vec<_> = rows
+            .iter()
+            .filter(|r| r.bucket == bucket)
+            .cloned()
+            .collect();
+        let client = match crate::remote::Client::connect(bucket) {
+            Ok(c) => c,
+            Err(e) => {
+                reporter.warn(&format!(
+                    "cannot clean up s3://{bucket}/ after an export that was killed: {e}"
+                ));
+                continue;
+            }
+        };
+        let done = remove_unrecorded(&client, store, &mine)?;
+        if done.len() < mine.len() {
+            reporter.warn(&format!(
+                "could not clean up every upload to s3://{bucket}/ left by an export that was killed; the next export tries again"
+            ));
+        }
+        let tx = store.begin()?;
+        for (r, n) in &done {
+            tx.delete_remote_temp(&r.bucket, &r.key)?;
+            if *n > 0 {
+                let url = format!("s3://{}/{}", r.bucket, r.key);
+                reporter.warn(&format!(
+                    "removed {url}, left by an export that was killed (incomplete upload aborted, object versions deleted)"
+                ));
+                let event = crate::ledger::event::AuditEvent::Cleanup(
+                    crate::ledger::event::CleanupDetails {
+                        reason: "object-storage leftovers of a killed export".into(),
+                        export_handover_id: r.handover_id.clone(),
+                        removed: vec![url],
+                    },
+                );
+                crate::ledger::audit::append(&tx, home, None, &event)?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -6,8 +6,8 @@ use std::path::Path;
 
 /// Top to bottom. A module may name only modules after it in this list (and itself).
 const ORDER: &[&str] = &[
-    "cli", "commands", "evidence", "erase", "receive", "pack", "ledger", "keys", "home", "util",
-    "fsx", "error", "fault", "report", "manifest", "bag",
+    "cli", "commands", "evidence", "erase", "receive", "pack", "ledger", "keys", "remote", "home",
+    "util", "fsx", "error", "fault", "report", "manifest", "bag",
 ];
 
 /// The module a source file belongs to: its folder under src/, or its file stem.
