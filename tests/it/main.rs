@@ -24,6 +24,7 @@ mod overdue;
 mod profiles;
 mod receipt;
 mod release_surface;
+mod s3;
 mod schedule;
 mod shell;
 mod shred;

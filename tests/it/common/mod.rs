@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests: run the real binary with a temporary home,
-//! make keys, and require the standard tools the interoperability tests use.
+//! make keys, require the standard tools the interoperability tests use, and run a real S3
+//! server for the object-storage tests ([`S3`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -13,6 +14,9 @@ use std::time::{Duration, SystemTime};
 
 use handover::{ExportSummary, VerifyReport};
 use sha2::{Digest, Sha256};
+
+mod s3;
+pub use s3::S3;
 
 /// The crate's top folder (fixtures live there).
 pub fn repo() -> PathBuf {
