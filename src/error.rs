@@ -1948,6 +1948,29 @@ pub enum RemoteError {
         /// The service's error text.
         detail: String,
     },
+    /// A presigned archive link without the manifest's and signature's own links.
+    #[error(
+        "{0} is a presigned link, which cannot point to the files beside it.\nPass the manifest's and the signature's links too: --manifest URL --signature URL (`handover share` prints all three)."
+    )]
+    LinksNeeded(String),
+    /// `share` of a handover that has no archive in a bucket.
+    #[error(
+        "handover {0} was exported to a local folder, not to a bucket: there is nothing to link to.\nHand the files over another way, or export again with --out s3://BUCKET/PREFIX/."
+    )]
+    NotInBucket(String),
+    /// `share` of a handover whose objects are deleted, or that was voided.
+    #[error("handover {handover_id} {why}: no link is made.")]
+    NotShareable {
+        /// The handover.
+        handover_id: String,
+        /// "was deleted (certificate …)" or "was voided".
+        why: String,
+    },
+    /// `share --expires` beyond what a presigned link allows.
+    #[error(
+        "--expires {0} is longer than a presigned link can last (7 days); use 7d or less, and share again when it runs out."
+    )]
+    TooLong(String),
     /// A URL that could not be fetched.
     #[error(
         "cannot fetch {what}: {detail}\nCheck the link (ask the provider for a new one if it is old) and the network."
@@ -1972,10 +1995,17 @@ impl RemoteError {
             RemoteError::Exists { .. } => "output_exists",
             RemoteError::LinkExpired { .. } => "link_expired",
             RemoteError::Fetch { .. } => "fetch_failed",
+            RemoteError::LinksNeeded(_) => "links_needed",
+            RemoteError::NotInBucket(_) => "not_in_bucket",
+            RemoteError::NotShareable { .. } => "not_shareable",
+            RemoteError::TooLong(_) => "bad_option",
         }
     }
-    /// Exit class: operational (1); nothing about the archive was judged.
+    /// Exit class: a refused share is a refusal (3); everything else operational (1).
     pub fn class(&self) -> ExitClass {
-        ExitClass::Operational
+        match self {
+            RemoteError::NotInBucket(_) | RemoteError::NotShareable { .. } => ExitClass::Refused,
+            _ => ExitClass::Operational,
+        }
     }
 }

@@ -108,6 +108,7 @@ pub use ledger::store::{HandoverRecord, ReceiptRecord};
 pub use ledger::void::{VoidSummary, void};
 pub use pack::export::{DEFAULT_LEVEL, ExportOptions, ExportSummary, Recipients, export};
 pub use pack::profile::{ExportRequest, profile_options};
+pub use pack::share::{MAX_EXPIRY, ShareSummary, share};
 pub use receive::extract::{Leftover, LeftoverState};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use receive::verify::{

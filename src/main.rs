@@ -91,6 +91,7 @@ fn run(cli: Cli) -> Outcome {
         }) => certificate_check(&cx, &cert, &bag, signer.as_deref(), signer_key.as_deref()),
         Command::Attest(a) => attest(&cx, a),
         Command::Void(a) => void(&cx, a),
+        Command::Share(a) => share(&cx, a),
         Command::Client(c) => client(&cx, c),
         Command::Completions(a) => {
             cli::shell::completions(a.shell);
@@ -291,6 +292,7 @@ fn verify(cx: &Ctx, a: cli::VerifyArgs) -> Outcome {
         archive: a.archive,
         identities: a.identities,
         manifest: a.manifest,
+        signature: a.signature,
         signer: a.signer,
         signer_key: a.signer_key,
         extract: a.extract,
@@ -416,6 +418,12 @@ fn attest(cx: &Ctx, a: cli::AttestArgs) -> Outcome {
 fn void(cx: &Ctx, a: cli::VoidArgs) -> Outcome {
     let s = handover::void(&cx.home, &a.id, &a.reason, None)?;
     show(cx, &s, render::void);
+    Ok(None)
+}
+
+fn share(cx: &Ctx, a: cli::ShareArgs) -> Outcome {
+    let s = handover::share(&cx.home, &a.id, a.expires)?;
+    show(cx, &s, render::share);
     Ok(None)
 }
 

@@ -251,6 +251,29 @@ pub fn void() -> String {
     ])
 }
 
+/// `share`.
+pub fn share() -> String {
+    section(&[
+        (
+            SUCCESS,
+            Some("the links are printed, and their expiry recorded in the audit log"),
+        ),
+        (
+            ExitClass::Operational.code(),
+            Some(
+                "operational error: the object store refused the credentials or could not be\nreached, or HANDOVER names no handover",
+            ),
+        ),
+        (USAGE, None),
+        (
+            ExitClass::Refused.code(),
+            Some(
+                "refused: the handover is not in a bucket, is deleted (or being deleted), or voided",
+            ),
+        ),
+    ])
+}
+
 /// `client add|edit|list|show|remove`.
 pub fn client() -> String {
     section(&[

@@ -268,6 +268,21 @@ handover delete acme-20261201T101500Z --yes",
         after_help = exit::void()
     )]
     Void(VoidArgs),
+    /// Print download links (presigned HTTPS URLs) to a handover in a bucket
+    #[command(
+        long_about = "Print presigned HTTPS links to a handover exported to a bucket (--out s3://...): its\n\
+archive, manifest and signature, one per line on stdout, in that order. Anyone with a link can\n\
+download that object until the link expires, so send them to the client only; the archive\n\
+stays encrypted to the client's keys. The expiry (not the links) is recorded in the audit log.\n\n\
+The client verifies straight from the links, nothing stored first:\n  \
+handover verify 'ARCHIVE-URL' --manifest 'MANIFEST-URL' --signature 'SIGNATURE-URL' \\\n      \
+-i key.txt --signer provider.pub --receipt receipt.json\n\
+or with standard tools: curl -fsS 'ARCHIVE-URL' | age -d -i key.txt | zstd -d | tar -x\n\n\
+Example:\n  \
+handover share acme --expires 7d",
+        after_help = exit::share()
+    )]
+    Share(ShareArgs),
     /// Client profiles: record once what each client's offboarding needs
     #[command(
         subcommand,
@@ -509,15 +524,20 @@ is present, or when the chain does not verify.",
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// The encrypted archive (NAME.tar.zst.age)
+    /// The encrypted archive (NAME.tar.zst.age): a file, an https:// link (streamed, never
+    /// stored), or an s3://BUCKET/KEY object
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
     /// Identity: an age identity file or an OpenSSH private key; repeatable
     #[arg(short = 'i', long = "identity", value_name = "FILE", required = true)]
     pub identities: Vec<PathBuf>,
-    /// The manifest [default: NAME.manifest.json beside the archive]
-    #[arg(long, value_name = "FILE")]
+    /// The manifest, a file or a link [default: NAME.manifest.json beside the archive]
+    #[arg(long, value_name = "FILE|URL")]
     pub manifest: Option<PathBuf>,
+    /// The manifest's signature, a file or a link [default: beside the manifest]; a
+    /// presigned archive link needs --manifest and --signature (`handover share` prints them)
+    #[arg(long, value_name = "FILE|URL")]
+    pub signature: Option<PathBuf>,
     /// The provider's minisign public key file (without it the signer is unauthenticated)
     #[arg(long, value_name = "FILE", conflicts_with = "signer_key")]
     pub signer: Option<PathBuf>,
@@ -785,6 +805,17 @@ pub struct VoidArgs {
     /// Why it is withdrawn (recorded in the audit log and in the deletion certificate)
     #[arg(long)]
     pub reason: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ShareArgs {
+    /// The handover: its name, its id or an id prefix, or its client's name
+    #[arg(value_name = "HANDOVER")]
+    pub id: String,
+    /// How long the links work: a number with h, d or w, at most 7d (the longest a presigned
+    /// link can last)
+    #[arg(long, value_name = "DELAY", default_value = "7d", value_parser = handover::parse_after)]
+    pub expires: time::Duration,
 }
 
 #[derive(Subcommand, Debug)]

@@ -558,6 +558,15 @@ pub fn void(s: &handover::VoidSummary) {
     }
 }
 
+/// `share`: the three links on stdout (for scripts and mail), what they are on stderr.
+pub fn share(s: &handover::ShareSummary) {
+    println!("{}\n{}\n{}", s.archive_url, s.manifest_url, s.signature_url);
+    eprintln!(
+        "links to handover {} ({}): archive, manifest, signature, valid until {}\nThe client verifies straight from them: handover verify 'ARCHIVE-URL' --manifest 'MANIFEST-URL' --signature 'SIGNATURE-URL' -i KEY --signer provider.pub",
+        s.handover_id, s.name, s.expires_at
+    );
+}
+
 /// What `list`, `status` and `jobs` left out: `n` voided handovers, and how to see them.
 pub fn hidden_voided(n: usize, command: &str) {
     let (what, verb) = if n == 1 {

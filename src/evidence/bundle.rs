@@ -126,6 +126,11 @@ fn describe(r: &AuditRow) -> String {
             d.note.map(|n| format!(" ({n})")).unwrap_or_default()
         ),
         AuditEvent::Void(d) => format!("Handover voided (never delivered): {}", d.reason),
+        AuditEvent::Share(d) => format!(
+            "Download links made for {}, valid until {}",
+            util::plural(d.objects.len() as u64, "object", "objects"),
+            d.expires_at
+        ),
         // Not tied to a handover: a profile's events are in no handover's pack.
         AuditEvent::ClientAdd(_) | AuditEvent::ClientEdit(_) | AuditEvent::ClientRemove(_) => {
             r.command.clone()

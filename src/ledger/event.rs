@@ -51,6 +51,19 @@ pub enum AuditEvent {
     ClientEdit(ClientDetails),
     /// `client_remove`: a client profile was removed.
     ClientRemove(ClientDetails),
+    /// `share`: presigned links to a handover's objects were made.
+    Share(ShareDetails),
+}
+
+/// Details of [`AuditEvent::Share`]: until when, and to which objects; never the links
+/// themselves (each carries a signature that grants access).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShareDetails {
+    /// When the links expire (UTC, RFC 3339).
+    pub expires_at: String,
+    /// The objects linked to, `s3://BUCKET/KEY`.
+    pub objects: Vec<String>,
 }
 
 /// Details of [`AuditEvent::Keygen`].
@@ -315,6 +328,7 @@ impl AuditEvent {
             AuditEvent::ClientAdd(_) => "client_add",
             AuditEvent::ClientEdit(_) => "client_edit",
             AuditEvent::ClientRemove(_) => "client_remove",
+            AuditEvent::Share(_) => "share",
         }
     }
 
@@ -337,6 +351,7 @@ impl AuditEvent {
             AuditEvent::ClientAdd(d) | AuditEvent::ClientEdit(d) | AuditEvent::ClientRemove(d) => {
                 value(d)
             }
+            AuditEvent::Share(d) => value(d),
         }
     }
 
@@ -365,6 +380,7 @@ impl AuditEvent {
             "client_add" => AuditEvent::ClientAdd(de(details)?),
             "client_edit" => AuditEvent::ClientEdit(de(details)?),
             "client_remove" => AuditEvent::ClientRemove(de(details)?),
+            "share" => AuditEvent::Share(de(details)?),
             _ => return None,
         })
     }
@@ -472,6 +488,13 @@ mod tests {
     fn deletion_cases() -> Vec<(AuditEvent, serde_json::Value)> {
         vec![
             (AuditEvent::Release, json!({ "reason": null })),
+            (
+                AuditEvent::Share(ShareDetails {
+                    expires_at: "2026-12-09T10:00:00Z".into(),
+                    objects: vec!["s3://b/k.tar.zst.age".into()],
+                }),
+                json!({"expires_at": "2026-12-09T10:00:00Z", "objects": ["s3://b/k.tar.zst.age"]}),
+            ),
             (
                 AuditEvent::Void(VoidDetails {
                     reason: "test export".into(),

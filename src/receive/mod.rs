@@ -6,6 +6,7 @@
 //! typed problem in the report, never a panic or a partial success.
 
 pub mod extract;
+mod fetch;
 pub mod problem;
 pub mod reader;
 pub mod receipt;

@@ -11,7 +11,6 @@
 //! the stages above pass it on unchanged and "truncated", "not zstd" and "too large" need
 //! different messages. Never writes anything.
 
-use std::fs::File;
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -257,7 +256,7 @@ pub struct Stack {
 /// Opens the encrypted archive `file` with `identities`. Returns the plaintext reader, which
 /// yields at most `limit` bytes before failing with [`Layer::Limit`].
 pub fn open(
-    file: File,
+    file: impl Read + Send + 'static,
     identities: &[Box<dyn age::Identity + Send + Sync>],
     limit: u64,
 ) -> Result<(ChannelReader, Stack), (OpenError, Stack)> {

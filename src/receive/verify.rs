@@ -13,7 +13,7 @@
 //! never leave anything under the target's name unless everything verified (`extract.rs`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ use crate::report::Reporter;
 use crate::util::{self, CopyError};
 
 /// A manifest larger than this is not one of ours (it names no files; a few KiB).
-const MANIFEST_MAX: u64 = 1 << 20;
+pub(crate) const MANIFEST_MAX: u64 = 1 << 20;
 /// Symlink hops followed when deciding where a link points; Linux's own limit (MAXSYMLINKS).
 const MAX_HOPS: usize = 40;
 
@@ -48,8 +48,12 @@ pub struct VerifyOptions {
     pub archive: PathBuf,
     /// age identity files or OpenSSH private keys.
     pub identities: Vec<PathBuf>,
-    /// The outer manifest; default beside the archive.
+    /// The outer manifest; default beside the archive. A path, or an `https://` or `s3://`
+    /// URL.
     pub manifest: Option<PathBuf>,
+    /// The manifest's signature; default beside the manifest. Needed, with `manifest`, when
+    /// the archive is a presigned link (each object has a link of its own).
+    pub signature: Option<PathBuf>,
     /// The provider's minisign public key file.
     pub signer: Option<PathBuf>,
     /// The provider's minisign public key, `RW...`.
@@ -273,7 +277,7 @@ fn load_identities(
 }
 
 /// The manifest's default path: the archive's name with `.tar.zst.age` replaced.
-fn manifest_beside(archive: &Path) -> PathBuf {
+pub(crate) fn manifest_beside(archive: &Path) -> PathBuf {
     let name = archive.file_name().map(|n| n.as_bytes()).unwrap_or(b"");
     let stem = name.strip_suffix(b".tar.zst.age").unwrap_or(name);
     let mut m = stem.to_vec();
@@ -286,6 +290,9 @@ fn manifest_beside(archive: &Path) -> PathBuf {
 pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyReport> {
     let started = Instant::now();
     let inputs = Inputs::read(opts, reporter)?;
+    // A link's query carries its signature: messages and the report name it without.
+    let shown_opts = crate::receive::fetch::shown_options(opts);
+    let opts = &shown_opts;
     let mut v = Verification::new(opts, &inputs, reporter);
 
     // The manifest and its signature. A manifest that does not parse leaves nothing to
@@ -295,8 +302,12 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
     };
 
     // The archive file itself.
-    let Some(truncated) = v.archive_size(opts, inputs.archive_len, &m) else {
-        return Ok(v.done(started));
+    let truncated = match inputs.archive_len {
+        Some(len) => match v.archive_size(opts, len, &m) {
+            Some(t) => t,
+            None => return Ok(v.done(started)),
+        },
+        None => false,
     };
     let Some(opened) = v.open(opts, inputs.archive, &inputs.identities, &m, truncated)? else {
         return Ok(v.done(started));
@@ -351,24 +362,21 @@ struct Inputs {
     signer: Option<minisign::PublicKey>,
     identities: Vec<Box<dyn age::Identity + Send + Sync>>,
     receipt_signer: Option<keys::Signer>,
-    archive: File,
-    archive_len: u64,
+    archive: Box<dyn Read + Send>,
+    /// The archive's size; None when a server did not say.
+    archive_len: Option<u64>,
+    /// The manifest's signature; None when there is none.
+    sig_text: Option<String>,
+    /// The signature's name, for messages.
+    sig_shown: PathBuf,
 }
 
 impl Inputs {
     /// Reads the manifest and the keys, checks that no output exists yet, opens the archive.
     fn read(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<Inputs> {
-        let manifest_path = opts
-            .manifest
-            .clone()
-            .unwrap_or_else(|| manifest_beside(&opts.archive));
-        let mut manifest_bytes = Vec::new();
-        File::open(&manifest_path)
-            .and_then(|f| f.take(MANIFEST_MAX).read_to_end(&mut manifest_bytes))
-            .map_err(|source| VerifyError::ManifestUnreadable {
-                path: manifest_path.clone(),
-                source,
-            })?;
+        let docs = crate::receive::fetch::Documents::read(opts)?;
+        let manifest_path = docs.manifest_shown.clone();
+        let manifest_bytes = docs.manifest_bytes;
         let signer = match (&opts.signer, &opts.signer_key) {
             (None, None) => None,
             (f, k) => Some(
@@ -392,12 +400,7 @@ impl Inputs {
         {
             return Err(VerifyError::ExtractExists(d.clone()).into());
         }
-        let unreadable = |source| VerifyError::ArchiveUnreadable {
-            path: opts.archive.clone(),
-            source,
-        };
-        let archive = File::open(&opts.archive).map_err(unreadable)?;
-        let archive_len = archive.metadata().map_err(unreadable)?.len();
+        let (archive, archive_len) = crate::receive::fetch::open_archive(opts)?;
         Ok(Inputs {
             manifest_path,
             manifest_bytes,
@@ -406,6 +409,8 @@ impl Inputs {
             receipt_signer,
             archive,
             archive_len,
+            sig_text: docs.sig_text,
+            sig_shown: docs.sig_shown,
         })
     }
 }
@@ -496,7 +501,11 @@ fn bound_key_note(
 /// Finds (and with `--clean` removes) the partial extractions beside the `--extract` target
 /// and beside the archive, and says so: each holds plaintext nobody verified.
 fn partial_extractions(opts: &VerifyOptions, reporter: &dyn Reporter) -> Vec<Leftover> {
-    let mut dirs = vec![util::absolute(dir_of(&opts.archive)).unwrap_or_default()];
+    // Nothing local lies beside a link or an object.
+    let mut dirs = Vec::new();
+    if !crate::receive::fetch::archive_is_remote(opts) {
+        dirs.push(util::absolute(dir_of(&opts.archive)).unwrap_or_default());
+    }
     if let Some(d) = &opts.extract {
         dirs.insert(0, util::absolute(dir_of(d)).unwrap_or_default());
     }
@@ -655,7 +664,8 @@ impl Verification {
         self.check_signature(
             &key,
             &inputs.manifest_bytes,
-            &sig_path(manifest_path),
+            inputs.sig_text.as_deref(),
+            &inputs.sig_shown,
             "manifest",
             &show(manifest_path),
         );
@@ -696,7 +706,7 @@ impl Verification {
     fn open(
         &mut self,
         opts: &VerifyOptions,
-        archive: File,
+        archive: Box<dyn Read + Send>,
         identities: &[Box<dyn age::Identity + Send + Sync>],
         m: &Manifest,
         truncated: bool,
@@ -842,13 +852,14 @@ impl Verification {
         &mut self,
         key: &minisign::PublicKey,
         data: &[u8],
+        text: Option<&str>,
         sig: &Path,
         what: &'static str,
         name: &str,
     ) {
-        let text = match fs::read_to_string(sig) {
-            Ok(t) => t,
-            Err(_) => {
+        let text = match text {
+            Some(t) => t,
+            None => {
                 self.problems.add(
                     ProblemKind::ManifestSignatureMissing,
                     format!("there is no signature {} beside the {what}.\nAsk the provider for the .minisig file; without it nothing proves who made this handover.", show(sig)),
@@ -856,7 +867,7 @@ impl Verification {
                 return;
             }
         };
-        sig_problem(&mut self.problems, key, data, &text, what, name);
+        sig_problem(&mut self.problems, key, data, text, what, name);
     }
 
     /// Turns a failure of the decryption stack or the tar reader into a problem.

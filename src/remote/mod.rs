@@ -10,6 +10,7 @@
 //! It knows nothing of handovers, the state database or the audit log: callers record what it
 //! returns. It must never touch a key outside the ones it is given.
 
+pub mod http;
 mod raw;
 mod upload;
 
@@ -194,6 +195,32 @@ impl Client {
         &self.bucket
     }
 
+    /// The current object under exactly `key`, if there is one.
+    pub fn object(&self, key: &str) -> Result<Option<ObjectVersion>, RemoteError> {
+        Ok(self.objects(key)?.into_iter().find(|o| o.key == key))
+    }
+
+    /// The whole current object under `key`, at most `max` bytes; None if there is none.
+    pub fn get_small(
+        self: &Arc<Self>,
+        key: &str,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        let Some(o) = self.object(key)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        self.reader(key, o.version.as_deref(), o.size.min(max))?
+            .read_to_end(&mut out)
+            .map_err(|e| RemoteError::Service {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                action: "read",
+                detail: e.to_string(),
+            })?;
+        Ok(Some(out))
+    }
+
     /// Maps an OpenDAL error on `key` to ours.
     pub(crate) fn err(&self, key: &str, action: Action, e: &opendal::Error) -> RemoteError {
         match e.kind() {
@@ -314,26 +341,27 @@ impl Client {
     /// A reader of one version of `key` (the current one with None) that fails if the
     /// object's ETag is no longer `etag`.
     pub fn reader(
-        &self,
+        self: &Arc<Self>,
         key: &str,
         version: Option<&str>,
         size: u64,
-    ) -> Result<ObjectReader<'_>, RemoteError> {
-        let r = self
+    ) -> Result<ObjectReader, RemoteError> {
+        let stream = self
             .rt
             .block_on(async {
                 let mut w = self.op.reader_with(key);
                 if let Some(v) = version {
                     w = w.version(v);
                 }
-                w.await
+                w.await?.into_bytes_stream(0..size).await
             })
             .map_err(|e| self.err(key, Action::Read, &e))?;
         Ok(ObjectReader {
-            client: self,
+            client: self.clone(),
             key: key.to_string(),
-            inner: r,
-            offset: 0,
+            stream,
+            left: bytes::Bytes::new(),
+            read: 0,
             size,
         })
     }
@@ -369,41 +397,38 @@ impl Client {
     }
 }
 
-/// Reads one object version in [`crate::util::IO_BUF`] ranges.
-pub struct ObjectReader<'c> {
-    client: &'c Client,
+/// Streams one object version (one GET), checking it has the size it was listed with.
+pub struct ObjectReader {
+    client: Arc<Client>,
     key: String,
-    inner: opendal::Reader,
-    offset: u64,
+    stream: opendal::FuturesBytesStream,
+    left: bytes::Bytes,
+    read: u64,
     size: u64,
 }
 
-impl Read for ObjectReader<'_> {
+impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.offset >= self.size || buf.is_empty() {
-            return Ok(0);
+        while self.left.is_empty() {
+            match self.client.rt.block_on(self.stream.try_next())? {
+                Some(b) => self.left = b,
+                None if self.read < self.size => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "s3://{}/{} is shorter than listed",
+                            self.client.bucket, self.key
+                        ),
+                    ));
+                }
+                None => return Ok(0),
+            }
         }
-        let n = (buf.len() as u64).min(self.size - self.offset);
-        let range = self.offset..self.offset + n;
-        let got = self
-            .client
-            .rt
-            .block_on(self.inner.read(range))
-            .map_err(|e| io::Error::other(self.client.err(&self.key, Action::Read, &e)))?;
-        let len = got.len();
-        if len == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the object is shorter than listed",
-            ));
-        }
-        let mut at = 0;
-        for chunk in got {
-            buf[at..at + chunk.len()].copy_from_slice(&chunk);
-            at += chunk.len();
-        }
-        self.offset += len as u64;
-        Ok(len)
+        let n = buf.len().min(self.left.len());
+        buf[..n].copy_from_slice(&self.left[..n]);
+        self.left = self.left.slice(n..);
+        self.read += n as u64;
+        Ok(n)
     }
 }
 

@@ -1,0 +1,324 @@
+//! Issue 12: export into a bucket, links for the client, and verify from them, against the
+//! real SeaweedFS server of `common::S3`, checked with `aws`, `curl` and the standard tools.
+
+use std::path::Path;
+use std::process::Output;
+
+use handover::{ExportSummary, ShareSummary, VerifyReport};
+
+use crate::common::*;
+
+/// `handover ARGS...` in `env` with the S3 server's credentials and endpoint.
+fn run(env: &Env, s3: &S3, args: &[&str]) -> Output {
+    let mut c = env.cmd();
+    s3.env(&mut c);
+    c.args(args).output().expect("run handover")
+}
+
+/// Exports `data` for `acme` into `s3://BUCKET/PREFIX/` with the shipped client recipients.
+fn export_to(env: &Env, s3: &S3, data: &Path, url: &str, extra: &[&str]) -> ExportSummary {
+    let recipients = fixture("keys/client.recipients");
+    let mut args = vec![
+        "--json",
+        "export",
+        data.to_str().unwrap(),
+        "--client",
+        "acme",
+        "-R",
+        recipients.to_str().unwrap(),
+        "--out",
+        url,
+    ];
+    args.extend_from_slice(extra);
+    let o = run(env, s3, &args);
+    assert_ok(&o);
+    parse(&o.stdout)
+}
+
+/// A data folder with `bytes` of incompressible data: more than one 8 MiB part.
+fn big_data(env: &Env, bytes: usize) -> std::path::PathBuf {
+    let d = env.path("big");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let data: Vec<u8> = (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(d.join("random.bin"), data).unwrap();
+    std::fs::write(d.join("note.txt"), "hello\n").unwrap();
+    d
+}
+
+/// The whole client side through a versioned bucket: export into it, `share`, download the
+/// archive with curl and open it with age, zstd, tar and sha256sum; verify straight from the
+/// links with a receipt; confirm it.
+#[test]
+fn s3_offboarding_through_a_bucket_with_links() {
+    let Some(s3) = S3::get() else { return };
+    for t in ["curl", "age", "zstd", "tar", "sha256sum"] {
+        if !require_tool(t) {
+            return;
+        }
+    }
+    let env = Env::keyed();
+    let b = s3.bucket("offboard");
+    let s = export_to(&env, s3, &fixture("acme"), &format!("s3://{b}/acme/"), &[]);
+    let key = |p: &Path| {
+        p.to_str()
+            .unwrap()
+            .strip_prefix(&format!("s3://{b}/"))
+            .expect("outputs are named by their bucket URL")
+            .to_string()
+    };
+    // The three objects are there, and no upload is left incomplete.
+    let vs = s3.versions(&b, "acme/");
+    for p in [&s.archive_path, &s.manifest_path, &s.signature_path] {
+        assert!(vs.iter().any(|v| v.0 == key(p) && !v.2), "{p:?} in {vs:?}");
+    }
+    assert_eq!(vs.len(), 3, "{vs:?}");
+    assert!(s3.multipart_uploads(&b, "").is_empty());
+
+    let o = run(
+        &env,
+        s3,
+        &["--json", "share", &s.handover_id, "--expires", "1d"],
+    );
+    assert_ok(&o);
+    let links: ShareSummary = parse(&o.stdout);
+    let o = run(&env, s3, &["share", &s.name]);
+    assert_ok(&o);
+    let lines: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "share prints three links on stdout: {lines:?}"
+    );
+    assert!(lines[0].contains(&key(&s.archive_path)), "{lines:?}");
+
+    // Standard tools only: curl | age -d | zstd -d | tar -x, then sha256sum -c in the bag.
+    let out = env.path("std");
+    std::fs::create_dir(&out).unwrap();
+    let identity = fixture("keys/client.agekey");
+    sh(
+        &format!(
+            "curl -fsS '{}' | age -d -i '{}' | zstd -d | tar -x && cd {} && sha256sum -c --quiet SHA256SUMS",
+            links.archive_url,
+            identity.display(),
+            s.name
+        ),
+        &out,
+    );
+
+    // verify streams from the links and writes a receipt; confirm takes it.
+    let receipt = env.path("receipt.json");
+    let o = env
+        .cmd()
+        .args(["--json", "verify", &links.archive_url])
+        .args(["--manifest", &links.manifest_url])
+        .args(["--signature", &links.signature_url])
+        .arg("-i")
+        .arg(&identity)
+        .arg("--signer")
+        .arg(env.home().join("handover.pub"))
+        .arg("--receipt")
+        .arg(&receipt)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let r: VerifyReport = parse(&o.stdout);
+    assert!(r.ok && r.signer_authenticated);
+    let shown = r.archive_path.to_str().unwrap();
+    assert!(
+        !shown.contains("X-Amz-Signature"),
+        "the report names the link without its signature: {shown}"
+    );
+    let o = run(&env, s3, &["confirm", receipt.to_str().unwrap()]);
+    assert_ok(&o);
+
+    // The share is in the audit log with its expiry, never with the links.
+    let o = run(&env, s3, &["audit", "verify"]);
+    assert_ok(&o);
+    let log = std::fs::read(env.home().join("state.db")).unwrap_or_default();
+    let sig = links.archive_url.split("X-Amz-Signature=").nth(1).unwrap();
+    assert!(
+        !log.windows(sig.len()).any(|w| w == sig.as_bytes()),
+        "a link's signature was stored in the database"
+    );
+}
+
+/// A presigned link without the manifest's and signature's own links is refused with what
+/// to pass; an expired link says it expired and what to ask for.
+#[test]
+fn s3_verify_link_errors_say_what_to_do() {
+    let Some(s3) = S3::get() else { return };
+    let env = Env::keyed();
+    let b = s3.bucket("links");
+    let s = export_to(&env, s3, &fixture("acme"), &format!("s3://{b}/x/"), &[]);
+    let archive_key = format!("x/{}.tar.zst.age", s.name);
+    let manifest_key = format!("x/{}.manifest.json", s.name);
+    let identity = fixture("keys/client.agekey");
+    let verify = |args: &[&str]| {
+        env.cmd()
+            .args(["--json", "verify"])
+            .args(args)
+            .arg("-i")
+            .arg(&identity)
+            .output()
+            .unwrap()
+    };
+    let fresh = s3.presign(&b, &archive_key, 600);
+    let o = verify(&[&fresh]);
+    assert_code(&o, 1);
+    let e = json(&o.stdout);
+    assert_eq!(e["error"]["kind"], "links_needed", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--manifest URL --signature URL"),
+        "{e}"
+    );
+
+    let manifest = s3.presign(&b, &manifest_key, 600);
+    let signature = s3.presign(&b, &format!("{manifest_key}.minisig"), 600);
+    let expired = s3.presign(&b, &archive_key, 1);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let o = verify(&[&expired, "--manifest", &manifest, "--signature", &signature]);
+    assert_code(&o, 1);
+    let e = json(&o.stdout);
+    assert_eq!(e["error"]["kind"], "link_expired", "{e}");
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(m.contains("expired") && m.contains("handover share"), "{m}");
+    assert!(!m.contains("X-Amz-Signature"), "{m}");
+
+    // verify s3://... reads the object and the manifest beside it with the credentials.
+    let mut c = env.cmd();
+    s3.env(&mut c);
+    let o = c
+        .args(["--json", "verify", &format!("s3://{b}/{archive_key}"), "-i"])
+        .arg(&identity)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(parse::<VerifyReport>(&o.stdout).ok);
+}
+
+/// Wrong credentials: a clear error naming what to check, exit 1, before any work; the
+/// secret is never printed.
+#[test]
+fn s3_wrong_credentials_exit_1_with_a_clear_error() {
+    let Some(s3) = S3::get() else { return };
+    let env = Env::keyed();
+    let b = s3.bucket("creds");
+    let recipients = fixture("keys/client.recipients");
+    let mut c = env.cmd();
+    s3.env(&mut c);
+    let o = c
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret-4711")
+        .args(["--json", "export"])
+        .arg(fixture("acme"))
+        .args(["--client", "acme", "-R"])
+        .arg(&recipients)
+        .args(["--out", &format!("s3://{b}/acme/")])
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    let e = json(&o.stdout);
+    assert_eq!(e["error"]["kind"], "remote_credentials", "{e}");
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(m.contains("AWS_SECRET_ACCESS_KEY") && m.contains(&b), "{m}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!all.contains("not-the-secret-4711"), "{all}");
+    assert!(s3.versions(&b, "").is_empty());
+    // Nothing recorded either.
+    let o = env.run(&["--json", "list"]);
+    assert_ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("acme-"));
+}
+
+/// An export killed half way through its upload leaves an incomplete multipart upload; the
+/// next export (here a local one) aborts it and says so, and the bucket is left as before.
+#[test]
+fn s3_killed_upload_is_cleaned_by_the_next_run() {
+    let Some(s3) = S3::get() else { return };
+    let env = Env::keyed();
+    let b = s3.bucket("killed");
+    let data = big_data(&env, 30 << 20);
+    let recipients = fixture("keys/client.recipients");
+    let mut c = env.cmd();
+    s3.env(&mut c);
+    let o = c
+        .env("HANDOVER_FAILPOINTS", "remote.complete=kill")
+        .arg("export")
+        .arg(&data)
+        .args(["--client", "acme", "-R"])
+        .arg(&recipients)
+        .args(["--out", &format!("s3://{b}/acme/")])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the failpoint kills the export");
+    let left = s3.multipart_uploads(&b, "acme/");
+    assert_eq!(
+        left.len(),
+        1,
+        "the killed upload is left incomplete: {left:?}"
+    );
+    assert!(s3.versions(&b, "acme/").is_empty());
+
+    let mut c = env.cmd();
+    s3.env(&mut c);
+    let o = c
+        .arg("export")
+        .arg(fixture("acme"))
+        .args(["--client", "other", "-R"])
+        .arg(&recipients)
+        .arg("--out")
+        .arg(env.path("out"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("left by an export that was killed"), "{err}");
+    assert!(s3.multipart_uploads(&b, "acme/").is_empty());
+    assert!(s3.versions(&b, "acme/").is_empty());
+    let o = env.run(&["audit", "verify"]);
+    assert_ok(&o);
+}
+
+/// A bucket key that has ever held a version (here only a delete marker) is refused as an
+/// output: every version under an export's keys must be its own, for the clean-up to delete.
+#[test]
+fn s3_export_refuses_a_key_with_history() {
+    let Some(s3) = S3::get() else { return };
+    let env = Env::keyed();
+    let b = s3.bucket("history");
+    let key = "acme/taken.tar.zst.age";
+    s3.put(&b, key, b"someone else's");
+    s3.delete(&b, key);
+    let recipients = fixture("keys/client.recipients");
+    let mut c = env.cmd();
+    s3.env(&mut c);
+    let o = c
+        .args(["--json", "export"])
+        .arg(fixture("acme"))
+        .args(["--client", "acme", "--name", "taken", "-R"])
+        .arg(&recipients)
+        .args(["--out", &format!("s3://{b}/acme")])
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    assert_eq!(json(&o.stdout)["error"]["kind"], "output_exists");
+    assert_eq!(s3.versions(&b, "acme/").len(), 2);
+}
