@@ -185,6 +185,11 @@ fn absolute(p: &Path) -> Result<PathBuf> {
         ))
         .into());
     }
+    // A bucket location is kept as written (checked): it is no path to make absolute.
+    if let Some(loc) = p.to_str().and_then(crate::remote::Location::parse) {
+        loc?;
+        return Ok(p.to_path_buf());
+    }
     std::path::absolute(p).map_err(|e| bad(e).into())
 }
 
