@@ -336,6 +336,65 @@ pub fn paths_digest(paths: [&std::path::Path; 4]) -> String {
     util::sha256_hex(&b)
 }
 
+/// The SHA-256 of what decides what `delete` removes in a bucket: each recorded object's
+/// role, bucket and key, and for a `source` object its version id and ETag (the boundary above
+/// which a version was never handed over). The versions of export's own outputs are left out:
+/// the manifest carries the checkpoint of the export event, so its version is made after the
+/// event, and `delete` removes every version of those keys whatever the row says. Sorted, so
+/// the order objects were recorded in does not matter.
+pub fn objects_digest(objects: &[crate::ledger::store::ObjectRecord]) -> String {
+    let mut lines: Vec<Vec<u8>> = objects
+        .iter()
+        .map(|o| {
+            let mut b = Vec::new();
+            let source = o.role == "source";
+            let fields = [
+                o.role.as_str(),
+                o.bucket.as_str(),
+                o.key.as_str(),
+                if source {
+                    o.version_id.as_deref().unwrap_or("")
+                } else {
+                    ""
+                },
+                if source {
+                    o.etag.as_deref().unwrap_or("")
+                } else {
+                    ""
+                },
+            ];
+            for f in fields {
+                b.extend_from_slice(f.as_bytes());
+                b.push(0);
+            }
+            b
+        })
+        .collect();
+    lines.sort();
+    util::sha256_hex(&lines.concat())
+}
+
+/// Why the objects recorded for a handover are not the ones its export event audited, if
+/// they are not: an `objects` row added or changed with SQL would make `delete` remove a key
+/// that was never handed over.
+pub fn objects_mismatch(
+    store: &Store,
+    handover_id: &str,
+    objects: &[crate::ledger::store::ObjectRecord],
+) -> Result<Option<String>> {
+    let audited = export_details(store, handover_id)?.and_then(|d| d.objects_sha256);
+    Ok(match audited {
+        None if objects.is_empty() => None,
+        None => Some(
+            "objects in a bucket are recorded for it, but its export event audited none: the rows were written outside handover".into(),
+        ),
+        Some(d) if d != objects_digest(objects) => Some(
+            "its recorded objects (bucket, key, source version) are not the ones the export event audited: the objects table was edited outside handover".into(),
+        ),
+        Some(_) => None,
+    })
+}
+
 /// Whether the audit log records a deletion of `handover_id` certified by `certificate_id`
 /// (a `done` job row alone, which SQL can insert, proves nothing).
 pub fn certified_deletion(

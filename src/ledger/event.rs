@@ -119,6 +119,11 @@ pub struct ExportDetails {
     /// The digest of the four recorded paths (`audit::paths_digest`); None in logs made
     /// before it existed.
     pub paths_sha256: Option<String>,
+    /// The digest of the objects a bucket export recorded (`audit::objects_digest`); absent
+    /// (not null) for an export with none, so the rows of local exports stay what earlier
+    /// versions wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects_sha256: Option<String>,
     /// What came from the client's profile; absent (not null) when no profile was used, so
     /// the rows of exports without one stay what earlier versions wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -447,6 +452,7 @@ mod tests {
                     signer_key_id: "S".into(),
                     client_key_id: None,
                     paths_sha256: Some("p".into()),
+                    objects_sha256: None,
                     profile: None,
                 }),
                 json!({"client": "acme", "name": "n", "archive_sha256": "a", "files": 3,

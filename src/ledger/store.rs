@@ -271,6 +271,27 @@ CREATE TABLE remote_temps (
     PRIMARY KEY (bucket, key)
 );
 "#,
+    // 15: what a deletion job removes in a bucket (issue 12), apart from its local entries so
+    // that a key is never taken for a path: one row per object version, delete marker or
+    // incomplete multipart upload (`version_id` holds its upload id), recorded with the plan
+    // before anything is touched, and its state as the run goes (`ready`: the delete was
+    // about to be sent, so a version gone on resume was removed by this job).
+    r#"
+CREATE TABLE deletion_objects (
+    job_id     TEXT NOT NULL REFERENCES deletion_jobs(id),
+    seq        INTEGER NOT NULL,
+    role       TEXT NOT NULL,
+    bucket     TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    version_id TEXT,
+    kind       TEXT NOT NULL CHECK (kind IN ('object', 'delete_marker', 'multipart_upload')),
+    bytes      INTEGER NOT NULL,
+    method     TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('pending', 'ready', 'done', 'vanished', 'failed')),
+    note       TEXT,
+    PRIMARY KEY (job_id, seq)
+);
+"#,
 ];
 
 /// One recorded handover.
@@ -1902,6 +1923,33 @@ pub struct ObjectRecord {
     pub bytes: u64,
 }
 
+/// One thing a deletion job removes in a bucket (`deletion_objects`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectEntryRecord {
+    /// Its place in the job's plan.
+    pub seq: u64,
+    /// The role of the recorded key it belongs to (`archive`, `manifest`, `signature`, `source`).
+    pub role: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The key.
+    pub key: String,
+    /// The version id (`object`, `delete_marker`; None in a bucket without versions), or the
+    /// upload id (`multipart_upload`).
+    pub version_id: Option<String>,
+    /// `object` (a version with data), `delete_marker` or `multipart_upload`.
+    pub kind: String,
+    /// The version's size (0 for the others).
+    pub bytes: u64,
+    /// `logical_delete`: the service is asked to remove it; it decides when the bytes go.
+    pub method: String,
+    /// How far it got: `pending`, `ready` (the delete was being sent), `done`, `vanished`,
+    /// `failed`.
+    pub state: EntryState,
+    /// What happened, where there is more to say.
+    pub note: Option<String>,
+}
+
 /// A key an export is uploading to (`remote_temps`).
 #[derive(Debug, Clone)]
 pub struct RemoteTempRecord {
@@ -1956,6 +2004,49 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Records (or, on a resumed job, updates) one object entry of a deletion job.
+    pub fn upsert_object_entry(
+        &self,
+        job_id: &str,
+        e: &ObjectEntryRecord,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO deletion_objects (job_id, seq, role, bucket, key, version_id, kind,
+                bytes, method, state, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (job_id, seq) DO UPDATE SET state = excluded.state,
+                note = excluded.note",
+            params![
+                job_id,
+                e.seq as i64,
+                e.role,
+                e.bucket,
+                e.key,
+                e.version_id,
+                e.kind,
+                e.bytes as i64,
+                e.method,
+                e.state,
+                e.note
+            ],
+        )
+    }
+
+    /// Records how far one object entry got.
+    pub fn set_object_state(
+        &self,
+        job_id: &str,
+        seq: u64,
+        state: EntryState,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE deletion_objects SET state = ?3, note = COALESCE(?4, note)
+             WHERE job_id = ?1 AND seq = ?2",
+            params![job_id, seq as i64, state, note],
+        )
+    }
+
     /// Forgets one key of `remote_temps`.
     pub fn delete_remote_temp(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         self.exec(
@@ -1984,6 +2075,34 @@ impl Store {
                     version_id: r.get(3)?,
                     etag: r.get(4)?,
                     bytes: r.get::<_, i64>(5)? as u64,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The object entries of a deletion job, in plan order.
+    pub fn object_entries(&self, job_id: &str) -> Result<Vec<ObjectEntryRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT seq, role, bucket, key, version_id, kind, bytes, method, state, note
+                 FROM deletion_objects WHERE job_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([job_id], |r| {
+                Ok(ObjectEntryRecord {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    role: r.get(1)?,
+                    bucket: r.get(2)?,
+                    key: r.get(3)?,
+                    version_id: r.get(4)?,
+                    kind: r.get(5)?,
+                    bytes: r.get::<_, i64>(6)? as u64,
+                    method: r.get(7)?,
+                    state: r.get(8)?,
+                    note: r.get(9)?,
                 })
             })
             .map_err(|e| self.err(e))?;

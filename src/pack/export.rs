@@ -540,6 +540,12 @@ fn audit_event(
             &o.manifest,
             &o.sig,
         ])),
+        objects_sha256: match &p.out {
+            Out::Bucket(b) => Some(crate::ledger::audit::objects_digest(
+                &crate::pack::remote::output_objects(b, o, w),
+            )),
+            Out::Dir(_) => None,
+        },
         profile: opts.profile.clone(),
     })
 }

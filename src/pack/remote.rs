@@ -94,6 +94,32 @@ pub(crate) fn export_to_bucket(
     ))
 }
 
+/// The objects this export writes into the bucket, as the audit event binds them: the keys
+/// are known before the manifest and its signature exist (their versions are not, and
+/// `audit::objects_digest` leaves them out).
+pub(crate) fn output_objects(b: &Bucket, o: &Outputs, w: &Written) -> Vec<ObjectRecord> {
+    [
+        ("archive", &o.archive),
+        ("manifest", &o.manifest),
+        ("signature", &o.sig),
+    ]
+    .map(|(role, p)| {
+        let key = b.key(p);
+        match w.sealed.object.as_ref().filter(|_| role == "archive") {
+            Some(v) => object_record(role, &b.loc.bucket, v),
+            None => ObjectRecord {
+                role: role.to_string(),
+                bucket: b.loc.bucket.clone(),
+                key,
+                version_id: None,
+                etag: None,
+                bytes: 0,
+            },
+        }
+    })
+    .into()
+}
+
 /// The `objects` row of one object version.
 pub(crate) fn object_record(role: &str, bucket: &str, v: &ObjectVersion) -> ObjectRecord {
     ObjectRecord {
