@@ -393,6 +393,14 @@ impl Client {
     /// Aborts one multipart upload: its parts are dropped by the service. An upload that is
     /// already gone counts as aborted.
     pub fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
+        if crate::fault::fails("remote.abort") {
+            return Err(RemoteError::Service {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                action: "delete",
+                detail: "abort refused (fault injection)".into(),
+            });
+        }
         self.rt.block_on(self.raw.abort(key, upload_id))
     }
 }

@@ -49,7 +49,9 @@ impl Upload {
             .as_mut()
             .ok_or_else(|| io::Error::other("upload already closed"))?;
         let r = self.client.rt.block_on(w.write(part));
-        r.map_err(|e| io::Error::other(self.client.err(&self.key, Action::Write, &e)))
+        r.map_err(|e| io::Error::other(self.client.err(&self.key, Action::Write, &e)))?;
+        crate::fault::point("remote.part");
+        Ok(())
     }
 
     /// Sends what is left and completes the upload: the object appears under its key.

@@ -322,3 +322,106 @@ fn s3_export_refuses_a_key_with_history() {
     assert_eq!(json(&o.stdout)["error"]["kind"], "output_exists");
     assert_eq!(s3.versions(&b, "acme/").len(), 2);
 }
+
+/// Starts an export of 64 MiB of random data into `s3://B/acme/`, paused after its third
+/// part (OpenDAL starts the multipart upload a part behind the writes); returns the child and
+/// its fault-point folder.
+fn paused_upload(
+    env: &Env,
+    s3: &S3,
+    b: &str,
+    abort_fails: bool,
+) -> (std::process::Child, std::path::PathBuf) {
+    let data = big_data(env, 64 << 20);
+    let fp = env.path("fp");
+    std::fs::create_dir_all(&fp).unwrap();
+    let mut points = "remote.part=pause@3".to_string();
+    if abort_fails {
+        points.push_str(";remote.abort=fail");
+    }
+    let mut c = env.cmd();
+    s3.env(&mut c);
+    let child = c
+        .env("HANDOVER_FAILPOINTS", points)
+        .env("HANDOVER_FAILPOINT_DIR", &fp)
+        .arg("export")
+        .arg(&data)
+        .args(["--client", "acme", "-R"])
+        .arg(fixture("keys/client.recipients"))
+        .args(["--out", &format!("s3://{b}/acme/")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reached = fp.join("remote.part.reached");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !reached.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never sent a part"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (child, fp)
+}
+
+/// Ctrl-C (SIGTERM here) during the upload: exit 130, the upload aborted, no part and no
+/// object left, nothing recorded.
+#[test]
+fn s3_interrupted_upload_leaves_nothing() {
+    let Some(s3) = S3::get() else { return };
+    let env = Env::keyed();
+    let b = s3.bucket("interrupted");
+    let (child, fp) = paused_upload(&env, s3, &b, false);
+    assert_eq!(
+        s3.multipart_uploads(&b, "acme/").len(),
+        1,
+        "a part is uploaded"
+    );
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    std::fs::write(fp.join("remote.part.go"), b"").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = assert_code(&o, 130);
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(s3.multipart_uploads(&b, "acme/").is_empty());
+    assert!(s3.versions(&b, "acme/").is_empty());
+    let o = env.run(&["--json", "list"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("acme-"));
+}
+
+/// When the abort itself fails, the upload stays recorded, and the next export aborts it.
+#[test]
+fn s3_failed_abort_is_finished_by_the_next_run() {
+    let Some(s3) = S3::get() else { return };
+    let env = Env::keyed();
+    let b = s3.bucket("abortfails");
+    let (child, fp) = paused_upload(&env, s3, &b, true);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    std::fs::write(fp.join("remote.part.go"), b"").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_code(&o, 130);
+    assert_eq!(
+        s3.multipart_uploads(&b, "acme/").len(),
+        1,
+        "the abort failed: the upload is still there"
+    );
+    let o = run(
+        &env,
+        s3,
+        &[
+            "export",
+            fixture("acme").to_str().unwrap(),
+            "--client",
+            "other",
+            "-R",
+            fixture("keys/client.recipients").to_str().unwrap(),
+            "--out",
+            env.path("out").to_str().unwrap(),
+        ],
+    );
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("left by an export that was killed"));
+    assert!(s3.multipart_uploads(&b, "acme/").is_empty());
+}
