@@ -1445,14 +1445,18 @@ pub enum ShredError {
     /// The user answered no.
     #[error("nothing was deleted: not confirmed.")]
     Declined,
-    /// The handover has objects in a bucket, which this deletion cannot handle: refused
-    /// before anything is touched, so a bucket key is never taken for a local path.
+    /// After the run, versions (or incomplete uploads) of the recorded keys are still in the
+    /// bucket: the deletion is not done, and no certificate is issued.
     #[error(
-        "handover {handover_id} has objects in a bucket; deleting them is not supported by this version.\nDelete the objects with your storage tools; nothing was touched."
+        "{left} version(s) or upload(s) of the handover's keys are still in the bucket after the run (first: {first}); no certificate was issued.\nSomething wrote to those keys meanwhile, or the service kept what it was asked to delete. The job {job_id} is recorded: run the same command again; a version written after the plan is refused there, for you to decide."
     )]
-    InBucket {
-        /// The handover.
-        handover_id: String,
+    ObjectsLeft {
+        /// The job, still open.
+        job_id: String,
+        /// How many are left.
+        left: usize,
+        /// The first one, `s3://BUCKET/KEY version V`.
+        first: String,
     },
     /// The handover's copies were already deleted and certified.
     #[error(
@@ -1579,7 +1583,7 @@ impl ShredError {
             ShredError::CannotAsk => "cannot_ask",
             ShredError::Declined => "declined",
             ShredError::AlreadyDeleted { .. } => "already_deleted",
-            ShredError::InBucket { .. } => "unsupported",
+            ShredError::ObjectsLeft { .. } => "deletion_incomplete",
             ShredError::JobRootsDiffer { .. } => "job_roots_differ",
             ShredError::Incomplete { .. } => "deletion_incomplete",
             ShredError::Io { .. } => "io_error",

@@ -81,8 +81,8 @@ pub use erase::certificate::{Certificate, CertificateView, Coverage};
 pub use erase::fsinfo::DiskInfo;
 pub use erase::names::Names;
 pub use erase::{
-    DeleteOptions, FsMethod, PlanRoot, PlanSummary, Refusal, ShredOptions, ShredSummary, delete,
-    shred,
+    DeleteOptions, FsMethod, PlanObject, PlanRoot, PlanSummary, Refusal, ShredOptions,
+    ShredSummary, delete, shred,
 };
 pub use error::{HandoverCandidate, HandoverState};
 pub use evidence::{EvidenceSummary, evidence};
@@ -123,8 +123,8 @@ pub use util::{human_bytes, plural};
 /// the summaries above carry them; each serializes to exactly the JSON that was signed.
 pub mod documents {
     pub use crate::erase::certificate::{
-        BagFile, Certificate, EntryRef, HandoverRef, Host, Operator, ReceiptRef, RootRef,
-        Sanitization, Totals, Verification, VoidRef,
+        BagFile, Certificate, EntryRef, HandoverRef, Host, ObjectRef, Operator, ReceiptRef,
+        RootRef, Sanitization, Totals, Verification, VoidRef,
     };
     pub use crate::keys::delegation::DelegationRef;
     pub use crate::manifest::{Checkpoint, SignerInfo, Tool};

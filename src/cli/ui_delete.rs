@@ -40,6 +40,7 @@ fn print_plan(p: &PlanSummary) {
             if r.exists { "" } else { "  (not found)" }
         );
     }
+    print_plan_objects(p);
     for f in &p.filesystems {
         if f.method == "unlink" {
             eprintln!(
@@ -63,6 +64,51 @@ fn print_plan(p: &PlanSummary) {
         if let Some(r) = &f.reason {
             eprintln!("      because {r}");
         }
+    }
+}
+
+/// The bucket half of the plan: each version, delete marker and upload, and what the
+/// logical delete does not claim.
+fn print_plan_objects(p: &PlanSummary) {
+    if p.objects.is_empty() {
+        return;
+    }
+    let versions = p.objects.iter().filter(|o| o.kind == "object").count() as u64;
+    let bytes: u64 = p.objects.iter().map(|o| o.bytes).sum();
+    eprintln!(
+        "  in object storage: {} ({}), {}, {}: logical_delete (the storage service decides when the bytes are gone)",
+        plural(versions, "object version", "object versions"),
+        human_bytes(bytes),
+        plural(
+            p.objects
+                .iter()
+                .filter(|o| o.kind == "delete_marker")
+                .count() as u64,
+            "delete marker",
+            "delete markers"
+        ),
+        plural(
+            p.objects
+                .iter()
+                .filter(|o| o.kind == "multipart_upload")
+                .count() as u64,
+            "incomplete upload",
+            "incomplete uploads"
+        ),
+    );
+    for o in &p.objects {
+        eprintln!(
+            "  {:<9} {}  {} {}{}",
+            o.role,
+            o.url,
+            o.kind,
+            o.version_id.as_deref().unwrap_or("(unversioned)"),
+            if o.kind == "object" {
+                format!("  {}", human_bytes(o.bytes))
+            } else {
+                String::new()
+            }
+        );
     }
 }
 
@@ -299,6 +345,22 @@ fn certificate_paths(c: &Certificate, w: &mut dyn FnMut(String)) {
                 .as_ref()
                 .map(|h| format!("  sha256 {h}"))
                 .unwrap_or_default()
+        ));
+    }
+    if !c.objects.is_empty() {
+        w("Objects:".into());
+    }
+    for o in &c.objects {
+        w(format!(
+            "  s3://{}/{}  {} {} {}  {}  {} ({})",
+            o.bucket,
+            name(&o.key, &o.key_sha256),
+            o.role,
+            o.kind,
+            o.version_id.as_deref().unwrap_or("(unversioned)"),
+            o.bytes,
+            o.status,
+            o.method
         ));
     }
     if !c.warnings.is_empty() {

@@ -27,7 +27,7 @@ use crate::keys::signing;
 use crate::ledger::event::{AuditEvent, DeletedDetails, DeletionResult};
 use crate::ledger::state::EntryState;
 use crate::ledger::store::{
-    EntryRecord, HandoverRecord, JobRecord, ReceiptRecord, RootRecord, Store,
+    EntryRecord, HandoverRecord, JobRecord, ObjectEntryRecord, ReceiptRecord, RootRecord, Store,
 };
 use crate::manifest::{SignerInfo, Tool};
 use crate::util;
@@ -88,6 +88,11 @@ pub struct Certificate {
     pub roots: Vec<RootRef>,
     /// Every entry of the job, each once: deleted, or found gone before the job reached it.
     pub entries: Vec<EntryRef>,
+    /// What the job removed in buckets: every version, delete marker and incomplete upload
+    /// of the handover's recorded keys. Absent when there was none, so certificates of local
+    /// deletions are what earlier versions wrote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ObjectRef>,
     /// Caveats for people: weaker methods, vanished entries, hashes unlike those of the export.
     pub warnings: Vec<String>,
     /// The audit log as it stood when the certificate was issued: an anchor outside the
@@ -285,6 +290,37 @@ pub struct EntryRef {
     pub note: Option<String>,
 }
 
+/// One thing removed in a bucket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ObjectRef {
+    /// The bucket.
+    pub bucket: String,
+    /// The object's key. Absent when names are salted and the key is a `source` key (the
+    /// client's file name); the outputs' keys stay in clear, like their paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Salted SHA-256 of the key's bytes (see `erase::names`), in place of `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_sha256: Option<String>,
+    /// The role of the recorded key: `archive`, `manifest`, `signature` or `source`.
+    pub role: String,
+    /// `object` (a version with data), `delete_marker` or `multipart_upload`.
+    pub kind: String,
+    /// The version id (the upload id of a `multipart_upload`); None in a bucket without
+    /// versions.
+    pub version_id: Option<String>,
+    /// The version's size in bytes (0 for the other kinds).
+    pub bytes: u64,
+    /// `logical_delete`: the service was asked to remove it.
+    pub method: String,
+    /// Why no more is claimed: the storage service decides when the bytes are gone.
+    pub reason: String,
+    /// `deleted` or `vanished` (gone before this job reached it; not removed by it).
+    pub status: String,
+    /// What else happened to it.
+    pub note: Option<String>,
+}
+
 /// The model the certificate follows.
 pub const STANDARD: &str = "modelled on the Certificate of Sanitization of NIST SP 800-88 Rev. 2, Guidelines for Media Sanitization (September 2025; Rev. 1 is withdrawn), in its terms: sanitization method (Clear, Purge, Destroy) and technique";
 
@@ -384,6 +420,8 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         .collect();
     let sanitization = sanitization(&fs, &entries);
     let mut tally = tally(&entries, &roots, input.handover, &namer);
+    let objects = object_refs(&store.object_entries(input.job_id)?, &namer);
+    tally.warnings.extend(object_warning(&objects));
     tally.warnings.extend(general_warnings(
         &sanitization,
         &tally.totals,
@@ -426,6 +464,7 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         names_salt: namer.salt.clone(),
         roots: root_refs(&roots, &fs, &namer),
         entries: std::mem::take(&mut tally.entries),
+        objects,
         warnings: tally.warnings.clone(),
         audit_checkpoint: crate::ledger::audit::checkpoint(store, input.home)?,
         delegation: None,
@@ -618,6 +657,56 @@ fn general_warnings(
     warnings
 }
 
+/// The bucket entries as the certificate lists them.
+fn object_refs(entries: &[ObjectEntryRecord], namer: &Namer) -> Vec<ObjectRef> {
+    entries
+        .iter()
+        .map(|e| {
+            let (key, key_sha256) = match &namer.salt {
+                Some(salt) if e.role == "source" => {
+                    (None, Some(names::path_sha256(salt, e.key.as_bytes())))
+                }
+                _ => (Some(e.key.clone()), None),
+            };
+            let vanished = e.state == EntryState::Vanished;
+            ObjectRef {
+                bucket: e.bucket.clone(),
+                key,
+                key_sha256,
+                role: e.role.clone(),
+                kind: e.kind.clone(),
+                version_id: e.version_id.clone(),
+                bytes: e.bytes,
+                method: e.method.clone(),
+                reason: crate::erase::bucket::REASON.into(),
+                status: if vanished { "vanished" } else { "deleted" }.into(),
+                note: e.note.clone(),
+            }
+        })
+        .collect()
+}
+
+/// What a logical delete in a bucket does and does not claim, said once.
+fn object_warning(objects: &[ObjectRef]) -> Option<String> {
+    let deleted: Vec<&ObjectRef> = objects.iter().filter(|o| o.status == "deleted").collect();
+    if deleted.is_empty() {
+        return None;
+    }
+    let versions = deleted.iter().filter(|o| o.kind == "object").count() as u64;
+    let bytes: u64 = deleted.iter().map(|o| o.bytes).sum();
+    Some(format!(
+        "{} ({}) and {} in object storage got a logical delete: the service was asked to remove them and no longer lists them, but {}; no overwrite is claimed",
+        crate::util::plural(versions, "object version", "object versions"),
+        crate::util::human_bytes(bytes),
+        crate::util::plural(
+            deleted.len() as u64 - versions,
+            "delete marker or incomplete upload",
+            "delete markers or incomplete uploads"
+        ),
+        crate::erase::bucket::REASON
+    ))
+}
+
 fn handover_ref(h: &HandoverRecord) -> HandoverRef {
     HandoverRef {
         handover_id: h.handover_id.clone(),
@@ -763,6 +852,7 @@ fn record(
     totals: &Totals,
     now: time::OffsetDateTime,
 ) -> Result<()> {
+    let objects = store.object_entries(&job.job_id)?;
     let tx = store.begin()?;
     tx.insert_certificate(&crate::ledger::store::CertificateRecord {
         certificate_id: w.cert.certificate_id.clone(),
@@ -787,6 +877,12 @@ fn record(
         for r in &w.cert.roots {
             if let Some(h) = &r.path_sha256 {
                 tx.redact_root_path(&job.job_id, r.index, &names::stored_form(h))?;
+            }
+        }
+        // One certificate object per recorded object entry, in the same order.
+        for (rec, o) in objects.iter().zip(&w.cert.objects) {
+            if let Some(h) = &o.key_sha256 {
+                tx.redact_object_key(&job.job_id, rec.seq, &names::stored_form(h))?;
             }
         }
     }

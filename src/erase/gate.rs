@@ -158,6 +158,8 @@ pub(super) struct Start<'a> {
     /// The newest finished job of these roots (shred), as read while planning.
     pub done_before: Option<&'a str>,
     pub entries: &'a [EntryRecord],
+    /// The bucket entries of the plan (delete of a handover with objects).
+    pub objects: &'a [crate::ledger::store::ObjectEntryRecord],
     pub reason: Option<&'a str>,
 }
 
@@ -274,6 +276,9 @@ fn record_job(tx: &crate::ledger::store::Tx<'_>, s: &Start<'_>, job_id: &str) ->
         for e in s.entries {
             tx.upsert_entry(&j.job_id, e)?;
         }
+        for o in s.objects {
+            tx.upsert_object_entry(&j.job_id, o)?;
+        }
         return Ok(j.clone());
     }
     let j = JobRecord {
@@ -301,6 +306,9 @@ fn record_job(tx: &crate::ledger::store::Tx<'_>, s: &Start<'_>, job_id: &str) ->
     }
     for e in s.entries {
         tx.upsert_entry(&j.job_id, e)?;
+    }
+    for o in s.objects {
+        tx.upsert_object_entry(&j.job_id, o)?;
     }
     Ok(j)
 }

@@ -21,6 +21,7 @@
 //! plan and the first operation, `shred.overwritten` after each file's overwrite,
 //! `shred.verified` after each read-back, `shred.unlinked` after each unlink.
 
+pub(crate) mod bucket;
 pub mod certificate;
 mod dirs;
 mod exec;
@@ -43,6 +44,8 @@ use crate::report::Reporter;
 use crate::util;
 use fsinfo::{FsClass, FsInfo};
 
+use bucket::BucketPlan;
+pub use bucket::PlanObject;
 use exec::Exec;
 pub use plan::FsMethod;
 use plan::fs_methods;
@@ -130,6 +133,10 @@ pub struct PlanSummary {
     pub filesystems: Vec<FsMethod>,
     /// On a resumed job: entries an earlier run already finished.
     pub already_done: u64,
+    /// What will be removed in buckets (`delete` of a handover with objects): every version,
+    /// delete marker and incomplete upload of the recorded keys, each by a logical delete.
+    #[serde(default)]
+    pub objects: Vec<PlanObject>,
 }
 
 /// What a run did.
@@ -203,6 +210,7 @@ pub fn shred(home: &Home, opts: &ShredOptions, reporter: &dyn Reporter) -> Resul
             receipt: None,
             reason: None,
             roots,
+            objects: Vec::new(),
             recorded: false,
             dry_run: opts.dry_run,
             yes: opts.yes,
@@ -248,7 +256,17 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     }
     let store = Store::open(&home.database())?;
     let h = store.handover(&opts.handover)?;
-    refuse_finished_or_remote(&store, &h)?;
+    refuse_finished(&store, &h)?;
+    // What it recorded in buckets must be what its export audited, before any of it is
+    // listed: a row added with sqlite3 would otherwise have delete remove someone else's key.
+    let mut objects = store.objects(&h.handover_id)?;
+    if let Some(what) = crate::ledger::audit::objects_mismatch(&store, &h.handover_id, &objects)? {
+        return Err(crate::error::AuditError::GateMismatch {
+            handover_id: h.handover_id.clone(),
+            what,
+        }
+        .into());
+    }
     // The receipt relied on here is checked against the audit log, with the hold and the
     // schedule, before anything is touched: `gate::related` checks every handover the run
     // touches, this one always among them.
@@ -290,12 +308,17 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     let mut roots = Vec::new();
     if !voided {
         roots.push((h.source_path.clone(), "source".to_string()));
+    } else {
+        objects.retain(|o| o.role != "source");
     }
     roots.extend([
         (h.archive_path.clone(), "archive".to_string()),
         (h.manifest_path.clone(), "manifest".to_string()),
         (h.signature_path.clone(), "signature".to_string()),
     ]);
+    // Paths recorded as `s3://BUCKET/KEY` are objects (listed in `objects`, planned by
+    // `bucket`), never local roots: a local plan would take them for relative paths.
+    roots.retain(|(p, _)| !crate::remote::is_remote(&p.to_string_lossy()));
     roots.extend(opts.also.iter().map(|p| (p.clone(), "also".to_string())));
     // Partial archives a killed export left in this outbox: shredded and certified with it.
     roots.extend(
@@ -303,7 +326,12 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
             .into_iter()
             .map(|p| (p, "stale_temp".to_string())),
     );
-    let cert_dir = crate::home::parent_dir(&h.archive_path).to_path_buf();
+    // Beside the archive; an archive in a bucket gets it in the home's certificates/.
+    let cert_dir = if crate::remote::is_remote(&h.archive_path.to_string_lossy()) {
+        home.dir.join("certificates")
+    } else {
+        crate::home::parent_dir(&h.archive_path).to_path_buf()
+    };
     let name = h.name.clone();
     let mut summary = run(
         home,
@@ -313,6 +341,7 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
             receipt,
             reason,
             roots,
+            objects,
             recorded: true,
             dry_run: opts.dry_run,
             yes: opts.yes,
@@ -337,15 +366,8 @@ pub fn delete(home: &Home, opts: &DeleteOptions, reporter: &dyn Reporter) -> Res
     Ok(summary)
 }
 
-/// Refuses a handover whose deletion is certified already (checked against the audit log),
-/// and one with objects in a bucket.
-fn refuse_finished_or_remote(store: &Store, h: &HandoverRecord) -> Result<()> {
-    if !store.objects(&h.handover_id)?.is_empty() {
-        return Err(ShredError::InBucket {
-            handover_id: h.handover_id.clone(),
-        }
-        .into());
-    }
+/// Refuses a handover whose deletion is certified already (checked against the audit log).
+fn refuse_finished(store: &Store, h: &HandoverRecord) -> Result<()> {
     if let Some(job) = store.deletion_job_for_handover(&h.handover_id)?
         && job.state == JobState::Done
     {
@@ -376,6 +398,8 @@ struct Request {
     receipt: Option<ReceiptRecord>,
     reason: Option<String>,
     roots: Vec<(PathBuf, String)>,
+    /// The objects recorded in buckets (delete), planned apart from the roots.
+    objects: Vec<crate::ledger::store::ObjectRecord>,
     /// The roots were recorded by export (delete): they must still resolve to themselves.
     recorded: bool,
     dry_run: bool,
@@ -429,13 +453,18 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
     } else {
         blockers.append(&mut missing);
     }
-    let stored = match (&existing, &store) {
-        (Some(job), Some(s)) => resume_roots(s, job, &mut roots)?,
-        _ => Vec::new(),
+    let (stored, stored_objects) = match (&existing, &store) {
+        (Some(j), Some(s)) => (
+            resume_roots(s, j, &mut roots)?,
+            s.object_entries(&j.job_id)?,
+        ),
+        _ => (Vec::new(), Vec::new()),
     };
+    let mut objects = bucket_plan(&req, &stored_objects, &mut blockers, &mut warnings)?;
     let planned = walk_plan(home, &roots, &stored, blockers)?;
     let mut entries = merge_plan(&planned, &stored, &roots, &mut warnings);
-    if existing.is_none() && entries.is_empty() {
+    let no_objects = objects.as_ref().is_none_or(|o| o.entries.is_empty());
+    if existing.is_none() && entries.is_empty() && no_objects {
         return Err(ShredError::NothingToDelete.into());
     }
 
@@ -448,6 +477,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         related,
         refused,
     );
+    summary.plan.objects = objects.as_ref().map(BucketPlan::todo).unwrap_or_default();
     if req.dry_run {
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
@@ -476,10 +506,12 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
             existing: existing.as_ref(),
             done_before: done_before.as_deref(),
             entries: &entries,
+            objects: objects.as_ref().map_or(&[], |o| &o.entries),
             reason: req.reason.as_deref(),
         },
     )?;
     summary.job_id = Some(job.job_id.clone());
+    execute_objects(store, &job, objects.as_mut(), reporter)?;
     execute(
         store,
         &job,
@@ -490,6 +522,7 @@ fn run(home: &Home, req: Request, reporter: &dyn Reporter) -> Result<ShredSummar
         reporter,
     )?;
 
+    objects_left(&job, objects.as_ref())?;
     // Every entry is done: certify from what the database recorded over all runs.
     certify(home, store, &req, &job, &signer, &mut summary)?;
     summary.seconds = started.elapsed().as_secs_f64();
@@ -533,6 +566,63 @@ fn new_summary(
         .iter()
         .any(|f| f.method != "clear" && f.method != "unlink");
     summary
+}
+
+/// The bucket half of the plan (None without recorded objects), merged with what an
+/// interrupted run of the job recorded.
+fn bucket_plan(
+    req: &Request,
+    stored: &[crate::ledger::store::ObjectEntryRecord],
+    blockers: &mut Vec<Blocker>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<BucketPlan>> {
+    if req.objects.is_empty() {
+        return Ok(None);
+    }
+    let now = util::rfc3339(util::now());
+    let plan = BucketPlan::make(&req.objects, stored, &now, blockers, warnings)?;
+    Ok(Some(plan))
+}
+
+/// Removes the bucket entries of the recorded job; any that failed fails the run, which can
+/// be resumed.
+fn execute_objects(
+    store: &mut Store,
+    job: &JobRecord,
+    objects: Option<&mut BucketPlan>,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let Some(objects) = objects else {
+        return Ok(());
+    };
+    if let Some((failed, first, first_reason)) = objects.execute(store, &job.job_id, reporter)? {
+        return Err(ShredError::Incomplete {
+            job_id: job.job_id.clone(),
+            failed,
+            first: PathBuf::from(first),
+            first_reason,
+            io: true,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Lists the recorded keys again after the run: a version still there (written meanwhile, or
+/// a delete the service acknowledged without acting on) means the run is not done, whatever
+/// it sent.
+fn objects_left(job: &JobRecord, objects: Option<&BucketPlan>) -> Result<()> {
+    if let Some(o) = objects
+        && let Some((left, first)) = o.left()?
+    {
+        return Err(ShredError::ObjectsLeft {
+            job_id: job.job_id.clone(),
+            left,
+            first,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Issues the certificate of the finished job and adds it to the summary.
@@ -974,6 +1064,12 @@ fn confirm_question(p: &PlanSummary) -> String {
         if let Some(r) = &f.reason {
             q.push_str(&format!("    because {r}\n"));
         }
+    }
+    if !p.objects.is_empty() {
+        q.push_str(&format!(
+            "  and in object storage {} (versions, delete markers, incomplete uploads): logical delete\n",
+            util::plural(p.objects.len() as u64, "entry", "entries")
+        ));
     }
     q.push_str("This cannot be undone. Delete? [y/N] ");
     q

@@ -615,6 +615,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_export_adds_one_key() {
+        let e = AuditEvent::Export(ExportDetails {
+            client: "acme".into(),
+            objects_sha256: Some("o".into()),
+            ..ExportDetails::default()
+        });
+        let text = e.details().to_string();
+        assert!(text.contains(r#""objects_sha256":"o""#), "{text}");
+        assert_eq!(AuditEvent::parse("export", &text).as_ref(), Some(&e));
+    }
+
+    #[test]
     fn an_export_with_a_profile_adds_one_key_and_client_events_read_back() {
         let e = AuditEvent::Export(ExportDetails {
             client: "acme".into(),

@@ -1212,6 +1212,14 @@ impl Tx<'_> {
             params![job_id, idx, form],
         )
     }
+
+    /// Replaces one object entry's key with its stored salted form, once its job is done.
+    pub fn redact_object_key(&self, job_id: &str, seq: u64, form: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE deletion_objects SET key = CAST(?3 AS TEXT) WHERE job_id = ?1 AND seq = ?2",
+            params![job_id, seq as i64, form],
+        )
+    }
 }
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {

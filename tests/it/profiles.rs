@@ -480,14 +480,19 @@ fn bad_values_are_refused_with_a_next_step() {
 fn a_home_made_before_profiles_keeps_working() {
     let (env, id) = fixture_exported(&[]);
     let db = env.home().join("state.db");
-    // As the version before this one left it: no clients table, one migration fewer.
+    // As the version before profiles left it: no clients table, nor the tables of the
+    // migrations after it (object storage: objects and remote_temps, then deletion_objects).
     let version: usize = sql_query(&db, "PRAGMA user_version")
         .trim()
         .parse()
         .unwrap();
     sql_exec(
         &db,
-        &format!("DROP TABLE clients; PRAGMA user_version = {};", version - 1),
+        &format!(
+            "DROP TABLE clients; DROP TABLE objects; DROP TABLE remote_temps;
+             DROP TABLE deletion_objects; PRAGMA user_version = {};",
+            version - 3
+        ),
     );
     let o = env.run(&["list"]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
