@@ -66,8 +66,6 @@ mod ledger;
 mod manifest;
 mod pack;
 mod receive;
-// The reading, deletion and sharing sides of object storage are wired in next.
-#[allow(dead_code)]
 mod remote;
 mod report;
 mod util;

@@ -190,11 +190,6 @@ impl Client {
         })
     }
 
-    /// The bucket.
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     /// The current object under exactly `key`, if there is one.
     pub fn object(&self, key: &str) -> Result<Option<ObjectVersion>, RemoteError> {
         Ok(self.objects(key)?.into_iter().find(|o| o.key == key))

@@ -66,7 +66,13 @@ fn s3_offboarding_through_a_bucket_with_links() {
     }
     let env = Env::keyed();
     let b = s3.bucket("offboard");
-    let s = export_to(&env, s3, &fixture("acme"), &format!("s3://{b}/acme/"), &[]);
+    // A copy: delete removes the exported data directory.
+    let data = env.path("acme");
+    sh(
+        &format!("cp -a '{}' '{}'", fixture("acme").display(), data.display()),
+        &env.path(""),
+    );
+    let s = export_to(&env, s3, &data, &format!("s3://{b}/acme/"), &[]);
     let key = |p: &Path| {
         p.to_str()
             .unwrap()
@@ -142,6 +148,17 @@ fn s3_offboarding_through_a_bucket_with_links() {
     );
     let o = run(&env, s3, &["confirm", receipt.to_str().unwrap()]);
     assert_ok(&o);
+
+    // delete: every version of the three keys goes, and the bucket holds nothing of it.
+    let o = run(&env, s3, &["delete", &s.handover_id, "--yes"]);
+    assert_ok(&o);
+    let left = s3.versions(&b, "");
+    assert!(left.is_empty(), "versions or delete markers left: {left:?}");
+    assert!(
+        !data.exists(),
+        "the local data directory is deleted with the objects"
+    );
+    assert!(s3.multipart_uploads(&b, "").is_empty());
 
     // The share is in the audit log with its expiry, never with the links.
     let o = run(&env, s3, &["audit", "verify"]);
