@@ -1970,6 +1970,16 @@ pub enum RemoteError {
         /// "was deleted (certificate …)" or "was voided".
         why: String,
     },
+    /// The environment points to another service than the one a handover's objects are in.
+    #[error(
+        "the handover's objects are at {recorded}, but AWS_ENDPOINT_URL (or the default) points to {now}: a bucket name means nothing at another service.\nRun again with AWS_ENDPOINT_URL={recorded}."
+    )]
+    OtherEndpoint {
+        /// The endpoint recorded with the objects.
+        recorded: String,
+        /// The endpoint of this run.
+        now: String,
+    },
     /// `share --expires` beyond what a presigned link allows.
     #[error(
         "--expires {0} is longer than a presigned link can last (7 days); use 7d or less, and share again when it runs out."
@@ -2003,12 +2013,15 @@ impl RemoteError {
             RemoteError::NotInBucket(_) => "not_in_bucket",
             RemoteError::NotShareable { .. } => "not_shareable",
             RemoteError::TooLong(_) => "bad_option",
+            RemoteError::OtherEndpoint { .. } => "other_endpoint",
         }
     }
     /// Exit class: a refused share is a refusal (3); everything else operational (1).
     pub fn class(&self) -> ExitClass {
         match self {
-            RemoteError::NotInBucket(_) | RemoteError::NotShareable { .. } => ExitClass::Refused,
+            RemoteError::NotInBucket(_)
+            | RemoteError::NotShareable { .. }
+            | RemoteError::OtherEndpoint { .. } => ExitClass::Refused,
             _ => ExitClass::Operational,
         }
     }

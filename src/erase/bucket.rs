@@ -107,6 +107,29 @@ impl BucketPlan {
         for bucket in keys.keys() {
             clients.insert(bucket.clone(), Client::connect(bucket)?);
         }
+        // A bucket name means one bucket only at one service: objects recorded at another
+        // endpoint than this run's are never listed, let alone deleted.
+        let elsewhere: Vec<&ObjectRecord> = objects
+            .iter()
+            .filter(|o| o.endpoint != clients[&o.bucket].endpoint())
+            .collect();
+        if let Some(o) = elsewhere.first() {
+            blockers.push(Blocker {
+                kind: "other_endpoint",
+                path: PathBuf::from(url(&o.bucket, &o.key)),
+                message: format!(
+                    "recorded at {}, but this run points to {}: nothing there was listed or deleted. Run again with AWS_ENDPOINT_URL={}",
+                    o.endpoint,
+                    clients[&o.bucket].endpoint(),
+                    o.endpoint
+                ),
+            });
+            return Ok(BucketPlan {
+                entries: Vec::new(),
+                clients,
+                keys,
+            });
+        }
         let mut plan = BucketPlan {
             entries: Vec::new(),
             clients,

@@ -350,6 +350,7 @@ pub fn objects_digest(objects: &[crate::ledger::store::ObjectRecord]) -> String 
             let source = o.role == "source";
             let fields = [
                 o.role.as_str(),
+                o.endpoint.as_str(),
                 o.bucket.as_str(),
                 o.key.as_str(),
                 if source {

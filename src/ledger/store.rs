@@ -258,7 +258,8 @@ CREATE TABLE objects (
     key         TEXT NOT NULL,
     version_id  TEXT,
     etag        TEXT,
-    bytes       INTEGER NOT NULL
+    bytes       INTEGER NOT NULL,
+    endpoint    TEXT NOT NULL
 );
 CREATE INDEX objects_handover ON objects (handover_id, role);
 CREATE TABLE remote_temps (
@@ -268,6 +269,7 @@ CREATE TABLE remote_temps (
     created_at  TEXT NOT NULL,
     pid         INTEGER NOT NULL,
     owner       TEXT NOT NULL,
+    endpoint    TEXT NOT NULL,
     PRIMARY KEY (bucket, key)
 );
 "#,
@@ -1929,6 +1931,8 @@ pub struct ObjectRecord {
     pub etag: Option<String>,
     /// Its size.
     pub bytes: u64,
+    /// The service it is in (the endpoint URL): a bucket name means nothing without it.
+    pub endpoint: String,
 }
 
 /// One thing a deletion job removes in a bucket (`deletion_objects`).
@@ -1973,6 +1977,8 @@ pub struct RemoteTempRecord {
     pub pid: u32,
     /// Boot id, pid and start time of that process (see `TempFileRecord::owner`).
     pub owner: String,
+    /// The service (endpoint URL) the upload goes to.
+    pub endpoint: String,
 }
 
 impl Tx<'_> {
@@ -1984,8 +1990,8 @@ impl Tx<'_> {
     ) -> Result<(), StoreError> {
         for o in objects {
             self.exec(
-                "INSERT INTO objects (handover_id, role, bucket, key, version_id, etag, bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO objects (handover_id, role, bucket, key, version_id, etag, bytes, endpoint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     handover_id,
                     o.role,
@@ -1993,7 +1999,8 @@ impl Tx<'_> {
                     o.key,
                     o.version_id,
                     o.etag,
-                    o.bytes as i64
+                    o.bytes as i64,
+                    o.endpoint
                 ],
             )?;
         }
@@ -2004,9 +2011,9 @@ impl Tx<'_> {
     pub fn insert_remote_temps(&self, rows: &[RemoteTempRecord]) -> Result<(), StoreError> {
         for t in rows {
             self.exec(
-                "INSERT INTO remote_temps (bucket, key, handover_id, created_at, pid, owner)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![t.bucket, t.key, t.handover_id, t.created_at, t.pid, t.owner],
+                "INSERT INTO remote_temps (bucket, key, handover_id, created_at, pid, owner, endpoint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![t.bucket, t.key, t.handover_id, t.created_at, t.pid, t.owner, t.endpoint],
             )?;
         }
         Ok(())
@@ -2070,7 +2077,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT role, bucket, key, version_id, etag, bytes FROM objects
+                "SELECT role, bucket, key, version_id, etag, bytes, endpoint FROM objects
                  WHERE handover_id = ?1 ORDER BY rowid",
             )
             .map_err(|e| self.err(e))?;
@@ -2083,6 +2090,7 @@ impl Store {
                     version_id: r.get(3)?,
                     etag: r.get(4)?,
                     bytes: r.get::<_, i64>(5)? as u64,
+                    endpoint: r.get(6)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -2122,7 +2130,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT bucket, key, handover_id, created_at, pid, owner FROM remote_temps
+                "SELECT bucket, key, handover_id, created_at, pid, owner, endpoint FROM remote_temps
                  ORDER BY created_at, bucket, key",
             )
             .map_err(|e| self.err(e))?;
@@ -2135,6 +2143,7 @@ impl Store {
                     created_at: r.get(3)?,
                     pid: r.get(4)?,
                     owner: r.get(5)?,
+                    endpoint: r.get(6)?,
                 })
             })
             .map_err(|e| self.err(e))?;

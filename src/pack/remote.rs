@@ -40,6 +40,7 @@ pub(crate) fn export_to_bucket(
             created_at: o.created_at.clone(),
             pid,
             owner: owner.clone(),
+            endpoint: b.client.endpoint().to_string(),
         })
         .collect();
     let tx = store.begin()?;
@@ -70,7 +71,7 @@ pub(crate) fn export_to_bucket(
         ("manifest", &manifest_obj),
         ("signature", &sig_obj),
     ]
-    .map(|(role, v)| object_record(role, &b.loc.bucket, v));
+    .map(|(role, v)| object_record(role, &b.loc.bucket, b.client.endpoint(), v));
     tx.insert_objects(&o.handover_id, &objects)?;
     for k in &keys {
         tx.delete_remote_temp(&b.loc.bucket, k)?;
@@ -106,7 +107,7 @@ pub(crate) fn output_objects(b: &Bucket, o: &Outputs, w: &Written) -> Vec<Object
     .map(|(role, p)| {
         let key = b.key(p);
         match w.sealed.object.as_ref().filter(|_| role == "archive") {
-            Some(v) => object_record(role, &b.loc.bucket, v),
+            Some(v) => object_record(role, &b.loc.bucket, b.client.endpoint(), v),
             None => ObjectRecord {
                 role: role.to_string(),
                 bucket: b.loc.bucket.clone(),
@@ -114,6 +115,7 @@ pub(crate) fn output_objects(b: &Bucket, o: &Outputs, w: &Written) -> Vec<Object
                 version_id: None,
                 etag: None,
                 bytes: 0,
+                endpoint: b.client.endpoint().to_string(),
             },
         }
     })
@@ -121,7 +123,12 @@ pub(crate) fn output_objects(b: &Bucket, o: &Outputs, w: &Written) -> Vec<Object
 }
 
 /// The `objects` row of one object version.
-pub(crate) fn object_record(role: &str, bucket: &str, v: &ObjectVersion) -> ObjectRecord {
+pub(crate) fn object_record(
+    role: &str,
+    bucket: &str,
+    endpoint: &str,
+    v: &ObjectVersion,
+) -> ObjectRecord {
     ObjectRecord {
         role: role.to_string(),
         bucket: bucket.to_string(),
@@ -129,6 +136,7 @@ pub(crate) fn object_record(role: &str, bucket: &str, v: &ObjectVersion) -> Obje
         version_id: v.version.clone(),
         etag: v.etag.clone(),
         bytes: v.size,
+        endpoint: endpoint.to_string(),
     }
 }
 

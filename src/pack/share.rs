@@ -79,6 +79,13 @@ pub fn share(home: &Home, reference: &str, expires: time::Duration) -> Result<Sh
         .into());
     }
     let client = Client::connect(&archive.bucket)?;
+    if client.endpoint() != archive.endpoint {
+        return Err(RemoteError::OtherEndpoint {
+            recorded: archive.endpoint.clone(),
+            now: client.endpoint().to_string(),
+        }
+        .into());
+    }
     let secs = Duration::from_secs(expires.whole_seconds() as u64);
     let link = |key: &str| client.presign(key, secs);
     let (archive_url, manifest_url, signature_url) = (

@@ -329,6 +329,19 @@ pub fn clean_remote(home: &Home, store: &mut Store, reporter: &dyn Reporter) -> 
                 continue;
             }
         };
+        // A bucket name means one bucket only at one service: rows of an export to another
+        // endpoint wait for a run that points there.
+        let (mine, elsewhere): (Vec<_>, Vec<_>) = mine
+            .into_iter()
+            .partition(|r| r.endpoint == client.endpoint());
+        if let Some(r) = elsewhere.first() {
+            reporter.warn(&format!(
+                "an export to s3://{bucket}/ at {} was killed; its upload is cleaned up by the next export run with AWS_ENDPOINT_URL={} (this one points to {})",
+                r.endpoint,
+                r.endpoint,
+                client.endpoint()
+            ));
+        }
         let done = remove_unrecorded(&client, store, &mine)?;
         if done.len() < mine.len() {
             reporter.warn(&format!(

@@ -216,6 +216,12 @@ impl Client {
         Ok(Some(out))
     }
 
+    /// The service's endpoint URL, as requests go to it: what makes a bucket name mean one
+    /// bucket. Recorded with every object, and compared before anything recorded is touched.
+    pub fn endpoint(&self) -> &str {
+        self.raw.endpoint()
+    }
+
     /// Maps an OpenDAL error on `key` to ours.
     pub(crate) fn err(&self, key: &str, action: Action, e: &opendal::Error) -> RemoteError {
         match e.kind() {

@@ -190,6 +190,10 @@ impl Raw {
         }
     }
 
+    pub(super) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     pub(super) async fn uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, RemoteError> {
         let mut out = Vec::new();
         let mut markers: Option<(String, String)> = None;

@@ -442,3 +442,53 @@ fn s3_failed_abort_is_finished_by_the_next_run() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("left by an export that was killed"));
     assert!(s3.multipart_uploads(&b, "acme/").is_empty());
 }
+
+/// A bucket name means one bucket only at one service: with AWS_ENDPOINT_URL pointing
+/// elsewhere, share and delete refuse (exit 3) and name the recorded endpoint; nothing is
+/// listed or deleted there, and the objects stay.
+#[test]
+fn s3_another_endpoint_is_refused() {
+    let Some(s3) = S3::get() else { return };
+    let env = Env::keyed();
+    let b = s3.bucket("endpoint");
+    let data = env.path("acme");
+    sh(
+        &format!("cp -a '{}' '{}'", fixture("acme").display(), data.display()),
+        &env.path(""),
+    );
+    let s = export_to(&env, s3, &data, &format!("s3://{b}/acme/"), &[]);
+    let elsewhere = |args: &[&str]| {
+        let mut c = env.cmd();
+        s3.env(&mut c);
+        c.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = elsewhere(&["--json", "share", &s.handover_id]);
+    assert_code(&o, 3);
+    let e = json(&o.stdout);
+    assert_eq!(e["error"]["kind"], "other_endpoint", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(s3.endpoint()),
+        "{e}"
+    );
+    let o = elsewhere(&[
+        "delete",
+        &s.handover_id,
+        "--without-receipt",
+        "--reason",
+        "test",
+        "--yes",
+    ]);
+    let err = assert_code(&o, 3);
+    assert!(
+        err.contains("other_endpoint") || err.contains("this run points to"),
+        "{err}"
+    );
+    assert_eq!(s3.versions(&b, "acme/").len(), 3);
+    assert!(data.exists(), "nothing local was deleted either");
+}
