@@ -141,9 +141,9 @@ impl Action {
     }
 }
 
-/// A connection to one bucket. Blocking: every call runs on the client's own runtime.
+/// A connection to one bucket. Blocking: every call runs on the process's one runtime.
 pub struct Client {
-    rt: tokio::runtime::Runtime,
+    rt: &'static tokio::runtime::Runtime,
     op: Operator,
     bucket: String,
     raw: raw::Raw,
@@ -157,6 +157,24 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The runtime every [`Client`] blocks on. One for the process, not one per client: OpenDAL
+/// sends through one process-wide HTTP client, whose pooled connections are tasks of the
+/// runtime that opened them. With a runtime per client, a second client (an export from one
+/// bucket into another) took a connection whose task only the first client's runtime could
+/// run, and waited for it forever.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, RemoteError> {
+    static RT: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> =
+        std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| RemoteError::Config { why: e.clone() })
+}
+
 /// Part size of multipart uploads: S3's minimum is 5 MiB; 8 MiB keeps memory bounded (one
 /// part buffered) while a 10,000-part upload still reaches 78 GiB.
 pub(crate) const PART: usize = 8 << 20;
@@ -166,10 +184,7 @@ impl Client {
     /// sent until the first call.
     pub fn connect(bucket: &str) -> Result<Client, RemoteError> {
         opendal::install_default();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| RemoteError::Config { why: e.to_string() })?;
+        let rt = runtime()?;
         let region = raw::region();
         let builder = opendal::services::S3::default()
             .bucket(bucket)
