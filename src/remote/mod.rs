@@ -98,6 +98,8 @@ pub struct ObjectVersion {
     pub delete_marker: bool,
     /// The newest version of its key.
     pub latest: bool,
+    /// When it was written (Unix seconds), where the service said.
+    pub modified: Option<i64>,
 }
 
 /// Object Lock protection on one object version.
@@ -222,6 +224,10 @@ impl Client {
                 key: key.to_string(),
             },
             ErrorKind::ConfigInvalid => RemoteError::Config { why: short(e) },
+            ErrorKind::ConditionNotMatch => RemoteError::Changed {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+            },
             _ => RemoteError::Service {
                 bucket: self.bucket.clone(),
                 key: key.to_string(),
@@ -263,6 +269,7 @@ impl Client {
             size,
             delete_marker: false,
             latest: true,
+            modified: m.last_modified().map(|t| t.into_inner().as_second()),
         })
     }
 
@@ -293,7 +300,11 @@ impl Client {
                 let mut out = Vec::new();
                 while let Some(e) = l.try_next().await? {
                     let m = e.metadata();
-                    if m.is_dir() {
+                    // A key ending in `/` is listed as a directory. Without a delimiter the
+                    // service names only real objects, so such an entry is a folder marker
+                    // (an object, client data like any other); an entry with neither ETag
+                    // nor version is one the lister made up, not an object.
+                    if m.is_dir() && m.etag().is_none() && m.version().is_none() {
                         continue;
                     }
                     out.push(ObjectVersion {
@@ -303,6 +314,7 @@ impl Client {
                         size: m.content_length(),
                         delete_marker: m.is_deleted(),
                         latest: m.is_current().unwrap_or(true),
+                        modified: m.last_modified().map(|t| t.into_inner().as_second()),
                     });
                 }
                 Ok(out)
@@ -326,12 +338,24 @@ impl Client {
         }
     }
 
-    /// A reader of one version of `key` (the current one with None) that fails if the
-    /// object's ETag is no longer `etag`.
+    /// A reader of one version of `key` (the current one with None).
     pub fn reader(
         &self,
         key: &str,
         version: Option<&str>,
+        size: u64,
+    ) -> Result<ObjectReader<'_>, RemoteError> {
+        self.reader_if(key, version, None, size)
+    }
+
+    /// A reader of one version of `key` (the current one with None) whose every request
+    /// fails, with [`RemoteError::Changed`], once the object's ETag is no longer `etag`: in a
+    /// bucket without versions, the bytes read are then all of the object that was listed.
+    pub fn reader_if(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        etag: Option<&str>,
         size: u64,
     ) -> Result<ObjectReader<'_>, RemoteError> {
         let r = self
@@ -340,6 +364,10 @@ impl Client {
                 let mut w = self.op.reader_with(key);
                 if let Some(v) = version {
                     w = w.version(v);
+                }
+                if let Some(e) = etag {
+                    // The header takes the quoted form; the listing's quotes were removed.
+                    w = w.if_match(&format!("\"{e}\""));
                 }
                 w.await
             })

@@ -85,6 +85,7 @@ impl Upload {
             size: self.bytes,
             delete_marker: false,
             latest: true,
+            modified: None,
         })
     }
 }
