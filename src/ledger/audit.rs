@@ -336,6 +336,44 @@ pub fn paths_digest(paths: [&std::path::Path; 4]) -> String {
     util::sha256_hex(&b)
 }
 
+/// The SHA-256 of a handover's object records (`objects`), whatever their order: one JSON
+/// line per record, sorted by (role, bucket, key, version id). The export event carries it,
+/// so an `objects` row added or edited with SQL (someone else's key, for `delete` to remove)
+/// no longer matches what was audited.
+///
+/// The manifest and its signature are bound by role, bucket and key only: they are put into
+/// the bucket after the export event is written (the manifest carries that event's
+/// checkpoint), so their version, ETag and size cannot be in it. Their keys are what
+/// `delete` acts on (every version of exactly that key).
+pub(crate) fn objects_digest(objs: &[crate::ledger::store::ObjectRecord]) -> String {
+    let mut recs: Vec<crate::ledger::store::ObjectRecord> = objs
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            if matches!(o.role.as_str(), "manifest" | "signature") {
+                o.version_id = None;
+                o.etag = None;
+                o.bytes = 0;
+            }
+            o
+        })
+        .collect();
+    recs.sort_by(|a, b| {
+        (&a.role, &a.bucket, &a.key, &a.version_id).cmp(&(
+            &b.role,
+            &b.bucket,
+            &b.key,
+            &b.version_id,
+        ))
+    });
+    let mut text = String::new();
+    for r in &recs {
+        text.push_str(&serde_json::to_string(r).expect("an object record serializes"));
+        text.push('\n');
+    }
+    util::sha256_hex(text.as_bytes())
+}
+
 /// Whether the audit log records a deletion of `handover_id` certified by `certificate_id`
 /// (a `done` job row alone, which SQL can insert, proves nothing).
 pub fn certified_deletion(

@@ -110,6 +110,11 @@ pub struct ExportDetails {
     /// the rows of exports without one stay what earlier versions wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileUse>,
+    /// The digest of the object versions the handover records (`audit::objects_digest`):
+    /// its source objects when exported from a bucket, its outputs when exported to one.
+    /// Absent (not null) for a handover with no objects, so earlier rows stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects_sha256: Option<String>,
 }
 
 /// Details of [`AuditEvent::Confirm`] and [`AuditEvent::ConfirmUpgrade`].
@@ -432,6 +437,7 @@ mod tests {
                     client_key_id: None,
                     paths_sha256: Some("p".into()),
                     profile: None,
+                    objects_sha256: None,
                 }),
                 json!({"client": "acme", "name": "n", "archive_sha256": "a", "files": 3,
                     "bytes": 42, "signer_key_id": "S", "client_key_id": null, "paths_sha256": "p"}),
