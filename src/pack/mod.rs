@@ -9,4 +9,5 @@ pub mod archive;
 pub mod export;
 pub mod profile;
 pub mod remote;
+pub(crate) mod source;
 pub mod stale;
