@@ -25,6 +25,7 @@ mod profiles;
 mod receipt;
 mod release_surface;
 mod s3;
+mod s3_source;
 mod schedule;
 mod shell;
 mod shred;
