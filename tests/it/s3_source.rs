@@ -120,6 +120,48 @@ fn s3_source_prefix_exports_current_versions() {
         &format!("SELECT source_path FROM handovers WHERE id = '{id}'"),
     );
     assert_eq!(src, format!("s3://{b}/acme/"));
+
+    into_a_bucket(&env, s3, &b, &recipient);
+}
+
+/// The same prefix exported into the bucket (two clients in one process): never inside the
+/// source prefix; beside it, the outputs and the sources are all recorded.
+fn into_a_bucket(env: &Env, s3: &S3, b: &str, recipient: &str) {
+    let inside = export(
+        env,
+        s3,
+        &format!("s3://{b}/acme/"),
+        Path::new(&format!("s3://{b}/acme/outbox/")),
+        recipient,
+        "",
+    )
+    .wait_with_output()
+    .unwrap();
+    let err = assert_code(&inside, 1);
+    assert_eq!(
+        json(&inside.stdout)["error"]["kind"],
+        "out_inside_data",
+        "{err}"
+    );
+    let o = export(
+        env,
+        s3,
+        &format!("s3://{b}/acme/"),
+        Path::new(&format!("s3://{b}/outbox/")),
+        recipient,
+        "",
+    )
+    .wait_with_output()
+    .unwrap();
+    assert_ok(&o);
+    let id = json(&o.stdout)["handover_id"].as_str().unwrap().to_string();
+    let roles = sql_query(
+        &env.home().join("state.db"),
+        &format!(
+            "SELECT role, count(*) FROM objects WHERE handover_id = '{id}' GROUP BY role ORDER BY role"
+        ),
+    );
+    assert_eq!(roles, "archive|1\nmanifest|1\nsignature|1\nsource|4");
 }
 
 /// An object overwritten while the export runs (after it was read, in a versioned bucket;
