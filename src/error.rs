@@ -459,6 +459,18 @@ pub enum ExportError {
         /// The data directory.
         data: PathBuf,
     },
+    /// An object under the source prefix whose key cannot be a file of the bag.
+    #[error(
+        "cannot export s3://{bucket}/{key}: {why}.\nRename the object (or move it out of the prefix) and run export again; nothing was written."
+    )]
+    BadKey {
+        /// The bucket.
+        bucket: String,
+        /// The object's key, as listed.
+        key: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// Stopped by a signal (Ctrl-C, SIGTERM).
     #[error("export interrupted; no output was left behind.")]
     Interrupted,
@@ -478,6 +490,7 @@ impl ExportError {
             ExportError::SpecialFile { .. } => "special_file",
             ExportError::NonUtf8Names { .. } => "non_utf8_name",
             ExportError::Write { .. } => "write_failed",
+            ExportError::BadKey { .. } => "bad_key",
             ExportError::LevelOutOfRange(_) | ExportError::SecretInsideData { .. } => "bad_option",
             ExportError::Interrupted => "interrupted",
         }
@@ -1942,6 +1955,16 @@ pub enum RemoteError {
         /// The key.
         key: String,
     },
+    /// An object that changed while it was read (a conditional read failed).
+    #[error(
+        "s3://{bucket}/{key} changed while it was being read.\nStop whatever writes to it, then run the command again."
+    )]
+    Changed {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
     /// A presigned link that has expired.
     #[error(
         "the link to {what} has expired ({detail}).\nAsk the provider for a new one: `handover share ID --expires 7d`."
@@ -2007,6 +2030,7 @@ impl RemoteError {
             RemoteError::NotFound { .. } => "remote_not_found",
             RemoteError::Service { .. } => "remote_failed",
             RemoteError::Exists { .. } => "output_exists",
+            RemoteError::Changed { .. } => "file_changed",
             RemoteError::LinkExpired { .. } => "link_expired",
             RemoteError::Fetch { .. } => "fetch_failed",
             RemoteError::LinksNeeded(_) => "links_needed",

@@ -84,6 +84,10 @@ age -d -i key.txt NAME.tar.zst.age | zstd -d | tar -xf -\n  \
 cd NAME && sha256sum -c SHA256SUMS\n  \
 minisign -Vm NAME.manifest.json -p handover.pub\n\n\
 Nothing appears under a final name unless the whole export succeeded.\n\n\
+DATA_DIR may be s3://BUCKET/PREFIX/ (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n\
+AWS_REGION, AWS_ENDPOINT_URL): every current object under the prefix becomes a file, its key\n\
+below the prefix its path, read by the version listed and recorded with the handover. An\n\
+object written or deleted during the export fails it, as a changed file does.\n\n\
 With a client profile (`handover client add`), `handover export --client acme` takes every\n\
 value it is not given from the profile: the data directory, recipients (plus the escrow\n\
 recipients, always), --client-key, --out and --delete-after. Without --delete-after, a\n\
@@ -739,7 +743,8 @@ pub struct DelegateArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The client's data directory [default: the client profile's --data]
+    /// The client's data directory, or s3://BUCKET/PREFIX/ for objects in a bucket [default:
+    /// the client profile's --data]
     #[arg(value_name = "DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Client name (letters, digits, '.', '_', '-'); names the output files

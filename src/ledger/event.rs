@@ -119,15 +119,15 @@ pub struct ExportDetails {
     /// The digest of the four recorded paths (`audit::paths_digest`); None in logs made
     /// before it existed.
     pub paths_sha256: Option<String>,
-    /// The digest of the objects a bucket export recorded (`audit::objects_digest`); absent
-    /// (not null) for an export with none, so the rows of local exports stay what earlier
-    /// versions wrote.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub objects_sha256: Option<String>,
     /// What came from the client's profile; absent (not null) when no profile was used, so
     /// the rows of exports without one stay what earlier versions wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<ProfileUse>,
+    /// The digest of the object versions the handover records (`audit::objects_digest`):
+    /// its source objects when exported from a bucket, its outputs when exported to one.
+    /// Absent (not null) for a handover with no objects, so earlier rows stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects_sha256: Option<String>,
 }
 
 /// Details of [`AuditEvent::Confirm`] and [`AuditEvent::ConfirmUpgrade`].

@@ -25,14 +25,14 @@ use crate::home::{self, Home, PUBLIC_MODE};
 use crate::keys::signing;
 use crate::keys::{self, Signer};
 use crate::ledger::clients::ProfileUse;
-use crate::ledger::store::{HandoverRecord, Store, TempFileRecord, Tx};
+use crate::ledger::store::{HandoverRecord, ObjectRecord, Store, TempFileRecord, Tx};
 use crate::manifest::{self, Manifest};
 use crate::pack::archive::{ArchiveWriter, Sealed, ZSTD_WINDOW_LOG_MAX, ZstdSettings};
 use crate::report::Reporter;
 use crate::util;
 
 /// The tar block size: entries are padded to it.
-const TAR_BLOCK: u64 = 512;
+pub(crate) const TAR_BLOCK: u64 = 512;
 
 /// What to export and how.
 #[derive(Debug, Clone)]
@@ -388,6 +388,7 @@ fn export_to_dir(
     // their final names; if any rename fails the transaction rolls back and the renamed files
     // are removed. The manifest is renamed last: its presence means the set is complete.
     let published = record(&tx, home, opts, p, o, &w, &m, &json, &sig, audited)?;
+    tx.insert_objects(&o.handover_id, &w.sources)?;
     for t in &temps {
         tx.delete_temp_file(t)?;
     }
@@ -540,21 +541,30 @@ fn audit_event(
             &o.manifest,
             &o.sig,
         ])),
-        objects_sha256: match &p.out {
-            Out::Bucket(b) => Some(crate::ledger::audit::objects_digest(
-                &crate::pack::remote::output_objects(b, o, w),
-            )),
-            Out::Dir(_) => None,
-        },
         profile: opts.profile.clone(),
+        objects_sha256: audited_objects(p, o, w)
+            .map(|objs| crate::ledger::audit::objects_digest(&objs)),
     })
+}
+
+/// The object versions the export event binds, None when the handover has none: the source
+/// objects read, and for a bucket destination the archive as uploaded and the manifest and
+/// signature by key (they are put after the event is written; see `objects_digest`).
+fn audited_objects(p: &Prepared, o: &Outputs, w: &Written) -> Option<Vec<ObjectRecord>> {
+    let mut objs = w.sources.clone();
+    if let Out::Bucket(b) = &p.out {
+        objs.extend(crate::pack::remote::output_objects(b, o, w));
+    }
+    (!objs.is_empty()).then_some(objs)
 }
 
 /// What export established before any output exists: where the data and the outbox are,
 /// whom it encrypts to, and the keys it signs and binds.
 pub(crate) struct Prepared {
-    /// The data directory, resolved.
+    /// The data directory, resolved; for a bucket source, the text `s3://BUCKET/PREFIX/`.
     pub(crate) data: PathBuf,
+    /// The bucket source, listed, when `data` is one.
+    pub(crate) source: Option<crate::pack::source::SourceBucket>,
     /// The output directory (created and resolved), or the bucket and prefix.
     pub(crate) out: Out,
     pub(crate) client_key: Option<manifest::ClientKeyInfo>,
@@ -573,7 +583,11 @@ impl Prepared {
         if !(1..=22).contains(&opts.level) {
             return Err(ExportError::LevelOutOfRange(opts.level).into());
         }
-        let data = data_dir(&opts.data_dir)?;
+        let mut source = crate::pack::source::connect(&opts.data_dir)?;
+        let data = match &source {
+            Some(s) => s.text(),
+            None => data_dir(&opts.data_dir)?,
+        };
         let client_key = match &opts.client_key {
             Some(p) => Some(crate::keys::clientkey::ClientKey::load(p)?.info()),
             None => None,
@@ -582,7 +596,13 @@ impl Prepared {
         let signer = keys::load_signer(&key_path, reporter)?;
         // The provider's secrets never travel to the client: a home folder (signing key, state
         // database) or signing key inside the data directory would be archived with the data.
-        for (what, p) in [("home folder", &home.dir), ("signing key", &key_path)] {
+        // A bucket source holds no local file: nothing of the provider's can be inside it.
+        let local = if source.is_none() {
+            vec![("home folder", &home.dir), ("signing key", &key_path)]
+        } else {
+            Vec::new()
+        };
+        for (what, p) in local {
             let resolved = util::resolve_future(p).map_err(|source| ExportError::Unreadable {
                 path: p.clone(),
                 source,
@@ -596,12 +616,27 @@ impl Prepared {
                 .into());
             }
         }
-        let out = match remote_out(&opts.out_dir)? {
+        let remote = remote_out(&opts.out_dir)?;
+        if let (Some(s), Some(b)) = (&source, &remote)
+            && s.contains(&b.loc)
+        {
+            return Err(ExportError::OutInsideData {
+                out: opts.out_dir.clone(),
+                data,
+            }
+            .into());
+        }
+        // Listed (every key checked) before the output folder is created.
+        if let Some(s) = &mut source {
+            s.list()?;
+        }
+        let out = match remote {
             Some(b) => Out::Bucket(b),
             None => Out::Dir(out_dir(&opts.out_dir, &data)?),
         };
         Ok(Prepared {
             data,
+            source,
             out,
             client_key,
             key_path,
@@ -752,6 +787,8 @@ pub(crate) struct Written {
     pub(crate) counts: Counts,
     pub(crate) non_utf8: Vec<String>,
     pub(crate) z: ZstdSettings,
+    /// The `source` records of the objects read, when exported from a bucket.
+    pub(crate) sources: Vec<ObjectRecord>,
 }
 
 /// Where the archive is written.
@@ -783,7 +820,10 @@ pub(crate) fn write_archive(
     .map_err(write_err)?;
 
     if reporter.wants_totals() {
-        let (bytes, files) = pre_count(&p.data);
+        let (bytes, files) = match &p.source {
+            Some(s) => s.totals(),
+            None => pre_count(&p.data),
+        };
         reporter.start("export", Some(bytes), Some(files));
     } else {
         reporter.start("export", None, None);
@@ -805,8 +845,18 @@ pub(crate) fn write_archive(
         reporter,
         archive_path: &o.archive,
     };
-    fsx::raise_open_files_limit();
-    pass.walk()?;
+    let sources = match &p.source {
+        Some(s) => {
+            let read = pass.walk_bucket(s, o.now)?;
+            s.recheck()?;
+            read
+        }
+        None => {
+            fsx::raise_open_files_limit();
+            pass.walk()?;
+            Vec::new()
+        }
+    };
     let (tag, counts, non_utf8) = pass.tags(
         &o.handover_id,
         &opts.client,
@@ -823,6 +873,7 @@ pub(crate) fn write_archive(
         counts,
         non_utf8,
         z,
+        sources,
     })
 }
 
@@ -1064,29 +1115,29 @@ struct Level {
     rel: Vec<u8>,
 }
 
-/// The state of the one pass over the tree.
-struct Pass<'a> {
-    aw: &'a mut ArchiveWriter,
+/// The state of the one pass over the tree (or over a bucket's objects, `pack::source`).
+pub(crate) struct Pass<'a> {
+    pub(crate) aw: &'a mut ArchiveWriter,
     /// The mount the data directory is on: a directory on another mount inside it (a
     /// filesystem, or a bind mount of the provider's own files dropped in during the walk)
     /// is refused, never read into the client's archive.
     root_mnt: Option<u64>,
     /// The bag's top folder inside the tar (`NAME`).
-    top: PathBuf,
+    pub(crate) top: PathBuf,
     data: &'a Path,
     // Options only so that `tags` can take them out to append them.
     sums: Option<Spool>,
     bagit: Option<Spool>,
     links: Option<Spool>,
-    counts: Counts,
+    pub(crate) counts: Counts,
     /// (dev, inode) → (bag path, hash) of files with several links, to store later names as
     /// tar hard links and list them with the same hash without reading them again.
     inodes: HashMap<(u64, u64), (Vec<u8>, String)>,
     non_utf8: Vec<String>,
     strict_names: bool,
-    buf: Vec<u8>,
-    reporter: &'a dyn Reporter,
-    archive_path: &'a Path,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) reporter: &'a dyn Reporter,
+    pub(crate) archive_path: &'a Path,
 }
 
 fn kind_of(ft: fsx::FileType) -> &'static str {
@@ -1106,7 +1157,7 @@ fn swapped(e: &io::Error) -> bool {
 }
 
 impl Pass<'_> {
-    fn werr(&self, source: io::Error) -> Error {
+    pub(crate) fn werr(&self, source: io::Error) -> Error {
         ExportError::Write {
             path: self.archive_path.to_path_buf(),
             source,
@@ -1404,7 +1455,7 @@ impl Pass<'_> {
         self.record_file(bag_path, &hash, size)
     }
 
-    fn record_file(&mut self, bag_path: &[u8], hash: &str, size: u64) -> Result<()> {
+    pub(crate) fn record_file(&mut self, bag_path: &[u8], hash: &str, size: u64) -> Result<()> {
         let (sums, bagit) = (self.sums.as_mut(), self.bagit.as_mut());
         let r = sums
             .expect("spool present during the walk")

@@ -10,4 +10,5 @@ pub mod export;
 pub mod profile;
 pub mod remote;
 pub mod share;
+pub(crate) mod source;
 pub mod stale;

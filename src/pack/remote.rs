@@ -73,6 +73,7 @@ pub(crate) fn export_to_bucket(
     ]
     .map(|(role, v)| object_record(role, &b.loc.bucket, b.client.endpoint(), v));
     tx.insert_objects(&o.handover_id, &objects)?;
+    tx.insert_objects(&o.handover_id, &w.sources)?;
     for k in &keys {
         tx.delete_remote_temp(&b.loc.bucket, k)?;
     }

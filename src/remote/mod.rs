@@ -99,6 +99,8 @@ pub struct ObjectVersion {
     pub delete_marker: bool,
     /// The newest version of its key.
     pub latest: bool,
+    /// When it was written (Unix seconds), where the service said.
+    pub modified: Option<i64>,
 }
 
 /// Object Lock protection on one object version.
@@ -142,9 +144,9 @@ impl Action {
     }
 }
 
-/// A connection to one bucket. Blocking: every call runs on the client's own runtime.
+/// A connection to one bucket. Blocking: every call runs on the process's one runtime.
 pub struct Client {
-    rt: tokio::runtime::Runtime,
+    rt: &'static tokio::runtime::Runtime,
     op: Operator,
     bucket: String,
     raw: raw::Raw,
@@ -158,6 +160,24 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The runtime every [`Client`] blocks on. One for the process, not one per client: OpenDAL
+/// sends through one process-wide HTTP client, whose pooled connections are tasks of the
+/// runtime that opened them. With a runtime per client, a second client (an export from one
+/// bucket into another) took a connection whose task only the first client's runtime could
+/// run, and waited for it forever.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, RemoteError> {
+    static RT: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> =
+        std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| RemoteError::Config { why: e.clone() })
+}
+
 /// Part size of multipart uploads: S3's minimum is 5 MiB; 8 MiB keeps memory bounded (one
 /// part buffered) while a 10,000-part upload still reaches 78 GiB.
 pub(crate) const PART: usize = 8 << 20;
@@ -167,10 +187,7 @@ impl Client {
     /// sent until the first call.
     pub fn connect(bucket: &str) -> Result<Client, RemoteError> {
         opendal::install_default();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| RemoteError::Config { why: e.to_string() })?;
+        let rt = runtime()?;
         let region = raw::region();
         let builder = opendal::services::S3::default()
             .bucket(bucket)
@@ -235,6 +252,10 @@ impl Client {
                 key: key.to_string(),
             },
             ErrorKind::ConfigInvalid => RemoteError::Config { why: short(e) },
+            ErrorKind::ConditionNotMatch => RemoteError::Changed {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+            },
             _ => RemoteError::Service {
                 bucket: self.bucket.clone(),
                 key: key.to_string(),
@@ -276,6 +297,7 @@ impl Client {
             size,
             delete_marker: false,
             latest: true,
+            modified: m.last_modified().map(|t| t.into_inner().as_second()),
         })
     }
 
@@ -306,7 +328,11 @@ impl Client {
                 let mut out = Vec::new();
                 while let Some(e) = l.try_next().await? {
                     let m = e.metadata();
-                    if m.is_dir() {
+                    // A key ending in `/` is listed as a directory. Without a delimiter the
+                    // service names only real objects, so such an entry is a folder marker
+                    // (an object, client data like any other); an entry with neither ETag
+                    // nor version is one the lister made up, not an object.
+                    if m.is_dir() && m.etag().is_none() && m.version().is_none() {
                         continue;
                     }
                     out.push(ObjectVersion {
@@ -316,6 +342,7 @@ impl Client {
                         size: m.content_length(),
                         delete_marker: m.is_deleted(),
                         latest: m.is_current().unwrap_or(true),
+                        modified: m.last_modified().map(|t| t.into_inner().as_second()),
                     });
                 }
                 Ok(out)
@@ -339,12 +366,25 @@ impl Client {
         }
     }
 
-    /// A reader of one version of `key` (the current one with None) that fails if the
-    /// object's ETag is no longer `etag`.
+    /// A reader of one version of `key` (the current one with None).
     pub fn reader(
         self: &Arc<Self>,
         key: &str,
         version: Option<&str>,
+        size: u64,
+    ) -> Result<ObjectReader, RemoteError> {
+        self.reader_if(key, version, None, size)
+    }
+
+    /// A reader of one version of `key` (the current one with None) that fails, with
+    /// [`RemoteError::Changed`], when the object's ETag is no longer `etag`: in a bucket
+    /// without versions, the bytes read are then all of the object that was listed. One GET
+    /// streams the whole object.
+    pub fn reader_if(
+        self: &Arc<Self>,
+        key: &str,
+        version: Option<&str>,
+        etag: Option<&str>,
         size: u64,
     ) -> Result<ObjectReader, RemoteError> {
         let stream = self
@@ -353,6 +393,10 @@ impl Client {
                 let mut w = self.op.reader_with(key);
                 if let Some(v) = version {
                     w = w.version(v);
+                }
+                if let Some(e) = etag {
+                    // The header takes the quoted form; the listing's quotes were removed.
+                    w = w.if_match(&format!("\"{e}\""));
                 }
                 w.await?.into_bytes_stream(0..size).await
             })

@@ -87,6 +87,7 @@ impl Upload {
             size: self.bytes,
             delete_marker: false,
             latest: true,
+            modified: None,
         })
     }
 }

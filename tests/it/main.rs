@@ -27,6 +27,7 @@ mod release_surface;
 mod s3;
 mod s3_delete;
 mod s3_export;
+mod s3_source;
 mod schedule;
 mod shell;
 mod shred;
