@@ -463,7 +463,16 @@ pub struct ObjectReader {
 impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.left.is_empty() {
-            match self.client.rt.block_on(self.stream.try_next())? {
+            let next = self.client.rt.block_on(self.stream.try_next());
+            // OpenDAL's error travels inside the io::Error: turn it into ours, so a failed
+            // condition reads as the object having changed, not as an unreadable file.
+            let next = next.map_err(|e| {
+                match e.get_ref().and_then(|i| i.downcast_ref::<opendal::Error>()) {
+                    Some(oe) => io::Error::other(self.client.err(&self.key, Action::Read, oe)),
+                    None => e,
+                }
+            })?;
+            match next {
                 Some(b) => self.left = b,
                 None if self.read < self.size => {
                     return Err(io::Error::new(
