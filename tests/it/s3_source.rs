@@ -225,3 +225,66 @@ fn s3_source_bad_key_is_refused_before_any_output() {
     assert!(!out.exists(), "the output folder was created");
     env.assert_nothing_left(&out);
 }
+
+/// A source prefix exported and then deleted: every version of every source key goes (the
+/// older one too) with its delete markers, and the certificate lists the keys as logical
+/// deletes. What was not exported stays: an object outside the prefix, and a key deleted
+/// before the export (only its old version and a delete marker left; README says so). Before that, a version written after the
+/// export (never handed over) makes delete refuse in the plan, exit 3, nothing touched.
+#[test]
+fn s3_source_prefix_deleted_with_all_its_versions() {
+    let Some(s3) = S3::get() else { return };
+    let (env, recipient) = Env::with_keys();
+    let b = s3.bucket("src-delete");
+    s3.put(&b, "acme/a.txt", b"old\n");
+    s3.put(&b, "acme/a.txt", b"current\n");
+    s3.put(&b, "acme/sub/b.txt", b"b\n");
+    s3.put(&b, "acme/gone.txt", b"deleted before the export\n");
+    s3.delete(&b, "acme/gone.txt");
+    s3.put(&b, "acme-other/keep.txt", b"not the client's\n");
+    let out = env.path("out");
+    let o = export(&env, s3, &format!("s3://{b}/acme/"), &out, &recipient, "")
+        .wait_with_output()
+        .unwrap();
+    assert_ok(&o);
+    let id = json(&o.stdout)["handover_id"].as_str().unwrap().to_string();
+    confirm_receipt(&env, &id);
+
+    // A version written after the export blocks the deletion.
+    let newer = s3
+        .put(&b, "acme/sub/b.txt", b"written after the export\n")
+        .unwrap();
+    let run = |args: &[&str]| {
+        let mut c = env.cmd();
+        s3.env(&mut c);
+        c.args(args).output().unwrap()
+    };
+    let o = run(&["delete", &id, "--yes"]);
+    let err = assert_code(&o, 3);
+    assert!(
+        err.contains("acme/sub/b.txt") && err.contains(&newer),
+        "{err}"
+    );
+    assert_eq!(s3.versions(&b, "acme/").len(), 6, "nothing was touched");
+
+    // The provider decides: the newer version goes by hand, then delete runs.
+    s3.aws(&[
+        "s3api",
+        "delete-object",
+        "--bucket",
+        &b,
+        "--key",
+        "acme/sub/b.txt",
+        "--version-id",
+        &newer,
+    ]);
+    let o = run(&["--json", "delete", &id, "--yes"]);
+    assert_ok(&o);
+    let left = s3.versions(&b, "");
+    let mut left_keys: Vec<&str> = left.iter().map(|v| v.0.as_str()).collect();
+    left_keys.dedup();
+    assert_eq!(left_keys, ["acme-other/keep.txt", "acme/gone.txt"], "{left:?}");
+    let cert = json(&o.stdout);
+    let text = cert.to_string();
+    assert!(text.contains("logical_delete"), "{text}");
+}
