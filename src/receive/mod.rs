@@ -6,7 +6,9 @@
 //! typed problem in the report, never a panic or a partial success.
 
 pub mod extract;
+pub mod listing;
 pub mod problem;
 pub mod reader;
 pub mod receipt;
+pub(crate) mod spill;
 pub mod verify;
