@@ -8,8 +8,9 @@
 # meaningful on a shared 2-core machine. Each measurement runs RUNS times (default 2: the
 # first warms the page cache); the last run is reported. `sync` runs before every timed run.
 #
-# Corpora come from /work/shared/bench/make-corpus (override with MAKE_CORPUS=...) and are kept
-# in WORK (default target/bench-verify) between runs. Targets (issue 3): verify <= 0.4x on
+# Corpora come from ../shared/bench/make-corpus (override with MAKE_CORPUS=...) and are kept
+# in WORK (default target/bench-verify) between runs. HANDOVER=BINARY times that binary
+# instead of building this tree (to compare two builds in one session). Targets (issue 3): verify <= 0.4x on
 # mixed, <= 0.1x on small, --extract <= 0.8x; peak RSS <= 128 MiB on mixed and large.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,14 +27,16 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ ${#PROFILES[@]} -gt 0 ] || PROFILES=(mixed small large)
-MAKE_CORPUS=${MAKE_CORPUS:-/work/shared/bench/make-corpus}
+MAKE_CORPUS=${MAKE_CORPUS:-$(pwd)/../shared/bench/make-corpus}
 WORK=${WORK:-target/bench-verify}
 for t in age zstd tar sha256sum /usr/bin/time; do
     command -v "$t" >/dev/null || { echo "bench/verify.sh: $t is required" >&2; exit 2; }
 done
 
-cargo build --release -q
-HANDOVER=$(pwd)/target/release/handover
+if [ -z "${HANDOVER:-}" ]; then
+    cargo build --release -q
+    HANDOVER=$(pwd)/target/release/handover
+fi
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd -P)
 HOME_DIR="$WORK/home"

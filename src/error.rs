@@ -1116,6 +1116,15 @@ pub enum VerifyError {
     /// The receipt file (or its signature) exists already.
     #[error("{} already exists; a receipt is never overwritten.\nChoose another --receipt FILE.", show(.0))]
     ReceiptExists(PathBuf),
+    /// Writing verify's temporary files (what it remembers of each file, a `--list`
+    /// listing) failed.
+    #[error("cannot write verify's temporary files in {}: {source}\nThey hold what verify remembers of each file until the bag's manifest is read; free space there, or set TMPDIR to a folder with room, then run verify again.", show(.dir))]
+    TempWrite {
+        /// The temporary folder (`$TMPDIR`).
+        dir: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// Writing the receipt failed.
     #[error("cannot write the receipt {}: {source}\nThe archive verified; run verify again with a writable --receipt FILE.", show(.path))]
     ReceiptWrite {
@@ -1139,6 +1148,14 @@ impl VerifyError {
             VerifyError::ExtractWrite { .. } => "extract_write_failed",
             VerifyError::ReceiptExists(_) => "receipt_exists",
             VerifyError::ReceiptWrite { .. } => "receipt_write_failed",
+            VerifyError::TempWrite { .. } => "temp_write_failed",
+        }
+    }
+    /// A failure of verify's temporary files.
+    pub(crate) fn temp(source: std::io::Error) -> VerifyError {
+        VerifyError::TempWrite {
+            dir: std::env::temp_dir(),
+            source,
         }
     }
     /// Exit class: an input that cannot be read or an output that cannot be written is

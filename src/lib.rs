@@ -110,7 +110,7 @@ pub use pack::share::{MAX_EXPIRY, ShareSummary, share};
 pub use receive::extract::{Leftover, LeftoverState};
 pub use receive::receipt::{ConfirmOptions, ConfirmSummary, ConfirmTarget, confirm};
 pub use receive::verify::{
-    ListedEntry, OutsideLink, Problem, ProblemKind, VerifyOptions, VerifyReport, verify,
+    ListedEntry, Listing, OutsideLink, Problem, ProblemKind, VerifyOptions, VerifyReport, verify,
 };
 // `timer`: the systemd units that run `run-due`, and writing them as files.
 pub use ledger::schedule::{TimerUnits, timer_units, write_timer_units};

@@ -4,6 +4,7 @@
 //! rendered in `ui_delete`.
 
 use std::collections::HashMap;
+use std::io::{self, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -16,12 +17,13 @@ use handover::{ConfirmSummary, ExportSummary, KeygenSummary};
 use handover::{HandoverRecord, ReceiptRecord};
 use handover::{JobView, RunDueReport, ScheduleSummary, StatusView};
 
-/// Prints the one JSON document of a command on stdout.
+/// Prints the one JSON document of a command on stdout, as it is serialized: a `verify
+/// --list` report holds a listing read back from disk, never all in memory.
 pub fn json<T: Serialize>(v: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).expect("summaries serialize")
-    );
+    super::shell::stdout_stream(|out| {
+        serde_json::to_writer_pretty(&mut *out, v)?;
+        out.write_all(b"\n")
+    });
 }
 
 /// What `keygen` and `delegate` say about the certificate key.
@@ -472,13 +474,18 @@ pub fn verify(r: &handover::VerifyReport) {
 }
 
 /// `verify --list`: one line per payload entry on stdout, as `tar -tv` shows them.
-pub fn contents(entries: &[handover::ListedEntry]) {
-    let width = entries
-        .iter()
-        .map(|e| e.size.to_string().len())
-        .max()
-        .unwrap_or(1);
-    for e in entries {
+pub fn contents(listing: &handover::Listing) {
+    super::shell::stdout_stream(|out| contents_to(out, listing));
+}
+
+fn contents_to(out: &mut dyn Write, listing: &handover::Listing) -> io::Result<()> {
+    let width = listing.max_size().to_string().len();
+    for e in listing.entries() {
+        let e = e.map_err(|e| {
+            io::Error::other(format!(
+                "the listing cannot be read back from its temporary file: {e}"
+            ))
+        })?;
         let kind = match e.kind.as_str() {
             "dir" => 'd',
             "symlink" => 'l',
@@ -490,11 +497,13 @@ pub fn contents(entries: &[handover::ListedEntry]) {
             (Some(t), _) => format!(" link to {t}"),
             (None, _) => String::new(),
         };
-        println!(
+        writeln!(
+            out,
             "{kind}{} {:>width$} {} {}{target}",
             e.mode, e.size, e.mtime, e.path
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// Bytes for people: 1.5 GiB, 12.0 KiB.

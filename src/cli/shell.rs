@@ -24,6 +24,19 @@ pub fn stdout_bytes(bytes: &[u8]) {
     }
 }
 
+/// Writes to stdout through a buffer, with the closed-pipe rule of [`stdout_bytes`]: for
+/// output too large to build in memory first (`verify --list` of a million files).
+pub fn stdout_stream(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
+    let mut out = io::BufWriter::with_capacity(64 << 10, io::stdout().lock());
+    if let Err(e) = write(&mut out).and_then(|()| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("handover: error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Installs a panic hook that turns the panic of `println!` on a closed stdout into a quiet
 /// exit 0 (see [`stdout_bytes`]): the tables of `list`, `jobs` and `status` are printed with
 /// `println!`, and `handover list | head -1` must not print a panic. Any other panic keeps

@@ -7,7 +7,9 @@
 
 pub mod extract;
 mod fetch;
+pub mod listing;
 pub mod problem;
 pub mod reader;
 pub mod receipt;
+pub(crate) mod spill;
 pub mod verify;

@@ -169,6 +169,21 @@ impl Problems {
         }
     }
 
+    /// Adds problems collected apart, as if each had been added here: the per-kind caps
+    /// and the count of those not listed come out the same.
+    pub(crate) fn absorb(&mut self, other: Problems) {
+        let mut listed: HashMap<ProblemKind, usize> = HashMap::new();
+        for p in other.list {
+            *listed.entry(p.kind).or_default() += 1;
+            self.add(p.kind, p.message);
+        }
+        for (kind, n) in other.per_kind {
+            let extra = n - listed.get(&kind).copied().unwrap_or(0);
+            *self.per_kind.entry(kind).or_default() += extra;
+            self.not_listed += extra as u64;
+        }
+    }
+
     /// Whether any problem was found.
     pub(crate) fn any(&self) -> bool {
         !self.list.is_empty() || self.not_listed > 0

@@ -2,8 +2,11 @@
 //! read the tar as a stream, hashing every payload file → compare with the bag's manifests,
 //! the outer manifest and the bag's own signature → [`VerifyReport`].
 //!
-//! Streams: with no `--extract` nothing is written, and memory grows only with the number of
-//! files (a hash and a name each), never with their size. Every problem found is collected
+//! Streams: with no `--extract` nothing is written but temporary files. What must be
+//! remembered of every entry until the bag's manifest arrives (after the payload) goes to
+//! sorted runs ([`spill`](crate::receive::spill)), and a `--list` listing to a temporary file
+//! ([`Listing`]), so memory stays bounded by the number of symlinks and hard links, never by
+//! the number or size of files. Every problem found is collected
 //! with a stable `kind`; reading stops only where going on means nothing (the archive cannot
 //! be decrypted or decompressed). The decrypted stream is always read to its end, so age's
 //! final-chunk check and zstd's frame checksum run. A decompression bomb stops at the size the
@@ -12,7 +15,7 @@
 //! Must never write outside the `--extract` target, never follow a symlink while writing, and
 //! never leave anything under the target's name unless everything verified (`extract.rs`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -29,10 +32,12 @@ use crate::keys;
 use crate::keys::signing::{self, SigProblem};
 use crate::manifest::{self, Manifest, sig_path};
 use crate::receive::extract::{Leftover, LeftoverState, Stage};
+pub use crate::receive::listing::Listing;
 use crate::receive::problem::Problems;
 pub use crate::receive::problem::{Problem, ProblemKind};
 use crate::receive::reader::{self, Layer, OpenError};
 use crate::receive::receipt::{self, Receipt};
+use crate::receive::spill::{Rec, Runs, Tag};
 use crate::report::Reporter;
 use crate::util::{self, CopyError};
 
@@ -186,9 +191,10 @@ pub struct VerifyReport {
     /// open it besides the client (an escrow key, say) is named here.
     #[serde(default)]
     pub recipients: Vec<String>,
-    /// The bag's payload in archive order (`--list`), only when everything verified.
+    /// The bag's payload in archive order (`--list`), only when everything verified. Kept
+    /// in a temporary file, not in memory: iterate it with [`Listing::entries`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contents: Option<Vec<ListedEntry>>,
+    pub contents: Option<Listing>,
 }
 
 impl VerifyReport {
@@ -336,7 +342,10 @@ pub fn verify(opts: &VerifyOptions, reporter: &dyn Reporter) -> Result<VerifyRep
         v.report.extracted_to = Some(commit_stage(st, &bag, &outside, opts, reporter)?);
     }
     v.report.receipt_code = code;
-    v.report.contents = bag.listing;
+    v.report.contents = match bag.listing {
+        Some(l) => Some(l.finish().map_err(VerifyError::temp)?),
+        None => None,
+    };
     v.report.ok = true;
     if let Some(path) = &opts.receipt {
         let signer = inputs.receipt_signer.as_ref();
@@ -773,7 +782,7 @@ impl Verification {
         reporter.start("verify", Some(m.payload.bytes), Some(m.payload.files));
         let mut bag = Bag::new(m.bag.top_folder.as_bytes());
         if self.list {
-            bag.listing = Some(Vec::new());
+            bag.listing = Some(crate::receive::listing::Writer::new().map_err(VerifyError::temp)?);
         }
         let read = bag.read(plain, stage, reporter, &mut self.problems);
         reporter.finish();
@@ -790,6 +799,10 @@ impl Verification {
         if let Some(stop) = read {
             self.stream_problem(failure, stop, truncated);
         }
+        // Duplicates and hard links are settled (and the counts with them) however reading
+        // ended; the payload is compared with the manifest only when it was read whole.
+        bag.settle(stream_complete, &mut self.problems)
+            .map_err(VerifyError::temp)?;
         match &digest {
             Some((_, sha)) if *sha != m.archive.sha256 => self.problems.add(
                 ProblemKind::ArchiveHashMismatch,
@@ -1007,10 +1020,14 @@ fn relp(r: &[u8]) -> PathBuf {
 /// What the tar stream held, gathered in one pass.
 struct Bag {
     top: Vec<u8>,
-    /// Payload files (hard-linked names included): bag path → (SHA-256, size).
-    seen: HashMap<Vec<u8>, ([u8; 32], u64)>,
-    /// Payload directories (bag paths), `data` itself excluded.
-    dir_paths: Vec<Vec<u8>>,
+    /// Payload files, settled hard links, directories (`data` itself excluded) and the
+    /// manifest's lines, sorted by path once reading ends. Taken by [`Bag::settle`].
+    runs: Option<Runs>,
+    /// Entries read so far: the sequence number of the next one.
+    seq: u64,
+    /// Hard links as read: (bag path, target bag path, target as stored, sequence), settled
+    /// after reading. Kept in memory, as symlinks are: client trees hold few of either.
+    hard: Vec<HardLink>,
     /// Symlinks: bag path → target, in archive order.
     links: Vec<(Vec<u8>, Vec<u8>)>,
     /// Tag files: name → SHA-256 hex.
@@ -1022,16 +1039,46 @@ struct Bag {
     hard_links: u64,
     bytes: u64,
     saw_top: bool,
+    /// Whether `manifest-sha256.txt` was read (its lines are in `runs`).
+    manifest_read: bool,
+    /// Its lines that are not `SHA256  PATH` (line numbers), reported when it is checked.
+    manifest_bad_lines: Vec<u64>,
     /// The payload as listed (`--list`); `None` when not asked.
-    listing: Option<Vec<ListedEntry>>,
+    listing: Option<crate::receive::listing::Writer>,
+    /// What settling found, each kept apart to be reported where [`Bag::check`] reports it.
+    found: Found,
+}
+
+/// A hard link as read: its bag path, its target's bag path and stored text, its sequence.
+type HardLink = (Vec<u8>, Vec<u8>, Vec<u8>, u64);
+
+/// Problems found while settling the sorted entries, in the groups `check` reports them in.
+#[derive(Default)]
+struct Found {
+    /// Names listed twice in manifest-sha256.txt.
+    listed_twice: Problems,
+    /// Files not listed, or listed with another hash.
+    unlisted: Problems,
+    /// Files listed but not read.
+    missing: Problems,
+    /// Names that are two kinds of entry at once.
+    collisions: Problems,
+    /// Entries beneath a symlink.
+    through_links: Problems,
 }
 
 impl Bag {
     fn new(top: &[u8]) -> Bag {
         Bag {
             top: top.to_vec(),
-            seen: HashMap::new(),
-            dir_paths: Vec::new(),
+            // Tests make every record spill, to run the disk path on small bags.
+            runs: Some(if crate::fault::fails("verify.spill_every_record") {
+                Runs::with_budget(0)
+            } else {
+                Runs::default()
+            }),
+            seq: 0,
+            hard: Vec::new(),
             links: Vec::new(),
             tag_hashes: HashMap::new(),
             tag_bodies: HashMap::new(),
@@ -1040,14 +1087,39 @@ impl Bag {
             hard_links: 0,
             bytes: 0,
             saw_top: false,
+            manifest_read: false,
+            manifest_bad_lines: Vec::new(),
             listing: None,
+            found: Found::default(),
         }
     }
 
+    /// Remembers an entry (or a manifest line) until reading ends.
+    fn remember(
+        &mut self,
+        path: Vec<u8>,
+        seq: u64,
+        tag: Tag,
+        hash: [u8; 32],
+        size: u64,
+    ) -> Result<()> {
+        self.runs
+            .as_mut()
+            .expect("runs are taken only once reading ended")
+            .push(Rec {
+                path,
+                seq,
+                tag,
+                hash,
+                size,
+            })
+            .map_err(|e| VerifyError::temp(e).into())
+    }
+
     /// Records a payload entry for `--list`, when asked.
-    fn list<R: Read>(&mut self, entry: &tar::Entry<'_, R>, item: &Item) {
+    fn list<R: Read>(&mut self, entry: &tar::Entry<'_, R>, item: &Item) -> Result<()> {
         let Some(listing) = self.listing.as_mut() else {
-            return;
+            return Ok(());
         };
         let kind = match item.et {
             EntryType::Directory => "dir",
@@ -1063,18 +1135,20 @@ impl Bag {
         let mtime = time::OffsetDateTime::from_unix_timestamp(item.mtime as i64)
             .map(util::rfc3339)
             .unwrap_or_default();
-        listing.push(ListedEntry {
-            path: plain(item.rel.strip_prefix(b"data/").unwrap_or(&item.rel)),
-            kind: kind.into(),
-            size: if kind == "file" {
-                entry.header().size().unwrap_or(0)
-            } else {
-                0
-            },
-            mode: format!("{:04o}", item.mode & 0o7777),
-            mtime,
-            target,
-        });
+        listing
+            .push(&ListedEntry {
+                path: plain(item.rel.strip_prefix(b"data/").unwrap_or(&item.rel)),
+                kind: kind.into(),
+                size: if kind == "file" {
+                    entry.header().size().unwrap_or(0)
+                } else {
+                    0
+                },
+                mode: format!("{:04o}", item.mode & 0o7777),
+                mtime,
+                target,
+            })
+            .map_err(|e| VerifyError::temp(e).into())
     }
 
     /// The entry's path inside the bag (`data/...` or a tag file name), or why it is refused.
@@ -1120,7 +1194,9 @@ impl Bag {
                 Ok(e) => e,
                 Err(e) => return Ok((None, Some(Stop::Tar(e.to_string())))),
             };
-            if let Some(stop) = self.entry(&mut entry, &mut r)? {
+            let stop = self.entry(&mut entry, &mut r)?;
+            self.seq += 1;
+            if let Some(stop) = stop {
                 return Ok((None, Some(stop)));
             }
         }
@@ -1236,6 +1312,13 @@ impl Bag {
             return Ok(None);
         }
         let parsed = PARSED_TAGS.iter().find(|t| t.as_bytes() == &rel[..]);
+        let is_manifest = rel == bag::MANIFEST.as_bytes();
+        // The payload manifest has a line per file: its lines go to the sorted runs as they
+        // pass, and its body is never held whole.
+        let mut lines = is_manifest.then(|| LineSplitter {
+            partial: Vec::new(),
+            number: 0,
+        });
         let mut out = match r.stage.as_deref_mut() {
             Some(s) => Some(
                 s.file(&relp(&rel), item.mode)
@@ -1244,8 +1327,15 @@ impl Bag {
             None => None,
         };
         let mut body = Vec::new();
+        let mut spill_err = None;
         let copied = util::hash_copy(entry, u64::MAX, &mut r.buf, |chunk| {
-            if parsed.is_some() {
+            if let Some(ls) = lines.as_mut() {
+                if spill_err.is_none()
+                    && let Err(e) = ls.feed(chunk, &mut |n, l| self.manifest_line(n, l))
+                {
+                    spill_err = Some(e);
+                }
+            } else if parsed.is_some() {
                 body.extend_from_slice(chunk);
             }
             match out.as_mut() {
@@ -1258,14 +1348,39 @@ impl Bag {
             Err(CopyError::Read(e)) => return Ok(Some(Stop::Tar(e.to_string()))),
             Err(CopyError::Sink(e)) => return Err(r.stage_err(e)),
         };
+        if let Some(e) = spill_err {
+            return Err(e);
+        }
+        if let Some(mut ls) = lines {
+            ls.end(&mut |n, l| self.manifest_line(n, l))?;
+            self.manifest_read = true;
+        }
         if let (Some(f), Some(s)) = (out, r.stage.as_deref()) {
             s.close_file(f, item.mtime).map_err(|e| stage_err(s, e))?;
         }
         self.tag_hashes.insert(rel, hex::encode(hash));
-        if let Some(t) = parsed {
+        if let Some(t) = parsed
+            && !is_manifest
+        {
             self.tag_bodies.insert(t, body);
         }
         Ok(None)
+    }
+
+    /// One line of manifest-sha256.txt (numbered from 1): remembered by its path, or noted
+    /// as malformed.
+    fn manifest_line(&mut self, number: u64, line: &[u8]) -> Result<()> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return Ok(());
+        }
+        match bag::parse_bagit_line(line) {
+            Some((hash, path)) => self.remember(path, number, Tag::Listed, hash, 0),
+            None => {
+                self.manifest_bad_lines.push(number);
+                Ok(())
+            }
+        }
     }
 
     /// A payload entry, by its tar type.
@@ -1275,18 +1390,18 @@ impl Bag {
         item: Item,
         r: &mut Reading,
     ) -> Result<Option<Stop>> {
-        self.list(entry, &item);
+        self.list(entry, &item)?;
         let rel = item.rel;
         match item.et {
             EntryType::Directory => {
                 self.dirs += 1;
-                self.dir_paths.push(rel.clone());
                 if let Some(s) = r.stage.as_deref_mut()
                     && let Err(e) = s.dir(&relp(&rel), item.mode, item.mtime)
                     && !collided(r.problems, &rel, &e)
                 {
                     return Err(stage_err(s, e));
                 }
+                self.remember(rel, self.seq, Tag::Dir, [0; 32], 0)?;
             }
             EntryType::Regular | EntryType::Continuous => {
                 return self.payload_file(entry, rel, item.mode, item.mtime, r);
@@ -1312,7 +1427,8 @@ impl Bag {
         Ok(None)
     }
 
-    /// A payload file: hashed (and staged) as it is read.
+    /// A payload file: hashed (and staged) as it is read. A name given twice is found when
+    /// the entries are settled, or here by the stage, which never replaces a file.
     fn payload_file<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
@@ -1321,20 +1437,12 @@ impl Bag {
         mtime: u64,
         r: &mut Reading,
     ) -> Result<Option<Stop>> {
-        if self.seen.contains_key(&rel) {
-            r.problems.add(
-                ProblemKind::DuplicateEntry,
-                format!(
-                    "{} appears twice in the archive; only the first was kept.",
-                    shown(&rel)
-                ),
-            );
-            return Ok(None);
-        }
         let mut out = match r.stage.as_deref_mut() {
             Some(s) => match s.file(&relp(&rel), mode) {
                 Ok(f) => Some(f),
-                Err(e) if collided(r.problems, &rel, &e) => return Ok(None),
+                Err(e) if twice(r.problems, s, &rel, &e) || collided(r.problems, &rel, &e) => {
+                    return Ok(None);
+                }
                 Err(e) => return Err(stage_err(s, e)),
             },
             None => None,
@@ -1355,52 +1463,213 @@ impl Bag {
         if let (Some(f), Some(s)) = (out, r.stage.as_deref()) {
             s.close_file(f, mtime).map_err(|e| stage_err(s, e))?;
         }
-        self.seen.insert(rel, (hash, size));
+        self.remember(rel, self.seq, Tag::File, hash, size)?;
         self.files += 1;
         self.bytes += size;
         reporter.file_done();
         Ok(None)
     }
 
-    /// A hard link: only to a file earlier in the bag, whose hash and size it shares.
+    /// A hard link: only to a file earlier in the bag, whose hash and size it shares. Which
+    /// file that is, is settled once everything was read ([`Bag::settle`]); when extracting,
+    /// the stage holds exactly the files kept so far, so the link is made now or refused.
     fn hard_link(&mut self, rel: Vec<u8>, target_raw: &[u8], r: &mut Reading) -> Result<()> {
+        let unsafe_link = |p: &mut Problems| {
+            p.add(ProblemKind::UnsafeHardLink, format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&rel), shown(target_raw)))
+        };
         let target = match self.rel(target_raw) {
-            Ok(t) if t.starts_with(b"data/") && self.seen.contains_key(&t) => t,
+            Ok(t) if t.starts_with(b"data/") => t,
             _ => {
-                r.problems.add(ProblemKind::UnsafeHardLink, format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&rel), shown(target_raw)));
+                unsafe_link(r.problems);
                 return Ok(());
             }
         };
-        if self.seen.contains_key(&rel) {
-            r.problems.add(
-                ProblemKind::DuplicateEntry,
-                format!(
-                    "{} appears twice in the archive; only the first was kept.",
-                    shown(&rel)
-                ),
-            );
-            return Ok(());
-        }
-        let (hash, size) = self.seen[&target];
         if let Some(s) = r.stage.as_deref_mut()
             && let Err(e) = s.hard_link(&relp(&rel), &relp(&target))
         {
-            if collided(r.problems, &rel, &e) {
+            // No file of that name in the stage (none yet, a directory, a name beneath a
+            // file): not a file earlier in the bag.
+            let not_a_file = matches!(
+                e.kind(),
+                io::ErrorKind::NotFound
+                    | io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::NotADirectory
+                    | io::ErrorKind::IsADirectory
+            );
+            if not_a_file {
+                unsafe_link(r.problems);
+                return Ok(());
+            }
+            if twice(r.problems, s, &rel, &e) || collided(r.problems, &rel, &e) {
                 return Ok(());
             }
             return Err(stage_err(s, e));
         }
-        self.seen.insert(rel, (hash, size));
-        self.files += 1;
-        self.hard_links += 1;
-        self.bytes += size;
+        self.hard.push((rel, target, target_raw.to_vec(), self.seq));
+        Ok(())
+    }
+
+    /// Once reading ended: settles hard links and names given twice (the first entry of a
+    /// name is kept, as `tar` keeps it; the counts follow), and with `compare`, checks the
+    /// payload against manifest-sha256.txt and names against each other. One pass over the
+    /// sorted entries, two when there are hard links.
+    fn settle(&mut self, compare: bool, problems: &mut Problems) -> io::Result<()> {
+        let mut runs = self.runs.take().expect("settled once");
+        if !self.hard.is_empty() {
+            self.settle_hard_links(&mut runs, problems)?;
+        }
+        let link_set: HashSet<&[u8]> = self.links.iter().map(|(p, _)| &p[..]).collect();
+        let under_link = |path: &[u8]| {
+            path.iter()
+                .enumerate()
+                .any(|(i, &b)| b == b'/' && link_set.contains(&path[..i]))
+        };
+        let f = &mut self.found;
+        let mut sorted = runs.sorted()?;
+        let mut pending = None;
+        loop {
+            let group = sorted.next_group(&mut pending)?;
+            let Some(first) = group.first() else { break };
+            let path = &first.path[..];
+            let mut kept: Option<&Rec> = None;
+            let mut listed: Option<&Rec> = None;
+            let mut dirs = 0;
+            for r in &group {
+                match r.tag {
+                    Tag::File | Tag::Link if kept.is_none() => kept = Some(r),
+                    Tag::File | Tag::Link => {
+                        problems.add(
+                            ProblemKind::DuplicateEntry,
+                            format!(
+                                "{} appears twice in the archive; only the first was kept.",
+                                shown(path)
+                            ),
+                        );
+                        self.files -= 1;
+                        self.bytes -= r.size;
+                        if r.tag == Tag::Link {
+                            self.hard_links -= 1;
+                        }
+                    }
+                    Tag::Dir => dirs += 1,
+                    Tag::Listed => {
+                        if listed.is_some() {
+                            f.listed_twice.add(
+                                ProblemKind::TagFileMalformed,
+                                format!("{} is listed twice in manifest-sha256.txt.", shown(path)),
+                            );
+                        }
+                        // As a map of path to hash would: the last line of a name counts.
+                        listed = Some(r);
+                    }
+                }
+            }
+            if !compare {
+                continue;
+            }
+            if self.manifest_read {
+                match (kept, listed) {
+                    (Some(_), None) => f.unlisted.add(ProblemKind::UnlistedFile, format!("{} is in the archive but not in manifest-sha256.txt: it was added.\nDo not trust it; ask the provider.", shown(path))),
+                    (Some(k), Some(l)) if k.hash != l.hash => f.unlisted.add(ProblemKind::FileHashMismatch, format!("{} does not match its SHA-256 in manifest-sha256.txt: it was changed.\nDo not trust it; ask the provider.", shown(path))),
+                    (None, Some(_)) => f.missing.add(ProblemKind::MissingFile, format!("{} is listed in manifest-sha256.txt but not in the archive: it was removed.\nAsk the provider.", shown(path))),
+                    _ => {}
+                }
+            }
+            if kept.is_some() {
+                for _ in 0..dirs {
+                    f.collisions.add(
+                        ProblemKind::DuplicateEntry,
+                        format!(
+                            "{} is both a file and a directory in the archive.",
+                            shown(path)
+                        ),
+                    );
+                }
+            }
+            if link_set.is_empty() {
+                continue;
+            }
+            let entries = dirs + usize::from(kept.is_some());
+            for _ in 0..entries {
+                if link_set.contains(path) {
+                    f.collisions.add(
+                        ProblemKind::DuplicateEntry,
+                        format!(
+                            "{} is both a symlink and a file or directory in the archive.",
+                            shown(path)
+                        ),
+                    );
+                }
+                if under_link(path) {
+                    f.through_links
+                        .add(ProblemKind::PathThroughSymlink, through_link(path));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives each hard link the hash and size of the entry its target names, if that entry
+    /// came earlier; adds the links kept to `runs` as entries of their own names.
+    fn settle_hard_links(&mut self, runs: &mut Runs, problems: &mut Problems) -> io::Result<()> {
+        // The first file of each name a link involves: (sequence, hash, size).
+        let mut first: HashMap<Vec<u8>, (u64, [u8; 32], u64)> = HashMap::new();
+        let wanted: HashSet<&[u8]> = self
+            .hard
+            .iter()
+            .flat_map(|(n, t, _, _)| [&n[..], &t[..]])
+            .collect();
+        let mut sorted = runs.reread()?;
+        while let Some(r) = sorted.next_rec()? {
+            if r.tag == Tag::File && wanted.contains(&r.path[..]) && !first.contains_key(&r.path) {
+                first.insert(r.path, (r.seq, r.hash, r.size));
+            }
+        }
+        drop(sorted);
+        // Links in archive order: a link to a link kept before it counts as to its file.
+        for (name, target, raw, seq) in std::mem::take(&mut self.hard) {
+            let before = |p: &[u8]| first.get(p).copied().filter(|(s, _, _)| *s < seq);
+            let Some((_, hash, size)) = before(&target) else {
+                problems.add(ProblemKind::UnsafeHardLink, format!("the hard link {} points to {}, which is not a file earlier in the bag; it was not extracted.\nThe archive is hostile or broken: do not unpack it with other tools.", shown(&name), shown(&raw)));
+                continue;
+            };
+            if before(&name).is_some() {
+                problems.add(
+                    ProblemKind::DuplicateEntry,
+                    format!(
+                        "{} appears twice in the archive; only the first was kept.",
+                        shown(&name)
+                    ),
+                );
+                continue;
+            }
+            let kept = first.entry(name.clone()).or_insert((seq, hash, size));
+            if kept.0 > seq {
+                *kept = (seq, hash, size);
+            }
+            runs.push(Rec {
+                path: name,
+                seq,
+                tag: Tag::Link,
+                hash,
+                size,
+            })?;
+            self.files += 1;
+            self.hard_links += 1;
+            self.bytes += size;
+        }
         Ok(())
     }
 
     /// Compares what was read with the bag's tag files and the outer manifest. Returns the
     /// receipt code when it matches the manifest's hash of it.
-    fn check(&self, m: &Manifest, key: &minisign::PublicKey, p: &mut Problems) -> Option<String> {
-        if !self.saw_top && self.seen.is_empty() {
+    fn check(
+        &mut self,
+        m: &Manifest,
+        key: &minisign::PublicKey,
+        p: &mut Problems,
+    ) -> Option<String> {
+        if !self.saw_top && self.files == 0 {
             p.add(ProblemKind::BagFolderMissing, format!("the archive holds no folder {}/, the bag the manifest names.\nThis is another handover's archive, or not a handover at all.", m.bag.top_folder));
         }
         let code = self.check_bag_info(m, p);
@@ -1482,31 +1751,21 @@ impl Bag {
         }
     }
 
-    /// The payload manifest against what was read.
-    fn check_payload_manifest(&self, p: &mut Problems) {
-        match self.tag_bodies.get(bag::MANIFEST) {
-            None => missing_tag(p, bag::MANIFEST),
-            Some(body) => {
-                let mut listed: HashMap<Vec<u8>, [u8; 32]> = HashMap::new();
-                for (hash, path) in parse_manifest(body, p, bag::MANIFEST) {
-                    if listed.insert(path.clone(), hash).is_some() {
-                        p.add(
-                            ProblemKind::TagFileMalformed,
-                            format!("{} is listed twice in manifest-sha256.txt.", shown(&path)),
-                        );
-                    }
-                }
-                for (path, (hash, _)) in &self.seen {
-                    match listed.remove(path) {
-                        None => p.add(ProblemKind::UnlistedFile, format!("{} is in the archive but not in manifest-sha256.txt: it was added.\nDo not trust it; ask the provider.", shown(path))),
-                        Some(h) if h != *hash => p.add(ProblemKind::FileHashMismatch, format!("{} does not match its SHA-256 in manifest-sha256.txt: it was changed.\nDo not trust it; ask the provider.", shown(path))),
-                        _ => {}
-                    }
-                }
-                for path in listed.keys() {
-                    p.add(ProblemKind::MissingFile, format!("{} is listed in manifest-sha256.txt but not in the archive: it was removed.\nAsk the provider.", shown(path)));
-                }
-            }
+    /// The payload manifest against what was read (compared by [`Bag::settle`]).
+    fn check_payload_manifest(&mut self, p: &mut Problems) {
+        if !self.manifest_read {
+            missing_tag(p, bag::MANIFEST);
+            return;
+        }
+        for i in &self.manifest_bad_lines {
+            p.add(
+                ProblemKind::TagFileMalformed,
+                format!("{} line {i} is not `SHA256  PATH`.", bag::MANIFEST),
+            );
+        }
+        let f = &mut self.found;
+        for found in [&mut f.listed_twice, &mut f.unlisted, &mut f.missing] {
+            p.absorb(std::mem::take(found));
         }
     }
 
@@ -1548,44 +1807,19 @@ impl Bag {
     }
 
     /// No entry may lie beneath a symlink: extracting it would write through the link.
-    /// Nor may a name be two kinds of entry at once.
-    fn check_paths(&self, p: &mut Problems) {
+    /// Nor may a name be two kinds of entry at once. Files and directories were checked by
+    /// [`Bag::settle`]; the symlinks themselves here.
+    fn check_paths(&mut self, p: &mut Problems) {
+        p.absorb(std::mem::take(&mut self.found.collisions));
+        p.absorb(std::mem::take(&mut self.found.through_links));
         let link_set: BTreeSet<&[u8]> = self.links.iter().map(|(p, _)| &p[..]).collect();
-        let under_link = |path: &[u8]| {
-            path.iter()
+        for (path, _) in &self.links {
+            let under = path
+                .iter()
                 .enumerate()
-                .any(|(i, &b)| b == b'/' && link_set.contains(&path[..i]))
-        };
-        for path in &self.dir_paths {
-            if self.seen.contains_key(path) {
-                p.add(
-                    ProblemKind::DuplicateEntry,
-                    format!(
-                        "{} is both a file and a directory in the archive.",
-                        shown(path)
-                    ),
-                );
-            }
-        }
-        for path in self.seen.keys().chain(self.dir_paths.iter()) {
-            if link_set.contains(&path[..]) {
-                p.add(
-                    ProblemKind::DuplicateEntry,
-                    format!(
-                        "{} is both a symlink and a file or directory in the archive.",
-                        shown(path)
-                    ),
-                );
-            }
-        }
-        for path in self
-            .seen
-            .keys()
-            .chain(self.dir_paths.iter())
-            .chain(self.links.iter().map(|(p, _)| p))
-        {
-            if under_link(path) {
-                p.add(ProblemKind::PathThroughSymlink, format!("the entry {} lies beneath a symlink in the archive; writing it would follow the link.\nThe archive is hostile: do not unpack it with other tools.", shown(path)));
+                .any(|(i, &b)| b == b'/' && link_set.contains(&path[..i]));
+            if under {
+                p.add(ProblemKind::PathThroughSymlink, through_link(path));
             }
         }
     }
@@ -1633,9 +1867,70 @@ impl Bag {
     }
 }
 
+/// The problem of an entry beneath a symlink.
+fn through_link(path: &[u8]) -> String {
+    format!(
+        "the entry {} lies beneath a symlink in the archive; writing it would follow the link.\nThe archive is hostile: do not unpack it with other tools.",
+        shown(path)
+    )
+}
+
+/// Splits a stream into lines at `\n`, numbered from 1 as `split` numbers them (the last,
+/// unterminated or empty, included).
+struct LineSplitter {
+    partial: Vec<u8>,
+    number: u64,
+}
+
+impl LineSplitter {
+    fn feed(&mut self, chunk: &[u8], f: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+        let mut rest = chunk;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            self.number += 1;
+            if self.partial.is_empty() {
+                f(self.number, &rest[..i])?;
+            } else {
+                self.partial.extend_from_slice(&rest[..i]);
+                f(self.number, &self.partial)?;
+                self.partial.clear();
+            }
+            rest = &rest[i + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    fn end(&mut self, f: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+        self.number += 1;
+        let last = std::mem::take(&mut self.partial);
+        f(self.number, &last)
+    }
+}
+
 /// Records a tag file that the bag lacks.
 fn missing_tag(p: &mut Problems, name: &str) {
     p.add(ProblemKind::TagFileMissing, format!("the bag has no {name}.\nThe archive was not made by handover export, or was changed: ask the provider."));
+}
+
+/// Whether an extraction error is a file of this name staged earlier: a name given twice,
+/// said as [`Bag::settle`] says it when nothing is extracted.
+fn twice(problems: &mut Problems, stage: &Stage, rel: &[u8], e: &io::Error) -> bool {
+    let staged_file = e.kind() == io::ErrorKind::AlreadyExists
+        && stage
+            .root()
+            .join(relp(rel))
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_file());
+    if staged_file {
+        problems.add(
+            ProblemKind::DuplicateEntry,
+            format!(
+                "{} appears twice in the archive; only the first was kept.",
+                shown(rel)
+            ),
+        );
+    }
+    staged_file
 }
 
 /// Whether an extraction error is a collision with an earlier entry (a file where a

@@ -70,8 +70,10 @@ fn list_prints_the_contents_after_verifying_and_extracts_nothing() {
     args.push("--list");
     let r: VerifyReport = parse(&env.run(&args).stdout);
     let contents = r.contents.expect("contents with --list");
+    assert_eq!(contents.len(), 12 + 9 + 1);
     let f = contents
-        .iter()
+        .entries()
+        .map(Result::unwrap)
         .find(|e| e.path == "scripts/backup.sh")
         .unwrap();
     assert_eq!(

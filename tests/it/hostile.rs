@@ -177,3 +177,80 @@ fn file_and_directory_of_the_same_name_are_refused_not_an_io_error() {
     });
     assert_refused(&c, ProblemKind::DuplicateEntry, "data/twice");
 }
+
+/// The problems of a run, sorted (their order is not part of the report's contract), with
+/// the counts.
+fn outcome(o: &Output) -> (Option<i32>, Vec<(ProblemKind, String)>, [u64; 6]) {
+    let r: VerifyReport = parse(&o.stdout);
+    let mut p: Vec<_> = r
+        .problems
+        .iter()
+        .map(|p| (p.kind, p.message.clone()))
+        .collect();
+    p.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+    let counts = [
+        r.files,
+        r.directories,
+        r.symlinks,
+        r.hard_links,
+        r.bytes,
+        r.problems_not_listed,
+    ];
+    (o.status.code(), p, counts)
+}
+
+/// What verify remembers of each entry until the manifest arrives goes to sorted runs on
+/// disk past a memory budget (1,000,000 files stay in bounded memory). A test-only point
+/// spills every record: names given twice, hard links to earlier, later and linked files,
+/// a file that is also a directory, an added file and a changed one must be judged exactly
+/// as when everything stays in memory, with and without --extract.
+#[test]
+fn entries_spilled_to_disk_are_judged_as_in_memory() {
+    let c = hostile(|t, _| {
+        tamper::append_raw(t, b"acme-1/data/README.txt", Raw::File(b"a second README"));
+        tamper::append_raw(
+            t,
+            b"acme-1/data/h1",
+            Raw::HardLink(b"acme-1/data/README.txt"),
+        );
+        tamper::append_raw(t, b"acme-1/data/h2", Raw::HardLink(b"acme-1/data/h1"));
+        tamper::append_raw(t, b"acme-1/data/h3", Raw::HardLink(b"acme-1/data/later"));
+        tamper::append_raw(t, b"acme-1/data/later", Raw::File(b"later"));
+        tamper::append_raw(t, b"acme-1/data/h1", Raw::File(b"h1 again"));
+        tamper::append_raw(
+            t,
+            b"acme-1/data/notes",
+            Raw::File(b"a file named like a folder"),
+        );
+    });
+    let run = |spill: bool, extract: bool| {
+        let mut cmd = support::verify_cmd(&c.env, &c.archive);
+        if extract {
+            cmd.arg("--extract").arg(c.env.path("x"));
+        }
+        if spill {
+            cmd.env("HANDOVER_FAILPOINTS", "verify.spill_every_record=fail");
+        }
+        outcome(&cmd.output().unwrap())
+    };
+    for extract in [false, true] {
+        let memory = run(false, extract);
+        let (code, problems, _) = &memory;
+        assert_eq!(*code, Some(3));
+        let kinds: Vec<ProblemKind> = problems.iter().map(|p| p.0).collect();
+        for k in [
+            ProblemKind::DuplicateEntry,
+            ProblemKind::UnsafeHardLink,
+            ProblemKind::UnlistedFile,
+        ] {
+            assert!(kinds.contains(&k), "{k:?} not in {problems:#?}");
+        }
+        assert!(
+            problems.iter().any(|p| p.1.contains("data/h3")),
+            "{problems:#?}"
+        );
+        assert_eq!(run(true, extract), memory, "extract: {extract}");
+    }
+    assert!(!c.env.path("x").exists());
+    assert!(listing(&c.env.path("tmp")).is_empty());
+}
