@@ -25,6 +25,7 @@ mod profiles;
 mod receipt;
 mod release_surface;
 mod s3;
+mod s3_attack;
 mod s3_delete;
 mod s3_export;
 mod s3_source;
