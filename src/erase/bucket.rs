@@ -198,7 +198,12 @@ impl BucketPlan {
                     kind,
                 ))
             };
-            let newer: Vec<&ObjectVersion> = if o.role != "source" {
+            // Export's own outputs too, where a version id was recorded: a version written
+            // over one of them after the export (a racing upload, a re-created key) is not
+            // the handover's, and the provider decides about it. Without a version id (a
+            // bucket that keeps none) there is nothing to tell versions apart by.
+            let untold = o.version_id.as_deref().is_none_or(|v| v == "null");
+            let newer: Vec<&ObjectVersion> = if o.role != "source" && untold {
                 Vec::new()
             } else if resumed {
                 // The first run planned every version that could be deleted: a data version

@@ -126,6 +126,7 @@ fn describe(r: &AuditRow) -> String {
             d.note.map(|n| format!(" ({n})")).unwrap_or_default()
         ),
         AuditEvent::Void(d) => format!("Handover voided (never delivered): {}", d.reason),
+        AuditEvent::Upload(d) => format!("Upload into a bucket started: {}", d.objects.join(", ")),
         AuditEvent::Share(d) => format!(
             "Download links made for {}, valid until {}",
             util::plural(d.objects.len() as u64, "object", "objects"),

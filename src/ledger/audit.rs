@@ -416,6 +416,20 @@ pub fn export_details(store: &Store, handover_id: &str) -> Result<Option<ExportD
     Ok(export_event(&store.audit_events(Some(handover_id))?))
 }
 
+/// The keys an export audited before it uploaded to them (`upload` events of
+/// `handover_id`), as `(endpoint, s3://BUCKET/KEY)`.
+pub fn audited_uploads(store: &Store, handover_id: &str) -> Result<Vec<(String, String)>> {
+    Ok(store
+        .audit_events(Some(handover_id))?
+        .iter()
+        .filter_map(|r| match AuditEvent::of(r)? {
+            AuditEvent::Upload(d) => Some(d),
+            _ => None,
+        })
+        .flat_map(|d| d.objects.into_iter().map(move |o| (d.endpoint.clone(), o)))
+        .collect())
+}
+
 /// The details of the first export event among `events`.
 fn export_event(events: &[AuditRow]) -> Option<ExportDetails> {
     events.iter().find_map(|r| match AuditEvent::of(r)? {

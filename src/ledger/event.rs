@@ -53,6 +53,19 @@ pub enum AuditEvent {
     ClientRemove(ClientDetails),
     /// `share`: presigned links to a handover's objects were made.
     Share(ShareDetails),
+    /// `upload`: an export is about to upload into a bucket; the clean-up after a kill acts
+    /// only on the keys an event of this kind names.
+    Upload(UploadDetails),
+}
+
+/// Details of [`AuditEvent::Upload`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadDetails {
+    /// The service's endpoint URL.
+    pub endpoint: String,
+    /// The keys the export will write, `s3://BUCKET/KEY`.
+    pub objects: Vec<String>,
 }
 
 /// Details of [`AuditEvent::Share`]: until when, and to which objects; never the links
@@ -334,6 +347,7 @@ impl AuditEvent {
             AuditEvent::ClientEdit(_) => "client_edit",
             AuditEvent::ClientRemove(_) => "client_remove",
             AuditEvent::Share(_) => "share",
+            AuditEvent::Upload(_) => "upload",
         }
     }
 
@@ -357,6 +371,7 @@ impl AuditEvent {
                 value(d)
             }
             AuditEvent::Share(d) => value(d),
+            AuditEvent::Upload(d) => value(d),
         }
     }
 
@@ -386,6 +401,7 @@ impl AuditEvent {
             "client_edit" => AuditEvent::ClientEdit(de(details)?),
             "client_remove" => AuditEvent::ClientRemove(de(details)?),
             "share" => AuditEvent::Share(de(details)?),
+            "upload" => AuditEvent::Upload(de(details)?),
             _ => return None,
         })
     }
@@ -494,6 +510,13 @@ mod tests {
     fn deletion_cases() -> Vec<(AuditEvent, serde_json::Value)> {
         vec![
             (AuditEvent::Release, json!({ "reason": null })),
+            (
+                AuditEvent::Upload(UploadDetails {
+                    endpoint: "http://127.0.0.1:9000".into(),
+                    objects: vec!["s3://b/k.tar.zst.age".into()],
+                }),
+                json!({"endpoint": "http://127.0.0.1:9000", "objects": ["s3://b/k.tar.zst.age"]}),
+            ),
             (
                 AuditEvent::Share(ShareDetails {
                     expires_at: "2026-12-09T10:00:00Z".into(),

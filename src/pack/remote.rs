@@ -43,8 +43,19 @@ pub(crate) fn export_to_bucket(
             endpoint: b.client.endpoint().to_string(),
         })
         .collect();
+    // Audited with the rows: the clean-up after a kill deletes only keys an `upload` event
+    // names, so a row added with SQL (a user's key) is never acted on.
     let tx = store.begin()?;
     tx.insert_remote_temps(&rows)?;
+    crate::ledger::audit::append(
+        &tx,
+        home,
+        Some(&o.handover_id),
+        &crate::ledger::event::AuditEvent::Upload(crate::ledger::event::UploadDetails {
+            endpoint: b.client.endpoint().to_string(),
+            objects: keys.iter().map(|k| b.loc.object_url(k)).collect(),
+        }),
+    )?;
     tx.commit()?;
     // On any error below, what this export put in the bucket is removed and its records
     // forgotten; a kill leaves both for the next export's clean-up.

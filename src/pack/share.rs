@@ -87,12 +87,13 @@ pub fn share(home: &Home, reference: &str, expires: time::Duration) -> Result<Sh
         .into());
     }
     let secs = Duration::from_secs(expires.whole_seconds() as u64);
-    let link = |key: &str| client.presign(key, secs);
-    let (archive_url, manifest_url, signature_url) = (
-        link(&archive.key)?,
-        link(&manifest.key)?,
-        link(&signature.key)?,
-    );
+    // Each link names the version recorded: whatever is written under the key later, the
+    // client gets what was handed over.
+    let link = |o: &crate::ledger::store::ObjectRecord| {
+        client.presign_version(&o.key, o.version_id.as_deref(), secs)
+    };
+    let (archive_url, manifest_url, signature_url) =
+        (link(archive)?, link(manifest)?, link(signature)?);
     let expires_at = util::rfc3339(util::now() + expires);
     let tx = store.begin()?;
     crate::ledger::audit::append(

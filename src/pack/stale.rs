@@ -278,6 +278,14 @@ pub(crate) fn remove_unrecorded<'r>(
             done.push((r, 0));
             continue;
         }
+        // Only a key the export audited before uploading, at this endpoint: a row written
+        // outside handover (someone else's key) is never acted on, and stays for `audit`.
+        let url = format!("s3://{}/{}", r.bucket, r.key);
+        let audited = crate::ledger::audit::audited_uploads(store, &r.handover_id)?
+            .contains(&(r.endpoint.clone(), url));
+        if !audited || r.endpoint != client.endpoint() {
+            continue;
+        }
         let cleaned = (|| -> std::result::Result<usize, crate::error::RemoteError> {
             let mut n = 0;
             for u in client.pending_uploads(&r.key)? {

@@ -252,6 +252,13 @@ impl Client {
                 key: key.to_string(),
             },
             ErrorKind::ConfigInvalid => RemoteError::Config { why: short(e) },
+            // A conditional write (If-None-Match) refused: someone wrote the key meanwhile.
+            ErrorKind::ConditionNotMatch if matches!(action, Action::Write) => {
+                RemoteError::Exists {
+                    bucket: self.bucket.clone(),
+                    key: key.to_string(),
+                }
+            }
             ErrorKind::ConditionNotMatch => RemoteError::Changed {
                 bucket: self.bucket.clone(),
                 key: key.to_string(),
@@ -288,7 +295,7 @@ impl Client {
         let size = bytes.len() as u64;
         let m = self
             .rt
-            .block_on(self.op.write(key, bytes))
+            .block_on(async { self.op.write_with(key, bytes).if_not_exists(true).await })
             .map_err(|e| self.err(key, Action::Write, &e))?;
         Ok(ObjectVersion {
             key: key.to_string(),
@@ -412,9 +419,24 @@ impl Client {
     }
 
     /// A presigned GET URL for `key`, valid for `expires`.
-    pub fn presign(&self, key: &str, expires: Duration) -> Result<String, RemoteError> {
+    /// A presigned GET URL for one version of `key` (the current one with None), valid for
+    /// `expires`: a link to a recorded version serves those bytes whatever is written under
+    /// the key later.
+    pub fn presign_version(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        expires: Duration,
+    ) -> Result<String, RemoteError> {
         self.rt
-            .block_on(self.op.presign_read(key, expires))
+            .block_on(self.op.presign_read_options(
+                key,
+                expires,
+                opendal::options::ReadOptions {
+                    version: version.map(str::to_string),
+                    ..Default::default()
+                },
+            ))
             .map(|p| p.uri().to_string())
             .map_err(|e| self.err(key, Action::Read, &e))
     }

@@ -31,7 +31,16 @@ impl Upload {
     pub(super) fn start(client: &Arc<Client>, key: &str) -> Result<Upload, RemoteError> {
         let writer = client
             .rt
-            .block_on(async { client.op.writer_with(key).chunk(PART).await })
+            // If-None-Match on the completion: another export that chose the same key (another
+            // home, the same --name) cannot be overwritten, nor overwrite this one.
+            .block_on(async {
+                client
+                    .op
+                    .writer_with(key)
+                    .chunk(PART)
+                    .if_not_exists(true)
+                    .await
+            })
             .map_err(|e| client.err(key, Action::Write, &e))?;
         Ok(Upload {
             client: client.clone(),

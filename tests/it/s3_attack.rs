@@ -92,8 +92,8 @@ fn s3_cleanup_never_deletes_a_users_object() {
     ));
     let c = rusqlite::Connection::open(env.home().join("state.db")).unwrap();
     c.execute(
-        "INSERT INTO remote_temps VALUES (?1, 'users/precious.docx', 'deadbeefdeadbeefdeadbeefdeadbeef', ?2, 999999, 'gone:999999:1')",
-        [&b, &s.created_at],
+        "INSERT INTO remote_temps VALUES (?1, 'users/precious.docx', 'deadbeefdeadbeefdeadbeefdeadbeef', ?2, 999999, 'gone:999999:1', ?3)",
+        [&b, &s.created_at, &s3.endpoint().to_string()],
     )
     .unwrap();
     drop(c);

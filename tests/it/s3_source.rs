@@ -283,7 +283,11 @@ fn s3_source_prefix_deleted_with_all_its_versions() {
     let left = s3.versions(&b, "");
     let mut left_keys: Vec<&str> = left.iter().map(|v| v.0.as_str()).collect();
     left_keys.dedup();
-    assert_eq!(left_keys, ["acme-other/keep.txt", "acme/gone.txt"], "{left:?}");
+    assert_eq!(
+        left_keys,
+        ["acme-other/keep.txt", "acme/gone.txt"],
+        "{left:?}"
+    );
     let cert = json(&o.stdout);
     let text = cert.to_string();
     assert!(text.contains("logical_delete"), "{text}");
