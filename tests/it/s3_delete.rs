@@ -100,27 +100,7 @@ fn s3_delete_removes_every_version_marker_and_upload() {
     // handed over); once the provider removed it, a delete marker on the signature's key, an
     // incomplete upload on the archive's, and a neighbour that is no handover's and must
     // survive.
-    // the archive's, and a neighbour that is no handover's and must survive.
-    let newer = s3
-        .put(&b, &sig, b"written after the export")
-        .expect("versioned");
-    let o = run(
-        s3,
-        &w.env,
-        &["--json", "delete", &s.handover_id, "--dry-run"],
-    );
-    let err = assert_code(&o, 3);
-    assert!(err.contains(&newer) && err.contains(&sig), "{err}");
-    s3.aws(&[
-        "s3api",
-        "delete-object",
-        "--bucket",
-        &b,
-        "--key",
-        &sig,
-        "--version-id",
-        &newer,
-    ]);
+    newer_version_blocks(s3, &w.env, &s.handover_id, &b, &sig);
     s3.delete(&b, &sig);
     let upload = s3.incomplete_multipart(&b, &archive, &[b"part"]);
     s3.put(&b, "acme/neighbour.txt", b"not handed over");
@@ -292,4 +272,26 @@ fn s3_delete_refuses_an_edited_objects_table() {
         Some(&b"someone else's"[..])
     );
     assert!(w.data.exists());
+}
+
+/// A version written over `key` after the export blocks the plan (exit 3, key and version
+/// named); the provider then removes it by hand.
+fn newer_version_blocks(s3: &S3, env: &Env, id: &str, b: &str, key: &str) {
+    let newer = s3
+        .put(b, key, b"written after the export")
+        .expect("versioned");
+    let o = run(s3, env, &["--json", "delete", id, "--dry-run"]);
+    let err = assert_code(&o, 3);
+    assert!(err.contains(&newer) && err.contains(key), "{err}");
+    let args = [
+        "s3api",
+        "delete-object",
+        "--bucket",
+        b,
+        "--key",
+        key,
+        "--version-id",
+        &newer,
+    ];
+    s3.aws(&args);
 }
