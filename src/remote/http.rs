@@ -34,7 +34,8 @@ pub fn get(url: &str) -> Result<(HttpReader, Option<u64>), RemoteError> {
         .build()
         .map_err(|e| fetch(e.to_string()))?;
     let resp = rt
-        .block_on(reqwest::Client::new().get(url).send())
+        // Built inside the runtime: the request's read timeout needs its timer.
+        .block_on(async { super::http_client().get(url).send().await })
         .map_err(|e| fetch(super::raw::redact(&e.without_url().to_string())))?;
     let status = resp.status();
     if !status.is_success() {

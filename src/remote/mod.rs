@@ -178,6 +178,18 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, RemoteError> {
     .map_err(|e| RemoteError::Config { why: e.clone() })
 }
 
+/// How long any request may wait for the service's next bytes before it fails.
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An HTTP client with the timeouts every call here has.
+pub(crate) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(IO_TIMEOUT)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
 /// Part size of multipart uploads: S3's minimum is 5 MiB; 8 MiB keeps memory bounded (one
 /// part buffered) while a 10,000-part upload still reaches 78 GiB.
 pub(crate) const PART: usize = 8 << 20;
@@ -197,7 +209,14 @@ impl Client {
             .map_err(|e| RemoteError::Config {
                 why: e.message().to_string(),
             })?
-            .layer(opendal::layers::RetryLayer::new().with_max_times(3));
+            .layer(opendal::layers::RetryLayer::new().with_max_times(3))
+            // A service that stops answering must not hang a command past Ctrl-C's reach:
+            // no call may wait longer than this for the next bytes.
+            .layer(
+                opendal::layers::TimeoutLayer::new()
+                    .with_timeout(Duration::from_secs(300))
+                    .with_io_timeout(IO_TIMEOUT),
+            );
         let raw = raw::Raw::new(bucket, &region);
         Ok(Client {
             rt,

@@ -109,7 +109,7 @@ impl Raw {
                 DefaultCredentialProvider::new(),
                 RequestSigner::new("s3", region),
             ),
-            http: reqwest::Client::new(),
+            http: super::http_client(),
         }
     }
 
