@@ -1157,6 +1157,30 @@ fn swapped(e: &io::Error) -> bool {
 }
 
 impl Pass<'_> {
+    /// Copies `size` bytes of `r` into the tar stream after the header just written,
+    /// hashing them as they pass; stops with `Interrupted` on Ctrl-C between chunks.
+    pub(crate) fn copy_in(
+        &mut self,
+        r: &mut impl Read,
+        size: u64,
+    ) -> std::result::Result<([u8; 32], u64), util::CopyError<Error>> {
+        let (aw, reporter, archive_path) = (&mut *self.aw, self.reporter, self.archive_path);
+        util::hash_copy(r, size, &mut self.buf, |chunk| {
+            if reporter.cancelled() {
+                return Err(Error::from(ExportError::Interrupted));
+            }
+            aw.tar()
+                .get_mut()
+                .write_all(chunk)
+                .map_err(|source| ExportError::Write {
+                    path: archive_path.to_path_buf(),
+                    source,
+                })?;
+            reporter.bytes(chunk.len() as u64);
+            Ok(())
+        })
+    }
+
     pub(crate) fn werr(&self, source: io::Error) -> Error {
         ExportError::Write {
             path: self.archive_path.to_path_buf(),
@@ -1415,21 +1439,7 @@ impl Pass<'_> {
             .tar()
             .append_data(&mut h, tar_path, io::empty())
             .map_err(|e| self.werr(e))?;
-        let (aw, reporter, archive_path) = (&mut *self.aw, self.reporter, self.archive_path);
-        let copied = util::hash_copy(&mut f, size, &mut self.buf, |chunk| {
-            if reporter.cancelled() {
-                return Err(Error::from(ExportError::Interrupted));
-            }
-            aw.tar()
-                .get_mut()
-                .write_all(chunk)
-                .map_err(|source| ExportError::Write {
-                    path: archive_path.to_path_buf(),
-                    source,
-                })?;
-            reporter.bytes(chunk.len() as u64);
-            Ok(())
-        });
+        let copied = self.copy_in(&mut f, size);
         let hash = match copied {
             Ok((_, n)) if n < size => return Err(self.changed(rel, "it became shorter")),
             Ok((hash, _)) => hex::encode(hash),

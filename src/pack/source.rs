@@ -356,21 +356,7 @@ impl Pass<'_> {
             None
         };
         let mut reader = src.client.reader_if(&o.key, version, etag, o.size)?;
-        let (aw, reporter, archive_path) = (&mut *self.aw, self.reporter, self.archive_path);
-        let copied = util::hash_copy(&mut reader, o.size, &mut self.buf, |chunk| {
-            if reporter.cancelled() {
-                return Err(Error::from(ExportError::Interrupted));
-            }
-            aw.tar()
-                .get_mut()
-                .write_all(chunk)
-                .map_err(|source| ExportError::Write {
-                    path: archive_path.to_path_buf(),
-                    source,
-                })?;
-            reporter.bytes(chunk.len() as u64);
-            Ok(())
-        });
+        let copied = self.copy_in(&mut reader, o.size);
         let changed = |what| -> Error {
             ExportError::Changed {
                 path: shown.clone(),
