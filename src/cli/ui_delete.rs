@@ -161,6 +161,16 @@ pub fn print_summary(s: &ShredSummary, json: bool, quiet: bool) {
         s.files_logical_delete,
         s.seconds
     );
+    if s.bucket_entries_deleted > 0 {
+        eprintln!(
+            "deleted in a bucket: {} (logical delete: the storage service decides when the bytes are gone)",
+            plural(
+                s.bucket_entries_deleted,
+                "object version, marker or upload",
+                "object versions, markers and uploads"
+            )
+        );
+    }
     if let Some(id) = &s.certificate_id {
         eprintln!("certificate {id}");
     }

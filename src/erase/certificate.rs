@@ -368,6 +368,8 @@ pub struct Issued {
     pub signature_path: PathBuf,
     pub warnings: Vec<String>,
     pub logical_delete_files: u64,
+    /// Bucket entries deleted (logical delete), from the certificate's `objects`.
+    pub bucket_entries: u64,
 }
 
 /// How the certificate names paths: in clear, or by their salted hash.
@@ -486,7 +488,13 @@ pub fn issue(store: &mut Store, input: &IssueInput<'_>) -> Result<Issued> {
         signature_path: written.sig_path,
         warnings: tally.warnings,
         logical_delete_files: tally.totals.logical_delete_files,
+        bucket_entries: bucket_deleted(&written.cert.objects),
     })
+}
+
+/// The bucket entries this job deleted: object versions, delete markers, uploads.
+fn bucket_deleted(objects: &[ObjectRef]) -> u64 {
+    objects.iter().filter(|o| o.status == "deleted").count() as u64
 }
 
 /// One line per filesystem and method, for the deleted entries (unlinks need none).
@@ -895,6 +903,7 @@ fn record(
         overwritten_files: totals.overwritten_files,
         logical_delete_files: totals.logical_delete_files,
         without_receipt_reason: job.without_receipt_reason.clone(),
+        bucket_entries: Some(bucket_deleted(&w.cert.objects)).filter(|n| *n > 0),
     };
     // The job's kind is its command: `delete` (a handover's copies) or `shred` (paths).
     let event = if job.kind == "shred" {

@@ -162,6 +162,10 @@ pub struct ShredSummary {
     pub files_verified: u64,
     /// Files unlinked without an overwrite, over all runs of the job (the certificate's count).
     pub files_logical_delete: u64,
+    /// Object versions, delete markers and uploads deleted in a bucket (logical delete), as
+    /// the certificate's `objects` lists them.
+    #[serde(default)]
+    pub bucket_entries_deleted: u64,
     /// True when some entry got less than Clear (best effort or logical delete).
     pub downgraded: bool,
     /// The certificate's id (32 hex characters); None on a dry run.
@@ -551,6 +555,7 @@ fn new_summary(
         bytes_overwritten: 0,
         files_verified: 0,
         files_logical_delete: 0,
+        bucket_entries_deleted: 0,
         downgraded: false,
         certificate_id: None,
         certificate_path: None,
@@ -651,6 +656,7 @@ fn certify(
     )?;
     summary.warnings.extend(cert.warnings.iter().cloned());
     summary.files_logical_delete = cert.logical_delete_files;
+    summary.bucket_entries_deleted = cert.bucket_entries;
     summary.certificate_id = Some(cert.certificate_id);
     summary.certificate_path = Some(cert.json_path);
     summary.signature_path = Some(cert.signature_path);

@@ -108,11 +108,21 @@ fn describe(r: &AuditRow) -> String {
             format!("Scheduled deletion waited (run-due): {error}")
         }
         AuditEvent::Delete(d) | AuditEvent::Shred(d) => format!(
-            "Local copies deleted ({}, {}; {} overwritten, {}); certificate {}",
+            "Local copies deleted ({}, {}; {} overwritten, {}){}; certificate {}",
             util::plural(d.files, "file", "files"),
             util::plural(d.bytes, "byte", "bytes"),
             d.overwritten_files,
             util::plural(d.logical_delete_files, "logical delete", "logical deletes"),
+            d.bucket_entries
+                .map(|n| format!(
+                    ", and {} in a bucket (logical delete)",
+                    util::plural(
+                        n,
+                        "object version, marker or upload",
+                        "object versions, markers and uploads"
+                    )
+                ))
+                .unwrap_or_default(),
             d.certificate_id
         ),
         AuditEvent::Keygen(_)

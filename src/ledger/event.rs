@@ -250,6 +250,10 @@ pub struct DeletedDetails {
     pub logical_delete_files: u64,
     /// Why it ran without a confirmed receipt, when it did.
     pub without_receipt_reason: Option<String>,
+    /// Object versions, delete markers and uploads deleted in a bucket (logical delete);
+    /// absent (not null) when there were none, so local deletions' rows stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket_entries: Option<u64>,
 }
 
 /// Details of [`AuditEvent::Cleanup`].
@@ -421,6 +425,7 @@ mod tests {
     fn cases() -> Vec<(AuditEvent, serde_json::Value)> {
         let mut all = handover_cases();
         all.extend(deletion_cases());
+        all.extend(bucket_cases());
         all
     }
 
@@ -507,9 +512,8 @@ mod tests {
     }
 
     /// Release, the deletion runs and the log's own events.
-    fn deletion_cases() -> Vec<(AuditEvent, serde_json::Value)> {
+    fn bucket_cases() -> Vec<(AuditEvent, serde_json::Value)> {
         vec![
-            (AuditEvent::Release, json!({ "reason": null })),
             (
                 AuditEvent::Upload(UploadDetails {
                     endpoint: "http://127.0.0.1:9000".into(),
@@ -524,6 +528,28 @@ mod tests {
                 }),
                 json!({"expires_at": "2026-12-09T10:00:00Z", "objects": ["s3://b/k.tar.zst.age"]}),
             ),
+            (
+                AuditEvent::Delete(DeletedDetails {
+                    result: DeletionResult::Deleted,
+                    certificate_id: "c".into(),
+                    job_id: "j".into(),
+                    files: 0,
+                    bytes: 0,
+                    overwritten_files: 0,
+                    logical_delete_files: 0,
+                    without_receipt_reason: None,
+                    bucket_entries: Some(5),
+                }),
+                json!({"result": "deleted", "certificate_id": "c", "job_id": "j", "files": 0,
+                    "bytes": 0, "overwritten_files": 0, "logical_delete_files": 0,
+                    "without_receipt_reason": null, "bucket_entries": 5}),
+            ),
+        ]
+    }
+
+    fn deletion_cases() -> Vec<(AuditEvent, serde_json::Value)> {
+        vec![
+            (AuditEvent::Release, json!({ "reason": null })),
             (
                 AuditEvent::Void(VoidDetails {
                     reason: "test export".into(),
@@ -568,6 +594,7 @@ mod tests {
                     overwritten_files: 1,
                     logical_delete_files: 0,
                     without_receipt_reason: None,
+                    bucket_entries: None,
                 }),
                 json!({"result": "deleted", "certificate_id": "c", "job_id": "j", "files": 1,
                     "bytes": 2, "overwritten_files": 1, "logical_delete_files": 0,

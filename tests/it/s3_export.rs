@@ -149,16 +149,7 @@ fn s3_offboarding_through_a_bucket_with_links() {
     let o = run(&env, s3, &["confirm", receipt.to_str().unwrap()]);
     assert_ok(&o);
 
-    // delete: every version of the three keys goes, and the bucket holds nothing of it.
-    let o = run(&env, s3, &["delete", &s.handover_id, "--yes"]);
-    assert_ok(&o);
-    let left = s3.versions(&b, "");
-    assert!(left.is_empty(), "versions or delete markers left: {left:?}");
-    assert!(
-        !data.exists(),
-        "the local data directory is deleted with the objects"
-    );
-    assert!(s3.multipart_uploads(&b, "").is_empty());
+    delete_and_find_nothing(&env, s3, &s, &b, &data);
 
     // The share is in the audit log with its expiry, never with the links.
     let o = run(&env, s3, &["audit", "verify"]);
@@ -491,4 +482,40 @@ fn s3_another_endpoint_is_refused() {
     );
     assert_eq!(s3.versions(&b, "acme/").len(), 3);
     assert!(data.exists(), "nothing local was deleted either");
+}
+
+/// `delete` of a bucket handover: every version of its keys goes, the summary and the
+/// evidence report count the bucket entries, the local data directory goes too.
+fn delete_and_find_nothing(env: &Env, s3: &S3, s: &ExportSummary, b: &str, data: &Path) {
+    // delete: every version of the three keys goes, and the bucket holds nothing of it.
+    let o = run(env, s3, &["delete", &s.handover_id, "--yes"]);
+    assert_ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("deleted in a bucket: 3 object versions, markers and uploads"),
+        "{err}"
+    );
+    let o = run(
+        env,
+        s3,
+        &[
+            "evidence",
+            &s.handover_id,
+            "--out",
+            env.path("ev").to_str().unwrap(),
+        ],
+    );
+    assert_ok(&o);
+    let report = std::fs::read_to_string(env.path("ev/report.md")).unwrap();
+    assert!(
+        report.contains("and 3 object versions, markers and uploads in a bucket (logical delete)"),
+        "{report}"
+    );
+    let left = s3.versions(b, "");
+    assert!(left.is_empty(), "versions or delete markers left: {left:?}");
+    assert!(
+        !data.exists(),
+        "the local data directory is deleted with the objects"
+    );
+    assert!(s3.multipart_uploads(b, "").is_empty());
 }
