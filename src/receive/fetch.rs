@@ -53,10 +53,6 @@ fn beside_text(text: &str, beside: impl Fn(&Path) -> PathBuf) -> String {
 
 /// `opts` with every link shown without its query, for messages and the report.
 pub(crate) fn shown_options(opts: &VerifyOptions) -> VerifyOptions {
-    let shown = |p: &Path| match p.to_str() {
-        Some(t) if http::is_url(t) => PathBuf::from(http::shown(t)),
-        _ => p.to_path_buf(),
-    };
     let mut o = opts.clone();
     o.archive = shown(&opts.archive);
     o.manifest = opts.manifest.as_deref().map(shown);

@@ -330,26 +330,28 @@ impl Client {
     /// Every version of every object under `prefix`, delete markers included, as the
     /// service lists them (newest first within a key).
     pub fn versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, RemoteError> {
-        self.list(prefix, true)
+        self.list(prefix)
     }
 
     /// The current objects under `prefix` (no delete markers, no older versions), each with
-    /// its version id where the bucket keeps versions.
+    /// its version id where the bucket keeps versions: taken from the version listing,
+    /// because a plain listing names no version ids.
     pub fn objects(&self, prefix: &str) -> Result<Vec<ObjectVersion>, RemoteError> {
-        let mut all = self.list(prefix, true)?;
+        let mut all = self.list(prefix)?;
         all.retain(|v| v.latest && !v.delete_marker);
         Ok(all)
     }
 
-    fn list(&self, prefix: &str, versions: bool) -> Result<Vec<ObjectVersion>, RemoteError> {
+    /// Every version and delete marker under `prefix`.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectVersion>, RemoteError> {
         self.rt
             .block_on(async {
                 let mut l = self
                     .op
                     .lister_with(prefix)
                     .recursive(true)
-                    .versions(versions)
-                    .deleted(versions)
+                    .versions(true)
+                    .deleted(true)
                     .await?;
                 let mut out = Vec::new();
                 while let Some(e) = l.try_next().await? {
